@@ -1,0 +1,49 @@
+"""The one exception hierarchy of Kunci.
+
+Every error Kunci raises on purpose derives from :class:`KunciError`; leaves also
+inherit the builtin they mean, so callers can catch either. Vendor errors are
+wrapped at the boundary (``raise SensorError(...) from exc``). Messages are one
+clear line meant for a person; they never contain a PIN, a digest or a name.
+"""
+
+from __future__ import annotations
+
+
+class KunciError(Exception):
+    """Root of every Kunci error."""
+
+
+class ConfigError(KunciError, ValueError):
+    """The configuration is invalid. ``errors`` lists every problem found, one line each."""
+
+    def __init__(self, errors: list[str]) -> None:
+        self.errors = list(errors)
+        super().__init__("; ".join(self.errors) if self.errors else "invalid configuration")
+
+
+class DataDirError(KunciError, OSError):
+    """The data directory is missing, unreadable or has unsafe permissions."""
+
+
+class SecretsError(DataDirError, PermissionError):
+    """A secret file is missing or its permissions are unsafe."""
+
+
+class StoreError(KunciError, RuntimeError):
+    """The database cannot be opened, migrated or written."""
+
+
+class NotFound(KunciError, LookupError):
+    """A person, account, group or other record does not exist."""
+
+
+class InvalidInput(KunciError, ValueError):
+    """A value given by a person (CLI argument, form field) is not acceptable."""
+
+
+class PolicyRefused(KunciError, PermissionError):
+    """An administrative action is refused by site policy (e.g. no confidentiality agreement)."""
+
+
+class DaemonUnavailable(KunciError, ConnectionError):
+    """The door daemon's control socket cannot be reached."""
