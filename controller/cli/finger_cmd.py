@@ -1,0 +1,56 @@
+"""``kunci finger enroll|delete CODE``: fingerprint enrolment through the daemon (it owns the sensor)."""
+
+from __future__ import annotations
+
+import argparse
+import re
+
+from controller.client import ControlClient
+from controller.errors import InvalidInput
+from controller.paths import DataDir
+
+CODE_RE = re.compile(r"^U\d{4,9}$")
+
+#: Seconds to wait for the person at the sensor during enrolment.
+ENROLL_TIMEOUT_SECONDS = 90.0
+
+
+def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+    p = sub.add_parser("finger", parents=[common], help="enrol or delete a person's fingerprint")
+    fsub = p.add_subparsers(dest="finger_command", metavar="ACTION")
+    fsub.required = True
+    enroll = fsub.add_parser("enroll", parents=[common], help="enrol a finger for CODE (follow the prompts)")
+    enroll.add_argument("code")
+    enroll.set_defaults(func=run_enroll)
+    delete = fsub.add_parser("delete", parents=[common], help="delete CODE's fingerprint from the sensor and database")
+    delete.add_argument("code")
+    delete.set_defaults(func=run_delete)
+
+
+def _code(value: str) -> str:
+    code = value.strip().upper()
+    if not CODE_RE.match(code):
+        raise InvalidInput(f"{value!r} is not a person code (like U0042)")
+    return code
+
+
+def run_enroll(args: argparse.Namespace) -> int:
+    code = _code(args.code)
+    client = ControlClient(DataDir.resolve(args.data).socket_path, timeout=ENROLL_TIMEOUT_SECONDS)
+    result = client.stream(
+        "finger.enroll",
+        lambda p: print(f"... {p.get('message') or p.get('progress')}", flush=True),
+        user=code,
+        actor="cli",
+    )
+    print(f"{code}: finger enrolled in sensor slot {result.get('slot')}")
+    return 0
+
+
+def run_delete(args: argparse.Namespace) -> int:
+    code = _code(args.code)
+    result = ControlClient(DataDir.resolve(args.data).socket_path, timeout=15.0).call(
+        "finger.delete", user=code, actor="cli"
+    )
+    print(f"{code}: {result.get('deleted', 0)} finger(s) deleted")
+    return 0

@@ -1,0 +1,64 @@
+"""``kunci sim ...``: drive the simulated hardware of a running daemon (simulation only).
+
+``press KEYS`` types on the simulated matrix keypad key by key with human timing (the real
+keypad driver scans it); ``finger LABEL`` touches the simulated sensor with finger LABEL
+(same label = same finger) and lifts it after ``--hold`` seconds; ``lift`` lifts now;
+``door open|close``, ``exit``, ``tamper on|off`` drive the door inputs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+
+from controller.client import ControlClient
+from controller.errors import InvalidInput
+from controller.paths import DataDir
+
+KEYS_RE = re.compile(r"^[0-9*#A-D]{1,64}$")
+
+
+def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+    p = sub.add_parser("sim", parents=[common], help="drive simulated hardware (demo / simulated daemon only)")
+    sim = p.add_subparsers(dest="sim_command", metavar="ACTION")
+    sim.required = True
+    press = sim.add_parser("press", parents=[common], help="type keys on the simulated keypad, e.g. 123456#")
+    press.add_argument("keys")
+    press.set_defaults(func=run_press)
+    finger = sim.add_parser("finger", parents=[common], help="touch the simulated sensor with finger LABEL")
+    finger.add_argument("label")
+    finger.add_argument("--hold", type=float, default=1.0, metavar="SECONDS", help="lift after this long (default 1.0)")
+    finger.set_defaults(func=run_finger)
+    lift = sim.add_parser("lift", parents=[common], help="lift the finger off the simulated sensor")
+    lift.set_defaults(func=lambda a: _call(a, "sim.lift"))
+    door = sim.add_parser("door", parents=[common], help="open or close the simulated door")
+    door.add_argument("state", choices=["open", "close"])
+    door.set_defaults(func=lambda a: _call(a, "sim.door", open=a.state == "open"))
+    ex = sim.add_parser("exit", parents=[common], help="press the simulated request-to-exit button")
+    ex.set_defaults(func=lambda a: _call(a, "sim.exit"))
+    tamper = sim.add_parser("tamper", parents=[common], help="open (on) or close (off) the simulated enclosure")
+    tamper.add_argument("state", choices=["on", "off"])
+    tamper.set_defaults(func=lambda a: _call(a, "sim.tamper", active=a.state == "on"))
+
+
+def _call(args: argparse.Namespace, cmd: str, timeout: float = 10.0, **params: object) -> int:
+    result = ControlClient(DataDir.resolve(args.data).socket_path, timeout=timeout).call(cmd, **params)
+    message = result.get("message")
+    if message:
+        print(message)
+    return 0
+
+
+def run_press(args: argparse.Namespace) -> int:
+    keys = args.keys.upper()
+    if not KEYS_RE.match(keys):
+        raise InvalidInput("keys must be 1-64 of 0-9 * # A B C D (quote them in the shell: '123456#')")
+    return _call(args, "sim.press", timeout=60.0, keys=keys)
+
+
+def run_finger(args: argparse.Namespace) -> int:
+    if not re.fullmatch(r"[A-Za-z0-9_.-]{1,32}", args.label):
+        raise InvalidInput("a finger label is 1-32 letters, digits, '.', '_' or '-'")
+    if not 0.1 <= args.hold <= 30:
+        raise InvalidInput("--hold must be between 0.1 and 30 seconds")
+    return _call(args, "sim.finger", label=args.label, hold_seconds=args.hold)

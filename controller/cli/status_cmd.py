@@ -1,0 +1,48 @@
+"""``kunci status [--json]``: door, relay, sensor, lockout and alarms, asked from the daemon."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from controller.client import ControlClient
+from controller.paths import DataDir
+
+
+def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+    p = sub.add_parser("status", parents=[common], help="show door, relay, sensor, lockout and alarms")
+    p.add_argument("--json", action="store_true", help="print the daemon's status object as JSON")
+    p.set_defaults(func=run)
+
+
+def format_status(s: dict) -> str:
+    """Human-readable lines for a status object (see docs/internals.md)."""
+    sensor = s.get("sensor") or {}
+    lockout = s.get("lockout") or {}
+    ind = s.get("indicators") or {}
+    lines = [
+        f"door:     {s.get('door', '?')} (contact {'open' if s.get('door_open') else 'shut'})",
+        f"relay:    {'ENERGISED (unlocked)' if s.get('relay') else 'off (locked)'}",
+        f"sensor:   {sensor.get('state', '?')}"
+        + (f", {sensor.get('templates')} of {sensor.get('capacity')} slots used" if sensor.get("capacity") else ""),
+        f"keypad:   {'LOCKED OUT until ' + str(lockout.get('until')) if lockout.get('active') else 'ready'}"
+        + (f" ({lockout.get('failures')} recent failures)" if lockout.get("failures") else ""),
+        f"clock:    {'trusted' if s.get('clock_trusted') else 'NOT trusted (schedule-restricted people are refused)'}",
+        f"leds:     green {'on' if ind.get('green') else 'off'}, red {'on' if ind.get('red') else 'off'}"
+        + (", buzzer on" if ind.get("buzzer") else ""),
+    ]
+    alarms = s.get("alarms") or []
+    if alarms:
+        lines.append("alarms:")
+        lines += [f"  #{a.get('id')} {a.get('kind')} since {a.get('raised_at')}" for a in alarms]
+    else:
+        lines.append("alarms:   none")
+    if s.get("simulated"):
+        lines.append("hardware: SIMULATED")
+    return "\n".join(lines)
+
+
+def run(args: argparse.Namespace) -> int:
+    status = ControlClient(DataDir.resolve(args.data).socket_path).call("status")
+    print(json.dumps(status, indent=2, sort_keys=True) if args.json else format_status(status))
+    return 0
