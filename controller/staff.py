@@ -1,0 +1,368 @@
+"""Admin accounts (staff logins for the admin web page): password rules, argon2id hashes, login checks.
+
+Passwords follow security.md N9/N12/T6.18: at least :data:`PASSWORD_MIN_LENGTH` (12)
+characters, at most :data:`PASSWORD_MAX_LENGTH` (1024; never truncated), no
+composition rules, refused when common (``controller/data/common-passwords.txt``)
+or trivially guessable (contains the username, one character, a keyboard run, a
+short piece repeated). Passwords are NFKC-normalised before checking and hashing,
+so the same text typed on two keyboards gives the same hash.
+
+Hashes are argon2id with argon2-cffi's default parameters (RFC 9106 low-memory
+profile, N15); every function that hashes takes ``hasher=`` so tests and small
+boards can pass cheaper parameters (:func:`make_hasher`). A login with an unknown
+username verifies against a dummy hash, so it costs the same work as a wrong
+password (T6.3). After ``failures_before_lock`` failures in a row an account is
+locked for ``lock_minutes`` (T6.2, N13). Role, password and active changes bump
+``session_version`` so every other web session of that account dies (T6.6).
+
+Every change writes its ``admin.*`` event with :func:`controller.audit.record` in
+the caller's session; the caller commits. Passwords never appear in events, logs
+or exceptions.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import re
+import unicodedata
+from datetime import datetime, timedelta
+from importlib import resources
+
+from argon2 import PasswordHasher, profiles
+from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from controller import audit
+from controller.errors import InvalidInput, NotFound
+from controller.models import ADMIN_ROLES, AdminAccount
+from controller.timefmt import iso_utc, parse_iso_utc
+
+logger = logging.getLogger(__name__)
+
+PASSWORD_MIN_LENGTH = 12
+PASSWORD_MAX_LENGTH = 1024
+
+#: Allowed usernames: 2 to 32 of lower-case letters, digits, ``_ . -``.
+USERNAME_PATTERN = re.compile(r"[a-z0-9_.-]{2,32}")
+
+#: argon2id parameters used in production: argon2-cffi's default (RFC 9106 low-memory:
+#: t=3, m=64 MiB, p=4), security.md N15. Boards with <= 1 GB RAM may pass
+#: ``profiles.RFC_9106_LOW_MEMORY``'s OWASP floor instead via :func:`make_hasher`.
+ARGON2_PARAMETERS = profiles.RFC_9106_LOW_MEMORY
+
+#: Defaults of the login lock (config ``web.login_failures_before_lock`` / ``web.login_lock_minutes``).
+FAILURES_BEFORE_LOCK = 10
+LOCK_MINUTES = 30
+
+_KEYBOARD_SEQUENCES = (
+    "1234567890",
+    "abcdefghijklmnopqrstuvwxyz",
+    "qwertyuiopasdfghjklzxcvbnm",
+    "qwertzuiopasdfghjklyxcvbnm",
+    "azertyuiopqsdfghjklmwxcvbn",
+    "1qaz2wsx3edc4rfv5tgb6yhn7ujm8ik,9ol.0p;/",
+    "qazwsxedcrfvtgbyhnujmikolp",
+    "1q2w3e4r5t6y7u8i9o0p",
+    "!@#$%^&*()_+",
+)
+
+
+def make_hasher(parameters: profiles.Parameters | None = None) -> PasswordHasher:
+    """A ``PasswordHasher`` for ``parameters`` (default :data:`ARGON2_PARAMETERS`).
+
+    Tests pass ``argon2.profiles.CHEAPEST`` to keep hashing fast.
+    """
+    return PasswordHasher.from_parameters(parameters or ARGON2_PARAMETERS)
+
+
+@functools.cache
+def _default_hasher() -> PasswordHasher:
+    return make_hasher()
+
+
+_dummy_hashes: dict[tuple[object, ...], str] = {}
+
+
+def _dummy_hash(ph: PasswordHasher) -> str:
+    """A hash made with ``ph``'s parameters, verified for unknown usernames to spend the same work."""
+    key = (ph.type, ph.time_cost, ph.memory_cost, ph.parallelism, ph.hash_len, ph.salt_len)
+    if key not in _dummy_hashes:
+        _dummy_hashes[key] = ph.hash("kunci-dummy-password-for-timing")
+    return _dummy_hashes[key]
+
+
+@functools.cache
+def common_passwords() -> frozenset[str]:
+    """The shipped blocklist (lower case), read once from ``controller/data/common-passwords.txt``."""
+    text = resources.files("controller").joinpath("data/common-passwords.txt").read_text(encoding="utf-8")
+    return frozenset(
+        line.strip().lower() for line in text.splitlines() if line.strip() and not line.startswith("#")
+    )
+
+
+def normalise_password(password: str) -> str:
+    """NFKC form of ``password`` (NIST SP 800-63B), used for every check and hash."""
+    return unicodedata.normalize("NFKC", password)
+
+
+def _is_keyboard_run(lowered: str) -> bool:
+    """True when the whole text walks one keyboard/alphabet sequence, forwards or backwards."""
+    for seq in _KEYBOARD_SEQUENCES:
+        # Enough repetitions of the sequence to contain any password of the maximum length.
+        span = seq * (len(lowered) // len(seq) + 2)
+        if lowered in span or lowered in span[::-1]:
+            return True
+    return False
+
+
+def _repeated_piece(password: str) -> bool:
+    """True when the password is one piece shorter than the minimum length, repeated."""
+    n = len(password)
+    for size in range(1, min(PASSWORD_MIN_LENGTH, n // 2 + 1)):
+        if n % size == 0 and password[:size] * (n // size) == password:
+            return True
+    return False
+
+
+def check_password(password: str, username: str = "") -> list[str]:
+    """Every problem with ``password`` for account ``username``, one line each; empty when acceptable.
+
+    The messages never repeat the password.
+    """
+    problems: list[str] = []
+    pw = normalise_password(password)
+    if len(pw) < PASSWORD_MIN_LENGTH:
+        problems.append(f"the password must have at least {PASSWORD_MIN_LENGTH} characters")
+    if len(pw) > PASSWORD_MAX_LENGTH:
+        problems.append(f"the password must have at most {PASSWORD_MAX_LENGTH} characters")
+        return problems  # the other checks are pointless on such input
+    if "\x00" in pw:
+        problems.append("the password must not contain a NUL character")
+    lowered = pw.casefold()
+    if not pw:
+        return problems
+    if len(set(pw)) == 1:
+        problems.append("the password is one character repeated")
+    elif _repeated_piece(pw):
+        problems.append("the password is a short piece repeated")
+    if lowered in common_passwords():
+        problems.append("the password is on the list of common passwords")
+    elif _is_keyboard_run(lowered):
+        problems.append("the password is a keyboard or alphabet run")
+    user = username.casefold()
+    if user and (lowered == user or (len(user) >= 3 and user in lowered)):
+        problems.append("the password must not contain the username")
+    return problems
+
+
+def validate_username(username: str) -> str:
+    """Return ``username`` if it matches :data:`USERNAME_PATTERN`, else raise :class:`InvalidInput`."""
+    if not isinstance(username, str) or not USERNAME_PATTERN.fullmatch(username):
+        raise InvalidInput(
+            "a username must be 2 to 32 characters of lower-case letters, digits, '_', '.' or '-'"
+        )
+    return username
+
+
+def _validate_role(role: str) -> str:
+    if role not in ADMIN_ROLES:
+        raise InvalidInput(f"the role must be one of: {', '.join(ADMIN_ROLES)}")
+    return role
+
+
+def _require_good_password(password: str, username: str) -> str:
+    problems = check_password(password, username)
+    if problems:
+        raise InvalidInput("; ".join(problems))
+    return normalise_password(password)
+
+
+def get_account(session: Session, username: str) -> AdminAccount:
+    """The account called ``username``; :class:`NotFound` if there is none."""
+    account = session.scalars(select(AdminAccount).where(AdminAccount.username == username)).one_or_none()
+    if account is None:
+        raise NotFound("no such admin account")
+    return account
+
+
+def add_account(
+    session: Session,
+    username: str,
+    password: str,
+    role: str,
+    actor: str,
+    *,
+    hasher: PasswordHasher | None = None,
+) -> AdminAccount:
+    """Create an active admin account with an argon2id hash of ``password``.
+
+    ``role`` is ``admin`` or ``auditor``; ``actor`` is the staff username doing it
+    (or ``"cli"``). Raises :class:`InvalidInput` for a bad username, role or
+    password (all password problems in one message) or a duplicate username.
+    Writes ``admin.account_added``; the caller commits.
+    """
+    validate_username(username)
+    _validate_role(role)
+    pw = _require_good_password(password, username)
+    if session.scalars(select(AdminAccount.id).where(AdminAccount.username == username)).first() is not None:
+        raise InvalidInput(f"an admin account named {username} already exists")
+    account = AdminAccount(
+        username=username,
+        password_hash=(hasher or _default_hasher()).hash(pw),
+        role=role,
+        active=True,
+        failed_logins=0,
+        session_version=1,
+    )
+    session.add(account)
+    session.flush()
+    audit.record(session, "admin.account_added", actor=actor, detail={"account": username, "role": role})
+    logger.info("admin account %s added with role %s", username, role)
+    return account
+
+
+def _is_locked(account: AdminAccount, now: datetime) -> bool:
+    return account.locked_until is not None and parse_iso_utc(account.locked_until) > now
+
+
+def authenticate(
+    session: Session,
+    username: str,
+    password: str,
+    now: datetime,
+    *,
+    failures_before_lock: int = FAILURES_BEFORE_LOCK,
+    lock_minutes: float = LOCK_MINUTES,
+    hasher: PasswordHasher | None = None,
+) -> AdminAccount | None:
+    """The account if ``username``/``password`` are right and it may log in, else ``None``.
+
+    Unknown, inactive and locked accounts cost the same argon2 work as a wrong
+    password and give the same answer. ``now`` is an aware UTC datetime. A wrong
+    password increments ``failed_logins``; reaching ``failures_before_lock``
+    (default 10) locks the account for ``lock_minutes`` (default 30) and resets the
+    counter. A success clears the counter and re-hashes when the parameters changed.
+    Writes ``admin.login`` or ``admin.login_failed`` (actor = the username when it is
+    a well-formed one); the caller commits.
+    """
+    ph = hasher or _default_hasher()
+    well_formed = isinstance(username, str) and USERNAME_PATTERN.fullmatch(username) is not None
+    pw = normalise_password(password) if len(password) <= PASSWORD_MAX_LENGTH * 4 else ""
+    account = get_account_or_none(session, username) if well_formed else None
+
+    def fail(why: str) -> None:
+        audit.record(
+            session, "admin.login_failed", actor=username if well_formed else None, detail={"why": why}
+        )
+        logger.info("admin login failed (%s)", why)
+
+    if account is None:
+        _verify(ph, _dummy_hash(ph), pw)
+        fail("unknown_account")
+        return None
+    ok = _verify(ph, account.password_hash, pw) and len(pw) <= PASSWORD_MAX_LENGTH
+    if not account.active:
+        fail("inactive")
+        return None
+    if _is_locked(account, now):
+        fail("locked")
+        return None
+    if not ok:
+        account.failed_logins += 1
+        if account.failed_logins >= failures_before_lock:
+            account.locked_until = iso_utc(now + timedelta(minutes=lock_minutes))
+            account.failed_logins = 0
+            audit.record(
+                session, "admin.account_locked", actor=username, detail={"minutes": lock_minutes}
+            )
+            logger.warning("admin account %s locked after repeated failed logins", username)
+        fail("wrong_password")
+        return None
+    account.failed_logins = 0
+    account.locked_until = None
+    if ph.check_needs_rehash(account.password_hash):
+        account.password_hash = ph.hash(pw)
+    audit.record(session, "admin.login", actor=username)
+    return account
+
+
+def _verify(ph: PasswordHasher, stored_hash: str, password: str) -> bool:
+    try:
+        return ph.verify(stored_hash, password)
+    except VerifyMismatchError:
+        return False
+    except (VerificationError, InvalidHashError):
+        logger.error("an admin password hash could not be verified (corrupt hash?)")
+        return False
+
+
+def get_account_or_none(session: Session, username: str) -> AdminAccount | None:
+    """The account called ``username``, or ``None``."""
+    return session.scalars(select(AdminAccount).where(AdminAccount.username == username)).one_or_none()
+
+
+def verify_password(
+    account: AdminAccount, password: str, *, hasher: PasswordHasher | None = None
+) -> bool:
+    """True if ``password`` is the account's password (for re-authentication before sensitive actions)."""
+    if len(password) > PASSWORD_MAX_LENGTH * 4:
+        return False
+    return _verify(hasher or _default_hasher(), account.password_hash, normalise_password(password))
+
+
+def change_password(
+    session: Session,
+    username: str,
+    new_password: str,
+    actor: str,
+    now: datetime,
+    *,
+    hasher: PasswordHasher | None = None,
+) -> AdminAccount:
+    """Set a new password (rules enforced), clear the lock, bump ``session_version``.
+
+    Writes ``admin.password_changed``; the caller commits.
+    """
+    account = get_account(session, username)
+    pw = _require_good_password(new_password, username)
+    account.password_hash = (hasher or _default_hasher()).hash(pw)
+    account.password_changed_at = iso_utc(now)
+    account.failed_logins = 0
+    account.locked_until = None
+    account.session_version += 1
+    audit.record(session, "admin.password_changed", actor=actor, detail={"account": username})
+    return account
+
+
+def set_role(session: Session, username: str, role: str, actor: str) -> AdminAccount:
+    """Change the account's role and bump ``session_version``. Writes ``admin.role_changed``."""
+    _validate_role(role)
+    account = get_account(session, username)
+    account.role = role
+    account.session_version += 1
+    audit.record(session, "admin.role_changed", actor=actor, detail={"account": username, "role": role})
+    return account
+
+
+def set_active(session: Session, username: str, active: bool, actor: str) -> AdminAccount:
+    """Enable or disable the account and bump ``session_version``.
+
+    Re-enabling also clears a login lock (an admin unlocking it, N13). Writes
+    ``admin.account_enabled`` or ``admin.account_disabled``.
+    """
+    account = get_account(session, username)
+    account.active = bool(active)
+    if active:
+        account.failed_logins = 0
+        account.locked_until = None
+    account.session_version += 1
+    kind = "admin.account_enabled" if active else "admin.account_disabled"
+    audit.record(session, kind, actor=actor, detail={"account": username})
+    return account
+
+
+def list_accounts(session: Session) -> list[AdminAccount]:
+    """Every admin account, by username."""
+    return list(session.scalars(select(AdminAccount).order_by(AdminAccount.username)))
