@@ -65,6 +65,10 @@ class SiteConfig:
                             check=v.timezone, rule="a zoneinfo key")
     require_agreement: bool = setting(True, "Refuse to enrol a person until a confidentiality agreement date is recorded.")
     no_log_no_entry: bool = setting(True, "Deny access when the event cannot be stored in the log (fail secure).")
+    clock_trust: str = setting("auto", "When the wall clock may be used for schedules and validity windows: auto = only "
+                               "when the kernel reports it synchronised (NTP or RTC); always = trust it (bench, "
+                               "simulation, a fitted RTC); never = always treat it as untrusted.",
+                               choices=("auto", "always", "never"))
     max_users: int = setting(1000, "Most people expected to hold a PIN; sets the PIN keyspace rule "
                              "(10 ** pin.length_digits / max_users >= 1000).", unit="people", min=1, max=100_000)
 
