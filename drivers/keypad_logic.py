@@ -65,7 +65,8 @@ class MatrixDebouncer:
         if len(pressed) > 1:
             # Ghosting or a real multi-key press: never guess. Require a full release first.
             if self._armed:
-                log.debug("multi-key scan %s ignored", sorted(pressed))
+                # Count only: which keys were down is part of a PIN and never logged.
+                log.debug("multi-key scan ignored (%d keys down)", len(pressed))
             self._armed = False
             self._reset_candidate()
             return None
