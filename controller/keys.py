@@ -1,0 +1,124 @@
+"""The two secrets of a site: the PIN pepper and the audit-chain key (DESIGN §5, §6).
+
+Each is 32 random bytes in ``DATA/secrets/`` (directory 0700, files 0600). They are
+created once by ``kunci init`` and never overwritten; loading refuses a file whose
+permissions let anyone but the owner read it, so a leaked copy is noticed rather
+than silently used. Secret values are never logged or put in an exception.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+import stat
+from pathlib import Path
+
+from controller.errors import SecretsError
+from controller.paths import DataDir
+
+logger = logging.getLogger(__name__)
+
+#: Length in bytes of the pepper and of the audit key.
+SECRET_LENGTH = 32
+
+_DIR_MODE = 0o700
+_FILE_MODE = 0o600
+_ALLOWED_FILE_MODES = (0o600, 0o400)
+
+
+def create_secrets(datadir: DataDir) -> list[Path]:
+    """Create ``DATA/secrets`` (0700) and any missing secret file (32 random bytes, 0600).
+
+    Existing files are never overwritten or re-permissioned. Returns the paths
+    created (the directory included if it was new), empty when nothing was missing.
+    """
+    created: list[Path] = []
+    sdir = datadir.secrets_dir
+    try:
+        sdir.mkdir(mode=_DIR_MODE, parents=True)
+        os.chmod(sdir, _DIR_MODE)  # mkdir's mode is masked by the umask
+        created.append(sdir)
+    except FileExistsError:
+        pass
+    except OSError as exc:
+        raise SecretsError(f"cannot create {sdir}: {exc.strerror}") from exc
+    for path in (datadir.pepper_file, datadir.audit_key_file):
+        if _write_new_secret(path):
+            created.append(path)
+    return created
+
+
+def _write_new_secret(path: Path) -> bool:
+    """Write 32 random bytes to ``path`` with mode 0600 unless it exists; True if written."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, _FILE_MODE)
+    except FileExistsError:
+        return False
+    except OSError as exc:
+        raise SecretsError(f"cannot create {path}: {exc.strerror}") from exc
+    try:
+        os.fchmod(fd, _FILE_MODE)
+        data = secrets.token_bytes(SECRET_LENGTH)
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view) :]
+        os.fsync(fd)
+    except OSError as exc:
+        os.close(fd)
+        path.unlink(missing_ok=True)
+        raise SecretsError(f"cannot write {path}: {exc.strerror}") from exc
+    os.close(fd)
+    logger.info("created secret file %s", path)
+    return True
+
+
+def _load(datadir: DataDir, path: Path, what: str) -> bytes:
+    sdir = datadir.secrets_dir
+    try:
+        dmode = stat.S_IMODE(sdir.stat().st_mode)
+    except FileNotFoundError:
+        raise SecretsError(f"{sdir} does not exist; run 'kunci init'") from None
+    except OSError as exc:
+        raise SecretsError(f"cannot access {sdir}: {exc.strerror}") from exc
+    if dmode & 0o077:
+        raise SecretsError(
+            f"{sdir} is accessible by group or others (mode {dmode:04o}); fix with: chmod 700 {sdir}"
+        )
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+    except FileNotFoundError:
+        raise SecretsError(f"{what} {path} is missing; run 'kunci init' or restore it from the backup") from None
+    except OSError as exc:
+        raise SecretsError(f"cannot open {what} {path}: {exc.strerror}") from exc
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise SecretsError(f"{what} {path} is not a regular file")
+        fmode = stat.S_IMODE(st.st_mode)
+        if fmode not in _ALLOWED_FILE_MODES:
+            raise SecretsError(
+                f"{what} {path} has unsafe permissions (mode {fmode:04o}); fix with: chmod 600 {path}"
+            )
+        data = os.read(fd, SECRET_LENGTH + 1)
+    finally:
+        os.close(fd)
+    if len(data) != SECRET_LENGTH:
+        raise SecretsError(
+            f"{what} {path} has the wrong length (expected {SECRET_LENGTH} bytes); restore it from the backup"
+        )
+    return data
+
+
+def load_pepper(datadir: DataDir) -> bytes:
+    """The 32-byte PIN pepper from ``DATA/secrets/pepper``.
+
+    Raises :class:`SecretsError` (naming the path and the fix) if the directory is
+    group/other accessible, the file is not mode 0600/0400, or its length is wrong.
+    """
+    return _load(datadir, datadir.pepper_file, "pepper")
+
+
+def load_audit_key(datadir: DataDir) -> bytes:
+    """The 32-byte audit-chain key from ``DATA/secrets/audit.key`` (same checks as :func:`load_pepper`)."""
+    return _load(datadir, datadir.audit_key_file, "audit key")

@@ -1,0 +1,139 @@
+"""PIN generation, digests and lookup (DESIGN §5, docs/internals.md "Credentials").
+
+PINs are drawn by the system (never chosen by people) from ``secrets.SystemRandom``,
+redrawn when trivial (see :func:`is_blocklisted`) or when their digest already
+exists. Only ``HMAC-SHA256(pepper, pin)`` is stored, in a UNIQUE indexed column,
+so checking a PIN is one indexed lookup whatever the number of people. A PIN is
+never logged, stored or put in an exception message.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import logging
+import secrets
+from typing import Protocol
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from controller.errors import InvalidInput, PolicyRefused
+from controller.models import PinCredential, User
+from controller.timefmt import iso_utc, utcnow
+
+logger = logging.getLogger(__name__)
+
+MIN_LENGTH = 4
+MAX_LENGTH = 12
+#: Minimum number of possible codes per enrolled PIN (DESIGN §5).
+CODES_PER_PIN = 1000
+#: Draws before giving up (only reachable with a broken or hostile ``rng``).
+MAX_DRAWS = 1000
+
+
+class DigitSource(Protocol):
+    """What :func:`generate_pin` needs from a random source (``random.Random`` fits)."""
+
+    def randrange(self, stop: int) -> int: ...
+
+
+def _check_length(length: int) -> None:
+    if not MIN_LENGTH <= length <= MAX_LENGTH:
+        raise InvalidInput(f"PIN length must be {MIN_LENGTH}..{MAX_LENGTH} digits, not {length}")
+
+
+def is_blocklisted(pin: str) -> bool:
+    """True if ``pin`` is trivial to guess.
+
+    Blocked: one digit repeated (``000000``); each digit one more or one less
+    than the previous, wrapping 9→0 (``123456``, ``890123``, ``654321``, ``109876``);
+    a 2- or 3-digit pattern repeated at least twice (``121212``, ``123123``, ``1212``).
+    """
+    n = len(pin)
+    steps = {(int(b) - int(a)) % 10 for a, b in zip(pin, pin[1:])}
+    if steps in ({0}, {1}, {9}):
+        return True
+    for period in (2, 3):
+        if n >= 2 * period and all(pin[i] == pin[i % period] for i in range(n)):
+            return True
+    return False
+
+
+def generate_pin(length: int, rng: DigitSource | None = None) -> str:
+    """Draw a PIN of ``length`` decimal digits (4..12) that is not blocklisted.
+
+    ``rng`` defaults to ``secrets.SystemRandom()``; tests inject a scripted source.
+    """
+    _check_length(length)
+    source: DigitSource = rng if rng is not None else secrets.SystemRandom()
+    for _ in range(MAX_DRAWS):
+        pin = "".join(str(source.randrange(10)) for _ in range(length))
+        if not is_blocklisted(pin):
+            return pin
+    raise PolicyRefused("could not draw an acceptable PIN; the random source is not random")
+
+
+def pin_digest(pepper: bytes, pin: str) -> bytes:
+    """``HMAC-SHA256(pepper, pin.encode("ascii"))`` (32 bytes). ``pin`` must be decimal digits."""
+    if not pin.isascii() or not pin.isdigit():
+        raise InvalidInput("a PIN is made of digits 0-9 only")
+    return hmac.new(pepper, pin.encode("ascii"), hashlib.sha256).digest()
+
+
+def keyspace_allows(length: int, pins_enrolled: int) -> bool:
+    """True if ``pins_enrolled`` PINs of ``length`` digits still leave >= 1000 codes per PIN."""
+    return pins_enrolled * CODES_PER_PIN <= 10**length
+
+
+def issue_pin(
+    session: Session, pepper: bytes, user: User, length: int, rng: DigitSource | None = None
+) -> str:
+    """Give ``user`` a fresh PIN of ``length`` digits and return it (to be shown once).
+
+    Creates or replaces the user's :class:`PinCredential` in ``session`` (the caller
+    commits). A draw whose digest already exists (anyone's, the user's old PIN
+    included) is silently redrawn. Refused with :class:`PolicyRefused` when the PINs
+    enrolled after this one would leave fewer than 1000 codes each.
+    """
+    _check_length(length)
+    others = select(func.count()).select_from(PinCredential)
+    if user.id is not None:
+        others = others.where(PinCredential.user_id != user.id)
+    enrolled = int(session.scalar(others) or 0)
+    if not keyspace_allows(length, enrolled + 1):
+        raise PolicyRefused(
+            f"{length}-digit PINs are too few for {enrolled + 1} people "
+            f"(need {CODES_PER_PIN} possible codes per PIN); increase pin.length_digits"
+        )
+    for _ in range(MAX_DRAWS):
+        pin = generate_pin(length, rng)
+        digest = pin_digest(pepper, pin)
+        taken = session.scalar(select(PinCredential.id).where(PinCredential.digest == digest).limit(1))
+        if taken is None:
+            break
+    else:
+        raise PolicyRefused("could not draw a free PIN; increase pin.length_digits")
+    now = iso_utc(utcnow())
+    if user.pin is None:
+        user.pin = PinCredential(digest=digest, created_at=now)
+    else:
+        user.pin.digest = digest
+        user.pin.created_at = now
+    session.flush()
+    logger.debug("issued a %d-digit PIN for user id %s", length, user.id)
+    return pin
+
+
+def find_user_by_pin(session: Session, pepper: bytes, pin: str) -> User | None:
+    """The user whose PIN is ``pin``, or ``None`` (one indexed lookup by digest).
+
+    Returns the user whatever their status; the access policy decides what that
+    status means. Text that is not all digits matches nobody.
+    """
+    if not pin or not pin.isascii() or not pin.isdigit():
+        return None
+    digest = pin_digest(pepper, pin)
+    return session.scalar(
+        select(User).join(PinCredential, PinCredential.user_id == User.id).where(PinCredential.digest == digest)
+    )
