@@ -1,0 +1,60 @@
+"""Typed errors of the fingerprint sensor driver (the ``SensorError`` tree).
+
+The adapter in :mod:`drivers.fingerprint` turns pyfingerprint's bare ``Exception``
+strings, its ``False``/``-1`` return values and pyserial's exceptions into these,
+always with ``raise ... from exc`` when there is a vendor exception to chain.
+Leaves also inherit the builtin they mean, so a caller can catch either.
+Messages are one line for a person and never contain the sensor password.
+"""
+
+from __future__ import annotations
+
+from controller.errors import KunciError
+
+
+class SensorError(KunciError):
+    """Root of every fingerprint sensor error."""
+
+
+class SensorUnavailable(SensorError, OSError):
+    """The sensor does not answer in time, or its serial port is gone or cannot be opened."""
+
+
+class SensorProtocolError(SensorError):
+    """A reply was garbled (bad header, length or checksum, wrong packet type); input was flushed."""
+
+
+class SensorAuthError(SensorError, PermissionError):
+    """The sensor refused the configured password (or address)."""
+
+
+class PoorImage(SensorError):
+    """The finger image could not be used (unreadable, too messy, too few features, invalid)."""
+
+
+class EnrollMismatch(SensorError):
+    """The two captures of an enrolment are not the same finger."""
+
+
+class DuplicateFinger(SensorError):
+    """The finger being enrolled is already stored; ``slot`` is where."""
+
+    def __init__(self, slot: int, message: str | None = None) -> None:
+        self.slot = slot
+        super().__init__(message or f"this finger is already enrolled in slot {slot}")
+
+
+class SlotInvalid(SensorError, IndexError):
+    """A template slot is outside ``0..capacity-1`` or holds no readable template."""
+
+
+class FlashError(SensorError):
+    """The sensor could not write (or erase) its template flash."""
+
+
+class LibraryFull(SensorError):
+    """Every template slot of the sensor is in use."""
+
+
+class EnrollTimeout(SensorError, TimeoutError):
+    """No finger was placed (or lifted) within the enrolment step's time limit."""
