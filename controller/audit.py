@@ -1,0 +1,420 @@
+"""The tamper-evident event log: records, sealing into an HMAC chain, verification.
+
+Chain (docs/internals.md "Events and the audit chain")::
+
+    mac_0 = 32 zero bytes
+    mac_i = HMAC-SHA256(audit_key, mac_{i-1} || canonical(event_i)),  seq = 1, 2, 3, ...
+
+Processes that are not the sealer call :func:`record` (row inserted with ``seq``
+and ``mac`` NULL). The sealer - the daemon while it runs, else a maintenance
+command holding :class:`SealerLock` - calls :func:`append`, which first seals every
+pending row in id order and then inserts its own row sealed, or
+:func:`seal_pending`. Callers commit. On SQLite, write transactions are
+serialised (``BEGIN IMMEDIATE``, see :mod:`controller.db`), so ids are assigned in
+commit order and seq order equals id order.
+
+:func:`verify` walks the chain in seq order in batches (constant memory) and
+reports the first broken link: an altered row, a missing seq, rows out of order,
+or - against an anchor ``(seq, mac_hex)`` kept off the device - a truncated tail.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import hmac
+import json
+import logging
+import os
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from controller.errors import InvalidInput, StoreError
+from controller.models import Door, Event, User
+from controller.paths import DataDir
+from controller.timefmt import iso_utc, utcnow
+
+logger = logging.getLogger(__name__)
+
+#: The chain's predecessor of seq 1.
+GENESIS_MAC = bytes(32)
+#: Rows sealed per flush in :func:`seal_pending`.
+SEAL_BATCH = 500
+
+_FIELDS = ("seq", "time", "type", "reason", "method", "user", "door", "actor", "score", "detail")
+
+
+def canonical(event: Event | Mapping[str, Any]) -> bytes:
+    """The exact bytes the MAC covers for one event.
+
+    ``event`` is an :class:`Event` or a mapping with the public field names
+    (``seq, time, type, reason, method, user, door, actor, score, detail``);
+    ``detail`` is the stored JSON text, as is. Output: sorted-key compact ASCII JSON.
+    """
+    if isinstance(event, Event):
+        values = {
+            "seq": event.seq,
+            "time": event.time,
+            "type": event.type,
+            "reason": event.reason,
+            "method": event.method,
+            "user": event.user_code,
+            "door": event.door,
+            "actor": event.actor,
+            "score": event.score,
+            "detail": event.detail,
+        }
+    else:
+        values = {name: event.get(name) for name in _FIELDS}
+    return json.dumps(values, sort_keys=True, separators=(",", ":"), ensure_ascii=True).encode("ascii")
+
+
+def chain_mac(key: bytes, prev_mac: bytes, event: Event | Mapping[str, Any]) -> bytes:
+    """``HMAC-SHA256(key, prev_mac || canonical(event))`` (32 bytes)."""
+    return hmac.new(key, prev_mac + canonical(event), hashlib.sha256).digest()
+
+
+def _detail_text(detail: Mapping[str, Any] | None) -> str | None:
+    if detail is None:
+        return None
+    if not isinstance(detail, Mapping):
+        raise InvalidInput("event detail must be a JSON object")
+    try:
+        return json.dumps(dict(detail), sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+    except (TypeError, ValueError) as exc:
+        raise InvalidInput("event detail must be JSON-serialisable") from exc
+
+
+def _new_event(
+    type: str,
+    *,
+    reason: str | None,
+    method: str | None,
+    user: User | str | None,
+    door: Door | str | None,
+    actor: str | None,
+    score: int | None,
+    detail: Mapping[str, Any] | None,
+    time: datetime | None,
+) -> Event:
+    if not type:
+        raise InvalidInput("event type is empty")
+    return Event(
+        time=iso_utc(time if time is not None else utcnow()),
+        type=type,
+        reason=reason,
+        method=method,
+        user_code=user.code if isinstance(user, User) else user,
+        door=door.name if isinstance(door, Door) else door,
+        actor=actor,
+        score=score,
+        detail=_detail_text(detail),
+    )
+
+
+def record(
+    session: Session,
+    type: str,
+    *,
+    reason: str | None = None,
+    method: str | None = None,
+    user: User | str | None = None,
+    door: Door | str | None = None,
+    actor: str | None = None,
+    score: int | None = None,
+    detail: Mapping[str, Any] | None = None,
+    time: datetime | None = None,
+) -> Event:
+    """Insert one unsealed event (``seq``/``mac`` NULL) and flush; the caller commits.
+
+    ``user`` is a :class:`User` or a person's code (never a name); ``door`` a
+    :class:`Door` or its name; ``detail`` a JSON object without names or PINs;
+    ``time`` an aware datetime (default: now). The sealer chains the row later.
+    """
+    event = _new_event(
+        type, reason=reason, method=method, user=user, door=door, actor=actor, score=score, detail=detail, time=time
+    )
+    session.add(event)
+    session.flush()
+    return event
+
+
+def head(session: Session) -> tuple[int, str] | None:
+    """The newest sealed event as ``(seq, mac_hex)``, or ``None`` if nothing is sealed (one index probe)."""
+    row = session.execute(
+        select(Event.seq, Event.mac).where(Event.seq.is_not(None)).order_by(Event.seq.desc()).limit(1)
+    ).first()
+    if row is None:
+        return None
+    return int(row.seq), bytes(row.mac).hex()
+
+
+def _head_raw(session: Session) -> tuple[int, bytes]:
+    found = head(session)
+    if found is None:
+        return 0, GENESIS_MAC
+    return found[0], bytes.fromhex(found[1])
+
+
+def seal_pending(session: Session, key: bytes) -> int:
+    """Chain every unsealed event, in id order, after the current head; returns how many.
+
+    Only the holder of the sealer lock may call this. Flushes; the caller commits.
+    """
+    seq, prev = _head_raw(session)
+    sealed = 0
+    while True:
+        batch = session.scalars(
+            select(Event).where(Event.seq.is_(None)).order_by(Event.id).limit(SEAL_BATCH)
+        ).all()
+        if not batch:
+            break
+        for event in batch:
+            seq += 1
+            event.seq = seq
+            event.mac = prev = chain_mac(key, prev, event)
+        session.flush()
+        sealed += len(batch)
+    if sealed:
+        logger.debug("sealed %d pending events up to seq %d", sealed, seq)
+    return sealed
+
+
+def append(
+    session: Session,
+    key: bytes,
+    type: str,
+    *,
+    reason: str | None = None,
+    method: str | None = None,
+    user: User | str | None = None,
+    door: Door | str | None = None,
+    actor: str | None = None,
+    score: int | None = None,
+    detail: Mapping[str, Any] | None = None,
+    time: datetime | None = None,
+) -> Event:
+    """Seal pending events, then insert this one sealed with the next seq; the caller commits.
+
+    Same arguments as :func:`record`, plus the 32-byte audit ``key``. Only the
+    sealer (holder of :class:`SealerLock`) may call this.
+    """
+    seal_pending(session, key)
+    seq, prev = _head_raw(session)
+    event = _new_event(
+        type, reason=reason, method=method, user=user, door=door, actor=actor, score=score, detail=detail, time=time
+    )
+    event.seq = seq + 1
+    event.mac = chain_mac(key, prev, event)
+    session.add(event)
+    session.flush()
+    return event
+
+
+def pending_count(session: Session) -> int:
+    """Number of events not yet sealed."""
+    return int(session.scalar(select(func.count()).select_from(Event).where(Event.seq.is_(None))) or 0)
+
+
+@dataclass(frozen=True)
+class VerifyResult:
+    """Outcome of :func:`verify`.
+
+    ``head_seq``/``head_mac_hex``: the newest sealed row as stored (``None`` if
+    none). ``first_bad_seq``/``problem``: the first broken link (``None`` when ok).
+    ``pending``: unsealed rows. ``checked``: rows whose link verified.
+    """
+
+    ok: bool
+    head_seq: int | None
+    head_mac_hex: str | None
+    first_bad_seq: int | None
+    problem: str | None
+    pending: int
+    checked: int
+
+
+_COLUMNS = (
+    Event.id,
+    Event.seq,
+    Event.mac,
+    Event.time,
+    Event.type,
+    Event.reason,
+    Event.method,
+    Event.user_code.label("user"),
+    Event.door,
+    Event.actor,
+    Event.score,
+    Event.detail,
+)
+
+
+def _sealed_rows(session: Session, batch: int) -> Iterator[Any]:
+    """Sealed rows in seq order, ``batch`` at a time (keyset pages on the seq index)."""
+    last = 0
+    while True:
+        rows = session.execute(
+            select(*_COLUMNS).where(Event.seq > last).order_by(Event.seq).limit(batch)
+        ).all()
+        if not rows:
+            return
+        yield from rows
+        last = rows[-1].seq
+
+
+def _with_next(rows: Iterator[Any]) -> Iterator[tuple[Any, Any]]:
+    """Pairs ``(row, next_row_or_None)``."""
+    prev = next(rows, None)
+    for row in rows:
+        yield prev, row
+        prev = row
+    if prev is not None:
+        yield prev, None
+
+
+def verify(
+    session: Session, key: bytes, *, batch: int = 5000, anchor: tuple[int, str] | None = None
+) -> VerifyResult:
+    """Check the whole chain and report the first broken link.
+
+    Streams sealed rows in seq order, ``batch`` (default 5000) per query, so memory
+    stays constant at any size. Detects: a row whose MAC does not match (edited), a
+    missing seq (deleted), rows out of id order (reordered). ``anchor`` is a
+    ``(seq, mac_hex)`` head exported earlier and kept off the device: if that seq
+    is gone or its MAC differs, the log was truncated or rewritten.
+    """
+    if batch < 1:
+        raise ValueError("batch must be >= 1")
+    stored_head = head(session)
+    pending = pending_count(session)
+    expected = 1
+    prev_mac = GENESIS_MAC
+    prev_id = 0
+    checked = 0
+
+    def result(bad: int | None, problem: str | None) -> VerifyResult:
+        return VerifyResult(
+            ok=problem is None,
+            head_seq=stored_head[0] if stored_head else None,
+            head_mac_hex=stored_head[1] if stored_head else None,
+            first_bad_seq=bad,
+            problem=problem,
+            pending=pending,
+            checked=checked,
+        )
+
+    for row, nxt in _with_next(_sealed_rows(session, batch)):
+        seq = int(row.seq)
+        if seq != expected:
+            if expected == seq - 1:
+                missing = f"seq {expected} is missing (deleted)"
+            else:
+                missing = f"seqs {expected}..{seq - 1} are missing (deleted)"
+            return result(expected, missing)
+        mac = chain_mac(key, prev_mac, row._mapping)
+        if row.mac is None or not hmac.compare_digest(mac, bytes(row.mac)):
+            # seq is inside the MAC, so a reorder always breaks it; id order only names the cause
+            # (it alone is no proof: ids of concurrent writers on a server database may interleave).
+            if row.id < prev_id or (nxt is not None and nxt.id < row.id):
+                return result(seq, f"seq {seq} is out of order (rows reordered)")
+            return result(seq, f"seq {seq} does not match its MAC (row altered or wrong key)")
+        if anchor is not None and seq == anchor[0] and mac.hex() != anchor[1].lower():
+            return result(seq, f"seq {seq} differs from the exported anchor (log rewritten)")
+        prev_mac = mac
+        prev_id = row.id
+        checked += 1
+        expected = seq + 1
+    if anchor is not None and anchor[0] >= expected:
+        return result(
+            expected, f"events from seq {expected} are missing: the anchor names seq {anchor[0]} (log truncated)"
+        )
+    return result(None, None)
+
+
+def event_json(event: Event) -> dict[str, Any]:
+    """The public JSON form: ``seq, time, type, reason, method, user, door`` (+ ``actor``, ``score``, ``detail`` when set)."""
+    out: dict[str, Any] = {
+        "seq": event.seq,
+        "time": event.time,
+        "type": event.type,
+        "reason": event.reason,
+        "method": event.method,
+        "user": event.user_code,
+        "door": event.door,
+    }
+    if event.actor is not None:
+        out["actor"] = event.actor
+    if event.score is not None:
+        out["score"] = event.score
+    if event.detail is not None:
+        out["detail"] = json.loads(event.detail)
+    return out
+
+
+class SealerLock:
+    """Exclusive ``flock`` on ``DATA/run/daemon.lock``: whoever holds it is the only sealer.
+
+    The daemon holds it while running; maintenance commands seal only if
+    :meth:`try_acquire` succeeds. As a context manager it acquires without waiting
+    and raises :class:`StoreError` if another process holds it. The lock is
+    released by :meth:`release` or when the process exits.
+    """
+
+    def __init__(self, datadir: DataDir) -> None:
+        self.path: Path = datadir.daemon_lock_file
+        self._fd: int | None = None
+
+    @property
+    def held(self) -> bool:
+        """True while this object holds the lock."""
+        return self._fd is not None
+
+    def try_acquire(self) -> bool:
+        """Take the lock if free (never waits); True if now held by this object."""
+        if self._fd is not None:
+            return True
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o640)
+        except OSError as exc:
+            raise StoreError(f"cannot open sealer lock {self.path}: {exc.strerror}") from exc
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            return False
+        except OSError as exc:
+            os.close(fd)
+            raise StoreError(f"cannot lock {self.path}: {exc.strerror}") from exc
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{os.getpid()}\n".encode("ascii"))
+        self._fd = fd
+        return True
+
+    def release(self) -> None:
+        """Release the lock (idempotent)."""
+        if self._fd is None:
+            return
+        fd, self._fd = self._fd, None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+        finally:
+            os.close(fd)
+
+    def __enter__(self) -> SealerLock:
+        if not self.try_acquire():
+            raise StoreError(f"another process holds {self.path} (is the daemon running?)")
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.release()
