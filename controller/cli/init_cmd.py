@@ -1,0 +1,90 @@
+"""``kunci init`` (create or upgrade DATA, idempotent) and ``kunci db upgrade``."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+
+from sqlalchemy import Engine
+
+from controller.config import load_config, write_default_config
+from controller.db import open_database, upgrade_database
+from controller.errors import DataDirError
+from controller.keys import create_secrets
+from controller.paths import DataDir
+
+DATA_DIR_MODE = 0o750
+RUN_DIR_MODE = 0o750
+
+
+def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+    """Add ``init`` and ``db upgrade``."""
+    init = subparsers.add_parser(
+        "init",
+        parents=[common],
+        help="create or upgrade the data directory (config, secrets, database); safe to repeat",
+    )
+    init.set_defaults(func=run_init)
+    db = subparsers.add_parser("db", parents=[common], help="database maintenance")
+    sub = db.add_subparsers(dest="db_command", metavar="ACTION")
+    sub.required = True
+    upgrade = sub.add_parser("upgrade", parents=[common], help="migrate the database to this version's schema")
+    upgrade.set_defaults(func=run_db_upgrade)
+
+
+def _make_dir(path: Path, mode: int) -> bool:
+    """Create ``path`` with exactly ``mode`` unless it exists; True if created."""
+    try:
+        path.mkdir(mode=mode, parents=True)
+    except FileExistsError:
+        if not path.is_dir():
+            raise DataDirError(f"{path} exists and is not a directory") from None
+        return False
+    except OSError as exc:
+        raise DataDirError(f"cannot create {path}: {exc.strerror}") from exc
+    os.chmod(path, mode)  # mkdir's mode is masked by the umask
+    return True
+
+
+def _open(datadir: DataDir) -> Engine:
+    config = load_config(datadir.config_file)
+    return open_database(datadir, config.store.url, busy_timeout_ms=config.store.busy_timeout_ms)
+
+
+def _upgrade(datadir: DataDir) -> str:
+    engine = _open(datadir)
+    try:
+        before, after = upgrade_database(engine)
+    finally:
+        engine.dispose()
+    if before is None:
+        return f"database: created (revision {after})"
+    if before != after:
+        return f"database: upgraded from revision {before} to {after}"
+    return f"database: up to date (revision {after})"
+
+
+def run_init(args: argparse.Namespace) -> int:
+    """Create what is missing in DATA, upgrade the database, and say what was done."""
+    datadir = DataDir.resolve(args.data)
+    if _make_dir(datadir.root, DATA_DIR_MODE):
+        print(f"created {datadir.root}")
+    for path in create_secrets(datadir):
+        print(f"created {path}")
+    if _make_dir(datadir.run_dir, RUN_DIR_MODE):
+        print(f"created {datadir.run_dir}")
+    if write_default_config(datadir.config_file):
+        print(f"created {datadir.config_file} (defaults; edit it, then run 'kunci config check')")
+    print(_upgrade(datadir))
+    print(f"{datadir.root} is ready")
+    return 0
+
+
+def run_db_upgrade(args: argparse.Namespace) -> int:
+    """Migrate the database of DATA to the newest schema."""
+    datadir = DataDir.resolve(args.data)
+    if not datadir.root.is_dir():
+        raise DataDirError(f"{datadir.root} does not exist; run 'kunci init' first")
+    print(_upgrade(datadir))
+    return 0
