@@ -1,0 +1,277 @@
+"""Pure access policy: who may open which door, when, and with which credential.
+
+:func:`decide` is a pure function (STYLE rule 4): it reads no clock, does no I/O
+and keeps no state. The daemon passes the wall-clock instant ``now`` (an aware
+UTC :class:`~datetime.datetime`) and everything it looked up; the answer is a
+:class:`Decision` whose ``reason`` is one of the public reason codes in
+:class:`Reason` (they appear in the event log and in exports).
+
+Dates (``valid_from``/``valid_until``, holidays) and schedule windows are read in
+the site timezone (``Context.tz``, a :class:`zoneinfo.ZoneInfo`). ``now`` is
+converted from UTC to local wall time first, so a window 08:00-18:00 means
+08:00-18:00 on the wall clock on both sides of a DST change, and a converted
+instant is always a real local time (no nonexistent or ambiguous time arises).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, tzinfo
+from enum import StrEnum
+
+__all__ = [
+    "Method",
+    "DoorMode",
+    "Reason",
+    "Window",
+    "Schedule",
+    "Subject",
+    "DoorView",
+    "Context",
+    "Decision",
+    "decide",
+    "schedule_allows",
+    "MODE_ACCEPTS",
+]
+
+MINUTES_PER_DAY = 1440
+
+
+class Method(StrEnum):
+    """How the credential was presented. ``REMOTE`` is an admin's remote unlock."""
+
+    PIN = "pin"
+    FINGER = "finger"
+    PIN_AND_FINGER = "pin+finger"
+    REMOTE = "remote"
+
+
+class DoorMode(StrEnum):
+    """Which credentials a door (or a person's override) accepts."""
+
+    PIN = "pin"
+    FINGER = "finger"
+    PIN_OR_FINGER = "pin_or_finger"
+    PIN_AND_FINGER = "pin_and_finger"
+
+
+class Reason(StrEnum):
+    """Public reason codes of a decision (``granted`` or why access was denied)."""
+
+    GRANTED = "granted"
+    UNKNOWN_CREDENTIAL = "unknown_credential"
+    SUSPENDED = "suspended"
+    REVOKED = "revoked"
+    NOT_YET_VALID = "not_yet_valid"
+    EXPIRED = "expired"
+    OUTSIDE_SCHEDULE = "outside_schedule"
+    LOCKED_OUT = "locked_out"
+    SECOND_FACTOR_REQUIRED = "second_factor_required"
+    LOCKDOWN = "lockdown"
+    CLOCK_UNTRUSTED = "clock_untrusted"
+    METHOD_NOT_ALLOWED = "method_not_allowed"
+
+
+#: Methods each door mode accepts outright. A single factor presented at a
+#: ``pin_and_finger`` door is answered with ``second_factor_required`` instead.
+MODE_ACCEPTS: dict[DoorMode, frozenset[Method]] = {
+    DoorMode.PIN: frozenset({Method.PIN, Method.PIN_AND_FINGER}),
+    DoorMode.FINGER: frozenset({Method.FINGER, Method.PIN_AND_FINGER}),
+    DoorMode.PIN_OR_FINGER: frozenset({Method.PIN, Method.FINGER, Method.PIN_AND_FINGER}),
+    DoorMode.PIN_AND_FINGER: frozenset({Method.PIN_AND_FINGER}),
+}
+
+#: Single factors that a two-factor door answers with ``second_factor_required``.
+_SINGLE_FACTORS = frozenset({Method.PIN, Method.FINGER})
+
+#: ``Subject.status`` values (the ``users.status`` column).
+STATUS_ACTIVE = "active"
+STATUS_SUSPENDED = "suspended"
+STATUS_REVOKED = "revoked"
+
+
+@dataclass(frozen=True, slots=True)
+class Window:
+    """One weekly time window in local wall time.
+
+    ``weekday``: 0 = Monday .. 6 = Sunday. ``start_minute``: minutes after local
+    midnight, 0..1439 (inclusive). ``end_minute``: 1..1440, exclusive; 1440 means
+    "to midnight". A window never spans midnight: use two windows instead.
+    """
+
+    weekday: int
+    start_minute: int
+    end_minute: int
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.weekday <= 6:
+            raise ValueError(f"weekday must be 0..6 (Monday..Sunday), got {self.weekday}")
+        if not 0 <= self.start_minute <= MINUTES_PER_DAY - 1:
+            raise ValueError(f"start_minute must be 0..1439, got {self.start_minute}")
+        if not 1 <= self.end_minute <= MINUTES_PER_DAY:
+            raise ValueError(f"end_minute must be 1..1440, got {self.end_minute}")
+        if self.end_minute <= self.start_minute:
+            raise ValueError("a window ends after it starts and never spans midnight (use two windows)")
+
+    def contains(self, weekday: int, minute_of_day: int) -> bool:
+        """True when local ``weekday`` and ``minute_of_day`` fall in ``[start, end)``."""
+        return weekday == self.weekday and self.start_minute <= minute_of_day < self.end_minute
+
+
+@dataclass(frozen=True, slots=True)
+class Schedule:
+    """Weekly windows when a group may enter. Holidays deny unless ``allow_on_holidays`` (default False).
+
+    On a holiday with ``allow_on_holidays`` the ordinary windows still apply.
+    """
+
+    windows: tuple[Window, ...]
+    allow_on_holidays: bool = False
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "windows", tuple(self.windows))
+
+
+@dataclass(frozen=True, slots=True)
+class Subject:
+    """The person a credential belongs to, as the daemon looked them up.
+
+    ``status`` is ``active``, ``suspended`` or ``revoked`` (any other value is denied
+    as ``suspended``: fail-secure). ``valid_from``/``valid_until`` are local dates,
+    both inclusive (``valid_until`` is the last valid day, through 23:59:59 local).
+    ``schedule`` None means any time. ``mode_override``, when set, replaces the
+    door's mode for this person.
+    """
+
+    code: str
+    status: str
+    valid_from: date | None
+    valid_until: date | None
+    schedule: Schedule | None
+    mode_override: DoorMode | None = None
+
+    def __post_init__(self) -> None:
+        if self.mode_override is not None:
+            object.__setattr__(self, "mode_override", DoorMode(self.mode_override))
+
+    @property
+    def restricted(self) -> bool:
+        """True when access depends on the clock: a schedule or a validity date is set."""
+        return self.schedule is not None or self.valid_from is not None or self.valid_until is not None
+
+
+@dataclass(frozen=True, slots=True)
+class DoorView:
+    """What policy needs to know about a door: its ``name``, ``mode`` and ``lockdown`` (default False)."""
+
+    name: str
+    mode: DoorMode
+    lockdown: bool = False
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "mode", DoorMode(self.mode))
+
+
+@dataclass(frozen=True, slots=True)
+class Context:
+    """Site facts for one decision.
+
+    ``tz``: site timezone (``site.timezone``). ``holidays``: local dates (default none).
+    ``clock_trusted``: False when the wall clock has not been confirmed by RTC/NTP
+    (default True). ``locked_out``: the channel used (keypad or sensor) is in lockout
+    (default False); the daemon computes it from the lockout state machines.
+    """
+
+    tz: tzinfo
+    holidays: frozenset[date] = frozenset()
+    clock_trusted: bool = True
+    locked_out: bool = False
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "holidays", frozenset(self.holidays))
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """The answer: ``granted`` and a public ``reason`` code (``"granted"`` exactly when granted).
+
+    ``reason`` is always a :class:`Reason` member (a ``str``); an unknown code or a
+    ``granted`` flag that disagrees with it raises :class:`ValueError`.
+    """
+
+    granted: bool
+    reason: str
+
+    def __post_init__(self) -> None:
+        reason = Reason(self.reason)
+        object.__setattr__(self, "reason", reason)
+        if self.granted != (reason is Reason.GRANTED):
+            raise ValueError("a decision is granted exactly when its reason is 'granted'")
+
+
+def _deny(reason: Reason) -> Decision:
+    return Decision(False, reason)
+
+
+_GRANTED = Decision(True, Reason.GRANTED)
+
+
+def schedule_allows(schedule: Schedule, local_dt: datetime, holidays: frozenset[date] | set[date] = frozenset()) -> bool:
+    """True when the local wall time ``local_dt`` falls in one of ``schedule``'s windows.
+
+    Only the wall-clock fields of ``local_dt`` are read (weekday, hour, minute; seconds
+    count toward the current minute, so 17:59:59 is inside a window ending at 18:00);
+    it may be naive or aware, and a ``fold`` (ambiguous hour) makes no difference.
+    A date in ``holidays`` denies unless ``schedule.allow_on_holidays``.
+    """
+    if local_dt.date() in holidays and not schedule.allow_on_holidays:
+        return False
+    weekday = local_dt.weekday()
+    minute_of_day = local_dt.hour * 60 + local_dt.minute
+    return any(w.contains(weekday, minute_of_day) for w in schedule.windows)
+
+
+def decide(method: Method, subject: Subject | None, door: DoorView, now: datetime, context: Context) -> Decision:
+    """Decide one access attempt. Pure: no clock read, no I/O.
+
+    ``method``: how the credential was presented. ``subject``: the credential's owner,
+    or None when no credential matched. ``now``: aware datetime (normally UTC); a naive
+    one raises :class:`ValueError`. Checks run in this order and the first failing one
+    wins: lockdown, locked_out, unknown_credential, revoked, suspended, not_yet_valid /
+    expired, clock_untrusted (only for a subject restricted by schedule or dates),
+    outside_schedule, then the mode (``second_factor_required`` / ``method_not_allowed``).
+    ``Method.REMOTE`` is refused only by lockdown.
+    """
+    method = Method(method)
+    if now.tzinfo is None or now.utcoffset() is None:
+        raise ValueError("decide() needs an aware datetime for now (UTC)")
+    if door.lockdown:
+        return _deny(Reason.LOCKDOWN)
+    if method is Method.REMOTE:
+        return _GRANTED
+    if context.locked_out:
+        return _deny(Reason.LOCKED_OUT)
+    if subject is None:
+        return _deny(Reason.UNKNOWN_CREDENTIAL)
+    if subject.status == STATUS_REVOKED:
+        return _deny(Reason.REVOKED)
+    if subject.status != STATUS_ACTIVE:
+        return _deny(Reason.SUSPENDED)
+
+    local = now.astimezone(context.tz)
+    today = local.date()
+    if subject.valid_from is not None and today < subject.valid_from:
+        return _deny(Reason.NOT_YET_VALID)
+    if subject.valid_until is not None and today > subject.valid_until:
+        return _deny(Reason.EXPIRED)
+    if subject.restricted and not context.clock_trusted:
+        return _deny(Reason.CLOCK_UNTRUSTED)
+    if subject.schedule is not None and not schedule_allows(subject.schedule, local, context.holidays):
+        return _deny(Reason.OUTSIDE_SCHEDULE)
+
+    mode = subject.mode_override if subject.mode_override is not None else door.mode
+    if method in MODE_ACCEPTS[mode]:
+        return _GRANTED
+    if mode is DoorMode.PIN_AND_FINGER and method in _SINGLE_FACTORS:
+        return _deny(Reason.SECOND_FACTOR_REQUIRED)
+    return _deny(Reason.METHOD_NOT_ALLOWED)

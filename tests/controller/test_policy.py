@@ -1,0 +1,287 @@
+"""Pure access policy: every reason code, the check order, dates and schedules in the site timezone."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timezone
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from controller.policy import (
+    Context,
+    Decision,
+    DoorMode,
+    DoorView,
+    Method,
+    Reason,
+    Schedule,
+    Subject,
+    Window,
+    decide,
+    schedule_allows,
+)
+
+UTC = timezone.utc
+LONDON = ZoneInfo("Europe/London")
+NEW_YORK = ZoneInfo("America/New_York")
+
+#: Wednesday 17 June 2026, 12:00 UTC (13:00 in London, 08:00 in New York).
+WED_NOON = datetime(2026, 6, 17, 12, 0, tzinfo=UTC)
+
+OFFICE = Schedule(tuple(Window(d, 8 * 60, 18 * 60) for d in range(5)))  # Mon-Fri 08:00-18:00
+DAILY = Schedule(tuple(Window(d, 8 * 60, 18 * 60) for d in range(7)))  # every day 08:00-18:00
+ALL_DAY = Schedule(tuple(Window(d, 0, 1440) for d in range(7)))
+
+
+def person(
+    status: str = "active",
+    valid_from: date | None = None,
+    valid_until: date | None = None,
+    schedule: Schedule | None = None,
+    mode_override: DoorMode | None = None,
+) -> Subject:
+    return Subject("U0001", status, valid_from, valid_until, schedule, mode_override)
+
+
+def door(mode: DoorMode = DoorMode.PIN_OR_FINGER, lockdown: bool = False) -> DoorView:
+    return DoorView("main", mode, lockdown)
+
+
+def ctx(tz: ZoneInfo = LONDON, **kw: object) -> Context:
+    return Context(tz, **kw)  # type: ignore[arg-type]
+
+
+def utc(*args: int) -> datetime:
+    return datetime(*args, tzinfo=UTC)
+
+
+def test_reason_codes_are_the_public_contract() -> None:
+    assert {r.value for r in Reason} == {
+        "granted", "unknown_credential", "suspended", "revoked", "not_yet_valid", "expired",
+        "outside_schedule", "locked_out", "second_factor_required", "lockdown", "clock_untrusted",
+        "method_not_allowed",
+    }
+
+
+# One row per reason code: (method, subject, door, now, context) -> reason.
+REASONS = [
+    ("granted", Method.PIN, person(), door(), WED_NOON, ctx(), Reason.GRANTED),
+    ("unknown_credential", Method.PIN, None, door(), WED_NOON, ctx(), Reason.UNKNOWN_CREDENTIAL),
+    ("suspended", Method.PIN, person("suspended"), door(), WED_NOON, ctx(), Reason.SUSPENDED),
+    ("unknown_status_is_denied", Method.PIN, person("pending"), door(), WED_NOON, ctx(), Reason.SUSPENDED),
+    ("revoked", Method.FINGER, person("revoked"), door(), WED_NOON, ctx(), Reason.REVOKED),
+    ("not_yet_valid", Method.PIN, person(valid_from=date(2026, 6, 18)), door(), WED_NOON, ctx(), Reason.NOT_YET_VALID),
+    ("expired", Method.PIN, person(valid_until=date(2026, 6, 16)), door(), WED_NOON, ctx(), Reason.EXPIRED),
+    ("outside_schedule", Method.PIN, person(schedule=OFFICE), door(), utc(2026, 6, 17, 17, 0), ctx(), Reason.OUTSIDE_SCHEDULE),
+    ("locked_out", Method.PIN, person(), door(), WED_NOON, ctx(locked_out=True), Reason.LOCKED_OUT),
+    ("second_factor_required", Method.PIN, person(), door(DoorMode.PIN_AND_FINGER), WED_NOON, ctx(), Reason.SECOND_FACTOR_REQUIRED),
+    ("lockdown", Method.PIN, person(), door(lockdown=True), WED_NOON, ctx(), Reason.LOCKDOWN),
+    ("clock_untrusted", Method.PIN, person(schedule=OFFICE), door(), WED_NOON, ctx(clock_trusted=False), Reason.CLOCK_UNTRUSTED),
+    ("method_not_allowed", Method.FINGER, person(), door(DoorMode.PIN), WED_NOON, ctx(), Reason.METHOD_NOT_ALLOWED),
+]
+
+
+@pytest.mark.parametrize(("method", "subject", "view", "now", "context", "reason"),
+                         [r[1:] for r in REASONS], ids=[r[0] for r in REASONS])
+def test_every_reason_code(method, subject, view, now, context, reason) -> None:
+    decision = decide(method, subject, view, now, context)
+    assert decision == Decision(reason is Reason.GRANTED, reason)
+    assert decision.reason == reason.value  # a plain string for the event log
+
+
+# The first failing check wins.
+ORDER = [
+    ("lockdown_beats_locked_out", Method.PIN, None, door(lockdown=True), ctx(locked_out=True), Reason.LOCKDOWN),
+    ("locked_out_beats_unknown", Method.PIN, None, door(), ctx(locked_out=True), Reason.LOCKED_OUT),
+    ("locked_out_beats_revoked", Method.PIN, person("revoked"), door(), ctx(locked_out=True), Reason.LOCKED_OUT),
+    ("revoked_beats_expired", Method.PIN, person("revoked", valid_until=date(2020, 1, 1)), door(), ctx(), Reason.REVOKED),
+    ("suspended_beats_not_yet_valid", Method.PIN, person("suspended", valid_from=date(2030, 1, 1)), door(), ctx(), Reason.SUSPENDED),
+    ("expired_beats_clock_untrusted", Method.PIN, person(valid_until=date(2020, 1, 1)), door(), ctx(clock_trusted=False), Reason.EXPIRED),
+    ("clock_untrusted_beats_schedule", Method.PIN, person(schedule=Schedule(())), door(), ctx(clock_trusted=False), Reason.CLOCK_UNTRUSTED),
+    ("schedule_beats_mode", Method.FINGER, person(schedule=Schedule(())), door(DoorMode.PIN), ctx(), Reason.OUTSIDE_SCHEDULE),
+    ("schedule_beats_second_factor", Method.PIN, person(schedule=Schedule(())), door(DoorMode.PIN_AND_FINGER), ctx(), Reason.OUTSIDE_SCHEDULE),
+    ("remote_ignores_lockout", Method.REMOTE, None, door(), ctx(locked_out=True), Reason.GRANTED),
+    ("remote_ignores_mode", Method.REMOTE, None, door(DoorMode.PIN_AND_FINGER), ctx(clock_trusted=False), Reason.GRANTED),
+    ("remote_refused_by_lockdown", Method.REMOTE, None, door(lockdown=True), ctx(), Reason.LOCKDOWN),
+]
+
+
+@pytest.mark.parametrize(("method", "subject", "view", "context", "reason"),
+                         [r[1:] for r in ORDER], ids=[r[0] for r in ORDER])
+def test_check_order(method, subject, view, context, reason) -> None:
+    assert decide(method, subject, view, WED_NOON, context).reason == reason
+
+
+# Validity dates are local dates in the site timezone; valid_until is inclusive through 23:59:59.
+DATES = [
+    ("until_last_second_bst", LONDON, dict(valid_until=date(2026, 6, 30)), utc(2026, 6, 30, 22, 59, 59), Reason.GRANTED),
+    ("until_next_local_day_bst", LONDON, dict(valid_until=date(2026, 6, 30)), utc(2026, 6, 30, 23, 0, 0), Reason.EXPIRED),
+    ("until_last_second_est", NEW_YORK, dict(valid_until=date(2026, 1, 15)), utc(2026, 1, 16, 4, 59, 59), Reason.GRANTED),
+    ("until_next_local_day_est", NEW_YORK, dict(valid_until=date(2026, 1, 15)), utc(2026, 1, 16, 5, 0, 0), Reason.EXPIRED),
+    ("from_local_midnight_bst", LONDON, dict(valid_from=date(2026, 7, 1)), utc(2026, 6, 30, 23, 0, 0), Reason.GRANTED),
+    ("from_before_local_midnight", LONDON, dict(valid_from=date(2026, 7, 1)), utc(2026, 6, 30, 22, 59, 59), Reason.NOT_YET_VALID),
+    ("from_utc_date_is_not_local_date", NEW_YORK, dict(valid_from=date(2026, 7, 1)), utc(2026, 7, 1, 3, 0), Reason.NOT_YET_VALID),
+    ("until_29_feb_last_second", LONDON, dict(valid_until=date(2028, 2, 29)), utc(2028, 2, 29, 23, 59, 59), Reason.GRANTED),
+    ("until_29_feb_then_1_march", LONDON, dict(valid_until=date(2028, 2, 29)), utc(2028, 3, 1, 0, 0, 0), Reason.EXPIRED),
+    ("from_29_feb", LONDON, dict(valid_from=date(2028, 2, 29)), utc(2028, 2, 28, 23, 59, 59), Reason.NOT_YET_VALID),
+    ("single_day_pass", LONDON, dict(valid_from=date(2026, 6, 17), valid_until=date(2026, 6, 17)), WED_NOON, Reason.GRANTED),
+]
+
+
+@pytest.mark.parametrize(("tz", "dates", "now", "reason"), [r[1:] for r in DATES], ids=[r[0] for r in DATES])
+def test_validity_dates_in_site_timezone(tz, dates, now, reason) -> None:
+    assert decide(Method.PIN, person(**dates), door(), now, ctx(tz)).reason == reason
+
+
+# Schedules: wall time in the site timezone; end exclusive; DST both ways; midnight.
+SCHEDULES = [
+    # window edges (London summer: local = UTC + 1)
+    ("start_inclusive", OFFICE, LONDON, utc(2026, 6, 17, 7, 0, 0), True),
+    ("before_start", OFFICE, LONDON, utc(2026, 6, 17, 6, 59, 59), False),
+    ("last_second_inside", OFFICE, LONDON, utc(2026, 6, 17, 16, 59, 59), True),
+    ("end_exclusive", OFFICE, LONDON, utc(2026, 6, 17, 17, 0, 0), False),
+    ("weekend_denied", OFFICE, LONDON, utc(2026, 6, 20, 12, 0), False),
+    # midnight: a window to 1440 covers 23:59:59; two windows bridge midnight
+    ("to_midnight_last_second", Schedule((Window(2, 22 * 60, 1440),)), UTC, utc(2026, 6, 17, 23, 59, 59), True),
+    ("midnight_is_next_day", Schedule((Window(2, 22 * 60, 1440),)), UTC, utc(2026, 6, 18, 0, 0, 0), False),
+    ("bridge_before_midnight", Schedule((Window(2, 22 * 60, 1440), Window(3, 0, 120))), UTC, utc(2026, 6, 17, 23, 30), True),
+    ("bridge_after_midnight", Schedule((Window(2, 22 * 60, 1440), Window(3, 0, 120))), UTC, utc(2026, 6, 18, 1, 30), True),
+    ("bridge_end", Schedule((Window(2, 22 * 60, 1440), Window(3, 0, 120))), UTC, utc(2026, 6, 18, 2, 0), False),
+    ("start_at_midnight", Schedule((Window(3, 0, 60),)), UTC, utc(2026, 6, 18, 0, 0, 0), True),
+    # London spring forward, Sunday 29 March 2026 01:00 UTC (01:00 GMT -> 02:00 BST)
+    ("london_sat_before_gmt_0759", DAILY, LONDON, utc(2026, 3, 28, 7, 59, 59), False),
+    ("london_sat_before_gmt_0800", DAILY, LONDON, utc(2026, 3, 28, 8, 0), True),
+    ("london_spring_day_bst_0800", DAILY, LONDON, utc(2026, 3, 29, 7, 0), True),
+    ("london_spring_day_bst_0759", DAILY, LONDON, utc(2026, 3, 29, 6, 59, 59), False),
+    ("london_spring_day_bst_1759", DAILY, LONDON, utc(2026, 3, 29, 16, 59, 59), True),
+    ("london_spring_day_bst_1800", DAILY, LONDON, utc(2026, 3, 29, 17, 0), False),
+    ("london_skipped_hour_window_before", Schedule((Window(6, 60, 120),)), LONDON, utc(2026, 3, 29, 0, 59, 59), False),
+    ("london_skipped_hour_window_after", Schedule((Window(6, 60, 120),)), LONDON, utc(2026, 3, 29, 1, 0), False),
+    # London fall back, Sunday 25 October 2026 01:00 UTC (02:00 BST -> 01:00 GMT): 01:xx happens twice
+    ("london_repeated_hour_first", Schedule((Window(6, 60, 120),)), LONDON, utc(2026, 10, 25, 0, 30), True),
+    ("london_repeated_hour_second", Schedule((Window(6, 60, 120),)), LONDON, utc(2026, 10, 25, 1, 30), True),
+    ("london_after_repeated_hour", Schedule((Window(6, 60, 120),)), LONDON, utc(2026, 10, 25, 2, 0), False),
+    ("london_before_repeated_hour", Schedule((Window(6, 60, 120),)), LONDON, utc(2026, 10, 24, 23, 59, 59), False),
+    ("london_sat_before_fall_bst_0800", DAILY, LONDON, utc(2026, 10, 24, 7, 0), True),
+    ("london_fall_day_gmt_0759", DAILY, LONDON, utc(2026, 10, 25, 7, 59, 59), False),
+    ("london_fall_day_gmt_0800", DAILY, LONDON, utc(2026, 10, 25, 8, 0), True),
+    # New York spring forward, Sunday 8 March 2026 07:00 UTC (02:00 EST -> 03:00 EDT)
+    ("ny_sat_est_0759", DAILY, NEW_YORK, utc(2026, 3, 7, 12, 59, 59), False),
+    ("ny_sat_est_0800", DAILY, NEW_YORK, utc(2026, 3, 7, 13, 0), True),
+    ("ny_spring_day_edt_0800", DAILY, NEW_YORK, utc(2026, 3, 8, 12, 0), True),
+    ("ny_spring_day_edt_0759", DAILY, NEW_YORK, utc(2026, 3, 8, 11, 59, 59), False),
+    ("ny_spring_day_edt_1800", DAILY, NEW_YORK, utc(2026, 3, 8, 22, 0), False),
+    ("ny_skipped_hour_before", Schedule((Window(6, 120, 180),)), NEW_YORK, utc(2026, 3, 8, 6, 59, 59), False),
+    ("ny_skipped_hour_after", Schedule((Window(6, 120, 180),)), NEW_YORK, utc(2026, 3, 8, 7, 0), False),
+    # New York fall back, Sunday 1 November 2026 06:00 UTC (02:00 EDT -> 01:00 EST)
+    ("ny_repeated_hour_first", Schedule((Window(6, 60, 120),)), NEW_YORK, utc(2026, 11, 1, 5, 30), True),
+    ("ny_repeated_hour_second", Schedule((Window(6, 60, 120),)), NEW_YORK, utc(2026, 11, 1, 6, 30), True),
+    ("ny_after_repeated_hour", Schedule((Window(6, 60, 120),)), NEW_YORK, utc(2026, 11, 1, 7, 0), False),
+    ("ny_fall_day_est_0800", DAILY, NEW_YORK, utc(2026, 11, 1, 13, 0), True),
+    ("ny_fall_day_est_0759", DAILY, NEW_YORK, utc(2026, 11, 1, 12, 59, 59), False),
+    # weekday is the local weekday: Wednesday 23:30 in New York is Thursday in UTC
+    ("local_weekday_not_utc_weekday", Schedule((Window(2, 23 * 60, 1440),)), NEW_YORK, utc(2026, 6, 18, 3, 30), True),
+]
+
+
+@pytest.mark.parametrize(("schedule", "tz", "now", "allowed"), [r[1:] for r in SCHEDULES], ids=[r[0] for r in SCHEDULES])
+def test_schedule_in_site_timezone(schedule, tz, now, allowed) -> None:
+    expected = Reason.GRANTED if allowed else Reason.OUTSIDE_SCHEDULE
+    assert decide(Method.PIN, person(schedule=schedule), door(), now, ctx(tz)).reason == expected
+
+
+HOLIDAYS = [
+    # 29 February 2028 is a Tuesday
+    ("holiday_29_feb_denied", ALL_DAY, LONDON, frozenset({date(2028, 2, 29)}), utc(2028, 2, 29, 12, 0), Reason.OUTSIDE_SCHEDULE),
+    ("day_after_holiday", ALL_DAY, LONDON, frozenset({date(2028, 2, 29)}), utc(2028, 3, 1, 0, 0), Reason.GRANTED),
+    ("holiday_allowed", Schedule(ALL_DAY.windows, allow_on_holidays=True), LONDON, frozenset({date(2028, 2, 29)}),
+     utc(2028, 2, 29, 12, 0), Reason.GRANTED),
+    ("allowed_holiday_still_uses_windows", Schedule(OFFICE.windows, allow_on_holidays=True), LONDON,
+     frozenset({date(2028, 2, 29)}), utc(2028, 2, 29, 20, 0), Reason.OUTSIDE_SCHEDULE),
+    # holiday by local date: 22:00 on 25 Dec in New York is already 26 Dec in UTC
+    ("holiday_local_date_evening", ALL_DAY, NEW_YORK, frozenset({date(2026, 12, 25)}), utc(2026, 12, 26, 3, 0), Reason.OUTSIDE_SCHEDULE),
+    ("eve_in_new_york", ALL_DAY, NEW_YORK, frozenset({date(2026, 12, 25)}), utc(2026, 12, 25, 3, 0), Reason.GRANTED),
+    ("holiday_ignored_without_schedule", None, LONDON, frozenset({date(2028, 2, 29)}), utc(2028, 2, 29, 12, 0), Reason.GRANTED),
+]
+
+
+@pytest.mark.parametrize(("schedule", "tz", "holidays", "now", "reason"), [r[1:] for r in HOLIDAYS], ids=[r[0] for r in HOLIDAYS])
+def test_holidays(schedule, tz, holidays, now, reason) -> None:
+    assert decide(Method.PIN, person(schedule=schedule), door(), now, ctx(tz, holidays=holidays)).reason == reason
+
+
+UNTRUSTED = [
+    ("unrestricted_allowed", person(), True, Reason.GRANTED),
+    ("unrestricted_allowed_untrusted", person(), False, Reason.GRANTED),
+    ("schedule_denied", person(schedule=ALL_DAY), False, Reason.CLOCK_UNTRUSTED),
+    ("valid_from_denied", person(valid_from=date(2020, 1, 1)), False, Reason.CLOCK_UNTRUSTED),
+    ("valid_until_denied", person(valid_until=date(2030, 1, 1)), False, Reason.CLOCK_UNTRUSTED),
+    ("restricted_trusted_allowed", person(schedule=ALL_DAY, valid_until=date(2030, 1, 1)), True, Reason.GRANTED),
+]
+
+
+@pytest.mark.parametrize(("subject", "trusted", "reason"), [r[1:] for r in UNTRUSTED], ids=[r[0] for r in UNTRUSTED])
+def test_untrusted_clock_denies_only_restricted_subjects(subject, trusted, reason) -> None:
+    assert decide(Method.PIN, subject, door(), WED_NOON, ctx(clock_trusted=trusted)).reason == reason
+
+
+G, SF, NA = Reason.GRANTED, Reason.SECOND_FACTOR_REQUIRED, Reason.METHOD_NOT_ALLOWED
+MODES = [
+    (DoorMode.PIN, Method.PIN, G), (DoorMode.PIN, Method.FINGER, NA),
+    (DoorMode.PIN, Method.PIN_AND_FINGER, G), (DoorMode.PIN, Method.REMOTE, G),
+    (DoorMode.FINGER, Method.PIN, NA), (DoorMode.FINGER, Method.FINGER, G),
+    (DoorMode.FINGER, Method.PIN_AND_FINGER, G), (DoorMode.FINGER, Method.REMOTE, G),
+    (DoorMode.PIN_OR_FINGER, Method.PIN, G), (DoorMode.PIN_OR_FINGER, Method.FINGER, G),
+    (DoorMode.PIN_OR_FINGER, Method.PIN_AND_FINGER, G), (DoorMode.PIN_OR_FINGER, Method.REMOTE, G),
+    (DoorMode.PIN_AND_FINGER, Method.PIN, SF), (DoorMode.PIN_AND_FINGER, Method.FINGER, SF),
+    (DoorMode.PIN_AND_FINGER, Method.PIN_AND_FINGER, G), (DoorMode.PIN_AND_FINGER, Method.REMOTE, G),
+]
+
+
+@pytest.mark.parametrize(("mode", "method", "reason"), MODES, ids=[f"{m.value}-{x.value}" for m, x, _ in MODES])
+def test_door_mode_by_method(mode, method, reason) -> None:
+    assert decide(method, person(), door(mode), WED_NOON, ctx()).reason == reason
+
+
+@pytest.mark.parametrize(("mode", "method", "reason"), MODES, ids=[f"{m.value}-{x.value}" for m, x, _ in MODES])
+def test_mode_override_replaces_door_mode(mode, method, reason) -> None:
+    # The door says the opposite; the person's override wins.
+    other = DoorMode.PIN_AND_FINGER if mode is not DoorMode.PIN_AND_FINGER else DoorMode.PIN_OR_FINGER
+    assert decide(method, person(mode_override=mode), door(other), WED_NOON, ctx()).reason == reason
+
+
+def test_strings_from_the_database_are_accepted() -> None:
+    subject = Subject("U0002", "active", None, None, None, "pin_and_finger")  # type: ignore[arg-type]
+    view = DoorView("main", "pin")  # type: ignore[arg-type]
+    assert decide("pin", subject, view, WED_NOON, ctx()).reason == "second_factor_required"  # type: ignore[arg-type]
+
+
+def test_naive_now_is_refused() -> None:
+    with pytest.raises(ValueError):
+        decide(Method.PIN, person(), door(), datetime(2026, 6, 17, 12, 0), ctx())
+
+
+@pytest.mark.parametrize(("local", "allowed"), [
+    (datetime(2026, 3, 29, 1, 30), True),  # nonexistent in London, naive
+    (datetime(2026, 3, 29, 1, 30, tzinfo=LONDON), True),  # nonexistent, aware
+    (datetime(2026, 10, 25, 1, 30, tzinfo=LONDON, fold=0), True),  # ambiguous, first
+    (datetime(2026, 10, 25, 1, 30, tzinfo=LONDON, fold=1), True),  # ambiguous, second
+    (datetime(2026, 3, 29, 2, 0, tzinfo=LONDON), False),
+])
+def test_schedule_allows_reads_wall_fields_without_crashing(local, allowed) -> None:
+    sunday_one_to_two = Schedule((Window(6, 60, 120),))
+    assert schedule_allows(sunday_one_to_two, local, frozenset()) is allowed
+
+
+@pytest.mark.parametrize(("weekday", "start", "end"), [
+    (7, 0, 60), (-1, 0, 60), (0, -1, 60), (0, 1440, 1440), (0, 0, 0), (0, 0, 1441), (0, 600, 600), (0, 1200, 60),
+])
+def test_invalid_windows_are_refused(weekday, start, end) -> None:
+    with pytest.raises(ValueError):
+        Window(weekday, start, end)
+
+
+@pytest.mark.parametrize(("granted", "reason"), [(True, "expired"), (False, "granted"), (False, "no_such_reason")])
+def test_inconsistent_decisions_are_refused(granted, reason) -> None:
+    with pytest.raises(ValueError):
+        Decision(granted, reason)
