@@ -340,7 +340,11 @@ def verify(
 
 
 def event_json(event: Event) -> dict[str, Any]:
-    """The public JSON form: ``seq, time, type, reason, method, user, door`` (+ ``actor``, ``score``, ``detail`` when set)."""
+    """The public JSON form of an event.
+
+    Always ``seq, time, type, reason, method, user, door``; ``actor``, ``score`` and
+    ``detail`` (parsed back to a dict) only when set.
+    """
     out: dict[str, Any] = {
         "seq": event.seq,
         "time": event.time,

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 
 from alembic import context
+from sqlalchemy.engine import Connection
 
 from controller.models import Base
 
@@ -20,7 +21,7 @@ config = context.config
 target_metadata = Base.metadata
 
 
-def _run(connection) -> None:  # type: ignore[no-untyped-def]
+def _run(connection: Connection) -> None:
     context.configure(
         connection=connection,
         target_metadata=target_metadata,
