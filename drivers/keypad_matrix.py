@@ -48,7 +48,10 @@ class _RowLine(GPIODevice):
     def release(self) -> None:
         """Return the row to high-Z: an input held up only by the weak internal pull-up."""
         self.pin.function = "input"
-        self.pin.pull = "up"
+        # Some backends drop the bias when the line is re-claimed as an input; re-set it only then
+        # (with lgpio setting a pull frees and re-claims the line: not something to do 400 times a second).
+        if self.pin.pull != "up":
+            self.pin.pull = "up"
 
 
 class MatrixKeypad:
