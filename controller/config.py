@@ -118,6 +118,9 @@ class PinConfig:
                                         unit="attempts", min=1, max=1000)
     alarm_window_seconds: float = setting(600.0, "Window in which alarm_after_failures are counted.",
                                           unit="seconds", min=10.0, max=86400.0)
+    suspend_after_failures_24h: int = setting(20, "Wrong PINs within 24 hours after which PIN entry stays locked "
+                                              "until an admin clears it (a success does not reset this count).",
+                                              unit="attempts", min=1, max=10000)
 
 
 @dataclass(frozen=True)

@@ -305,6 +305,7 @@ class LockoutState(Base):
     level: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
     locked_until: Mapped[Optional[str]] = mapped_column(String(TIME_LEN))
     failure_times: Mapped[str] = mapped_column(Text, default="[]", server_default=text("'[]'"))
+    suspended: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
 
 class Alarm(Base):

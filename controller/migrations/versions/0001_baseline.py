@@ -199,6 +199,7 @@ def upgrade() -> None:
         sa.Column("level", sa.Integer(), server_default=sa.text("0"), nullable=False),
         sa.Column("locked_until", T, nullable=True),
         sa.Column("failure_times", sa.Text(), server_default=sa.text("'[]'"), nullable=False),
+        sa.Column("suspended", sa.Boolean(), server_default=sa.false(), nullable=False),
         sa.CheckConstraint("name IN ('keypad', 'finger')", name=op.f("ck_lockout_state_name")),
         sa.CheckConstraint("failures >= 0 AND level >= 0", name=op.f("ck_lockout_state_counters")),
         sa.PrimaryKeyConstraint("name", name="pk_lockout_state"),
