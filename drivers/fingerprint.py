@@ -134,8 +134,10 @@ def _map_error(exc: BaseException) -> BaseException:
         return exc
     if isinstance(exc, OSError):  # includes serial.SerialException and its timeout
         return SensorUnavailable(f"the sensor port failed: {exc}")
-    if isinstance(exc, ValueError):  # the library's own argument checks (position >= capacity)
-        return SlotInvalid("slot outside the sensor's range")
+    if isinstance(exc, ValueError):  # the library's own argument checks
+        if "position" in str(exc) or "count" in str(exc):
+            return SlotInvalid("slot outside the sensor's range")
+        return SensorError(f"invalid argument for the sensor: {exc}")
     if isinstance(exc, IndexError):  # a short reply indexed past its end (or getMaxPacketSize's bug)
         return SensorProtocolError("reply from the sensor is too short")
     if type(exc) is Exception:
