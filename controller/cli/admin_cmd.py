@@ -1,0 +1,79 @@
+"""``kunci admin add USERNAME --role admin|auditor [--password-stdin]`` and ``kunci admin list``.
+
+Staff logins for the admin web page. There is no default account: the first one
+is created here, on the device. The password is asked twice without echo, or read
+as one line from standard input with ``--password-stdin`` (for scripts); the rules
+of :func:`controller.staff.check_password` apply either way.
+"""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import logging
+import sys
+
+from controller import staff
+from controller.cli.people_cmd import admin_change, print_table, read_only
+from controller.errors import InvalidInput
+from controller.models import ADMIN_ROLES
+from controller.paths import DataDir
+
+logger = logging.getLogger(__name__)
+
+
+def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+    """Add ``admin add`` and ``admin list``."""
+    parser = subparsers.add_parser("admin", parents=[common], help="staff accounts for the admin web page")
+    sub = parser.add_subparsers(dest="admin_command", metavar="ACTION")
+    sub.required = True
+    add = sub.add_parser("add", parents=[common], help="create a staff account (asks for the password)")
+    add.add_argument("username", metavar="USERNAME", help="2-32 of a-z 0-9 _ . -")
+    add.add_argument("--role", choices=ADMIN_ROLES, required=True,
+                     help="admin (manages people) or auditor (reads the log)")
+    add.add_argument("--password-stdin", action="store_true", help="read the password as one line from stdin")
+    add.set_defaults(func=run_add)
+    lst = sub.add_parser("list", parents=[common], help="list staff accounts")
+    lst.set_defaults(func=run_list)
+
+
+def _read_password(args: argparse.Namespace) -> str:
+    rules = f"at least {staff.PASSWORD_MIN_LENGTH} characters; a long passphrase is best"
+    if args.password_stdin:
+        line = sys.stdin.readline()
+        password = line[:-1] if line.endswith("\n") else line
+        return password[:-1] if password.endswith("\r") else password
+    first = getpass.getpass(f"Password for {args.username} ({rules}): ")
+    problems = staff.check_password(first, args.username)
+    if problems:
+        raise InvalidInput("; ".join(problems))
+    if getpass.getpass("Repeat the password: ") != first:
+        raise InvalidInput("the two passwords differ; nothing was changed")
+    return first
+
+
+def run_add(args: argparse.Namespace) -> int:
+    """Create the account; the password is checked before anything is stored."""
+    staff.validate_username(args.username)
+    password = _read_password(args)
+    problems = staff.check_password(password, args.username)
+    if problems:
+        raise InvalidInput("; ".join(problems))
+    with admin_change(DataDir.resolve(args.data)) as (_config, session):
+        staff.add_account(session, args.username, password, args.role, "cli")
+    print(f"admin account {args.username} created with role {args.role}")
+    return 0
+
+
+def run_list(args: argparse.Namespace) -> int:
+    """Print every account: username, role, active, lock and dates (never the hash)."""
+    with read_only(DataDir.resolve(args.data)) as (_config, session):
+        rows = [
+            (a.username, a.role, "yes" if a.active else "no", a.locked_until, a.created_at, a.password_changed_at)
+            for a in staff.list_accounts(session)
+        ]
+    if not rows:
+        print("no admin accounts yet: create one with 'kunci admin add USERNAME --role admin'")
+        return 0
+    print_table(("USERNAME", "ROLE", "ACTIVE", "LOCKED UNTIL", "CREATED", "PASSWORD CHANGED"), rows)
+    return 0

@@ -1,0 +1,278 @@
+"""``kunci user add|list|show|suspend|resume|revoke|reset-pin``: manage the people who may open the door.
+
+``user add`` and ``user reset-pin`` generate the PIN here (they need the pepper,
+so run them as the daemon's user) and print it once; the PIN is stored only as its
+HMAC, in the same transaction as the person and the admin event.
+
+Every change is one transaction with its ``admin.*`` event. When the daemon is
+not running (the sealer lock is free) the command also seals pending events, so
+``kunci audit verify`` passes straight away; otherwise the daemon seals them.
+
+:func:`admin_change` and :func:`read_only` are the store plumbing shared by the
+``admin`` and ``log`` commands.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import date, datetime
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session
+
+from controller import audit, keys, people, pins
+from controller.config import Config, load_config
+from controller.db import open_database, session_factory
+from controller.errors import DataDirError, InvalidInput, StoreError
+from controller.models import USER_STATUSES
+from controller.paths import DataDir
+
+logger = logging.getLogger(__name__)
+
+ACTOR = "cli"
+SHOWN_ONCE = "(shown once; give it to the person)"
+
+
+# --- store plumbing (shared with admin_cmd and log_cmd) ---------------------------------------
+
+
+def _open(datadir: DataDir) -> tuple[Config, Engine]:
+    if not datadir.root.is_dir():
+        raise DataDirError(f"{datadir.root} does not exist; run 'kunci init' first")
+    config = load_config(datadir.config_file)
+    engine = open_database(datadir, config.store.url, busy_timeout_ms=config.store.busy_timeout_ms)
+    return config, engine
+
+
+@contextmanager
+def admin_change(datadir: DataDir) -> Iterator[tuple[Config, Session]]:
+    """Config and a session inside one write transaction, committed when the block ends.
+
+    If the sealer lock is free (daemon stopped) and the audit key is readable, the
+    pending events - this change's included - are sealed in the same transaction.
+    """
+    config, engine = _open(datadir)
+    lock = audit.SealerLock(datadir)
+    key: bytes | None = None
+    try:
+        try:
+            if lock.try_acquire():
+                key = keys.load_audit_key(datadir)
+        except (StoreError, DataDirError) as exc:
+            logger.warning("events stay unsealed until the daemon runs: %s", exc)
+        with session_factory(engine)() as session, session.begin():
+            yield config, session
+            if key is not None:
+                audit.seal_pending(session, key)
+    finally:
+        lock.release()
+        engine.dispose()
+
+
+@contextmanager
+def read_only(datadir: DataDir) -> Iterator[tuple[Config, Session]]:
+    """Config and a read-only session (one consistent snapshot, never blocks the daemon)."""
+    config, engine = _open(datadir)
+    try:
+        with session_factory(engine, readonly=True)() as session, session.begin():
+            yield config, session
+    finally:
+        engine.dispose()
+
+
+def site_today(config: Config) -> date:
+    """Today's date in the site's time zone (``site.timezone``)."""
+    return datetime.now(ZoneInfo(config.site.timezone)).date()
+
+
+def printable(value: object) -> str:
+    """``value`` for a terminal: ``-`` for None, control characters shown as ``?``."""
+    if value is None:
+        return "-"
+    return "".join(ch if ch.isprintable() else "?" for ch in str(value))
+
+
+def print_table(header: tuple[str, ...], rows: list[tuple[object, ...]]) -> None:
+    """Left-aligned columns, two spaces apart."""
+    cells = [tuple(printable(c) for c in row) for row in rows]
+    widths = [max([len(h)] + [len(r[i]) for r in cells]) for i, h in enumerate(header)]
+    for row in [header, *cells]:
+        print("  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip())
+
+
+# --- arguments ----------------------------------------------------------------------------------
+
+
+def parse_day(text: str | None, what: str, config: Config) -> date | None:
+    """``YYYY-MM-DD`` or ``today`` (in the site time zone) -> date; InvalidInput otherwise."""
+    if text is None:
+        return None
+    if text.strip().lower() == "today":
+        return site_today(config)
+    try:
+        return date.fromisoformat(text.strip())
+    except ValueError:
+        raise InvalidInput(f"{what} must be a date like 2026-03-01 (or 'today')") from None
+
+
+def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+    """Add ``user`` and its actions."""
+    parser = subparsers.add_parser("user", parents=[common], help="add, list and manage people (by code)")
+    sub = parser.add_subparsers(dest="user_command", metavar="ACTION")
+    sub.required = True
+
+    add = sub.add_parser("add", parents=[common], help="add a person; prints their code and PIN once")
+    add.add_argument("--name", help="display name (optional; shown to admins only; at most 120 characters)")
+    add.add_argument(
+        "--agreement-signed",
+        metavar="DATE|today",
+        help="date the confidentiality agreement was signed (required when site.require_agreement)",
+    )
+    add.add_argument("--group", help="access group (its schedule applies; default: any time)")
+    add.add_argument("--valid-from", metavar="DATE", help="first valid day (site time zone)")
+    add.add_argument("--valid-until", metavar="DATE", help="last valid day, inclusive")
+    add.set_defaults(func=run_add)
+
+    lst = sub.add_parser("list", parents=[common], help="list people by code")
+    lst.add_argument("--status", choices=USER_STATUSES)
+    lst.add_argument("--search", help="code prefix (U00) or part of a name")
+    lst.add_argument("--format", choices=("table", "json"), default="table")
+    lst.add_argument("--with-names", action="store_true", help="include display names (admins only)")
+    lst.set_defaults(func=run_list)
+
+    show = sub.add_parser("show", parents=[common], help="show one person (name included)")
+    show.add_argument("code")
+    show.add_argument("--format", choices=("table", "json"), default="table")
+    show.set_defaults(func=run_show)
+
+    for action, status, text in (
+        ("suspend", "suspended", "suspend a person (their credentials stop working until resumed)"),
+        ("resume", "active", "resume a suspended person"),
+        ("revoke", "revoked", "revoke a person for good (the code is never reused)"),
+    ):
+        p = sub.add_parser(action, parents=[common], help=text)
+        p.add_argument("code")
+        p.set_defaults(func=run_status, status=status)
+
+    reset = sub.add_parser("reset-pin", parents=[common], help="give a person a new PIN (printed once)")
+    reset.add_argument("code")
+    reset.set_defaults(func=run_reset_pin)
+
+
+# --- handlers -----------------------------------------------------------------------------------
+
+
+def run_add(args: argparse.Namespace) -> int:
+    """Add the person and their PIN in one transaction; print the code and PIN after the commit."""
+    datadir = DataDir.resolve(args.data)
+    pepper = keys.load_pepper(datadir)
+    with admin_change(datadir) as (config, session):
+        user = people.add_user(
+            session,
+            name=args.name,
+            agreement_signed_on=parse_day(args.agreement_signed, "--agreement-signed", config),
+            group=args.group,
+            valid_from=parse_day(args.valid_from, "--valid-from", config),
+            valid_until=parse_day(args.valid_until, "--valid-until", config),
+            require_agreement=config.site.require_agreement,
+            actor=ACTOR,
+            today=site_today(config),
+        )
+        pin = pins.issue_pin(session, pepper, user, config.pin.length_digits)
+        code = user.code
+    print(f"{code}  PIN {pin}  {SHOWN_ONCE}")
+    return 0
+
+
+def _summary_rows(summary: dict[str, object]) -> list[tuple[object, ...]]:
+    fingers = summary["fingers"]
+    return [
+        ("code", summary["code"]),
+        *([("name", summary["name"])] if "name" in summary else []),
+        ("status", summary["status"]),
+        ("group", summary["group"]),
+        ("valid from", summary["valid_from"]),
+        ("valid until", summary["valid_until"]),
+        ("agreement signed", summary["agreement_signed_on"]),
+        ("PIN", "yes" if summary["has_pin"] else "no"),
+        ("fingers", ", ".join(f"slot {f['slot']} ({f['state']})" for f in fingers) or None),  # type: ignore[attr-defined]
+        ("extended unlock", "yes" if summary["extended_unlock"] else "no"),
+        ("mode override", summary["mode_override"]),
+        ("created", summary["created_at"]),
+        ("updated", summary["updated_at"]),
+    ]
+
+
+def run_list(args: argparse.Namespace) -> int:
+    """Print every matching person, in code order, page by page."""
+    summaries: list[dict[str, object]] = []
+    with read_only(DataDir.resolve(args.data)) as (_config, session):
+        after: str | None = None
+        while True:
+            page = people.list_users(session, search=args.search, status=args.status, after_code=after, limit=500)
+            summaries += [people.user_summary(u, include_name=args.with_names) for u in page]
+            if len(page) < 500:
+                break
+            after = page[-1].code
+    if args.format == "json":
+        print(json.dumps(summaries, indent=1, ensure_ascii=True))
+        return 0
+    if not summaries:
+        print("no people match")
+        return 0
+    header = ("CODE", *(("NAME",) if args.with_names else ()), "STATUS", "GROUP", "VALID UNTIL", "PIN", "FINGERS")
+    rows = [
+        (
+            s["code"],
+            *((s["name"],) if args.with_names else ()),
+            s["status"],
+            s["group"],
+            s["valid_until"],
+            "yes" if s["has_pin"] else "no",
+            len(s["fingers"]),  # type: ignore[arg-type]
+        )
+        for s in summaries
+    ]
+    print_table(header, rows)
+    return 0
+
+
+def run_show(args: argparse.Namespace) -> int:
+    """Print one person, display name included."""
+    with read_only(DataDir.resolve(args.data)) as (_config, session):
+        summary = people.user_summary(people.get_user(session, args.code), include_name=True)
+    if args.format == "json":
+        print(json.dumps(summary, indent=1, ensure_ascii=True))
+    else:
+        for label, value in _summary_rows(summary):
+            print(f"{label + ':':<18}{printable(value)}")
+    return 0
+
+
+def run_status(args: argparse.Namespace) -> int:
+    """Suspend, resume or revoke."""
+    with admin_change(DataDir.resolve(args.data)) as (config, session):
+        user = people.set_status(
+            session, args.code, args.status, ACTOR, require_agreement=config.site.require_agreement
+        )
+        code, fingers = user.code, len(user.fingers)
+    print(f"{code} is now {args.status}")
+    if args.status == "revoked" and fingers:
+        print(f"its fingerprint templates are still on the sensor: run 'kunci finger delete {code}'")
+    return 0
+
+
+def run_reset_pin(args: argparse.Namespace) -> int:
+    """Replace the person's PIN and print the new one once."""
+    datadir = DataDir.resolve(args.data)
+    pepper = keys.load_pepper(datadir)
+    with admin_change(datadir) as (config, session):
+        code = people.get_user(session, args.code).code
+        pin = people.reset_pin(session, pepper, code, config.pin.length_digits, ACTOR)
+    print(f"{code}  PIN {pin}  {SHOWN_ONCE}")
+    return 0
