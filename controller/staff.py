@@ -249,7 +249,9 @@ def authenticate(
     """
     ph = hasher or _default_hasher()
     well_formed = isinstance(username, str) and USERNAME_PATTERN.fullmatch(username) is not None
-    pw = normalise_password(password) if len(password) <= PASSWORD_MAX_LENGTH * 4 else ""
+    # An over-long password can never be right; it is replaced (same work, no huge hashing input).
+    too_long = len(password) > PASSWORD_MAX_LENGTH
+    pw = "" if too_long else normalise_password(password)
     account = get_account_or_none(session, username) if well_formed else None
 
     def fail(why: str) -> None:
@@ -262,7 +264,7 @@ def authenticate(
         _verify(ph, _dummy_hash(ph), pw)
         fail("unknown_account")
         return None
-    ok = _verify(ph, account.password_hash, pw) and len(pw) <= PASSWORD_MAX_LENGTH
+    ok = _verify(ph, account.password_hash, pw) and not too_long
     if not account.active:
         fail("inactive")
         return None
@@ -307,7 +309,7 @@ def verify_password(
     account: AdminAccount, password: str, *, hasher: PasswordHasher | None = None
 ) -> bool:
     """True if ``password`` is the account's password (for re-authentication before sensitive actions)."""
-    if len(password) > PASSWORD_MAX_LENGTH * 4:
+    if len(password) > PASSWORD_MAX_LENGTH:
         return False
     return _verify(hasher or _default_hasher(), account.password_hash, normalise_password(password))
 

@@ -69,6 +69,7 @@ HOSTILE_NAMES = [
     "tab\there",
     "bidi\u202eevil",
     "line\u2028sep",
+    "bad utf-8 \udcff",  # what argv gives for invalid UTF-8 bytes (surrogateescape)
     "x" * 100_000,
     "y" * 121,
 ]

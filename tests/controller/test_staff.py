@@ -159,6 +159,12 @@ def test_lock_after_ten_failures_then_unlock_after_lock_minutes(session) -> None
     assert staff.authenticate(session, "alice", GOOD, NOW + timedelta(minutes=31), hasher=CHEAP) is not None
 
 
+def test_over_long_password_fails_without_error(session) -> None:
+    staff.add_account(session, "alice", GOOD, "admin", "cli", hasher=CHEAP)
+    assert staff.authenticate(session, "alice", GOOD + "x" * 5000, NOW, hasher=CHEAP) is None
+    assert staff.verify_password(staff.get_account(session, "alice"), GOOD, hasher=CHEAP)
+
+
 def test_rehash_on_login_when_parameters_change(session) -> None:
     staff.add_account(session, "alice", GOOD, "admin", "cli", hasher=CHEAP)
     stronger = staff.make_hasher(
