@@ -1,0 +1,261 @@
+"""Access attempts: from a presented credential to a logged decision.
+
+Runs on the daemon loop thread only (it uses the loop's session). For each attempt it looks the
+credential up (one indexed query: PIN digest or sensor slot), builds the pure policy inputs,
+calls :func:`controller.policy.decide`, writes the sealed event, updates the keypad or finger
+lockout, and tells the caller how long to unlock. It never touches the relay itself: the daemon
+turns a :class:`Grant` into a door-state-machine grant, after the event is committed when
+``site.no_log_no_entry`` is on (the default).
+
+Two factors (``pin_and_finger``): the first factor of a valid person is held for
+``door.second_factor_timeout_seconds``; the other factor of the *same* person completes it.
+An expired first factor is logged as ``access.denied`` / ``second_factor_required``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import select
+
+from controller import lockout as lk
+from controller import models, pins
+from controller.config import Config
+from controller.journal import Journal
+from controller.people import subject_for
+from controller.policy import Context, Decision, DoorMode, DoorView, Method, Reason, decide
+from controller.timefmt import iso_utc, parse_iso_utc
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Grant:
+    """Unlock for ``seconds`` (already chosen from the person's normal or extended time)."""
+
+    seconds: float
+    user: str
+    method: str
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What the daemon should do after an attempt: unlock (``grant``), feedback, or nothing yet."""
+
+    grant: Grant | None = None
+    feedback: str = "denied"  # granted | denied | wait | second_factor | none
+    logged: bool = True
+
+
+@dataclass
+class _FirstFactor:
+    code: str
+    method: Method
+    deadline_t: float
+    score: int | None
+
+
+class AccessController:
+    """Decides PIN and finger attempts for one door (see the module docstring).
+
+    :param session_journal: the daemon's :class:`Journal` (its session is used for lookups).
+    :param pepper: PIN pepper (32 bytes).
+    :param config: the validated configuration.
+    :param clock_trusted: callable returning whether the wall clock may be used for schedules.
+    """
+
+    def __init__(self, journal: Journal, pepper: bytes, config: Config, clock_trusted: Callable[[], bool]) -> None:
+        self.journal = journal
+        self.session = journal.session
+        self._pepper = pepper
+        self.config = config
+        self.tz = ZoneInfo(config.site.timezone)
+        self._clock_trusted = clock_trusted
+        self._first: _FirstFactor | None = None
+        pin_cfg = config.pin
+        self.keypad_lockout = self._load_lockout(
+            "keypad",
+            lockout_after_failures=pin_cfg.lockout_after_failures,
+            lockout_base_seconds=pin_cfg.lockout_base_seconds,
+            lockout_max_seconds=pin_cfg.lockout_max_seconds,
+            alarm_after_failures=pin_cfg.alarm_after_failures,
+            alarm_window_seconds=pin_cfg.alarm_window_seconds,
+            suspend_after_failures_24h=pin_cfg.suspend_after_failures_24h,
+        )
+        sensor_cfg = config.sensor
+        self.finger_lockout = self._load_lockout(
+            "finger",
+            lockout_after_failures=sensor_cfg.failed_matches_before_delay,
+            lockout_base_seconds=sensor_cfg.failed_match_delay_seconds,
+            lockout_max_seconds=sensor_cfg.failed_match_delay_seconds,
+            alarm_after_failures=max(sensor_cfg.failed_matches_before_delay * 2, 10),
+            alarm_window_seconds=pin_cfg.alarm_window_seconds,
+            suspend_after_failures_24h=50,
+        )
+
+    # -- lockout persistence -----------------------------------------------------------------
+
+    def _load_lockout(self, name: str, **params: float) -> lk.KeypadLockout:
+        row = self.session.get(models.LockoutState, name)
+        if row is None:
+            return lk.KeypadLockout(**params)
+        state = lk.LockoutState(
+            failures=row.failures,
+            level=row.level,
+            locked_until_utc=parse_iso_utc(row.locked_until) if row.locked_until else None,
+            failure_times=tuple(parse_iso_utc(s) for s in json.loads(row.failure_times or "[]")),
+            suspended=bool(row.suspended),
+        )
+        return lk.KeypadLockout.from_state(state, **params)
+
+    def _save_lockout(self, name: str, lockout: lk.KeypadLockout) -> None:
+        state = lockout.to_state()
+        row = self.session.get(models.LockoutState, name)
+        if row is None:
+            row = models.LockoutState(name=name)
+            self.session.add(row)
+        row.failures = state.failures
+        row.level = state.level
+        row.locked_until = iso_utc(state.locked_until_utc) if state.locked_until_utc else None
+        row.failure_times = json.dumps([iso_utc(t) for t in state.failure_times])
+        row.suspended = state.suspended
+
+    def _lockout_effects(self, name: str, effects: list, method: Method, now: datetime) -> None:
+        """Log what a lockout change means; the lockout row is saved in the same commit as the event."""
+        lockout = self.keypad_lockout if name == "keypad" else self.finger_lockout
+        self._save_lockout(name, lockout)
+        for effect in effects:
+            if isinstance(effect, lk.LockoutStarted):
+                self.journal.write(
+                    "lockout.started", method=method.value, time=now,
+                    detail={"channel": name, "seconds": round(effect.seconds, 1), "until": iso_utc(effect.until_utc)},
+                )
+            elif isinstance(effect, lk.Suspended):
+                self.journal.write("lockout.started", method=method.value, time=now,
+                                   detail={"channel": name, "suspended": True})
+                self.journal.raise_alarm(f"{name}_suspended", "too many failures in 24 hours; an admin must clear it")
+            elif isinstance(effect, lk.FailureAlarm):
+                self.journal.raise_alarm(f"{name}_guessing", f"{effect.count} failures in {int(effect.window_seconds)} s")
+            elif isinstance(effect, lk.LockoutEnded):
+                self.journal.write("lockout.ended", method=method.value, time=now, detail={"channel": name})
+        if not effects:
+            self.session.commit()
+
+    def poll(self, now: datetime, t: float) -> None:
+        """Timers: lockout expiry and an unanswered first factor."""
+        for name, lockout, method in (("keypad", self.keypad_lockout, Method.PIN),
+                                      ("finger", self.finger_lockout, Method.FINGER)):
+            effects = lockout.poll(now, t)
+            if effects:
+                self._lockout_effects(name, effects, method, now)
+        first = self._first
+        if first is not None and t > first.deadline_t:
+            self._first = None
+            self.journal.write("access.denied", reason=Reason.SECOND_FACTOR_REQUIRED.value,
+                               method=first.method.value, user=first.code, score=first.score, time=now)
+
+    def clear_lockout(self, name: str, now: datetime) -> None:
+        lockout = self.keypad_lockout if name == "keypad" else self.finger_lockout
+        effects = lockout.clear()
+        self._lockout_effects(name, effects, Method.PIN if name == "keypad" else Method.FINGER, now)
+        self.journal.clear_alarm(f"{name}_suspended")
+
+    # -- attempts ------------------------------------------------------------------------------
+
+    def pin(self, pin: str, now: datetime, t: float) -> Outcome:
+        """A submitted PIN (never logged)."""
+        locked = self.keypad_lockout.is_locked(now, t)
+        user = pins.find_user_by_pin(self.session, self._pepper, pin)
+        return self._attempt(Method.PIN, user, now, t, locked_out=locked, channel="keypad")
+
+    def finger(self, slot: int, score: int, now: datetime, t: float) -> Outcome:
+        """The sensor matched ``slot`` with ``score``."""
+        locked = self.finger_lockout.is_locked(now, t)
+        if score < self.config.sensor.min_match_score:
+            return self._attempt(Method.FINGER, None, now, t, locked_out=locked, channel="finger", score=score,
+                                 detail={"below_min_score": True})
+        cred = self.session.scalar(
+            select(models.FingerCredential).where(models.FingerCredential.slot == slot,
+                                                  models.FingerCredential.state == "active")
+        )
+        if cred is None:
+            self.journal.raise_alarm("orphan_template", f"sensor slot {slot} matched but belongs to nobody")
+            return self._attempt(Method.FINGER, None, now, t, locked_out=locked, channel="finger", score=score,
+                                 detail={"orphan_slot": slot})
+        return self._attempt(Method.FINGER, cred.user, now, t, locked_out=locked, channel="finger", score=score)
+
+    def unknown_finger(self, now: datetime, t: float) -> Outcome:
+        """A finger was read and matched nothing."""
+        locked = self.finger_lockout.is_locked(now, t)
+        return self._attempt(Method.FINGER, None, now, t, locked_out=locked, channel="finger")
+
+    def _door(self) -> DoorView:
+        door = self.session.scalar(select(models.Door).where(models.Door.name == self.config.door.name))
+        if door is None:  # the configured name has no row: fall back to the seeded one, never crash
+            door = self.session.scalar(select(models.Door).order_by(models.Door.id).limit(1))
+        if door is None:
+            return DoorView(name=self.config.door.name, mode=DoorMode.PIN_OR_FINGER, lockdown=True)
+        return DoorView(name=door.name, mode=DoorMode(door.mode), lockdown=bool(door.lockdown))
+
+    def _context(self, now: datetime, locked_out: bool) -> Context:
+        local = now.astimezone(self.tz).date()
+        days = self.session.scalars(
+            select(models.Holiday.day).where(models.Holiday.day.between(local - timedelta(days=1),
+                                                                        local + timedelta(days=1)))
+        ).all()
+        return Context(tz=self.tz, holidays=frozenset(days), clock_trusted=self._clock_trusted(),
+                       locked_out=locked_out)
+
+    def _attempt(self, method: Method, user: models.User | None, now: datetime, t: float, *, locked_out: bool,
+                 channel: str, score: int | None = None, detail: dict | None = None) -> Outcome:
+        door = self._door()
+        context = self._context(now, locked_out)
+        subject = subject_for(user, self.session)
+        first = self._first
+        if first is not None and t <= first.deadline_t and first.method != method and user is not None:
+            self._first = None
+            if first.code != user.code:
+                decision = Decision(False, Reason.UNKNOWN_CREDENTIAL)
+                detail = {**(detail or {}), "factors_of_different_people": True}
+            else:
+                decision = decide(Method.PIN_AND_FINGER, subject, door, now, context)
+            method = Method.PIN_AND_FINGER
+            score = score if score is not None else first.score
+        else:
+            decision = decide(method, subject, door, now, context)
+            if decision.reason == Reason.SECOND_FACTOR_REQUIRED and user is not None:
+                self._first = _FirstFactor(user.code, method, t + self.config.door.second_factor_timeout_seconds, score)
+                return Outcome(feedback="second_factor", logged=False)
+        return self._conclude(decision, method, user, now, t, channel=channel, score=score, detail=detail)
+
+    def _conclude(self, decision: Decision, method: Method, user: models.User | None, now: datetime, t: float, *,
+                  channel: str, score: int | None, detail: dict | None) -> Outcome:
+        code = user.code if user is not None else None
+        lockout = self.keypad_lockout if channel == "keypad" else self.finger_lockout
+        lock_method = Method.PIN if channel == "keypad" else Method.FINGER
+        if decision.granted:
+            lockout.success(now, t)
+            self._save_lockout(channel, lockout)
+            seconds = (self.config.door.extended_unlock_seconds if user is not None and user.extended_unlock
+                       else self.config.door.unlock_seconds)
+            logged = self.journal.write("access.granted", reason=None, method=method.value, user=code, score=score,
+                                        time=now, detail=detail)
+            if not logged and self.config.site.no_log_no_entry:
+                log.error("access refused: the event could not be stored (no log, no entry)")
+                return Outcome(feedback="denied", logged=False)
+            return Outcome(grant=Grant(seconds, code or "", method.value), feedback="granted", logged=logged)
+        effects: list = []
+        if decision.reason == Reason.UNKNOWN_CREDENTIAL:
+            effects = lockout.failure(now, t)
+        self._save_lockout(channel, lockout)
+        logged = self.journal.write("access.denied", reason=str(decision.reason), method=method.value, user=code,
+                                    score=score, time=now, detail=detail)
+        if effects:
+            self._lockout_effects(channel, effects, lock_method, now)
+        locked = decision.reason == Reason.LOCKED_OUT or any(isinstance(e, lk.LockoutStarted) for e in effects)
+        return Outcome(feedback="wait" if locked else "denied", logged=logged)

@@ -1,0 +1,439 @@
+"""The door daemon (``kunci run``): one queue, one loop thread that owns state, session and relay.
+
+Data flow (DESIGN §3)::
+
+    drivers (threads) --frozen event--> queue --> loop: PinEntry / AccessController / DoorStateMachine
+    control socket (threads) --command--> queue --> loop --> reply
+
+Start-up order is fail-secure: the relay is built first (off), then the database is opened and
+checked (a damaged file keeps the door locked and the daemon refuses to start, saying why), the
+secrets are loaded, the sealer lock is taken, pending admin events are sealed, lockout state is
+restored, fingerprints are reconciled, and only then are inputs started and ``READY=1`` sent.
+
+The loop survives any failing handler: it logs the exception, forces the relay off, raises an
+alarm and carries on. SIGTERM/SIGINT stop it cleanly (relay off, ``daemon.stopped`` logged); an
+independent timer also drops the relay when the unlock cap passes, even if the loop were stuck.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import signal
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.exc import SQLAlchemyError
+
+from controller import __version__, audit, db, keys
+from controller.access import AccessController, Outcome
+from controller.clock import JumpDetector, clock_trusted
+from controller.config import Config
+from controller.door_state import AlarmCleared, AlarmRaised, DoorEvent, DoorStateMachine, RelayOff, RelayOn
+from controller.errors import KunciError, StoreError
+from controller.hardware import Hardware, build_hardware
+from controller.journal import Journal
+from controller.paths import DataDir
+from controller.pin_entry import Invalid, PinEntry, Submitted, TimedOut
+from controller.systemd import Notifier
+from controller.timefmt import iso_utc, utcnow
+from drivers import events as ev
+
+log = logging.getLogger(__name__)
+
+#: Longest the loop sleeps waiting for input (seconds); bounds timer resolution.
+LOOP_WAIT_SECONDS = 0.05
+#: How often pending admin events from other processes are sealed (seconds).
+SEAL_INTERVAL_SECONDS = 0.5
+#: How often the clock's trust is re-evaluated (seconds).
+CLOCK_CHECK_SECONDS = 10.0
+
+
+@dataclass
+class Command:
+    """A control-socket command to run on the loop thread; the result goes to ``reply``."""
+
+    name: str
+    params: dict[str, Any]
+    reply: queue.SimpleQueue = field(default_factory=queue.SimpleQueue)
+
+
+class Daemon:
+    """One door's controller. Build it, then call :meth:`run` (blocks until :meth:`stop`).
+
+    :param datadir: the data directory.
+    :param config: the validated configuration (``config.simulated`` selects simulated hardware).
+    :param hardware_factory: builds the drivers (default :func:`controller.hardware.build_hardware`).
+    :param clock: monotonic clock in seconds (default ``time.monotonic``).
+    :param wall: aware UTC wall clock (default :func:`controller.timefmt.utcnow`).
+    """
+
+    def __init__(
+        self,
+        datadir: DataDir,
+        config: Config,
+        *,
+        hardware_factory: Callable[[Config, DataDir, ev.EventSink], Hardware] = build_hardware,
+        clock: Callable[[], float] = time.monotonic,
+        wall: Callable[[], datetime] = utcnow,
+        notifier: Notifier | None = None,
+    ) -> None:
+        self.datadir = datadir
+        self.config = config
+        self._hardware_factory = hardware_factory
+        self.clock = clock
+        self.wall = wall
+        self.notifier = notifier or Notifier()
+        self.queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._stop = threading.Event()
+        self.ready = threading.Event()
+        self.hw: Hardware | None = None
+        self.journal: Journal | None = None
+        self.access: AccessController | None = None
+        self.door = DoorStateMachine(
+            unlock_seconds=config.door.unlock_seconds,
+            max_unlock_seconds=config.door.max_unlock_seconds,
+            relock_on_close=config.door.relock_on_close,
+            held_open_seconds=config.door.held_open_seconds,
+            held_open_prealarm_seconds=config.door.held_open_prealarm_seconds,
+            forced_open_grace_seconds=config.door.forced_open_grace_seconds,
+            exit_unlocks=config.door.exit_unlocks,
+        )
+        self.pin_entry = PinEntry(config.pin.max_entry_digits, config.pin.inter_digit_timeout_seconds)
+        self.sensor_state = "disabled" if not config.sensor.enabled else "starting"
+        self._engine = None
+        self._lock: audit.SealerLock | None = None
+        self._control = None
+        self._cap_timer: threading.Timer | None = None
+        self._jumps = JumpDetector()
+        trust_policy = config.site.clock_trust
+        if config.simulated and trust_policy == "auto":
+            trust_policy = "always"  # a simulated bench has no NTP to ask; documented in docs/security.md
+        self._trust_policy = trust_policy
+        self._clock_trusted = True
+        self._next_seal = 0.0
+        self._next_clock_check = 0.0
+        from controller.daemon_commands import CommandHandlers
+
+        self.commands = CommandHandlers(self)
+
+    # -- public ----------------------------------------------------------------------------
+
+    def stop(self) -> None:
+        """Ask the loop to finish (thread-safe, signal-safe)."""
+        self._stop.set()
+
+    def submit(self, name: str, params: dict[str, Any] | None = None, timeout: float = 10.0) -> dict[str, Any]:
+        """Run command ``name`` on the loop thread and return its result (from any other thread)."""
+        if not self.ready.is_set():
+            raise KunciError("the door daemon is still starting")
+        command = Command(name, dict(params or {}))
+        self.queue.put(command)
+        try:
+            ok, value = command.reply.get(timeout=timeout)
+        except queue.Empty as exc:
+            raise KunciError("the door daemon is busy; try again") from exc
+        if ok:
+            return value
+        raise value
+
+    def run(self) -> int:
+        """Start, loop until stopped, shut down. Returns the process exit code."""
+        self._install_signal_handlers()
+        try:
+            self._start()
+            self._loop()
+        finally:
+            self._shutdown()
+        return 0
+
+    # -- start-up and shutdown -------------------------------------------------------------------
+
+    def _start(self) -> None:
+        self.hw = self._hardware_factory(self.config, self.datadir, self.queue.put)  # relay is off from here
+        self._lock = audit.SealerLock(self.datadir)
+        self.datadir.run_dir.mkdir(parents=True, exist_ok=True)
+        if not self._lock.try_acquire():
+            raise StoreError(f"another kunci daemon is running on {self.datadir.root}")
+        self._engine = db.open_database(self.datadir, self.config.store.url,
+                                        busy_timeout_ms=self.config.store.busy_timeout_ms)
+        integrity = db.check_integrity(self._engine)
+        if integrity != "ok":
+            raise StoreError(f"database integrity check failed ({integrity.splitlines()[0]}); the door stays "
+                             "locked. Restore a backup (docs/reliability.md); the file was not modified")
+        db.upgrade_database(self._engine)
+        pepper = keys.load_pepper(self.datadir)
+        audit_key = keys.load_audit_key(self.datadir)
+        session = db.session_factory(self._engine)()
+        self.journal = Journal(session, audit_key, self.config.door.name)
+        self.journal.seal_pending()
+        self._clock_trusted = clock_trusted(self._trust_policy)
+        self.access = AccessController(self.journal, pepper, self.config, lambda: self._clock_trusted)
+        session.commit()
+        self.journal.write("daemon.started", actor="daemon",
+                           detail={"version": __version__, "simulated": self.config.simulated,
+                                   "clock_trusted": self._clock_trusted})
+        if self.hw.inputs is not None and self.hw.inputs.door_open:
+            self._apply(self.door.door_opened(self.clock()))
+        if self.hw.inputs is not None and self.hw.inputs.tamper_active:
+            self._apply(self.door.tamper(True, self.clock()))
+        if self.hw.sensor is not None:
+            self.commands.connect_sensor()
+        self.hw.start()
+        from controller.control import ControlServer
+
+        self._control = ControlServer(self.datadir.socket_path, self.commands.handle)
+        self._control.start()
+        self.ready.set()
+        self.notifier.ready("door locked; ready")
+        log.info("kunci daemon ready (%s hardware)", "simulated" if self.config.simulated else "real")
+
+    def _shutdown(self) -> None:
+        self._relay_off("shutdown")
+        self.notifier.stopping()
+        if self._control is not None:
+            self._control.close()
+        if self.journal is not None and self.ready.is_set():
+            self.journal.write("daemon.stopped", actor="daemon")
+        if self._cap_timer is not None:
+            self._cap_timer.cancel()
+        if self.hw is not None:
+            self.hw.close()
+        if self.journal is not None:
+            try:
+                self.journal.session.close()
+            except SQLAlchemyError:
+                log.debug("closing the session failed", exc_info=True)
+        if self._engine is not None:
+            self._engine.dispose()
+        if self._lock is not None:
+            self._lock.release()
+        log.info("kunci daemon stopped; relay off")
+
+    def _install_signal_handlers(self) -> None:
+        if threading.current_thread() is not threading.main_thread():
+            return
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, lambda _signum, _frame: self.stop())
+
+    # -- the loop ----------------------------------------------------------------------------------
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                item = self.queue.get(timeout=self._wait_seconds())
+            except queue.Empty:
+                item = None
+            try:
+                if item is not None:
+                    self._dispatch(item)
+                self._tick()
+            except Exception as exc:  # noqa: BLE001 - the loop must survive any handler
+                self._handler_failed(exc)
+            self.notifier.watchdog()
+
+    def _wait_seconds(self) -> float:
+        deadline = self.door.next_deadline()
+        if deadline is None:
+            return LOOP_WAIT_SECONDS
+        return max(0.0, min(LOOP_WAIT_SECONDS, deadline - self.clock()))
+
+    def _handler_failed(self, exc: BaseException) -> None:
+        log.exception("handler failed; relay forced off")
+        self._relay_off("handler error")
+        t = self.clock()
+        self.door.lockdown(True, t)
+        self.door.lockdown(False, t)
+        if self.journal is not None:
+            try:
+                self.journal.session.rollback()
+            except SQLAlchemyError:
+                pass
+            self.journal.raise_alarm("daemon_error", type(exc).__name__)
+        if isinstance(exc, KunciError):
+            return
+
+    def _dispatch(self, item: Any) -> None:
+        if isinstance(item, Command):
+            self._run_command(item)
+            return
+        t = item.t
+        now = self.wall()
+        if isinstance(item, ev.KeyPressed):
+            self._key(item.key, t, now)
+        elif isinstance(item, ev.FingerMatched):
+            self._outcome(self.access.finger(item.slot, item.score, now, t))
+        elif isinstance(item, ev.FingerUnknown):
+            if item.reason == "no_match":
+                self._outcome(self.access.unknown_finger(now, t))
+            else:
+                self.hw.indicators.denied()
+        elif isinstance(item, ev.DoorContact):
+            self._apply(self.door.door_opened(t) if item.open else self.door.door_closed(t))
+        elif isinstance(item, ev.ExitPressed):
+            self.journal.write("exit.request", time=now)
+            self._apply(self.door.exit_request(t))
+        elif isinstance(item, ev.TamperChanged):
+            self._apply(self.door.tamper(item.active, t))
+        elif isinstance(item, ev.SensorLost):
+            self.sensor_state = "lost"
+            self.journal.write("sensor.lost", time=now, detail={"error": item.reason[:120]})
+            self.journal.raise_alarm("sensor_lost", item.reason[:200])
+        elif isinstance(item, ev.SensorRestored):
+            self.sensor_state = "ok"
+            self.journal.write("sensor.restored", time=now, detail={"capacity": item.capacity})
+            self.journal.clear_alarm("sensor_lost")
+            self.commands.reconcile_fingers()
+        self._end_transaction()
+
+    def _run_command(self, command: Command) -> None:
+        try:
+            result = self.commands.run_on_loop(command.name, command.params)
+        except Exception as exc:  # noqa: BLE001 - the error goes back to the client
+            self._end_transaction(rollback=True)
+            if not isinstance(exc, KunciError):
+                log.exception("command %s failed", command.name)
+                exc = KunciError("internal error in the door daemon (see its log)")
+            command.reply.put((False, exc))
+            return
+        self._end_transaction()
+        command.reply.put((True, result))
+
+    def _end_transaction(self, rollback: bool = False) -> None:
+        """End the session's transaction so the next read sees other processes' commits (no stale cache)."""
+        if self.journal is None:
+            return
+        session = self.journal.session
+        try:
+            session.rollback() if rollback else session.commit()
+        except SQLAlchemyError as exc:
+            log.warning("ending the transaction failed: %s", str(exc).splitlines()[0])
+            session.rollback()
+
+    def _key(self, key: str, t: float, now: datetime) -> None:
+        self.hw.indicators.key_ack()
+        result = self.pin_entry.feed(key, t)
+        if isinstance(result, Submitted):
+            self._outcome(self.access.pin(result.pin, now, t))
+        elif isinstance(result, (Invalid, TimedOut)):
+            self.hw.indicators.denied()
+
+    def _outcome(self, outcome: Outcome) -> None:
+        t = self.clock()
+        if outcome.grant is not None:
+            self._apply(self.door.grant(t, outcome.grant.seconds))
+            self.hw.indicators.granted()
+        elif outcome.feedback == "wait":
+            self.hw.indicators.wait()
+        elif outcome.feedback == "second_factor":
+            self.hw.indicators.key_ack()
+        elif outcome.feedback == "denied":
+            self.hw.indicators.denied()
+
+    def _tick(self) -> None:
+        t = self.clock()
+        now = self.wall()
+        self._apply(self.door.tick(t))
+        if self.pin_entry.poll(t) is not None:
+            self.hw.indicators.denied()
+        self.access.poll(now, t)
+        jump = self._jumps.check(now, t)
+        if jump is not None:
+            expected, actual = jump
+            self.journal.write("clock.jumped", time=now,
+                               detail={"expected": iso_utc(expected), "actual": iso_utc(actual)})
+        if t >= self._next_clock_check:
+            self._next_clock_check = t + CLOCK_CHECK_SECONDS
+            trusted = clock_trusted(self._trust_policy)
+            if trusted != self._clock_trusted:
+                self._clock_trusted = trusted
+                self.journal.write("clock.trust_changed", time=now, detail={"trusted": trusted})
+        if t >= self._next_seal:
+            self._next_seal = t + SEAL_INTERVAL_SECONDS
+            if self.journal.buffered:
+                self.journal.flush()
+            self.journal.seal_pending()
+        self._end_transaction()
+
+    # -- effects on the relay, log and alarms ------------------------------------------------
+
+    def _apply(self, effects: list) -> None:
+        now = self.wall()
+        for effect in effects:
+            if isinstance(effect, RelayOn):
+                self._relay_on()
+            elif isinstance(effect, RelayOff):
+                self._relay_off(str(effect.reason))
+            elif isinstance(effect, DoorEvent):
+                detail = {"phase": str(effect.detail)} if effect.detail else None
+                self.journal.write(str(effect.type), time=now, detail=detail)
+                if str(effect.type) == "door.held" and str(effect.detail) == "prealarm":
+                    self.hw.indicators.prealarm()
+            elif isinstance(effect, AlarmRaised):
+                self.journal.raise_alarm(str(effect.kind))
+                self.hw.indicators.alarm(True)
+            elif isinstance(effect, AlarmCleared):
+                self.journal.clear_alarm(str(effect.kind))
+                self.hw.indicators.alarm(False)
+
+    def _relay_on(self) -> None:
+        self.hw.relay.unlock()
+        if self._cap_timer is None:
+            # Independent of the loop: drops the relay at the cap even if the loop were stuck.
+            self._cap_timer = threading.Timer(self.config.door.max_unlock_seconds + 0.25, self._cap_expired)
+            self._cap_timer.daemon = True
+            self._cap_timer.start()
+
+    def _cap_expired(self) -> None:
+        if self.hw is not None and self.hw.relay.is_unlocked:
+            log.error("unlock cap reached outside the loop; relay forced off")
+            self.hw.relay.lock()
+        self._cap_timer = None
+
+    def _relay_off(self, why: str) -> None:
+        if self._cap_timer is not None:
+            self._cap_timer.cancel()
+            self._cap_timer = None
+        if self.hw is not None:
+            try:
+                self.hw.relay.lock()
+            except Exception:  # noqa: BLE001 - nothing else to try; logged
+                log.exception("relay.lock failed (%s)", why)
+
+    # -- status --------------------------------------------------------------------------------
+
+    def status(self) -> dict[str, Any]:
+        """The ``status`` command's result (see docs/internals.md); loop thread only."""
+        t = self.clock()
+        now = self.wall()
+        lockout = self.access.keypad_lockout
+        info: dict[str, Any] = {"state": self.sensor_state}
+        info.update(self.commands.sensor_summary())
+        return {
+            "door": str(self.door.state),
+            "relay": bool(self.hw.relay.is_unlocked),
+            "door_open": bool(self.door.door_open),
+            "sensor": info,
+            "lockout": {
+                "active": lockout.is_locked(now, t),
+                "until": iso_utc(lockout.locked_until_utc) if lockout.locked_until_utc else None,
+                "failures": lockout.failures,
+                "suspended": lockout.suspended,
+            },
+            "alarms": [
+                {"id": a.id, "kind": a.kind, "raised_at": a.raised_at, "cleared": a.cleared_at is not None,
+                 "acknowledged": a.acknowledged_at is not None}
+                for a in self.journal.active_alarms()
+            ],
+            "simulated": self.config.simulated,
+            "indicators": dict(self.hw.indicators.state),
+            "clock_trusted": self._clock_trusted,
+            "pending_events": audit.pending_count(self.journal.session),
+            "log_available": self.journal.available,
+            "buffered_events": self.journal.buffered,
+            "door_name": self.config.door.name,
+        }

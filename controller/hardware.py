@@ -1,0 +1,190 @@
+"""Build the door's drivers from the configuration: real hardware, or the opt-in simulation.
+
+Order matters for safety: the strike relay is constructed first (``initial_value=False``: the
+door is locked before anything else can happen) and released last. With ``simulated`` every
+GPIO device runs on one gpiozero ``MockFactory`` and the fingerprint sensor is a
+:class:`drivers.sim_sensor.PtySensorSimulator` on a pseudo-terminal, spoken to by the *real*
+pyfingerprint adapter; the simulators' electrical models are kept in :class:`Simulation` for
+``kunci sim`` and the web's virtual door panel. Simulation is never a fallback: on real
+hardware a missing GPIO library or serial port is an error.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from contextlib import suppress
+from dataclasses import dataclass, field
+from typing import Any
+
+from controller.config import Config
+from controller.paths import DataDir
+from drivers.events import EventSink
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Simulation:
+    """Handles on the simulated hardware (present only when ``simulated``)."""
+
+    factory: Any
+    keypad: Any | None  # MatrixKeypadModel or WiegandSender
+    panel: Any  # DoorPanelModel
+    sensor: Any | None  # PtySensorSimulator
+    _lift_timer: threading.Timer | None = field(default=None, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def type_keys(self, keys: str) -> None:
+        """Press ``keys`` one by one with human timing (blocking)."""
+        if self.keypad is None:
+            raise RuntimeError("no keypad is configured")
+        self.keypad.type_keys(keys)
+
+    def touch(self, label: str, hold_seconds: float) -> None:
+        """Put finger ``label`` on the glass and lift it after ``hold_seconds``."""
+        if self.sensor is None:
+            raise RuntimeError("the fingerprint sensor is disabled in the configuration")
+        with self._lock:
+            if self._lift_timer is not None:
+                self._lift_timer.cancel()
+            self.sensor.place_finger(label)
+            self._lift_timer = threading.Timer(hold_seconds, self.sensor.remove_finger)
+            self._lift_timer.daemon = True
+            self._lift_timer.start()
+
+    def lift(self) -> None:
+        if self.sensor is None:
+            return
+        with self._lock:
+            if self._lift_timer is not None:
+                self._lift_timer.cancel()
+                self._lift_timer = None
+            self.sensor.remove_finger()
+
+    def close(self) -> None:
+        with self._lock:
+            if self._lift_timer is not None:
+                self._lift_timer.cancel()
+        if self.sensor is not None:
+            self.sensor.stop()
+
+
+@dataclass
+class Hardware:
+    """Every driver of one door. :meth:`close` locks first and releases the relay last."""
+
+    relay: Any
+    indicators: Any
+    inputs: Any | None = None
+    keypad: Any | None = None
+    sensor: Any | None = None
+    watcher: Any | None = None
+    sim: Simulation | None = None
+
+    def start(self) -> None:
+        """Start input threads (keypad scanner, door-input poll, sensor watcher)."""
+        if self.inputs is not None:
+            self.inputs.start()
+        if self.keypad is not None:
+            self.keypad.start()
+        if self.watcher is not None:
+            self.watcher.start()
+
+    def close(self) -> None:
+        """Relay off, then stop everything; safe to call twice and after a partial build."""
+        with suppress(Exception):
+            self.relay.lock()
+        for part in (self.watcher, self.keypad, self.inputs, self.indicators):
+            if part is None:
+                continue
+            try:
+                (part.stop if hasattr(part, "stop") and not hasattr(part, "close") else part.close)()
+            except Exception:  # noqa: BLE001 - keep closing the rest
+                log.exception("closing %s failed", type(part).__name__)
+        if self.sensor is not None:
+            with suppress(Exception):
+                self.sensor.close()
+        if self.sim is not None:
+            with suppress(Exception):
+                self.sim.close()
+        self.relay.close()
+
+
+def build_hardware(config: Config, datadir: DataDir, sink: EventSink) -> Hardware:
+    """Construct the drivers described by ``config`` (simulated when ``config.simulated``)."""
+    from drivers.door_io import DoorInputs, Indicators, StrikeRelay
+
+    gpio = config.gpio
+    factory = None
+    if config.simulated:
+        from gpiozero.pins.mock import MockFactory
+
+        factory = MockFactory()
+    relay = StrikeRelay(gpio.relay_pin, active_high=gpio.relay_active_high, pin_factory=factory)
+    hw = Hardware(relay=relay, indicators=None)
+    try:
+        hw.indicators = Indicators(gpio.buzzer_pin, gpio.green_led_pin, gpio.red_led_pin, pin_factory=factory)
+        sim_keypad = panel = None
+        if config.simulated:
+            from drivers.sim_gpio import DoorPanelModel, MatrixKeypadModel, WiegandSender
+
+            # Models first: they install their pin classes before the drivers claim the pins.
+            panel = DoorPanelModel(factory, gpio.door_contact_pin, gpio.exit_pin, gpio.tamper_pin)
+            if config.keypad.type == "matrix":
+                sim_keypad = MatrixKeypadModel(factory, config.keypad.row_pins, config.keypad.column_pins,
+                                               config.keypad.keys)
+            elif config.keypad.type == "wiegand":
+                sender = WiegandSender(factory, config.keypad.wiegand_d0_pin, config.keypad.wiegand_d1_pin)
+                sim_keypad = _WiegandTyping(sender, config.keypad.wiegand_bits)
+        hw.inputs = DoorInputs(sink, gpio.door_contact_pin, gpio.exit_pin, gpio.tamper_pin,
+                               debounce_ms=config.door.door_contact_debounce_ms, pin_factory=factory)
+        hw.keypad = _build_keypad(config, sink, factory)
+        sensor_sim = None
+        if config.sensor.enabled:
+            from drivers.fingerprint import PyFingerprintSensor, SensorWatcher
+
+            port = config.sensor.port
+            if config.simulated:
+                from drivers.sim_sensor import PtySensorSimulator
+
+                sensor_sim = PtySensorSimulator(flash_dir=datadir.sim_dir / "sensor", password=config.sensor.password,
+                                                address=config.sensor.address).start()
+                port = sensor_sim.port
+            hw.sensor = PyFingerprintSensor(port, config.sensor.baud_rate, config.sensor.address,
+                                            config.sensor.password,
+                                            command_timeout_seconds=config.sensor.command_timeout_seconds)
+            hw.watcher = SensorWatcher(hw.sensor, sink, poll_interval_ms=config.sensor.poll_interval_ms,
+                                       reconnect_max_seconds=config.sensor.reconnect_max_seconds)
+        if config.simulated:
+            hw.sim = Simulation(factory=factory, keypad=sim_keypad, panel=panel, sensor=sensor_sim)
+    except BaseException:
+        hw.close()
+        raise
+    return hw
+
+
+def _build_keypad(config: Config, sink: EventSink, factory: Any) -> Any | None:
+    kp = config.keypad
+    if kp.type == "matrix":
+        from drivers.keypad_matrix import MatrixKeypad
+
+        return MatrixKeypad(kp.row_pins, kp.column_pins, kp.keys, sink, scan_interval_ms=kp.scan_interval_ms,
+                            debounce_scans=kp.debounce_scans, pin_factory=factory)
+    if kp.type == "wiegand":
+        from drivers.keypad_wiegand import WiegandKeypad
+
+        return WiegandKeypad(kp.wiegand_d0_pin, kp.wiegand_d1_pin, sink, bits=kp.wiegand_bits, gap_ms=kp.wiegand_gap_ms,
+                             pin_factory=factory)
+    return None
+
+
+@dataclass
+class _WiegandTyping:
+    """Gives a :class:`WiegandSender` the same ``type_keys`` as the matrix model."""
+
+    sender: Any
+    bits: int
+
+    def type_keys(self, keys: str) -> None:
+        self.sender.type_keys(keys, bits=self.bits)
