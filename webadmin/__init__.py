@@ -1,1 +1,99 @@
-"""Admin web page (Flask). Never imports ``drivers``; talks to the daemon over its control socket."""
+"""Admin web page (Flask). Never imports ``drivers``; talks to the daemon over its control socket.
+
+:func:`create_app` is the app factory: it reads ``DATA/kunci.toml``, opens the
+database (already created by ``kunci init``/the daemon; the web never migrates it),
+and registers one blueprint per area. The web process holds no secret of the door:
+the cookie-signing key is random per process (a restart logs everybody out), and
+anything needing the pepper, the audit key or hardware goes to the daemon.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from flask import Flask
+from flask_wtf.csrf import CSRFProtect
+
+from controller.paths import DataDir
+
+logger = logging.getLogger(__name__)
+
+#: Largest request body accepted (bytes); larger requests get a 413 page.
+MAX_CONTENT_LENGTH = 64 * 1024
+
+
+def create_app(datadir: str | os.PathLike[str] | None = None, *, test_config: dict[str, Any] | None = None) -> Flask:
+    """Build the admin web application.
+
+    :param datadir: the data directory ``DATA`` (default: ``$KUNCI_DATA``, else ``/var/lib/kunci``).
+    :param test_config: Flask settings applied last. Besides ordinary Flask keys, tests may set
+        ``KUNCI_CONFIG`` (a :class:`controller.config.Config` used instead of reading the file),
+        ``KUNCI_ENGINE`` (an SQLAlchemy engine), ``KUNCI_SOCKET_PATH`` (the daemon socket) and
+        ``KUNCI_HASHER`` (an argon2 ``PasswordHasher`` with cheap parameters).
+    :raises ConfigError: for an invalid configuration file; :raises StoreError: if the database
+        cannot be opened.
+    """
+    from controller.config import load_config
+    from controller.db import open_database, session_factory
+    from webadmin import security, templating
+    from webadmin.enrol import EnrolJobs
+    from webadmin.state import WebState, close_db
+    from webadmin.views import BLUEPRINTS, errors
+
+    dd = DataDir.resolve(datadir)
+    overrides = dict(test_config or {})
+    config = overrides.pop("KUNCI_CONFIG", None) or load_config(dd.config_file)
+
+    app = Flask(__name__)
+    app.config.from_mapping(
+        SECRET_KEY=secrets.token_bytes(32),
+        SESSION_COOKIE_NAME="__Host-kunci",
+        SESSION_COOKIE_SECURE=True,
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_PATH="/",
+        SESSION_COOKIE_DOMAIN=None,
+        PERMANENT_SESSION_LIFETIME=timedelta(hours=config.web.session_max_hours),
+        MAX_CONTENT_LENGTH=MAX_CONTENT_LENGTH,
+        MAX_FORM_MEMORY_SIZE=MAX_CONTENT_LENGTH,
+        WTF_CSRF_TIME_LIMIT=None,  # the token lives as long as the (server-checked) session
+        # Referrer-Policy is no-referrer, so browsers send no Referer for Flask-WTF's strict
+        # HTTPS check to compare; the per-session token and SameSite=Lax do the job.
+        WTF_CSRF_SSL_STRICT=False,
+        PREFERRED_URL_SCHEME="https",
+        TEMPLATES_AUTO_RELOAD=False,
+    )
+    engine = overrides.pop("KUNCI_ENGINE", None)
+    socket_path = Path(overrides.pop("KUNCI_SOCKET_PATH", None) or dd.socket_path)
+    hasher = overrides.pop("KUNCI_HASHER", None)
+    app.config.update(overrides)
+
+    if engine is None:
+        engine = open_database(dd, config.store.url, busy_timeout_ms=config.store.busy_timeout_ms)
+    web_state = WebState(
+        datadir=dd,
+        config=config,
+        engine=engine,
+        read_sessions=session_factory(engine, readonly=True),
+        write_sessions=session_factory(engine),
+        socket_path=socket_path,
+        hasher=hasher,
+        login_limiter=security.AddressLimiter(),
+    )
+    web_state.enrolments = EnrolJobs(lambda timeout: web_state.client(timeout))
+    app.extensions["kunci"] = web_state
+
+    csrf = CSRFProtect()
+    security.init_app(app, csrf.init_app)
+    app.teardown_appcontext(close_db)
+    templating.init_app(app)
+    errors.init_app(app)
+    for blueprint in BLUEPRINTS:
+        app.register_blueprint(blueprint)
+    logger.info("admin web app created for %s", dd.root)
+    return app

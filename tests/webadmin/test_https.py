@@ -1,0 +1,148 @@
+"""Serving over real HTTPS with cheroot: TLS 1.2 minimum, plain HTTP refused, `kunci web` start and clean stop (T6.16)."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import socket
+import ssl
+import subprocess
+import sys
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from controller.cli.web_cmd import make_ssl_adapter, resolve_tls_files, serve_https
+from controller.db import upgrade_database
+from controller.errors import ConfigError
+from controller.paths import DataDir
+from controller.tls import cert_fingerprint_sha256, ensure_self_signed_cert
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def tls_pair(tmp_path: Path) -> tuple[Path, Path]:
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    ensure_self_signed_cert(cert, key, ["127.0.0.1"])
+    return cert, key
+
+
+@pytest.fixture
+def server(app: Any, tls_pair: tuple[Path, Path]) -> Any:
+    srv = serve_https(app, "127.0.0.1", 0, *tls_pair)
+    yield srv
+    srv.stop()
+    srv.kunci_thread.join(timeout=10)
+
+
+def _client_context(cert: Path, **versions: Any) -> ssl.SSLContext:
+    ctx = ssl.create_default_context(cafile=str(cert))
+    for name, value in versions.items():
+        setattr(ctx, name, value)
+    return ctx
+
+
+def test_login_page_over_tls_12_or_newer(server: Any, tls_pair: tuple[Path, Path]) -> None:
+    port = server.bind_addr[1]
+    ctx = _client_context(tls_pair[0])
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as raw:
+        with ctx.wrap_socket(raw, server_hostname="127.0.0.1") as tls:
+            assert tls.version() in ("TLSv1.2", "TLSv1.3")
+    with urllib.request.urlopen(f"https://127.0.0.1:{port}/login", context=ctx, timeout=10) as resp:
+        body = resp.read().decode()
+        assert resp.status == 200
+        assert "Log in" in body and "Kunci" in body
+        assert resp.headers["Strict-Transport-Security"].startswith("max-age=")
+        assert resp.headers["Set-Cookie"].startswith("__Host-kunci=")
+
+
+def test_tls_12_client_accepted(server: Any, tls_pair: tuple[Path, Path]) -> None:
+    ctx = _client_context(tls_pair[0], maximum_version=ssl.TLSVersion.TLSv1_2)
+    with socket.create_connection(("127.0.0.1", server.bind_addr[1]), timeout=10) as raw:
+        with ctx.wrap_socket(raw, server_hostname="127.0.0.1") as tls:
+            assert tls.version() == "TLSv1.2"
+
+
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")
+def test_tls_11_client_refused(server: Any, tls_pair: tuple[Path, Path]) -> None:
+    ctx = _client_context(tls_pair[0])
+    ctx.minimum_version = ssl.TLSVersion.MINIMUM_SUPPORTED
+    ctx.maximum_version = ssl.TLSVersion.TLSv1_1
+    try:
+        ctx.set_ciphers("ALL:@SECLEVEL=0")
+    except ssl.SSLError:
+        pass
+    with socket.create_connection(("127.0.0.1", server.bind_addr[1]), timeout=10) as raw:
+        with pytest.raises((ssl.SSLError, ConnectionError)):
+            with ctx.wrap_socket(raw, server_hostname="127.0.0.1"):
+                pass
+
+
+def test_server_context_minimum_is_tls_12(tls_pair: tuple[Path, Path]) -> None:
+    adapter = make_ssl_adapter(*tls_pair)
+    assert adapter.context.minimum_version == ssl.TLSVersion.TLSv1_2
+
+
+def test_plain_http_gets_no_page(server: Any) -> None:
+    with socket.create_connection(("127.0.0.1", server.bind_addr[1]), timeout=10) as raw:
+        raw.sendall(b"GET /login HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+        data = b""
+        try:
+            while chunk := raw.recv(4096):
+                data += chunk
+        except (ConnectionResetError, TimeoutError):
+            pass
+    assert b"200 OK" not in data
+    assert b"Log in" not in data
+
+
+def test_site_certificate_must_be_a_pair(tmp_path: Path, tls_pair: tuple[Path, Path]) -> None:
+    dd = DataDir(tmp_path / "data")
+    with pytest.raises(ConfigError):
+        resolve_tls_files(dd, str(tls_pair[0]), "")
+    with pytest.raises(ConfigError):
+        resolve_tls_files(dd, str(tls_pair[0]), str(tmp_path / "missing.pem"))
+    assert resolve_tls_files(dd, str(tls_pair[0]), str(tls_pair[1])) == (tls_pair[0], tls_pair[1], False)
+    cert, key, created = resolve_tls_files(dd, "", "")
+    assert created and cert == dd.tls_cert_file and key.exists()
+    assert resolve_tls_files(dd, "", "")[2] is False
+
+
+def test_kunci_web_serves_https_prints_fingerprint_and_stops_on_sigterm(data_dir: Path) -> None:
+    upgrade_database(f"sqlite:///{data_dir / 'kunci.db'}")
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "controller", "web", "--data", str(data_dir), "--host", "127.0.0.1", "--port", "0"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+        cwd=REPO,
+    )
+    try:
+        lines = []
+        for _ in range(4):
+            line = proc.stdout.readline()
+            lines.append(line)
+            if "fingerprint" in line:
+                break
+        text = "".join(lines)
+        url = re.search(r"https://127\.0\.0\.1:(\d+)/", text)
+        assert url, text + proc.stderr.read()
+        cert = data_dir / "tls" / "cert.pem"
+        assert cert_fingerprint_sha256(cert) in text
+        ctx = _client_context(cert)
+        with urllib.request.urlopen(f"https://127.0.0.1:{url.group(1)}/login", context=ctx, timeout=10) as resp:
+            assert resp.status == 200
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=20)
+        assert proc.returncode == 0, err
+        assert "stopped" in out
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()

@@ -1,0 +1,157 @@
+"""Fingerprint enrolment from the web page: a background thread holds the daemon's progress stream.
+
+The page POSTs to start an enrolment; :meth:`EnrolJobs.start` opens
+``finger.enroll`` on the control socket in a thread of this (single) web process
+and returns a random job id. The page then polls a small JSON endpoint that reads
+:meth:`EnrolJobs.snapshot`. Each progress line from the daemon (``place_finger``,
+``lift_finger``, ``place_again``, ``storing``) becomes a step; the job ends with
+the sensor slot or a clear error. Finished jobs are forgotten after
+:data:`KEEP_FINISHED_SECONDS`.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from controller.client import ControlClient
+from controller.errors import KunciError
+
+logger = logging.getLogger(__name__)
+
+#: Seconds to wait for each line from the daemon while a person places and lifts a finger.
+ENROL_LINE_TIMEOUT_SECONDS = 60.0
+#: Finished jobs stay readable this long (seconds).
+KEEP_FINISHED_SECONDS = 600.0
+#: Most jobs kept at once (running and finished).
+MAX_JOBS = 50
+
+#: What each progress step from the daemon means for the person at the door.
+STEP_TEXT = {
+    "starting": "Contacting the door controller...",
+    "place_finger": "Place the finger on the sensor.",
+    "lift_finger": "Lift the finger.",
+    "place_again": "Place the same finger again.",
+    "storing": "Storing the fingerprint...",
+}
+
+
+@dataclass
+class EnrolJob:
+    """State of one enrolment; read through :meth:`EnrolJobs.snapshot`."""
+
+    id: str
+    user_code: str
+    actor: str
+    step: str = "starting"
+    message: str = STEP_TEXT["starting"]
+    steps: list[str] = field(default_factory=list)
+    done: bool = False
+    ok: bool = False
+    slot: int | None = None
+    error: str | None = None
+    finished_at: float | None = None
+
+
+class EnrolJobs:
+    """The running and recently finished enrolments of this web process.
+
+    :param client_factory: returns a :class:`ControlClient` for a given line timeout (seconds).
+    :param clock: monotonic clock (seconds), injectable for tests.
+    """
+
+    def __init__(self, client_factory: Callable[[float], ControlClient], clock: Callable[[], float] = time.monotonic):
+        self._client_factory = client_factory
+        self._clock = clock
+        self._jobs: dict[str, EnrolJob] = {}
+        self._lock = threading.Lock()
+
+    def _prune(self) -> None:
+        now = self._clock()
+        for job_id in [
+            j.id for j in self._jobs.values() if j.done and j.finished_at is not None and now - j.finished_at > KEEP_FINISHED_SECONDS
+        ]:
+            del self._jobs[job_id]
+
+    def running_for(self, user_code: str) -> str | None:
+        """The id of a running enrolment for ``user_code``, if any."""
+        with self._lock:
+            for job in self._jobs.values():
+                if job.user_code == user_code and not job.done:
+                    return job.id
+        return None
+
+    def start(self, user_code: str, actor: str) -> str:
+        """Start enrolling a finger for ``user_code`` on behalf of staff member ``actor``; return the job id.
+
+        A second start for the same person while one runs returns the running job's id.
+        Raises :class:`KunciError` when too many enrolments are in progress.
+        """
+        with self._lock:
+            self._prune()
+            for job in self._jobs.values():
+                if job.user_code == user_code and not job.done:
+                    return job.id
+            if len(self._jobs) >= MAX_JOBS:
+                raise KunciError("too many enrolments at once; wait a minute and try again")
+            job = EnrolJob(id=secrets.token_urlsafe(16), user_code=user_code, actor=actor)
+            self._jobs[job.id] = job
+        thread = threading.Thread(target=self._run, args=(job,), name="kunci-enrol", daemon=True)
+        thread.start()
+        return job.id
+
+    def _progress(self, job: EnrolJob, line: dict[str, Any]) -> None:
+        step = str(line.get("progress") or "")
+        with self._lock:
+            job.step = step
+            job.steps.append(step)
+            job.message = STEP_TEXT.get(step) or str(line.get("message") or step)[:200]
+
+    def _run(self, job: EnrolJob) -> None:
+        client = self._client_factory(ENROL_LINE_TIMEOUT_SECONDS)
+        try:
+            result = client.stream(
+                "finger.enroll", lambda line: self._progress(job, line), user=job.user_code, actor=job.actor
+            )
+        except KunciError as exc:
+            with self._lock:
+                job.error = str(exc)[:300] or "the enrolment failed"
+                job.step, job.message = "failed", job.error
+            logger.info("finger enrolment failed: %s", exc.__class__.__name__)
+        except Exception:  # the thread must always finish the job
+            logger.exception("finger enrolment crashed")
+            with self._lock:
+                job.error = "the enrolment failed unexpectedly; see the web server log"
+                job.step, job.message = "failed", job.error
+        else:
+            with self._lock:
+                job.ok = True
+                slot = result.get("slot")
+                job.slot = slot if isinstance(slot, int) else None
+                job.step, job.message = "done", "Fingerprint stored."
+        finally:
+            with self._lock:
+                job.done = True
+                job.finished_at = self._clock()
+
+    def snapshot(self, job_id: str) -> dict[str, Any] | None:
+        """A JSON-ready copy of the job's state, or ``None`` for an unknown id."""
+        with self._lock:
+            job = self._jobs.get(job_id)
+            if job is None:
+                return None
+            return {
+                "user": job.user_code,
+                "step": job.step,
+                "message": job.message,
+                "steps": list(job.steps),
+                "done": job.done,
+                "ok": job.ok,
+                "slot": job.slot,
+                "error": job.error,
+            }

@@ -1,0 +1,346 @@
+"""Request guards of the admin web: input screening, server-side sessions, roles, headers, login limits.
+
+Order of the ``before_request`` hooks (installed by :func:`init_app`):
+
+1. :func:`screen_input` refuses a query string or form body holding a NUL byte or
+   text that is not valid UTF-8 (400, nothing stored).
+2. Flask-WTF's ``CSRFProtect`` refuses an unsafe method without a valid token (400).
+3. :func:`load_session` resolves the ``__Host-kunci`` cookie to a ``web_sessions`` row
+   (only the SHA-256 of the random token is stored) and ends it when it was revoked,
+   idle longer than ``web.session_idle_minutes``, older than ``web.session_max_hours``,
+   the account was disabled or its ``session_version`` changed (password or role change).
+4. :func:`authorize` lets through only endpoints the account's role may use; the
+   default for a view without :func:`allow` is admin only (fail closed). A refusal is
+   a 403 and an ``admin.forbidden`` event.
+
+:func:`set_headers` adds CSP, HSTS, frame, sniffing, referrer and cache headers to
+every response, error pages included.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import secrets
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, TypeVar
+from urllib.parse import parse_qsl
+
+from flask import Flask, Response, abort, current_app, flash, g, jsonify, redirect, request, session, url_for
+from sqlalchemy import select, update
+
+from controller import audit
+from controller.models import AdminAccount, WebSession
+from controller.timefmt import iso_utc, parse_iso_utc, utcnow
+from webadmin.state import read_db, state, write_db
+
+logger = logging.getLogger(__name__)
+
+#: Roles that exist; a view's allowed roles are a subset.
+ROLE_ADMIN = "admin"
+ROLE_AUDITOR = "auditor"
+#: Marker for views anyone may reach (the login page).
+PUBLIC = frozenset({"*"})
+ADMIN_ONLY = frozenset({ROLE_ADMIN})
+STAFF = frozenset({ROLE_ADMIN, ROLE_AUDITOR})
+
+_ROLES_ATTR = "kunci_roles"
+
+#: Headers set on every response.
+SECURITY_HEADERS = {
+    "Content-Security-Policy": "default-src 'self'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'",
+    "X-Frame-Options": "DENY",
+    "X-Content-Type-Options": "nosniff",
+    "Strict-Transport-Security": "max-age=31536000; includeSubDomains",
+    "Referrer-Policy": "no-referrer",
+    "Cross-Origin-Opener-Policy": "same-origin",
+}
+
+#: What the login page says after a session ended, by reason.
+SESSION_ENDED = {
+    "unknown": "Your session has ended. Please log in again.",
+    "revoked": "You were logged out. Please log in again.",
+    "idle": "Your session ended after a period without activity. Please log in again.",
+    "too_old": "Your session reached its maximum length. Please log in again.",
+    "account_changed": "Your account was changed (password or role). Please log in again.",
+    "account_disabled": "Your account was disabled.",
+}
+
+#: A session's ``last_seen_at`` is rewritten at most this often (seconds), to spare the database.
+LAST_SEEN_GRANULARITY_SECONDS = 30
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def allow(roles: frozenset[str]) -> Callable[[F], F]:
+    """Decorator naming the roles that may call a view (``PUBLIC``, ``STAFF`` or ``ADMIN_ONLY``)."""
+
+    def mark(view: F) -> F:
+        setattr(view, _ROLES_ATTR, roles)
+        return view
+
+    return mark
+
+
+def roles_for(endpoint: str | None) -> frozenset[str]:
+    """The roles allowed on ``endpoint``; unmarked views are admin only."""
+    if endpoint is None or endpoint == "static":
+        return PUBLIC
+    view = current_app.view_functions.get(endpoint)
+    return getattr(view, _ROLES_ATTR, ADMIN_ONLY)
+
+
+@dataclass(frozen=True)
+class CurrentAccount:
+    """The logged-in staff member, as checked at the start of this request."""
+
+    id: int
+    username: str
+    role: str
+    session_id: int
+
+    @property
+    def is_admin(self) -> bool:
+        return self.role == ROLE_ADMIN
+
+
+# --- input screening -------------------------------------------------------------------------------
+
+
+def _bad_urlencoded(raw: bytes) -> str | None:
+    """A message if URL-encoded ``raw`` holds a NUL byte or invalid UTF-8, else ``None``."""
+    if not raw:
+        return None
+    try:
+        pairs = parse_qsl(raw.decode("utf-8"), keep_blank_values=True, encoding="utf-8", errors="strict")
+    except (UnicodeDecodeError, ValueError):
+        return "The request contained text that is not valid UTF-8. Nothing was saved."
+    for key, value in pairs:
+        if "\x00" in key or "\x00" in value:
+            return "The request contained a NUL character, which is never valid here. Nothing was saved."
+    return None
+
+
+def screen_input() -> Any:
+    """Refuse NUL bytes and invalid UTF-8 in the query string and in form bodies (400)."""
+    problem = _bad_urlencoded(request.query_string)
+    if problem is None and request.method in ("POST", "PUT", "PATCH", "DELETE"):
+        if request.mimetype == "application/x-www-form-urlencoded":
+            problem = _bad_urlencoded(request.get_data(cache=True))
+        elif request.mimetype == "multipart/form-data":
+            values = [*request.form.keys(), *request.form.values()]
+            if any("\x00" in v for v in values):
+                problem = "The request contained a NUL character, which is never valid here. Nothing was saved."
+    if problem is not None:
+        logger.info("refused request with malformed input on %s", request.endpoint)
+        abort(400, description=problem)
+    return None
+
+
+# --- sessions --------------------------------------------------------------------------------------
+
+
+def _token_hash(token: str) -> bytes:
+    return hashlib.sha256(token.encode("ascii", "replace")).digest()
+
+
+def start_session(db: Any, account: AdminAccount) -> None:
+    """Create a fresh server-side session for ``account`` in the write session ``db``; set the cookie.
+
+    The Flask session is cleared first, so a cookie from before the login is never reused
+    (T6.4) and the CSRF token is renewed.
+    """
+    token = secrets.token_urlsafe(32)
+    now = iso_utc(utcnow())
+    row = WebSession(
+        token_hash=_token_hash(token),
+        account_id=account.id,
+        created_at=now,
+        last_seen_at=now,
+        revoked=False,
+        remote_addr=(request.remote_addr or "")[:64] or None,
+    )
+    db.add(row)
+    db.flush()
+    session.clear()
+    session["t"] = token
+    session["sv"] = account.session_version
+
+
+def end_session() -> None:
+    """Revoke the current server-side session (if any) and clear the cookie's contents."""
+    account = g.get("account")
+    if account is not None:
+        with write_db() as db:
+            db.execute(update(WebSession).where(WebSession.id == account.session_id).values(revoked=True))
+            audit.record(db, "admin.logout", actor=account.username)
+    session.clear()
+    g.account = None
+
+
+def revoke_other_sessions(db: Any, account_id: int, keep_session_id: int | None) -> None:
+    """Revoke every session of ``account_id`` except ``keep_session_id`` (in the caller's transaction)."""
+    stmt = update(WebSession).where(WebSession.account_id == account_id, WebSession.revoked.is_(False))
+    if keep_session_id is not None:
+        stmt = stmt.where(WebSession.id != keep_session_id)
+    db.execute(stmt.values(revoked=True))
+
+
+def _session_problem(row: WebSession, account: AdminAccount, now: datetime) -> str | None:
+    """Why the session may not continue, or ``None`` if it may."""
+    web = state().config.web
+    if row.revoked:
+        return "revoked"
+    if not account.active:
+        return "account_disabled"
+    if session.get("sv") != account.session_version:
+        return "account_changed"
+    if now - parse_iso_utc(row.last_seen_at) > timedelta(minutes=web.session_idle_minutes):
+        return "idle"
+    if now - parse_iso_utc(row.created_at) > timedelta(hours=web.session_max_hours):
+        return "too_old"
+    return None
+
+
+def load_session() -> None:
+    """Resolve the cookie to ``g.account`` (a :class:`CurrentAccount`) or ``None``."""
+    g.account = None
+    token = session.get("t")
+    if not isinstance(token, str) or not token:
+        return
+    db = read_db()
+    found = db.execute(
+        select(WebSession, AdminAccount)
+        .join(AdminAccount, WebSession.account_id == AdminAccount.id)
+        .where(WebSession.token_hash == _token_hash(token))
+    ).one_or_none()
+    db.rollback()
+    now = utcnow()
+    if found is None:
+        session.clear()
+        flash(SESSION_ENDED["unknown"], "error")
+        return
+    row, account = found
+    problem = _session_problem(row, account, now)
+    if problem is not None:
+        if not row.revoked:
+            with write_db() as wdb:
+                wdb.execute(update(WebSession).where(WebSession.id == row.id).values(revoked=True))
+        session.clear()
+        flash(SESSION_ENDED[problem], "error")
+        logger.info("web session ended: %s", problem)
+        return
+    if (now - parse_iso_utc(row.last_seen_at)).total_seconds() >= LAST_SEEN_GRANULARITY_SECONDS:
+        with write_db() as wdb:
+            wdb.execute(update(WebSession).where(WebSession.id == row.id).values(last_seen_at=iso_utc(now)))
+    g.account = CurrentAccount(id=account.id, username=account.username, role=account.role, session_id=row.id)
+
+
+def wants_json() -> bool:
+    """True for the small JSON endpoints polled by the page scripts."""
+    return request.path.endswith(".json") or request.accept_mimetypes.best == "application/json"
+
+
+def authorize() -> Any:
+    """Refuse a request the current account (or an anonymous visitor) may not make."""
+    roles = roles_for(request.endpoint)
+    if roles is PUBLIC or request.endpoint is None:
+        return None
+    account: CurrentAccount | None = g.get("account")
+    if account is None:
+        if wants_json():
+            return jsonify(ok=False, error="Please log in again."), 401
+        return redirect(url_for("auth.login"), code=303)
+    if account.role not in roles:
+        with write_db() as db:
+            audit.record(
+                db,
+                "admin.forbidden",
+                actor=account.username,
+                detail={"endpoint": request.endpoint, "method": request.method},
+            )
+        logger.warning("account with role %s refused on %s", account.role, request.endpoint)
+        abort(403)
+    return None
+
+
+# --- headers ---------------------------------------------------------------------------------------
+
+
+def set_headers(response: Response) -> Response:
+    """Add the security headers to ``response``; no caching except for static files."""
+    for name, value in SECURITY_HEADERS.items():
+        response.headers[name] = value
+    if request.endpoint != "static":
+        response.headers["Cache-Control"] = "no-store"
+        response.headers["Pragma"] = "no-cache"
+    response.vary.add("Cookie")
+    return response
+
+
+# --- login limits ----------------------------------------------------------------------------------
+
+
+class AddressLimiter:
+    """Counts failed logins per client address in a sliding window (one process, thread-safe).
+
+    :param max_failures: failures from one address within ``window_seconds`` after which
+        further login attempts from it are refused (default 30).
+    :param window_seconds: length of the sliding window (default 900 s).
+    :param clock: monotonic clock in seconds (injectable for tests).
+    :param max_addresses: addresses tracked at most; the stalest are dropped beyond it.
+    """
+
+    def __init__(
+        self,
+        max_failures: int = 30,
+        window_seconds: float = 900.0,
+        clock: Callable[[], float] = time.monotonic,
+        max_addresses: int = 10_000,
+    ) -> None:
+        self.max_failures = max_failures
+        self.window_seconds = window_seconds
+        self.clock = clock
+        self.max_addresses = max_addresses
+        self._failures: dict[str, deque[float]] = {}
+        self._lock = threading.Lock()
+
+    def _prune(self, key: str, now: float) -> deque[float]:
+        times = self._failures.get(key, deque())
+        while times and now - times[0] > self.window_seconds:
+            times.popleft()
+        return times
+
+    def retry_after(self, address: str) -> float:
+        """Seconds until ``address`` may try again; 0 when it may try now."""
+        with self._lock:
+            now = self.clock()
+            times = self._prune(address, now)
+            if len(times) < self.max_failures:
+                return 0.0
+            return max(1.0, self.window_seconds - (now - times[0]))
+
+    def failed(self, address: str) -> None:
+        """Record one failed login from ``address``."""
+        with self._lock:
+            now = self.clock()
+            times = self._prune(address, now)
+            times.append(now)
+            self._failures.pop(address, None)
+            self._failures[address] = times  # most recently failed last
+            while len(self._failures) > self.max_addresses:
+                self._failures.pop(next(iter(self._failures)))
+
+
+def init_app(app: Flask, csrf_init: Callable[[Flask], None]) -> None:
+    """Install the hooks in order: input screening, CSRF (``csrf_init``), session, authorization, headers."""
+    app.before_request(screen_input)
+    csrf_init(app)
+    app.before_request(load_session)
+    app.before_request(authorize)
+    app.after_request(set_headers)

@@ -1,0 +1,56 @@
+"""Jinja set-up: autoescape stays on; filters for site-local times; values every page needs.
+
+Times are stored as UTC text; pages show them in ``site.timezone``. Nothing here
+marks user data as safe.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from flask import Flask, g
+
+from controller.timefmt import parse_iso_utc
+from webadmin.state import state
+
+logger = logging.getLogger(__name__)
+
+
+def site_zone() -> ZoneInfo:
+    """The site's time zone (``site.timezone``), UTC if it cannot be loaded."""
+    try:
+        return ZoneInfo(state().config.site.timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        return ZoneInfo("UTC")
+
+
+def localtime(value: str | datetime | None, fmt: str = "%Y-%m-%d %H:%M:%S") -> str:
+    """A stored UTC time (ISO text or aware datetime) in the site time zone, as ``fmt``; '' for None."""
+    if value is None or value == "":
+        return ""
+    try:
+        dt = parse_iso_utc(value) if isinstance(value, str) else value
+    except ValueError:
+        return str(value)
+    return dt.astimezone(site_zone()).strftime(fmt)
+
+
+def init_app(app: Flask) -> None:
+    """Register the filters and the context processor."""
+    app.jinja_env.autoescape = True
+    app.add_template_filter(localtime, "localtime")
+
+    @app.context_processor
+    def _page_values() -> dict[str, Any]:
+        cfg = state().config
+        return {
+            "product": "Kunci",
+            "room": cfg.site.name,
+            "door_name": cfg.door.name,
+            "simulated": bool(cfg.simulated),
+            "account": g.get("account"),
+            "timezone_name": cfg.site.timezone,
+        }

@@ -1,0 +1,112 @@
+"""Dashboard: door state, relay, sensor, alarms (acknowledge), last events, entries-per-hour chart.
+
+The live part is a server-rendered fragment (``/dashboard/live``) that
+``static/refresh.js`` fetches every few seconds; ``/status.json`` gives the daemon's
+status to the virtual door panel. Auditors see the dashboard read-only; acknowledging
+an alarm and the remote unlock are admin actions.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from flask import Blueprint, flash, g, jsonify, redirect, render_template, request, url_for
+from sqlalchemy import or_, select
+
+from controller import eventlog, staff
+from controller.models import Alarm
+from controller.timefmt import utcnow
+from webadmin import charts, daemon
+from webadmin.security import ADMIN_ONLY, STAFF, allow
+from webadmin.state import read_db, state, write_db
+from webadmin.templating import site_zone
+
+logger = logging.getLogger(__name__)
+
+bp = Blueprint("dashboard", __name__)
+
+#: Events listed on the dashboard.
+LAST_EVENTS = 10
+
+
+def _live_context() -> dict[str, Any]:
+    db = read_db()
+    door_status, daemon_error = daemon.status()
+    alarms = list(
+        db.scalars(
+            select(Alarm)
+            .where(or_(Alarm.cleared_at.is_(None), Alarm.acknowledged_at.is_(None)))
+            .order_by(Alarm.id.desc())
+            .limit(20)
+        )
+    )
+    events = eventlog.query_events(db, limit=LAST_EVENTS)
+    chart = charts.bar_chart(charts.hourly_entries(db, utcnow()), site_zone())
+    return {
+        "status": door_status,
+        "daemon_error": daemon_error,
+        "alarms": alarms,
+        "events": events,
+        "chart": chart,
+    }
+
+
+@bp.route("/")
+@allow(STAFF)
+def index() -> Any:
+    """The dashboard page."""
+    return render_template("dashboard.html", **_live_context())
+
+
+@bp.route("/dashboard/live")
+@allow(STAFF)
+def live() -> Any:
+    """The refreshing part of the dashboard, as an HTML fragment."""
+    return render_template("_live.html", **_live_context())
+
+
+@bp.route("/status.json")
+@allow(STAFF)
+def status_json() -> Any:
+    """The daemon's status for page scripts: ``{reachable, status, error}``."""
+    result, error = daemon.status()
+    return jsonify(reachable=result is not None, status=result, error=error)
+
+
+@bp.route("/alarms/<int:alarm_id>/ack", methods=["POST"])
+@allow(ADMIN_ONLY)
+def acknowledge(alarm_id: int) -> Any:
+    """Acknowledge an alarm (through the daemon, which clears indicators and logs it)."""
+    try:
+        daemon.call("alarm.ack", id=alarm_id, actor=g.account.username)
+    except daemon.DaemonProblem as exc:
+        flash(exc.message, "error")
+    else:
+        flash(f"Alarm {alarm_id} acknowledged.", "ok")
+    return redirect(url_for("dashboard.index"), code=303)
+
+
+@bp.route("/door/unlock", methods=["POST"])
+@allow(ADMIN_ONLY)
+def remote_unlock() -> Any:
+    """Remote unlock: admin only, password re-entered, logged by the daemon."""
+    web = state()
+    password = request.form.get("password", "")
+    with write_db() as db:
+        row = staff.get_account(db, g.account.username)
+        ok = staff.verify_password(row, password, hasher=web.hasher)
+        if not ok:
+            from controller import audit
+
+            audit.record(db, "admin.unlock_refused", actor=g.account.username, detail={"why": "wrong_password"})
+    if not ok:
+        flash("Remote unlock refused: the password is wrong.", "error")
+        return redirect(url_for("dashboard.index"), code=303)
+    try:
+        daemon.call("unlock", actor=g.account.username)
+    except daemon.DaemonProblem as exc:
+        flash(exc.message, "error")
+    else:
+        flash("The door was unlocked remotely.", "ok")
+    return redirect(url_for("dashboard.index"), code=303)

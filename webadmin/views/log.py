@@ -1,0 +1,203 @@
+"""Entry log (admins and auditors): filters, keyset pages on ``events.id``, CSV and JSON-lines export.
+
+Filters: time range (site-local ``datetime-local`` values), person code, result,
+reason, method, event type (exact or a family like ``admin.*``). Pages are keyed on
+the event id (``before``/``after``), so a deep page costs what the first one does.
+Only whitelisted parameters are accepted; anything else is a 400.
+
+Exports stream from a generator with their own read-only session, batch by batch,
+so memory stays flat for any log size. The first line (anchor, filters) comes from
+:mod:`controller.eventlog` itself; file names are made by the server only.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import logging
+import re
+from collections.abc import Iterator
+from typing import Any
+
+from flask import Blueprint, Response, abort, g, render_template, request, url_for
+
+from controller import audit, eventlog
+from controller.errors import InvalidInput
+from controller.timefmt import utcnow
+from webadmin import forms
+from webadmin.forms import FormError, sentence
+from webadmin.security import STAFF, allow
+from webadmin.state import read_db, state, write_db
+from webadmin.templating import site_zone
+
+logger = logging.getLogger(__name__)
+
+bp = Blueprint("log", __name__, url_prefix="/log")
+
+PAGE_SIZE = 50
+#: Rows written per streamed chunk of an export.
+EXPORT_CHUNK_ROWS = 200
+ORDERS = ("newest", "oldest")
+FILTER_KEYS = ("since", "until", "user", "result", "reason", "method", "type")
+PAGE_KEYS = ("before", "after", "order")
+_TOKEN = re.compile(r"[a-z0-9_.+*-]{1,64}")
+
+#: Values offered in the filter menus (any well-formed value may be typed in the URL).
+RESULTS = ("granted", "denied")
+METHODS = ("pin", "finger", "pin+finger", "remote")
+REASONS = (
+    "unknown_credential", "suspended", "revoked", "not_yet_valid", "expired", "outside_schedule", "locked_out",
+    "second_factor_required", "method_not_allowed", "lockdown", "clock_untrusted", "log_unavailable",
+    "sensor_unavailable",
+)
+TYPES = (
+    "access.granted", "access.denied", "door.opened", "door.closed", "door.forced", "door.held", "exit.request",
+    "lockout.started", "lockout.ended", "sensor.lost", "sensor.restored", "tamper", "duress", "daemon.started",
+    "daemon.stopped", "admin.*",
+)
+
+
+def _token(args: Any, name: str, label: str) -> str | None:
+    value = args.get(name, "").strip()
+    if not value:
+        return None
+    if not _TOKEN.fullmatch(value):
+        raise FormError(name, f"{label} may only contain lower-case letters, digits and . _ + * - (up to 64).")
+    return value
+
+
+def _filters(args: Any, allowed_extra: tuple[str, ...]) -> eventlog.EventFilter:
+    """Check the query parameters (whitelist) and build the event filter."""
+    unknown = sorted(set(args.keys()) - set(FILTER_KEYS) - set(allowed_extra))
+    if unknown:
+        raise FormError(unknown[0], f"Unknown parameter {unknown[0][:40]!r}; file names and paths are chosen by the server.")
+    tz = site_zone()
+    since = forms.local_datetime(args, "since", "From", tz)
+    until = forms.local_datetime(args, "until", "Until", tz)
+    if since is not None and until is not None and until <= since:
+        raise FormError("until", "'Until' must be later than 'From'.")
+    user = forms.user_code(args["user"]) if args.get("user", "").strip() else None
+    result = forms.choice(args, "result", "Result", RESULTS)
+    family = _token(args, "type", "Event type")
+    if family == "*":
+        family = None
+    return eventlog.EventFilter(
+        since=since,
+        until=until,
+        user=user,
+        result=result,
+        reason=_token(args, "reason", "Reason"),
+        method=_token(args, "method", "Method"),
+        type=family,
+    )
+
+
+@bp.route("")
+@allow(STAFF)
+def index() -> Any:
+    """One page of events, newest (or oldest) first."""
+    args = request.args
+    events: list[Any] = []
+    error = None
+    has_more = False
+    order = "newest"
+    try:
+        f = _filters(args, PAGE_KEYS)
+        order = forms.choice(args, "order", "Order", ORDERS, default="newest") or "newest"
+        before = forms.integer(args, "before", "Page position", minimum=1, maximum=2**62)
+        after = forms.integer(args, "after", "Page position", minimum=0, maximum=2**62)
+        stmt = eventlog.build_query(
+            f,
+            before_id=before if order == "newest" else None,
+            after_id=after if order == "oldest" else None,
+            newest_first=order == "newest",
+        ).limit(PAGE_SIZE + 1)
+        events = list(read_db().scalars(stmt))
+        has_more = len(events) > PAGE_SIZE
+        events = events[:PAGE_SIZE]
+    except InvalidInput as exc:
+        error = sentence(str(exc))
+    kept = {k: args.get(k) for k in FILTER_KEYS if args.get(k)}
+    next_url = None
+    if has_more and events:
+        key = "before" if order == "newest" else "after"
+        next_url = url_for("log.index", **kept, order=order, **{key: events[-1].id})
+    first_url = url_for("log.index", **kept, order=order) if (args.get("before") or args.get("after")) else None
+    return (
+        render_template(
+            "log.html",
+            events=events,
+            error=error,
+            values={k: args.get(k, "")[:64] for k in FILTER_KEYS},
+            order=order,
+            orders=ORDERS,
+            results=RESULTS,
+            methods=METHODS,
+            reasons=REASONS,
+            types=TYPES,
+            next_url=next_url,
+            first_url=first_url,
+            export_csv=url_for("log.export", fmt="csv", **kept),
+            export_json=url_for("log.export", fmt="json", **kept),
+        ),
+        400 if error else 200,
+    )
+
+
+def _csv_rows(sessions: Any, f: eventlog.EventFilter) -> Iterator[str]:
+    """The CSV export: service-written header lines, then every event, in chunks."""
+    with sessions() as db:
+        header = io.StringIO()
+        eventlog.export_csv(db, header, f, anchor=audit.head(db), limit=0)
+        yield header.getvalue()
+        buf = io.StringIO()
+        writer = csv.writer(buf)
+        n = 0
+        for event in eventlog.iter_events(db, f):
+            fields = eventlog.public_fields(event)
+            writer.writerow([eventlog.csv_cell(fields[c]) for c in eventlog.EXPORT_COLUMNS])
+            n += 1
+            if n % EXPORT_CHUNK_ROWS == 0:
+                yield buf.getvalue()
+                buf.seek(0)
+                buf.truncate()
+        if buf.tell():
+            yield buf.getvalue()
+
+
+def _json_rows(sessions: Any, f: eventlog.EventFilter) -> Iterator[str]:
+    """The JSON-lines export: the service's anchor line, then one line per event, in chunks."""
+    with sessions() as db:
+        header = io.StringIO()
+        eventlog.export_json(db, header, f, anchor=audit.head(db), limit=0)
+        yield header.getvalue()
+        chunk: list[str] = []
+        for event in eventlog.iter_events(db, f):
+            chunk.append(json.dumps(eventlog.public_fields(event), ensure_ascii=True) + "\n")
+            if len(chunk) >= EXPORT_CHUNK_ROWS:
+                yield "".join(chunk)
+                chunk.clear()
+        if chunk:
+            yield "".join(chunk)
+
+
+@bp.route("/export.<any(csv, json):fmt>")
+@allow(STAFF)
+def export(fmt: str) -> Any:
+    """Download the filtered log, oldest first, with the chain anchor on the first line."""
+    try:
+        f = _filters(request.args, ())
+    except InvalidInput as exc:
+        abort(400, description=sentence(str(exc)))
+    with write_db() as db:
+        audit.record(db, "admin.log_exported", actor=g.account.username, detail={"format": fmt, "filters": f.as_dict()})
+    stamp = utcnow().strftime("%Y%m%dT%H%M%SZ")
+    sessions = state().read_sessions
+    if fmt == "csv":
+        body, mimetype = _csv_rows(sessions, f), "text/csv"
+    else:
+        body, mimetype = _json_rows(sessions, f), "application/x-ndjson"
+    response = Response(body, mimetype=mimetype)
+    response.headers["Content-Disposition"] = f'attachment; filename="kunci-events-{stamp}.{"csv" if fmt == "csv" else "jsonl"}"'
+    return response

@@ -1,0 +1,87 @@
+"""Virtual door panel (admin only, and only when the configuration says ``simulated = true``).
+
+Buttons drive the simulated keypad, fingerprint sensor, door contact, exit button and
+tamper switch through the daemon's ``sim.*`` commands; ``static/panel.js`` sends them
+without reloading and shows relay and LED state from ``/status.json`` every second.
+Without JavaScript the forms still work (each press reloads the page).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from typing import Any
+
+from flask import Blueprint, abort, flash, jsonify, redirect, render_template, request, url_for
+
+from webadmin import daemon
+from webadmin.security import ADMIN_ONLY, allow
+from webadmin.state import state
+
+logger = logging.getLogger(__name__)
+
+bp = Blueprint("panel", __name__, url_prefix="/panel")
+
+KEYPAD_ROWS = (("1", "2", "3"), ("4", "5", "6"), ("7", "8", "9"), ("*", "0", "#"))
+#: Simulated fingers offered as buttons (same label = same finger).
+FINGER_LABELS = ("A", "B", "C", "D")
+_KEYS = re.compile(r"[0-9*#]{1,16}")
+
+
+@bp.before_request
+def _only_when_simulated() -> None:
+    if not state().config.simulated:
+        abort(404)
+
+
+@bp.route("")
+@allow(ADMIN_ONLY)
+def index() -> Any:
+    """The panel page."""
+    door_status, error = daemon.status()
+    return render_template(
+        "panel.html", keypad=KEYPAD_ROWS, fingers=FINGER_LABELS, status=door_status, daemon_error=error
+    )
+
+
+def _command(action: str, form: Any) -> tuple[str, dict[str, Any], str]:
+    """The daemon command, its parameters and a short description for ``action``; ValueError if invalid."""
+    if action == "press":
+        keys = form.get("keys", "").strip()
+        if not _KEYS.fullmatch(keys):
+            raise ValueError("Keys must be 1 to 16 of 0-9, * and #.")
+        return "sim.press", {"keys": keys}, f"Pressed {len(keys)} key(s)."
+    if action == "finger":
+        label = form.get("label", "")
+        if label not in FINGER_LABELS:
+            raise ValueError(f"Finger must be one of {', '.join(FINGER_LABELS)}.")
+        return "sim.finger", {"label": label}, f"Finger {label} placed on the sensor."
+    if action == "lift":
+        return "sim.lift", {}, "Finger lifted."
+    if action == "door":
+        is_open = form.get("open") == "1"
+        return "sim.door", {"open": is_open}, "Door opened." if is_open else "Door closed."
+    if action == "exit":
+        return "sim.exit", {}, "Exit button pressed."
+    active = form.get("active") == "1"
+    return "sim.tamper", {"active": active}, "Tamper switch opened." if active else "Tamper switch closed."
+
+
+@bp.route("/<any(press, finger, lift, door, exit, tamper):action>", methods=["POST"])
+@allow(ADMIN_ONLY)
+def act(action: str) -> Any:
+    """Send one simulated input to the daemon; JSON for the script, a redirect for plain forms."""
+    as_json = request.headers.get("X-Requested-With") == "fetch"
+    try:
+        cmd, params, done = _command(action, request.form)
+        daemon.call(cmd, **params)
+    except ValueError as exc:
+        ok, message, code = False, str(exc), 400
+    except daemon.DaemonProblem as exc:
+        ok, message, code = False, exc.message, 503 if exc.unreachable else 409
+    else:
+        ok, message, code = True, done, 200
+    if as_json:
+        return jsonify(ok=ok, message=message), code
+    flash(message, "ok" if ok else "error")
+    return redirect(url_for("panel.index"), code=303)
