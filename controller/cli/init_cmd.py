@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import socket
 from pathlib import Path
 
 from sqlalchemy import Engine
@@ -65,18 +66,36 @@ def _upgrade(datadir: DataDir) -> str:
     return f"database: up to date (revision {after})"
 
 
+def initialise(datadir: DataDir) -> list[str]:
+    """Create what is missing in DATA (dirs, secrets, config, TLS certificate), upgrade the database.
+
+    Idempotent; returns one line per thing done, for the caller to print.
+    """
+    from controller.tls import cert_fingerprint_sha256, ensure_self_signed_cert
+
+    done: list[str] = []
+    if _make_dir(datadir.root, DATA_DIR_MODE):
+        done.append(f"created {datadir.root}")
+    done += [f"created {path}" for path in create_secrets(datadir)]
+    if _make_dir(datadir.run_dir, RUN_DIR_MODE):
+        done.append(f"created {datadir.run_dir}")
+    if write_default_config(datadir.config_file):
+        done.append(f"created {datadir.config_file} (defaults; edit it, then run 'kunci config check')")
+    config = load_config(datadir.config_file)
+    if not config.web.cert_file:
+        _make_dir(datadir.tls_dir, DATA_DIR_MODE)
+        if ensure_self_signed_cert(datadir.tls_cert_file, datadir.tls_key_file, [socket.gethostname()]):
+            done.append(f"created {datadir.tls_cert_file} (self-signed; SHA-256 fingerprint "
+                        f"{cert_fingerprint_sha256(datadir.tls_cert_file)})")
+    done.append(_upgrade(datadir))
+    return done
+
+
 def run_init(args: argparse.Namespace) -> int:
     """Create what is missing in DATA, upgrade the database, and say what was done."""
     datadir = DataDir.resolve(args.data)
-    if _make_dir(datadir.root, DATA_DIR_MODE):
-        print(f"created {datadir.root}")
-    for path in create_secrets(datadir):
-        print(f"created {path}")
-    if _make_dir(datadir.run_dir, RUN_DIR_MODE):
-        print(f"created {datadir.run_dir}")
-    if write_default_config(datadir.config_file):
-        print(f"created {datadir.config_file} (defaults; edit it, then run 'kunci config check')")
-    print(_upgrade(datadir))
+    for line in initialise(datadir):
+        print(line)
     print(f"{datadir.root} is ready")
     return 0
 
