@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.kunci-installed
 
-.PHONY: demo test venv bench bench-quick clean
+.PHONY: demo test faults venv bench bench-quick clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Kunci needs Python 3.11 or newer"'
@@ -20,6 +20,10 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+# The fault suite alone, with the full repetition counts used for docs/reliability.md.
+faults: $(STAMP)
+	KUNCI_FAULT_ROUNDS=200 $(PY) -m pytest -m faults -s -p no:cacheprovider $(PYTEST_ARGS)
 
 clean:
 	rm -rf $(VENV) kunci-demo .pytest_cache
