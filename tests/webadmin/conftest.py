@@ -37,15 +37,15 @@ _CSRF_META = re.compile(r'<meta name="csrf-token" content="([^"]+)"')
 class FakeDaemon:
     """A control-socket server whose answers are set per command by the test.
 
-    ``handlers[cmd]`` is a callable ``(request, progress) -> result dict`` (raise
-    ``FakeRefusal`` for ``{"ok": false}``); ``requests`` records every request.
+    ``handlers[cmd]`` is a callable ``(request, progress) -> result dict``; an exception
+    it raises (e.g. ``FakeRefusal``) answers ``{"ok": false, "error": str(exc)}``.
+    ``requests`` records every request.
     """
 
     def __init__(self, path: Path) -> None:
         self.path = path
         self.requests: list[dict[str, Any]] = []
         self.handlers: dict[str, Callable[[dict[str, Any], Callable[[str], None]], dict[str, Any]]] = {}
-        self.gates: dict[str, threading.Event] = {}
         self._sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         self._sock.bind(str(path))
         self._sock.listen(8)
@@ -75,7 +75,7 @@ class FakeDaemon:
                 if handler is None:
                     raise FakeRefusal(f"unknown command {request['cmd']}")
                 reply = {"ok": True, "result": handler(request, progress)}
-            except FakeRefusal as exc:
+            except Exception as exc:  # noqa: BLE001 - any handler failure is the daemon refusing
                 reply = {"ok": False, "error": str(exc)}
             try:
                 conn.sendall(json.dumps(reply).encode() + b"\n")

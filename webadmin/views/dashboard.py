@@ -14,7 +14,7 @@ from typing import Any
 from flask import Blueprint, flash, g, jsonify, redirect, render_template, request, url_for
 from sqlalchemy import or_, select
 
-from controller import eventlog, staff
+from controller import audit, eventlog, staff
 from controller.models import Alarm
 from controller.timefmt import utcnow
 from webadmin import charts, daemon
@@ -97,8 +97,6 @@ def remote_unlock() -> Any:
         row = staff.get_account(db, g.account.username)
         ok = staff.verify_password(row, password, hasher=web.hasher)
         if not ok:
-            from controller import audit
-
             audit.record(db, "admin.unlock_refused", actor=g.account.username, detail={"why": "wrong_password"})
     if not ok:
         flash("Remote unlock refused: the password is wrong.", "error")

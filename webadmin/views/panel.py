@@ -26,6 +26,8 @@ KEYPAD_ROWS = (("1", "2", "3"), ("4", "5", "6"), ("7", "8", "9"), ("*", "0", "#"
 #: Simulated fingers offered as buttons (same label = same finger).
 FINGER_LABELS = ("A", "B", "C", "D")
 _KEYS = re.compile(r"[0-9*#]{1,16}")
+#: A finger label the simulator accepts (any label works; the buttons offer a few).
+_LABEL = re.compile(r"[A-Za-z0-9._-]{1,32}")
 
 
 @bp.before_request
@@ -53,8 +55,8 @@ def _command(action: str, form: Any) -> tuple[str, dict[str, Any], str]:
         return "sim.press", {"keys": keys}, f"Pressed {len(keys)} key(s)."
     if action == "finger":
         label = form.get("label", "")
-        if label not in FINGER_LABELS:
-            raise ValueError(f"Finger must be one of {', '.join(FINGER_LABELS)}.")
+        if not _LABEL.fullmatch(label):
+            raise ValueError("A finger label is 1 to 32 letters, digits, '.', '_' or '-'.")
         return "sim.finger", {"label": label}, f"Finger {label} placed on the sensor."
     if action == "lift":
         return "sim.lift", {}, "Finger lifted."
