@@ -65,7 +65,9 @@ class EnrolJobs:
     :param clock: monotonic clock (seconds), injectable for tests.
     """
 
-    def __init__(self, client_factory: Callable[[float], ControlClient], clock: Callable[[], float] = time.monotonic):
+    def __init__(
+        self, client_factory: Callable[[float], ControlClient], clock: Callable[[], float] = time.monotonic
+    ) -> None:
         self._client_factory = client_factory
         self._clock = clock
         self._jobs: dict[str, EnrolJob] = {}

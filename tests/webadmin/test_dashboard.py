@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 from controller import audit
 from controller.db import session_factory
 from controller.models import Alarm
-from controller.timefmt import iso_utc, utcnow
+from controller.timefmt import utcnow
 from tests.webadmin.conftest import PASSWORD, events, get, post
 from webadmin import charts
 

@@ -19,7 +19,7 @@ from controller import people
 from controller.errors import InvalidInput, KunciError, NotFound, PolicyRefused
 from controller.models import DOOR_MODES, USER_STATUSES
 from webadmin import daemon, forms
-from webadmin.forms import FormError, sentence
+from webadmin.forms import sentence
 from webadmin.security import ADMIN_ONLY, allow
 from webadmin.state import read_db, state, write_db
 from webadmin.templating import site_zone
