@@ -19,6 +19,7 @@ from typing import Any
 from flask import Flask
 from flask_wtf.csrf import CSRFProtect
 
+from controller.errors import StoreError
 from controller.paths import DataDir
 
 logger = logging.getLogger(__name__)
@@ -75,6 +76,7 @@ def create_app(datadir: str | os.PathLike[str] | None = None, *, test_config: di
 
     if engine is None:
         engine = open_database(dd, config.store.url, busy_timeout_ms=config.store.busy_timeout_ms)
+        _require_schema(engine)
     web_state = WebState(
         datadir=dd,
         config=config,
@@ -97,3 +99,22 @@ def create_app(datadir: str | os.PathLike[str] | None = None, *, test_config: di
         app.register_blueprint(blueprint)
     logger.info("admin web app created for %s", dd.root)
     return app
+
+
+def _require_schema(engine: Any) -> None:
+    """Refuse to serve a database that ``kunci init`` has not created or that is at another revision.
+
+    The web never migrates: the daemon and ``kunci init`` do, while holding the data directory.
+    """
+    from controller.db import database_revision, head_revision
+
+    current, expected = database_revision(engine), head_revision()
+    if current is None:
+        engine.dispose()
+        raise StoreError("the database is not initialised; run 'kunci init' first")
+    if current != expected:
+        engine.dispose()
+        raise StoreError(
+            f"the database is at schema revision {current} but this Kunci expects {expected}; "
+            "run 'kunci init' (it upgrades the database) and start the web page again"
+        )

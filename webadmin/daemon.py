@@ -28,10 +28,19 @@ class DaemonProblem(Exception):
         self.unreachable = unreachable
 
 
-def call(cmd: str, **params: Any) -> dict[str, Any]:
-    """Send ``cmd`` to the daemon and return its result; raises :class:`DaemonProblem`."""
+#: Seconds a page waits for the daemon's live status before showing "not reachable".
+STATUS_TIMEOUT_SECONDS = 2.0
+
+
+def call(cmd: str, *, timeout: float | None = None, **params: Any) -> dict[str, Any]:
+    """Send ``cmd`` to the daemon and return its result; raises :class:`DaemonProblem`.
+
+    ``timeout`` (seconds per reply line) defaults to the client's 5 s.
+    """
+    web = state()
     try:
-        return state().client().call(cmd, **params)
+        client = web.client() if timeout is None else web.client(timeout)
+        return client.call(cmd, **params)
     except DaemonUnavailable as exc:
         logger.info("daemon unreachable for %s: %s", cmd, exc)
         raise DaemonProblem(UNREACHABLE, unreachable=True) from exc
@@ -43,6 +52,6 @@ def call(cmd: str, **params: Any) -> dict[str, Any]:
 def status() -> tuple[dict[str, Any] | None, str | None]:
     """``(status, None)`` from the daemon, or ``(None, message)`` when it cannot be had."""
     try:
-        return call("status"), None
+        return call("status", timeout=STATUS_TIMEOUT_SECONDS), None
     except DaemonProblem as exc:
         return None, exc.message

@@ -43,6 +43,11 @@ def make_ssl_adapter(cert: str | Path, key: str | Path) -> Any:
     return adapter
 
 
+def _error_log(msg: str = "", level: int = logging.INFO, traceback: bool = False) -> None:
+    """cheroot's error hook: dropped handshakes (plain HTTP, old TLS, scanners) are routine, so INFO."""
+    logger.log(level, "web server: %s", msg, exc_info=traceback)
+
+
 def serve_https(app: Any, host: str, port: int, cert: str | Path, key: str | Path) -> Any:
     """Start serving the WSGI ``app`` over HTTPS on ``host``:``port`` in a background thread.
 
@@ -56,6 +61,7 @@ def serve_https(app: Any, host: str, port: int, cert: str | Path, key: str | Pat
     from cheroot import wsgi
 
     server = wsgi.Server((host, port), app, numthreads=SERVER_THREADS, server_name="kunci")
+    server.error_log = _error_log  # cheroot writes to stderr by default; use logging instead
     server.ssl_adapter = make_ssl_adapter(cert, key)
     server.prepare()
     thread = threading.Thread(target=server.serve, name="kunci-web", daemon=True)

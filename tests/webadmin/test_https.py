@@ -146,3 +146,42 @@ def test_kunci_web_serves_https_prints_fingerprint_and_stops_on_sigterm(data_dir
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+def test_web_refuses_an_uninitialised_database(data_dir: Path) -> None:
+    from controller.errors import StoreError
+    from webadmin import create_app
+
+    with pytest.raises(StoreError, match="kunci init"):
+        create_app(data_dir)
+
+
+def test_web_process_never_loads_drivers_or_secrets(data_dir: Path) -> None:
+    """Drive the app in a fresh interpreter and check what it imported (DESIGN §2)."""
+    upgrade_database(f"sqlite:///{data_dir / 'kunci.db'}")
+    script = f"""
+import sys
+from argon2 import profiles
+from controller import staff
+from controller.db import make_engine, session_factory
+from webadmin import create_app
+eng = make_engine("sqlite:///{data_dir / 'kunci.db'}")
+h = staff.make_hasher(profiles.CHEAPEST)
+with session_factory(eng)() as db:
+    staff.add_account(db, "alice", "correct horse battery staple 42", "admin", "cli", hasher=h)
+    db.commit()
+app = create_app({str(data_dir)!r}, test_config={{"KUNCI_HASHER": h}})
+c = app.test_client()
+import re
+page = c.get("/login", base_url="https://localhost").get_data(as_text=True)
+token = re.search(r'name="csrf-token" content="([^"]+)"', page).group(1)
+r = c.post("/login", data={{"username": "alice", "password": "correct horse battery staple 42", "csrf_token": token}}, base_url="https://localhost")
+assert r.status_code == 303, r.status_code
+for path in ("/", "/people", "/people/new", "/log", "/audit", "/settings", "/log/export.csv"):
+    assert c.get(path, base_url="https://localhost").status_code == 200, path
+bad = sorted(m for m in sys.modules if m == "drivers" or m.startswith(("drivers.", "gpiozero", "serial", "pyfingerprint")) or m in ("controller.keys", "controller.daemon", "controller.hardware"))
+print("LOADED", bad)
+"""
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=REPO, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert "LOADED []" in out.stdout
