@@ -281,7 +281,12 @@ def _with_next(rows: Iterator[Any]) -> Iterator[tuple[Any, Any]]:
 
 
 def verify(
-    session: Session, key: bytes, *, batch: int = 5000, anchor: tuple[int, str] | None = None
+    session: Session,
+    key: bytes,
+    *,
+    batch: int = 5000,
+    anchor: tuple[int, str] | None = None,
+    start: tuple[int, str] | None = None,
 ) -> VerifyResult:
     """Check the whole chain and report the first broken link.
 
@@ -290,13 +295,33 @@ def verify(
     missing seq (deleted), rows out of id order (reordered). ``anchor`` is a
     ``(seq, mac_hex)`` head exported earlier and kept off the device: if that seq
     is gone or its MAC differs, the log was truncated or rewritten.
+
+    ``start`` is the start anchor ``(seq, mac_hex)`` of a pruned log: the live log
+    must then begin at ``seq + 1`` and its first MAC must use ``mac_hex`` as the
+    previous MAC - the end anchor of the newest archive (see
+    :mod:`controller.archive`). Default ``None``: :func:`pruned_start` - genesis
+    ``(0, zeros)``, or the end anchor recorded in the newest
+    ``admin.events_archived`` event when the log was pruned (that event is itself
+    inside the chain being verified, so an edited anchor breaks its MAC). An
+    ``anchor`` at or before ``start`` is compared with ``start`` when the seqs are
+    equal and otherwise left to the archive check.
     """
     if batch < 1:
         raise ValueError("batch must be >= 1")
     stored_head = head(session)
     pending = pending_count(session)
+    if start is None:
+        start = pruned_start(session)
     expected = 1
     prev_mac = GENESIS_MAC
+    if start is not None:
+        try:
+            prev_mac = bytes.fromhex(start[1])
+        except ValueError:
+            raise InvalidInput("the start anchor MAC must be hexadecimal") from None
+        if start[0] < 0 or len(prev_mac) != len(GENESIS_MAC):
+            raise InvalidInput("the start anchor must be (seq >= 0, 64 hexadecimal characters)")
+        expected = start[0] + 1
     prev_id = 0
     checked = 0
 
@@ -311,9 +336,15 @@ def verify(
             checked=checked,
         )
 
+    if anchor is not None and start is not None and anchor[0] <= start[0]:
+        if anchor[0] == start[0] and anchor[1].lower() != prev_mac.hex():
+            return result(anchor[0], f"seq {anchor[0]} differs from the exported anchor (log rewritten)")
+        anchor = None  # older than the live log: the archives carry it
     for row, nxt in _with_next(_sealed_rows(session, batch)):
         seq = int(row.seq)
         if seq != expected:
+            if seq < expected:
+                return result(seq, f"seq {seq} is at or before the start anchor (seq {expected - 1})")
             if expected == seq - 1:
                 missing = f"seq {expected} is missing (deleted)"
             else:
@@ -337,6 +368,36 @@ def verify(
             expected, f"events from seq {expected} are missing: the anchor names seq {anchor[0]} (log truncated)"
         )
     return result(None, None)
+
+
+#: Type of the event recorded when a prefix of the chain moves to an archive file.
+ARCHIVED_EVENT = "admin.events_archived"
+
+
+def pruned_start(session: Session) -> tuple[int, str] | None:
+    """Where the live chain starts: ``None`` (genesis) or the archive end anchor ``(seq, mac_hex)``.
+
+    When the oldest sealed row is not seq 1, the newest ``admin.events_archived``
+    event names the last archived ``(end_seq, end_mac)``; that is returned. If no
+    such event exists the log was cut without an archive: ``None``, so
+    :func:`verify` reports the missing seqs.
+    """
+    first = session.scalar(select(func.min(Event.seq)))
+    if first is None or int(first) <= 1:
+        return None
+    detail = session.scalar(
+        select(Event.detail)
+        .where(Event.type == ARCHIVED_EVENT, Event.seq.is_not(None))
+        .order_by(Event.seq.desc())
+        .limit(1)
+    )
+    try:
+        data = json.loads(detail) if detail else None
+        seq, mac = int(data["end_seq"]), str(data["end_mac"])
+        bytes.fromhex(mac)
+    except (ValueError, KeyError, TypeError):
+        return None
+    return seq, mac
 
 
 def event_json(event: Event) -> dict[str, Any]:

@@ -1,17 +1,27 @@
-"""``kunci audit verify`` and ``kunci audit head``: check and show the event chain."""
+"""``kunci audit verify``, ``kunci audit head`` and ``kunci audit archive``: check, show and prune the chain.
+
+``verify`` checks the archives in ``DATA/archive`` (in order, each start anchor
+against the previous end anchor, every event re-MACed) and then the live log from
+the last archive's end anchor. ``archive`` moves sealed events older than the
+cut-off into a new archive file (see :mod:`controller.archive`, docs/backup.md).
+"""
 
 from __future__ import annotations
 
 import argparse
+from datetime import date, datetime, time
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import Engine
 
-from controller.audit import GENESIS_MAC, SealerLock, head, seal_pending, verify
+from controller import archive
+from controller.audit import GENESIS_MAC, SealerLock, head, seal_pending
 from controller.config import load_config
 from controller.db import open_database, session_factory
-from controller.errors import DataDirError, InvalidInput
+from controller.errors import DataDirError, InvalidInput, StoreError
 from controller.keys import load_audit_key
 from controller.paths import DataDir
+from controller.timefmt import parse_iso_utc, utcnow
 
 
 def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
@@ -32,6 +42,18 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
     check.set_defaults(func=run_verify)
     show = sub.add_parser("head", parents=[common], help="print the chain head (seq and MAC) to keep off the device")
     show.set_defaults(func=run_head)
+    arch = sub.add_parser(
+        "archive",
+        parents=[common],
+        help="move sealed events older than the cut-off into DATA/archive (daemon stopped; never < 120 h old)",
+    )
+    arch.add_argument(
+        "--before",
+        metavar="DATE",
+        help="cut-off: YYYY-MM-DD (midnight, site time zone) or an ISO time with offset "
+        "(default: now - store.retention_days)",
+    )
+    arch.set_defaults(func=run_archive)
 
 
 def _open(datadir: DataDir) -> Engine:
@@ -72,13 +94,24 @@ def run_verify(args: argparse.Namespace) -> int:
             finally:
                 lock.release()
         with session_factory(engine, readonly=True)() as session, session.begin():
-            result = verify(session, key, anchor=anchor)
+            full = archive.verify_all(session, key, archive.archive_dir(datadir.root), anchor=anchor)
     finally:
         engine.dispose()
     if sealed:
         print(f"sealed {sealed} pending event{'s' if sealed != 1 else ''}")
-    if not result.ok:
-        print(f"audit chain BROKEN at seq {result.first_bad_seq}: {result.problem}")
+    if full.archive is not None:
+        print(f"audit chain BROKEN in archive {full.archive} at seq {full.first_bad_seq}: {full.problem}")
+        return 1
+    if full.archives:
+        masked = sum(a.masked for a in full.archives)
+        print(f"archives OK: {len(full.archives)} files, {full.archived_events} events "
+              f"(seq {full.archives[0].first_seq}..{full.archives[-1].last_seq}, {masked} masked)")
+    for note in full.notes:
+        print(note)
+    result = full.live
+    if result is None or not result.ok:
+        bad = result.first_bad_seq if result is not None else full.first_bad_seq
+        print(f"audit chain BROKEN at seq {bad}: {full.problem}")
         return 1
     seq = result.head_seq or 0
     mac = result.head_mac_hex or GENESIS_MAC.hex()
@@ -98,4 +131,49 @@ def run_head(args: argparse.Namespace) -> int:
         engine.dispose()
     seq, mac = found if found is not None else (0, GENESIS_MAC.hex())
     print(f"head seq={seq} mac={mac}")
+    return 0
+
+
+def parse_before(text: str, tz: str) -> datetime:
+    """``YYYY-MM-DD`` (midnight in the site time zone) or ISO time with an offset -> aware datetime."""
+    value = text.strip()
+    try:
+        if len(value) == 10:
+            return datetime.combine(date.fromisoformat(value), time(0), tzinfo=ZoneInfo(tz))
+        return parse_iso_utc(value)
+    except ValueError:
+        raise InvalidInput("--before must be a date like 2026-01-31 or a time like 2026-01-31T12:00:00Z") from None
+
+
+def run_archive(args: argparse.Namespace) -> int:
+    """Archive the sealed prefix older than the cut-off; print what moved."""
+    datadir = DataDir.resolve(args.data)
+    engine = _open(datadir)
+    try:
+        config = load_config(datadir.config_file)
+        now = utcnow()
+        before = parse_before(args.before, config.site.timezone) if args.before else None
+        cutoff, clamped = archive.cutoff_for(now, before=before, retention_days=config.store.retention_days)
+        if cutoff is None:
+            print("store.retention_days is 0 (keep everything): nothing archived; give --before DATE to archive")
+            return 0
+        if clamped:
+            print("the cut-off was moved back to now - 120 hours: recent events always stay on the unit")
+        key = load_audit_key(datadir)
+        lock = SealerLock(datadir)
+        if not lock.try_acquire():
+            raise StoreError("the daemon is running (sealer lock held); stop it before archiving")
+        try:
+            result = archive.archive_events(engine, key, archive.archive_dir(datadir.root), cutoff, now=now)
+        finally:
+            lock.release()
+    finally:
+        engine.dispose()
+    if result.pruned_overlap:
+        print(f"removed {result.pruned_overlap} events already archived by an interrupted run")
+    if result.path is None:
+        print(f"no sealed events older than {result.cutoff.isoformat()} to archive")
+        return 0
+    print(f"archived {result.count} events (seq {result.first_seq}..{result.last_seq}, {result.masked} masked) "
+          f"to {result.path}")
     return 0

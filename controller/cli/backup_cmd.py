@@ -1,0 +1,163 @@
+"""``kunci backup create|restore|export-keys|import-keys``: encrypted backups (docs/backup.md).
+
+Passphrases come from a prompt (asked twice when a file is written) or, with
+``--passphrase-stdin``, from the first line of standard input. They are never
+printed, logged or put in an error message. The data backup and the key file use
+different passphrases; keep the key file in a safe.
+"""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import logging
+import sys
+from pathlib import Path
+
+from controller import audit
+from controller.backup import (
+    KDF_NAMES,
+    MIN_PASSPHRASE,
+    BackupError,
+    check_passphrase,
+    create_backup,
+    daemon_running,
+    export_keys,
+    import_keys,
+    restore_backup,
+)
+from controller.cli.people_cmd import admin_change
+from controller.errors import DataDirError
+from controller.paths import DataDir
+
+logger = logging.getLogger(__name__)
+
+ACTOR = "cli"
+
+
+def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+    """Add ``backup`` and its actions."""
+    parser = subparsers.add_parser("backup", parents=[common], help="encrypted backups and the separate key file")
+    sub = parser.add_subparsers(dest="backup_command", metavar="ACTION")
+    sub.required = True
+
+    def passphrase_option(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--passphrase-stdin", action="store_true",
+                       help="read the passphrase from the first line of stdin (default: prompt)")
+
+    create = sub.add_parser("create", parents=[common],
+                            help="write an encrypted backup (database snapshot, config, simulated flash, archives)")
+    create.add_argument("file", type=Path, help="the new backup file (never overwritten)")
+    create.add_argument("--kdf", choices=KDF_NAMES, default="scrypt", help="key derivation (default: scrypt)")
+    passphrase_option(create)
+    create.set_defaults(func=run_create)
+
+    restore = sub.add_parser("restore", parents=[common],
+                             help="restore a backup into DATA (daemon stopped); re-applies later revocations")
+    restore.add_argument("file", type=Path)
+    restore.add_argument("--force", action="store_true",
+                         help="replace a database that already holds people or events (it is kept aside)")
+    restore.add_argument("--no-reapply", action="store_true",
+                         help="only list revocations/suspensions/PIN resets made after the backup; do not re-apply")
+    passphrase_option(restore)
+    restore.set_defaults(func=run_restore)
+
+    exp = sub.add_parser("export-keys", parents=[common],
+                         help="write the pepper and audit key, encrypted under their own passphrase")
+    exp.add_argument("file", type=Path, help="the new key file (never overwritten)")
+    exp.add_argument("--kdf", choices=KDF_NAMES, default="scrypt")
+    passphrase_option(exp)
+    exp.set_defaults(func=run_export_keys)
+
+    imp = sub.add_parser("import-keys", parents=[common], help="install the pepper and audit key from a key file")
+    imp.add_argument("file", type=Path)
+    imp.add_argument("--force", action="store_true", help="replace different keys already in DATA (kept aside)")
+    passphrase_option(imp)
+    imp.set_defaults(func=run_import_keys)
+
+
+def read_passphrase(args: argparse.Namespace, what: str, *, confirm: bool) -> str:
+    """The passphrase from stdin's first line or a prompt (twice when ``confirm``); checked for length."""
+    if args.passphrase_stdin:
+        line = sys.stdin.readline()
+        passphrase = line[:-1] if line.endswith("\n") else line
+        passphrase = passphrase[:-1] if passphrase.endswith("\r") else passphrase
+        if not passphrase:
+            raise BackupError("no passphrase on stdin")
+    else:
+        passphrase = getpass.getpass(f"Passphrase for {what} (at least {MIN_PASSPHRASE} characters): ")
+        check_passphrase(passphrase)
+        if confirm and getpass.getpass("Repeat the passphrase: ") != passphrase:
+            raise BackupError("the two passphrases differ")
+    check_passphrase(passphrase)
+    return passphrase
+
+
+def run_create(args: argparse.Namespace) -> int:
+    """Write the backup, then record ``admin.backup_created``."""
+    datadir = DataDir.resolve(args.data)
+    if not datadir.root.is_dir():
+        raise DataDirError(f"{datadir.root} does not exist; run 'kunci init' first")
+    passphrase = read_passphrase(args, "the backup", confirm=True)
+    info = create_backup(datadir, args.file, passphrase, kdf=args.kdf)
+    head = info.manifest["chain_head"]
+    with admin_change(datadir) as (_config, session):
+        audit.record(session, "admin.backup_created", actor=ACTOR, detail={
+            "sha256": info.sha256, "head_seq": head["seq"], "bytes": info.size,
+        })
+    counts = info.manifest["counts"]
+    print(f"backup written: {info.path} ({info.size} bytes, sha256 {info.sha256})")
+    print(f"contains {counts['users']} people, {counts['events']} events, chain head seq={head['seq']} "
+          f"mac={head['mac']}")
+    print("the pepper and audit key are NOT in it: keep a key file ('kunci backup export-keys') in a safe")
+    return 0
+
+
+def run_restore(args: argparse.Namespace) -> int:
+    """Restore; print the changes made after the backup (codes only), the chain check and warnings."""
+    datadir = DataDir.resolve(args.data)
+    if datadir.root.exists() and daemon_running(datadir):
+        raise BackupError("the daemon is running (sealer lock held); stop it before restoring - the door stays as it is")
+    passphrase = read_passphrase(args, "the backup", confirm=False)
+    report = restore_backup(datadir, args.file, passphrase, force=args.force, reapply=not args.no_reapply)
+    manifest = report.manifest
+    print(f"restored backup of {manifest.get('created_at')} (Kunci {manifest.get('kunci_version')}, "
+          f"chain head seq={manifest.get('chain_head', {}).get('seq')}) into {report.database}")
+    if report.before_restore is not None:
+        print(f"the replaced database is kept as {report.before_restore}")
+    if report.after_backup:
+        verb = "re-applied" if report.reapplied else "NOT re-applied (--no-reapply): re-apply them before opening"
+        print(f"changes made after the backup ({verb}):")
+        for item in report.after_backup:
+            print(f"  {item.code}  {item.what}  (backup: {item.backup_value}; now: {item.now_value})")
+    else:
+        print("no revocations, suspensions, PIN resets or finger removals made after the backup")
+    for note in report.notes:
+        print(f"WARNING: {note}")
+    if report.chain is not None:
+        if report.chain.ok:
+            print(f"audit chain OK: {report.chain.checked} events, head seq={report.chain.head_seq} "
+                  f"mac={report.chain.head_mac_hex}")
+        else:
+            print(f"audit chain BROKEN at seq {report.chain.first_bad_seq}: {report.chain.problem}")
+            return 1
+    print("stop 'kunci web' during restores; start the daemon when ready ('kunci run')")
+    return 0
+
+
+def run_export_keys(args: argparse.Namespace) -> int:
+    """Write the key file."""
+    datadir = DataDir.resolve(args.data)
+    passphrase = read_passphrase(args, "the key file (not the backup's)", confirm=True)
+    ids = export_keys(datadir, args.file, passphrase, kdf=args.kdf)
+    print(f"key file written: {args.file} (pepper id {ids['pepper']}, audit key id {ids['audit_key']})")
+    print("keep it in a safe, away from the backups; with the database it reveals every PIN")
+    return 0
+
+
+def run_import_keys(args: argparse.Namespace) -> int:
+    """Install the keys."""
+    datadir = DataDir.resolve(args.data)
+    passphrase = read_passphrase(args, "the key file", confirm=False)
+    print(import_keys(datadir, args.file, passphrase, force=args.force))
+    return 0
