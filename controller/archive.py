@@ -424,6 +424,12 @@ def archive_events(engine: Engine, key: bytes, directory: Path, cutoff: datetime
             stop = session.scalar(select(func.min(Event.seq)).where(Event.seq.is_not(None), Event.time >= cut_text))
             last = (int(stop) - 1) if stop is not None else session.scalar(select(func.max(Event.seq)))
             if first is None or last is None or int(last) < int(first):
+                if pruned:  # finish the interrupted run: its event carries the anchor the live log starts from
+                    audit.append(session, key, audit.ARCHIVED_EVENT, actor="cli", detail={
+                        "file": files[-1][2].name, "first_seq": files[-1][0], "last_seq": start[0],
+                        "count": start[0] - files[-1][0] + 1, "recovered": True, "cutoff": cut_text,
+                        "end_seq": start[0], "end_mac": start[1].hex(),
+                    })
                 return ArchiveResult(None, None, None, 0, 0, cutoff, pruned)
             first, last = int(first), int(last)
             if first != start[0] + 1:
