@@ -280,9 +280,10 @@ class Daemon:
         elif isinstance(item, ev.TamperChanged):
             self._apply(self.door.tamper(item.active, t))
         elif isinstance(item, ev.SensorLost):
-            self.sensor_state = "lost"
-            self.journal.write("sensor.lost", time=now, detail={"error": item.reason[:120]})
-            self.journal.raise_alarm("sensor_lost", item.reason[:200])
+            if self.sensor_state != "lost":  # already logged when the first open at start-up failed
+                self.sensor_state = "lost"
+                self.journal.write("sensor.lost", time=now, detail={"error": item.reason[:120]})
+                self.journal.raise_alarm("sensor_lost", item.reason[:200])
         elif isinstance(item, ev.SensorRestored):
             self.sensor_state = "ok"
             self.journal.write("sensor.restored", time=now, detail={"capacity": item.capacity})
@@ -294,9 +295,11 @@ class Daemon:
         try:
             result = self.commands.run_on_loop(command.name, command.params)
         except Exception as exc:  # noqa: BLE001 - the error goes back to the client
-            self._end_transaction(rollback=True)
-            if not isinstance(exc, KunciError):
-                log.exception("command %s failed", command.name)
+            if isinstance(exc, KunciError):  # a refusal: nothing was done
+                self._end_transaction(rollback=True)
+            else:  # a failure, maybe after the relay went on (remote unlock): fail secure like any handler
+                log.error("command %s failed", command.name)
+                self._handler_failed(exc)
                 exc = KunciError("internal error in the door daemon (see its log)")
             command.reply.put((False, exc))
             return

@@ -311,3 +311,29 @@ def test_sim_commands_are_refused_without_simulated_hardware(start_daemon, daemo
     assert matching(events(daemon_datadir), "tamper") == []
     daemon.stop()
     daemon.hw.real_sim.close()
+
+
+def test_a_command_failing_during_a_remote_unlock_drops_the_relay(start_daemon, daemon_datadir):
+    """Fail-secure covers control commands too: an exception after the relay went on ends with it off."""
+    daemon = start_daemon(fast_config(door=LONG_UNLOCK))
+    indicators = daemon.hw.indicators
+    real_granted = indicators.granted
+    failures: list[str] = []
+
+    def granted_once_broken() -> None:
+        if not failures:
+            failures.append("boom")
+            raise RuntimeError("indicator driver failed")
+        real_granted()
+
+    indicators.granted = granted_once_broken
+    with pytest.raises(DaemonError, match="internal error"):
+        daemon.call("unlock", actor="tester")
+    status = daemon.status()
+    assert status["relay"] is False and daemon.relay_pin.state is False
+    assert "daemon_error" in alarm_kinds(status)
+    (_, duration), = relay_periods(daemon.relay_pin)
+    assert duration < 3.0  # forced off at once, not after the 6 s unlock time
+
+    daemon.call("unlock", actor="tester")  # and the daemon still serves
+    wait_for(lambda: len(relay_periods(daemon.relay_pin)) == 2, what="second unlock")

@@ -281,3 +281,22 @@ def test_garbage_on_the_uart_during_identify_never_unlocks_and_the_daemon_keeps_
     mark = last_event_id(daemon.datadir)
     daemon.press(person.pin + "#")
     wait_event(daemon.datadir, "access.granted", after_id=mark, method="pin")
+
+
+def test_a_sensor_dead_at_start_is_logged_lost_once_and_restored_once(start_daemon, daemon_datadir):
+    from controller.hardware import build_hardware
+
+    def hardware_with_a_mute_sensor(config, datadir, sink):
+        hw = build_hardware(config, datadir, sink)
+        hw.sim.sensor.mute = True
+        return hw
+
+    daemon = start_daemon(hardware_factory=hardware_with_a_mute_sensor)
+    assert daemon.status()["sensor"]["state"] == "lost"
+    wait_for(lambda: daemon.hw.watcher.lost, what="the watcher to notice")
+    daemon.drain()
+    daemon.hw.sim.sensor.mute = False
+    wait_event(daemon_datadir, "sensor.restored", timeout=15.0)
+    wait_for(lambda: daemon.status()["sensor"]["state"] == "ok", what="sensor ok")
+    rows = events(daemon_datadir)
+    assert [r["type"] for r in rows if r["type"].startswith("sensor.")] == ["sensor.lost", "sensor.restored"]
