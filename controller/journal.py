@@ -28,6 +28,8 @@ log = logging.getLogger(__name__)
 
 #: Events kept in memory while the database refuses writes.
 RAM_BUFFER_EVENTS = 10_000
+#: Event types logged at WARNING rather than INFO (alarms a technician should see in the journal).
+_WARN_EVENTS = frozenset({"door.forced", "door.held", "tamper", "duress", "lockout.started", "sensor.lost"})
 
 
 @dataclass
@@ -72,6 +74,10 @@ class Journal:
             self._keep(type, fields)
             return False
         self.available = True
+        # One journal line per event: codes only (type, reason, method, person code), never names or PINs.
+        log.log(logging.WARNING if type in _WARN_EVENTS else logging.INFO, "event %s reason=%s method=%s user=%s",
+                type, fields.get("reason") or "-", fields.get("method") or "-",
+                getattr(fields.get("user"), "code", fields.get("user")) or "-")
         return True
 
     def flush(self) -> bool:

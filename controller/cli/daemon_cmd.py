@@ -1,12 +1,55 @@
-"""``kunci run``: the door daemon (foreground; systemd runs it as ``kunci-door.service``)."""
+"""``kunci run``: the door daemon (foreground; systemd runs it as ``kunci-door.service``).
+
+Under systemd (``JOURNAL_STREAM`` names our stderr) log lines are ``<N>LEVEL logger: message``
+with no timestamp: journald adds its own and reads the ``<N>`` syslog priority prefix, so
+``journalctl -u kunci-door -p warning`` works. Lines carry event types, reason codes and
+person codes only, never names or PINs.
+"""
 
 from __future__ import annotations
 
 import argparse
 import logging
+import os
+import sys
 
 from controller.config import load_config
 from controller.paths import DataDir
+
+#: Log format when stderr goes to the journal (journald timestamps each line itself).
+JOURNAL_FORMAT = "%(levelname)s %(name)s: %(message)s"
+
+
+class JournalFormatter(logging.Formatter):
+    """Prefixes each line with its syslog priority (``<3>`` error ... ``<7>`` debug) for journald."""
+
+    _PRIORITY = {logging.CRITICAL: 2, logging.ERROR: 3, logging.WARNING: 4, logging.INFO: 6, logging.DEBUG: 7}
+
+    def format(self, record: logging.LogRecord) -> str:
+        priority = next((p for level, p in sorted(self._PRIORITY.items(), reverse=True) if record.levelno >= level), 7)
+        return f"<{priority}>" + super().format(record)
+
+
+def stderr_is_journal(environ: dict[str, str] | os._Environ[str] = os.environ, stream: object = sys.stderr) -> bool:
+    """True when ``JOURNAL_STREAM`` (``device:inode``) matches ``stream`` (systemd connected it to journald)."""
+    value = environ.get("JOURNAL_STREAM", "")
+    device, _, inode = value.partition(":")
+    if not (device.isdigit() and inode.isdigit()):
+        return False
+    try:
+        st = os.fstat(stream.fileno())  # type: ignore[attr-defined]
+    except (AttributeError, OSError, ValueError):
+        return False
+    return (st.st_dev, st.st_ino) == (int(device), int(inode))
+
+
+def configure_journal_logging(root: logging.Logger | None = None) -> bool:
+    """Switch the root logger's handlers to :class:`JournalFormatter` when stderr is the journal."""
+    if not stderr_is_journal():
+        return False
+    for handler in (root or logging.getLogger()).handlers:
+        handler.setFormatter(JournalFormatter(JOURNAL_FORMAT))
+    return True
 
 
 def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
@@ -19,6 +62,8 @@ def run(args: argparse.Namespace) -> int:
     from controller.daemon import Daemon
 
     logging.getLogger().setLevel(logging.INFO)
+    logging.getLogger("alembic").setLevel(logging.WARNING)  # migration chatter is not an event of interest
+    configure_journal_logging()
     datadir = DataDir.resolve(args.data)
     config = load_config(datadir.config_file)
     return Daemon(datadir, config).run()
