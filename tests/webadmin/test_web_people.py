@@ -14,7 +14,8 @@ from sqlalchemy import func, select
 from controller import people
 from controller.db import session_factory
 from controller.models import AccessGroup, FingerCredential, User
-from tests.webadmin.conftest import FakeRefusal, events, get, post
+
+from web_support import FakeRefusal, events, get, post
 
 
 def _count_users(engine: Any) -> int:
@@ -125,7 +126,7 @@ def test_100k_character_name_is_413_and_nothing_stored(admin: Any, engine: Any) 
 
 @pytest.mark.parametrize("raw", [b"name=Ada%00Lovelace&agreement_signed_on=2026-01-05", b"name=%FF%FE&agreement_signed_on=2026-01-05"])
 def test_nul_bytes_and_invalid_utf8_are_refused(app: Any, admin: Any, engine: Any, raw: bytes) -> None:
-    from tests.webadmin.conftest import csrf_token
+    from web_support import csrf_token
 
     token = csrf_token(admin, "/people/new")
     r = admin.post(

@@ -13,9 +13,10 @@ from controller import staff
 from controller.db import session_factory
 from controller.models import AdminAccount, WebSession
 from controller.timefmt import iso_utc, utcnow
-from tests.webadmin.conftest import ADMIN, AUDITOR, HASHER, PASSWORD, events, get, login, new_client, post
 from webadmin.security import AddressLimiter
 from webadmin.views.auth import LOGIN_FAILED
+
+from web_support import ADMIN, AUDITOR, HASHER, PASSWORD, events, get, login, new_client, post
 
 NEW_PASSWORD = "a much longer new passphrase 2026"
 

@@ -12,8 +12,9 @@ from controller import audit
 from controller.db import session_factory
 from controller.models import Alarm
 from controller.timefmt import utcnow
-from tests.webadmin.conftest import PASSWORD, events, get, post
 from webadmin import charts
+
+from web_support import PASSWORD, events, get, post
 
 
 def test_dashboard_shows_door_status_from_the_daemon(admin: Any, daemon: Any) -> None:

@@ -12,9 +12,10 @@ from sqlalchemy import func, select
 from controller.config import Config
 from controller.db import make_engine, session_factory
 from controller.models import AdminAccount, Event, User, WebSession
-from tests.webadmin.conftest import csrf_token, events, get, new_client, post
 from webadmin import create_app
 from webadmin.security import ADMIN_ONLY, PUBLIC, SECURITY_HEADERS, STAFF
+
+from web_support import csrf_token, events, get, new_client, post
 
 ARG_VALUES = {"code": "U0001", "username": "bob", "alarm_id": "1", "filename": "kunci.css"}
 

@@ -13,7 +13,8 @@ import pytest
 
 from controller import audit
 from controller.db import session_factory
-from tests.webadmin.conftest import events, get
+
+from web_support import events, get
 
 KEY = bytes(range(32))
 T0 = datetime(2026, 3, 2, 8, 0, tzinfo=timezone.utc)

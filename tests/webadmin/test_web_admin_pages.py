@@ -13,7 +13,8 @@ from controller import audit, people, staff
 from controller.config import SensorConfig
 from controller.db import session_factory
 from controller.models import AccessGroup, AdminAccount, Event, Holiday, Schedule
-from tests.webadmin.conftest import AUDITOR, PASSWORD, events, get, login, new_client, post
+
+from web_support import AUDITOR, PASSWORD, events, get, login, new_client, post
 
 KEY = bytes(32)
 

@@ -12,7 +12,8 @@ import pytest
 
 from controller import audit, people
 from controller.db import session_factory
-from tests.webadmin.conftest import get, post
+
+from web_support import get, post
 
 ADMIN_PAGES = ["/", "/people", "/people/new", "/people/U0001", "/people/U0001/finger", "/groups", "/schedules",
                "/holidays", "/log", "/audit", "/staff", "/settings", "/panel", "/account/password"]
