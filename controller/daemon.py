@@ -276,6 +276,7 @@ class Daemon:
             self._apply(self.door.door_opened(t) if item.open else self.door.door_closed(t))
         elif isinstance(item, ev.ExitPressed):
             self.journal.write("exit.request", time=now)
+            self._sync_lockdown(t)  # an exit request must not energise the strike during lockdown
             self._apply(self.door.exit_request(t))
         elif isinstance(item, ev.TamperChanged):
             self._apply(self.door.tamper(item.active, t))
@@ -357,10 +358,19 @@ class Daemon:
                 self.journal.write("clock.trust_changed", time=now, detail={"trusted": trusted})
         if t >= self._next_seal:
             self._next_seal = t + SEAL_INTERVAL_SECONDS
+            self._sync_lockdown(t)
             if self.journal.buffered:
                 self.journal.flush()
             self.journal.seal_pending()
         self._end_transaction()
+
+    def _sync_lockdown(self, t: float) -> None:
+        """Follow the door row's ``lockdown`` flag (set by an admin in another process): while it is on
+        the door state machine energises the strike for nothing, and entering it cancels any unlock."""
+        wanted = self.access._door().lockdown
+        if wanted != self.door.lockdown_active:
+            log.warning("door lockdown %s", "on: every unlock refused" if wanted else "off")
+            self._apply(self.door.lockdown(wanted, t))
 
     # -- effects on the relay, log and alarms ------------------------------------------------
 

@@ -18,6 +18,7 @@ from controller.hardware import build_hardware
 from tests.controller.daemon_harness import (
     fast_config,
     add_person,
+    execute,
     events,
     last_event_id,
     matching,
@@ -337,3 +338,55 @@ def test_a_command_failing_during_a_remote_unlock_drops_the_relay(start_daemon, 
 
     daemon.call("unlock", actor="tester")  # and the daemon still serves
     wait_for(lambda: len(relay_periods(daemon.relay_pin)) == 2, what="second unlock")
+
+
+def test_a_person_given_a_new_pin_by_the_daemon_then_revoked_elsewhere_is_refused(start_daemon, daemon_datadir):
+    """T1.7 after ``pin.issue`` (the web's "reset PIN"): the daemon must not answer from a cached person."""
+    daemon = start_daemon()
+    person = add_person(daemon_datadir, daemon.config)
+    new_pin = daemon.call("pin.issue", user=person.code, actor="web-admin")["pin"]
+    assert new_pin != person.pin
+    daemon.press(new_pin + "#")
+    granted = wait_event(daemon_datadir, "access.granted", user=person.code)
+    wait_for(lambda: not daemon.relay_pin.state, what="relay off")
+
+    with open_session(daemon_datadir) as session:
+        people.set_status(session, person.code, "revoked", actor="web-admin")
+        session.commit()
+        session.bind.dispose()
+    daemon.press(new_pin + "#")
+    refused = wait_event(daemon_datadir, "access.denied", after_id=granted["id"])
+    assert (refused["reason"], refused["user"]) == ("revoked", person.code)
+    assert len(relay_periods(daemon.relay_pin)) == 1
+
+
+def test_lockdown_set_in_the_database_refuses_every_unlock_the_exit_button_included(start_daemon, daemon_datadir):
+    """A door in lockdown (set by an admin elsewhere) energises the strike for nothing; egress is mechanical."""
+    daemon = start_daemon()
+    person = add_person(daemon_datadir, daemon.config)
+    execute(daemon_datadir, "UPDATE doors SET lockdown = 1")
+    daemon.press(person.pin + "#")
+    denied = wait_event(daemon_datadir, "access.denied")
+    assert (denied["reason"], denied["user"]) == ("lockdown", person.code)
+    with pytest.raises(DaemonError, match="lockdown"):
+        daemon.call("unlock", actor="tester")
+    daemon.call("sim.exit")
+    wait_event(daemon_datadir, "exit.request")
+    daemon.drain()
+    assert relay_periods(daemon.relay_pin) == []
+
+    execute(daemon_datadir, "UPDATE doors SET lockdown = 0")
+    mark = last_event_id(daemon_datadir)
+    daemon.press(person.pin + "#")
+    wait_event(daemon_datadir, "access.granted", after_id=mark, user=person.code)
+    wait_for(lambda: len(relay_periods(daemon.relay_pin)) == 1, what="unlock after the lockdown")
+
+
+def test_lockdown_set_during_an_unlock_relocks_at_once(start_daemon, daemon_datadir):
+    daemon = start_daemon(fast_config(door=LONG_UNLOCK))
+    daemon.call("unlock", actor="tester")
+    wait_for(lambda: daemon.relay_pin.state, what="relay on")
+    execute(daemon_datadir, "UPDATE doors SET lockdown = 1")
+    wait_for(lambda: not daemon.relay_pin.state, timeout=3.0, what="relay off on lockdown")
+    (_, duration), = relay_periods(daemon.relay_pin)
+    assert duration < 4.0  # not the 6 s unlock time
