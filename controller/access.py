@@ -156,8 +156,12 @@ class AccessController:
         first = self._first
         if first is not None and t > first.deadline_t:
             self._first = None
-            self.journal.write("access.denied", reason=Reason.SECOND_FACTOR_REQUIRED.value,
-                               method=first.method.value, user=first.code, score=first.score, time=now)
+            self._log_unanswered(first, now)
+
+    def _log_unanswered(self, first: _FirstFactor, now: datetime) -> None:
+        """A first factor that got no second one (timed out, or replaced by someone else's) is a denial."""
+        self.journal.write("access.denied", reason=Reason.SECOND_FACTOR_REQUIRED.value,
+                           method=first.method.value, user=first.code, score=first.score, time=now)
 
     def clear_lockout(self, name: str, now: datetime) -> None:
         lockout = self.keypad_lockout if name == "keypad" else self.finger_lockout
@@ -229,6 +233,8 @@ class AccessController:
         else:
             decision = decide(method, subject, door, now, context)
             if decision.reason == Reason.SECOND_FACTOR_REQUIRED and user is not None:
+                if first is not None:  # the one waiting is replaced: it must not vanish from the log
+                    self._log_unanswered(first, now)
                 self._first = _FirstFactor(user.code, method, t + self.config.door.second_factor_timeout_seconds, score)
                 return Outcome(feedback="second_factor", logged=False)
         return self._conclude(decision, method, user, now, t, channel=channel, score=score, detail=detail)

@@ -300,3 +300,27 @@ def test_a_sensor_dead_at_start_is_logged_lost_once_and_restored_once(start_daem
     wait_for(lambda: daemon.status()["sensor"]["state"] == "ok", what="sensor ok")
     rows = events(daemon_datadir)
     assert [r["type"] for r in rows if r["type"].startswith("sensor.")] == ["sensor.lost", "sensor.restored"]
+
+
+def test_finger_first_then_the_same_persons_pin_open_the_door(two_factor):
+    daemon, a, _ = two_factor
+    mark = last_event_id(daemon.datadir)
+    touch(daemon, "LA")
+    wait_for(lambda: glass_free(daemon), what="the glass to be free")
+    daemon.drain()
+    assert relay_periods(daemon.relay_pin) == []
+    daemon.press(a.pin + "#")
+    granted = wait_event(daemon.datadir, "access.granted", after_id=mark)
+    assert (granted["method"], granted["user"]) == ("pin+finger", a.code)
+
+
+def test_every_unanswered_first_factor_is_logged(two_factor):
+    """Two people type their PINs one after the other and nobody gives a finger: both attempts are in the log."""
+    daemon, a, b = two_factor
+    mark = last_event_id(daemon.datadir)
+    daemon.press(a.pin + "#" + b.pin + "#")
+    wait_event(daemon.datadir, "access.denied", after_id=mark, user=b.code)
+    denied = matching(events(daemon.datadir, mark), "access.denied")
+    assert sorted((d["user"], d["reason"]) for d in denied) == sorted(
+        [(a.code, "second_factor_required"), (b.code, "second_factor_required")])
+    assert relay_periods(daemon.relay_pin) == []
