@@ -34,12 +34,19 @@ class Simulation:
     sensor: Any | None  # PtySensorSimulator
     _lift_timer: threading.Timer | None = field(default=None, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    _typing: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def type_keys(self, keys: str) -> None:
-        """Press ``keys`` one by one with human timing (blocking)."""
+        """Press ``keys`` one by one with human timing (blocking).
+
+        Callers are serialised: a person clicking the web panel's keys faster than they are
+        typed must not have two key sequences overlap on the matrix (that reads as a ghost
+        combination and the keys would be dropped).
+        """
         if self.keypad is None:
             raise RuntimeError("no keypad is configured")
-        self.keypad.type_keys(keys)
+        with self._typing:
+            self.keypad.type_keys(keys)
 
     def touch(self, label: str, hold_seconds: float) -> None:
         """Put finger ``label`` on the glass and lift it after ``hold_seconds``."""
