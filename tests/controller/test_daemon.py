@@ -8,6 +8,7 @@ event rows, the ``status`` answer.
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 
 import pytest
 from sqlalchemy import select
@@ -16,6 +17,7 @@ from controller import models, people
 from controller.client import DaemonError
 from controller.hardware import build_hardware
 from tests.controller.daemon_harness import (
+    DaemonRunner,
     fast_config,
     add_person,
     execute,
@@ -23,6 +25,7 @@ from tests.controller.daemon_harness import (
     last_event_id,
     matching,
     open_session,
+    prepare_datadir,
     relay_periods,
     wait_event,
     wait_for,
@@ -268,6 +271,18 @@ def test_an_unlock_time_above_the_cap_is_clamped(start_daemon, daemon_datadir):
     assert duration == pytest.approx(door["max_unlock_seconds"], abs=0.5)
 
 
+@pytest.fixture(scope="module")
+def shared_daemon(tmp_path_factory) -> Iterator[DaemonRunner]:
+    """One daemon for tests that only ask questions and must leave it untouched."""
+    datadir = prepare_datadir(tmp_path_factory.mktemp("shared") / "data")
+    runner = DaemonRunner(datadir, fast_config()).start()
+    add_person(datadir, runner.config)
+    try:
+        yield runner
+    finally:
+        runner.stop()
+
+
 @pytest.mark.parametrize(
     ("cmd", "params", "message"),
     [
@@ -277,19 +292,19 @@ def test_an_unlock_time_above_the_cap_is_clamped(start_daemon, daemon_datadir):
         ("finger.begin", {"user": "U0001"}, "unknown command"),  # enrolment's internal step
         ("finger.commit", {"user": "U0001", "slot": 0}, "unknown command"),
         ("finger.forget", {"user": "U0001"}, "unknown command"),
+        ("finger.enroll", {"user": "U9999"}, "no person with code U9999"),
         ("sim.press", {"keys": "12x#"}, "keys must be"),
         ("sim.self_destruct", {}, "unknown simulation command"),
         ("unlock", {"actor": "bad actor;"}, "invalid actor"),
     ],
 )
-def test_control_socket_refuses_bad_requests_with_a_clear_error(start_daemon, daemon_datadir, cmd, params, message):
-    daemon = start_daemon()
-    add_person(daemon_datadir, daemon.config)
+def test_control_socket_refuses_bad_requests_with_a_clear_error(shared_daemon, cmd, params, message):
+    daemon = shared_daemon
     with pytest.raises(DaemonError, match=message):
         daemon.call(cmd, **params)
     assert relay_periods(daemon.relay_pin) == []
-    assert matching(events(daemon_datadir), "admin.finger_enrolled") == []
-    with open_session(daemon_datadir) as session:
+    assert matching(events(daemon.datadir), "admin.finger_enrolled") == []
+    with open_session(daemon.datadir) as session:
         assert session.scalars(select(models.FingerCredential)).all() == []
         session.bind.dispose()
     assert daemon.status()["door"] == "locked"  # still serving
