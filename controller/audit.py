@@ -163,11 +163,8 @@ def _head_raw(session: Session) -> tuple[int, bytes]:
     return found[0], bytes.fromhex(found[1])
 
 
-def seal_pending(session: Session, key: bytes) -> int:
-    """Chain every unsealed event, in id order, after the current head; returns how many.
-
-    Only the holder of the sealer lock may call this. Flushes; the caller commits.
-    """
+def _seal(session: Session, key: bytes) -> tuple[int, int, bytes]:
+    """Seal every pending row; returns ``(sealed, head_seq, head_mac)`` after sealing (one head probe)."""
     seq, prev = _head_raw(session)
     sealed = 0
     while True:
@@ -184,7 +181,15 @@ def seal_pending(session: Session, key: bytes) -> int:
         sealed += len(batch)
     if sealed:
         logger.debug("sealed %d pending events up to seq %d", sealed, seq)
-    return sealed
+    return sealed, seq, prev
+
+
+def seal_pending(session: Session, key: bytes) -> int:
+    """Chain every unsealed event, in id order, after the current head; returns how many.
+
+    Only the holder of the sealer lock may call this. Flushes; the caller commits.
+    """
+    return _seal(session, key)[0]
 
 
 def append(
@@ -206,8 +211,7 @@ def append(
     Same arguments as :func:`record`, plus the 32-byte audit ``key``. Only the
     sealer (holder of :class:`SealerLock`) may call this.
     """
-    seal_pending(session, key)
-    seq, prev = _head_raw(session)
+    _sealed, seq, prev = _seal(session, key)  # the head after sealing: no second probe
     event = _new_event(
         type, reason=reason, method=method, user=user, door=door, actor=actor, score=score, detail=detail, time=time
     )

@@ -16,10 +16,10 @@ import secrets
 from typing import Protocol
 
 from sqlalchemy import func, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, joinedload
 
 from controller.errors import InvalidInput, PolicyRefused
-from controller.models import PinCredential, User
+from controller.models import AccessGroup, PinCredential, Schedule, User
 from controller.timefmt import iso_utc, utcnow
 
 logger = logging.getLogger(__name__)
@@ -134,6 +134,12 @@ def find_user_by_pin(session: Session, pepper: bytes, pin: str) -> User | None:
     if not pin or not pin.isascii() or not pin.isdigit():
         return None
     digest = pin_digest(pepper, pin)
-    return session.scalar(
-        select(User).join(PinCredential, PinCredential.user_id == User.id).where(PinCredential.digest == digest)
+    # The decision reads the person's group, its schedule and the windows next (people.subject_for):
+    # load them in this same query instead of three lazy loads on the door's critical path.
+    stmt = (
+        select(User)
+        .join(PinCredential, PinCredential.user_id == User.id)
+        .where(PinCredential.digest == digest)
+        .options(joinedload(User.group).joinedload(AccessGroup.schedule).joinedload(Schedule.windows))
     )
+    return session.execute(stmt).unique().scalar_one_or_none()
