@@ -17,7 +17,7 @@ import json
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -318,11 +318,3 @@ def door_row_mode(datadir: DataDir, mode: str) -> None:
     """Set the door's mode in the database from another connection, as the admin web would."""
     execute(datadir, "UPDATE doors SET mode = ?", (mode,))
 
-
-def runner_iter(runner: DaemonRunner) -> Iterator[DaemonRunner]:
-    """Start ``runner``, yield it, always stop it (fixture body)."""
-    runner.start()
-    try:
-        yield runner
-    finally:
-        runner.stop()
