@@ -35,6 +35,7 @@ COMMAND_MODULES = (
     "demo_cmd",
     "backup_cmd",
     "doctor_cmd",
+    "install_cmd",
 )
 
 

@@ -10,7 +10,7 @@ from controller.doctor import DoctorOptions, Status, exit_code, run_doctor
 
 
 def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
-    """Add ``doctor`` (and ``install-service`` while controller.cli does not list install_cmd itself)."""
+    """Add ``doctor``."""
     p = subparsers.add_parser(
         "doctor",
         parents=[common],
@@ -28,13 +28,6 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
     p.add_argument("--json", action="store_true", help="print the findings as a JSON object")
     p.add_argument("--allow-warnings", action="store_true", help="exit 0 when there are warnings but no failures")
     p.set_defaults(func=run)
-
-    from controller import cli
-
-    if "install_cmd" not in cli.COMMAND_MODULES:
-        from controller.cli import install_cmd
-
-        install_cmd.register(subparsers, common)
 
 
 def run(args: argparse.Namespace) -> int:
