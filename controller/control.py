@@ -64,7 +64,7 @@ class ControlServer:
             os.umask(old_umask)
         os.chmod(self.socket_path, self._mode)
         sock.listen(16)
-        sock.settimeout(0.5)
+        sock.settimeout(0.1)  # how quickly close() is noticed
         self._sock = sock
         self._thread = threading.Thread(target=self._accept_loop, name="kunci-control", daemon=True)
         self._thread.start()
