@@ -26,6 +26,7 @@ from gpiozero import LED, Buzzer, InputDevice, OutputDevice
 
 from drivers.events import DoorContact, DriverEvent, EventSink, ExitPressed, TamperChanged
 from drivers.keypad_logic import LevelDebouncer
+from drivers.polling import PollingThread
 
 log = logging.getLogger(__name__)
 
@@ -173,8 +174,7 @@ class DoorInputs:
         self._clock = clock
         self._interval_s = poll_interval_ms / 1000.0
         self._lock = threading.RLock()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._poller = PollingThread("kunci-door-inputs", self._interval_s, self.poll)
         self._closed = False
         self._inputs: dict[str, _Input] = {}
         try:
@@ -261,26 +261,11 @@ class DoorInputs:
         """Start the poll thread (a daemon thread); does nothing if it already runs."""
         if self._closed:
             raise RuntimeError("DoorInputs is closed")
-        if self._thread is not None and self._thread.is_alive():
-            return
-        self._stop.clear()
-        self._thread = threading.Thread(target=self._run, name="kunci-door-inputs", daemon=True)
-        self._thread.start()
-
-    def _run(self) -> None:
-        while not self._stop.wait(self._interval_s):
-            try:
-                self.poll()
-            except Exception:
-                log.exception("door input poll failed")
-                self._stop.wait(1.0)
+        self._poller.start()
 
     def close(self) -> None:
         """Stop the poll thread, drop the callbacks and release the pins. Idempotent."""
-        self._stop.set()
-        thread, self._thread = self._thread, None
-        if thread is not None and thread is not threading.current_thread():
-            thread.join(timeout=2.0)
+        self._poller.stop()
         with self._lock:
             if self._closed:
                 return

@@ -25,6 +25,7 @@ from gpiozero import GPIODevice, InputDevice
 
 from drivers.events import EventSink, KeyPressed
 from drivers.keypad_logic import VALID_KEYS, MatrixDebouncer
+from drivers.polling import PollingThread
 
 log = logging.getLogger(__name__)
 
@@ -97,8 +98,7 @@ class MatrixKeypad:
         self._debouncer = MatrixDebouncer(debounce_scans)
         self._clock = clock
         self._scan_lock = threading.Lock()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._poller = PollingThread("kunci-keypad-matrix", self._interval_s, self.step)
         self._closed = False
         self._rows: list[_RowLine] = []
         self._columns: list[InputDevice] = []
@@ -155,29 +155,11 @@ class MatrixKeypad:
         """Start the scanner thread (a daemon thread); does nothing if it already runs."""
         if self._closed:
             raise RuntimeError("MatrixKeypad is closed")
-        if self._thread is not None and self._thread.is_alive():
-            return
-        self._stop.clear()
-        self._thread = threading.Thread(target=self._run, name="kunci-keypad-matrix", daemon=True)
-        self._thread.start()
-
-    def _run(self) -> None:
-        while not self._stop.wait(self._interval_s):
-            try:
-                self.step()
-            except Exception:
-                if self._stop.is_set():
-                    break
-                log.exception("matrix keypad scan failed")
-                # Do not spin on a persistent fault; a later scan may recover (e.g. a transient GPIO error).
-                self._stop.wait(1.0)
+        self._poller.start()
 
     def close(self) -> None:
         """Stop the scanner and release every pin (rows return to inputs). Safe to call twice."""
-        self._stop.set()
-        thread, self._thread = self._thread, None
-        if thread is not None and thread is not threading.current_thread():
-            thread.join(timeout=2.0)
+        self._poller.stop()
         with self._scan_lock:
             if self._closed:
                 return

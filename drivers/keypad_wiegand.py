@@ -25,6 +25,7 @@ from gpiozero import InputDevice
 
 from drivers.events import EventSink, KeyPressed
 from drivers.keypad_logic import WiegandDecoder
+from drivers.polling import PollingThread
 
 log = logging.getLogger(__name__)
 
@@ -67,8 +68,7 @@ class WiegandKeypad:
         # Poll well inside the gap so a frame is reported within ~1.2 x gap_ms of its last bit.
         self._poll_interval_s = max(gap_ms / 5000.0, 0.001)
         self._lock = threading.Lock()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._poller = PollingThread("kunci-keypad-wiegand", self._poll_interval_s, self.poll)
         self._closed = False
         self._lines: list[InputDevice] = []
         try:
@@ -112,26 +112,11 @@ class WiegandKeypad:
         """Start the poll thread (a daemon thread); does nothing if it already runs."""
         if self._closed:
             raise RuntimeError("WiegandKeypad is closed")
-        if self._thread is not None and self._thread.is_alive():
-            return
-        self._stop.clear()
-        self._thread = threading.Thread(target=self._run, name="kunci-keypad-wiegand", daemon=True)
-        self._thread.start()
-
-    def _run(self) -> None:
-        while not self._stop.wait(self._poll_interval_s):
-            try:
-                self.poll()
-            except Exception:
-                log.exception("Wiegand poll failed")
-                self._stop.wait(1.0)
+        self._poller.start()
 
     def close(self) -> None:
         """Stop the poll thread, drop the edge callbacks and release both pins. Safe to call twice."""
-        self._stop.set()
-        thread, self._thread = self._thread, None
-        if thread is not None and thread is not threading.current_thread():
-            thread.join(timeout=2.0)
+        self._poller.stop()
         if self._closed:
             return
         self._closed = True
