@@ -49,3 +49,46 @@ def test_smoke_run_produces_every_workload(tmp_path: Path) -> None:
         assert check["right_refused_locked_out"] and check["relay_stayed_off"], check
         assert check["lockout_started"] and check["lockout_ended"] and check["right_accepted_after"], check
     assert "W8 lockout correctness N=10: PASS" in proc.stdout
+
+
+@pytest.mark.parametrize("bound_scan", [3, 20_000])
+def test_since_bound_never_changes_results(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, bound_scan: int) -> None:
+    """The performance bound added to ``since`` queries (eventlog._since_id_bound) is exact.
+
+    Times are deliberately out of id order (a clock stepped back), windows are narrow, wide and
+    empty, and the scan limit is tiny (3: the "window too big, no bound" branch) or the default.
+    """
+    import random as _random
+    from datetime import datetime, timedelta, timezone
+
+    from sqlalchemy import insert
+
+    from controller import db, eventlog
+    from controller.models import Event
+    from controller.timefmt import iso_utc
+
+    monkeypatch.setattr(eventlog, "SINCE_BOUND_SCAN", bound_scan)
+    url = f"sqlite:///{tmp_path / 'k.db'}"
+    db.upgrade_database(url)
+    engine = db.make_engine(url)
+    rng = _random.Random(3)
+    t0 = datetime(2026, 1, 1, tzinfo=timezone.utc)
+    rows = []
+    for i in range(400):
+        minutes = i if i % 50 else i - 120  # every 50th event is stamped two hours early
+        rows.append({"time": iso_utc(t0 + timedelta(minutes=minutes)), "door": "main",
+                     "type": rng.choice(["access.granted", "access.denied", "door.opened"]),
+                     "user_code": rng.choice(["U0001", "U0002", None])})
+    with engine.begin() as conn:
+        conn.execute(insert(Event.__table__), rows)
+    with db.session_factory(engine)() as s:
+        everything = list(s.scalars(eventlog.build_query(eventlog.EventFilter())))
+        for since_min in (-500, 0, 100, 390, 398, 1000):
+            since = t0 + timedelta(minutes=since_min)
+            for extra in ({}, {"result": "denied"}, {"user": "U0002"}):
+                got = [e.id for e in eventlog.query_events(s, since=since, limit=1000, **extra)]
+                want = [e.id for e in everything if e.time >= iso_utc(since)
+                        and (extra.get("result") is None or e.type == "access.denied")
+                        and (extra.get("user") is None or e.user_code == extra["user"])]
+                assert got == want, (since_min, extra)
+    engine.dispose()
