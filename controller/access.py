@@ -33,6 +33,10 @@ from controller.timefmt import iso_utc, parse_iso_utc
 
 log = logging.getLogger(__name__)
 
+#: Denial reason of an attempt refused only because its event could not be stored ("no log, no entry").
+#: Not a policy decision (controller.policy never returns it); written when the log accepts writes again.
+LOG_UNAVAILABLE = "log_unavailable"
+
 
 @dataclass(frozen=True)
 class Grant:
@@ -253,6 +257,10 @@ class AccessController:
                                         time=now, detail=detail)
             if not logged and self.config.site.no_log_no_entry:
                 log.error("access refused: the event could not be stored (no log, no entry)")
+                # The buffered event must say what happened: refused, not granted.
+                self.journal.retract("access.granted")
+                self.journal.write("access.denied", reason=LOG_UNAVAILABLE, method=method.value,
+                                   user=code, score=score, time=now, detail=detail)
                 return Outcome(feedback="denied", logged=False)
             return Outcome(grant=Grant(seconds, code or "", method.value), feedback="granted", logged=logged)
         effects: list = []

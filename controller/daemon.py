@@ -33,7 +33,8 @@ from controller import __version__, audit, db, keys
 from controller.access import AccessController, Outcome
 from controller.clock import JumpDetector, clock_trusted
 from controller.config import Config
-from controller.door_state import AlarmCleared, AlarmRaised, DoorEvent, DoorStateMachine, RelayOff, RelayOn
+from controller.door_state import (AlarmCleared, AlarmRaised, DoorEvent, DoorState, DoorStateMachine, RelayOff,
+                                   RelayOn)
 from controller.errors import KunciError, StoreError
 from controller.hardware import Hardware, build_hardware
 from controller.journal import Journal
@@ -116,6 +117,7 @@ class Daemon:
         self._trust_policy = trust_policy
         self._clock_trusted = True
         self._next_seal = 0.0
+        self._log_down = False
         self._next_clock_check = 0.0
         from controller.daemon_commands import CommandHandlers
 
@@ -163,7 +165,8 @@ class Daemon:
                                         busy_timeout_ms=self.config.store.busy_timeout_ms)
         integrity = db.check_integrity(self._engine)
         if integrity != "ok":
-            raise StoreError(f"database integrity check failed ({integrity.splitlines()[0]}); the door stays "
+            problems = [line for line in integrity.splitlines() if not line.startswith("***")] or ["damaged"]
+            raise StoreError(f"database integrity check failed ({problems[0][:120]}); the door stays "
                              "locked. Restore a backup (docs/reliability.md); the file was not modified")
         db.upgrade_database(self._engine)
         pepper = keys.load_pepper(self.datadir)
@@ -362,7 +365,28 @@ class Daemon:
             if self.journal.buffered:
                 self.journal.flush()
             self.journal.seal_pending()
+            self._watch_log()
         self._end_transaction()
+
+    def _watch_log(self) -> None:
+        """T5.4: while the log refuses writes, the local alarm sounds (re-asserted after other feedback);
+        once writes work again the outage is recorded as a ``log_unavailable`` alarm (raised and cleared)."""
+        journal = self.journal
+        if not journal.available:
+            if not self._log_down:
+                self._log_down = True
+                log.error("event log unavailable: local alarm on, events kept in RAM (%d)", journal.buffered)
+                journal.raise_alarm("log_unavailable", "the event log refused writes")  # may fail too
+            if self.hw.indicators.pattern != "alarm":
+                self.hw.indicators.alarm(True)
+        elif self._log_down:
+            self._log_down = False
+            log.warning("event log available again; buffered events stored")
+            journal.raise_alarm("log_unavailable", "the event log refused writes")  # no-op if it got in
+            journal.clear_alarm("log_unavailable")
+            door_alarm = self.door.state in (DoorState.HELD_OPEN, DoorState.FORCED_OPEN) or self.door.tamper_active
+            if self.hw.indicators.pattern == "alarm" and not door_alarm:
+                self.hw.indicators.alarm(False)
 
     def _sync_lockdown(self, t: float) -> None:
         """Follow the door row's ``lockdown`` flag (set by an admin in another process): while it is on

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import func, select
 
 from controller import models, pins
+from controller.access import LOG_UNAVAILABLE
 from controller.errors import InvalidInput, KunciError, NotFound
 from controller.timefmt import iso_utc
 
@@ -102,7 +103,9 @@ class CommandHandlers:
         session = self.d.journal.session
         had_pin = user.pin is not None
         pin = pins.issue_pin(session, self.d.access._pepper, user, self.d.config.pin.length_digits)
-        if not self.d.journal.write("admin.pin_reset" if had_pin else "admin.pin_issued", user=code, actor=actor):
+        kind = "admin.pin_reset" if had_pin else "admin.pin_issued"
+        if not self.d.journal.write(kind, user=code, actor=actor):
+            self.d.journal.retract(kind)  # the PIN change was rolled back: nothing to log later
             raise KunciError("the new PIN could not be logged, so it was not issued")
         return {"user": code, "pin": pin}
 
@@ -114,6 +117,8 @@ class CommandHandlers:
             raise KunciError("the door is in lockdown; remote unlock refused")
         if not self.d.journal.write("access.granted", method="remote", actor=actor) and \
                 self.d.config.site.no_log_no_entry:
+            self.d.journal.retract("access.granted")  # kept in RAM, it must say refused, not granted
+            self.d.journal.write("access.denied", reason=LOG_UNAVAILABLE, method="remote", actor=actor)
             raise KunciError("the event log is unavailable; remote unlock refused (no log, no entry)")
         self.d._apply(self.d.door.remote_unlock(self.d.clock(), self.d.config.door.unlock_seconds))
         self.d.hw.indicators.granted()

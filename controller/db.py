@@ -24,7 +24,7 @@ from typing import Any
 
 from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import Connection, make_url
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from controller.errors import StoreError
@@ -80,7 +80,17 @@ def make_engine(url: str, *, busy_timeout_ms: int = 5000) -> Engine:
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Connection) -> None:
         mode = conn.get_execution_options().get(BEGIN_OPTION, "IMMEDIATE")
-        conn.exec_driver_sql("BEGIN IMMEDIATE" if mode == "IMMEDIATE" else "BEGIN")
+        if mode != "IMMEDIATE":
+            conn.exec_driver_sql("BEGIN")
+            return
+        try:
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+        except OperationalError as exc:
+            if "readonly" not in str(exc.orig).replace(" ", "").lower():
+                raise
+            # A database that refuses writes (read-only file or file system) can still be read: the
+            # daemon must keep deciding (and buffer its events) rather than fail every lookup.
+            conn.exec_driver_sql("BEGIN")
 
     return engine
 

@@ -96,6 +96,17 @@ class Journal:
         self.available = True
         return True
 
+    def retract(self, type: str) -> bool:
+        """Drop the newest RAM-buffered event if it is of ``type`` (it was never stored); True if dropped.
+
+        For a decision that was reversed because its event could not be stored ("no log, no entry"):
+        the caller then writes what really happened, so the log never shows a grant that did not open.
+        """
+        if self._buffer and self._buffer[-1].type == type:
+            self._buffer.pop()
+            return True
+        return False
+
     def seal_pending(self) -> int:
         """Seal events other processes recorded (admin events from the web); returns how many."""
         try:
