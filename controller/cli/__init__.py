@@ -38,9 +38,44 @@ COMMAND_MODULES = (
     "install_cmd",
 )
 
+#: Which module registers each top-level command, so that one command imports only its own module
+#: (``kunci run`` then never loads the web, backup or TLS code: memory and start-up time).
+#: A test checks this table against what the modules really register.
+COMMAND_OWNERS = {
+    "init": "init_cmd",
+    "db": "init_cmd",
+    "config": "config_cmd",
+    "user": "people_cmd",
+    "finger": "finger_cmd",
+    "admin": "admin_cmd",
+    "log": "log_cmd",
+    "audit": "audit_cmd",
+    "run": "daemon_cmd",
+    "status": "status_cmd",
+    "sim": "sim_cmd",
+    "web": "web_cmd",
+    "demo": "demo_cmd",
+    "backup": "backup_cmd",
+    "doctor": "doctor_cmd",
+    "install-service": "install_cmd",
+}
 
-def build_parser() -> argparse.ArgumentParser:
-    """The full parser, with every available command module registered."""
+
+def _command_word(argv: Sequence[str]) -> str | None:
+    """The first positional word of ``argv`` (skipping ``--data DIR``), or None."""
+    skip = False
+    for word in argv:
+        if skip:
+            skip = False
+        elif word == "--data":
+            skip = True
+        elif not word.startswith("-"):
+            return word
+    return None
+
+
+def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
+    """The parser; with ``argv`` naming a known command, only that command's module is imported."""
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument(
         "--data",
@@ -55,14 +90,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
-    for name in COMMAND_MODULES:
-        try:
-            module = importlib.import_module(f"{__name__}.{name}")
-        except ModuleNotFoundError as exc:
-            if exc.name == f"{__name__}.{name}":
-                continue  # area not built yet
-            raise
-        module.register(sub, common)
+    owner = COMMAND_OWNERS.get(_command_word(argv)) if argv is not None else None
+    for name in (owner,) if owner else COMMAND_MODULES:
+        importlib.import_module(f"{__name__}.{name}").register(sub, common)
     return parser
 
 
@@ -73,7 +103,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
-    parser = build_parser()
+    if argv is None:
+        argv = sys.argv[1:]
+    parser = build_parser(argv)
     args = parser.parse_args(argv)
     if not hasattr(args, "data"):
         args.data = None

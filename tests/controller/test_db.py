@@ -202,3 +202,28 @@ def test_event_time_column_holds_iso_text(engine) -> None:
         s.add(Event(time=iso_utc(utcnow()), type="daemon.started"))
     with engine.connect() as conn:
         assert len(conn.exec_driver_sql("SELECT time FROM events").scalar()) == ISO_UTC_LENGTH
+
+
+def test_shipped_head_read_from_source_matches_alembic() -> None:
+    from controller.db import head_revision, shipped_head
+
+    assert shipped_head() == head_revision()
+
+
+def test_upgrade_at_head_does_not_import_alembic(tmp_path) -> None:
+    import subprocess
+    import sys
+
+    from controller.db import make_engine, upgrade_database
+
+    url = f"sqlite:///{tmp_path / 'k.db'}"
+    upgrade_database(url)
+    code = (
+        "import sys; from controller.db import upgrade_database; "
+        f"before, after = upgrade_database({url!r}); "
+        "assert before == after, (before, after); "
+        "print('alembic' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+    make_engine(url).dispose()
