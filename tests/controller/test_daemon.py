@@ -84,6 +84,7 @@ def test_three_wrong_pins_lock_the_keypad_then_the_right_pin_works_after_the_loc
     assert len(relay_periods(daemon.relay_pin)) == 1
 
 
+@pytest.mark.faults
 def test_a_keypad_lockout_survives_a_daemon_restart(start_daemon, daemon_datadir):
     config = fast_config(pin={"lockout_base_seconds": 120.0, "lockout_max_seconds": 240.0})
     first = start_daemon(config)
@@ -201,6 +202,7 @@ def test_revoking_a_person_elsewhere_refuses_their_pin_at_once(start_daemon, dae
 LONG_UNLOCK = {"unlock_seconds": 6.0, "extended_unlock_seconds": 6.0, "max_unlock_seconds": 10.0}
 
 
+@pytest.mark.faults
 def test_a_handler_exception_during_an_unlock_drops_the_relay_and_the_loop_keeps_serving(start_daemon,
                                                                                         daemon_datadir):
     daemon = start_daemon(fast_config(door=LONG_UNLOCK))
@@ -230,6 +232,7 @@ def test_a_handler_exception_during_an_unlock_drops_the_relay_and_the_loop_keeps
     wait_for(lambda: len(relay_periods(daemon.relay_pin)) == 2, what="second unlock")
 
 
+@pytest.mark.faults
 def test_stopping_the_daemon_during_an_unlock_leaves_the_relay_off(start_daemon, daemon_datadir):
     daemon = start_daemon(fast_config(door=LONG_UNLOCK))
     person = add_person(daemon_datadir, daemon.config)
@@ -243,6 +246,7 @@ def test_stopping_the_daemon_during_an_unlock_leaves_the_relay_off(start_daemon,
     assert rows[-1]["type"] == "daemon.stopped"
 
 
+@pytest.mark.faults
 def test_repeated_unlocks_never_hold_the_relay_past_the_cap(start_daemon, daemon_datadir):
     """T1.8 and the absolute cap: re-granting while unlocked cannot keep the strike energised."""
     door = {"unlock_seconds": 1.5, "extended_unlock_seconds": 1.5, "max_unlock_seconds": 2.0}
@@ -329,6 +333,7 @@ def test_sim_commands_are_refused_without_simulated_hardware(start_daemon, daemo
     daemon.hw.real_sim.close()
 
 
+@pytest.mark.faults
 def test_a_command_failing_during_a_remote_unlock_drops_the_relay(start_daemon, daemon_datadir):
     """Fail-secure covers control commands too: an exception after the relay went on ends with it off."""
     daemon = start_daemon(fast_config(door=LONG_UNLOCK))

@@ -219,6 +219,7 @@ def test_pin_of_one_person_and_finger_of_another_are_denied(two_factor):
 # ------------------------------------------------------------------------------------ sensor faults
 
 
+@pytest.mark.faults
 def test_a_mute_sensor_is_lost_the_keypad_keeps_working_and_restore_never_unlocks(start_daemon, daemon_datadir):
     # The shipped command timeout (3 s): "a dead sensor detected in about 3 s".
     daemon = start_daemon(fast_config(sensor={"command_timeout_seconds": 3.0}))
@@ -248,6 +249,7 @@ def test_a_mute_sensor_is_lost_the_keypad_keeps_working_and_restore_never_unlock
 GARBAGE = b"\x55\xaa\xef\x01\xff\xff\xff\xff\x07\x00"  # noise that starts like a packet header
 
 
+@pytest.mark.faults
 @pytest.mark.parametrize(
     ("label", "garbage", "corrupt"),
     [
@@ -283,6 +285,7 @@ def test_garbage_on_the_uart_during_identify_never_unlocks_and_the_daemon_keeps_
     wait_event(daemon.datadir, "access.granted", after_id=mark, method="pin")
 
 
+@pytest.mark.faults
 def test_a_sensor_dead_at_start_is_logged_lost_once_and_restored_once(start_daemon, daemon_datadir):
     from controller.hardware import build_hardware
 

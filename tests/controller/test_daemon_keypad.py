@@ -85,6 +85,7 @@ PIN_TOKEN = "<PIN>"
 key_or_pin = st.one_of(st.sampled_from([k for row in KEYS_4X4 for k in row]), st.just(PIN_TOKEN))
 
 
+@pytest.mark.faults
 @pytest.mark.slow
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
                                                                   HealthCheck.too_slow])
@@ -105,6 +106,7 @@ def test_no_key_sequence_energises_the_relay_without_a_completed_valid_pin(keypa
         assert duration is None or duration <= daemon.config.door.max_unlock_seconds + 0.3
 
 
+@pytest.mark.faults
 @pytest.mark.parametrize("shape", ["bounce", "ghost"])
 def test_bouncing_and_ghosted_keys_add_no_keys_to_the_entry(start_daemon, daemon_datadir, shape):
     """Contact chatter collapses to one key per press; a ghosted chord yields no key at all."""

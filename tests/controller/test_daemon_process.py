@@ -11,6 +11,8 @@ import sys
 import threading
 from pathlib import Path
 
+import pytest
+
 from controller.client import ControlClient
 from controller.config import load_config
 from controller.errors import DaemonUnavailable
@@ -50,6 +52,7 @@ class Output:
         self._thread.join(timeout=10)
 
 
+@pytest.mark.faults
 def test_sigterm_during_an_unlock_relocks_logs_daemon_stopped_and_exits_0(tmp_path: Path):
     datadir = prepare_datadir(tmp_path / "data")
     text = datadir.config_file.read_text()
