@@ -33,7 +33,7 @@ from tests.controller.daemon_harness import (
     wait_event,
     wait_for,
 )
-from tests.faults.fault_helpers import StorageFault, report, verify_chain
+from tests.faults.fault_helpers import StorageFault, count, report, verify_chain
 
 pytestmark = pytest.mark.faults
 
@@ -60,41 +60,46 @@ def refuse_writes(daemon: DaemonRunner, fault: StorageFault, mode: str) -> int:
     raise AssertionError("the database never refused a write")
 
 
+CYCLES = count("KUNCI_STORAGE_CYCLES", full=10, quick=1)
+
+
 @pytest.mark.parametrize("mode", ["full", "readonly"])
 def test_db_refusing_writes_denies_a_valid_pin_alarms_and_loses_nothing(start_daemon, daemon_datadir, mode):
     daemon = start_daemon(storage_config())
     person = add_person(daemon_datadir, daemon.config)
-    mark = last_event_id(daemon_datadir)
+    first_mark = last_event_id(daemon_datadir)
     fault = StorageFault(daemon)
-    sent = refuse_writes(daemon, fault, mode)
+    sent_total = buffered_total = 0
+    for _ in range(CYCLES):
+        mark = last_event_id(daemon_datadir)
+        sent = refuse_writes(daemon, fault, mode)
+        sent_total += sent
 
-    daemon.press(person.pin + "#")
-    status = wait_for(lambda: (s := daemon.status())["buffered_events"] >= 2 and s, what="the attempt buffered")
-    assert status["log_available"] is False and status["relay"] is False
-    wait_for(lambda: daemon.hw.indicators.pattern == "alarm", what="local alarm (buzzer and red LED)")
-    assert daemon.status()["indicators"]["buzzer"] is True
-    daemon.press(person.pin + "#")  # a second try while the log is down: refused again, also kept
-    wait_for(lambda: daemon.status()["buffered_events"] >= 3, what="second attempt buffered")
-    assert relay_periods(daemon.relay_pin) == []
-    buffered = daemon.status()["buffered_events"]
+        daemon.press(person.pin + "#")
+        status = wait_for(lambda: (s := daemon.status())["buffered_events"] >= 2 and s, what="attempt buffered")
+        assert status["log_available"] is False and status["relay"] is False
+        wait_for(lambda: daemon.hw.indicators.pattern == "alarm", what="local alarm (buzzer and red LED)")
+        assert daemon.status()["indicators"]["buzzer"] is True
+        assert relay_periods(daemon.relay_pin) == []
+        buffered = daemon.status()["buffered_events"]
+        buffered_total += buffered
 
-    fault.set(None)  # space returns
-    status = wait_for(lambda: (s := daemon.status())["log_available"] and s["buffered_events"] == 0 and s,
-                      what="buffer flushed")
-    assert status["pending_events"] == 0
-    wait_for(lambda: daemon.hw.indicators.pattern != "alarm", what="local alarm off")
-    assert "log_unavailable" in {a["kind"] for a in status["alarms"]}  # recorded for the auditor (cleared)
+        fault.set(None)  # space returns
+        status = wait_for(lambda: (s := daemon.status())["log_available"] and s["buffered_events"] == 0 and s,
+                          what="buffer flushed")
+        assert status["pending_events"] == 0
+        wait_for(lambda: daemon.hw.indicators.pattern != "alarm", what="local alarm off")
+        assert "log_unavailable" in {a["kind"] for a in status["alarms"]}  # recorded for the auditor (cleared)
 
-    after = events(daemon_datadir, mark)
-    types = [r["type"] for r in after]
-    assert types.count("exit.request") == sent
-    refused = matching(after, "access.denied", reason="log_unavailable")
-    assert [(r["user"], r["method"]) for r in refused] == [(person.code, "pin")] * 2
-    assert matching(after, "access.granted") == []  # the log never claims an entry that did not happen
-    ids = [r["id"] for r in after]
-    seqs = [r["seq"] for r in after]
-    assert ids == sorted(ids) and seqs == sorted(seqs) and None not in seqs
-    assert types.index("access.denied") > max(i for i, t in enumerate(types) if t == "exit.request")
+        after = events(daemon_datadir, mark)
+        types = [r["type"] for r in after]
+        assert types.count("exit.request") == sent
+        refused = matching(after, "access.denied", reason="log_unavailable")
+        assert [(r["user"], r["method"]) for r in refused] == [(person.code, "pin")]
+        assert matching(after, "access.granted") == []  # the log never claims an entry that did not happen
+        seqs = [r["seq"] for r in after]
+        assert None not in seqs and seqs == sorted(seqs)
+        assert types.index("access.denied") > max(i for i, t in enumerate(types) if t == "exit.request")
 
     mark = last_event_id(daemon_datadir)
     daemon.press(person.pin + "#")  # and the daemon keeps working
@@ -104,8 +109,10 @@ def test_db_refusing_writes_denies_a_valid_pin_alarms_and_loses_nothing(start_da
     daemon.stop()
     result = verify_chain(daemon_datadir)
     assert result.ok and result.pending == 0, result.problem
-    report(f"db {mode}: writes refused after {sent} exit events, valid PIN denied 2/2, buffered={buffered}, "
-           f"written after recovery={buffered}, chain events={result.checked}, lost=0")
+    assert len(matching(events(daemon_datadir, first_mark), "access.denied", reason="log_unavailable")) == CYCLES
+    report(f"db {mode}: {CYCLES} refuse/recover cycles, {sent_total} exit events sent into the fault, "
+           f"valid PIN denied {CYCLES}/{CYCLES} with the local alarm, {buffered_total} events kept in RAM and all "
+           f"written after recovery, chain events={result.checked}, lost=0")
 
 
 def test_with_no_log_no_entry_off_the_valid_pin_opens_and_is_logged_later(start_daemon, daemon_datadir):
