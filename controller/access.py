@@ -18,7 +18,7 @@ import json
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
@@ -29,7 +29,7 @@ from controller.config import Config
 from controller.journal import Journal
 from controller.people import subject_for
 from controller.policy import Context, Decision, DoorMode, DoorView, Method, Reason, decide
-from controller.timefmt import iso_utc, parse_iso_utc
+from controller.timefmt import iso_utc, parse_iso_utc, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -81,6 +81,12 @@ class AccessController:
         self.tz = ZoneInfo(config.site.timezone)
         self._clock_trusted = clock_trusted
         self._first: _FirstFactor | None = None
+        # Site facts cached off the decision path; the daemon refreshes them twice a second.
+        self._site_door: DoorView | None = None
+        self._site_day: date | None = None
+        self._site_holidays: frozenset[date] = frozenset()
+        self._saved_lockouts: dict[str, lk.LockoutState] = {}
+        journal.rollback_listeners.append(self.forget_saved_lockouts)
         pin_cfg = config.pin
         self.keypad_lockout = self._load_lockout(
             "keypad",
@@ -115,10 +121,15 @@ class AccessController:
             failure_times=tuple(parse_iso_utc(s) for s in json.loads(row.failure_times or "[]")),
             suspended=bool(row.suspended),
         )
-        return lk.KeypadLockout.from_state(state, **params)
+        lockout = lk.KeypadLockout.from_state(state, **params)
+        self._saved_lockouts[name] = lockout.to_state()
+        return lockout
 
     def _save_lockout(self, name: str, lockout: lk.KeypadLockout) -> None:
+        """Write the lockout row in the caller's transaction, only when the state changed."""
         state = lockout.to_state()
+        if self._saved_lockouts.get(name) == state:
+            return
         row = self.session.get(models.LockoutState, name)
         if row is None:
             row = models.LockoutState(name=name)
@@ -128,6 +139,11 @@ class AccessController:
         row.locked_until = iso_utc(state.locked_until_utc) if state.locked_until_utc else None
         row.failure_times = json.dumps([iso_utc(t) for t in state.failure_times])
         row.suspended = state.suspended
+        self._saved_lockouts[name] = state
+
+    def forget_saved_lockouts(self) -> None:
+        """After a rollback the rows may not hold what we last wrote: write them again next time."""
+        self._saved_lockouts.clear()
 
     def _lockout_effects(self, name: str, effects: list, method: Method, now: datetime) -> None:
         """Log what a lockout change means; the lockout row is saved in the same commit as the event."""
@@ -202,21 +218,38 @@ class AccessController:
         locked = self.finger_lockout.is_locked(now, t)
         return self._attempt(Method.FINGER, None, now, t, locked_out=locked, channel="finger")
 
-    def _door(self) -> DoorView:
+    def refresh_site(self, now: datetime) -> DoorView:
+        """Re-read the door row (mode, lockdown) and the holidays around today; returns the door.
+
+        The daemon calls this twice a second and before an exit request or remote unlock, so an
+        admin's change in another process takes effect within half a second, while a decision
+        itself reads only the person (revocations count from the very next attempt).
+        """
         door = self.session.scalar(select(models.Door).where(models.Door.name == self.config.door.name))
         if door is None:  # the configured name has no row: fall back to the seeded one, never crash
             door = self.session.scalar(select(models.Door).order_by(models.Door.id).limit(1))
         if door is None:
-            return DoorView(name=self.config.door.name, mode=DoorMode.PIN_OR_FINGER, lockdown=True)
-        return DoorView(name=door.name, mode=DoorMode(door.mode), lockdown=bool(door.lockdown))
-
-    def _context(self, now: datetime, locked_out: bool) -> Context:
+            view = DoorView(name=self.config.door.name, mode=DoorMode.PIN_OR_FINGER, lockdown=True)
+        else:
+            view = DoorView(name=door.name, mode=DoorMode(door.mode), lockdown=bool(door.lockdown))
         local = now.astimezone(self.tz).date()
-        days = self.session.scalars(
+        self._site_holidays = frozenset(self.session.scalars(
             select(models.Holiday.day).where(models.Holiday.day.between(local - timedelta(days=1),
                                                                         local + timedelta(days=1)))
-        ).all()
-        return Context(tz=self.tz, holidays=frozenset(days), clock_trusted=self._clock_trusted(),
+        ).all())
+        self._site_day = local
+        self._site_door = view
+        return view
+
+    def _door(self, now: datetime | None = None) -> DoorView:
+        if self._site_door is None:
+            return self.refresh_site(now or utcnow())
+        return self._site_door
+
+    def _context(self, now: datetime, locked_out: bool) -> Context:
+        if self._site_day != now.astimezone(self.tz).date():
+            self.refresh_site(now)
+        return Context(tz=self.tz, holidays=self._site_holidays, clock_trusted=self._clock_trusted(),
                        locked_out=locked_out)
 
     def _attempt(self, method: Method, user: models.User | None, now: datetime, t: float, *, locked_out: bool,

@@ -252,10 +252,7 @@ class Daemon:
         self.door.lockdown(True, t)
         self.door.lockdown(False, t)
         if self.journal is not None:
-            try:
-                self.journal.session.rollback()
-            except SQLAlchemyError:
-                pass
+            self.journal.rollback()
             self.journal.raise_alarm("daemon_error", type(exc).__name__)
         if isinstance(exc, KunciError):
             return
@@ -314,20 +311,25 @@ class Daemon:
         """End the session's transaction so the next read sees other processes' commits (no stale cache)."""
         if self.journal is None:
             return
-        session = self.journal.session
+        if rollback:
+            self.journal.rollback()
+            return
         try:
-            session.rollback() if rollback else session.commit()
+            self.journal.session.commit()
         except SQLAlchemyError as exc:
             log.warning("ending the transaction failed: %s", str(exc).splitlines()[0])
-            session.rollback()
+            self.journal.rollback()
 
     def _key(self, key: str, t: float, now: datetime) -> None:
-        self.hw.indicators.key_ack()
         result = self.pin_entry.feed(key, t)
         if isinstance(result, Submitted):
+            # Decide first: the granted/denied pattern is the feedback for the submit key, and no
+            # beep thread is started in front of the decision.
             self._outcome(self.access.pin(result.pin, now, t))
         elif isinstance(result, (Invalid, TimedOut)):
             self.hw.indicators.denied()
+        else:
+            self.hw.indicators.key_ack()
 
     def _outcome(self, outcome: Outcome) -> None:
         t = self.clock()
@@ -391,7 +393,7 @@ class Daemon:
     def _sync_lockdown(self, t: float) -> None:
         """Follow the door row's ``lockdown`` flag (set by an admin in another process): while it is on
         the door state machine energises the strike for nothing, and entering it cancels any unlock."""
-        wanted = self.access._door().lockdown
+        wanted = self.access.refresh_site(self.wall()).lockdown
         if wanted != self.door.lockdown_active:
             log.warning("door lockdown %s", "on: every unlock refused" if wanted else "off")
             self._apply(self.door.lockdown(wanted, t))

@@ -111,7 +111,7 @@ class CommandHandlers:
 
     def _unlock(self, params: dict[str, Any]) -> dict[str, Any]:
         actor = _actor(params)
-        door = self.d.access._door()
+        door = self.d.access.refresh_site(self.d.wall())
         if door.lockdown:
             self.d.journal.write("access.denied", reason="lockdown", method="remote", actor=actor)
             raise KunciError("the door is in lockdown; remote unlock refused")

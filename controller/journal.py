@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -53,6 +54,8 @@ class Journal:
         self._buffer: deque[_Pending] = deque(maxlen=RAM_BUFFER_EVENTS)
         self.dropped = 0
         self.available = True
+        #: Called after every rollback (e.g. the access controller's record of saved lockout rows).
+        self.rollback_listeners: list[Callable[[], None]] = []
 
     @property
     def buffered(self) -> int:
@@ -123,11 +126,17 @@ class Journal:
             self.dropped += 1
         self._buffer.append(_Pending(type, fields))
 
-    def _failed(self, exc: BaseException) -> None:
+    def rollback(self) -> None:
+        """Roll the session back and tell the listeners (caches of what was written) to forget."""
         try:
             self.session.rollback()
         except SQLAlchemyError:
             log.debug("rollback failed too", exc_info=True)
+        for listener in self.rollback_listeners:
+            listener()
+
+    def _failed(self, exc: BaseException) -> None:
+        self.rollback()
         if self.available:
             log.error("cannot write the event log: %s", str(exc).splitlines()[0])
         self.available = False
