@@ -23,7 +23,14 @@ test: $(STAMP)
 
 # The fault suite alone, with the full repetition counts used for docs/reliability.md.
 faults: $(STAMP)
-	KUNCI_FAULT_ROUNDS=200 $(PY) -m pytest -m faults -s -p no:cacheprovider $(PYTEST_ARGS)
+	KUNCI_FAULT_ROUNDS=200 $(PY) -m pytest -m faults -s -p no:cacheprovider --timeout=3600 $(PYTEST_ARGS)
+
+# The benchmark suite (docs/performance.md): full run (~5 min) and the quick one (< 2 min).
+bench: $(STAMP)
+	$(PY) -m benchmarks $(BENCH_ARGS)
+
+bench-quick: $(STAMP)
+	$(PY) -m benchmarks --quick $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) kunci-demo .pytest_cache
