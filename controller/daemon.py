@@ -91,6 +91,7 @@ class Daemon:
         self.notifier = notifier or Notifier()
         self.queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._stop = threading.Event()
+        self._signalled = False
         self.ready = threading.Event()
         self.hw: Hardware | None = None
         self.journal: Journal | None = None
@@ -126,8 +127,19 @@ class Daemon:
     # -- public ----------------------------------------------------------------------------
 
     def stop(self) -> None:
-        """Ask the loop to finish (thread-safe, signal-safe)."""
+        """Ask the loop to finish (from any thread; signal handlers use :meth:`_on_signal`)."""
         self._stop.set()
+
+    @property
+    def stopping(self) -> bool:
+        return self._signalled or self._stop.is_set()
+
+    def _on_signal(self, _signum: int, _frame: object) -> None:
+        # Runs in the main thread between two bytecodes, possibly while that thread is inside a
+        # lock-taking call. It must take no lock: Event.set() would deadlock the thread on itself
+        # when a second signal lands while the first handler holds the Event's lock (seen: a demo
+        # that got SIGTERM twice never stopped). A plain flag; the loop looks at it every turn.
+        self._signalled = True
 
     def submit(self, name: str, params: dict[str, Any] | None = None, timeout: float = 10.0) -> dict[str, Any]:
         """Run command ``name`` on the loop thread and return its result (from any other thread)."""
@@ -221,12 +233,12 @@ class Daemon:
         if threading.current_thread() is not threading.main_thread():
             return
         for sig in (signal.SIGTERM, signal.SIGINT):
-            signal.signal(sig, lambda _signum, _frame: self.stop())
+            signal.signal(sig, self._on_signal)
 
     # -- the loop ----------------------------------------------------------------------------------
 
     def _loop(self) -> None:
-        while not self._stop.is_set():
+        while not self.stopping:
             try:
                 item = self.queue.get(timeout=self._wait_seconds())
             except queue.Empty:
