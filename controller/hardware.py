@@ -127,7 +127,9 @@ def build_hardware(config: Config, datadir: DataDir, sink: EventSink) -> Hardwar
     if config.simulated:
         from gpiozero.pins.mock import MockFactory
 
-        factory = MockFactory()
+        from drivers.sim_gpio import SimPin
+
+        factory = MockFactory(pin_class=SimPin)
     relay = StrikeRelay(gpio.relay_pin, active_high=gpio.relay_active_high, pin_factory=factory)
     hw = Hardware(relay=relay, indicators=None)
     try:

@@ -31,6 +31,7 @@ import logging
 import threading
 import time
 from collections.abc import Iterable, Sequence
+from typing import Any
 
 from gpiozero.pins.mock import MockFactory, MockPin
 
@@ -51,7 +52,34 @@ def _release_to_pull(pin: MockPin) -> None:
 # ------------------------------------------------------------------------------------- matrix
 
 
-class _MatrixRowPin(MockPin):
+#: State changes one simulated pin remembers. gpiozero's MockPin keeps every change for its test
+#: assertions; the keypad scan alone makes hundreds a second, so a demo left running would grow
+#: without bound. Past this many, the oldest half is dropped.
+PIN_HISTORY_MAX = 4096
+
+
+class BoundedStates(list):
+    """``MockPin.states`` that keeps only the newest changes (a list, so indexing and slicing work)."""
+
+    def append(self, item: Any) -> None:
+        super().append(item)
+        if len(self) > PIN_HISTORY_MAX:
+            del self[: len(self) - PIN_HISTORY_MAX // 2]
+
+
+class _BoundedHistory:
+    """MockPin mixin: :class:`BoundedStates` instead of an ever-growing list."""
+
+    def clear_states(self) -> None:
+        super().clear_states()  # type: ignore[misc]
+        self.states = BoundedStates(self.states)
+
+
+class SimPin(_BoundedHistory, MockPin):
+    """The pin class of the daemon's simulated hardware (``MockFactory(pin_class=SimPin)``)."""
+
+
+class _MatrixRowPin(_BoundedHistory, MockPin):
     """A MockPin that reports every change of function or level to the matrix model it belongs to."""
 
     model: MatrixKeypadModel | None = None
@@ -269,7 +297,7 @@ class WiegandSender:
 # ------------------------------------------------------------------------------------- door panel
 
 
-class _ContactPin(MockPin):
+class _ContactPin(_BoundedHistory, MockPin):
     """A MockPin with a switch to ground: while ``grounded`` the line stays low whatever its pull."""
 
     grounded = False

@@ -171,3 +171,15 @@ def test_model_must_come_first(mock_factory) -> None:
     keypad = MatrixKeypad(ROWS_4, COLS_3, KEYS_3X4, lambda e: None, pin_factory=mock_factory)
     with keypad, pytest.raises(RuntimeError, match="before the keypad"):
         MatrixKeypadModel(mock_factory, ROWS_4, COLS_3, KEYS_3X4)
+
+
+def test_simulated_pins_keep_a_bounded_history(mock_factory) -> None:
+    """A demo scans the simulated keypad for days: pin histories must not grow without bound."""
+    from drivers.sim_gpio import PIN_HISTORY_MAX, SimPin
+
+    pin = mock_factory.pin(4, pin_class=SimPin)
+    pin.function = "output"
+    for i in range(PIN_HISTORY_MAX * 3):
+        pin.state = bool(i % 2)
+    assert len(pin.states) <= PIN_HISTORY_MAX
+    assert pin.states[-1].state == pin.state  # the newest change is kept
