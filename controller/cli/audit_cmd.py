@@ -115,7 +115,8 @@ def run_verify(args: argparse.Namespace) -> int:
         return 1
     seq = result.head_seq or 0
     mac = result.head_mac_hex or GENESIS_MAC.hex()
-    print(f"audit chain OK: {result.checked} events, head seq={seq} mac={mac}")
+    noun = "event" if result.checked == 1 else "events"
+    print(f"audit chain OK: {result.checked} {noun}, head seq={seq} mac={mac}")
     if result.pending:
         print(f"{result.pending} newer events are waiting for the daemon to seal them")
     return 0
