@@ -35,8 +35,20 @@ def make_ssl_adapter(cert: str | Path, key: str | Path) -> Any:
     """A cheroot ``BuiltinSSLAdapter`` for ``cert``/``key`` whose context refuses anything older than TLS 1.2."""
     from cheroot.ssl.builtin import BuiltinSSLAdapter
 
+    class Adapter(BuiltinSSLAdapter):
+        """Builds the per-connection TLS environ without reading ``SSLSocket.session``.
+
+        cheroot reads ``sock.session`` for ``SSL_SESSION_ID``; on CPython 3.11 with TLS 1.3 each
+        read leaks about 2 KB of native memory (measured: a server taking connections grew without
+        bound; Python's object count stayed flat). Kunci uses none of these variables.
+        """
+
+        def get_environ(self, sock: Any) -> dict[str, Any]:
+            cipher = sock.cipher() or ("", "", 0)
+            return {"wsgi.url_scheme": "https", "HTTPS": "on", "SSL_PROTOCOL": cipher[1], "SSL_CIPHER": cipher[0]}
+
     try:
-        adapter = BuiltinSSLAdapter(str(cert), str(key))
+        adapter = Adapter(str(cert), str(key))
     except (OSError, ssl.SSLError) as exc:
         raise DataDirError(f"cannot load the TLS certificate {cert} / key {key}: {exc}") from exc
     adapter.context.minimum_version = ssl.TLSVersion.TLSv1_2

@@ -185,3 +185,24 @@ print("LOADED", bad)
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=REPO, timeout=120)
     assert out.returncode == 0, out.stderr
     assert "LOADED []" in out.stdout
+
+
+def test_the_tls_environ_never_reads_the_session(tmp_path) -> None:
+    """Reading SSLSocket.session leaks native memory per connection on CPython 3.11 (TLS 1.3)."""
+    from controller.cli.web_cmd import make_ssl_adapter
+    from controller.tls import ensure_self_signed_cert
+
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    ensure_self_signed_cert(cert, key, ["localhost"])
+    adapter = make_ssl_adapter(cert, key)
+
+    class Sock:
+        def cipher(self):
+            return ("TLS_AES_256_GCM_SHA384", "TLSv1.3", 256)
+
+        @property
+        def session(self):
+            raise AssertionError("the session was read")
+
+    environ = adapter.get_environ(Sock())
+    assert environ["HTTPS"] == "on" and environ["SSL_PROTOCOL"] == "TLSv1.3"
