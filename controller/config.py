@@ -93,6 +93,9 @@ class DoorConfig:
     forced_open_grace_seconds: float = setting(1.0, "The door may open this long after relocking without counting "
                                                "as forced (strike and contact lag).", unit="seconds", min=0.0, max=10.0)
     exit_unlocks: bool = setting(True, "The exit button unlocks the strike (false: it is only logged).")
+    tamper_blocks_entry: bool = setting(True, "While the keypad/sensor enclosure has been opened, refuse PINs and "
+                                        "fingers until the enclosure is shut and an admin acknowledges the tamper "
+                                        "alarm (someone may be swapping the reader). Exit and remote unlock still work.")
     door_contact_debounce_ms: int = setting(100, "A door contact change must be stable this long to count.",
                                             unit="milliseconds", min=0, max=2000)
     second_factor_timeout_seconds: float = setting(10.0, "In pin_and_finger mode, time allowed to present the "

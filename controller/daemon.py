@@ -92,6 +92,8 @@ class Daemon:
         self.queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._stop = threading.Event()
         self._signalled = False
+        #: True after the reader enclosure was opened, until it is shut and the alarm acknowledged.
+        self.tamper_hold = False
         self.ready = threading.Event()
         self.hw: Hardware | None = None
         self.journal: Journal | None = None
@@ -196,6 +198,7 @@ class Daemon:
             self._apply(self.door.door_opened(self.clock()))
         if self.hw.inputs is not None and self.hw.inputs.tamper_active:
             self._apply(self.door.tamper(True, self.clock()))
+            self._hold_for_tamper()
         if self.hw.sensor is not None:
             self.commands.connect_sensor()
         self.hw.start()
@@ -278,9 +281,14 @@ class Daemon:
         if isinstance(item, ev.KeyPressed):
             self._key(item.key, t, now)
         elif isinstance(item, ev.FingerMatched):
-            self._outcome(self.access.finger(item.slot, item.score, now, t))
+            if self.tamper_hold:
+                self._refuse_during_tamper("finger", now)
+            else:
+                self._outcome(self.access.finger(item.slot, item.score, now, t))
         elif isinstance(item, ev.FingerUnknown):
-            if item.reason == "no_match":
+            if self.tamper_hold:
+                self._refuse_during_tamper("finger", now)
+            elif item.reason == "no_match":
                 self._outcome(self.access.unknown_finger(now, t))
             else:
                 self.hw.indicators.denied()
@@ -292,6 +300,8 @@ class Daemon:
             self._apply(self.door.exit_request(t))
         elif isinstance(item, ev.TamperChanged):
             self._apply(self.door.tamper(item.active, t))
+            if item.active:
+                self._hold_for_tamper()
         elif isinstance(item, ev.SensorLost):
             if self.sensor_state != "lost":  # already logged when the first open at start-up failed
                 self.sensor_state = "lost"
@@ -334,7 +344,9 @@ class Daemon:
 
     def _key(self, key: str, t: float, now: datetime) -> None:
         result = self.pin_entry.feed(key, t)
-        if isinstance(result, Submitted):
+        if isinstance(result, Submitted) and self.tamper_hold:
+            self._refuse_during_tamper("pin", now)
+        elif isinstance(result, Submitted):
             # Decide first: the granted/denied pattern is the feedback for the submit key, and no
             # beep thread is started in front of the decision.
             self._outcome(self.access.pin(result.pin, now, t))
@@ -342,6 +354,26 @@ class Daemon:
             self.hw.indicators.denied()
         else:
             self.hw.indicators.key_ack()
+
+    def _hold_for_tamper(self) -> None:
+        """T4.12: the reader's enclosure was opened; refuse credentials until an admin has looked."""
+        if self.config.door.tamper_blocks_entry and not self.tamper_hold:
+            self.tamper_hold = True
+            log.warning("tamper: PINs and fingers refused until the enclosure is shut and the alarm acknowledged")
+
+    def release_tamper_hold(self) -> bool:
+        """Called when an admin acknowledges the tamper alarm; refused while the enclosure is still open."""
+        if self.door.tamper_active:
+            return False
+        if self.tamper_hold:
+            self.tamper_hold = False
+            log.warning("tamper acknowledged: credentials accepted again")
+        return True
+
+    def _refuse_during_tamper(self, method: str, now: datetime) -> None:
+        self.journal.write("access.denied", reason="lockdown", method=method, time=now,
+                           detail={"tamper": True})
+        self.hw.indicators.denied()
 
     def _outcome(self, outcome: Outcome) -> None:
         t = self.clock()
@@ -487,4 +519,5 @@ class Daemon:
             "log_available": self.journal.available,
             "buffered_events": self.journal.buffered,
             "door_name": self.config.door.name,
+            "entry_blocked": "tamper" if self.tamper_hold else None,
         }

@@ -130,9 +130,12 @@ class CommandHandlers:
             alarm_id = int(params.get("id"))
         except (TypeError, ValueError) as exc:
             raise InvalidInput("alarm id must be a number") from exc
-        alarm = self.d.journal.acknowledge(alarm_id, actor)
+        alarm = self.d.journal.session.get(models.Alarm, alarm_id)
         if alarm is None:
             raise NotFound(f"no alarm #{alarm_id}")
+        if alarm.kind == "tamper" and not self.d.release_tamper_hold():
+            raise KunciError("the enclosure is still open: shut it, check the reader, then acknowledge")
+        alarm = self.d.journal.acknowledge(alarm_id, actor)
         self.d.journal.write("admin.alarm_acknowledged", actor=actor, detail={"alarm": alarm_id, "kind": alarm.kind})
         if alarm.kind in ("keypad_suspended", "finger_suspended"):
             self.d.access.clear_lockout(alarm.kind.split("_")[0], self.d.wall())
