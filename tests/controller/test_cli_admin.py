@@ -40,7 +40,7 @@ def test_add_with_password_stdin_then_list(capsys, data: Path, monkeypatch) -> N
     rc, out, _ = run(capsys, "admin", "list", "--data", str(data))
     assert "alice" in out and "admin" in out and "argon2" not in out
     rc, out, _ = run(capsys, "audit", "verify", "--data", str(data))
-    assert rc == 0 and "1 events" in out
+    assert rc == 0 and "1 event," in out
 
 
 def test_prompt_asks_twice(capsys, data: Path, monkeypatch) -> None:
