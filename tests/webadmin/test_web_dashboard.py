@@ -14,7 +14,7 @@ from controller.models import Alarm
 from controller.timefmt import utcnow
 from webadmin import charts
 
-from web_support import PASSWORD, events, get, post
+from web_support import PASSWORD, STATUS, events, get, post
 
 
 def test_dashboard_shows_door_status_from_the_daemon(admin: Any, daemon: Any) -> None:
@@ -23,6 +23,13 @@ def test_dashboard_shows_door_status_from_the_daemon(admin: Any, daemon: Any) ->
     assert ">locked<" in page and "off (locked)" in page
     assert "3 of 200 templates" in page
     assert 'data-refresh-url="/dashboard/live"' in page and "refresh.js" in page
+
+
+def test_dashboard_says_when_entry_is_blocked_after_tamper(admin: Any, daemon: Any) -> None:
+    assert "Entry blocked" not in get(admin, "/").get_data(as_text=True)
+    daemon.handlers["status"] = lambda req, progress: {**STATUS, "entry_blocked": "tamper"}
+    page = get(admin, "/").get_data(as_text=True)
+    assert "Entry blocked" in page and "acknowledges the tamper alarm" in page
 
 
 def test_dashboard_without_daemon_says_so_and_still_works(admin: Any, engine: Any) -> None:
