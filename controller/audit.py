@@ -49,6 +49,16 @@ GENESIS_MAC = bytes(32)
 SEAL_BATCH = 500
 
 _FIELDS = ("seq", "time", "type", "reason", "method", "user", "door", "actor", "score", "detail")
+#: The fields every event's JSON carries (DESIGN §7); actor, score and detail follow when set.
+_ALWAYS = _FIELDS[:7]
+#: Public field name -> Event attribute, where they differ.
+_ATTRIBUTES = {"user": "user_code"}
+
+
+def event_values(event: Event) -> dict[str, Any]:
+    """An event's fields under their public names, in contract order (``user`` is the person's code,
+    ``detail`` the stored JSON text). The one mapping from rows to names: MAC, JSON and exports use it."""
+    return {name: getattr(event, _ATTRIBUTES.get(name, name)) for name in _FIELDS}
 
 
 def canonical(event: Event | Mapping[str, Any]) -> bytes:
@@ -58,21 +68,7 @@ def canonical(event: Event | Mapping[str, Any]) -> bytes:
     (``seq, time, type, reason, method, user, door, actor, score, detail``);
     ``detail`` is the stored JSON text, as is. Output: sorted-key compact ASCII JSON.
     """
-    if isinstance(event, Event):
-        values = {
-            "seq": event.seq,
-            "time": event.time,
-            "type": event.type,
-            "reason": event.reason,
-            "method": event.method,
-            "user": event.user_code,
-            "door": event.door,
-            "actor": event.actor,
-            "score": event.score,
-            "detail": event.detail,
-        }
-    else:
-        values = {name: event.get(name) for name in _FIELDS}
+    values = event_values(event) if isinstance(event, Event) else {name: event.get(name) for name in _FIELDS}
     return json.dumps(values, sort_keys=True, separators=(",", ":"), ensure_ascii=True).encode("ascii")
 
 
@@ -410,15 +406,8 @@ def event_json(event: Event) -> dict[str, Any]:
     Always ``seq, time, type, reason, method, user, door``; ``actor``, ``score`` and
     ``detail`` (parsed back to a dict) only when set.
     """
-    out: dict[str, Any] = {
-        "seq": event.seq,
-        "time": event.time,
-        "type": event.type,
-        "reason": event.reason,
-        "method": event.method,
-        "user": event.user_code,
-        "door": event.door,
-    }
+    values = event_values(event)
+    out: dict[str, Any] = {name: values[name] for name in _ALWAYS}
     if event.actor is not None:
         out["actor"] = event.actor
     if event.score is not None:

@@ -203,17 +203,8 @@ def iter_events(
 
 def public_fields(event: Event) -> dict[str, Any]:
     """The export fields of ``event`` (:data:`EXPORT_COLUMNS`); ``user`` is the person's code."""
-    return {
-        "seq": event.seq,
-        "time": event.time,
-        "type": event.type,
-        "reason": event.reason,
-        "method": event.method,
-        "user": event.user_code,
-        "door": event.door,
-        "actor": event.actor,
-        "score": event.score,
-    }
+    values = audit.event_values(event)
+    return {name: values[name] for name in EXPORT_COLUMNS}
 
 
 def csv_cell(value: object) -> str:
