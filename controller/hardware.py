@@ -23,6 +23,12 @@ from drivers.events import EventSink
 
 log = logging.getLogger(__name__)
 
+#: How long ``kunci sim press`` holds each key and waits between keys (milliseconds). A person holds a
+#: key 100-200 ms; the scanner needs debounce_scans x scan_interval_ms (30 ms by default) of it. The
+#: margin keeps keys from being missed when a loaded machine delays the scanner thread.
+SIM_KEY_HOLD_MS = 150
+SIM_KEY_GAP_MS = 100
+
 
 @dataclass
 class Simulation:
@@ -46,7 +52,10 @@ class Simulation:
         if self.keypad is None:
             raise RuntimeError("no keypad is configured")
         with self._typing:
-            self.keypad.type_keys(keys)
+            if isinstance(self.keypad, _WiegandTyping):
+                self.keypad.type_keys(keys)
+            else:
+                self.keypad.type_keys(keys, key_ms=SIM_KEY_HOLD_MS, gap_ms=SIM_KEY_GAP_MS)
 
     def touch(self, label: str, hold_seconds: float) -> None:
         """Put finger ``label`` on the glass and lift it after ``hold_seconds``."""
