@@ -67,7 +67,7 @@ def fast_config(
     """
     door_values = dict(unlock_seconds=1.0, extended_unlock_seconds=2.0, max_unlock_seconds=3.0,
                        held_open_seconds=3.0, held_open_prealarm_seconds=1.0, forced_open_grace_seconds=0.3,
-                       door_contact_debounce_ms=20, second_factor_timeout_seconds=2.0)
+                       door_contact_debounce_ms=20, second_factor_timeout_seconds=4.0)
     door_values.update(door or {})
     pin_values = dict(lockout_after_failures=3, lockout_base_seconds=2.0, lockout_max_seconds=4.0,
                       inter_digit_timeout_seconds=5.0)

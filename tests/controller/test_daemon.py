@@ -64,7 +64,8 @@ def test_wrong_pin_is_denied_and_never_energises_the_relay(start_daemon, daemon_
 
 
 def test_three_wrong_pins_lock_the_keypad_then_the_right_pin_works_after_the_lockout(start_daemon, daemon_datadir):
-    daemon = start_daemon()
+    # The lockout must outlast typing the right PIN with human timing (7 keys, ~2 s) on a loaded machine.
+    daemon = start_daemon(fast_config(pin={"lockout_base_seconds": 4.0, "lockout_max_seconds": 8.0}))
     person = add_person(daemon_datadir, daemon.config)
     daemon.press(f"{WRONG}#{WRONG}#{WRONG}#")
     started = wait_event(daemon_datadir, "lockout.started")

@@ -98,7 +98,7 @@ def test_a_wall_clock_jump_during_an_unlock_changes_no_relay_timing_and_is_logge
 @pytest.mark.parametrize("jump", [-HOUR, DAY], ids=["minus-1-hour", "plus-1-day"])
 def test_a_wall_clock_jump_during_a_keypad_lockout_neither_shortens_nor_stretches_it(start_daemon, daemon_datadir,
                                                                                     jump):
-    pin = {"lockout_base_seconds": 2.0, "lockout_max_seconds": 4.0}
+    pin = {"lockout_base_seconds": 4.0, "lockout_max_seconds": 8.0}  # outlasts typing the right PIN (~2 s)
     daemon, wall = start_with_wall(start_daemon, fast_config(pin=pin, sensor={"enabled": False}))
     person = add_person(daemon_datadir, daemon.config)
     daemon.press(f"{WRONG}#{WRONG}#{WRONG}#")
