@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import func, select
 
 from controller import models, pins
+from controller.people import validate_code
 from controller.access import LOG_UNAVAILABLE
 from controller.errors import InvalidInput, KunciError, NotFound
 from controller.timefmt import iso_utc
@@ -26,7 +27,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-CODE_RE = re.compile(r"^U\d{4,9}$")
 ACTOR_RE = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 KEYS_RE = re.compile(r"^[0-9*#A-D]{1,64}$")
 LABEL_RE = re.compile(r"^[A-Za-z0-9_.-]{1,32}$")
@@ -43,10 +43,7 @@ STEP_MESSAGES = {
 
 
 def _code(params: dict[str, Any]) -> str:
-    code = str(params.get("user", "")).strip().upper()
-    if not CODE_RE.match(code):
-        raise InvalidInput("a person code looks like U0042")
-    return code
+    return validate_code(str(params.get("user", "")))
 
 
 def _actor(params: dict[str, Any]) -> str:

@@ -3,13 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import re
 
 from controller.client import ControlClient
-from controller.errors import InvalidInput
 from controller.paths import DataDir
-
-CODE_RE = re.compile(r"^U\d{4,9}$")
+from controller.people import validate_code
 
 #: Seconds to wait for the person at the sensor during enrolment.
 ENROLL_TIMEOUT_SECONDS = 90.0
@@ -27,15 +24,8 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     delete.set_defaults(func=run_delete)
 
 
-def _code(value: str) -> str:
-    code = value.strip().upper()
-    if not CODE_RE.match(code):
-        raise InvalidInput(f"{value!r} is not a person code (like U0042)")
-    return code
-
-
 def run_enroll(args: argparse.Namespace) -> int:
-    code = _code(args.code)
+    code = validate_code(args.code)
     client = ControlClient(DataDir.resolve(args.data).socket_path, timeout=ENROLL_TIMEOUT_SECONDS)
     result = client.stream(
         "finger.enroll",
@@ -48,7 +38,7 @@ def run_enroll(args: argparse.Namespace) -> int:
 
 
 def run_delete(args: argparse.Namespace) -> int:
-    code = _code(args.code)
+    code = validate_code(args.code)
     result = ControlClient(DataDir.resolve(args.data).socket_path, timeout=15.0).call(
         "finger.delete", user=code, actor="cli"
     )
