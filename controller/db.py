@@ -21,7 +21,9 @@ import functools
 import logging
 import os
 import re
+import sqlite3
 from pathlib import Path
+from urllib.parse import quote
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event, text
@@ -45,7 +47,6 @@ DB_FILE_MODE = 0o640
 
 #: The first 16 bytes of every SQLite 3 database file.
 SQLITE_HEADER = b"SQLite format 3\x00"
-
 
 def _is_sqlite(url: str) -> bool:
     return make_url(url).get_backend_name() == "sqlite"
@@ -224,21 +225,36 @@ def check_integrity(engine: Engine) -> str:
 
 
 def _refuse_non_database(path: Path) -> None:
-    """Raise StoreError if ``path`` exists, is not empty and is not a SQLite 3 file."""
+    """Raise StoreError if ``path`` exists, is not empty and is not a SQLite 3 file.
+
+    The file is probed through SQLite itself (a read-only connection), never with a plain
+    ``open()``: closing a descriptor of a database file drops every POSIX lock this process
+    holds on it, so another process's connection would believe it is the last one and
+    checkpoint and unlink the WAL under the daemon (issue 10). SQLite's own VFS keeps such
+    descriptors open until the process's last lock on the file is gone.
+    """
     if not path.exists():
         return
     if not path.is_file():
         raise StoreError(f"{path} is not a regular file; move it aside")
+    if path.stat().st_size == 0:
+        return
+    uri = f"file:{quote(str(path))}?mode=ro"
     try:
-        with path.open("rb") as fh:
-            header = fh.read(len(SQLITE_HEADER))
-    except OSError as exc:
-        raise StoreError(f"cannot read database file {path}: {exc.strerror}") from exc
-    if header and header != SQLITE_HEADER:
-        raise StoreError(
-            f"{path} is not a SQLite database (corrupt or a different file); "
-            "it was left untouched: move it aside or restore it from a backup"
-        )
+        probe = sqlite3.connect(uri, uri=True, timeout=5.0)
+    except sqlite3.Error as exc:
+        raise StoreError(f"cannot read database file {path}: {exc}") from exc
+    try:
+        probe.execute("PRAGMA schema_version").fetchone()
+    except sqlite3.DatabaseError as exc:
+        if "not a database" in str(exc) or "malformed" in str(exc):
+            raise StoreError(
+                f"{path} is not a SQLite database (corrupt or a different file); "
+                "it was left untouched: move it aside or restore it from a backup"
+            ) from exc
+        raise StoreError(f"cannot read database file {path}: {exc}") from exc
+    finally:
+        probe.close()
 
 
 def _create_private(path: Path) -> None:
