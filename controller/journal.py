@@ -110,6 +110,20 @@ class Journal:
             return True
         return False
 
+    def commit_change(self) -> None:
+        """Seal the admin events the current transaction recorded and commit them with the change.
+
+        For admin commands (:mod:`controller.admin_ops`): the change and its ``admin.*`` event land
+        in one transaction or not at all. Raises what the database raised, after a rollback; the
+        caller reports the refusal (an admin change is never buffered in RAM).
+        """
+        try:
+            audit.seal_pending(self.session, self._key)
+            self.session.commit()
+        except BaseException:
+            self.rollback()
+            raise
+
     def seal_pending(self) -> int:
         """Seal events other processes recorded (admin events from the web); returns how many."""
         try:
