@@ -107,8 +107,18 @@ def checkbox(form: Mapping[str, str], name: str) -> bool:
     return form.get(name) in ("on", "1", "true", "yes")
 
 
+#: Range of dates a ``datetime-local`` filter accepts: no door event predates 1970, and the upper
+#: bound leaves a day of margin so converting to UTC cannot leave ``datetime``'s range (year 9999).
+LOCAL_DATETIME_MIN = datetime(1970, 1, 1)
+LOCAL_DATETIME_MAX = datetime(9999, 12, 30, 23, 59, 59)
+
+
 def local_datetime(form: Mapping[str, str], name: str, label: str, tz: ZoneInfo) -> datetime | None:
-    """A ``YYYY-MM-DDTHH:MM`` (``datetime-local``) or ``YYYY-MM-DD`` value in the site time zone, as aware UTC."""
+    """A ``YYYY-MM-DDTHH:MM`` (``datetime-local``) or ``YYYY-MM-DD`` value in the site time zone, as aware UTC.
+
+    Dates outside :data:`LOCAL_DATETIME_MIN`..:data:`LOCAL_DATETIME_MAX` are refused with a
+    :class:`FormError` (``0001-01-01`` cannot be converted to UTC nor stored as fixed-width text).
+    """
     value = form.get(name, "").strip()
     if not value:
         return None
@@ -121,6 +131,10 @@ def local_datetime(form: Mapping[str, str], name: str, label: str, tz: ZoneInfo)
             raise ValueError
     except ValueError:
         raise FormError(name, f"{label} must be a date and time like 2026-03-31T08:00.") from None
+    if not LOCAL_DATETIME_MIN <= naive <= LOCAL_DATETIME_MAX:
+        raise FormError(
+            name, f"{label} must be between {LOCAL_DATETIME_MIN:%Y-%m-%d} and {LOCAL_DATETIME_MAX:%Y-%m-%d}."
+        )
     return naive.replace(tzinfo=tz).astimezone(ZoneInfo("UTC"))
 
 

@@ -8,11 +8,13 @@ import json
 import re
 from datetime import datetime, timedelta, timezone
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 
 from controller import audit
 from controller.db import session_factory
+from webadmin import forms
 
 from web_support import events, get
 
@@ -100,6 +102,8 @@ def test_time_range_uses_site_timezone(app: Any, auditor: Any, engine: Any) -> N
         ({"result": "granted' --"}, "Result must be one of"),
         ({"order": "id desc;--"}, "Order must be one of"),
         ({"since": "yesterday"}, "From must be a date"),
+        ({"since": "0001-01-01"}, "From must be between 1970-01-01 and 9999-12-30"),
+        ({"until": "9999-12-31T23:59"}, "Until must be between 1970-01-01 and 9999-12-30"),
         ({"since": "2026-03-03", "until": "2026-03-02"}, "must be later"),
         ({"before": "1 OR 1=1"}, "whole number"),
         ({"sort": "id"}, "Unknown parameter"),
@@ -190,7 +194,19 @@ def test_export_with_no_sealed_events_has_empty_anchor(auditor: Any, engine: Any
     assert "anchor seq=0 mac=" + "00" * 32 + ";" in first
 
 
-@pytest.mark.parametrize("query", [{"filename": "../../etc/passwd"}, {"path": "/etc/passwd"}, {"user": "../U0001"}])
+@pytest.mark.parametrize(
+    ("zone", "value"),
+    [("Pacific/Kiritimati", "0001-01-01"), ("UTC", "0999-12-31T23:00"), ("Pacific/Pago_Pago", "9999-12-31T23:59")],
+)
+def test_dates_beyond_the_storable_range_are_a_form_error_in_any_site_zone(zone: str, value: str) -> None:
+    """Converting year 1 (or 9999) to UTC overflows ``datetime``; the refusal must be a FormError, not a 500."""
+    with pytest.raises(forms.FormError, match="From must be between"):
+        forms.local_datetime({"since": value}, "since", "From", ZoneInfo(zone))
+
+
+@pytest.mark.parametrize(
+    "query", [{"filename": "../../etc/passwd"}, {"path": "/etc/passwd"}, {"user": "../U0001"}, {"since": "0001-01-01"}]
+)
 def test_export_refuses_paths_and_bad_filters(auditor: Any, engine: Any, query: dict[str, str]) -> None:
     r = get(auditor, "/log/export.csv", query_string=query)
     assert r.status_code == 400
