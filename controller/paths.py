@@ -9,6 +9,9 @@ else ``/var/lib/kunci`` (``kunci demo`` uses ``./kunci-demo``)::
     DATA/run/control.sock    the daemon's control socket (0660)
     DATA/sim/                simulated sensor flash (simulation only)
     DATA/tls/                web certificate and key
+    DATA/anchor/heads        chain heads kept outside the database (controller/anchor.py)
+    DATA/run/unstored-events.jsonl  events the daemon could not store before an orderly stop
+    DATA/web/                0700, owned by the admin web's account: web.db (its sessions, login throttle)
 """
 
 from __future__ import annotations
@@ -71,6 +74,28 @@ class DataDir:
         return self.run_dir / "daemon.lock"
 
     @property
+    def anchor_dir(self) -> Path:
+        return self.root / "anchor"
+
+    @property
+    def anchor_file(self) -> Path:
+        return self.anchor_dir / "heads"
+
+    @property
+    def unstored_events_file(self) -> Path:
+        return self.run_dir / "unstored-events.jsonl"
+
+    def initialised(self) -> bool:
+        """True if ``kunci init`` has run here before (secrets or an anchor file exist): a missing or
+        empty database is then a loss to restore from a backup, never a new installation."""
+        anchor = self.anchor_file
+        try:
+            return (self.secrets_dir.exists() or self.anchor_dir.exists() or anchor.exists()
+                    or anchor.with_name(anchor.name + ".1").exists())
+        except OSError:  # cannot look (permissions): assume it was, so nothing is created over a loss
+            return True
+
+    @property
     def sim_dir(self) -> Path:
         return self.root / "sim"
 
@@ -85,3 +110,13 @@ class DataDir:
     @property
     def tls_key_file(self) -> Path:
         return self.tls_dir / "key.pem"
+
+    @property
+    def web_dir(self) -> Path:
+        """The admin web's own directory (0700, owned by the web's account; never the door database)."""
+        return self.root / "web"
+
+    @property
+    def web_db_file(self) -> Path:
+        """The admin web's own SQLite database: sessions and login throttle (:mod:`controller.web_store`)."""
+        return self.web_dir / "web.db"
