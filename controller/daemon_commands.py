@@ -127,6 +127,8 @@ class CommandHandlers:
             alarm_id = int(params.get("id"))
         except (TypeError, ValueError) as exc:
             raise InvalidInput("alarm id must be a number") from exc
+        if not 1 <= alarm_id <= models.MAX_ROW_ID:  # SQLite cannot even look a larger one up (OverflowError)
+            raise InvalidInput(f"alarm id must be a whole number from 1 to {models.MAX_ROW_ID}")
         alarm = self.d.journal.session.get(models.Alarm, alarm_id)
         if alarm is None:
             raise NotFound(f"no alarm #{alarm_id}")

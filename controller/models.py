@@ -52,6 +52,9 @@ NAMING_CONVENTION = {
 
 #: Width of every stored timestamp (``controller.timefmt.iso_utc``).
 TIME_LEN = 27
+#: Largest integer primary key the database stores (SQLite INTEGER is signed 64-bit); a larger id
+#: given by a person cannot name a row, and SQLite refuses even to look it up (OverflowError).
+MAX_ROW_ID = 2**63 - 1
 
 USER_STATUSES = ("active", "suspended", "revoked")
 DOOR_MODES = ("pin", "finger", "pin_or_finger", "pin_and_finger")

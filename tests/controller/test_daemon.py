@@ -301,6 +301,9 @@ def shared_daemon(tmp_path_factory) -> Iterator[DaemonRunner]:
         ("sim.press", {"keys": "12x#"}, "keys must be"),
         ("sim.self_destruct", {}, "unknown simulation command"),
         ("unlock", {"actor": "bad actor;"}, "invalid actor"),
+        ("alarm.ack", {"id": 2**63, "actor": "alice"}, "alarm id must be a whole number from 1 to 9223372036854775807"),
+        ("alarm.ack", {"id": 10**40, "actor": "alice"}, "alarm id must be a whole number"),
+        ("alarm.ack", {"id": "x", "actor": "alice"}, "alarm id must be a number"),
     ],
 )
 def test_control_socket_refuses_bad_requests_with_a_clear_error(shared_daemon, cmd, params, message):
@@ -312,7 +315,9 @@ def test_control_socket_refuses_bad_requests_with_a_clear_error(shared_daemon, c
     with open_session(daemon.datadir) as session:
         assert session.scalars(select(models.FingerCredential)).all() == []
         session.bind.dispose()
-    assert daemon.status()["door"] == "locked"  # still serving
+    status = daemon.status()
+    assert status["door"] == "locked"  # still serving
+    assert "daemon_error" not in alarm_kinds(status)  # a refusal, not a failure of the daemon
 
 
 def test_sim_commands_are_refused_without_simulated_hardware(start_daemon, daemon_datadir):

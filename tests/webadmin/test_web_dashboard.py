@@ -8,6 +8,8 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import pytest
+
 from controller import audit
 from controller.db import session_factory
 from controller.models import Alarm
@@ -79,6 +81,15 @@ def test_acknowledge_alarm_goes_through_the_daemon(admin: Any, engine: Any, daem
     assert r.status_code == 303
     assert {"cmd": "alarm.ack", "id": alarm_id, "actor": "alice"} in daemon.requests
     assert "acknowledged" in get(admin, "/").get_data(as_text=True)
+
+
+@pytest.mark.parametrize("alarm_id", [2**63, 2**64 + 1, 10**40])
+def test_acknowledging_an_alarm_id_beyond_64_bits_is_refused_clearly(admin: Any, daemon: Any, alarm_id: int) -> None:
+    daemon.handlers["alarm.ack"] = lambda req, progress: {"id": req["id"]}
+    r = post(admin, f"/alarms/{alarm_id}/ack")
+    assert r.status_code == 400
+    assert "There is no such alarm" in r.get_data(as_text=True)
+    assert "alarm.ack" not in daemon.commands()
 
 
 def test_remote_unlock_needs_the_password(admin: Any, engine: Any, daemon: Any) -> None:

@@ -11,11 +11,11 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from flask import Blueprint, flash, g, jsonify, redirect, render_template, request, url_for
+from flask import Blueprint, abort, flash, g, jsonify, redirect, render_template, request, url_for
 from sqlalchemy import or_, select
 
 from controller import audit, eventlog, staff
-from controller.models import Alarm
+from controller.models import MAX_ROW_ID, Alarm
 from controller.timefmt import utcnow
 from webadmin import charts, daemon
 from webadmin.security import ADMIN_ONLY, STAFF, allow
@@ -78,6 +78,8 @@ def status_json() -> Any:
 @allow(ADMIN_ONLY)
 def acknowledge(alarm_id: int) -> Any:
     """Acknowledge an alarm (through the daemon, which clears indicators and logs it)."""
+    if alarm_id > MAX_ROW_ID:
+        abort(400, description=f"There is no such alarm: alarm numbers go up to {MAX_ROW_ID}. Nothing was changed.")
     try:
         daemon.call("alarm.ack", id=alarm_id, actor=g.account.username)
     except daemon.DaemonProblem as exc:
