@@ -7,6 +7,9 @@ lockout, and tells the caller how long to unlock. It never touches the relay its
 turns a :class:`Grant` into a door-state-machine grant, after the event is committed when
 ``site.no_log_no_entry`` is on (the default).
 
+The keypad reveals nothing: every refused credential (see :data:`NOT_COUNTED` for the two exceptions)
+counts toward the lockout and gets the same feedback as an unknown one; only the logged reason differs.
+
 Two factors (``pin_and_finger``): the first factor of a valid person is held for
 ``door.second_factor_timeout_seconds``; the other factor of the *same* person completes it.
 An expired first factor is logged as ``access.denied`` / ``second_factor_required``.
@@ -36,6 +39,14 @@ log = logging.getLogger(__name__)
 #: Denial reason of an attempt refused only because its event could not be stored ("no log, no entry").
 #: Not a policy decision (controller.policy never returns it); written when the log accepts writes again.
 LOG_UNAVAILABLE = "log_unavailable"
+
+#: Refusals that do not count toward the keypad or finger lockout: they refuse every credential alike
+#: (the door is in lockdown, or the channel is already locked out), so they say nothing about the one
+#: presented, and counting them would only lengthen a lockout while it runs. Every other refusal counts,
+#: whatever its reason (unknown, suspended, revoked, expired, not yet valid, outside schedule or holiday,
+#: clock untrusted, method not allowed): a person at the door must not learn from the lockout starting
+#: or not that a PIN belongs to someone. The event log keeps the true reason for security staff.
+NOT_COUNTED = frozenset({Reason.LOCKED_OUT, Reason.LOCKDOWN})
 
 
 @dataclass(frozen=True)
@@ -297,7 +308,7 @@ class AccessController:
                 return Outcome(feedback="denied", logged=False)
             return Outcome(grant=Grant(seconds, code or "", method.value), feedback="granted", logged=logged)
         effects: list = []
-        if decision.reason == Reason.UNKNOWN_CREDENTIAL:
+        if decision.reason not in NOT_COUNTED:
             effects = lockout.failure(now, t)
         self._save_lockout(channel, lockout)
         logged = self.journal.write("access.denied", reason=str(decision.reason), method=method.value, user=code,

@@ -3,12 +3,13 @@
 Wiring: the daemon keeps one instance per channel (``keypad`` with the ``[pin]``
 settings; ``finger`` with the sensor's settings, e.g. ``lockout_after_failures=5``,
 ``lockout_base_seconds=lockout_max_seconds=30``, ``suspend_after_failures_24h=50``),
-calls :meth:`failure` for every credential that was actually checked and refused
-(never for ``#`` on an empty entry, nor for attempts refused *because* of the
-lockout), :meth:`success` after a grant, :meth:`poll` on every tick, and passes
-``is_locked(...)`` to the policy as ``Context.locked_out``. It persists
-:meth:`to_state` in the ``lockout_state`` table after every change and restores it
-with :meth:`from_state` at start-up (T2.5).
+calls :meth:`failure` for every credential that was actually checked and refused,
+whatever the reason (unknown, suspended, revoked, outside schedule ...: the lockout
+must not tell a valid PIN from a guess; never for ``#`` on an empty entry, nor
+for attempts refused *because* of the lockout or a door lockdown), :meth:`success`
+after a grant, :meth:`poll` on every tick, and passes ``is_locked(...)`` to the
+policy as ``Context.locked_out``. It persists :meth:`to_state` in the ``lockout_state``
+table after every change and restores it with :meth:`from_state` at start-up (T2.5).
 
 Rules (T2.1-T2.6):
 

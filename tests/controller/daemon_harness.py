@@ -232,15 +232,18 @@ class DaemonRunner:
     :param datadir: prepared data directory.
     :param config: configuration (normally :func:`fast_config`).
     :param hardware_factory: default: the real :func:`build_hardware` with a :class:`KeyTap` on the sink.
+    :param daemon_kwargs: passed to :class:`Daemon`, e.g. ``wall=`` (an injected wall clock: the date and
+        time that schedules, validity dates and holidays are judged by).
     """
 
     def __init__(self, datadir: DataDir, config: Config,
-                 hardware_factory: Callable[[Config, DataDir, ev.EventSink], Hardware] | None = None) -> None:
+                 hardware_factory: Callable[[Config, DataDir, ev.EventSink], Hardware] | None = None,
+                 **daemon_kwargs: Any) -> None:
         self.datadir = datadir
         self.config = config
         self.tap = KeyTap()
         factory = hardware_factory or (lambda c, d, sink: build_hardware(c, d, self.tap.wrap(sink)))
-        self.daemon = Daemon(datadir, config, hardware_factory=factory)
+        self.daemon = Daemon(datadir, config, hardware_factory=factory, **daemon_kwargs)
         self.error: BaseException | None = None
         self.exit_code: int | None = None
         self._thread = threading.Thread(target=self._run, name="test-daemon", daemon=True)
