@@ -45,6 +45,11 @@ logger = logging.getLogger(__name__)
 
 #: The chain's predecessor of seq 1.
 GENESIS_MAC = bytes(32)
+#: ``session.info`` key under which :func:`append` and :func:`seal_pending` leave the head
+#: ``(seq, mac)`` they sealed; the anchor writer (:mod:`controller.anchor`) takes it after the commit.
+SEALED_HEAD_INFO = "kunci.sealed_head"
+#: Unsealed rows named one by one by :func:`verify` (the rest are counted).
+UNSEALED_NAMED = 5
 #: Rows sealed per flush in :func:`seal_pending`.
 SEAL_BATCH = 500
 
@@ -176,6 +181,7 @@ def _seal(session: Session, key: bytes) -> tuple[int, int, bytes]:
         session.flush()
         sealed += len(batch)
     if sealed:
+        session.info[SEALED_HEAD_INFO] = (seq, prev)
         logger.debug("sealed %d pending events up to seq %d", sealed, seq)
     return sealed, seq, prev
 
@@ -215,6 +221,7 @@ def append(
     event.mac = chain_mac(key, prev, event)
     session.add(event)
     session.flush()
+    session.info[SEALED_HEAD_INFO] = (event.seq, event.mac)
     return event
 
 
@@ -229,7 +236,8 @@ class VerifyResult:
 
     ``head_seq``/``head_mac_hex``: the newest sealed row as stored (``None`` if
     none). ``first_bad_seq``/``problem``: the first broken link (``None`` when ok).
-    ``pending``: unsealed rows. ``checked``: rows whose link verified.
+    ``pending``: unsealed rows (each one is an error: only the daemon writes events, sealed).
+    ``unsealed``: a description of the first few of them. ``checked``: rows whose link verified.
     """
 
     ok: bool
@@ -239,6 +247,20 @@ class VerifyResult:
     problem: str | None
     pending: int
     checked: int
+    unsealed: tuple[str, ...] = ()
+
+
+def describe_unsealed(session: Session, limit: int = UNSEALED_NAMED) -> list[str]:
+    """One line for each of the first ``limit`` unsealed rows (seq NULL), oldest first."""
+    rows = session.execute(
+        select(Event.id, Event.time, Event.type, Event.actor, Event.user_code)
+        .where(Event.seq.is_(None)).order_by(Event.id).limit(limit)
+    ).all()
+    return [
+        f"event id {r.id} ({r.type}, time {r.time}, actor {r.actor or '-'}, user {r.user_code or '-'}) is not "
+        "sealed (seq NULL): it was written into the database outside the daemon (foreign row)"
+        for r in rows
+    ]
 
 
 _COLUMNS = (
@@ -288,7 +310,7 @@ def verify(
     anchor: tuple[int, str] | None = None,
     start: tuple[int, str] | None = None,
 ) -> VerifyResult:
-    """Check the whole chain and report the first broken link.
+    """Check the whole chain and report the first broken link. Read-only: never seals anything.
 
     Streams sealed rows in seq order, ``batch`` (default 5000) per query, so memory
     stays constant at any size. Detects: a row whose MAC does not match (edited), a
@@ -305,6 +327,9 @@ def verify(
     inside the chain being verified, so an edited anchor breaks its MAC). An
     ``anchor`` at or before ``start`` is compared with ``start`` when the seqs are
     equal and otherwise left to the archive check.
+
+    Any unsealed row (seq NULL) makes the result not ok: only the daemon writes events, and it seals
+    them in the transaction that writes them, so such a row was put there by someone else.
     """
     if batch < 1:
         raise ValueError("batch must be >= 1")
@@ -326,6 +351,11 @@ def verify(
     checked = 0
 
     def result(bad: int | None, problem: str | None) -> VerifyResult:
+        unsealed: tuple[str, ...] = ()
+        if pending:
+            unsealed = tuple(describe_unsealed(session))
+            if problem is None:
+                problem = f"{pending} unsealed event{'s' if pending != 1 else ''} (seq NULL): " + unsealed[0]
         return VerifyResult(
             ok=problem is None,
             head_seq=stored_head[0] if stored_head else None,
@@ -334,6 +364,7 @@ def verify(
             problem=problem,
             pending=pending,
             checked=checked,
+            unsealed=unsealed,
         )
 
     if anchor is not None and start is not None and anchor[0] <= start[0]:
@@ -356,7 +387,8 @@ def verify(
             # (it alone is no proof: ids of concurrent writers on a server database may interleave).
             if row.id < prev_id or (nxt is not None and nxt.id < row.id):
                 return result(seq, f"seq {seq} is out of order (rows reordered)")
-            return result(seq, f"seq {seq} does not match its MAC (row altered or wrong key)")
+            return result(seq, f"seq {seq} (event id {row.id}, {row.type}) does not match its MAC "
+                               "(row altered, inserted from outside, or wrong key)")
         if anchor is not None and seq == anchor[0] and mac.hex() != anchor[1].lower():
             return result(seq, f"seq {seq} differs from the exported anchor (log rewritten)")
         prev_mac = mac

@@ -30,7 +30,9 @@ from typing import Any
 from sqlalchemy.exc import SQLAlchemyError
 
 from controller import __version__, audit, db, keys
+from controller import anchor as anchors
 from controller.access import AccessController, Outcome
+from controller.anchor import AnchorWriter
 from controller.clock import JumpDetector, clock_trusted
 from controller.config import Config
 from controller.door_state import (AlarmCleared, AlarmRaised, DoorEvent, DoorState, DoorStateMachine, RelayOff,
@@ -82,8 +84,13 @@ class Daemon:
         clock: Callable[[], float] = time.monotonic,
         wall: Callable[[], datetime] = utcnow,
         notifier: Notifier | None = None,
+        accept_truncated_log: bool = False,
     ) -> None:
         self.datadir = datadir
+        #: Start although the database no longer holds the head of the anchor file (``kunci run
+        #: --accept-truncated-log``): the loss is logged as ``log.truncated`` and raised as an alarm.
+        self.accept_truncated_log = accept_truncated_log
+        self._anchor: AnchorWriter | None = None
         self.config = config
         self._hardware_factory = hardware_factory
         self.clock = clock
@@ -186,11 +193,18 @@ class Daemon:
         pepper = keys.load_pepper(self.datadir)
         audit_key = keys.load_audit_key(self.datadir)
         session = db.session_factory(self._engine)()
-        self.journal = Journal(session, audit_key, self.config.door.name)
+        truncated = self._check_anchor(session)  # before anything is written: refuses a log that lost events
+        self._anchor = AnchorWriter(self.datadir)
+        self.journal = Journal(session, audit_key, self.config.door.name, anchor=self._anchor)
+        self.journal.restore_spilled(self.datadir.unstored_events_file)  # events an earlier stop kept
         self.journal.seal_pending()
         self._clock_trusted = clock_trusted(self._trust_policy)
         self.access = AccessController(self.journal, pepper, self.config, lambda: self._clock_trusted)
         session.commit()
+        self._log_unclean_stop()
+        if truncated is not None:
+            self.journal.write("log.truncated", actor="daemon", detail=truncated)
+            self.journal.raise_alarm("log_truncated", truncated["problem"][:200])
         self.journal.write("daemon.started", actor="daemon",
                            detail={"version": __version__, "simulated": self.config.simulated,
                                    "clock_trusted": self._clock_trusted})
@@ -210,6 +224,50 @@ class Daemon:
         self.notifier.ready("door locked; ready")
         log.info("kunci daemon ready (%s hardware)", "simulated" if self.config.simulated else "real")
 
+    def _check_anchor(self, session: Any) -> dict[str, Any] | None:
+        """Compare the newest head of the anchor file with the database (docs/reliability.md).
+
+        The database must still hold the anchor's seq with its MAC; otherwise committed events were
+        lost (a deleted ``kunci.db-wal`` after a crash, rows deleted, an old file put back) and the
+        daemon refuses to start (fail-secure: the door stays locked and the evidence untouched) unless
+        ``accept_truncated_log``, when the returned detail is logged as ``log.truncated``.
+        """
+        kept = anchors.newest(self.datadir)
+        try:
+            problem = anchors.compare(session, kept) if kept is not None else None
+            last = audit.head(session)
+        finally:
+            session.rollback()
+        if problem is None:
+            return None
+        if not self.accept_truncated_log:
+            raise StoreError(
+                f"the entry log lost committed events: {problem} ({self.datadir.anchor_file}). The door "
+                "stays locked and nothing was written. Restore the newest backup (docs/backup.md), or start "
+                "with 'kunci run --accept-truncated-log' to carry on with the log as it is (the loss is "
+                "then logged as log.truncated and raised as an alarm; docs/reliability.md)")
+        log.critical("starting on a truncated entry log (--accept-truncated-log): %s", problem)
+        return {"problem": problem, "anchor_seq": kept.seq, "anchor_mac": kept.mac, "anchor_time": kept.time,
+                "log_head_seq": last[0] if last else 0}
+
+    def _log_unclean_stop(self) -> None:
+        """``daemon.recovered`` when the previous run did not stop cleanly (it logged ``daemon.started``
+        and never ``daemon.stopped``: killed, crashed, power cut)."""
+        from sqlalchemy import select
+
+        from controller.models import Event
+
+        session = self.journal.session
+        last_run = session.scalar(
+            select(Event.type).where(Event.type.in_(("daemon.started", "daemon.stopped")), Event.seq.is_not(None))
+            .order_by(Event.seq.desc()).limit(1))
+        last = audit.head(session)
+        session.commit()
+        if last_run == "daemon.started":
+            log.warning("the previous run did not stop cleanly; the last sealed event is seq %s",
+                        last[0] if last else 0)
+            self.journal.write("daemon.recovered", actor="daemon", detail={"last_seq": last[0] if last else 0})
+
     def _shutdown(self) -> None:
         self._relay_off("shutdown")
         self.notifier.stopping()
@@ -217,6 +275,8 @@ class Daemon:
             self._control.close()
         if self.journal is not None and self.ready.is_set():
             self.journal.write("daemon.stopped", actor="daemon")
+        if self.journal is not None and self.journal.buffered:
+            self._spill_unstored()
         if self._cap_timer is not None:
             self._cap_timer.cancel()
         if self.hw is not None:
@@ -228,9 +288,22 @@ class Daemon:
                 log.debug("closing the session failed", exc_info=True)
         if self._engine is not None:
             self._engine.dispose()
+        if self._anchor is not None:
+            self._anchor.close()
         if self._lock is not None:
             self._lock.release()
         log.info("kunci daemon stopped; relay off")
+
+    def _spill_unstored(self) -> None:
+        """An orderly stop while the database refuses writes: keep the RAM-buffered events on disk."""
+        journal = self.journal
+        if journal.flush():  # one last try
+            return
+        try:
+            journal.spill(self.datadir.unstored_events_file)
+        except OSError as exc:
+            log.critical("%d events were never stored and could not be saved to %s (%s): they are LOST",
+                         journal.buffered, self.datadir.unstored_events_file, exc.strerror or exc)
 
     def _install_signal_handlers(self) -> None:
         if threading.current_thread() is not threading.main_thread():

@@ -272,19 +272,53 @@ def _create_private(path: Path) -> None:
     os.close(fd)
 
 
+def _is_empty(path: Path) -> bool:
+    """True if the database file is missing or zero-length (and no WAL holds its first pages).
+
+    ``os.stat`` only: no descriptor of the database's files is opened here (see
+    :func:`_refuse_non_database`).
+    """
+    try:
+        if path.stat().st_size > 0:
+            return False
+    except FileNotFoundError:
+        return True
+    try:
+        return Path(f"{path}-wal").stat().st_size == 0
+    except FileNotFoundError:
+        return True
+
+
+def _refuse_lost_database(datadir: DataDir, path: Path) -> None:
+    """A missing or empty database file: say whether it was lost (restore) or never made (init)."""
+    state = "missing" if not path.exists() else "empty (0 bytes)"
+    if datadir.initialised():
+        raise StoreError(
+            f"the database {path} is {state}, but {datadir.root} is an initialised data directory "
+            "(its secrets or anchor file exist): the door's people and entry log were lost, this is not a new "
+            "installation. Restore the newest backup (docs/backup.md: 'kunci backup restore'); nothing was "
+            "created. Only if there is no backup: 'kunci init --new-database' starts an empty database on purpose"
+        )
+    raise StoreError(f"there is no database at {path}; run 'kunci init' first")
+
+
 def open_database(
     datadir: DataDir,
     config_store_url: str = "",
     *,
     busy_timeout_ms: int = 5000,
     quick_check: bool = False,
+    create: bool = False,
 ) -> Engine:
     """Open the database of ``datadir``: ``config_store_url`` if set, else ``DATA/kunci.db``.
 
     A SQLite file that exists but is not a database is refused with
     :class:`StoreError` before any connection is made, so it is never overwritten.
-    The file is created (mode 0640) if missing. ``quick_check=True`` (default False) also runs
-    ``PRAGMA quick_check`` and refuses a damaged file (slow on a large database).
+    A missing or zero-length file is refused too (:class:`StoreError`; under an initialised data
+    directory the message points to restoring a backup) unless ``create=True`` (default False), which
+    only ``kunci init`` passes on a fresh data directory (or with ``--new-database``): it then creates
+    the file (mode 0640). ``quick_check=True`` (default False) also runs ``PRAGMA quick_check`` and
+    refuses a damaged file (slow on a large database).
     """
     url = config_store_url or datadir.default_db_url
     if _is_sqlite(url):
@@ -294,6 +328,8 @@ def open_database(
             if not path.parent.is_dir():
                 raise StoreError(f"database directory {path.parent} does not exist; run 'kunci init'")
             _refuse_non_database(path)
+            if _is_empty(path) and not create:
+                _refuse_lost_database(datadir, path)
             _create_private(path)
     engine = make_engine(url, busy_timeout_ms=busy_timeout_ms)
     try:

@@ -5,17 +5,26 @@ writes goes through :func:`controller.audit.append` and is committed before the 
 it ("no log, no entry", DESIGN §6). When the database refuses a write (disk full, read-only
 file system, I/O error), :meth:`Journal.write` returns ``False``, keeps the event in a RAM ring
 buffer and marks the log unavailable; :meth:`Journal.flush` retries the buffer later, so events
-are written late rather than lost while the process lives.
+are written late rather than lost while the process lives. At an orderly stop, events still in
+RAM are spilled to ``DATA/run/unstored-events.jsonl`` (:meth:`Journal.spill`, fsync'd) and the
+next start stores them first (:meth:`Journal.restore_spilled`), sealed, in order, marked
+``"recovered": true`` in their detail.
+
+Every commit of sealed events is followed by one line in the anchor file (``anchor=``, an
+:class:`controller.anchor.AnchorWriter` attached to the session): the head kept outside the database.
 """
 
 from __future__ import annotations
 
+import json
 import logging
+import os
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import or_, select
 from sqlalchemy.exc import SQLAlchemyError
@@ -23,7 +32,10 @@ from sqlalchemy.orm import Session
 
 from controller import audit
 from controller.models import Alarm
-from controller.timefmt import iso_utc, utcnow
+from controller.timefmt import iso_utc, parse_iso_utc, utcnow
+
+if TYPE_CHECKING:
+    from controller.anchor import AnchorWriter
 
 log = logging.getLogger(__name__)
 
@@ -45,12 +57,20 @@ class Journal:
     :param session: the loop thread's session (never shared with another thread).
     :param audit_key: the 32-byte chain key.
     :param door: door name put on every event.
+    :param anchor: the anchor file writer; attached to ``session`` so every commit that sealed events
+        appends the head (optional: tests may run without one).
     """
 
-    def __init__(self, session: Session, audit_key: bytes, door: str) -> None:
+    def __init__(self, session: Session, audit_key: bytes, door: str, *,
+                 anchor: AnchorWriter | None = None) -> None:
         self.session = session
         self._key = audit_key
         self.door = door
+        self.anchor = anchor
+        if anchor is not None:
+            anchor.attach(session)
+        #: The spill file whose events are in the RAM buffer (removed once they are stored).
+        self._restored_from: Path | None = None
         self._buffer: deque[_Pending] = deque(maxlen=RAM_BUFFER_EVENTS)
         self.dropped = 0
         self.available = True
@@ -94,6 +114,9 @@ class Journal:
                 self._failed(exc)
                 return False
             self._buffer.popleft()
+        if self._restored_from is not None:
+            _unlink(self._restored_from)
+            self._restored_from = None
         if not self.available:
             log.warning("event log writable again; buffered events stored")
         self.available = True
@@ -134,6 +157,71 @@ class Journal:
         except (SQLAlchemyError, OSError) as exc:
             self._failed(exc)
             return 0
+
+    # -- events that outlive the process: spill at an orderly stop, store at the next start ------
+
+    def spill(self, path: Path) -> int:
+        """Write the RAM-buffered events to ``path`` (JSON lines, fsync'd, replacing an older spill) and
+        log critically; returns how many. Called at an orderly stop when the database still refuses.
+
+        Raises ``OSError`` if the file cannot be written (the caller logs the loss critically).
+        """
+        if not self._buffer:
+            return 0
+        lines = [json.dumps({"type": item.type, **_plain(item.fields)}, sort_keys=True) for item in self._buffer]
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o640)
+        try:
+            data = ("\n".join(lines) + "\n").encode("utf-8")
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view):]
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(tmp, path)
+        dirfd = os.open(path.parent, os.O_RDONLY)
+        try:
+            os.fsync(dirfd)
+        finally:
+            os.close(dirfd)
+        count = len(lines)
+        log.critical("the event log refused writes until the stop: %d events not stored in the database were "
+                     "saved to %s; the next start stores them first", count, path)
+        return count
+
+    def restore_spilled(self, path: Path) -> int:
+        """Store the events a previous orderly stop spilled to ``path``, before anything else: sealed, in
+        their order, each with ``"recovered": true`` in its detail. Returns how many were read.
+
+        The file is removed once they are stored; if the database still refuses, they wait in the RAM
+        buffer (and the file stays) like any event the database refused.
+        """
+        try:
+            text = path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            return 0
+        items: list[_Pending] = []
+        for number, line in enumerate(text.splitlines(), 1):
+            if not line.strip():
+                continue
+            try:
+                obj = json.loads(line)
+                type_ = str(obj.pop("type"))
+                fields = {k: obj[k] for k in ("reason", "method", "user", "door", "actor", "score") if k in obj}
+                fields["time"] = parse_iso_utc(obj["time"]) if obj.get("time") else utcnow()
+                detail = obj.get("detail") if isinstance(obj.get("detail"), dict) else {}
+                fields["detail"] = {**detail, "recovered": True}
+            except (ValueError, KeyError, TypeError):
+                log.critical("%s line %d is damaged; it was skipped", path, number)
+                continue
+            items.append(_Pending(type_, fields))
+        log.warning("storing %d events an earlier stop could not store (%s)", len(items), path)
+        self._buffer.extendleft(reversed(items))
+        self._restored_from = path
+        self.flush()
+        return len(items)
 
     def _keep(self, type: str, fields: dict[str, Any]) -> None:
         if len(self._buffer) == self._buffer.maxlen:
@@ -201,3 +289,24 @@ class Journal:
                 .limit(limit)
             )
         )
+
+
+def _plain(fields: dict[str, Any]) -> dict[str, Any]:
+    """Event fields as JSON values: times as UTC ISO text, people and doors by code and name."""
+    out: dict[str, Any] = {}
+    for name, value in fields.items():
+        if isinstance(value, datetime):
+            value = iso_utc(value)
+        elif hasattr(value, "code"):
+            value = value.code
+        elif hasattr(value, "name") and name == "door":
+            value = value.name
+        out[name] = value
+    return out
+
+
+def _unlink(path: Path) -> None:
+    try:
+        path.unlink(missing_ok=True)
+    except OSError as exc:
+        log.error("cannot remove %s after storing its events: %s", path, exc.strerror or exc)

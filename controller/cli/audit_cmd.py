@@ -1,9 +1,13 @@
 """``kunci audit verify``, ``kunci audit head`` and ``kunci audit archive``: check, show and prune the chain.
 
-``verify`` checks the archives in ``DATA/archive`` (in order, each start anchor
-against the previous end anchor, every event re-MACed) and then the live log from
-the last archive's end anchor. ``archive`` moves sealed events older than the
-cut-off into a new archive file (see :mod:`controller.archive`, docs/backup.md).
+``verify`` is read-only (it never seals or changes anything). It checks the archives in
+``DATA/archive`` (in order, each start anchor against the previous end anchor, every event
+re-MACed), then the live log from the last archive's end anchor; any unsealed row (seq NULL) is an
+error; and the newest head of the anchor file ``DATA/anchor/heads`` (kept by the daemon outside the
+database, :mod:`controller.anchor`) must still be in the log with its MAC, else the tail was
+truncated or rewritten. ``--anchor SEQ:MAC`` / ``--anchor-from FILE`` add a head kept off the device.
+``archive`` moves sealed events older than the cut-off into a new archive file (see
+:mod:`controller.archive`, docs/backup.md).
 """
 
 from __future__ import annotations
@@ -14,12 +18,18 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import Engine
 
+from pathlib import Path
+
+from sqlalchemy import func, select
+
+from controller import anchor as anchors
 from controller import archive
-from controller.audit import GENESIS_MAC, SealerLock, head, seal_pending
+from controller.audit import GENESIS_MAC, SealerLock, head
 from controller.config import load_config
 from controller.db import open_database, session_factory
 from controller.errors import DataDirError, InvalidInput, StoreError
 from controller.keys import load_audit_key
+from controller.models import Event
 from controller.paths import DataDir
 from controller.timefmt import parse_iso_utc, utcnow
 
@@ -32,12 +42,18 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
     check = sub.add_parser(
         "verify",
         parents=[common],
-        help="seal pending events (if the daemon is stopped) and verify the whole chain (exit 1 if broken)",
+        help="verify the whole chain, read-only: broken links, unsealed rows, a truncated tail (exit 1 if any)",
     )
-    check.add_argument(
+    given = check.add_mutually_exclusive_group()
+    given.add_argument(
         "--anchor",
         metavar="SEQ:MAC",
         help="a chain head exported earlier (e.g. from an export header); detects a truncated log",
+    )
+    given.add_argument(
+        "--anchor-from",
+        metavar="FILE",
+        help="read the head from FILE: an export (CSV or JSON), a copy of DATA/anchor/heads, or SEQ:MAC",
     )
     check.set_defaults(func=run_verify)
     show = sub.add_parser("head", parents=[common], help="print the chain head (seq and MAC) to keep off the device")
@@ -79,26 +95,34 @@ def parse_anchor(text: str) -> tuple[int, str]:
 
 
 def run_verify(args: argparse.Namespace) -> int:
-    """Seal pending rows when the sealer lock is free, then verify; exit 0 if intact, 1 if broken."""
+    """Verify, read-only; exit 0 if intact, 1 if broken, unsealed or truncated."""
     datadir = DataDir.resolve(args.data)
-    anchor = parse_anchor(args.anchor) if args.anchor else None
+    given = parse_anchor(args.anchor) if args.anchor else None
+    if getattr(args, "anchor_from", None):
+        try:
+            given = anchors.read_anchor_file(Path(args.anchor_from))
+        except ValueError as exc:
+            raise InvalidInput(str(exc)) from None
+    # The anchor file is read before the database snapshot: a head is appended only after its commit,
+    # so a snapshot taken later always holds it (a running daemon cannot cause a false alarm).
+    kept = anchors.newest(datadir)
+    kept_present = anchors.present(datadir)
     engine = _open(datadir)
     try:
         key = load_audit_key(datadir)
-        lock = SealerLock(datadir)
-        sealed = 0
-        if lock.try_acquire():
-            try:
-                with session_factory(engine)() as session, session.begin():
-                    sealed = seal_pending(session, key)
-            finally:
-                lock.release()
         with session_factory(engine, readonly=True)() as session, session.begin():
-            full = archive.verify_all(session, key, archive.archive_dir(datadir.root), anchor=anchor)
+            first_live = session.scalar(select(func.min(Event.seq)))
+            # A kept head older than the live log (archived since) is checked inside the archives.
+            archived_kept = kept is not None and first_live is not None and kept.seq < int(first_live)
+            check_in_archive = given if given is not None else (
+                (kept.seq, kept.mac) if archived_kept and kept is not None else None)
+            full = archive.verify_all(session, key, archive.archive_dir(datadir.root), anchor=check_in_archive)
+            kept_problem = None
+            if kept is not None and not archived_kept:
+                kept_problem = anchors.compare(session, kept)
+            ran_daemon = session.scalar(select(Event.id).where(Event.type == "daemon.started").limit(1))
     finally:
         engine.dispose()
-    if sealed:
-        print(f"sealed {sealed} pending event{'s' if sealed != 1 else ''}")
     if full.archive is not None:
         print(f"audit chain BROKEN in archive {full.archive} at seq {full.first_bad_seq}: {full.problem}")
         return 1
@@ -109,16 +133,31 @@ def run_verify(args: argparse.Namespace) -> int:
     for note in full.notes:
         print(note)
     result = full.live
+    if result is not None and result.unsealed:
+        for line in result.unsealed:
+            print(f"ERROR: {line}")
+        if result.pending > len(result.unsealed):
+            print(f"ERROR: ... and {result.pending - len(result.unsealed)} more unsealed events")
     if result is None or not result.ok:
         bad = result.first_bad_seq if result is not None else full.first_bad_seq
-        print(f"audit chain BROKEN at seq {bad}: {full.problem}")
+        where = f"at seq {bad}" if bad is not None else "(unsealed rows)"
+        print(f"audit chain BROKEN {where}: {full.problem}")
+        return 1
+    if kept_problem is not None:
+        print(f"audit chain BROKEN: {kept_problem} - anchor file {datadir.anchor_file}")
+        return 1
+    if kept is None and ran_daemon is not None:
+        what = "is empty or unreadable" if kept_present else "is missing"
+        print(f"audit chain BROKEN: the anchor file {datadir.anchor_file} {what} although the daemon has run "
+              "here: a truncated tail cannot be ruled out (restore DATA/anchor from a backup, or check with "
+              "--anchor SEQ:MAC from a head kept off the device)")
         return 1
     seq = result.head_seq or 0
     mac = result.head_mac_hex or GENESIS_MAC.hex()
     noun = "event" if result.checked == 1 else "events"
     print(f"audit chain OK: {result.checked} {noun}, head seq={seq} mac={mac}")
-    if result.pending:
-        print(f"{result.pending} newer events are waiting for the daemon to seal them")
+    if kept is not None:
+        print(f"anchor file: newest head seq={kept.seq} ({kept.time}) is in the log")
     return 0
 
 
@@ -166,6 +205,8 @@ def run_archive(args: argparse.Namespace) -> int:
             raise StoreError("the daemon is running (sealer lock held); stop it before archiving")
         try:
             result = archive.archive_events(engine, key, archive.archive_dir(datadir.root), cutoff, now=now)
+            with session_factory(engine, readonly=True)() as session, session.begin():
+                anchors.record_head(datadir, session)  # the admin.events_archived event is the new head
         finally:
             lock.release()
     finally:

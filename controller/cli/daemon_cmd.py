@@ -55,6 +55,9 @@ def configure_journal_logging(root: logging.Logger | None = None) -> bool:
 def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
     p = sub.add_parser("run", parents=[common], help="run the door daemon (keypad, sensor, relay, log)")
     p.add_argument("--verbose", "-v", action="store_true", help="log every event of interest at INFO level")
+    p.add_argument("--accept-truncated-log", action="store_true",
+                   help="start although the database lost events the anchor file names (logged as "
+                   "log.truncated, alarm raised); without it such a start is refused (docs/reliability.md)")
     p.set_defaults(func=run)
 
 
@@ -66,4 +69,4 @@ def run(args: argparse.Namespace) -> int:
     configure_journal_logging()
     datadir = DataDir.resolve(args.data)
     config = load_config(datadir.config_file)
-    return Daemon(datadir, config).run()
+    return Daemon(datadir, config, accept_truncated_log=getattr(args, "accept_truncated_log", False)).run()

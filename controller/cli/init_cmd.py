@@ -26,6 +26,12 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
         parents=[common],
         help="create or upgrade the data directory (config, secrets, database); safe to repeat",
     )
+    init.add_argument(
+        "--new-database",
+        action="store_true",
+        help="on a data directory that was initialised before but lost its database: create a new, empty "
+        "one (people and the entry log start from nothing; restore a backup instead if you have one)",
+    )
     init.set_defaults(func=run_init)
     db = subparsers.add_parser("db", parents=[common], help="database maintenance")
     sub = db.add_subparsers(dest="db_command", metavar="ACTION")
@@ -48,13 +54,13 @@ def _make_dir(path: Path, mode: int) -> bool:
     return True
 
 
-def _open(datadir: DataDir) -> Engine:
+def _open(datadir: DataDir, create: bool = False) -> Engine:
     config = load_config(datadir.config_file)
-    return open_database(datadir, config.store.url, busy_timeout_ms=config.store.busy_timeout_ms)
+    return open_database(datadir, config.store.url, busy_timeout_ms=config.store.busy_timeout_ms, create=create)
 
 
-def _upgrade(datadir: DataDir) -> str:
-    engine = _open(datadir)
+def _upgrade(datadir: DataDir, create: bool = False) -> str:
+    engine = _open(datadir, create)
     try:
         before, after = upgrade_database(engine)
     finally:
@@ -66,13 +72,17 @@ def _upgrade(datadir: DataDir) -> str:
     return f"database: up to date (revision {after})"
 
 
-def initialise(datadir: DataDir) -> list[str]:
+def initialise(datadir: DataDir, *, new_database: bool = False) -> list[str]:
     """Create what is missing in DATA (dirs, secrets, config, TLS certificate), upgrade the database.
 
-    Idempotent; returns one line per thing done, for the caller to print.
+    Idempotent; returns one line per thing done, for the caller to print. The database is created
+    only on a fresh data directory (no secrets, no anchor file yet); on one that was initialised
+    before, a missing or empty database is refused (restore a backup, docs/backup.md) unless
+    ``new_database=True`` (``kunci init --new-database``).
     """
     from controller.tls import cert_fingerprint_sha256, ensure_self_signed_cert
 
+    create = new_database or not datadir.initialised()
     done: list[str] = []
     if _make_dir(datadir.root, DATA_DIR_MODE):
         done.append(f"created {datadir.root}")
@@ -87,14 +97,26 @@ def initialise(datadir: DataDir) -> list[str]:
         if ensure_self_signed_cert(datadir.tls_cert_file, datadir.tls_key_file, [socket.gethostname()]):
             done.append(f"created {datadir.tls_cert_file} (self-signed; SHA-256 fingerprint "
                         f"{cert_fingerprint_sha256(datadir.tls_cert_file)})")
-    done.append(_upgrade(datadir))
+    line = _upgrade(datadir, create)
+    if new_database and line.startswith("database: created"):
+        line += (" - a NEW, EMPTY database on a data directory that had one (--new-database): people and the "
+                 "entry log start from nothing; the old anchor file was kept as heads.before-new-database")
+        _retire_anchor(datadir)
+    done.append(line)
     return done
+
+
+def _retire_anchor(datadir: DataDir) -> None:
+    """Move the anchor file of the lost database aside (kept as evidence), so the new log can be verified."""
+    for path in (datadir.anchor_file, datadir.anchor_file.with_name(datadir.anchor_file.name + ".1")):
+        if path.exists():
+            path.rename(path.with_name(path.name + ".before-new-database"))
 
 
 def run_init(args: argparse.Namespace) -> int:
     """Create what is missing in DATA, upgrade the database, and say what was done."""
     datadir = DataDir.resolve(args.data)
-    for line in initialise(datadir):
+    for line in initialise(datadir, new_database=getattr(args, "new_database", False)):
         print(line)
     print(f"{datadir.root} is ready")
     return 0

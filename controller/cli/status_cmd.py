@@ -31,6 +31,7 @@ def format_status(s: dict) -> str:
         f"leds:     green {'on' if ind.get('green') else 'off'}, red {'on' if ind.get('red') else 'off'}"
         + (", buzzer on" if ind.get("buzzer") else ""),
     ]
+    lines.append(log_line(s))
     alarms = s.get("alarms") or []
     if alarms:
         lines.append("alarms:")
@@ -40,6 +41,22 @@ def format_status(s: dict) -> str:
     if s.get("simulated"):
         lines.append("hardware: SIMULATED")
     return "\n".join(lines)
+
+
+def log_line(s: dict) -> str:
+    """The entry log's state: available, or UNAVAILABLE with how many events wait in the daemon's RAM."""
+    waiting = int(s.get("buffered_events") or 0)
+    foreign = int(s.get("pending_events") or 0)
+    if s.get("log_available", True) is False:
+        text = (f"log:      UNAVAILABLE (the database refuses writes): {waiting} event{'s' if waiting != 1 else ''} "
+                "waiting in memory to be stored")
+    elif waiting:
+        text = f"log:      ok, {waiting} event{'s' if waiting != 1 else ''} waiting to be stored"
+    else:
+        text = "log:      ok"
+    if foreign:
+        text += f"; {foreign} unsealed row{'s' if foreign != 1 else ''} in the database (run 'kunci audit verify')"
+    return text
 
 
 def run(args: argparse.Namespace) -> int:

@@ -147,7 +147,7 @@ def test_write_transactions_begin_immediate(tmp_path: Path, engine) -> None:
 
 def test_open_database_creates_private_file_and_returns_engine(tmp_path: Path) -> None:
     dd = DataDir(tmp_path)
-    eng = open_database(dd)
+    eng = open_database(dd, create=True)
     upgrade_database(eng)
     assert dd.db_file.stat().st_mode & 0o777 == 0o640
     assert check_integrity(eng) == "ok"
@@ -166,7 +166,7 @@ def test_open_database_refuses_non_database_and_never_overwrites(tmp_path: Path,
 
 def test_open_database_refuses_damaged_database(tmp_path: Path) -> None:
     dd = DataDir(tmp_path)
-    eng = open_database(dd)
+    eng = open_database(dd, create=True)
     upgrade_database(eng)
     with eng.begin() as conn:
         for i in range(3000):
@@ -178,6 +178,31 @@ def test_open_database_refuses_damaged_database(tmp_path: Path) -> None:
     with pytest.raises(StoreError):
         open_database(dd, quick_check=True)
     assert dd.db_file.read_bytes() == bytes(raw)
+
+
+def test_open_database_never_creates_unless_asked(tmp_path: Path) -> None:
+    dd = DataDir(tmp_path)
+    with pytest.raises(StoreError, match="run 'kunci init' first"):
+        open_database(dd)
+    assert not dd.db_file.exists()
+
+
+@pytest.mark.parametrize("marker", ["secrets", "anchor"])
+@pytest.mark.parametrize("empty", [True, False])
+def test_a_lost_database_under_an_initialised_data_directory_is_refused(tmp_path: Path, marker: str,
+                                                                        empty: bool) -> None:
+    dd = DataDir(tmp_path)
+    if marker == "secrets":
+        dd.secrets_dir.mkdir()
+    else:
+        dd.anchor_dir.mkdir()
+        dd.anchor_file.write_text(f"seq=5 mac={'ab' * 32} time=2026-01-01T00:00:00.000000Z\n")
+    if empty:
+        dd.db_file.write_bytes(b"")
+    with pytest.raises(StoreError, match="initialised data directory.*Restore the newest backup.*docs/backup.md"):
+        open_database(dd)
+    assert dd.db_file.exists() == empty and (not empty or dd.db_file.stat().st_size == 0)
+    assert not Path(f"{dd.db_file}-wal").exists()
 
 
 def test_time_format_is_fixed_width_and_round_trips() -> None:

@@ -94,17 +94,35 @@ def _events(dd: DataDir, sealed: int, unsealed: int) -> None:
     engine.dispose()
 
 
-def test_audit_verify_ok_seals_pending_and_head_matches(site: DataDir, capsys) -> None:
-    _events(site, 5, 2)
+def test_audit_verify_ok_and_head_matches(site: DataDir, capsys) -> None:
+    _events(site, 7, 0)
     code, out, _ = _run(capsys, "audit", "verify", "--data", str(site.root))
     assert code == 0
-    assert "sealed 2 pending events" in out
     assert "audit chain OK: 7 events, head seq=7 mac=" in out
     mac = out.split("mac=")[1].split()[0]
     code, out, _ = _run(capsys, "audit", "head", "--data", str(site.root))
     assert code == 0 and out.strip() == f"head seq=7 mac={mac}"
     code, out, _ = _run(capsys, "audit", "verify", "--data", str(site.root), "--anchor", f"7:{mac}")
     assert code == 0
+    anchor_file = site.root / "kept-off-device.txt"
+    anchor_file.write_text(f"7:{mac}\n")
+    code, out, _ = _run(capsys, "audit", "verify", "--data", str(site.root), "--anchor-from", str(anchor_file))
+    assert code == 0
+    anchor_file.write_text(f"# kunci events export; anchor seq=8 mac={mac}; exported_at=2026-01-01T00:00:00Z\n")
+    code, out, _ = _run(capsys, "audit", "verify", "--data", str(site.root), "--anchor-from", str(anchor_file))
+    assert code == 1 and "truncated" in out
+
+
+def test_audit_verify_never_seals_and_names_unsealed_rows(site: DataDir, capsys) -> None:
+    _events(site, 5, 2)
+    before = sqlite3.connect(site.db_file).execute("SELECT count(*) FROM events WHERE seq IS NULL").fetchone()
+    code, out, _ = _run(capsys, "audit", "verify", "--data", str(site.root))
+    assert code == 1
+    assert "sealed 2" not in out
+    assert "ERROR: event id 6 (admin.login" in out and "ERROR: event id 7 (admin.login" in out
+    assert "not sealed" in out and "BROKEN" in out
+    after = sqlite3.connect(site.db_file).execute("SELECT count(*) FROM events WHERE seq IS NULL").fetchone()
+    assert before == after == (2,)  # verification wrote nothing
 
 
 def test_audit_verify_on_empty_log(site: DataDir, capsys) -> None:
@@ -112,13 +130,23 @@ def test_audit_verify_on_empty_log(site: DataDir, capsys) -> None:
     assert code == 0 and f"audit chain OK: 0 events, head seq=0 mac={'0' * 64}" in out
 
 
-def test_audit_verify_does_not_seal_while_the_daemon_holds_the_lock(site: DataDir, capsys) -> None:
+def test_audit_verify_reports_unsealed_rows_while_the_daemon_holds_the_lock(site: DataDir, capsys) -> None:
     _events(site, 3, 2)
     with SealerLock(site):
         code, out, _ = _run(capsys, "audit", "verify", "--data", str(site.root))
-    assert code == 0
-    assert "sealed" not in out
-    assert "audit chain OK: 3 events, head seq=3" in out and "2 newer events" in out
+    assert code == 1
+    assert "2 unsealed events" in out
+
+
+def test_audit_verify_reports_a_row_inserted_with_a_seq(site: DataDir, capsys) -> None:
+    _events(site, 4, 0)
+    con = sqlite3.connect(site.db_file)
+    con.execute("INSERT INTO events (seq, mac, time, type, actor) VALUES (5, zeroblob(32), "
+                "'2026-01-01T00:00:00.000000Z', 'admin.user_resumed', 'auditor')")
+    con.commit()
+    con.close()
+    code, out, _ = _run(capsys, "audit", "verify", "--data", str(site.root))
+    assert code == 1 and "BROKEN at seq 5" in out and "admin.user_resumed" in out
 
 
 def test_audit_verify_reports_a_tampered_row(site: DataDir, capsys) -> None:
@@ -155,3 +183,23 @@ def test_audit_verify_refuses_unsafe_key(site: DataDir, capsys) -> None:
     site.audit_key_file.chmod(0o644)
     code, _, err = _run(capsys, "audit", "verify", "--data", str(site.root))
     assert code == 1 and f"chmod 600 {site.audit_key_file}" in err
+
+
+@pytest.mark.parametrize("loss", ["deleted", "zero-length"])
+def test_init_refuses_to_recreate_a_lost_database_unless_asked(site: DataDir, capsys, loss: str) -> None:
+    site.db_file.unlink()
+    if loss == "zero-length":
+        site.db_file.write_bytes(b"")
+    code, out, err = _run(capsys, "init", "--data", str(site.root))
+    assert code == 1 and "Restore the newest backup" in err and "docs/backup.md" in err
+    assert "created" not in out.replace(f"created {site.root}", "")
+    code, _, err = _run(capsys, "db", "upgrade", "--data", str(site.root))
+    assert code == 1 and "initialised data directory" in err
+    code, _, err = _run(capsys, "audit", "verify", "--data", str(site.root))
+    assert code == 1 and "initialised data directory" in err
+    site.anchor_dir.mkdir()
+    site.anchor_file.write_text(f"seq=3 mac={'ab' * 32} time=2026-01-01T00:00:00.000000Z\n")
+    code, out, _ = _run(capsys, "init", "--new-database", "--data", str(site.root))
+    assert code == 0 and "NEW, EMPTY database" in out
+    assert not site.anchor_file.exists() and (site.anchor_dir / "heads.before-new-database").exists()
+    assert _run(capsys, "audit", "verify", "--data", str(site.root))[0] == 0
