@@ -2,8 +2,9 @@
 
 The daemon listens on no TCP port; local tools (CLI, admin web) connect here. One request per
 connection (see :mod:`controller.client` for the protocol). Each connection gets a short-lived
-thread that parses the request and calls ``handler(request, progress)``; the handler returns the
-result dict, or raises :class:`~controller.errors.KunciError` whose message goes back to the
+thread that reads the peer's credentials from the kernel (``SO_PEERCRED``: the account that
+connected, which a client cannot forge), parses the request and calls ``handler(request, progress,
+peer)``; the handler returns the result dict, or raises :class:`~controller.errors.KunciError` whose message goes back to the
 client. Unexpected exceptions are logged and answered with a generic error: nothing a client
 sends can stop the server or the door loop.
 """
@@ -13,9 +14,12 @@ from __future__ import annotations
 import json
 import logging
 import os
+import pwd
 import socket
+import struct
 import threading
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -29,15 +33,41 @@ MAX_REQUEST_BYTES = 64 * 1024
 REQUEST_TIMEOUT_SECONDS = 5.0
 
 Progress = Callable[[str, str], None]
-Handler = Callable[[dict[str, Any], Progress], dict[str, Any]]
+
+
+@dataclass(frozen=True)
+class Peer:
+    """The local process at the other end of a control connection, as the kernel reports it."""
+
+    pid: int
+    uid: int
+    gid: int
+
+    @property
+    def account(self) -> str:
+        """The account name of ``uid`` (``uid<N>`` when it has none)."""
+        try:
+            return pwd.getpwuid(self.uid).pw_name
+        except KeyError:
+            return f"uid{self.uid}"
+
+    @classmethod
+    def of(cls, conn: socket.socket) -> Peer:
+        """The credentials of ``conn``'s peer (``SO_PEERCRED``, Linux)."""
+        raw = conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
+        pid, uid, gid = struct.unpack("3i", raw)
+        return cls(pid, uid, gid)
+
+
+Handler = Callable[[dict[str, Any], Progress, Peer], dict[str, Any]]
 
 
 class ControlServer:
     """Accepts connections on a Unix socket and dispatches each request to ``handler``.
 
     :param socket_path: where to create the socket; a stale socket file is replaced.
-    :param handler: ``handler(request, progress) -> result``; ``progress(step, message)``
-        sends a progress line to the client.
+    :param handler: ``handler(request, progress, peer) -> result``; ``progress(step, message)``
+        sends a progress line to the client; ``peer`` is the connecting :class:`Peer`.
     :param mode: permission bits of the socket file (default 0o660).
     """
 
@@ -121,9 +151,10 @@ class ControlServer:
                     log.debug("client went away during progress")
 
             try:
+                peer = Peer.of(conn)
                 request = self._read_request(conn)
                 conn.settimeout(None)
-                result = self._handler(request, progress)
+                result = self._handler(request, progress, peer)
                 send({"ok": True, "result": result})
             except KunciError as exc:
                 self._try_send(send, {"ok": False, "error": str(exc)})

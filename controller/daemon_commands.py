@@ -16,7 +16,8 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import func, select
 
-from controller import models, pins
+from controller import actors, admin_ops, models
+from controller.control import Peer
 from controller.people import validate_code
 from controller.access import LOG_UNAVAILABLE
 from controller.errors import InvalidInput, KunciError, NotFound
@@ -27,7 +28,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-ACTOR_RE = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
+ACTOR_RE = re.compile(r"^(cli:)?[A-Za-z0-9_.-]{1,64}$")
 KEYS_RE = re.compile(r"^[0-9*#A-D]{1,64}$")
 LABEL_RE = re.compile(r"^[A-Za-z0-9_.-]{1,32}$")
 
@@ -63,10 +64,18 @@ class CommandHandlers:
 
     # -- entry points --------------------------------------------------------------------------
 
-    def handle(self, request: dict[str, Any], progress) -> dict[str, Any]:
-        """Control-socket handler (connection thread)."""
+    def handle(self, request: dict[str, Any], progress, peer: Peer | None = None) -> dict[str, Any]:
+        """Control-socket handler (connection thread).
+
+        ``peer`` is the connecting account (``SO_PEERCRED``); the actor every command records is
+        resolved from it (:func:`controller.actors.resolve`), never taken from the request alone.
+        """
         cmd = request["cmd"]
-        params = {k: v for k, v in request.items() if k != "cmd"}
+        params = {k: v for k, v in request.items() if k not in ("cmd", "web_session")}
+        if peer is not None:
+            params["actor"] = actors.resolve(peer, request, self.d.datadir, self.d.wall())
+        if cmd == "admin":
+            return self.d.submit("admin", params)
         if cmd.startswith("sim."):
             return self._sim(cmd, params)
         if cmd == "finger.enroll":
@@ -93,18 +102,24 @@ class CommandHandlers:
         return user
 
     def _pin_issue(self, params: dict[str, Any]) -> dict[str, Any]:
-        code, actor = _code(params), _actor(params)
-        user = self._user(code)
-        if user.status == "revoked":
-            raise InvalidInput(f"{code} is revoked; a revoked person gets no new PIN")
-        session = self.d.journal.session
-        had_pin = user.pin is not None
-        pin = pins.issue_pin(session, self.d.access._pepper, user, self.d.config.pin.length_digits)
-        kind = "admin.pin_reset" if had_pin else "admin.pin_issued"
-        if not self.d.journal.write(kind, user=code, actor=actor):
-            self.d.journal.retract(kind)  # the PIN change was rolled back: nothing to log later
-            raise KunciError("the new PIN could not be logged, so it was not issued")
-        return {"user": code, "pin": pin}
+        return self._admin({"op": "user.reset_pin", "params": {"user": _code(params)}, "actor": _actor(params)})
+
+    def _admin(self, params: dict[str, Any]) -> dict[str, Any]:
+        """One admin change (:mod:`controller.admin_ops`) and its sealed event, in one transaction."""
+        from sqlalchemy.exc import SQLAlchemyError
+
+        from controller.errors import StoreError
+
+        wall = self.d.wall()
+        ctx = admin_ops.OpContext(actor=_actor(params), config=self.d.config, pepper=self.d.access._pepper,
+                                  today=wall.astimezone(self.d.access.tz).date(), now=wall)
+        result = admin_ops.run(self.d.journal.session, params.get("op"), params.get("params"), ctx)
+        try:
+            self.d.journal.commit_change()
+        except (SQLAlchemyError, OSError) as exc:
+            raise StoreError(f"the change could not be stored, so it was not made: {str(exc).splitlines()[0]}") \
+                from exc
+        return result
 
     def _unlock(self, params: dict[str, Any]) -> dict[str, Any]:
         actor = _actor(params)
@@ -347,6 +362,7 @@ class CommandHandlers:
 
 LOOP_COMMANDS = {
     "status": "_status",
+    "admin": "_admin",
     "pin.issue": "_pin_issue",
     "unlock": "_unlock",
     "alarm.ack": "_alarm_ack",

@@ -348,19 +348,22 @@ def update_user(
 
 
 def reset_pin(session: Session, pepper: bytes, code: str, length: int, actor: str) -> str:
-    """Give the person a new PIN (replacing the old one) and return it, to be shown once.
+    """Give the person a new PIN (replacing any old one) and return it, to be shown once.
 
-    Refused for revoked people. Records ``admin.pin_reset`` (code only). Needs the
-    pepper, so only the daemon or a CLI run by its owner can do it.
+    The one PIN-issuing service (CLI, web and daemon all come here through
+    :mod:`controller.admin_ops`). Refused for revoked people. Records ``admin.pin_reset``
+    (or ``admin.pin_issued`` when the person had no PIN), code only. Needs the pepper, so
+    only the daemon or a CLI run by its owner can do it.
     """
     from controller import pins
 
     user = get_user(session, code)
     if user.status == "revoked":
         raise PolicyRefused(f"{user.code} is revoked; a revoked person cannot get a PIN")
+    kind = "admin.pin_reset" if user.pin is not None else "admin.pin_issued"
     pin = pins.issue_pin(session, pepper, user, length)
-    audit.record(session, "admin.pin_reset", user=user.code, actor=actor)
-    logger.info("PIN reset for %s by %s", user.code, actor)
+    audit.record(session, kind, user=user.code, actor=actor)
+    logger.info("PIN %s for %s by %s", kind.removeprefix("admin."), user.code, actor)
     return pin
 
 

@@ -187,6 +187,49 @@ def get_account(session: Session, username: str) -> AdminAccount:
     return account
 
 
+def hash_new_password(password: str, username: str, *, hasher: PasswordHasher | None = None) -> str:
+    """Check ``password`` against the rules for ``username`` and return its argon2id hash.
+
+    Runs in the web or CLI process, outside any transaction: the daemon then stores the hash
+    (:func:`store_account`, :func:`store_password`), so the slow hash never holds the door loop
+    or a database lock. Raises :class:`InvalidInput` listing every problem.
+    """
+    validate_username(username)
+    return (hasher or _default_hasher()).hash(_require_good_password(password, username))
+
+
+def _check_hash(password_hash: str) -> str:
+    if not isinstance(password_hash, str) or not password_hash.startswith("$argon2id$") or len(password_hash) > 512:
+        raise InvalidInput("the password must arrive as an argon2id hash")
+    return password_hash
+
+
+def store_account(session: Session, username: str, password_hash: str, role: str, actor: str) -> AdminAccount:
+    """Create an active admin account with an already checked and hashed password.
+
+    Raises :class:`InvalidInput` for a bad username, role or hash, or a duplicate username.
+    Writes ``admin.account_added``; the caller commits.
+    """
+    validate_username(username)
+    _validate_role(role)
+    _check_hash(password_hash)
+    if session.scalars(select(AdminAccount.id).where(AdminAccount.username == username)).first() is not None:
+        raise InvalidInput(f"an admin account named {username} already exists")
+    account = AdminAccount(
+        username=username,
+        password_hash=password_hash,
+        role=role,
+        active=True,
+        failed_logins=0,
+        session_version=1,
+    )
+    session.add(account)
+    session.flush()
+    audit.record(session, "admin.account_added", actor=actor, detail={"account": username, "role": role})
+    logger.info("admin account %s added with role %s", username, role)
+    return account
+
+
 def add_account(
     session: Session,
     username: str,
@@ -205,22 +248,7 @@ def add_account(
     """
     validate_username(username)
     _validate_role(role)
-    pw = _require_good_password(password, username)
-    if session.scalars(select(AdminAccount.id).where(AdminAccount.username == username)).first() is not None:
-        raise InvalidInput(f"an admin account named {username} already exists")
-    account = AdminAccount(
-        username=username,
-        password_hash=(hasher or _default_hasher()).hash(pw),
-        role=role,
-        active=True,
-        failed_logins=0,
-        session_version=1,
-    )
-    session.add(account)
-    session.flush()
-    audit.record(session, "admin.account_added", actor=actor, detail={"account": username, "role": role})
-    logger.info("admin account %s added with role %s", username, role)
-    return account
+    return store_account(session, username, hash_new_password(password, username, hasher=hasher), role, actor)
 
 
 def _is_locked(account: AdminAccount, now: datetime) -> bool:
@@ -314,6 +342,21 @@ def verify_password(
     return _verify(hasher or _default_hasher(), account.password_hash, normalise_password(password))
 
 
+def store_password(session: Session, username: str, password_hash: str, actor: str, now: datetime) -> AdminAccount:
+    """Set an already checked and hashed password, clear the lock, bump ``session_version``.
+
+    Writes ``admin.password_changed``; the caller commits.
+    """
+    account = get_account(session, username)
+    account.password_hash = _check_hash(password_hash)
+    account.password_changed_at = iso_utc(now)
+    account.failed_logins = 0
+    account.locked_until = None
+    account.session_version += 1
+    audit.record(session, "admin.password_changed", actor=actor, detail={"account": username})
+    return account
+
+
 def change_password(
     session: Session,
     username: str,
@@ -323,19 +366,9 @@ def change_password(
     *,
     hasher: PasswordHasher | None = None,
 ) -> AdminAccount:
-    """Set a new password (rules enforced), clear the lock, bump ``session_version``.
-
-    Writes ``admin.password_changed``; the caller commits.
-    """
-    account = get_account(session, username)
-    pw = _require_good_password(new_password, username)
-    account.password_hash = (hasher or _default_hasher()).hash(pw)
-    account.password_changed_at = iso_utc(now)
-    account.failed_logins = 0
-    account.locked_until = None
-    account.session_version += 1
-    audit.record(session, "admin.password_changed", actor=actor, detail={"account": username})
-    return account
+    """Check and hash ``new_password``, then :func:`store_password`. The caller commits."""
+    get_account(session, username)
+    return store_password(session, username, hash_new_password(new_password, username, hasher=hasher), actor, now)
 
 
 def set_role(session: Session, username: str, role: str, actor: str) -> AdminAccount:

@@ -14,7 +14,8 @@ import logging
 import sys
 
 from controller import staff
-from controller.cli.people_cmd import admin_change, print_table, read_only
+from controller import changes
+from controller.cli.people_cmd import print_table, read_only
 from controller.errors import InvalidInput
 from controller.models import ADMIN_ROLES
 from controller.paths import DataDir
@@ -59,8 +60,9 @@ def run_add(args: argparse.Namespace) -> int:
     problems = staff.check_password(password, args.username)
     if problems:
         raise InvalidInput("; ".join(problems))
-    with admin_change(DataDir.resolve(args.data)) as (_config, session):
-        staff.add_account(session, args.username, password, args.role, "cli")
+    password_hash = staff.hash_new_password(password, args.username)
+    changes.apply(DataDir.resolve(args.data), "staff.add",
+                  {"username": args.username, "role": args.role, "password_hash": password_hash})
     print(f"admin account {args.username} created with role {args.role}")
     return 0
 

@@ -14,7 +14,7 @@ import logging
 import sys
 from pathlib import Path
 
-from controller import audit
+from controller import changes
 from controller.backup import (
     KDF_NAMES,
     MIN_PASSPHRASE,
@@ -26,13 +26,10 @@ from controller.backup import (
     import_keys,
     restore_backup,
 )
-from controller.cli.people_cmd import admin_change
 from controller.errors import DataDirError
 from controller.paths import DataDir
 
 logger = logging.getLogger(__name__)
-
-ACTOR = "cli"
 
 
 def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
@@ -101,10 +98,9 @@ def run_create(args: argparse.Namespace) -> int:
     passphrase = read_passphrase(args, "the backup", confirm=True)
     info = create_backup(datadir, args.file, passphrase, kdf=args.kdf)
     head = info.manifest["chain_head"]
-    with admin_change(datadir) as (_config, session):
-        audit.record(session, "admin.backup_created", actor=ACTOR, detail={
-            "sha256": info.sha256, "head_seq": head["seq"], "bytes": info.size,
-        })
+    changes.apply(datadir, "event.record", {"type": "admin.backup_created", "detail": {
+        "sha256": info.sha256, "head_seq": head["seq"], "bytes": info.size,
+    }})
     counts = info.manifest["counts"]
     print(f"backup written: {info.path} ({info.size} bytes, sha256 {info.sha256})")
     print(f"contains {counts['users']} people, {counts['events']} events, chain head seq={head['seq']} "

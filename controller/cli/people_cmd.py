@@ -25,7 +25,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
-from controller import audit, keys, people, pins
+from controller import audit, changes, keys, people
 from controller.config import Config, load_config
 from controller.db import open_database, session_factory
 from controller.errors import DataDirError, InvalidInput, StoreError
@@ -168,25 +168,24 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
 
 
 def run_add(args: argparse.Namespace) -> int:
-    """Add the person and their PIN in one transaction; print the code and PIN after the commit."""
+    """Add the person and their PIN in one transaction (through the daemon when it runs); print both once."""
     datadir = DataDir.resolve(args.data)
-    pepper = keys.load_pepper(datadir)
-    with admin_change(datadir) as (config, session):
-        user = people.add_user(
-            session,
-            name=args.name,
-            agreement_signed_on=parse_day(args.agreement_signed, "--agreement-signed", config),
-            group=args.group,
-            valid_from=parse_day(args.valid_from, "--valid-from", config),
-            valid_until=parse_day(args.valid_until, "--valid-until", config),
-            require_agreement=config.site.require_agreement,
-            actor=ACTOR,
-            today=site_today(config),
-        )
-        pin = pins.issue_pin(session, pepper, user, config.pin.length_digits)
-        code = user.code
-    print(f"{code}  PIN {pin}  {SHOWN_ONCE}")
+    config, engine = _open(datadir)
+    engine.dispose()
+    params = {
+        "name": args.name,
+        "agreement_signed_on": _iso(parse_day(args.agreement_signed, "--agreement-signed", config)),
+        "group": args.group,
+        "valid_from": _iso(parse_day(args.valid_from, "--valid-from", config)),
+        "valid_until": _iso(parse_day(args.valid_until, "--valid-until", config)),
+    }
+    result = changes.apply(datadir, "user.add", params)
+    print(f"{result['code']}  PIN {result['pin']}  {SHOWN_ONCE}")
     return 0
+
+
+def _iso(day: date | None) -> str | None:
+    return day.isoformat() if day is not None else None
 
 
 def _summary_rows(summary: dict[str, object]) -> list[tuple[object, ...]]:
@@ -256,11 +255,8 @@ def run_show(args: argparse.Namespace) -> int:
 
 def run_status(args: argparse.Namespace) -> int:
     """Suspend, resume or revoke."""
-    with admin_change(DataDir.resolve(args.data)) as (config, session):
-        user = people.set_status(
-            session, args.code, args.status, ACTOR, require_agreement=config.site.require_agreement
-        )
-        code, fingers = user.code, len(user.fingers)
+    result = changes.apply(DataDir.resolve(args.data), "user.set_status", {"user": args.code, "status": args.status})
+    code, fingers = result["code"], result.get("fingers", 0)
     print(f"{code} is now {args.status}")
     if args.status == "revoked" and fingers:
         print(f"its fingerprint templates are still on the sensor: run 'kunci finger delete {code}'")
@@ -269,10 +265,6 @@ def run_status(args: argparse.Namespace) -> int:
 
 def run_reset_pin(args: argparse.Namespace) -> int:
     """Replace the person's PIN and print the new one once."""
-    datadir = DataDir.resolve(args.data)
-    pepper = keys.load_pepper(datadir)
-    with admin_change(datadir) as (config, session):
-        code = people.get_user(session, args.code).code
-        pin = people.reset_pin(session, pepper, code, config.pin.length_digits, ACTOR)
-    print(f"{code}  PIN {pin}  {SHOWN_ONCE}")
+    result = changes.apply(DataDir.resolve(args.data), "user.reset_pin", {"user": args.code})
+    print(f"{result['code']}  PIN {result['pin']}  {SHOWN_ONCE}")
     return 0

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from controller import changes
 from controller.cli import main
 
 PIN_LINE = re.compile(r"^(U\d{4,})  PIN (\d{6})  \(shown once; give it to the person\)$")
@@ -138,7 +139,7 @@ def test_status_changes_and_audit_verify_passes(capsys, data: Path) -> None:
         "admin.user_added", "admin.user_added", "admin.user_suspended", "admin.user_resumed",
         "admin.user_revoked", "admin.user_added",
     ]
-    assert all(r[2] == "cli" for r in rows)
+    assert all(r[2] == changes.local_account() and r[2].startswith("cli:") for r in rows)
     assert not any("Staff" in (r[3] or "") for r in rows)
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import pwd
 import socket
 import stat
 
@@ -12,10 +14,12 @@ from controller.control import ControlServer
 from controller.errors import DaemonUnavailable, InvalidInput
 
 
-def handler(request, progress):
+def handler(request, progress, peer):
     cmd = request["cmd"]
     if cmd == "echo":
         return {"echo": request.get("value")}
+    if cmd == "whoami":
+        return {"pid": peer.pid, "uid": peer.uid, "gid": peer.gid, "account": peer.account}
     if cmd == "steps":
         for step in ("place_finger", "lift_finger", "place_again"):
             progress(step, step.replace("_", " "))
@@ -31,6 +35,12 @@ def server(tmp_path):
     srv.start()
     yield srv
     srv.close()
+
+
+def test_the_kernel_names_the_peer_whatever_the_request_says(server):
+    answer = ControlClient(server.socket_path).call("whoami", uid=0, actor="alice")
+    assert (answer["pid"], answer["uid"], answer["gid"]) == (os.getpid(), os.getuid(), os.getgid())
+    assert answer["account"] == pwd.getpwuid(os.getuid()).pw_name
 
 
 def test_call_returns_result_and_socket_is_0660(server):

@@ -300,7 +300,6 @@ def shared_daemon(tmp_path_factory) -> Iterator[DaemonRunner]:
         ("finger.enroll", {"user": "U9999"}, "no person with code U9999"),
         ("sim.press", {"keys": "12x#"}, "keys must be"),
         ("sim.self_destruct", {}, "unknown simulation command"),
-        ("unlock", {"actor": "bad actor;"}, "invalid actor"),
         ("alarm.ack", {"id": 2**63, "actor": "alice"}, "alarm id must be a whole number from 1 to 9223372036854775807"),
         ("alarm.ack", {"id": 10**40, "actor": "alice"}, "alarm id must be a whole number"),
         ("alarm.ack", {"id": "x", "actor": "alice"}, "alarm id must be a number"),

@@ -256,7 +256,10 @@ def test_reset_pin_records_event_and_refuses_revoked(session) -> None:
     pin = people.reset_pin(session, pepper, "U0001", 6, "alice")
     assert len(pin) == 6 and pin.isdigit()
     ev = admin_events(session)[-1]
-    assert (ev.type, ev.user_code) == ("admin.pin_reset", "U0001") and pin not in (ev.detail or "")
+    assert (ev.type, ev.user_code) == ("admin.pin_issued", "U0001") and pin not in (ev.detail or "")
+    second = people.reset_pin(session, pepper, "U0001", 6, "alice")
+    ev = admin_events(session)[-1]
+    assert (ev.type, ev.user_code) == ("admin.pin_reset", "U0001") and second not in (ev.detail or "")
     people.set_status(session, "U0001", "revoked", "alice")
     with pytest.raises(PolicyRefused):
         people.reset_pin(session, pepper, "U0001", 6, "alice")

@@ -1,0 +1,277 @@
+"""Admin changes as named operations: the one code path for every write of people, groups,
+schedules, holidays and staff accounts (issue 10, DESIGN §2 "one writer").
+
+An operation takes JSON-safe parameters (what a control-socket request carries), validates them,
+makes its change through :mod:`controller.people` / :mod:`controller.staff` in the caller's
+session and records its ``admin.*`` event there, unsealed. It never commits: the door daemon runs
+it on its loop thread and seals and commits with :meth:`controller.journal.Journal.commit_change`;
+when no daemon runs, :func:`controller.changes.apply` holds the same single-writer lock and does
+the same in process. So a change and its event land together or not at all, and nothing but the
+sealer writes the door database.
+
+Parameters: person codes ``"U0042"``; dates ``"YYYY-MM-DD"`` or ``null``; in ``user.update`` an
+omitted key means unchanged and ``null`` clears. Results are JSON objects; a PIN in a result goes
+only to the requester (the control socket answers one connection) and never into a log.
+Passwords never reach the daemon: the web or CLI checks the rules and hashes them with argon2id
+outside any transaction (:func:`controller.staff.hash_new_password`), and the operation stores the
+hash, so a slow hash never stalls the door loop.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from controller import audit, people, pins, staff
+from controller.config import Config
+from controller.errors import InvalidInput, PolicyRefused
+
+#: Events a client may record through ``event.record``: what happens in the web or the CLI itself
+#: (logins, exports, backups). Every change of the door's data goes through a named operation,
+#: whose event the operation writes itself.
+RECORDABLE_EVENT_TYPES = frozenset({
+    "admin.login", "admin.login_failed", "admin.logout", "admin.account_locked", "admin.log_exported",
+    "admin.unlock_refused", "admin.sessions_ended", "admin.password_check_failed", "admin.backup_created",
+})
+
+#: Keys of a person's fields, as ``user.add`` and ``user.update`` take them.
+PERSON_FIELDS = ("name", "agreement_signed_on", "group", "valid_from", "valid_until", "extended_unlock",
+                 "mode_override")
+
+
+@dataclass(frozen=True)
+class OpContext:
+    """What an operation may use besides the session.
+
+    :param actor: who asked: a staff login (verified by the web), ``cli:<account>``, ``demo``.
+    :param config: the effective configuration (agreement rule, PIN length).
+    :param pepper: the PIN pepper (only the daemon's account can read it; ``None`` elsewhere).
+    :param today: the site's date (validity and "agreement not in the future" checks).
+    :param now: aware UTC time (password change timestamps).
+    """
+
+    actor: str
+    config: Config
+    pepper: bytes | None
+    today: date
+    now: datetime
+
+
+Operation = Callable[[Session, OpContext, dict[str, Any]], dict[str, Any]]
+OPERATIONS: dict[str, Operation] = {}
+
+
+def operation(name: str) -> Callable[[Operation], Operation]:
+    def register(fn: Operation) -> Operation:
+        OPERATIONS[name] = fn
+        return fn
+
+    return register
+
+
+def run(session: Session, name: str, params: Any, ctx: OpContext) -> dict[str, Any]:
+    """Validate and apply operation ``name`` in ``session`` (uncommitted); returns its result.
+
+    Raises :class:`InvalidInput` for an unknown operation or bad parameters, and whatever the
+    service refuses with (:class:`~controller.errors.NotFound`, :class:`PolicyRefused`); the
+    caller then rolls back, so a refused change leaves nothing behind.
+    """
+    if not isinstance(name, str) or name not in OPERATIONS:
+        raise InvalidInput(f"unknown admin operation {str(name)[:40]!r}")
+    if params is None:
+        params = {}
+    if not isinstance(params, dict):
+        raise InvalidInput("the parameters of an admin operation are a JSON object")
+    return OPERATIONS[name](session, ctx, params)
+
+
+# --- parameter parsing ---------------------------------------------------------------------------
+
+
+def _text(params: dict[str, Any], key: str, *, required: bool = True) -> str | None:
+    value = params.get(key)
+    if value is None and not required:
+        return None
+    if not isinstance(value, str):
+        raise InvalidInput(f"{key} must be text")
+    return value
+
+
+def _day(params: dict[str, Any], key: str) -> date | None:
+    value = params.get(key)
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str):
+        raise InvalidInput(f"{key} must be a date like 2026-03-01")
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise InvalidInput(f"{key} must be a date like 2026-03-01") from None
+
+
+def _flag(params: dict[str, Any], key: str) -> bool:
+    value = params.get(key, False)
+    if not isinstance(value, bool):
+        raise InvalidInput(f"{key} must be true or false")
+    return value
+
+
+def _person_fields(params: dict[str, Any], *, only_given: bool) -> dict[str, Any]:
+    unknown = set(params) - set(PERSON_FIELDS) - {"user"}
+    if unknown:
+        raise InvalidInput(f"unknown field {sorted(unknown)[0][:40]!r}")
+    parsers: dict[str, Callable[[dict[str, Any], str], Any]] = {
+        "name": lambda p, k: _text(p, k, required=False),
+        "agreement_signed_on": _day,
+        "group": lambda p, k: _text(p, k, required=False) or None,
+        "valid_from": _day,
+        "valid_until": _day,
+        "extended_unlock": _flag,
+        "mode_override": lambda p, k: _text(p, k, required=False) or None,
+    }
+    return {k: parse(params, k) for k, parse in parsers.items() if not only_given or k in params}
+
+
+def _pepper(ctx: OpContext) -> bytes:
+    if ctx.pepper is None:
+        raise PolicyRefused("issuing a PIN needs the PIN pepper: run this as the door daemon's account")
+    return ctx.pepper
+
+
+# --- people ---------------------------------------------------------------------------------------
+
+
+@operation("user.add")
+def _user_add(session: Session, ctx: OpContext, params: dict[str, Any]) -> dict[str, Any]:
+    fields = _person_fields(params, only_given=False)
+    user = people.add_user(session, agreement_signed_on=fields.pop("agreement_signed_on"), **fields,
+                           require_agreement=ctx.config.site.require_agreement, actor=ctx.actor, today=ctx.today)
+    pin = pins.issue_pin(session, _pepper(ctx), user, ctx.config.pin.length_digits)
+    return {"code": user.code, "pin": pin}
+
+
+@operation("user.update")
+def _user_update(session: Session, ctx: OpContext, params: dict[str, Any]) -> dict[str, Any]:
+    code = people.validate_code(_text(params, "user"))
+    user = people.update_user(session, code, **_person_fields(params, only_given=True),
+                              require_agreement=ctx.config.site.require_agreement, actor=ctx.actor, today=ctx.today)
+    return {"code": user.code}
+
+
+@operation("user.set_status")
+def _user_status(session: Session, ctx: OpContext, params: dict[str, Any]) -> dict[str, Any]:
+    user = people.set_status(session, _text(params, "user"), _text(params, "status"), ctx.actor,
+                             require_agreement=ctx.config.site.require_agreement)
+    return {"code": user.code, "status": user.status, "fingers": len(user.fingers)}
+
+
+@operation("user.reset_pin")
+def _user_reset_pin(session: Session, ctx: OpContext, params: dict[str, Any]) -> dict[str, Any]:
+    code = people.validate_code(_text(params, "user"))
+    pin = people.reset_pin(session, _pepper(ctx), code, ctx.config.pin.length_digits, ctx.actor)
+    return {"code": code, "user": code, "pin": pin}
+
+
+# --- groups, schedules, holidays -----------------------------------------------------------------
+
+
+@operation("group.add")
+def _group_add(session: Session, ctx: OpContext, params: dict[str, Any]) -> dict[str, Any]:
+    group = people.add_group(session, _text(params, "name"), schedule=_text(params, "schedule", required=False),
+                             actor=ctx.actor)
+    return {"group": group.name}
+
+
+@operation("group.set_schedule")
+def _group_schedule(session: Session, ctx: OpContext, params: dict[str, Any]) -> dict[str, Any]:
+    group = people.set_group_schedule(session, _text(params, "group"),
+                                      _text(params, "schedule", required=False), actor=ctx.actor)
+    return {"group": group.name}
+
+
+@operation("group.delete")
+def _group_delete(session: Session, ctx: OpContext, params: dict[str, Any]) -> dict[str, Any]:
+    people.delete_group(session, _text(params, "name"), actor=ctx.actor)
+    return {}
+
+
+@operation("schedule.add")
+def _schedule_add(session: Session, ctx: OpContext, params: dict[str, Any]) -> dict[str, Any]:
+    windows = params.get("windows")
+    if not isinstance(windows, list):
+        raise InvalidInput("windows must be a list of [weekday, start minute, end minute]")
+    schedule = people.add_schedule(session, _text(params, "name"), windows,
+                                   _flag(params, "allow_on_holidays"), actor=ctx.actor)
+    return {"schedule": schedule.name}
+
+
+@operation("schedule.delete")
+def _schedule_delete(session: Session, ctx: OpContext, params: dict[str, Any]) -> dict[str, Any]:
+    people.delete_schedule(session, _text(params, "name"), actor=ctx.actor)
+    return {}
+
+
+@operation("holiday.add")
+def _holiday_add(session: Session, ctx: OpContext, params: dict[str, Any]) -> dict[str, Any]:
+    day = _day(params, "day")
+    if day is None:
+        raise InvalidInput("day must be a date like 2026-03-01")
+    people.add_holiday(session, day, _text(params, "name"), actor=ctx.actor)
+    return {"day": day.isoformat()}
+
+
+@operation("holiday.delete")
+def _holiday_delete(session: Session, ctx: OpContext, params: dict[str, Any]) -> dict[str, Any]:
+    day = _day(params, "day")
+    if day is None:
+        raise InvalidInput("day must be a date like 2026-03-01")
+    people.delete_holiday(session, day, actor=ctx.actor)
+    return {}
+
+
+# --- staff accounts -------------------------------------------------------------------------------
+
+
+@operation("staff.add")
+def _staff_add(session: Session, ctx: OpContext, params: dict[str, Any]) -> dict[str, Any]:
+    account = staff.store_account(session, _text(params, "username"), _text(params, "password_hash"),
+                                  _text(params, "role"), ctx.actor)
+    return {"username": account.username, "role": account.role}
+
+
+@operation("staff.set_role")
+def _staff_role(session: Session, ctx: OpContext, params: dict[str, Any]) -> dict[str, Any]:
+    account = staff.set_role(session, _text(params, "username"), _text(params, "role"), ctx.actor)
+    return {"username": account.username, "role": account.role}
+
+
+@operation("staff.set_active")
+def _staff_active(session: Session, ctx: OpContext, params: dict[str, Any]) -> dict[str, Any]:
+    account = staff.set_active(session, _text(params, "username"), _flag(params, "active"), ctx.actor)
+    return {"username": account.username, "active": account.active}
+
+
+@operation("staff.set_password")
+def _staff_password(session: Session, ctx: OpContext, params: dict[str, Any]) -> dict[str, Any]:
+    account = staff.store_password(session, _text(params, "username"), _text(params, "password_hash"),
+                                   ctx.actor, ctx.now)
+    return {"username": account.username}
+
+
+# --- the web's own events -------------------------------------------------------------------------
+
+
+@operation("event.record")
+def _event_record(session: Session, ctx: OpContext, params: dict[str, Any]) -> dict[str, Any]:
+    kind = _text(params, "type")
+    if kind not in RECORDABLE_EVENT_TYPES:
+        raise InvalidInput("that event type cannot be recorded from outside the daemon")
+    detail = params.get("detail")
+    if detail is not None and not isinstance(detail, dict):
+        raise InvalidInput("detail must be a JSON object")
+    audit.record(session, kind, actor=ctx.actor, detail=detail)
+    return {}
