@@ -21,8 +21,10 @@ way; nothing is written before decryption succeeded.
 ``content = "data"``: the payload is a gzip'd tar of ``manifest.json``
 (created_at, Kunci version, database revision, chain head, counts, key ids),
 ``kunci.db`` (a consistent snapshot taken with SQLite's online backup API while
-the daemon may be running), ``kunci.toml`` and ``sim/...`` (the simulated sensor
-flash) when present. ``content = "keys"``: the payload is JSON with the pepper
+the daemon may be running), ``kunci.toml``, ``sim/...`` (the simulated sensor
+flash) when present, and ``anchor/heads`` (+ ``anchor/heads.1``), the chain heads the
+daemon keeps outside the database, read before the snapshot so they never name a head
+the snapshot lacks. ``content = "keys"``: the payload is JSON with the pepper
 and the audit key - a separate file, under its own passphrase, to keep in a safe.
 
 :func:`restore_backup` refuses while the daemon holds the sealer lock, checks
@@ -31,7 +33,9 @@ in the same directory, re-applies revocations, suspensions, PIN resets and
 finger deletions made after the backup (fail closed; ``admin.restore_reapplied``),
 records ``admin.backup_restored``, seals and verifies the chain when the audit
 key is present, fsyncs, keeps the replaced file as
-``kunci.db.before-restore-<timestamp>`` and swaps the new file in with a rename.
+``kunci.db.before-restore-<timestamp>`` and swaps the new file in with a rename. The anchor
+file is then replaced by the backup's (the old one kept as ``heads.before-restore-<timestamp>``)
+and the restored head appended to it.
 """
 
 from __future__ import annotations
@@ -63,7 +67,7 @@ from sqlalchemy import select
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
-from controller import __version__, audit, keys
+from controller import __version__, anchor, audit, keys
 from controller.archive import FILE_PATTERN, archive_dir, list_archives, verify_all
 from controller.config import load_config, parse_config
 from controller.db import SQLITE_HEADER, check_integrity, head_revision, make_engine, session_factory, upgrade_database
@@ -97,6 +101,9 @@ _CONFIG_MEMBER = "kunci.toml"
 _MANIFEST_MEMBER = "manifest.json"
 _SIM_PREFIX = "sim/"
 _ARCHIVE_PREFIX = "archive/"
+_ANCHOR_PREFIX = "anchor/"
+#: Anchor files a backup carries (``DATA/anchor/<name>``), oldest first.
+_ANCHOR_FILES = ("heads.1", "heads")
 _FILE_MODE = 0o600
 _DATA_DIR_MODE = 0o750
 _DB_FILE_MODE = 0o640
@@ -444,6 +451,9 @@ def create_backup(
         raise BackupError(f"{dest} already exists; choose another file name")
     config = load_config(datadir.config_file)
     db_path = sqlite_path(datadir, config.store.url)
+    # The anchor files first: the daemon appends a head only after its commit, so a snapshot taken
+    # afterwards holds every head they name (a restore never starts with a "truncated" log).
+    heads = _read_anchor_files(datadir)
     db_bytes = snapshot_database(db_path, config.store.busy_timeout_ms)
     facts = _snapshot_facts(db_bytes)
     manifest: dict[str, Any] = {
@@ -474,6 +484,9 @@ def create_backup(
             data = path.read_bytes()
             manifest["files"][_ARCHIVE_PREFIX + path.name] = hashlib.sha256(data).hexdigest()
             _add_member(tar, _ARCHIVE_PREFIX + path.name, data)
+        for name, data in heads.items():
+            manifest["files"][_ANCHOR_PREFIX + name] = hashlib.sha256(data).hexdigest()
+            _add_member(tar, _ANCHOR_PREFIX + name, data)
         _add_member(tar, _MANIFEST_MEMBER, json.dumps(manifest, sort_keys=True, indent=1).encode("ascii"))
     payload = buffer.getvalue()
     del buffer
@@ -596,6 +609,35 @@ class _Payload:
     config: bytes | None
     sim: dict[str, bytes]
     archives: dict[str, bytes]
+    anchor: dict[str, bytes] = field(default_factory=dict)
+
+
+def _read_anchor_files(datadir: DataDir) -> dict[str, bytes]:
+    """``{name: bytes}`` of the anchor files present (not the database: plain reads are fine)."""
+    found: dict[str, bytes] = {}
+    for name in _ANCHOR_FILES:
+        try:
+            found[name] = (datadir.anchor_dir / name).read_bytes()
+        except FileNotFoundError:
+            continue
+    return found
+
+
+def _restore_anchor(datadir: DataDir, files: dict[str, bytes], head: tuple[int, str] | None, stamp: str) -> None:
+    """Put the backup's anchor files in place (the current ones kept as ``*.before-restore-<stamp>``),
+    then append the restored database's head, so the anchor matches the restored log."""
+    adir = datadir.anchor_dir
+    adir.mkdir(mode=anchor.DIR_MODE, exist_ok=True)
+    for name in _ANCHOR_FILES:
+        path = adir / name
+        if path.exists():
+            os.replace(path, adir / f"{name}.before-restore-{stamp}")
+    for name in _ANCHOR_FILES:
+        if name in files:
+            _replace_file(adir / name, files[name], stamp, anchor.FILE_MODE)
+    if head is not None:
+        anchor.append(datadir, head[0], head[1])
+    _fsync_dir(adir)
 
 
 def _safe_sim_name(name: str) -> str | None:
@@ -611,6 +653,7 @@ def _unpack(plaintext: bytes, db_tmp: Path, name: str) -> _Payload:
     config: bytes | None = None
     sim: dict[str, bytes] = {}
     archives: dict[str, bytes] = {}
+    anchor_files: dict[str, bytes] = {}
     digests: dict[str, str] = {}
     seen_db = False
     try:
@@ -644,6 +687,8 @@ def _unpack(plaintext: bytes, db_tmp: Path, name: str) -> _Payload:
                 elif member.name.startswith(_ARCHIVE_PREFIX) and FILE_PATTERN.match(
                         member.name[len(_ARCHIVE_PREFIX):]):
                     archives[member.name[len(_ARCHIVE_PREFIX):]] = data
+                elif member.name.startswith(_ANCHOR_PREFIX) and member.name[len(_ANCHOR_PREFIX):] in _ANCHOR_FILES:
+                    anchor_files[member.name[len(_ANCHOR_PREFIX):]] = data
                 else:
                     raise BackupError(f"{name} contains an unexpected entry")
                 digests[member.name] = hashlib.sha256(data).hexdigest()
@@ -653,7 +698,7 @@ def _unpack(plaintext: bytes, db_tmp: Path, name: str) -> _Payload:
         raise BackupError(f"{name} decrypts but its content is damaged") from None
     if manifest is None or not seen_db or manifest.get("files") != digests:
         raise BackupError(f"{name} decrypts but its content does not match its manifest")
-    return _Payload(manifest=manifest, config=config, sim=sim, archives=archives)
+    return _Payload(manifest=manifest, config=config, sim=sim, archives=archives, anchor=anchor_files)
 
 
 def _read_people(path: Path) -> dict[str, tuple[str, bytes | None, set[int]]]:
@@ -930,6 +975,8 @@ def _restore_locked(datadir: DataDir, plaintext: bytes, name: str, *, force: boo
                 Path(f"{target}{suffix}").unlink(missing_ok=True)
         os.replace(tmp_db, target)
         _fsync_dir(target.parent)
+        restored_head = (chain.head_seq, chain.head_mac_hex) if chain is not None and chain.head_seq else None
+        _restore_anchor(datadir, payload.anchor, restored_head, stamp)
         logger.info("backup restored into %s", target)
         return RestoreReport(manifest=manifest, database=target, before_restore=before,
                              config_restored=payload.config is not None, sim_restored=bool(payload.sim),

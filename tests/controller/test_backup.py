@@ -373,3 +373,43 @@ def test_backup_while_a_writer_is_active_is_consistent(tmp_path, site) -> None:
     conn.deserialize(image)
     assert conn.execute("SELECT count(*) FROM events WHERE type = 'test.uncommitted'").fetchone()[0] == 0
     assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+
+
+def _seal_with_anchor(datadir: DataDir, n: int) -> None:
+    """``n`` events sealed and committed the daemon's way: each commit appends its head to the anchor file."""
+    from controller.anchor import AnchorWriter
+
+    engine = open_database(datadir)
+    writer = AnchorWriter(datadir)
+    try:
+        with session_factory(engine)() as session:
+            writer.attach(session)
+            for _ in range(n):
+                audit.append(session, keys.load_audit_key(datadir), "door.opened", door="main")
+                session.commit()
+    finally:
+        writer.close()
+        engine.dispose()
+
+
+def test_the_anchor_file_is_backed_up_and_restored_with_the_database(tmp_path, capsys, monkeypatch, site) -> None:
+    from controller import anchor
+
+    data, _ = site
+    datadir = DataDir(data)
+    _seal_with_anchor(datadir, 3)
+    kept = anchor.newest(datadir)
+    backup = make_backup(capsys, monkeypatch, data, tmp_path / "anchored.kbk")
+    _seal_with_anchor(datadir, 4)  # events after the backup: the anchor moves on
+    newer = anchor.newest(datadir)
+    assert newer.seq > kept.seq
+    rc, out, err = run(capsys, monkeypatch, "backup", "restore", str(backup), "--passphrase-stdin", "--force",
+                       "--data", str(data), stdin=PASS + "\n")
+    assert rc == 0, err
+    heads = anchor.read_heads(datadir.anchor_file)
+    assert (kept.seq, kept.mac) in [(h.seq, h.mac) for h in heads]  # the backup's own heads came back
+    old = list(datadir.anchor_dir.glob("heads.before-restore-*"))
+    assert len(old) == 1 and anchor.read_heads(old[0])[-1].seq == newer.seq  # the replaced file is kept
+    rc, out, err = run(capsys, monkeypatch, "audit", "verify", "--data", str(data))
+    assert rc == 0, out + err
+    assert f"anchor file: newest head seq={heads[-1].seq}" in out
