@@ -33,6 +33,7 @@ from urllib.parse import parse_qsl
 
 from flask import Flask, Response, abort, current_app, flash, g, jsonify, redirect, request, session, url_for
 from sqlalchemy import select, update
+from werkzeug.sansio.multipart import Data, Epilogue, Field, File, MultipartDecoder, NeedData
 
 from controller import audit
 from controller.models import AdminAccount, WebSession
@@ -126,6 +127,37 @@ def _bad_urlencoded(raw: bytes) -> str | None:
     return None
 
 
+def _bad_multipart(raw: bytes, boundary: str) -> str | None:
+    """A message if multipart ``raw`` holds invalid UTF-8 in a part's headers or a field's value, else ``None``.
+
+    Werkzeug's form parser replaces bad bytes in a value with U+FFFD (the view would store a mangled
+    name) and drops the whole form when a part header is not UTF-8 (the CSRF check then blames an
+    expired form). A body that is malformed in another way is left to that parser.
+    """
+    if not raw or not boundary:
+        return None
+    try:
+        decoder = MultipartDecoder(boundary.encode("ascii"))
+        decoder.receive_data(raw)
+        decoder.receive_data(None)
+        field: Field | None = None
+        chunks: list[bytes] = []
+        while not isinstance(event := decoder.next_event(), (NeedData, Epilogue)):
+            if isinstance(event, Field):
+                field, chunks = event, []
+            elif isinstance(event, File):
+                field = None  # a file's content is bytes; its name and headers were checked above
+            elif isinstance(event, Data) and field is not None:
+                chunks.append(event.data)
+                if not event.more_data:
+                    b"".join(chunks).decode("utf-8")
+    except UnicodeError:
+        return "The request contained text that is not valid UTF-8. Nothing was saved."
+    except ValueError:
+        return None
+    return None
+
+
 def screen_input() -> Any:
     """Refuse NUL bytes and invalid UTF-8 in the query string and in form bodies (400)."""
     problem = _bad_urlencoded(request.query_string)
@@ -133,8 +165,9 @@ def screen_input() -> Any:
         if request.mimetype == "application/x-www-form-urlencoded":
             problem = _bad_urlencoded(request.get_data(cache=True))
         elif request.mimetype == "multipart/form-data":
+            problem = _bad_multipart(request.get_data(cache=True), request.mimetype_params.get("boundary", ""))
             values = [*request.form.keys(), *request.form.values()]
-            if any("\x00" in v for v in values):
+            if problem is None and any("\x00" in v for v in values):
                 problem = "The request contained a NUL character, which is never valid here. Nothing was saved."
     if problem is not None:
         logger.info("refused request with malformed input on %s", request.endpoint)

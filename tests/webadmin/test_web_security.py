@@ -137,6 +137,50 @@ def test_security_headers_on_anonymous_and_error_responses(client: Any, path: st
         assert r.headers.get(name) == value
 
 
+_BOUNDARY = "kunci-test-boundary"
+
+
+def _multipart(parts: list[tuple[bytes, bytes]]) -> bytes:
+    """A multipart/form-data body from raw ``(name, value)`` byte pairs (nothing re-encoded)."""
+    body = b""
+    for name, value in parts:
+        body += f"--{_BOUNDARY}\r\n".encode() + b'Content-Disposition: form-data; name="' + name + b'"\r\n\r\n'
+        body += value + b"\r\n"
+    return body + f"--{_BOUNDARY}--\r\n".encode()
+
+
+@pytest.mark.parametrize(
+    "bad_part",
+    [(b"name", b"Ada \xff\xfe Lovelace"), (b"name", b"\xc3"), (b"na\xffme", b"Ada Lovelace")],
+    ids=["bad-bytes-in-value", "truncated-sequence-in-value", "bad-bytes-in-field-name"],
+)
+def test_multipart_form_with_invalid_utf8_is_a_clear_400_and_changes_nothing(
+    admin: Any, engine: Any, daemon: Any, bad_part: tuple[bytes, bytes]
+) -> None:
+    daemon.handlers["pin.issue"] = lambda req, progress: {"user": req["user"], "pin": "428613"}
+    token = csrf_token(admin, "/")
+    before = _state(engine)
+    body = _multipart([(b"csrf_token", token.encode()), (b"agreement_signed_on", b"2026-01-05"), bad_part])
+    r = admin.post("/people/new", data=body, content_type=f"multipart/form-data; boundary={_BOUNDARY}",
+                   base_url="https://localhost")
+    assert r.status_code == 400
+    assert "not valid UTF-8. Nothing was saved." in r.get_data(as_text=True)
+    assert _state(engine) == before
+    assert not [c for c in daemon.commands() if c != "status"]
+
+
+def test_multipart_form_with_valid_utf8_is_accepted(admin: Any, engine: Any, daemon: Any) -> None:
+    daemon.handlers["pin.issue"] = lambda req, progress: {"user": req["user"], "pin": "428613"}
+    token = csrf_token(admin, "/")
+    body = _multipart([(b"csrf_token", token.encode()), (b"agreement_signed_on", b"2026-01-05"),
+                       (b"name", "Zoë Ångström".encode())])
+    r = admin.post("/people/new", data=body, content_type=f"multipart/form-data; boundary={_BOUNDARY}",
+                   base_url="https://localhost")
+    assert r.status_code == 201, r.get_data(as_text=True)[-500:]
+    with session_factory(engine)() as db:
+        assert db.scalar(select(User.display_name).where(User.display_name == "Zoë Ångström")) is not None
+
+
 def test_headers_on_413_and_csrf_error(admin: Any) -> None:
     big = post(admin, "/people/new", {"name": "x" * 100_000})
     assert big.status_code == 413
