@@ -2,8 +2,11 @@
 
 Prepares ``./kunci-demo`` (or ``--data``) like ``kunci init`` with ``simulated = true``, makes
 sure a demo person and a demo admin exist (a fresh PIN and admin password are issued at every
-start, because only digests are stored), then runs the door daemon in the foreground and the
-admin web over HTTPS beside it, and prints what to try. Ctrl-C stops both cleanly.
+start, because only digests are stored; seeded before the daemon starts), then starts the same two
+processes as an installation: ``kunci run`` (the door daemon) and ``kunci web`` (the admin web over
+HTTPS), each a child process of this same Python. Once the daemon's control socket answers and the
+web's port completes a TLS handshake it prints what to try. Ctrl-C stops both cleanly; if one of
+them dies, the demo stops the other, says so and exits 1.
 """
 
 from __future__ import annotations
@@ -14,12 +17,16 @@ import os
 import re
 import secrets
 import shutil
+import signal
+import socket
+import ssl
+import subprocess
 import sys
-import threading
+import time
 from datetime import date
 from typing import Any
 
-from controller.errors import InvalidInput
+from controller.errors import InvalidInput, KunciError
 from controller.paths import DEMO_DATA_DIR, DataDir
 
 log = logging.getLogger(__name__)
@@ -27,6 +34,14 @@ log = logging.getLogger(__name__)
 DEMO_ADMIN = "demo"
 DEMO_AUDITOR = "auditor"
 DEMO_PERSON_NAME = "Demo Person"
+#: File in ``DATA/run/`` where the demo's ``kunci web`` writes the port it bound (``--port 0``).
+WEB_PORT_FILE = "web.port"
+#: Longest wait for a child to be ready (the daemon answering ``status``, the web's TLS port), seconds.
+START_TIMEOUT_SECONDS = 60.0
+#: Longest wait for both children to stop after the stop was forwarded, seconds (then SIGKILL).
+STOP_TIMEOUT_SECONDS = 30.0
+#: How often the demo looks at its children and for a stop request, seconds.
+POLL_SECONDS = 0.1
 
 
 def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
@@ -86,7 +101,6 @@ def _seed(datadir: DataDir, config: Any) -> dict[str, str]:
 
 def run(args: argparse.Namespace) -> int:
     from controller.config import load_config
-    from controller.daemon import Daemon
 
     datadir = DataDir.resolve(args.data, default=DEMO_DATA_DIR)
     _prepare(datadir)
@@ -94,51 +108,182 @@ def run(args: argparse.Namespace) -> int:
     if not config.simulated:
         raise InvalidInput(f"{datadir.root} is configured for real hardware (simulated = false); "
                            "the demo needs its own data directory: kunci demo --data ./kunci-demo")
-    seeded = _seed(datadir, config)
     host = args.host or config.web.host
     port = args.port if args.port is not None else config.web.port
     if not 0 <= port <= 65535:
         raise InvalidInput("--port must be 0..65535")
+    seeded = _seed(datadir, config)  # before the daemon starts: nobody else writes yet
     logging.getLogger().setLevel(logging.WARNING)
-    daemon = Daemon(datadir, config)
-    web: dict[str, Any] = {}
-    starter = threading.Thread(target=_start_web, args=(daemon, datadir, config, host, port, seeded, web),
-                               name="kunci-demo-web", daemon=True)
-    starter.start()
-    try:
-        return daemon.run()
-    finally:
-        server = web.get("server")
-        if server is not None:
-            server.stop()
-        print("kunci demo stopped; relay off", flush=True)
+    return DemoSupervisor(datadir, config, host, port, seeded).run()
 
 
-def _start_web(daemon: Any, datadir: DataDir, config: Any, host: str, port: int, seeded: dict[str, str],
-               web: dict[str, Any]) -> None:
-    if not daemon.ready.wait(timeout=60):
-        return
-    from controller.cli.web_cmd import serve_https
-    from controller.tls import cert_fingerprint_sha256
-    from webadmin import create_app
+def kunci_argv(*args: str) -> list[str]:
+    """The command line of ``kunci ARGS`` with this very interpreter (works without ``kunci`` on PATH)."""
+    return [sys.executable, "-m", "controller", *args]
 
-    cert = config.web.cert_file or str(datadir.tls_cert_file)
-    key = config.web.key_file or str(datadir.tls_key_file)
-    try:
-        server = serve_https(create_app(datadir.root), host, port, cert, key)
-    except OSError as exc:
-        print(f"kunci demo: the admin web could not listen on {host}:{port} ({exc.strerror}); "
-              "try --port 8444. The door daemon keeps running.", flush=True)
-        return
-    web["server"] = server
-    bound = server.bind_addr[1]
-    data = f"--data {_short_path(str(datadir.root))}"
-    prog = _program()
-    print(
-        f"""
-Kunci demo is running on SIMULATED hardware (data: {datadir.root})
 
-  Admin web   https://{host}:{bound}/    (self-signed certificate,
+class DemoSupervisor:
+    """Starts ``kunci run`` and ``kunci web`` as two child processes, as an installation runs them.
+
+    The daemon starts first; the web follows once the daemon's control socket answers ``status``.
+    The banner is printed when the web's port completes a TLS handshake. SIGINT/SIGTERM (Ctrl-C)
+    is forwarded once to each child (they run in their own process groups, so a terminal's Ctrl-C
+    reaches the demo only, and no child gets it twice); the demo waits for both. When a child dies
+    on its own, the other is stopped and the demo says so. Exit code: 0 when both children stopped
+    cleanly after a stop request, 1 otherwise.
+
+    :param datadir: the prepared and seeded demo data directory.
+    :param config: its configuration (``simulated = true``).
+    :param host: address for the admin web; ``port``: its port (0 = a free one, learnt from the port file).
+    :param seeded: the demo logins and person (:func:`_seed`), for the banner.
+    """
+
+    def __init__(self, datadir: DataDir, config: Any, host: str, port: int, seeded: dict[str, str]) -> None:
+        self.datadir = datadir
+        self.config = config
+        self.host = host
+        self.port = port
+        self.seeded = seeded
+        self.port_file = datadir.run_dir / WEB_PORT_FILE
+        self.children: dict[str, subprocess.Popen] = {}
+        self._signalled: list[int] = []
+        self._reported: set[str] = set()
+
+    def _on_signal(self, signum: int, _frame: object) -> None:
+        self._signalled.append(signum)  # no lock taken in a handler (see controller/daemon.py)
+
+    def run(self) -> int:
+        previous = {s: signal.signal(s, self._on_signal) for s in (signal.SIGTERM, signal.SIGINT)}
+        code = 1
+        try:
+            code = self._run()
+        finally:
+            if not self._stop_children():
+                code = 1
+            for s, handler in previous.items():
+                signal.signal(s, handler)
+            print("kunci demo stopped; relay off", flush=True)
+        return code
+
+    def _run(self) -> int:
+        root = str(self.datadir.root)
+        self.datadir.run_dir.mkdir(parents=True, exist_ok=True)
+        self.port_file.unlink(missing_ok=True)
+        self._spawn("door daemon", kunci_argv("run", "--data", root))
+        if not self._wait_until("door daemon", self._daemon_answers):
+            return 1
+        self._spawn("admin web", kunci_argv("web", "--data", root, "--host", self.host, "--port", str(self.port),
+                                            "--port-file", str(self.port_file)), quiet=True)
+        bound = self._wait_until("admin web", self._web_port)
+        if not bound:
+            return 1
+        self._banner(bound)
+        while not self._signalled:
+            dead = self._dead_child()
+            if dead is not None:
+                return 1
+            time.sleep(POLL_SECONDS)
+        return 0
+
+    # -- children --------------------------------------------------------------------------------
+
+    def _spawn(self, name: str, argv: list[str], quiet: bool = False) -> None:
+        # Own process group: a terminal's Ctrl-C goes to the demo alone, which forwards it once.
+        self.children[name] = subprocess.Popen(argv, stdin=subprocess.DEVNULL,
+                                               stdout=subprocess.DEVNULL if quiet else None, process_group=0)
+
+    def _dead_child(self) -> str | None:
+        """The name of a child that exited on its own (reported; the caller stops the other), or None."""
+        for name, child in self.children.items():
+            code = child.poll()
+            if code is not None:
+                self._reported.add(name)
+                other = [n for n in self.children if n != name]
+                print(f"kunci demo: the {name} stopped unexpectedly ({_exit_text(code)})"
+                      + (f"; stopping the {other[0]}" if other else ""), file=sys.stderr, flush=True)
+                return name
+        return None
+
+    def _wait_until(self, name: str, ready: Any) -> Any:
+        """Poll ``ready()`` until it returns something truthy (returned); None if the child died,
+        a stop was asked or :data:`START_TIMEOUT_SECONDS` passed (said on stderr)."""
+        deadline = time.monotonic() + START_TIMEOUT_SECONDS
+        while not self._signalled:
+            if self._dead_child() is not None:
+                return None
+            value = ready()
+            if value:
+                return value
+            if time.monotonic() > deadline:
+                print(f"kunci demo: the {name} did not start within {START_TIMEOUT_SECONDS:.0f} s; stopping",
+                      file=sys.stderr, flush=True)
+                return None
+            time.sleep(POLL_SECONDS)
+        return None
+
+    def _daemon_answers(self) -> bool:
+        from controller.client import ControlClient
+
+        try:
+            ControlClient(self.datadir.socket_path, timeout=2.0).call("status")
+        except (KunciError, OSError):
+            return False
+        return True
+
+    def _web_port(self) -> int | None:
+        """The web's bound port once its port file exists and the port completes a TLS handshake."""
+        try:
+            port = int(self.port_file.read_text(encoding="ascii").strip())
+        except (OSError, ValueError):
+            return None
+        connect_host = {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}.get(self.host, self.host)
+        context = ssl.create_default_context()
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE  # a handshake is all we check; the banner shows the fingerprint
+        try:
+            with socket.create_connection((connect_host, port), timeout=2.0) as raw:
+                with context.wrap_socket(raw, server_hostname=connect_host):
+                    return port
+        except (OSError, ssl.SSLError):
+            return None
+
+    def _stop_children(self) -> bool:
+        """Forward the stop (SIGINT for Ctrl-C, else SIGTERM) once to each running child and wait for
+        them; True when every child stopped with exit code 0 (a failure is said on stderr)."""
+        signum = self._signalled[0] if self._signalled else signal.SIGTERM
+        for child in self.children.values():
+            if child.poll() is None:
+                child.send_signal(signum)
+        deadline = time.monotonic() + STOP_TIMEOUT_SECONDS
+        clean = True
+        for name, child in self.children.items():
+            try:
+                code = child.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                print(f"kunci demo: the {name} did not stop within {STOP_TIMEOUT_SECONDS:.0f} s; killed",
+                      file=sys.stderr, flush=True)
+                child.kill()
+                code = child.wait()
+            if code != 0:
+                clean = False
+                if name not in self._reported:
+                    print(f"kunci demo: the {name} stopped with {_exit_text(code)}", file=sys.stderr, flush=True)
+        return clean
+
+    def _banner(self, bound: int) -> None:
+        from controller.tls import cert_fingerprint_sha256
+
+        cert = self.config.web.cert_file or str(self.datadir.tls_cert_file)
+        seeded = self.seeded
+        data = f"--data {_short_path(str(self.datadir.root))}"
+        prog = _program()
+        d_pid, w_pid = self.children["door daemon"].pid, self.children["admin web"].pid
+        print(
+            f"""
+Kunci demo is running on SIMULATED hardware (data: {self.datadir.root})
+  Processes   door daemon `kunci run` (pid {d_pid}), admin web `kunci web` (pid {w_pid})
+
+  Admin web   https://{self.host}:{bound}/    (self-signed certificate,
               SHA-256 {cert_fingerprint_sha256(cert)})
   Logins      {DEMO_ADMIN} / {seeded['admin_password']}      (admin)
               {DEMO_AUDITOR} / {seeded['auditor_password']}   (auditor: log and audit only)
@@ -155,8 +300,17 @@ Try it from another terminal (or use the virtual door panel on the web page):
   {prog} audit verify {data}
 
 Ctrl-C stops the demo (relay off).""",
-        flush=True,
-    )
+            flush=True,
+        )
+
+
+def _exit_text(code: int) -> str:
+    if code < 0:
+        try:
+            return f"killed by {signal.Signals(-code).name}"
+        except ValueError:
+            return f"killed by signal {-code}"
+    return f"exit code {code}"
 
 
 def _short_path(path: str) -> str:
@@ -167,4 +321,6 @@ def _short_path(path: str) -> str:
 def _program() -> str:
     """How the person should type ``kunci`` (``.venv/bin/kunci`` when it is not on PATH)."""
     me = os.path.abspath(sys.argv[0])
+    if os.path.basename(me) == "__main__.py":  # started as python -m controller
+        return f"{_short_path(sys.executable)} -m controller"
     return "kunci" if shutil.which("kunci") and os.path.abspath(shutil.which("kunci")) == me else _short_path(me)

@@ -7,18 +7,21 @@ what their browser shows. TLS 1.2 is the oldest protocol accepted; a plain-HTTP 
 to the port gets cheroot's "this server only speaks HTTPS" refusal. SIGTERM and SIGINT
 stop the server cleanly.
 
-:func:`serve_https` is also what ``kunci demo`` uses to run the page in a thread.
+``--port 0`` picks a free port; ``--port-file FILE`` writes the bound port to FILE once the socket
+listens (``kunci demo`` starts ``kunci web`` as a child process and learns the port that way).
 """
 
 from __future__ import annotations
 
 import argparse
 import logging
+import os
 import signal
 import socket
 import ssl
 import sys
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +32,8 @@ logger = logging.getLogger(__name__)
 
 #: Worker threads of the WSGI server (the login limiter and enrolment jobs live in this one process).
 SERVER_THREADS = 8
+#: How often ``kunci web`` looks for a stop signal or a dead server thread (seconds).
+STOP_POLL_SECONDS = 0.2
 
 
 def make_ssl_adapter(cert: str | Path, key: str | Path) -> Any:
@@ -83,6 +88,14 @@ def serve_https(app: Any, host: str, port: int, cert: str | Path, key: str | Pat
     return server
 
 
+def write_port_file(path: Path, port: int) -> None:
+    """Write the bound TCP ``port`` to ``path`` (decimal and a newline), atomically: a reader sees the
+    whole number or no file. ``kunci demo`` reads it to learn the port that ``--port 0`` picked."""
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(f"{port}\n", encoding="ascii")
+    os.replace(tmp, path)
+
+
 def resolve_tls_files(datadir: DataDir, cert_file: str, key_file: str) -> tuple[Path, Path, bool]:
     """Pick the certificate pair: configured files if both set, else ``DATA/tls/*`` (created if absent).
 
@@ -115,34 +128,43 @@ def _run(args: argparse.Namespace) -> int:
     web = config.web
     host = args.host or web.host
     port = args.port if args.port is not None else web.port
-    cert, key, created = resolve_tls_files(datadir, web.cert_file, web.key_file)
-    app = create_app(datadir.root)
-    server = serve_https(app, host, port, cert, key)
-
-    if created:
-        print(f"Created a self-signed certificate: {cert}")
-    print(f"Kunci admin page: https://{host}:{server.bind_addr[1]}/")
-    print(f"Certificate SHA-256 fingerprint: {cert_fingerprint_sha256(cert)}")
-    print(f"Certificate valid until: {cert_expiry(cert):%Y-%m-%d}")
-    sys.stdout.flush()
-
-    stop = threading.Event()
+    port_file = Path(args.port_file) if getattr(args, "port_file", None) else None
+    signalled: list[int] = []
 
     def _on_signal(signum: int, _frame: Any) -> None:
-        logger.info("signal %s: stopping the admin web", signum)
-        stop.set()
+        # A plain list append, no lock: Event.set() here deadlocks the main thread on itself when a
+        # second signal lands inside the first handler (the daemon's lesson, controller/daemon.py).
+        signalled.append(signum)
 
+    # Installed before the slow start-up (app, TLS), so a stop asked meanwhile is still a clean stop.
     previous = {s: signal.signal(s, _on_signal) for s in (signal.SIGTERM, signal.SIGINT)}
+    server = None
     try:
-        while not stop.wait(1.0):
+        cert, key, created = resolve_tls_files(datadir, web.cert_file, web.key_file)
+        app = create_app(datadir.root)
+        server = serve_https(app, host, port, cert, key)
+        if port_file is not None:
+            write_port_file(port_file, server.bind_addr[1])
+        if created:
+            print(f"Created a self-signed certificate: {cert}")
+        print(f"Kunci admin page: https://{host}:{server.bind_addr[1]}/")
+        print(f"Certificate SHA-256 fingerprint: {cert_fingerprint_sha256(cert)}")
+        print(f"Certificate valid until: {cert_expiry(cert):%Y-%m-%d}")
+        sys.stdout.flush()
+        while not signalled:
+            time.sleep(STOP_POLL_SECONDS)
             if not server.kunci_thread.is_alive():
                 print("kunci: error: the web server stopped unexpectedly", file=sys.stderr)
                 return 1
+        logger.info("signal %s: stopping the admin web", signalled[0])
     finally:
-        server.stop()
-        server.kunci_thread.join(timeout=10)
+        if server is not None:
+            server.stop()
+            server.kunci_thread.join(timeout=10)
         for s, handler in previous.items():
             signal.signal(s, handler)
+        if port_file is not None:
+            port_file.unlink(missing_ok=True)
     print("Kunci admin page stopped.")
     return 0
 
@@ -156,5 +178,7 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
         description="Serve the admin web page over HTTPS only (TLS 1.2+), with cheroot.",
     )
     p.add_argument("--host", default=None, help="address to listen on (default: web.host, 127.0.0.1)")
-    p.add_argument("--port", type=int, default=None, help="TCP port (default: web.port, 8443)")
+    p.add_argument("--port", type=int, default=None, help="TCP port (default: web.port, 8443; 0 picks a free one)")
+    p.add_argument("--port-file", default=None, metavar="FILE",
+                   help="once listening, write the bound port to FILE (removed on stop); kunci demo uses it")
     p.set_defaults(func=_run)
