@@ -9,13 +9,12 @@ of :func:`controller.staff.check_password` apply either way.
 from __future__ import annotations
 
 import argparse
-import getpass
 import logging
-import sys
 
 from controller import staff
 from controller import changes
 from controller.cli.people_cmd import print_table, read_only
+from controller.cli.secret_input import ask_secret, read_secret_line
 from controller.errors import InvalidInput
 from controller.models import ADMIN_ROLES
 from controller.paths import DataDir
@@ -41,14 +40,12 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
 def _read_password(args: argparse.Namespace) -> str:
     rules = f"at least {staff.PASSWORD_MIN_LENGTH} characters; a long passphrase is best"
     if args.password_stdin:
-        line = sys.stdin.readline()
-        password = line[:-1] if line.endswith("\n") else line
-        return password[:-1] if password.endswith("\r") else password
-    first = getpass.getpass(f"Password for {args.username} ({rules}): ")
+        return read_secret_line("password")
+    first = ask_secret(f"Password for {args.username} ({rules}): ", what="password", option="--password-stdin")
     problems = staff.check_password(first, args.username)
     if problems:
         raise InvalidInput("; ".join(problems))
-    if getpass.getpass("Repeat the password: ") != first:
+    if ask_secret("Repeat the password: ", what="password", option="--password-stdin") != first:
         raise InvalidInput("the two passwords differ; nothing was changed")
     return first
 

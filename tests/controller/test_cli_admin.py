@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import io
+import os
 import sqlite3
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -78,3 +81,29 @@ def test_rules_enforced_with_one_line_error(capsys, data: Path, monkeypatch, use
 def test_list_without_accounts_says_how_to_create_one(capsys, data: Path) -> None:
     rc, out, _ = run(capsys, "admin", "list", "--data", str(data))
     assert rc == 0 and "kunci admin add" in out
+
+
+def _kunci_without_terminal(argv: list[str], stdin: str) -> subprocess.CompletedProcess[str]:
+    """``kunci ARGV`` in a new session (no controlling terminal, so no /dev/tty) with stdin
+    ``"devnull"`` (</dev/null) or ``"closed"`` (<&-), as under systemd, cron or ``ssh`` without ``-t``."""
+    return subprocess.run(
+        [sys.executable, "-m", "controller", *argv],
+        stdin=subprocess.DEVNULL if stdin == "devnull" else None,
+        preexec_fn=(lambda: os.close(0)) if stdin == "closed" else None,
+        start_new_session=True, capture_output=True, text=True, timeout=60, check=False,
+    )
+
+
+@pytest.mark.parametrize("stdin", ["devnull", "closed"])
+@pytest.mark.parametrize(
+    "extra, message",
+    [([], "cannot ask for the password: there is no terminal"), (["--password-stdin"], "no password on standard input")],
+    ids=["prompt", "password-stdin"],
+)
+def test_add_without_a_terminal_or_stdin_is_a_one_line_error(data: Path, stdin: str, extra: list[str],
+                                                             message: str) -> None:
+    r = _kunci_without_terminal(["admin", "add", "bob", "--role", "admin", *extra, "--data", str(data)], stdin)
+    assert r.returncode == 2, r.stderr
+    assert message in r.stderr and "Traceback" not in r.stderr and r.stderr.count("\n") == 1
+    assert "Password for bob" not in r.stderr + r.stdout  # nothing was asked where nobody can answer
+    assert accounts(data) == []
