@@ -14,6 +14,7 @@ import dataclasses
 import datetime as _dt
 import difflib
 import json
+import math
 import typing
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -133,6 +134,10 @@ def _convert(key: str, value: Any, tp: Any, errors: list[str]) -> Any:
         ok = isinstance(value, int) and not isinstance(value, bool)
     elif tp is float:
         ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+        if ok and not math.isfinite(value):
+            # TOML allows nan and inf; every comparison with nan is false, so no range check would catch it.
+            errors.append(f"{key}: {toml_value(value)} is not a finite number")
+            return None
         if ok:
             return float(value)
     elif tp is str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import tomllib
+import typing
 from pathlib import Path
 from typing import Any
 
@@ -185,6 +186,48 @@ def test_each_kind_of_error_is_one_line_naming_the_key(data: dict[str, Any], exp
     for line, start in zip(errors, wanted):
         assert line.startswith(start)
         assert "\n" not in line
+
+
+def _float_keys() -> list[tuple[str, str]]:
+    """Every ``(section, key)`` of the schema whose type is float."""
+    return [
+        (section, f.name)
+        for section, cls in cfg.SECTIONS.items()
+        for f in dataclasses.fields(cls)
+        if typing.get_type_hints(cls)[f.name] is float
+    ]
+
+
+FLOAT_KEYS = _float_keys()
+
+
+def test_there_are_float_keys_to_check() -> None:
+    assert ("door", "unlock_seconds") in FLOAT_KEYS and ("sensor", "failed_match_delay_seconds") in FLOAT_KEYS
+
+
+@pytest.mark.parametrize(
+    ("text", "shown"), [("nan", "nan"), ("+nan", "nan"), ("-nan", "nan"), ("inf", "inf"), ("+inf", "inf"), ("-inf", "-inf")]
+)
+@pytest.mark.parametrize(("section", "key"), FLOAT_KEYS, ids=[f"{s}.{k}" for s, k in FLOAT_KEYS])
+def test_nan_and_inf_are_refused_for_every_float_key(section: str, key: str, text: str, shown: str) -> None:
+    """TOML allows nan and inf; nan passes every range check (all comparisons are false), inf breaks timers."""
+    errors = errors_of(tomllib.loads(f"[{section}]\n{key} = {text}\n"))
+    assert errors == [f"{section}.{key}: {shown} is not a finite number"]
+
+
+def test_cli_check_reports_every_non_finite_number_at_once_and_exits_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "site.toml"
+    path.write_text("[door]\nunlock_seconds = nan\nheld_open_seconds = inf\n\n[pin]\nlockout_base_seconds = -inf\n")
+    assert main(["config", "check", "--file", str(path)]) == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert lines == [
+        f"kunci: config error: {path}: 3 problems",
+        "kunci: config error: door.unlock_seconds: nan is not a finite number",
+        "kunci: config error: door.held_open_seconds: inf is not a finite number",
+        "kunci: config error: pin.lockout_base_seconds: -inf is not a finite number",
+    ]
 
 
 def test_a_bad_value_does_not_cause_follow_on_errors() -> None:
