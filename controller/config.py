@@ -185,8 +185,9 @@ class SensorConfig:
                                            unit="seconds", min=1.0, max=600.0)
     failed_matches_before_delay: int = setting(5, "Unknown fingers in a row before the sensor pauses.",
                                                unit="attempts", min=1, max=100)
-    failed_match_delay_seconds: float = setting(30.0, "Pause after failed_matches_before_delay unknown fingers.",
-                                                unit="seconds", min=0.0, max=3600.0)
+    failed_match_delay_seconds: float = setting(30.0, "Pause after failed_matches_before_delay unknown fingers "
+                                                "(the finger brute-force throttle: it cannot be switched off).",
+                                                unit="seconds", min=1.0, max=3600.0)
 
 
 @dataclass(frozen=True)

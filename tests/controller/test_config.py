@@ -6,6 +6,7 @@ import dataclasses
 import os
 import tomllib
 import typing
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +23,7 @@ from controller.config import (
     parse_config,
     write_default_config,
 )
+from controller.lockout import KeypadLockout, LockoutStarted
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -228,6 +230,30 @@ def test_cli_check_reports_every_non_finite_number_at_once_and_exits_2(
         "kunci: config error: door.held_open_seconds: inf is not a finite number",
         "kunci: config error: pin.lockout_base_seconds: -inf is not a finite number",
     ]
+
+
+def test_a_finger_delay_of_zero_is_refused_with_the_documented_minimum() -> None:
+    """0.0 was inside the documented range but KeypadLockout needs a positive lockout: the daemon crashed."""
+    assert errors_of({"sensor": {"failed_match_delay_seconds": 0.0}}) == [
+        "sensor.failed_match_delay_seconds: 0.0 is below the minimum 1.0"
+    ]
+    assert "| seconds, 1.0..3600.0 |" in next(
+        line for line in config_reference_markdown().splitlines() if "`failed_match_delay_seconds`" in line
+    )
+
+
+def test_the_documented_minimum_finger_delay_gives_a_working_finger_lockout() -> None:
+    """Wired as controller/access.py wires the finger channel: every accepted value must construct."""
+    minimum = next(f for f in dataclasses.fields(cfg.SensorConfig) if f.name == "failed_match_delay_seconds")
+    sensor = parse_config({"sensor": {"failed_match_delay_seconds": minimum.metadata["spec"].min}}).sensor
+    lockout = KeypadLockout(
+        lockout_after_failures=sensor.failed_matches_before_delay,
+        lockout_base_seconds=sensor.failed_match_delay_seconds,
+        lockout_max_seconds=sensor.failed_match_delay_seconds,
+    )
+    now = datetime(2026, 3, 2, 8, 0, tzinfo=timezone.utc)
+    effects = [e for i in range(sensor.failed_matches_before_delay) for e in lockout.failure(now, float(i))]
+    assert [e.seconds for e in effects if isinstance(e, LockoutStarted)] == [1.0]
 
 
 def test_a_bad_value_does_not_cause_follow_on_errors() -> None:
