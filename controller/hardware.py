@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import warnings
 from contextlib import suppress
 from dataclasses import dataclass, field
 from typing import Any
@@ -139,6 +140,8 @@ def build_hardware(config: Config, datadir: DataDir, sink: EventSink) -> Hardwar
         from drivers.sim_gpio import SimPin
 
         factory = MockFactory(pin_class=SimPin)
+    else:
+        factory = real_pin_factory()
     relay = StrikeRelay(gpio.relay_pin, active_high=gpio.relay_active_high, pin_factory=factory)
     hw = Hardware(relay=relay, indicators=None)
     try:
@@ -180,6 +183,33 @@ def build_hardware(config: Config, datadir: DataDir, sink: EventSink) -> Hardwar
         hw.close()
         raise
     return hw
+
+
+def real_pin_factory() -> Any:
+    """gpiozero's pin factory for this machine (``$GPIOZERO_PIN_FACTORY``, else the first that loads).
+
+    :raises drivers.errors.GpioUnavailable: when none loads (no pin library, no GPIO chip, not a Pi),
+        naming each library's reason, instead of gpiozero's ``BadPinFactory`` traceback.
+    """
+    from gpiozero import Device
+    from gpiozero.exc import PinFactoryFallback
+
+    from drivers.errors import GpioUnavailable
+
+    with warnings.catch_warnings(record=True) as fallbacks:
+        warnings.simplefilter("always", PinFactoryFallback)
+        try:
+            Device.ensure_pin_factory()
+        # Any failure to load a pin library means the same here (gpiozero itself treats every
+        # exception of a candidate library as "try the next one"): ImportError, lgpio.error, OSError...
+        except Exception as exc:  # noqa: BLE001 - wrapped at the vendor boundary
+            reasons = [str(w.message) for w in fallbacks if issubclass(w.category, PinFactoryFallback)]
+            detail = "; ".join([*reasons, f"{type(exc).__name__}: {exc}"])
+            raise GpioUnavailable(
+                "the GPIO pins cannot be used on this machine, so the door cannot be driven "
+                f"(simulated = false in the configuration): {detail}"
+            ) from exc
+    return Device.pin_factory
 
 
 def _build_keypad(config: Config, sink: EventSink, factory: Any) -> Any | None:

@@ -1,4 +1,4 @@
-"""Typed errors of the fingerprint sensor driver (the ``SensorError`` tree).
+"""Typed errors of the drivers: the fingerprint sensor's ``SensorError`` tree, and :class:`GpioUnavailable`.
 
 The adapter in :mod:`drivers.fingerprint` turns pyfingerprint's bare ``Exception``
 strings, its ``False``/``-1`` return values and pyserial's exceptions into these,
@@ -58,3 +58,12 @@ class LibraryFull(SensorError):
 
 class EnrollTimeout(SensorError, TimeoutError):
     """No finger was placed (or lifted) within the enrolment step's time limit."""
+
+
+class GpioUnavailable(KunciError, OSError):
+    """Real hardware is configured (``simulated = false``) but this machine's GPIO pins cannot be used.
+
+    No pin library loads (gpiozero's ``BadPinFactory``: lgpio missing, no ``/dev/gpiochip*``, not a
+    Raspberry Pi). Restarting cannot fix it: ``kunci run`` exits with its own status
+    (:data:`controller.cli.daemon_cmd.EXIT_GPIO_UNAVAILABLE`) so systemd does not restart it in a loop.
+    """

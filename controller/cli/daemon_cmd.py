@@ -1,5 +1,11 @@
 """``kunci run``: the door daemon (foreground; systemd runs it as ``kunci-door.service``).
 
+Exit status (docs/install-pi.md, "Exit status of kunci run"): 0 stopped cleanly (SIGTERM, SIGINT);
+1 another error (database, data directory, secrets, a daemon already running); 2 the configuration
+is invalid (:data:`EXIT_CONFIG`); 3 real hardware is configured but this machine's GPIO pins cannot
+be used (:data:`EXIT_GPIO_UNAVAILABLE`). The systemd unit does not restart on 2 or 3
+(``RestartPreventExitStatus=``): a restart cannot fix either, and the door stays locked.
+
 Under systemd (``JOURNAL_STREAM`` names our stderr) log lines are ``<N>LEVEL logger: message``
 with no timestamp: journald adds its own and reads the ``<N>`` syslog priority prefix, so
 ``journalctl -u kunci-door -p warning`` works. Lines carry event types, reason codes and
@@ -15,6 +21,12 @@ import sys
 
 from controller.config import load_config
 from controller.paths import DataDir
+from drivers.errors import GpioUnavailable
+
+#: Exit status of ``kunci run`` for an invalid configuration (the CLI's status for every ConfigError).
+EXIT_CONFIG = 2
+#: Exit status of ``kunci run`` when ``simulated = false`` and no GPIO pin library loads on this machine.
+EXIT_GPIO_UNAVAILABLE = 3
 
 #: Log format when stderr goes to the journal (journald timestamps each line itself).
 JOURNAL_FORMAT = "%(levelname)s %(name)s: %(message)s"
@@ -69,4 +81,10 @@ def run(args: argparse.Namespace) -> int:
     configure_journal_logging()
     datadir = DataDir.resolve(args.data)
     config = load_config(datadir.config_file)
-    return Daemon(datadir, config, accept_truncated_log=getattr(args, "accept_truncated_log", False)).run()
+    try:
+        return Daemon(datadir, config, accept_truncated_log=getattr(args, "accept_truncated_log", False)).run()
+    except GpioUnavailable as exc:
+        print(f"kunci: hardware error: {exc}", file=sys.stderr)
+        print("kunci: on a machine without the door's GPIO, set simulated = true to try Kunci out "
+              "(docs/configuration.md)", file=sys.stderr)
+        return EXIT_GPIO_UNAVAILABLE

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from controller.cli.daemon_cmd import EXIT_CONFIG, EXIT_GPIO_UNAVAILABLE
 from controller.client import ControlClient
 from controller.config import load_config
 from controller.errors import DaemonUnavailable
@@ -135,3 +136,25 @@ def test_kunci_demo_opens_with_the_printed_pin_and_stops_cleanly_on_ctrl_c(tmp_p
     out.join()
     assert "kunci demo stopped; relay off" in out.text
     assert "Traceback" not in out.text
+
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def test_real_hardware_on_a_machine_without_gpio_exits_3_with_a_clear_error_and_is_not_restarted(tmp_path: Path):
+    datadir = prepare_datadir(tmp_path / "data")
+    assert not load_config(datadir.config_file).simulated  # `kunci init` writes real hardware
+    # A pin library that cannot load, on any machine (a Raspberry Pi included): what a PC or a Pi without
+    # python3-lgpio looks like to gpiozero.
+    env = {**os.environ, "GPIOZERO_PIN_FACTORY": "kunci-test-no-such-pin-library"}
+    proc = subprocess.run([*KUNCI, "run", "--data", str(datadir.root)], capture_output=True, text=True,
+                          timeout=60, env=env, check=False)
+    assert proc.returncode == EXIT_GPIO_UNAVAILABLE == 3, proc.stderr
+    assert "kunci: hardware error: the GPIO pins cannot be used on this machine" in proc.stderr
+    assert "kunci-test-no-such-pin-library" in proc.stderr and "simulated = true" in proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert matching(events(datadir), "daemon.started") == []
+
+    unit = (REPO / "config" / "systemd" / "kunci-door.service").read_text()
+    [line] = [line for line in unit.splitlines() if line.startswith("RestartPreventExitStatus=")]
+    assert {EXIT_CONFIG, EXIT_GPIO_UNAVAILABLE} <= {int(v) for v in line.split("=", 1)[1].split()}
