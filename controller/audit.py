@@ -48,6 +48,8 @@ GENESIS_MAC = bytes(32)
 #: ``session.info`` key under which :func:`append` and :func:`seal_pending` leave the head
 #: ``(seq, mac)`` they sealed; the anchor writer (:mod:`controller.anchor`) takes it after the commit.
 SEALED_HEAD_INFO = "kunci.sealed_head"
+#: ``session.info`` key marking the sealer's session (:func:`seal_as_written`); holds the audit key.
+SEALER_KEY_INFO = "kunci.sealer_key"
 #: Unsealed rows named one by one by :func:`verify` (the rest are counted).
 UNSEALED_NAMED = 5
 #: Rows sealed per flush in :func:`seal_pending`.
@@ -133,18 +135,34 @@ def record(
     detail: Mapping[str, Any] | None = None,
     time: datetime | None = None,
 ) -> Event:
-    """Insert one unsealed event (``seq``/``mac`` NULL) and flush; the caller commits.
+    """Insert one event and flush; the caller commits.
 
     ``user`` is a :class:`User` or a person's code (never a name); ``door`` a
     :class:`Door` or its name; ``detail`` a JSON object without names or PINs;
-    ``time`` an aware datetime (default: now). The sealer chains the row later.
+    ``time`` an aware datetime (default: now). In a session the sealer marked with
+    :func:`seal_as_written` the event is sealed at once (:func:`append`); elsewhere it stays
+    unsealed (``seq``/``mac`` NULL), which ``audit verify`` reports: nothing seals it later.
     """
+    key = session.info.get(SEALER_KEY_INFO)
+    if key is not None:
+        return append(session, key, type, reason=reason, method=method, user=user, door=door, actor=actor,
+                      score=score, detail=detail, time=time)
     event = _new_event(
         type, reason=reason, method=method, user=user, door=door, actor=actor, score=score, detail=detail, time=time
     )
     session.add(event)
     session.flush()
     return event
+
+
+def seal_as_written(session: Session, key: bytes) -> None:
+    """Mark ``session`` as the sealer's: every :func:`record` in it is sealed as it is written.
+
+    Only the holder of :class:`SealerLock` does this (the daemon's loop session, or a CLI change
+    while no daemon runs), so an admin change and its sealed event commit together and no row
+    is ever left for someone to seal later.
+    """
+    session.info[SEALER_KEY_INFO] = key
 
 
 def head(session: Session) -> tuple[int, str] | None:
@@ -208,12 +226,14 @@ def append(
     detail: Mapping[str, Any] | None = None,
     time: datetime | None = None,
 ) -> Event:
-    """Seal pending events, then insert this one sealed with the next seq; the caller commits.
+    """Insert this event sealed with the next seq after the head; the caller commits.
 
     Same arguments as :func:`record`, plus the 32-byte audit ``key``. Only the
-    sealer (holder of :class:`SealerLock`) may call this.
+    sealer (holder of :class:`SealerLock`) may call this. Unsealed rows are left
+    alone: they were not written by the sealer, so they stay for ``audit verify``
+    to report rather than being chained in as if they were true.
     """
-    _sealed, seq, prev = _seal(session, key)  # the head after sealing: no second probe
+    seq, prev = _head_raw(session)
     event = _new_event(
         type, reason=reason, method=method, user=user, door=door, actor=actor, score=score, detail=detail, time=time
     )

@@ -921,14 +921,14 @@ def _restore_locked(datadir: DataDir, plaintext: bytes, name: str, *, force: boo
                 raise BackupError(f"{name} was made by a newer Kunci (database revision {revision}); upgrade first")
             upgrade_database(engine)
             with session_factory(engine)() as session, session.begin():
+                if audit_key is not None:
+                    audit.seal_as_written(session, audit_key)
                 found = _reapply(session, current, bool(payload.sim), reapply)
                 audit.record(session, "admin.backup_restored", actor=_ACTOR, detail={
                     "backup_created_at": manifest.get("created_at"),
                     "backup_head_seq": manifest.get("chain_head", {}).get("seq"),
                     "reapplied": len(found) if reapply else 0,
                 })
-                if audit_key is not None:
-                    audit.seal_pending(session, audit_key)
             _stage_archives(datadir, staging, payload.archives)
             if audit_key is not None:
                 with session_factory(engine, readonly=True)() as session, session.begin():

@@ -16,8 +16,9 @@ import os
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from controller import admin_ops, audit, keys
+from controller import admin_ops, anchor, audit, keys
 from controller.client import ControlClient
+from controller.config import Config
 from controller.errors import DaemonUnavailable, DataDirError, SecretsError
 from controller.paths import DataDir
 from controller.timefmt import utcnow
@@ -38,11 +39,12 @@ def local_account() -> str:
         return f"cli:uid{os.getuid()}"
 
 
-def apply(datadir: DataDir, op: str, params: dict[str, Any] | None = None, *, actor: str | None = None) -> dict[str, Any]:
+def apply(datadir: DataDir, op: str, params: dict[str, Any] | None = None, *, actor: str | None = None,
+          config: Config | None = None) -> dict[str, Any]:
     """Apply admin operation ``op`` with ``params``; returns the operation's result.
 
-    ``actor`` is used only in process (the daemon records the connecting account itself);
-    default ``cli:<this account>``. Raises the operation's refusal (:class:`KunciError`) or
+    ``actor`` and ``config`` are used only in process (the daemon records the connecting account
+    itself and uses its own configuration); defaults ``cli:<this account>`` and ``DATA/kunci.toml``. Raises the operation's refusal (:class:`KunciError`) or
     :class:`DaemonUnavailable` when the daemon holds the data directory but does not answer.
     """
     if not datadir.root.is_dir():
@@ -57,17 +59,18 @@ def apply(datadir: DataDir, op: str, params: dict[str, Any] | None = None, *, ac
         raise DaemonUnavailable(f"{unreachable}; the door daemon holds {datadir.root} but did not answer, "
                                 "so nothing was changed (if it is stopping, try again)")
     try:
-        return _apply_here(datadir, op, params or {}, actor or local_account())
+        return _apply_here(datadir, op, params or {}, actor or local_account(), config)
     finally:
         lock.release()
 
 
-def _apply_here(datadir: DataDir, op: str, params: dict[str, Any], actor: str) -> dict[str, Any]:
+def _apply_here(datadir: DataDir, op: str, params: dict[str, Any], actor: str,
+                config: Config | None) -> dict[str, Any]:
     """The in-process path; the caller holds the single-writer lock."""
     from controller.config import load_config
     from controller.db import open_database, session_factory
 
-    config = load_config(datadir.config_file)
+    config = config or load_config(datadir.config_file)
     try:
         key = keys.load_audit_key(datadir)
     except SecretsError as exc:
@@ -83,9 +86,10 @@ def _apply_here(datadir: DataDir, op: str, params: dict[str, Any], actor: str) -
         ctx = admin_ops.OpContext(actor=actor, config=config, pepper=pepper,
                                   today=now.astimezone(ZoneInfo(config.site.timezone)).date(), now=now)
         with session_factory(engine)() as session:
+            audit.seal_as_written(session, key)
             with session.begin():
                 result = admin_ops.run(session, op, params, ctx)
-                audit.seal_pending(session, key)
+            anchor.record_head(datadir, session)  # the new head, kept outside the database too
         return result
     finally:
         engine.dispose()

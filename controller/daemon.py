@@ -51,7 +51,7 @@ log = logging.getLogger(__name__)
 #: Longest the loop sleeps waiting for input (seconds); bounds timer resolution.
 LOOP_WAIT_SECONDS = 0.05
 #: How often pending admin events from other processes are sealed (seconds).
-SEAL_INTERVAL_SECONDS = 0.5
+SEAL_INTERVAL_SECONDS = 0.5  # how often the loop retries buffered events and checks for foreign rows
 #: How often the clock's trust is re-evaluated (seconds).
 CLOCK_CHECK_SECONDS = 10.0
 
@@ -197,7 +197,7 @@ class Daemon:
         self._anchor = AnchorWriter(self.datadir)
         self.journal = Journal(session, audit_key, self.config.door.name, anchor=self._anchor)
         self.journal.restore_spilled(self.datadir.unstored_events_file)  # events an earlier stop kept
-        self.journal.seal_pending()
+        self._watch_foreign_rows()
         self._clock_trusted = clock_trusted(self._trust_policy)
         self.access = AccessController(self.journal, pepper, self.config, lambda: self._clock_trusted)
         session.commit()
@@ -483,9 +483,17 @@ class Daemon:
             self._sync_lockdown(t)
             if self.journal.buffered:
                 self.journal.flush()
-            self.journal.seal_pending()
+            self._watch_foreign_rows()
             self._watch_log()
         self._end_transaction()
+
+    def _watch_foreign_rows(self) -> None:
+        """Rows in ``events`` that the daemon did not write are never sealed: they raise an alarm (once),
+        and ``kunci audit verify`` names them. Only the daemon writes the door database (issue 10)."""
+        found = self.journal.unsealed_rows()
+        if found and self.journal.raise_alarm("foreign_events", f"{found} rows in the event log were not "
+                                              "written by the door daemon; run 'kunci audit verify'"):
+            log.error("%d rows in the event log were not written by the door daemon (never sealed)", found)
 
     def _watch_log(self) -> None:
         """T5.4: while the log refuses writes, the local alarm sounds (re-asserted after other feedback);

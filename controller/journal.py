@@ -69,6 +69,7 @@ class Journal:
         self.anchor = anchor
         if anchor is not None:
             anchor.attach(session)
+        audit.seal_as_written(session, audit_key)  # admin events recorded in this session are sealed at once
         #: The spill file whose events are in the RAM buffer (removed once they are stored).
         self._restored_from: Path | None = None
         self._buffer: deque[_Pending] = deque(maxlen=RAM_BUFFER_EVENTS)
@@ -134,26 +135,22 @@ class Journal:
         return False
 
     def commit_change(self) -> None:
-        """Seal the admin events the current transaction recorded and commit them with the change.
+        """Commit an admin change together with its ``admin.*`` events (sealed as they were recorded).
 
-        For admin commands (:mod:`controller.admin_ops`): the change and its ``admin.*`` event land
-        in one transaction or not at all. Raises what the database raised, after a rollback; the
-        caller reports the refusal (an admin change is never buffered in RAM).
+        For admin commands (:mod:`controller.admin_ops`): the change and its event land in one
+        transaction or not at all. Raises what the database raised, after a rollback; the caller
+        reports the refusal (an admin change is never buffered in RAM).
         """
         try:
-            audit.seal_pending(self.session, self._key)
             self.session.commit()
         except BaseException:
             self.rollback()
             raise
 
-    def seal_pending(self) -> int:
-        """Seal events other processes recorded (admin events from the web); returns how many."""
+    def unsealed_rows(self) -> int:
+        """Rows in ``events`` the daemon did not seal (written by someone else: never chained in)."""
         try:
-            sealed = audit.seal_pending(self.session, self._key)
-            if sealed:
-                self.session.commit()
-            return sealed
+            return audit.pending_count(self.session)
         except (SQLAlchemyError, OSError) as exc:
             self._failed(exc)
             return 0

@@ -23,7 +23,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from controller import db, keys, people
+from controller import changes, db
 from controller.cli.init_cmd import initialise
 from controller.client import ControlClient
 from controller.config import Config, DoorConfig, KeypadConfig, PinConfig, SensorConfig, SiteConfig
@@ -112,18 +112,12 @@ def open_session(datadir: DataDir) -> Any:
 
 
 def add_person(datadir: DataDir, config: Config, name: str = "Test Person", **fields: Any) -> Person:
-    """Add an active person with a fresh PIN, as ``kunci user add`` does (unsealed admin events)."""
-    engine = db.open_database(datadir)
-    try:
-        with db.session_factory(engine)() as session:
-            user = people.add_user(session, name=name, agreement_signed_on=date.today(), actor="test", **fields)
-            session.flush()
-            pin = people.reset_pin(session, keys.load_pepper(datadir), user.code, config.pin.length_digits,
-                                   actor="test")
-            session.commit()
-            return Person(user.code, pin)
-    finally:
-        engine.dispose()
+    """Add an active person with a fresh PIN, as ``kunci user add`` does: through the running daemon, or
+    in process under the writer lock when none runs (``config`` is then the configuration used)."""
+    params = {"name": name, "agreement_signed_on": date.today().isoformat(),
+              **{k: v.isoformat() if isinstance(v, date) else v for k, v in fields.items()}}
+    result = changes.apply(datadir, "user.add", params, actor="test", config=config)
+    return Person(result["code"], result["pin"])
 
 
 def execute(datadir: DataDir, sql: str, params: tuple[Any, ...] = ()) -> None:

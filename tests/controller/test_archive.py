@@ -215,15 +215,8 @@ def test_retention_days_from_config(capsys, site: Path) -> None:
     assert "archived 20 events" in out
 
 
-def test_only_sealed_whole_prefix_and_refused_while_daemon_runs(capsys, site: Path) -> None:
+def test_refused_while_daemon_runs_and_while_a_foreign_row_is_in_the_log(capsys, site: Path) -> None:
     datadir = DataDir(site)
-    engine = open_database(datadir)
-    try:
-        with session_factory(engine)() as session, session.begin():
-            # an old unsealed row (another process) is sealed first, so it lands after seq 30: never archived
-            audit.record(session, "admin.user_added", user="U0009", actor="web", time=NOW - timedelta(days=30))
-    finally:
-        engine.dispose()
     lock = audit.SealerLock(datadir)
     assert lock.try_acquire()
     try:
@@ -231,13 +224,21 @@ def test_only_sealed_whole_prefix_and_refused_while_daemon_runs(capsys, site: Pa
         assert rc == 1 and "daemon is running" in err
     finally:
         lock.release()
-    rc, out, err = run(capsys, "audit", "archive", "--before", (NOW - timedelta(days=5)).isoformat(),
-                       "--data", str(site))
-    assert rc == 0, err
-    assert "seq 1..20" in out
+    engine = open_database(datadir)
+    try:
+        with session_factory(engine)() as session, session.begin():
+            # a row written outside the daemon (another process): never sealed, so nothing is archived
+            audit.record(session, "admin.user_added", user="U0009", actor="web", time=NOW - timedelta(days=30))
+    finally:
+        engine.dispose()
+    before = (site / "kunci.db").stat().st_size
+    rc, _out, err = run(capsys, "audit", "archive", "--before", (NOW - timedelta(days=5)).isoformat(),
+                        "--data", str(site))
+    assert rc == 1 and "not sealed" in err and "nothing archived" in err
+    assert not archive_files(site) and (site / "kunci.db").stat().st_size == before
     with sqlite3.connect(site / "kunci.db") as conn:
-        assert conn.execute("SELECT seq FROM events WHERE user_code = 'U0009'").fetchone()[0] == 31
-    assert verify_cli(capsys, site)[0] == 0
+        assert conn.execute("SELECT seq FROM events WHERE user_code = 'U0009'").fetchone()[0] is None
+    assert verify_cli(capsys, site)[0] == 1
 
 
 def _copy_db(src: Path, dst: Path) -> None:
@@ -251,9 +252,15 @@ def test_interrupted_archive_run_is_tolerated_and_finished(capsys, site: Path, t
     """Archive file fsynced and renamed, but the DB transaction never committed (crash in between)."""
     saved = tmp_path / "before.db"
     _copy_db(site / "kunci.db", saved)
+    heads = site / "anchor" / "heads"
+    saved_heads = heads.read_bytes() if heads.exists() else None  # written after the commit: never happened
     assert run(capsys, "audit", "archive", "--before", (NOW - timedelta(days=5)).isoformat(),
                "--data", str(site))[0] == 0
     _copy_db(saved, site / "kunci.db")  # the live log as if the commit had not happened
+    if saved_heads is None:
+        heads.unlink()
+    else:
+        heads.write_bytes(saved_heads)
     with sqlite3.connect(site / "kunci.db") as conn:
         assert conn.execute("SELECT min(seq), max(seq) FROM events").fetchone() == (1, 30)
     rc, out = verify_cli(capsys, site)

@@ -7,14 +7,13 @@ import hmac
 import json
 import multiprocessing
 import sqlite3
-import traceback
 import tracemalloc
 from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
 from sqlalchemy import event as sa_event
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from controller import audit
 from controller.audit import SealerLock, append, canonical, event_json, head, record, seal_pending, verify
@@ -78,16 +77,27 @@ def test_chain_follows_the_documented_formula(session) -> None:
     assert head(session) == (2, e2.mac.hex())
 
 
-def test_record_is_unsealed_and_append_seals_pending_first(session) -> None:
+def test_a_row_the_sealer_did_not_write_is_never_chained_in(session) -> None:
     assert head(session) is None
     r1 = record(session, "admin.user_added", user="U0001", actor="alice", detail={"group": "staff"})
     r2 = record(session, "admin.pin_reset", user="U0001", actor="cli")
     assert (r1.seq, r1.mac, r2.seq) == (None, None, None)
     a = append(session, KEY, "access.granted", method="pin", user="U0001", door="main")
     session.commit()
+    assert (r1.seq, r2.seq, a.seq) == (None, None, 1)  # the foreign rows stay unsealed
+    result = verify(session, KEY)
+    assert not result.ok and result.pending == 2 and result.head_seq == 1
+
+
+def test_in_the_sealers_session_every_record_is_sealed_as_written(session) -> None:
+    audit.seal_as_written(session, KEY)
+    r1 = record(session, "admin.user_added", user="U0001", actor="alice")
+    a = append(session, KEY, "access.granted", method="pin", user="U0001", door="main")
+    r2 = record(session, "admin.pin_reset", user="U0001", actor="cli")
+    session.commit()
+    assert (r1.seq, a.seq, r2.seq) == (1, 2, 3)
     rows = session.execute(select(Event.id, Event.seq).order_by(Event.id)).all()
     assert [r.seq for r in rows] == [1, 2, 3]  # seq order == id order
-    assert (r1.seq, r2.seq, a.seq) == (1, 2, 3)
     result = verify(session, KEY)
     assert result.ok and result.checked == 3 and result.pending == 0 and result.head_seq == 3
 
@@ -278,45 +288,3 @@ def test_sealer_lock_held_by_another_process(tmp_path: Path) -> None:
         stop.set()
         proc.join(10)
     assert SealerLock(DataDir(tmp_path)).try_acquire()  # freed when the holder exits
-
-
-def _writer(db: str, role: str, count: int, errors_dir: str) -> None:
-    try:
-        engine = make_engine(f"sqlite:///{db}")
-        factory = session_factory(engine)
-        for i in range(count):
-            with factory() as s, s.begin():
-                if role == "daemon":
-                    append(s, KEY, "access.granted", method="pin", user=f"U{i + 1:04d}", door="main", actor="daemon")
-                else:
-                    record(s, "admin.login", actor=role, detail={"n": i})
-        engine.dispose()
-    except BaseException:  # noqa: BLE001 - report anything to the parent
-        Path(errors_dir, role).write_text(traceback.format_exc())
-        raise
-
-
-def test_concurrent_writers_from_three_processes(db_path: Path, tmp_path: Path, session) -> None:
-    """Two recorders and a sealing daemon write at once: nothing lost, no "database is locked"."""
-    ctx = multiprocessing.get_context("fork")
-    errors = tmp_path / "errors"
-    errors.mkdir()
-    procs = [
-        ctx.Process(target=_writer, args=(str(db_path), role, 200, str(errors)))
-        for role in ("web", "cli", "daemon")
-    ]
-    for p in procs:
-        p.start()
-    for p in procs:
-        p.join(120)
-    problems = {f.name: f.read_text() for f in errors.iterdir()}
-    assert problems == {}
-    assert [p.exitcode for p in procs] == [0, 0, 0]
-    seal_pending(session, KEY)
-    session.commit()
-    result = verify(session, KEY)
-    assert result.ok and result.checked == 600 and result.pending == 0
-    by_actor = dict(session.execute(select(Event.actor, func.count()).group_by(Event.actor)).all())
-    assert by_actor == {"web": 200, "cli": 200, "daemon": 200}
-    ids = session.scalars(select(Event.id).order_by(Event.seq)).all()
-    assert ids == sorted(ids)  # seq order == id order
