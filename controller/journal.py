@@ -243,12 +243,23 @@ class Journal:
     # -- alarms ---------------------------------------------------------------------------
 
     def raise_alarm(self, kind: str, detail: str | None = None) -> bool:
-        """Open an alarm of ``kind`` unless one is already open (not cleared). Returns True if new."""
+        """Open an alarm of ``kind`` unless one is still active (open, or cleared but not acknowledged).
+
+        A condition that comes back before anyone acknowledged its alarm (a flapping sensor: lost,
+        restored, lost ...) reopens that alarm (``cleared_at`` back to NULL) instead of opening one per
+        cycle; the event log keeps every occurrence. Returns True only when a new alarm was opened.
+        """
         try:
-            open_alarm = self.session.scalar(
-                select(Alarm).where(Alarm.kind == kind, Alarm.cleared_at.is_(None)).limit(1)
+            active = self.session.scalar(
+                select(Alarm)
+                .where(Alarm.kind == kind, or_(Alarm.cleared_at.is_(None), Alarm.acknowledged_at.is_(None)))
+                .order_by(Alarm.id.desc())
+                .limit(1)
             )
-            if open_alarm is not None:
+            if active is not None:
+                if active.cleared_at is not None:
+                    active.cleared_at = None
+                    self.session.commit()
                 return False
             self.session.add(Alarm(kind=kind, raised_at=iso_utc(utcnow()), detail=detail))
             self.session.commit()

@@ -11,6 +11,7 @@ carries: no crash, no unlock that is not a valid grant, the keypad keeps working
 from __future__ import annotations
 
 import random
+import sqlite3
 import time
 from collections import Counter
 from pathlib import Path
@@ -127,6 +128,48 @@ def test_a_module_with_another_password_after_replug_stays_lost_and_never_opens(
 
     sim.password = daemon.config.sensor.password  # the right module is back
     wait_event(daemon_datadir, "sensor.restored", after_id=lost["id"], timeout=15)
+
+
+def alarm_rows(datadir, kind: str) -> list[tuple[int, str | None, str | None]]:
+    """``(id, cleared_at, acknowledged_at)`` of every alarm of ``kind``, read through a separate connection."""
+    conn = sqlite3.connect(f"file:{datadir.db_file}?mode=ro", uri=True, timeout=10)
+    try:
+        return conn.execute("SELECT id, cleared_at, acknowledged_at FROM alarms WHERE kind = ? ORDER BY id",
+                            (kind,)).fetchall()
+    finally:
+        conn.close()
+
+
+def flap(daemon: DaemonRunner, datadir, after_id: int) -> int:
+    """Unplug the sensor, wait for ``sensor.lost``, replug, wait for ``sensor.restored``; the restored event's id."""
+    daemon.hw.sim.sensor.unplug()
+    lost = wait_event(datadir, "sensor.lost", after_id=after_id)
+    daemon.hw.sim.sensor.replug()
+    return wait_event(datadir, "sensor.restored", after_id=lost["id"], timeout=15)["id"]
+
+
+def test_a_flapping_sensor_opens_one_alarm_until_it_is_acknowledged(start_daemon, daemon_datadir):
+    daemon, _person = person_with_finger(start_daemon, daemon_datadir)
+    mark = first = last_event_id(daemon_datadir)
+    for _ in range(3):  # lost, restored, lost, restored ... (what UART garbage does, 126 times in 3 minutes)
+        mark = flap(daemon, daemon_datadir, mark)
+    assert [r["type"] for r in events(daemon_datadir, first) if r["type"].startswith("sensor.")] == \
+        ["sensor.lost", "sensor.restored"] * 3  # the log keeps every occurrence
+    [(alarm_id, cleared_at, acknowledged_at)] = alarm_rows(daemon_datadir, "sensor_lost")  # one alarm, not three
+    assert cleared_at is not None and acknowledged_at is None  # the sensor is back; nobody has looked yet
+
+    daemon.hw.sim.sensor.unplug()  # lost again: the same alarm is open again, not a new one
+    lost = wait_event(daemon_datadir, "sensor.lost", after_id=mark)
+    wait_for(lambda: alarm_rows(daemon_datadir, "sensor_lost")[0][1] is None, what="the alarm reopened")
+    assert [a["id"] for a in daemon.status()["alarms"] if a["kind"] == "sensor_lost"] == [alarm_id]
+    assert len(alarm_rows(daemon_datadir, "sensor_lost")) == 1
+    daemon.hw.sim.sensor.replug()
+    mark = wait_event(daemon_datadir, "sensor.restored", after_id=lost["id"], timeout=15)["id"]
+
+    daemon.call("alarm.ack", id=alarm_id, actor="alice")  # acknowledged: the next loss is a new alarm
+    flap(daemon, daemon_datadir, mark)
+    rows = alarm_rows(daemon_datadir, "sensor_lost")
+    assert [r[0] for r in rows][0] == alarm_id and len(rows) == 2 and rows[1][2] is None
 
 
 # ----------------------------------------------------------------------------------- UART fuzz
