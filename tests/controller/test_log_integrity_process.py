@@ -234,3 +234,29 @@ def test_d_a_lost_database_under_an_initialised_data_directory_is_refused(tmp_pa
     assert db.exists() == (loss == "zero-length")
     assert not db.exists() or db.stat().st_size == 0
     assert not Path(f"{db}-wal").exists()
+
+
+def test_e_after_a_kill_9_the_next_start_logs_daemon_recovered_and_keeps_every_grant(tmp_path: Path) -> None:
+    root, [pin] = prepare(tmp_path / "data")
+    daemon = Daemon(root)
+    try:
+        daemon.wait_ready()
+        grant(root, pin)
+        grant(root, pin)
+    finally:
+        daemon.kill()
+    last = events(DataDir(root))[-1]["seq"]
+    again = Daemon(root)
+    try:
+        again.wait_ready()
+        rows = logged(root)
+    finally:
+        again.proc.send_signal(signal.SIGTERM)
+        assert again.wait_exit() == 0
+    types = [r["type"] for r in rows]
+    assert types.count("access.granted") == 2
+    recovered = [r for r in events(DataDir(root)) if r["type"] == "daemon.recovered"]
+    assert len(recovered) == 1 and recovered[0]["detail"] == {"last_seq": last} and recovered[0]["seq"] == last + 1
+    assert types[types.index("daemon.recovered") + 1] == "daemon.started"
+    checked = verify(root)
+    assert checked.returncode == 0, checked.stdout
