@@ -3,7 +3,8 @@
 The certificate is ``web.cert_file``/``web.key_file`` from the configuration when set
 (a site certificate), else ``DATA/tls/cert.pem`` and ``DATA/tls/key.pem``; a self-signed
 pair is created there when absent. Its SHA-256 fingerprint is printed so staff can check
-what their browser shows. TLS 1.2 is the oldest protocol accepted; a plain-HTTP request
+what their browser shows. TLS 1.2 is the oldest protocol accepted, and with it only ECDHE
+key exchange with AES-GCM or ChaCha20-Poly1305 (AEAD, no CBC); a plain-HTTP request
 to the port gets cheroot's "this server only speaks HTTPS" refusal. SIGTERM and SIGINT
 stop the server cleanly.
 
@@ -30,6 +31,9 @@ from controller.paths import DataDir
 
 logger = logging.getLogger(__name__)
 
+#: OpenSSL cipher list for TLS 1.2: ECDHE with AES-GCM or ChaCha20-Poly1305.
+TLS12_CIPHERS = "ECDHE+AESGCM:ECDHE+CHACHA20:!aNULL"
+
 #: Worker threads of the WSGI server (the login limiter and enrolment jobs live in this one process).
 SERVER_THREADS = 8
 #: How often ``kunci web`` looks for a stop signal or a dead server thread (seconds).
@@ -37,7 +41,7 @@ STOP_POLL_SECONDS = 0.2
 
 
 def make_ssl_adapter(cert: str | Path, key: str | Path) -> Any:
-    """A cheroot ``BuiltinSSLAdapter`` for ``cert``/``key`` whose context refuses anything older than TLS 1.2."""
+    """A cheroot ``BuiltinSSLAdapter`` for ``cert``/``key``: TLS 1.2 or newer, TLS 1.2 with :data:`TLS12_CIPHERS` only."""
     from cheroot.ssl.builtin import BuiltinSSLAdapter
 
     class Adapter(BuiltinSSLAdapter):
@@ -57,6 +61,9 @@ def make_ssl_adapter(cert: str | Path, key: str | Path) -> Any:
     except (OSError, ssl.SSLError) as exc:
         raise DataDirError(f"cannot load the TLS certificate {cert} / key {key}: {exc}") from exc
     adapter.context.minimum_version = ssl.TLSVersion.TLSv1_2
+    # TLS 1.2 suites: forward-secret key exchange and AEAD only (no CBC, no static RSA). TLS 1.3 has
+    # only AEAD suites and is not affected by this list.
+    adapter.context.set_ciphers(TLS12_CIPHERS)
     return adapter
 
 

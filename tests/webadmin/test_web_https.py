@@ -82,6 +82,36 @@ def test_tls_11_client_refused(server: Any, tls_pair: tuple[Path, Path]) -> None
                 pass
 
 
+def _tls12_handshake(server: Any, cert: Path, cipher: str) -> tuple[str, str]:
+    """Connect as a client that offers TLS 1.2 and the one suite ``cipher``; ``(version, cipher)`` agreed."""
+    ctx = _client_context(cert, maximum_version=ssl.TLSVersion.TLSv1_2)
+    ctx.set_ciphers(cipher)
+    with socket.create_connection(("127.0.0.1", server.bind_addr[1]), timeout=10) as raw:
+        with ctx.wrap_socket(raw, server_hostname="127.0.0.1") as tls:
+            return tls.version(), tls.cipher()[0]
+
+
+@pytest.mark.parametrize(
+    "cipher", ["ECDHE-ECDSA-AES128-GCM-SHA256", "ECDHE-ECDSA-AES256-GCM-SHA384", "ECDHE-ECDSA-CHACHA20-POLY1305"]
+)
+def test_tls_12_aead_suites_accepted(server: Any, tls_pair: tuple[Path, Path], cipher: str) -> None:
+    assert _tls12_handshake(server, tls_pair[0], cipher) == ("TLSv1.2", cipher)
+
+
+@pytest.mark.parametrize(
+    "cipher", ["ECDHE-ECDSA-AES128-SHA256", "ECDHE-ECDSA-AES256-SHA384", "ECDHE-ECDSA-AES128-SHA", "ECDHE-ECDSA-AES256-SHA"]
+)
+def test_tls_12_cbc_suites_refused(server: Any, tls_pair: tuple[Path, Path], cipher: str) -> None:
+    with pytest.raises(ssl.SSLError, match="HANDSHAKE_FAILURE|NO_SHARED_CIPHER|handshake failure"):
+        _tls12_handshake(server, tls_pair[0], cipher)
+
+
+def test_server_offers_only_aead_suites(tls_pair: tuple[Path, Path]) -> None:
+    suites = make_ssl_adapter(*tls_pair).context.get_ciphers()
+    assert suites and all(s["aead"] for s in suites)
+    assert all(s["kea"] == "kx-ecdhe" for s in suites if s["protocol"] == "TLSv1.2")
+
+
 def test_server_context_minimum_is_tls_12(tls_pair: tuple[Path, Path]) -> None:
     adapter = make_ssl_adapter(*tls_pair)
     assert adapter.context.minimum_version == ssl.TLSVersion.TLSv1_2
