@@ -507,16 +507,24 @@ def check_audit(engine: Any, datadir: DataDir) -> Finding:
             return warn("audit", "the audit key is not readable by this user, chain not verified",
                         f"run as the {DOOR_USER} user: sudo -u {DOOR_USER} kunci doctor")
         return warn("audit", f"chain not verified: {exc}", "fix the secrets finding first")
+    from controller import anchor
+
+    kept = anchor.newest(datadir)  # before the snapshot: a head is appended only after its commit
     try:
         with session_factory(engine, readonly=True)() as session, session.begin():
             result = verify(session, key)
+            truncated = anchor.compare(session, kept) if kept is not None and result.ok else None
     except SQLAlchemyError as exc:
         return fail("audit", f"cannot read the event chain: {str(exc).splitlines()[0]}", "see the database finding")
+    incident = ("treat as an incident: compare with your last off-device anchor (`kunci audit verify --anchor "
+                "SEQ:MAC`), keep a copy of the database, find who had write access")
     if not result.ok:
-        return fail("audit", f"event chain BROKEN at seq {result.first_bad_seq}: {result.problem}",
-                    "treat as an incident: compare with your last off-device anchor (`kunci audit verify --anchor "
-                    "SEQ:MAC`), keep a copy of the database, find who had write access")
-    pending = f", {result.pending} waiting to be sealed" if result.pending else ""
+        where = f"at seq {result.first_bad_seq}" if result.first_bad_seq is not None else "(unsealed rows)"
+        return fail("audit", f"event chain BROKEN {where}: {result.problem}", incident)
+    if truncated is not None:
+        return fail("audit", f"event chain BROKEN: {truncated} (anchor file {datadir.anchor_file})",
+                    incident + "; docs/reliability.md (a log that lost committed events)")
+    pending = ""
     head = f"head seq={result.head_seq} mac={result.head_mac_hex[:16]}..." if result.head_mac_hex else "empty"
     return ok("audit", f"event chain intact: {result.checked} events, {head}{pending}")
 
