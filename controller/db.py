@@ -302,6 +302,18 @@ def _refuse_lost_database(datadir: DataDir, path: Path) -> None:
     raise StoreError(f"there is no database at {path}; run 'kunci init' first")
 
 
+def require_existing_database(datadir: DataDir, path: Path) -> None:
+    """Raise :class:`StoreError` if the SQLite file ``path`` is missing or zero-length (no WAL holding it).
+
+    For processes that open the door database their own way (the admin web's read-only engine): the same
+    refusal as :func:`open_database` - under an initialised data directory the message says the database
+    was lost and points to restoring a backup (docs/backup.md); otherwise it says to run ``kunci init``.
+    Uses ``stat`` only, never ``open()``.
+    """
+    if _is_empty(path):
+        _refuse_lost_database(datadir, path)
+
+
 def open_database(
     datadir: DataDir,
     config_store_url: str = "",

@@ -252,3 +252,19 @@ def test_upgrade_at_head_does_not_import_alembic(tmp_path) -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
     make_engine(url).dispose()
+
+
+def test_require_existing_database_for_processes_that_open_it_their_own_way(tmp_path: Path) -> None:
+    from controller.db import require_existing_database
+
+    dd = DataDir(tmp_path)
+    with pytest.raises(StoreError, match="run 'kunci init' first"):
+        require_existing_database(dd, dd.db_file)
+    dd.secrets_dir.mkdir()
+    dd.db_file.write_bytes(b"")
+    with pytest.raises(StoreError, match="empty .0 bytes.*docs/backup.md"):
+        require_existing_database(dd, dd.db_file)
+    eng = open_database(dd, create=True)
+    upgrade_database(eng)
+    eng.dispose()
+    require_existing_database(dd, dd.db_file)
