@@ -12,8 +12,9 @@ File format (both kinds; all integers big-endian)::
          "nonce": HEX (12 bytes), "length": N}
     ciphertext                 N bytes: AES-256-GCM(key, nonce, payload, aad = every byte above) || 16-byte tag
 
-The key is derived from the passphrase (at least :data:`MIN_PASSPHRASE` characters;
-there is no default passphrase) with the KDF named in the header. Because the
+The key is derived from the passphrase (at least :data:`MIN_PASSPHRASE` characters, and for a
+new file not guessable: :func:`check_new_passphrase`; there is no default passphrase) with the
+KDF named in the header. Because the
 header is the AEAD's associated data, changing any byte of the file - header,
 ciphertext or tag - makes decryption fail, and a wrong passphrase fails the same
 way; nothing is written before decryption succeeded.
@@ -82,6 +83,13 @@ MAGIC = b"KUNCI-BACKUP"
 FORMAT_VERSION = 1
 #: Shortest passphrase accepted for a backup or key file.
 MIN_PASSPHRASE = 12
+#: Lowest zxcvbn strength score (0..4) of the passphrase of a *new* backup or key file. 3 is zxcvbn's
+#: "safely unguessable" (about 10**10 guesses): an attacker with the file tries guesses offline.
+MIN_PASSPHRASE_SCORE = 3
+#: Words an attacker who knows what the file is would try first (penalised in the estimate).
+_PASSPHRASE_CONTEXT = ("kunci", "backup", "keys", "passphrase", "door", "records", "room")
+#: zxcvbn refuses longer input (its matching is quadratic); the rest of a longer passphrase only adds strength.
+_ZXCVBN_MAX_LENGTH = 72
 CONTENT_DATA = "data"
 CONTENT_KEYS = "keys"
 KDF_NAMES = ("scrypt", "argon2id")
@@ -114,6 +122,26 @@ class BackupError(KunciError, ValueError):
 
 
 # --- passphrase and key derivation ------------------------------------------------------------------
+
+
+def check_new_passphrase(passphrase: str) -> bytes:
+    """:func:`check_passphrase` for a passphrase that will protect a new file, plus a strength estimate.
+
+    The estimate is zxcvbn's (dictionaries of common passwords, words, names, keyboard patterns,
+    dates, repeats, l33t substitutions); below :data:`MIN_PASSPHRASE_SCORE` it is refused with
+    :class:`BackupError` saying why, never repeating the passphrase. Opening an existing file only
+    checks the length (an old backup must stay restorable).
+    """
+    from zxcvbn import zxcvbn
+
+    secret = check_passphrase(passphrase)
+    result = zxcvbn(passphrase[:_ZXCVBN_MAX_LENGTH], user_inputs=list(_PASSPHRASE_CONTEXT))
+    if result["score"] < MIN_PASSPHRASE_SCORE:
+        feedback = result["feedback"]
+        why = (feedback.get("warning") or "it is made of words, names, dates or patterns that are tried early")
+        advice = " ".join(feedback.get("suggestions") or []) or "Add another word or two; uncommon words are better."
+        raise BackupError(f"the passphrase is too easy to guess: {why.rstrip('.')}. {advice}")
+    return secret
 
 
 def check_passphrase(passphrase: str) -> bytes:
@@ -444,9 +472,9 @@ def create_backup(
     Contains a consistent database snapshot, ``kunci.toml`` and ``DATA/sim/`` (if
     present) and a manifest; never the pepper or the audit key (see :func:`export_keys`).
     Works while the daemon runs. Does not record the ``admin.backup_created`` event
-    (the caller does, after this returns).
+    (the caller does, after this returns). The passphrase must pass :func:`check_new_passphrase`.
     """
-    check_passphrase(passphrase)
+    check_new_passphrase(passphrase)
     if dest.exists():
         raise BackupError(f"{dest} already exists; choose another file name")
     config = load_config(datadir.config_file)
@@ -503,8 +531,10 @@ def create_backup(
 def export_keys(datadir: DataDir, dest: Path, passphrase: str, *, kdf: str = "scrypt") -> dict[str, str]:
     """Write the pepper and the audit key, encrypted under ``passphrase``, to the new file ``dest``.
 
-    Returns the key ids (public) so the operator can label the file.
+    Returns the key ids (public) so the operator can label the file. The passphrase must pass
+    :func:`check_new_passphrase`.
     """
+    check_new_passphrase(passphrase)
     pepper = keys.load_pepper(datadir)
     audit_key = keys.load_audit_key(datadir)
     ids = {"pepper": key_id(pepper, "pepper"), "audit_key": key_id(audit_key, "audit_key")}
@@ -1039,6 +1069,7 @@ def read_manifest(src: Path, passphrase: str) -> dict[str, Any]:
 
 __all__ = [
     "BackupError", "BackupInfo", "RestoreReport", "Reapplied", "MAGIC", "FORMAT_VERSION", "MIN_PASSPHRASE",
-    "check_passphrase", "create_backup", "restore_backup", "export_keys", "import_keys", "read_manifest",
+    "check_passphrase", "check_new_passphrase", "create_backup", "restore_backup", "export_keys", "import_keys",
+    "read_manifest",
     "daemon_running", "parse_header", "seal", "open_sealed", "derive_key", "key_id", "snapshot_database",
 ]

@@ -9,7 +9,6 @@ different passphrases; keep the key file in a safe.
 from __future__ import annotations
 
 import argparse
-import getpass
 import logging
 import sys
 from pathlib import Path
@@ -19,6 +18,7 @@ from controller.backup import (
     KDF_NAMES,
     MIN_PASSPHRASE,
     BackupError,
+    check_new_passphrase,
     check_passphrase,
     create_backup,
     daemon_running,
@@ -26,6 +26,7 @@ from controller.backup import (
     import_keys,
     restore_backup,
 )
+from controller.cli.secret_input import ask_secret
 from controller.errors import DataDirError
 from controller.paths import DataDir
 
@@ -73,20 +74,30 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
     imp.set_defaults(func=run_import_keys)
 
 
+#: The option that reads the passphrase from standard input (named when there is no terminal to ask on).
+STDIN_OPTION = "--passphrase-stdin"
+
+
 def read_passphrase(args: argparse.Namespace, what: str, *, confirm: bool) -> str:
-    """The passphrase from stdin's first line or a prompt (twice when ``confirm``); checked for length."""
+    """The passphrase from stdin's first line or a prompt (twice when ``confirm``).
+
+    ``confirm`` means a new file: the passphrase must also be hard to guess
+    (:func:`~controller.backup.check_new_passphrase`); opening a file checks only the length.
+    """
+    check = check_new_passphrase if confirm else check_passphrase
     if args.passphrase_stdin:
-        line = sys.stdin.readline()
+        line = sys.stdin.readline() if sys.stdin is not None else ""
         passphrase = line[:-1] if line.endswith("\n") else line
         passphrase = passphrase[:-1] if passphrase.endswith("\r") else passphrase
         if not passphrase:
             raise BackupError("no passphrase on stdin")
     else:
-        passphrase = getpass.getpass(f"Passphrase for {what} (at least {MIN_PASSPHRASE} characters): ")
-        check_passphrase(passphrase)
-        if confirm and getpass.getpass("Repeat the passphrase: ") != passphrase:
+        rule = f"at least {MIN_PASSPHRASE} characters{', several uncommon words' if confirm else ''}"
+        passphrase = ask_secret(f"Passphrase for {what} ({rule}): ", what="passphrase", option=STDIN_OPTION)
+        check(passphrase)
+        if confirm and ask_secret("Repeat the passphrase: ", what="passphrase", option=STDIN_OPTION) != passphrase:
             raise BackupError("the two passphrases differ")
-    check_passphrase(passphrase)
+    check(passphrase)
     return passphrase
 
 

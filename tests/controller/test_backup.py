@@ -256,6 +256,40 @@ def test_short_or_missing_passphrase_is_refused(tmp_path, capsys, monkeypatch, s
     assert not (tmp_path / "b.kbk").exists()
 
 
+GUESSABLE = ["password1234", "Password2026!", "qwertyuiopasdf", "123456789012", "aaaaaaaaaaaaaaaa", "abcabcabcabc"]
+
+
+@pytest.mark.parametrize("passphrase", GUESSABLE)
+@pytest.mark.parametrize("action", ["create", "export-keys"])
+def test_guessable_passphrase_is_refused_with_the_reason_and_writes_nothing(
+    tmp_path, capsys, monkeypatch, site, action: str, passphrase: str
+) -> None:
+    data, _ = site
+    before = tree_hashes(data)
+    dest = tmp_path / "new.kbk"
+    rc, _out, err = run(capsys, monkeypatch, "backup", action, str(dest), "--passphrase-stdin", "--data", str(data),
+                        stdin=passphrase + "\n")
+    line = one_error_line(err)
+    assert rc == 1 and "the passphrase is too easy to guess: " in line
+    assert re.search(r"common|[Rr]epeats|pattern|words", line)  # says why (zxcvbn's warning)
+    assert passphrase not in line
+    assert not dest.exists() and tree_hashes(data) == before
+
+
+def test_an_old_file_with_a_guessable_passphrase_can_still_be_opened(tmp_path, capsys, monkeypatch, site) -> None:
+    """The strength rule applies to new files; a backup made before it must stay restorable."""
+    from controller import backup
+
+    data, _ = site
+    dest = tmp_path / "old.kbk"
+    monkeypatch.setattr(backup, "check_new_passphrase", backup.check_passphrase)  # as before the rule
+    backup.create_backup(DataDir(data), dest, "password1234")
+    monkeypatch.undo()
+    assert backup.read_manifest(dest, "password1234")["counts"]["users"] == 2
+    with pytest.raises(BackupError, match="too easy to guess"):
+        backup.create_backup(DataDir(data), tmp_path / "again.kbk", "password1234")
+
+
 def test_existing_backup_file_is_never_overwritten(tmp_path, capsys, monkeypatch, site) -> None:
     data, _ = site
     dest = tmp_path / "b.kbk"
