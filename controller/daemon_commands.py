@@ -119,6 +119,7 @@ class CommandHandlers:
         except (SQLAlchemyError, OSError) as exc:
             raise StoreError(f"the change could not be stored, so it was not made: {str(exc).splitlines()[0]}") \
                 from exc
+        self.d.access.refresh_site(wall)  # the one writer refreshes its cached site facts after its own change
         return result
 
     def _unlock(self, params: dict[str, Any]) -> dict[str, Any]:

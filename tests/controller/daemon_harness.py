@@ -111,10 +111,14 @@ def open_session(datadir: DataDir) -> Any:
     return db.session_factory(engine)()
 
 
+#: The agreement date of people the harness adds: in the past whatever wall clock a test injects.
+AGREEMENT_SIGNED_ON = "2020-01-02"
+
+
 def add_person(datadir: DataDir, config: Config, name: str = "Test Person", **fields: Any) -> Person:
     """Add an active person with a fresh PIN, as ``kunci user add`` does: through the running daemon, or
     in process under the writer lock when none runs (``config`` is then the configuration used)."""
-    params = {"name": name, "agreement_signed_on": date.today().isoformat(),
+    params = {"name": name, "agreement_signed_on": AGREEMENT_SIGNED_ON,
               **{k: v.isoformat() if isinstance(v, date) else v for k, v in fields.items()}}
     result = changes.apply(datadir, "user.add", params, actor="test", config=config)
     return Person(result["code"], result["pin"])

@@ -13,7 +13,8 @@ from collections.abc import Iterator
 import pytest
 from sqlalchemy import select
 
-from controller import models, people
+from controller import changes
+from controller import models
 from controller.client import DaemonError
 from controller.hardware import build_hardware
 from tests.controller.daemon_harness import (
@@ -190,10 +191,7 @@ def test_revoking_a_person_elsewhere_refuses_their_pin_at_once(start_daemon, dae
     granted = wait_event(daemon_datadir, "access.granted", user=person.code)
     wait_for(lambda: not daemon.relay_pin.state, what="relay off")
 
-    with open_session(daemon_datadir) as session:
-        people.set_status(session, person.code, "revoked", actor="web-admin")
-        session.commit()
-        session.bind.dispose()
+    changes.apply(daemon_datadir, "user.set_status", {"user": person.code, "status": "revoked"})
     daemon.press(person.pin + "#")
     refused = wait_event(daemon_datadir, "access.denied", after_id=granted["id"])
     assert (refused["reason"], refused["user"]) == ("revoked", person.code)
@@ -375,10 +373,7 @@ def test_a_person_given_a_new_pin_by_the_daemon_then_revoked_elsewhere_is_refuse
     granted = wait_event(daemon_datadir, "access.granted", user=person.code)
     wait_for(lambda: not daemon.relay_pin.state, what="relay off")
 
-    with open_session(daemon_datadir) as session:
-        people.set_status(session, person.code, "revoked", actor="web-admin")
-        session.commit()
-        session.bind.dispose()
+    changes.apply(daemon_datadir, "user.set_status", {"user": person.code, "status": "revoked"})
     daemon.press(new_pin + "#")
     refused = wait_event(daemon_datadir, "access.denied", after_id=granted["id"])
     assert (refused["reason"], refused["user"]) == ("revoked", person.code)

@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
+from controller import changes
 from controller import models, people
 from controller.client import DaemonError
 from drivers.sim_sensor import SEARCH, PtySensorSimulator
@@ -133,10 +134,7 @@ def test_revoking_a_person_elsewhere_refuses_their_finger_at_once(daemon):
     enroll(daemon, person, "L")
     touch(daemon, "L")
     granted = wait_event(daemon.datadir, "access.granted", user=person.code)
-    with open_session(daemon.datadir) as session:
-        people.set_status(session, person.code, "revoked", actor="web-admin")
-        session.commit()
-        session.bind.dispose()
+    changes.apply(daemon.datadir, "user.set_status", {"user": person.code, "status": "revoked"})
     touch(daemon, "L")
     denied = wait_event(daemon.datadir, "access.denied", after_id=granted["id"])
     assert (denied["reason"], denied["user"]) == ("revoked", person.code)

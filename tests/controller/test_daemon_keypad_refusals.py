@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from controller import people
+from controller import changes
 from controller.paths import DataDir
 from tests.controller.daemon_harness import (
     DaemonRunner,
@@ -27,7 +27,6 @@ from tests.controller.daemon_harness import (
     fast_config,
     last_event_id,
     matching,
-    open_session,
     prepare_datadir,
     wait_event,
     wait_for,
@@ -62,20 +61,14 @@ def refused_pin(datadir: DataDir, kind: str) -> str:
     elif kind in ("outside_schedule", "holiday"):
         # outside_schedule: Wednesdays 00:00-01:00 only. holiday: all of Wednesday, but today is a holiday.
         window = (WEDNESDAY, 0, 60) if kind == "outside_schedule" else (WEDNESDAY, 0, 1440)
-        with open_session(datadir) as session:
-            people.add_schedule(session, kind, [window], actor="test")
-            people.add_group(session, kind, schedule=kind, actor="test")
-            if kind == "holiday":
-                people.add_holiday(session, TODAY, "Test holiday", actor="test")
-            session.commit()
-            session.bind.dispose()
+        changes.apply(datadir, "schedule.add", {"name": kind, "windows": [list(window)]}, config=CONFIG)
+        changes.apply(datadir, "group.add", {"name": kind, "schedule": kind}, config=CONFIG)
+        if kind == "holiday":
+            changes.apply(datadir, "holiday.add", {"day": TODAY.isoformat(), "name": "Test holiday"}, config=CONFIG)
         fields["group"] = kind
     person = add_person(datadir, CONFIG, name=f"Refused {kind}", **fields)
     if kind in ("suspended", "revoked"):
-        with open_session(datadir) as session:
-            people.set_status(session, person.code, kind, actor="test")
-            session.commit()
-            session.bind.dispose()
+        changes.apply(datadir, "user.set_status", {"user": person.code, "status": kind}, config=CONFIG)
     return person.pin
 
 

@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 
 import pytest
 
-from controller import people
+from controller import changes
 from controller.config import SiteConfig
 from controller.timefmt import parse_iso_utc, utcnow
 from tests.controller.daemon_harness import (
@@ -25,7 +25,6 @@ from tests.controller.daemon_harness import (
     fast_config,
     last_event_id,
     matching,
-    open_session,
     relay_periods,
     wait_event,
     wait_for,
@@ -123,12 +122,10 @@ def test_a_wall_clock_jump_during_a_keypad_lockout_neither_shortens_nor_stretche
 
 def test_with_the_clock_untrusted_scheduled_people_are_refused_and_others_admitted(start_daemon, daemon_datadir):
     config = dataclasses.replace(fast_config(sensor={"enabled": False}), site=SiteConfig(clock_trust="never"))
-    with open_session(daemon_datadir) as session:
-        every_minute = [(day, 0, 1440) for day in range(7)]
-        people.add_schedule(session, "always", every_minute, allow_on_holidays=True, actor="test")
-        people.add_group(session, "day-staff", schedule="always", actor="test")
-        session.commit()
-        session.bind.dispose()
+    every_minute = [[day, 0, 1440] for day in range(7)]
+    changes.apply(daemon_datadir, "schedule.add", {"name": "always", "windows": every_minute,
+                                                   "allow_on_holidays": True}, config=config)
+    changes.apply(daemon_datadir, "group.add", {"name": "day-staff", "schedule": "always"}, config=config)
     daemon = start_daemon(config)
     scheduled = add_person(daemon_datadir, config, name="Scheduled", group="day-staff")
     free = add_person(daemon_datadir, config, name="Unrestricted")

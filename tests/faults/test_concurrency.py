@@ -9,14 +9,13 @@ available throughout, and the chain verifies at the end.
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import threading
 import time
 
 import pytest
 
-from controller import db, people
+from controller import changes
 from controller.client import ControlClient
 from controller.errors import KunciError
 from drivers import events as ev
@@ -29,37 +28,30 @@ SECONDS = count("KUNCI_CONCURRENCY_SECONDS", full=10, quick=4)
 
 
 class WebWriter(threading.Thread):
-    """People changes like the admin web makes them, each in its own session and transaction."""
+    """People changes like the admin web makes them: each one a request to the daemon (the one writer)."""
 
     def __init__(self, datadir, stop: threading.Event) -> None:
         super().__init__(name="fake-web", daemon=True)
-        self.engine = db.open_database(datadir)
+        self.datadir = datadir
         self.stop_event = stop
         self.changes = 0
         self.errors: list[BaseException] = []
 
     def run(self) -> None:
-        make = db.session_factory(self.engine)
         from datetime import date
 
         n = 0
         try:
             while not self.stop_event.is_set():
                 n += 1
-                with make() as session:
-                    user = people.add_user(session, name=f"Web {n}", agreement_signed_on=date.today(), actor="web")
-                    session.commit()
-                    code = user.code
+                code = changes.apply(self.datadir, "user.add", {
+                    "name": f"Web {n}", "agreement_signed_on": date.today().isoformat()})["code"]
                 self.changes += 1
                 for status in ("suspended", "active"):
-                    with make() as session:
-                        people.set_status(session, code, status, actor="web")
-                        session.commit()
+                    changes.apply(self.datadir, "user.set_status", {"user": code, "status": status})
                     self.changes += 1
         except BaseException as exc:  # noqa: BLE001 - reported by the test
             self.errors.append(exc)
-        finally:
-            self.engine.dispose()
 
 
 def test_web_people_changes_and_daemon_events_at_once_lose_nothing(start_daemon, daemon_datadir, caplog):
@@ -101,7 +93,7 @@ def test_web_people_changes_and_daemon_events_at_once_lose_nothing(start_daemon,
     daemon.stop()
 
     rows = events(daemon_datadir, mark)
-    assert len(matching(rows, "access.granted", actor="load", method="remote")) == unlocks
+    assert len(matching(rows, "access.granted", actor=changes.local_account(), method="remote")) == unlocks
     assert len(matching(rows, "exit.request")) == exits
     admin = [r for r in rows if r["type"] in ("admin.user_added", "admin.user_suspended", "admin.user_resumed")]
     assert len(admin) == web.changes
