@@ -277,6 +277,13 @@ class WebStore:
             conn.execute("UPDATE login_failures SET failures = ? WHERE username = ?", (failures, username))
             return False
 
+    def locks(self, now: datetime) -> dict[str, str]:
+        """``{username: locked_until}`` of every account locked at ``now``."""
+        with self._connect() as conn:
+            rows = conn.execute("SELECT username, locked_until FROM login_failures WHERE locked_until > ?",
+                                (iso_utc(now),)).fetchall()
+        return dict(rows)
+
     def clear_failures(self, username: str) -> None:
         """Forget failures and any lock of ``username`` (a good login, or an admin re-enabling it)."""
         with self._write() as conn:

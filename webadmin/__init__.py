@@ -5,6 +5,10 @@ database (already created by ``kunci init``/the daemon; the web never migrates i
 and registers one blueprint per area. The web process holds no secret of the door:
 the cookie-signing key is random per process (a restart logs everybody out), and
 anything needing the pepper, the audit key or hardware goes to the daemon.
+
+The door database is opened read-only (:mod:`webadmin.readonly_db`); every change is sent
+to the door daemon, the only writer. The web's own sessions and login counters live in
+``DATA/web/web.db`` (:mod:`controller.web_store`), created here when missing.
 """
 
 from __future__ import annotations
@@ -34,15 +38,19 @@ def create_app(datadir: str | os.PathLike[str] | None = None, *, test_config: di
     :param datadir: the data directory ``DATA`` (default: ``$KUNCI_DATA``, else ``/var/lib/kunci``).
     :param test_config: Flask settings applied last. Besides ordinary Flask keys, tests may set
         ``KUNCI_CONFIG`` (a :class:`controller.config.Config` used instead of reading the file),
-        ``KUNCI_ENGINE`` (an SQLAlchemy engine), ``KUNCI_SOCKET_PATH`` (the daemon socket) and
+        ``KUNCI_ENGINE`` (an SQLAlchemy engine used instead of the read-only one),
+        ``KUNCI_SOCKET_PATH`` (the daemon socket) and
         ``KUNCI_HASHER`` (an argon2 ``PasswordHasher`` with cheap parameters).
     :raises ConfigError: for an invalid configuration file; :raises StoreError: if the database
         cannot be opened.
     """
     from controller.config import load_config
-    from controller.db import open_database, session_factory
+    from controller.db import session_factory
+    from controller.web_store import WebStore
     from webadmin import security, templating
     from webadmin.enrol import EnrolJobs
+    from webadmin.readonly_db import open_readonly
+    from webadmin.shown_once import ShownOnce
     from webadmin.state import WebState, close_db
     from webadmin.views import BLUEPRINTS, errors
 
@@ -75,17 +83,18 @@ def create_app(datadir: str | os.PathLike[str] | None = None, *, test_config: di
     app.config.update(overrides)
 
     if engine is None:
-        engine = open_database(dd, config.store.url, busy_timeout_ms=config.store.busy_timeout_ms)
+        engine = open_readonly(dd, config.store.url, busy_timeout_ms=config.store.busy_timeout_ms)
         _require_schema(engine)
     web_state = WebState(
         datadir=dd,
         config=config,
         engine=engine,
         read_sessions=session_factory(engine, readonly=True),
-        write_sessions=session_factory(engine),
+        web_store=WebStore.open(dd, busy_timeout_ms=config.store.busy_timeout_ms),
         socket_path=socket_path,
         hasher=hasher,
         login_limiter=security.AddressLimiter(),
+        shown_once=ShownOnce(),
     )
     web_state.enrolments = EnrolJobs(lambda timeout: web_state.client(timeout))
     app.extensions["kunci"] = web_state

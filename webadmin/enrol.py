@@ -48,6 +48,7 @@ class EnrolJob:
     id: str
     user_code: str
     actor: str
+    web_session: str = ""
     step: str = "starting"
     message: str = STEP_TEXT["starting"]
     steps: list[str] = field(default_factory=list)
@@ -88,8 +89,11 @@ class EnrolJobs:
                     return job.id
         return None
 
-    def start(self, user_code: str, actor: str) -> str:
+    def start(self, user_code: str, actor: str, web_session: str = "") -> str:
         """Start enrolling a finger for ``user_code`` on behalf of staff member ``actor``; return the job id.
+
+        ``web_session`` (hex SHA-256 of the session token) lets the daemon check that the web
+        verified ``actor`` (:func:`controller.web_store.session_is_live`).
 
         A second start for the same person while one runs returns the running job's id.
         Raises :class:`KunciError` when too many enrolments are in progress.
@@ -101,7 +105,7 @@ class EnrolJobs:
                     return job.id
             if len(self._jobs) >= MAX_JOBS:
                 raise KunciError("too many enrolments at once; wait a minute and try again")
-            job = EnrolJob(id=secrets.token_urlsafe(16), user_code=user_code, actor=actor)
+            job = EnrolJob(id=secrets.token_urlsafe(16), user_code=user_code, actor=actor, web_session=web_session)
             self._jobs[job.id] = job
         thread = threading.Thread(target=self._run, args=(job,), name="kunci-enrol", daemon=True)
         thread.start()
@@ -118,7 +122,8 @@ class EnrolJobs:
         client = self._client_factory(ENROL_LINE_TIMEOUT_SECONDS)
         try:
             result = client.stream(
-                "finger.enroll", lambda line: self._progress(job, line), user=job.user_code, actor=job.actor
+                "finger.enroll", lambda line: self._progress(job, line), user=job.user_code, actor=job.actor,
+                web_session=job.web_session,
             )
         except KunciError as exc:
             with self._lock:

@@ -5,16 +5,18 @@ Order of the ``before_request`` hooks (installed by :func:`init_app`):
 1. :func:`screen_input` refuses a query string or form body holding a NUL byte or
    text that is not valid UTF-8 (400, nothing stored).
 2. Flask-WTF's ``CSRFProtect`` refuses an unsafe method without a valid token (400).
-3. :func:`load_session` resolves the ``__Host-kunci`` cookie to a ``web_sessions`` row
-   (only the SHA-256 of the random token is stored) and ends it when it was revoked,
-   idle longer than ``web.session_idle_minutes``, older than ``web.session_max_hours``,
-   the account was disabled or its ``session_version`` changed (password or role change).
+3. :func:`load_session` resolves the ``__Host-kunci`` cookie to a session row of the web's
+   own database ``DATA/web/web.db`` (only the SHA-256 of the random token is stored) and
+   ends it when it was revoked, idle longer than ``web.session_idle_minutes``, older than
+   ``web.session_max_hours``, the account was disabled or its ``session_version`` changed
+   (password or role change). The door database is only read.
 4. :func:`authorize` lets through only endpoints the account's role may use; the
    default for a view without :func:`allow` is admin only (fail closed). A refusal is
    a 403 and an ``admin.forbidden`` event.
 
 :func:`set_headers` adds CSP, HSTS, frame, sniffing, referrer and cache headers to
-every response, error pages included.
+every response, error pages included; :func:`count_password_errors` counts a server error
+on a password form (a 500) as a failure for the client's address.
 """
 
 from __future__ import annotations
@@ -31,14 +33,26 @@ from datetime import datetime, timedelta
 from typing import Any, TypeVar
 from urllib.parse import parse_qsl
 
-from flask import Flask, Response, abort, current_app, flash, g, jsonify, redirect, request, session, url_for
-from sqlalchemy import select, update
+from flask import (
+    Flask,
+    Response,
+    abort,
+    current_app,
+    flash,
+    g,
+    jsonify,
+    redirect,
+    request,
+    session,
+    url_for,
+)
 from werkzeug.sansio.multipart import Data, Epilogue, Field, File, MultipartDecoder, NeedData
 
-from controller import audit
-from controller.models import AdminAccount, WebSession
+from controller import staff
+from controller.models import AdminAccount
 from controller.timefmt import iso_utc, parse_iso_utc, utcnow
-from webadmin.state import read_db, state, write_db
+from controller.web_store import WebSessionRow
+from webadmin.state import end_read, read_db, state
 
 logger = logging.getLogger(__name__)
 
@@ -104,6 +118,7 @@ class CurrentAccount:
     username: str
     role: str
     session_id: int
+    token_hash: bytes
 
     @property
     def is_admin(self) -> bool:
@@ -182,60 +197,57 @@ def _token_hash(token: str) -> bytes:
     return hashlib.sha256(token.encode("ascii", "replace")).digest()
 
 
-def start_session(db: Any, account: AdminAccount) -> None:
-    """Create a fresh server-side session for ``account`` in the write session ``db``; set the cookie.
+def start_session(account: AdminAccount) -> None:
+    """Store a fresh server-side session for ``account`` in ``web.db`` and set the cookie.
 
     The Flask session is cleared first, so a cookie from before the login is never reused
     (T6.4) and the CSRF token is renewed.
     """
+    web = state()
     token = secrets.token_urlsafe(32)
-    now = iso_utc(utcnow())
-    row = WebSession(
-        token_hash=_token_hash(token),
-        account_id=account.id,
-        created_at=now,
-        last_seen_at=now,
-        revoked=False,
+    web.web_store.create_session(
+        _token_hash(token),
+        account.username,
+        account.session_version,
+        utcnow(),
+        idle=timedelta(minutes=web.config.web.session_idle_minutes),
+        max_age=timedelta(hours=web.config.web.session_max_hours),
         remote_addr=(request.remote_addr or "")[:64] or None,
     )
-    db.add(row)
-    db.flush()
     session.clear()
     session["t"] = token
     session["sv"] = account.session_version
 
 
 def end_session() -> None:
-    """Revoke the current server-side session (if any) and clear the cookie's contents."""
+    """Log the logout (while the session is still live for the daemon), revoke it, clear the cookie."""
+    from webadmin import daemon
+
     account = g.get("account")
     if account is not None:
-        with write_db() as db:
-            db.execute(update(WebSession).where(WebSession.id == account.session_id).values(revoked=True))
-            audit.record(db, "admin.logout", actor=account.username)
+        daemon.record_event("admin.logout")
+        state().web_store.revoke(account.session_id)
     session.clear()
     g.account = None
 
 
-def revoke_other_sessions(db: Any, account_id: int, keep_session_id: int | None) -> None:
-    """Revoke every session of ``account_id`` except ``keep_session_id`` (in the caller's transaction)."""
-    stmt = update(WebSession).where(WebSession.account_id == account_id, WebSession.revoked.is_(False))
-    if keep_session_id is not None:
-        stmt = stmt.where(WebSession.id != keep_session_id)
-    db.execute(stmt.values(revoked=True))
+def revoke_other_sessions(username: str, keep_session_id: int | None) -> int:
+    """End every session of ``username`` except ``keep_session_id``; returns how many ended."""
+    return state().web_store.revoke_account(username, keep_session_id=keep_session_id)
 
 
-def _session_problem(row: WebSession, account: AdminAccount, now: datetime) -> str | None:
+def _session_problem(row: WebSessionRow, account: AdminAccount | None, now: datetime) -> str | None:
     """Why the session may not continue, or ``None`` if it may."""
-    web = state().config.web
+    stamp = iso_utc(now)
     if row.revoked:
         return "revoked"
-    if not account.active:
+    if account is None or not account.active:
         return "account_disabled"
     if session.get("sv") != account.session_version:
         return "account_changed"
-    if now - parse_iso_utc(row.last_seen_at) > timedelta(minutes=web.session_idle_minutes):
+    if stamp >= row.idle_until:
         return "idle"
-    if now - parse_iso_utc(row.created_at) > timedelta(hours=web.session_max_hours):
+    if stamp >= row.expires_at:
         return "too_old"
     return None
 
@@ -246,32 +258,30 @@ def load_session() -> None:
     token = session.get("t")
     if not isinstance(token, str) or not token:
         return
-    db = read_db()
-    found = db.execute(
-        select(WebSession, AdminAccount)
-        .join(AdminAccount, WebSession.account_id == AdminAccount.id)
-        .where(WebSession.token_hash == _token_hash(token))
-    ).one_or_none()
-    db.rollback()
+    web = state()
+    token_hash = _token_hash(token)
+    row = web.web_store.get_session(token_hash)
     now = utcnow()
-    if found is None:
+    if row is None:
         session.clear()
         flash(SESSION_ENDED["unknown"], "error")
         return
-    row, account = found
+    account = staff.get_account_or_none(read_db(), row.username)
+    end_read()
     problem = _session_problem(row, account, now)
     if problem is not None:
         if not row.revoked:
-            with write_db() as wdb:
-                wdb.execute(update(WebSession).where(WebSession.id == row.id).values(revoked=True))
+            web.web_store.revoke(row.id)
         session.clear()
         flash(SESSION_ENDED[problem], "error")
         logger.info("web session ended: %s", problem)
         return
+    assert account is not None
     if (now - parse_iso_utc(row.last_seen_at)).total_seconds() >= LAST_SEEN_GRANULARITY_SECONDS:
-        with write_db() as wdb:
-            wdb.execute(update(WebSession).where(WebSession.id == row.id).values(last_seen_at=iso_utc(now)))
-    g.account = CurrentAccount(id=account.id, username=account.username, role=account.role, session_id=row.id)
+        web.web_store.touch(row.id, now, idle=timedelta(minutes=web.config.web.session_idle_minutes))
+    g.account = CurrentAccount(
+        id=account.id, username=account.username, role=account.role, session_id=row.id, token_hash=token_hash
+    )
 
 
 def wants_json() -> bool:
@@ -290,13 +300,9 @@ def authorize() -> Any:
             return jsonify(ok=False, error="Please log in again."), 401
         return redirect(url_for("auth.login"), code=303)
     if account.role not in roles:
-        with write_db() as db:
-            audit.record(
-                db,
-                "admin.forbidden",
-                actor=account.username,
-                detail={"endpoint": request.endpoint, "method": request.method},
-            )
+        from webadmin import daemon
+
+        daemon.record_event("admin.forbidden", {"endpoint": request.endpoint, "method": request.method})
         logger.warning("account with role %s refused on %s", account.role, request.endpoint)
         abort(403)
     return None
@@ -370,6 +376,23 @@ class AddressLimiter:
                 self._failures.pop(next(iter(self._failures)))
 
 
+#: Endpoints whose POST checks a password: a server error there counts as a failed guess.
+PASSWORD_ENDPOINTS = frozenset(
+    {"auth.login", "auth.change_password", "dashboard.remote_unlock", "staff.add", "staff.role"}
+)
+
+
+def count_password_errors(response: Response) -> Response:
+    """Count a server error (500) on a password form as a failure for the client's address.
+
+    An attacker who can make the login fail with a 500 (overload, a crafted request) must
+    not get unlimited guesses that way.
+    """
+    if response.status_code == 500 and request.method == "POST" and request.endpoint in PASSWORD_ENDPOINTS:
+        state().login_limiter.failed(request.remote_addr or "unknown")
+    return response
+
+
 def init_app(app: Flask, csrf_init: Callable[[Flask], None]) -> None:
     """Install the hooks in order: input screening, CSRF (``csrf_init``), session, authorization, headers."""
     app.before_request(screen_input)
@@ -377,3 +400,4 @@ def init_app(app: Flask, csrf_init: Callable[[Flask], None]) -> None:
     app.before_request(load_session)
     app.before_request(authorize)
     app.after_request(set_headers)
+    app.after_request(count_password_errors)

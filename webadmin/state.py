@@ -1,18 +1,16 @@
-"""Per-application state of the admin web: data directory, configuration, database, daemon client.
+"""Per-application state of the admin web: data directory, configuration, databases, daemon client.
 
 One :class:`WebState` is built by :func:`webadmin.create_app` and kept in
 ``app.extensions["kunci"]``; views reach it with :func:`state` (no module globals,
-STYLE rule 11). Database sessions are per request: :func:`read_db` gives a
-read-only session (plain ``BEGIN``, never holds the SQLite write lock) and
-:func:`write_db` a write transaction that commits on success, used for one
-change and its admin event together.
+STYLE rule 11). The door database is opened read-only (SQLite ``mode=ro``): the web
+never writes it; every change goes to the door daemon (:func:`webadmin.daemon.admin`).
+:func:`read_db` gives the request's read session. The web's own sessions and login
+counters live in ``DATA/web/web.db`` (:class:`controller.web_store.WebStore`).
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,6 +22,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from controller.client import ControlClient
 from controller.config import Config
 from controller.paths import DataDir
+from controller.web_store import WebStore
 
 logger = logging.getLogger(__name__)
 
@@ -37,22 +36,25 @@ class WebState:
 
     :param datadir: the data directory (``DATA``).
     :param config: the effective configuration.
-    :param engine: the database engine; ``read_sessions``/``write_sessions`` are bound to it.
+    :param engine: the door database engine, read-only; ``read_sessions`` is bound to it.
+    :param web_store: the web's own database (sessions, per-account login lock).
     :param socket_path: the daemon's control socket (``DATA/run/control.sock`` unless overridden in tests).
     :param hasher: the argon2 ``PasswordHasher`` (``None`` = the staff module's production default).
     :param login_limiter: per-address failed-login limiter (:class:`webadmin.security.AddressLimiter`).
     :param enrolments: running fingerprint enrolments (:class:`webadmin.enrol.EnrolJobs`).
+    :param shown_once: PINs waiting to be shown once (:class:`webadmin.shown_once.ShownOnce`).
     """
 
     datadir: DataDir
     config: Config
     engine: Engine
     read_sessions: sessionmaker[Session]
-    write_sessions: sessionmaker[Session]
+    web_store: WebStore
     socket_path: Path
     hasher: Any = None
     login_limiter: Any = None
     enrolments: Any = None
+    shown_once: Any = None
     extra: dict[str, Any] = field(default_factory=dict)
 
     def client(self, timeout: float = DAEMON_TIMEOUT_SECONDS) -> ControlClient:
@@ -72,24 +74,11 @@ def read_db() -> Session:
     return g.kunci_read_db
 
 
-@contextmanager
-def write_db() -> Iterator[Session]:
-    """One write transaction: commits when the block ends, rolls back if it raises.
-
-    The request's read transaction is ended first so the page rendered afterwards
-    sees the change.
-    """
+def end_read() -> None:
+    """End the request's read transaction: before slow work (a password hash) and after a change,
+    so the page rendered next sees what the daemon wrote."""
     if "kunci_read_db" in g:
         g.kunci_read_db.rollback()
-    session = state().write_sessions()
-    try:
-        yield session
-        session.commit()
-    except BaseException:
-        session.rollback()
-        raise
-    finally:
-        session.close()
 
 
 def close_db(_exc: BaseException | None = None) -> None:

@@ -1,4 +1,10 @@
-"""Fixtures for the admin web tests: a migrated database, two staff accounts, the app, a fake daemon."""
+"""Fixtures for the admin web tests: a migrated database, two staff accounts, the app, a daemon.
+
+The app opens the door database read-only, as in production (no ``KUNCI_ENGINE``); the test's
+own read-write ``engine`` stands for the daemon's side and for setup done before the web runs.
+Logged-in clients (``admin``, ``auditor``) come with the ``daemon`` fixture, whose ``admin``
+command runs the daemon's real operations (:class:`web_support.AdminBackend`).
+"""
 
 from __future__ import annotations
 
@@ -13,9 +19,10 @@ import pytest
 from controller import staff
 from controller.config import Config, SiteConfig
 from controller.db import make_engine, session_factory, upgrade_database
+from controller.paths import DataDir
 from webadmin import create_app
 
-from web_support import ADMIN, AUDITOR, HASHER, PASSWORD, STATUS, FakeDaemon, login, new_client
+from web_support import ADMIN, AUDITOR, HASHER, PASSWORD, STATUS, AdminBackend, FakeDaemon, login, new_client
 
 
 @pytest.fixture
@@ -52,7 +59,6 @@ def app(data_dir: Path, engine: Any, sock_dir: Path, config: Config) -> Any:
         test_config={
             "TESTING": True,
             "KUNCI_CONFIG": config,
-            "KUNCI_ENGINE": engine,
             "KUNCI_SOCKET_PATH": sock_dir / "control.sock",
             "KUNCI_HASHER": HASHER,
         },
@@ -61,28 +67,28 @@ def app(data_dir: Path, engine: Any, sock_dir: Path, config: Config) -> Any:
 
 
 @pytest.fixture
-def daemon(app: Any, sock_dir: Path) -> Iterator[FakeDaemon]:
-    """A fake door daemon on the app's socket, answering ``status`` by default."""
-    fake = FakeDaemon(sock_dir / "control.sock")
+def daemon(app: Any, sock_dir: Path, data_dir: Path, engine: Any, config: Config) -> Iterator[FakeDaemon]:
+    """A door daemon on the app's socket: ``status`` faked (tests may set other handlers), ``admin`` real."""
+    fake = FakeDaemon(sock_dir / "control.sock", AdminBackend(DataDir(data_dir), engine, config))
     fake.handlers["status"] = lambda req, progress: dict(STATUS)
     yield fake
     fake.close()
 
 
 @pytest.fixture
-def client(app: Any) -> Any:
+def client(app: Any, daemon: FakeDaemon) -> Any:
     return new_client(app)
 
 
 @pytest.fixture
-def admin(app: Any) -> Any:
+def admin(app: Any, daemon: FakeDaemon) -> Any:
     c = new_client(app)
     assert login(c).status_code == 303
     return c
 
 
 @pytest.fixture
-def auditor(app: Any) -> Any:
+def auditor(app: Any, daemon: FakeDaemon) -> Any:
     c = new_client(app)
     assert login(c, AUDITOR).status_code == 303
     return c

@@ -147,8 +147,12 @@ def _account(engine: Any, username: str) -> AdminAccount | None:
         return staff.get_account_or_none(db, username)
 
 
+ME = {"current_password": PASSWORD}
+
+
 def test_add_account_and_log_in(app: Any, admin: Any, engine: Any) -> None:
-    r = post(admin, "/staff/new", {"username": "dora", "role": "auditor", "password": PASSWORD, "confirm_password": PASSWORD})
+    r = post(admin, "/staff/new", {"username": "dora", "role": "auditor", "password": PASSWORD,
+                                   "confirm_password": PASSWORD, **ME})
     assert r.status_code == 303
     assert _account(engine, "dora").role == "auditor"
     assert login(new_client(app), "dora", PASSWORD).status_code == 303
@@ -167,14 +171,45 @@ def test_add_account_and_log_in(app: Any, admin: Any, engine: Any) -> None:
     ],
 )
 def test_add_account_refusals(admin: Any, engine: Any, form: dict[str, str], message: str) -> None:
-    r = post(admin, "/staff/new", form)
+    r = post(admin, "/staff/new", {**form, **ME})
     assert r.status_code == 400 and message in r.get_data(as_text=True)
     assert _account(engine, "dora") is None
     assert PASSWORD not in r.get_data(as_text=True)
 
 
+@pytest.mark.parametrize("current", [None, "", "not my password at all"])
+def test_adding_an_admin_needs_the_admins_own_password(admin: Any, engine: Any, current: str | None) -> None:
+    form = {"username": "dora", "role": "admin", "password": PASSWORD, "confirm_password": PASSWORD}
+    if current is not None:
+        form["current_password"] = current
+    r = post(admin, "/staff/new", form)
+    assert r.status_code == 400 and "Your own password is wrong" in r.get_data(as_text=True)
+    assert _account(engine, "dora") is None
+
+
+def test_changing_a_role_needs_the_admins_own_password(admin: Any, engine: Any) -> None:
+    r = post(admin, f"/staff/{AUDITOR}/role", {"role": "admin", "current_password": "not my password at all"})
+    assert r.status_code == 400 and "Your own password is wrong" in r.get_data(as_text=True)
+    assert _account(engine, AUDITOR).role == "auditor"
+    assert post(admin, f"/staff/{AUDITOR}/role", {"role": "admin", **ME}).status_code == 303
+    assert _account(engine, AUDITOR).role == "admin"
+    assert events(engine, "admin.role_changed")[-1].actor == "alice"
+
+
+def test_re_authentication_guesses_are_throttled_per_address(app: Any, admin: Any, engine: Any) -> None:
+    from webadmin.security import AddressLimiter
+
+    app.extensions["kunci"].login_limiter = AddressLimiter(max_failures=3, window_seconds=600)
+    for _ in range(3):
+        r = post(admin, f"/staff/{AUDITOR}/role", {"role": "admin", "current_password": "a wrong guess 12345"})
+        assert r.status_code == 400
+    r = post(admin, f"/staff/{AUDITOR}/role", {"role": "admin", **ME})
+    assert r.status_code == 429 and "Too many failed password attempts" in r.get_data(as_text=True)
+    assert _account(engine, AUDITOR).role == "auditor", "even the right password waits"
+
+
 def test_admin_cannot_demote_or_disable_self(admin: Any, engine: Any) -> None:
-    r = post(admin, "/staff/alice/role", {"role": "auditor"})
+    r = post(admin, "/staff/alice/role", {"role": "auditor", **ME})
     assert "cannot change your own role" in get(admin, r.headers["Location"]).get_data(as_text=True)
     post(admin, "/staff/alice/disable")
     account = _account(engine, "alice")
@@ -182,26 +217,30 @@ def test_admin_cannot_demote_or_disable_self(admin: Any, engine: Any) -> None:
 
 
 def test_disable_enable_unlocks(app: Any, admin: Any, engine: Any) -> None:
+    store = app.extensions["kunci"].web_store
     for _ in range(10):
         login(new_client(app), AUDITOR, "wrong password but long")
-    assert _account(engine, AUDITOR).locked_until is not None
+    assert store.locked_until(AUDITOR) is not None
+    assert "locked until" in get(admin, "/staff").get_data(as_text=True)
     post(admin, f"/staff/{AUDITOR}/disable")
     assert not _account(engine, AUDITOR).active
     assert "disabled" in get(admin, "/staff").get_data(as_text=True)
     post(admin, f"/staff/{AUDITOR}/enable")
-    account = _account(engine, AUDITOR)
-    assert account.active and account.locked_until is None
+    assert _account(engine, AUDITOR).active and store.locked_until(AUDITOR) is None
     assert login(new_client(app), AUDITOR, PASSWORD).status_code == 303
+    assert [e.actor for e in events(engine, "admin.account_")][-2:] == ["alice", "alice"]
 
 
-def test_end_sessions_of_another_account(admin: Any, auditor: Any) -> None:
+def test_end_sessions_of_another_account(admin: Any, auditor: Any, engine: Any) -> None:
     assert get(auditor, "/log").status_code == 200
     post(admin, f"/staff/{AUDITOR}/logout")
     assert get(auditor, "/log").status_code == 303
+    ended = events(engine, "admin.sessions_ended")
+    assert ended and ended[-1].actor == "alice" and AUDITOR in ended[-1].detail
 
 
 def test_unknown_account_is_404(admin: Any) -> None:
-    assert post(admin, "/staff/nobody/role", {"role": "admin"}).status_code == 404
+    assert post(admin, "/staff/nobody/role", {"role": "admin", **ME}).status_code == 404
     assert post(admin, "/staff/NOT VALID/disable").status_code == 404
 
 
@@ -235,8 +274,11 @@ def test_audit_page_flags_a_gap(auditor: Any, engine: Any) -> None:
     assert "NOT gap-free" in page
 
 
-def test_audit_page_with_empty_chain(auditor: Any) -> None:
-    assert "No event has been sealed yet" in get(auditor, "/audit").get_data(as_text=True)
+def test_audit_page_with_empty_chain(app: Any, daemon: Any) -> None:
+    daemon.close()  # so not even the login is logged
+    c = new_client(app)
+    assert login(c, AUDITOR).status_code == 303
+    assert "No event has been sealed yet" in get(c, "/audit").get_data(as_text=True)
 
 
 # --- settings ------------------------------------------------------------------------------------------

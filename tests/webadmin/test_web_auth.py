@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import hashlib
+import sqlite3
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import select, update
 
 from controller import staff
 from controller.db import session_factory
-from controller.models import AdminAccount, WebSession
-from controller.timefmt import iso_utc, utcnow
+from controller.paths import DataDir
+from controller.timefmt import iso_utc, parse_iso_utc, utcnow
+from controller.web_store import WebSessionRow, WebStore
 from webadmin.security import AddressLimiter
 from webadmin.views.auth import LOGIN_FAILED
 
@@ -21,9 +23,22 @@ from web_support import ADMIN, AUDITOR, HASHER, PASSWORD, events, get, login, ne
 NEW_PASSWORD = "a much longer new passphrase 2026"
 
 
-def _sessions(engine: Any) -> list[WebSession]:
-    with session_factory(engine)() as db:
-        return list(db.scalars(select(WebSession).order_by(WebSession.id)))
+def _store(app: Any) -> WebStore:
+    return app.extensions["kunci"].web_store
+
+
+def _sessions(app: Any) -> list[WebSessionRow]:
+    return _store(app).sessions()
+
+
+def _set_sessions(data_dir: Path, column: str, value: str) -> None:
+    """Rewrite a column of every session row in web.db (time travel for the limits)."""
+    conn = sqlite3.connect(DataDir(data_dir).web_db_file)
+    try:
+        conn.execute(f"UPDATE sessions SET {column} = ?", (value,))
+        conn.commit()
+    finally:
+        conn.close()
 
 
 def _cookie(client: Any) -> str | None:
@@ -46,11 +61,11 @@ def test_no_default_account_admin_admin_fails(client: Any) -> None:
 def test_login_creates_server_side_session_storing_only_the_hash(app: Any, client: Any, engine: Any) -> None:
     r = login(client)
     assert r.status_code == 303 and r.headers["Location"].endswith("/")
-    rows = _sessions(engine)
-    assert len(rows) == 1 and not rows[0].revoked
+    rows = _sessions(app)
+    assert len(rows) == 1 and not rows[0].revoked and rows[0].username == ADMIN
     token = _session_token(app, client)
     assert rows[0].token_hash == hashlib.sha256(token.encode()).digest()
-    assert token.encode() not in (app.extensions["kunci"].engine.url.database or "").encode()
+    assert token.encode() not in DataDir(app.extensions["kunci"].datadir.root).web_db_file.read_bytes()
     assert get(client, "/").status_code == 200
     assert [e.actor for e in events(engine, "admin.login")] == [ADMIN]
 
@@ -74,16 +89,15 @@ def test_same_message_for_unknown_user_and_wrong_password(client: Any, engine: A
     assert events(engine, "admin.login_failed")
 
 
-def test_account_locks_after_ten_failures_even_for_the_right_password(client: Any, engine: Any) -> None:
+def test_account_locks_after_ten_failures_even_for_the_right_password(app: Any, client: Any, engine: Any) -> None:
     for _ in range(10):
         assert login(client, ADMIN, "wrong password but long enough").status_code == 401
     r = login(client, ADMIN, PASSWORD)
     assert r.status_code == 401
     assert LOGIN_FAILED in r.get_data(as_text=True)
-    with session_factory(engine)() as db:
-        account = staff.get_account(db, ADMIN)
-        assert account.locked_until is not None
-    assert events(engine, "admin.account_locked")
+    assert _store(app).locked_until(ADMIN) is not None, "the lock is kept in the web's own database"
+    locked = events(engine, "admin.account_locked")
+    assert locked and locked[-1].actor == ADMIN
     # Another account is unaffected.
     assert login(new_client(client.application), AUDITOR, PASSWORD).status_code == 303
 
@@ -94,7 +108,25 @@ def test_per_address_limit_refuses_further_attempts(app: Any, client: Any) -> No
         assert login(client, "nobody", "wrong password but long enough").status_code == 401
     r = login(client, ADMIN, PASSWORD)
     assert r.status_code == 429
-    assert "Too many failed logins from this address" in r.get_data(as_text=True)
+    assert "Too many failed password attempts from this address" in r.get_data(as_text=True)
+
+
+def test_a_server_error_on_login_counts_as_a_failure(app: Any, client: Any, monkeypatch: Any) -> None:
+    """A login that fails with a 500 (overload, a bug) must not be a free guess."""
+    from webadmin import login as passwords
+
+    web = app.extensions["kunci"]
+    web.login_limiter = AddressLimiter(max_failures=2, window_seconds=600)
+
+    def broken(*_a: Any, **_k: Any) -> Any:
+        raise RuntimeError("simulated failure while checking a password")
+
+    monkeypatch.setattr(passwords.staff, "verify_password", broken)
+    for _ in range(2):
+        assert login(client, ADMIN, "wrong password but long enough").status_code == 500
+    monkeypatch.undo()
+    r = login(client, ADMIN, PASSWORD)
+    assert r.status_code == 429, "two 500s used up the address's allowance"
 
 
 def test_address_limiter_window_slides() -> None:
@@ -125,7 +157,7 @@ def test_logout_then_replaying_the_old_cookie_is_refused(app: Any, admin: Any, e
     old = _cookie(admin)
     r = post(admin, "/logout")
     assert r.status_code == 200 and "You are logged out" in r.get_data(as_text=True)
-    assert all(s.revoked for s in _sessions(engine) if s.account_id == 1)
+    assert all(s.revoked for s in _sessions(app) if s.username == ADMIN)
     replay = new_client(app)
     replay.set_cookie("__Host-kunci", old, domain="localhost")
     r = get(replay, "/")
@@ -134,7 +166,7 @@ def test_logout_then_replaying_the_old_cookie_is_refused(app: Any, admin: Any, e
     assert events(engine, "admin.logout")[-1].actor == ADMIN
 
 
-def test_password_change_kills_other_sessions_but_not_this_one(app: Any, engine: Any) -> None:
+def test_password_change_kills_other_sessions_but_not_this_one(app: Any, engine: Any, daemon: Any) -> None:
     first, second = new_client(app), new_client(app)
     login(first)
     login(second)
@@ -173,7 +205,7 @@ def test_role_removal_takes_effect_at_the_next_request(app: Any, admin: Any, eng
     carol = new_client(app)
     login(carol, "carol", PASSWORD)
     assert get(carol, "/people").status_code == 200
-    assert post(admin, "/staff/carol/role", {"role": "auditor"}).status_code == 303
+    assert post(admin, "/staff/carol/role", {"role": "auditor", "current_password": PASSWORD}).status_code == 303
     r = get(carol, "/people")
     assert r.status_code == 303 and "/login" in r.headers["Location"]
     login(carol, "carol", PASSWORD)
@@ -187,26 +219,35 @@ def test_disabled_account_session_ends(app: Any, admin: Any, auditor: Any) -> No
     assert get(auditor, "/log").status_code == 303
 
 
-@pytest.mark.parametrize(("column", "age"), [("last_seen_at", timedelta(minutes=31)), ("created_at", timedelta(hours=12, minutes=1))])
-def test_idle_and_absolute_session_limits(admin: Any, engine: Any, column: str, age: timedelta) -> None:
+@pytest.mark.parametrize("column", ["idle_until", "expires_at"])
+def test_idle_and_absolute_session_limits(app: Any, admin: Any, data_dir: Path, column: str) -> None:
     assert get(admin, "/").status_code == 200
-    with session_factory(engine)() as db:
-        db.execute(update(WebSession).values({column: iso_utc(utcnow() - age)}))
-        db.commit()
+    token_hash = _sessions(app)[0].token_hash
+    _set_sessions(data_dir, column, iso_utc(utcnow() - timedelta(seconds=1)))
+    from controller.web_store import session_is_live
+
+    assert not session_is_live(DataDir(data_dir), ADMIN, token_hash, utcnow()), "the daemon would refuse it too"
     r = get(admin, "/")
     assert r.status_code == 303 and "/login" in r.headers["Location"]
     page = get(admin, "/login").get_data(as_text=True)
     assert "Please log in again" in page
-    assert all(s.revoked for s in _sessions(engine))
+    assert all(s.revoked for s in _sessions(app))
 
 
-def test_activity_within_idle_limit_keeps_session(admin: Any, engine: Any) -> None:
-    with session_factory(engine)() as db:
-        db.execute(update(WebSession).values(last_seen_at=iso_utc(utcnow() - timedelta(minutes=29))))
-        db.commit()
+def test_sessions_get_their_limits_from_the_configuration(app: Any, admin: Any) -> None:
+    (row,) = _sessions(app)
+    created = row.created_at
+    assert row.idle_until == iso_utc(parse_iso_utc(created) + timedelta(minutes=30))
+    assert row.expires_at > row.idle_until
+
+
+def test_activity_within_idle_limit_keeps_session(app: Any, admin: Any, data_dir: Path) -> None:
+    _set_sessions(data_dir, "last_seen_at", iso_utc(utcnow() - timedelta(minutes=29)))
+    _set_sessions(data_dir, "idle_until", iso_utc(utcnow() + timedelta(minutes=1)))
     assert get(admin, "/").status_code == 200
-    rows = _sessions(engine)
-    assert rows[-1].last_seen_at > iso_utc(utcnow() - timedelta(minutes=1))
+    row = _sessions(app)[-1]
+    assert row.last_seen_at > iso_utc(utcnow() - timedelta(minutes=1))
+    assert row.idle_until > iso_utc(utcnow() + timedelta(minutes=29))
 
 
 def test_logged_in_user_visiting_login_goes_to_dashboard(admin: Any) -> None:
@@ -220,10 +261,20 @@ def test_anonymous_pages_redirect_to_login(client: Any) -> None:
     assert get(client, "/status.json").status_code == 401
 
 
-def test_login_event_never_contains_the_password(client: Any, engine: Any) -> None:
+def test_login_event_never_contains_the_password(app: Any, client: Any, engine: Any) -> None:
     login(client, ADMIN, "wrong password but long enough")
+    assert _store(app).failures(ADMIN) == 1
     login(client)
+    assert [e.type for e in events(engine, "admin.login")] == ["admin.login_failed", "admin.login"]
     for e in events(engine):
         assert PASSWORD not in (e.detail or "") and "wrong password" not in (e.detail or "")
-    with session_factory(engine)() as db:
-        assert db.scalar(select(AdminAccount.failed_logins).where(AdminAccount.username == ADMIN)) == 0
+    assert _store(app).failures(ADMIN) == 0, "a good login clears the count"
+
+
+def test_a_login_flood_never_writes_the_door_database(app: Any, client: Any, daemon: Any, engine: Any) -> None:
+    """Failed logins are counted in web.db; the door database only gets the daemon's sealed events."""
+    for _ in range(3):
+        login(client, "nobody", "wrong password but long enough")
+    rows = events(engine, "admin.login_failed")
+    assert len(rows) == 3 and all(r.seq is not None for r in rows), "every event sealed by the daemon"
+    assert {r.get("op") for r in daemon.requests if r["cmd"] == "admin"} == {"event.record"}

@@ -34,7 +34,8 @@ def test_dashboard_says_when_entry_is_blocked_after_tamper(admin: Any, daemon: A
     assert "Entry blocked" in page and "acknowledges the tamper alarm" in page
 
 
-def test_dashboard_without_daemon_says_so_and_still_works(admin: Any, engine: Any) -> None:
+def test_dashboard_without_daemon_says_so_and_still_works(admin: Any, engine: Any, daemon: Any) -> None:
+    daemon.close()
     with session_factory(engine)() as db:
         audit.record(db, "access.granted", method="pin", user="U0007", door="main")
         db.commit()
@@ -79,7 +80,7 @@ def test_acknowledge_alarm_goes_through_the_daemon(admin: Any, engine: Any, daem
     assert f"/alarms/{alarm_id}/ack" in page
     r = post(admin, f"/alarms/{alarm_id}/ack")
     assert r.status_code == 303
-    assert {"cmd": "alarm.ack", "id": alarm_id, "actor": "alice"} in daemon.requests
+    assert daemon.sent("alarm.ack", id=alarm_id, actor="alice")
     assert "acknowledged" in get(admin, "/").get_data(as_text=True)
 
 
@@ -99,10 +100,33 @@ def test_remote_unlock_needs_the_password(admin: Any, engine: Any, daemon: Any) 
     assert "unlock" not in daemon.commands()
     assert events(engine, "admin.unlock_refused")
     post(admin, "/door/unlock", {"password": PASSWORD})
-    assert {"cmd": "unlock", "actor": "alice"} in daemon.requests
+    assert daemon.sent("unlock", actor="alice")
 
 
-def test_remote_unlock_daemon_unreachable(admin: Any) -> None:
+def test_remote_unlock_password_guesses_are_throttled(app: Any, admin: Any, engine: Any, daemon: Any) -> None:
+    from webadmin.security import AddressLimiter
+
+    app.extensions["kunci"].login_limiter = AddressLimiter(max_failures=2, window_seconds=600)
+    daemon.handlers["unlock"] = lambda req, progress: {"unlocked_seconds": 5.0}
+    for _ in range(2):
+        post(admin, "/door/unlock", {"password": "not my password at all"})
+    r = post(admin, "/door/unlock", {"password": PASSWORD})
+    assert "Too many failed password attempts" in get(admin, r.headers["Location"]).get_data(as_text=True)
+    assert "unlock" not in daemon.commands(), "even the right password waits"
+    assert len(events(engine, "admin.unlock_refused")) == 2
+
+
+def test_dashboard_says_when_the_entry_log_is_unavailable(admin: Any, daemon: Any) -> None:
+    page = get(admin, "/").get_data(as_text=True)
+    assert "entry log is unavailable" not in page and "writing; 0 event(s) waiting" in page
+    daemon.handlers["status"] = lambda req, progress: {**STATUS, "log_available": False, "buffered_events": 7}
+    page = get(admin, "/dashboard/live").get_data(as_text=True)
+    assert "The entry log is unavailable" in page and "7 event(s) wait in its memory" in page
+    assert "no log, no entry" in page
+
+
+def test_remote_unlock_daemon_unreachable(admin: Any, daemon: Any) -> None:
+    daemon.close()
     r = post(admin, "/door/unlock", {"password": PASSWORD})
     assert "not reachable" in get(admin, r.headers["Location"]).get_data(as_text=True)
 

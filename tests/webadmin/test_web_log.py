@@ -188,10 +188,18 @@ def test_json_export_lines(auditor: Any, engine: Any) -> None:
     assert "name" not in lines[1] and "display_name" not in lines[1]
 
 
-def test_export_with_no_sealed_events_has_empty_anchor(auditor: Any, engine: Any) -> None:
-    _seed(engine, seal=False)
+def test_an_export_is_logged_before_it_starts_and_its_anchor_covers_that_event(auditor: Any, engine: Any) -> None:
+    _seed(engine)
     first = get(auditor, "/log/export.csv").get_data(as_text=True).splitlines()[0]
-    assert "anchor seq=0 mac=" + "00" * 32 + ";" in first
+    exported = events(engine, "admin.log_exported")
+    assert len(exported) == 1 and exported[0].actor == "bob" and exported[0].seq is not None
+    assert f"anchor seq={exported[0].seq} " in first
+
+
+def test_no_export_when_the_daemon_cannot_log_it(auditor: Any, daemon: Any) -> None:
+    daemon.close()
+    r = get(auditor, "/log/export.csv")
+    assert r.status_code == 503 and "could not be logged; nothing was exported" in r.get_data(as_text=True)
 
 
 @pytest.mark.parametrize(

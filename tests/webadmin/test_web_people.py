@@ -26,7 +26,7 @@ def _count_users(engine: Any) -> int:
 def _user(engine: Any, code: str) -> User:
     with session_factory(engine)() as db:
         user = db.scalars(select(User).where(User.code == code)).one()
-        _ = user.group, user.fingers
+        _ = user.group, user.fingers, user.pin
         return user
 
 
@@ -39,49 +39,82 @@ def _add_people(engine: Any, n: int, name: str = "Person") -> list[str]:
     return codes
 
 
-def _pin_daemon(daemon: Any, pin: str = "428613") -> None:
-    daemon.handlers["pin.issue"] = lambda req, progress: {"user": req["user"], "pin": pin}
-
-
 FORM = {"name": "Ada Lovelace", "agreement_signed_on": "2026-01-05"}
+PIN_ON_PAGE = re.compile(r'<p class="pin" aria-label="PIN digits">(\d+)</p>')
+
+
+def _shown_pin(page: str) -> str | None:
+    found = PIN_ON_PAGE.search(page)
+    return found.group(1) if found else None
 
 
 def test_add_person_shows_the_pin_once(admin: Any, engine: Any, daemon: Any) -> None:
-    _pin_daemon(daemon)
     r = post(admin, "/people/new", FORM)
-    assert r.status_code == 201
-    body = r.get_data(as_text=True)
-    assert "428613" in body and "never be shown again" in body
-    assert r.headers["Cache-Control"] == "no-store"
+    assert r.status_code == 303, "post/redirect/get: the POST never renders the PIN itself"
+    assert "428613" not in r.get_data(as_text=True)
+    shown = get(admin, r.headers["Location"])
+    body = shown.get_data(as_text=True)
+    assert shown.status_code == 200 and "never be shown again" in body
+    assert shown.headers["Cache-Control"] == "no-store"
+    pin = _shown_pin(body)
+    assert pin and len(pin) == 6
     code = re.search(r"U\d{4}", body).group(0)
-    issue = [q for q in daemon.requests if q["cmd"] == "pin.issue"]
-    assert issue == [{"cmd": "pin.issue", "user": code, "actor": "alice"}]
+    assert daemon.sent("admin", op="user.add", actor="alice")
     user = _user(engine, code)
-    assert user.display_name == "Ada Lovelace" and user.status == "active"
+    assert user.display_name == "Ada Lovelace" and user.status == "active" and user.pin is not None
     added = events(engine, "admin.user_added")
-    assert added[-1].user_code == code and added[-1].actor == "alice"
+    assert added[-1].user_code == code and added[-1].actor == "alice" and added[-1].seq is not None
     assert "Ada" not in (added[-1].detail or "")
+    assert all(pin not in (e.detail or "") for e in events(engine)), "the PIN never reaches the log"
     # The person's page never shows the PIN again.
-    assert "428613" not in get(admin, f"/people/{code}").get_data(as_text=True)
+    assert pin not in get(admin, f"/people/{code}").get_data(as_text=True)
 
 
-def test_add_person_with_daemon_down_stores_the_person_and_says_why_no_pin(admin: Any, engine: Any) -> None:
+def test_reloading_the_pin_page_shows_already_shown_and_adds_nobody(admin: Any, engine: Any, daemon: Any) -> None:
     r = post(admin, "/people/new", FORM)
-    assert r.status_code == 303
-    page = get(admin, r.headers["Location"]).get_data(as_text=True)
-    assert "was added, but no PIN could be issued" in page
-    assert "door daemon is not reachable" in page
+    location = r.headers["Location"]
+    first = get(admin, location).get_data(as_text=True)
+    pin = _shown_pin(first)
+    assert pin
+    for _ in range(3):
+        again = get(admin, location)
+        body = again.get_data(as_text=True)
+        assert again.status_code == 410 and "already shown" in body
+        assert pin not in body and _shown_pin(body) is None
     assert _count_users(engine) == 1
+    assert len(events(engine, "admin.user_added")) == 1
+    assert daemon.admin_ops().count("user.add") == 1
 
 
-def test_daemon_refusal_is_shown(admin: Any, engine: Any, daemon: Any) -> None:
-    def refuse(req: Any, progress: Any) -> Any:
-        raise FakeRefusal("the new PIN could not be logged, so it was not issued")
+def test_the_pin_page_of_another_session_shows_nothing(app: Any, admin: Any, engine: Any, daemon: Any) -> None:
+    from web_support import login, new_client
 
-    daemon.handlers["pin.issue"] = refuse
+    location = post(admin, "/people/new", FORM).headers["Location"]
+    other = new_client(app)
+    login(other)
+    r = get(other, location)
+    assert r.status_code == 410 and _shown_pin(r.get_data(as_text=True)) is None
+    assert _shown_pin(get(admin, location).get_data(as_text=True)), "still there for the session that added the person"
+
+
+def test_add_person_with_daemon_down_changes_nothing_and_says_so(admin: Any, engine: Any, daemon: Any) -> None:
+    daemon.close()
     r = post(admin, "/people/new", FORM)
-    page = get(admin, r.headers["Location"]).get_data(as_text=True)
-    assert "could not be logged" in page
+    assert r.status_code == 503
+    assert "door daemon is not running; no change was made" in r.get_data(as_text=True)
+    assert _count_users(engine) == 0
+
+
+def test_daemon_refusal_is_shown_on_the_form(admin: Any, engine: Any, daemon: Any) -> None:
+    def refuse(req: Any, progress: Any) -> Any:
+        raise FakeRefusal("the change could not be logged, so it was not made")
+
+    daemon.handlers["admin"] = refuse
+    r = post(admin, "/people/new", FORM)
+    assert r.status_code == 400
+    page = r.get_data(as_text=True)
+    assert "The change could not be logged, so it was not made." in page
+    assert 'value="Ada Lovelace"' in page, "the form keeps what was typed"
 
 
 def test_agreement_required_by_site_policy(admin: Any, engine: Any, daemon: Any) -> None:
@@ -105,7 +138,6 @@ def test_agreement_required_by_site_policy(admin: Any, engine: Any, daemon: Any)
 def test_hostile_names_are_refused_with_a_clear_message_and_nothing_stored(
     admin: Any, engine: Any, daemon: Any, name: str, message: str
 ) -> None:
-    _pin_daemon(daemon)
     n_events = len(events(engine))
     r = post(admin, "/people/new", {**FORM, "name": name})
     assert r.status_code == 400
@@ -114,7 +146,6 @@ def test_hostile_names_are_refused_with_a_clear_message_and_nothing_stored(
     assert "<script>alert" not in body and "<img src=x" not in body
     assert _count_users(engine) == 0
     assert len(events(engine)) == n_events
-    assert "pin.issue" not in daemon.commands()
 
 
 def test_100k_character_name_is_413_and_nothing_stored(admin: Any, engine: Any) -> None:
@@ -148,9 +179,8 @@ def test_nul_in_query_string_is_refused(admin: Any) -> None:
 
 
 def test_template_syntax_and_quotes_in_names_render_inert(admin: Any, engine: Any, daemon: Any) -> None:
-    _pin_daemon(daemon)
     for name in ("{{7*7}}", "Robert'); DROP TABLE users;--", 'say "hi" & javascript:alert(1)'):
-        assert post(admin, "/people/new", {**FORM, "name": name}).status_code == 201
+        assert post(admin, "/people/new", {**FORM, "name": name}).status_code == 303
     page = get(admin, "/people").get_data(as_text=True)
     assert "{{7*7}}" in page and ">49<" not in page
     assert "Robert&#39;); DROP TABLE users;--" in page
@@ -276,23 +306,26 @@ def test_revoking_someone_with_fingers_asks_the_daemon_to_delete_them(admin: Any
         db.commit()
     daemon.handlers["finger.delete"] = lambda req, progress: {"deleted": 1}
     post(admin, f"/people/{code}/revoke", {"confirm": "yes"})
-    assert {"cmd": "finger.delete", "user": code, "actor": "alice"} in daemon.requests
+    assert daemon.sent("finger.delete", user=code, actor="alice")
 
 
 def test_reset_pin(admin: Any, engine: Any, daemon: Any) -> None:
     (code,) = _add_people(engine, 1)
-    _pin_daemon(daemon, "905172")
-    r = post(admin, f"/people/{code}/reset-pin")
-    assert r.status_code == 200
-    body = r.get_data(as_text=True)
-    assert "905172" in body and "previous PIN no longer works" in body
-
-
-def test_reset_pin_daemon_unreachable(admin: Any, engine: Any) -> None:
-    (code,) = _add_people(engine, 1)
     r = post(admin, f"/people/{code}/reset-pin")
     assert r.status_code == 303
-    assert "not reachable" in get(admin, r.headers["Location"]).get_data(as_text=True)
+    page = get(admin, r.headers["Location"])
+    body = page.get_data(as_text=True)
+    assert page.status_code == 200 and _shown_pin(body) and "previous PIN no longer works" in body
+    assert get(admin, r.headers["Location"]).status_code == 410
+    assert [e.actor for e in events(engine, "admin.pin_")] == ["alice"]
+
+
+def test_reset_pin_daemon_unreachable(admin: Any, engine: Any, daemon: Any) -> None:
+    (code,) = _add_people(engine, 1)
+    daemon.close()
+    r = post(admin, f"/people/{code}/reset-pin")
+    assert r.status_code == 303
+    assert "not running; no change was made" in get(admin, r.headers["Location"]).get_data(as_text=True)
 
 
 def test_unknown_or_malformed_codes_are_404(admin: Any) -> None:
@@ -341,7 +374,7 @@ def test_finger_enrolment_shows_live_steps(admin: Any, engine: Any, daemon: Any)
     assert data == {**data, "done": True, "ok": True, "slot": 7, "error": None}
     assert data["steps"] == ["place_finger", "lift_finger", "place_again", "storing"]
     assert seen[0] == "Place the finger on the sensor." and seen[2] == "Place the same finger again."
-    assert {"cmd": "finger.enroll", "user": code, "actor": "alice"} in daemon.requests
+    assert daemon.sent("finger.enroll", user=code, actor="alice")
 
 
 def test_finger_enrolment_error_is_reported(admin: Any, engine: Any, daemon: Any) -> None:
@@ -359,8 +392,9 @@ def test_finger_enrolment_error_is_reported(admin: Any, engine: Any, daemon: Any
     assert "did not match" in data["error"]
 
 
-def test_finger_enrolment_without_daemon(admin: Any, engine: Any) -> None:
+def test_finger_enrolment_without_daemon(admin: Any, engine: Any, daemon: Any) -> None:
     (code,) = _add_people(engine, 1)
+    daemon.close()
     r = post(admin, f"/people/{code}/finger/enroll")
     job = re.search(r"job=([\w-]+)", r.headers["Location"]).group(1)
     data = _poll(admin, f"/people/{code}/finger/status.json?job={job}", lambda d: d["done"])
@@ -382,7 +416,7 @@ def test_delete_finger(admin: Any, engine: Any, daemon: Any) -> None:
     r = post(admin, f"/people/{code}/finger/delete")
     assert r.status_code == 303
     assert "were deleted" in get(admin, r.headers["Location"]).get_data(as_text=True)
-    assert {"cmd": "finger.delete", "user": code, "actor": "alice"} in daemon.requests
+    assert daemon.sent("finger.delete", user=code, actor="alice")
 
 
 def test_group_choice_lists_existing_groups(admin: Any, engine: Any) -> None:

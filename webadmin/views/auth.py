@@ -1,25 +1,34 @@
 """Login, logout and password change (every staff role).
 
-A login goes through :func:`controller.staff.authenticate` (argon2id, dummy hash for
-unknown names, per-account lock) after the per-address limiter; unknown user, wrong
-password, disabled or locked account all get the same message. A success starts a
-new server-side session (the old cookie's contents are discarded).
+A login goes through :func:`webadmin.login.authenticate` (argon2id outside any database
+transaction, dummy hash for unknown names, per-account lock in ``web.db``) after the
+per-address limiter; unknown user, wrong password, disabled or locked account all get the
+same message. A success starts a new server-side session (the old cookie's contents are
+discarded). A password change re-checks the current password (throttled like a login),
+hashes the new one here, outside any transaction, and has the daemon store the hash.
 """
 
 from __future__ import annotations
 
 import logging
-import math
 from typing import Any
 
 from flask import Blueprint, g, redirect, render_template, request, session, url_for
 
 from controller import staff
 from controller.errors import InvalidInput
-from controller.timefmt import utcnow
+from webadmin import daemon
+from webadmin import login as passwords
 from webadmin.forms import sentence
-from webadmin.security import PUBLIC, STAFF, allow, end_session, revoke_other_sessions, start_session
-from webadmin.state import state, write_db
+from webadmin.security import (
+    PUBLIC,
+    STAFF,
+    allow,
+    end_session,
+    revoke_other_sessions,
+    start_session,
+)
+from webadmin.state import read_db, state
 
 logger = logging.getLogger(__name__)
 
@@ -37,32 +46,15 @@ def login() -> Any:
             return redirect(url_for("dashboard.index"), code=303)
         return render_template("login.html")
 
-    web = state()
-    address = request.remote_addr or "unknown"
-    wait = web.login_limiter.retry_after(address)
-    if wait:
-        minutes = max(1, math.ceil(wait / 60))
-        message = f"Too many failed logins from this address. Try again in {minutes} minute(s)."
-        return render_template("login.html", error=message), 429
-
     username = request.form.get("username", "").strip()
     password = request.form.get("password", "")
-    cfg = web.config.web
-    with write_db() as db:
-        account = staff.authenticate(
-            db,
-            username,
-            password,
-            utcnow(),
-            failures_before_lock=cfg.login_failures_before_lock,
-            lock_minutes=cfg.login_lock_minutes,
-            hasher=web.hasher,
-        )
-        if account is not None:
-            start_session(db, account)
+    try:
+        account = passwords.authenticate(username, password)
+    except passwords.Throttled as exc:
+        return render_template("login.html", error=exc.message), 429
     if account is None:
-        web.login_limiter.failed(address)
         return render_template("login.html", error=LOGIN_FAILED, username=username[:64]), 401
+    start_session(account)
     return redirect(url_for("dashboard.index"), code=303)
 
 
@@ -84,19 +76,22 @@ def change_password() -> Any:
     current = request.form.get("current_password", "")
     new = request.form.get("new_password", "")
     confirm = request.form.get("confirm_password", "")
-    web = state()
     if new != confirm:
         return render_template("password.html", error="The new password and its confirmation differ."), 400
     try:
-        with write_db() as db:
-            row = staff.get_account(db, me.username)
-            if not staff.verify_password(row, current, hasher=web.hasher):
-                raise InvalidInput("The current password is wrong.")
-            row = staff.change_password(db, me.username, new, me.username, utcnow(), hasher=web.hasher)
-            revoke_other_sessions(db, row.id, keep_session_id=me.session_id)
-            version = row.session_version
+        if not passwords.recheck_password(current):
+            raise InvalidInput("The current password is wrong.")
+        password_hash = staff.hash_new_password(new, me.username, hasher=state().hasher)
+        daemon.admin("staff.set_password", username=me.username, password_hash=password_hash)
+    except passwords.Throttled as exc:
+        return render_template("password.html", error=exc.message), 429
     except InvalidInput as exc:
         return render_template("password.html", error=sentence(str(exc))), 400
-    session["sv"] = version
+    except daemon.ChangeRefused as exc:
+        return render_template("password.html", error=exc.message), exc.status
+    revoke_other_sessions(me.username, keep_session_id=me.session_id)
+    # The daemon bumped session_version (other sessions end); this one carries on with the new value.
+    row = staff.get_account_or_none(read_db(), me.username)
+    if row is not None:
+        session["sv"] = row.session_version
     return render_template("password.html", done=True)
-

@@ -11,15 +11,26 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from flask import Blueprint, abort, flash, g, jsonify, redirect, render_template, request, url_for
+from flask import (
+    Blueprint,
+    abort,
+    flash,
+    g,
+    jsonify,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
 from sqlalchemy import or_, select
 
-from controller import audit, eventlog, staff
+from controller import eventlog
 from controller.models import MAX_ROW_ID, Alarm
 from controller.timefmt import utcnow
 from webadmin import charts, daemon
+from webadmin import login as passwords
 from webadmin.security import ADMIN_ONLY, STAFF, allow
-from webadmin.state import read_db, state, write_db
+from webadmin.state import read_db, state
 from webadmin.templating import site_zone
 
 logger = logging.getLogger(__name__)
@@ -49,6 +60,7 @@ def _live_context() -> dict[str, Any]:
         "alarms": alarms,
         "events": events,
         "chart": chart,
+        "no_log_no_entry": state().config.site.no_log_no_entry,
     }
 
 
@@ -92,15 +104,14 @@ def acknowledge(alarm_id: int) -> Any:
 @bp.route("/door/unlock", methods=["POST"])
 @allow(ADMIN_ONLY)
 def remote_unlock() -> Any:
-    """Remote unlock: admin only, password re-entered, logged by the daemon."""
-    web = state()
-    password = request.form.get("password", "")
-    with write_db() as db:
-        row = staff.get_account(db, g.account.username)
-        ok = staff.verify_password(row, password, hasher=web.hasher)
-        if not ok:
-            audit.record(db, "admin.unlock_refused", actor=g.account.username, detail={"why": "wrong_password"})
+    """Remote unlock: admin only, password re-entered (throttled like a login), logged by the daemon."""
+    try:
+        ok = passwords.recheck_password(request.form.get("password", ""))
+    except passwords.Throttled as exc:
+        flash("Remote unlock refused. " + exc.message, "error")
+        return redirect(url_for("dashboard.index"), code=303)
     if not ok:
+        daemon.record_event("admin.unlock_refused", {"why": "wrong_password"})
         flash("Remote unlock refused: the password is wrong.", "error")
         return redirect(url_for("dashboard.index"), code=303)
     try:

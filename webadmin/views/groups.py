@@ -1,6 +1,7 @@
 """Access rules (admin only): groups, weekly schedules and holidays.
 
-Each change is one call to :mod:`controller.people` and commits with its admin event.
+Each change is one ``admin`` call to the door daemon (``group.*``, ``schedule.*``,
+``holiday.*``), which applies it with its admin event; the web only reads.
 Schedules are created whole (name, up to two windows per weekday, holiday rule);
 to change one, create a new schedule, move the groups to it, delete the old one.
 """
@@ -10,14 +11,14 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from flask import Blueprint, flash, g, redirect, render_template, request, url_for
+from flask import Blueprint, flash, redirect, render_template, request, url_for
 
 from controller import people
 from controller.errors import InvalidInput, NotFound, PolicyRefused
-from webadmin import forms
+from webadmin import daemon, forms
 from webadmin.forms import sentence
 from webadmin.security import ADMIN_ONLY, allow
-from webadmin.state import read_db, write_db
+from webadmin.state import read_db
 
 logger = logging.getLogger(__name__)
 
@@ -65,10 +66,11 @@ def group_add() -> Any:
     try:
         name = forms.text(request.form, "name", "Group name", max_length=people.LABEL_MAX_LENGTH, required=True)
         schedule = forms.text(request.form, "schedule", "Schedule", max_length=people.LABEL_MAX_LENGTH)
-        with write_db() as db:
-            people.add_group(db, name, schedule=schedule, actor=g.account.username)
+        daemon.admin("group.add", name=name, schedule=schedule)
     except _ERRORS as exc:
         return _groups_page(sentence(str(exc)), request.form, 400)
+    except daemon.ChangeRefused as exc:
+        return _groups_page(exc.message, request.form, exc.status)
     flash("Group added.", "ok")
     return redirect(url_for("groups.groups"), code=303)
 
@@ -80,10 +82,11 @@ def group_schedule() -> Any:
     try:
         name = forms.text(request.form, "name", "Group name", max_length=people.LABEL_MAX_LENGTH, required=True)
         schedule = forms.text(request.form, "schedule", "Schedule", max_length=people.LABEL_MAX_LENGTH)
-        with write_db() as db:
-            people.set_group_schedule(db, name, schedule, actor=g.account.username)
+        daemon.admin("group.set_schedule", group=name, schedule=schedule)
     except _ERRORS as exc:
         return _groups_page(sentence(str(exc)), None, 400)
+    except daemon.ChangeRefused as exc:
+        return _groups_page(exc.message, None, exc.status)
     flash("Group schedule saved.", "ok")
     return redirect(url_for("groups.groups"), code=303)
 
@@ -94,10 +97,11 @@ def group_delete() -> Any:
     """Delete a group nobody belongs to."""
     try:
         name = forms.text(request.form, "name", "Group name", max_length=people.LABEL_MAX_LENGTH, required=True)
-        with write_db() as db:
-            people.delete_group(db, name, actor=g.account.username)
+        daemon.admin("group.delete", name=name)
     except _ERRORS as exc:
         return _groups_page(sentence(str(exc)), None, 400)
+    except daemon.ChangeRefused as exc:
+        return _groups_page(exc.message, None, exc.status)
     flash("Group deleted.", "ok")
     return redirect(url_for("groups.groups"), code=303)
 
@@ -152,12 +156,12 @@ def schedule_add() -> Any:
     try:
         name = forms.text(request.form, "name", "Schedule name", max_length=people.LABEL_MAX_LENGTH, required=True)
         windows = _windows(request.form)
-        with write_db() as db:
-            people.add_schedule(
-                db, name, windows, forms.checkbox(request.form, "allow_on_holidays"), actor=g.account.username
-            )
+        daemon.admin("schedule.add", name=name, windows=[list(w) for w in windows],
+                     allow_on_holidays=forms.checkbox(request.form, "allow_on_holidays"))
     except _ERRORS as exc:
         return _schedules_page(sentence(str(exc)), request.form, 400)
+    except daemon.ChangeRefused as exc:
+        return _schedules_page(exc.message, request.form, exc.status)
     flash("Schedule added.", "ok")
     return redirect(url_for("groups.schedules"), code=303)
 
@@ -168,10 +172,11 @@ def schedule_delete() -> Any:
     """Delete a schedule no group uses."""
     try:
         name = forms.text(request.form, "name", "Schedule name", max_length=people.LABEL_MAX_LENGTH, required=True)
-        with write_db() as db:
-            people.delete_schedule(db, name, actor=g.account.username)
+        daemon.admin("schedule.delete", name=name)
     except _ERRORS as exc:
         return _schedules_page(sentence(str(exc)), None, 400)
+    except daemon.ChangeRefused as exc:
+        return _schedules_page(exc.message, None, exc.status)
     flash("Schedule deleted.", "ok")
     return redirect(url_for("groups.schedules"), code=303)
 
@@ -200,10 +205,11 @@ def holiday_add() -> Any:
     try:
         day = forms.day(request.form, "day", "Date", required=True)
         name = forms.text(request.form, "name", "Holiday name", max_length=people.LABEL_MAX_LENGTH, required=True)
-        with write_db() as db:
-            people.add_holiday(db, day, name, actor=g.account.username)
+        daemon.admin("holiday.add", day=day.isoformat(), name=name)
     except _ERRORS as exc:
         return _holidays_page(sentence(str(exc)), request.form, 400)
+    except daemon.ChangeRefused as exc:
+        return _holidays_page(exc.message, request.form, exc.status)
     flash("Holiday added.", "ok")
     return redirect(url_for("groups.holidays"), code=303)
 
@@ -214,9 +220,10 @@ def holiday_delete() -> Any:
     """Remove a holiday."""
     try:
         day = forms.day(request.form, "day", "Date", required=True)
-        with write_db() as db:
-            people.delete_holiday(db, day, actor=g.account.username)
+        daemon.admin("holiday.delete", day=day.isoformat())
     except _ERRORS as exc:
         return _holidays_page(sentence(str(exc)), None, 400)
+    except daemon.ChangeRefused as exc:
+        return _holidays_page(exc.message, None, exc.status)
     flash("Holiday removed.", "ok")
     return redirect(url_for("groups.holidays"), code=303)

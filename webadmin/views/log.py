@@ -20,16 +20,17 @@ import re
 from collections.abc import Iterator
 from typing import Any
 
-from flask import Blueprint, Response, abort, g, render_template, request, url_for
+from flask import Blueprint, Response, abort, render_template, request, url_for
 
 from controller import audit, eventlog
 from controller.errors import InvalidInput
 from controller.timefmt import utcnow
-from webadmin import forms
+from webadmin import daemon, forms
 from webadmin.forms import FormError, sentence
 from webadmin.security import STAFF, allow
-from webadmin.state import read_db, state, write_db
+from webadmin.state import read_db, state
 from webadmin.templating import site_zone
+from webadmin.views.errors import render_error
 
 logger = logging.getLogger(__name__)
 
@@ -190,8 +191,10 @@ def export(fmt: str) -> Any:
         f = _filters(request.args, ())
     except InvalidInput as exc:
         abort(400, description=sentence(str(exc)))
-    with write_db() as db:
-        audit.record(db, "admin.log_exported", actor=g.account.username, detail={"format": fmt, "filters": f.as_dict()})
+    # No export without its log entry: the daemon must have logged it before any row is sent.
+    if not daemon.record_event("admin.log_exported", {"format": fmt, "filters": f.as_dict()}):
+        return render_error(503, "The door daemon is not running, so the export could not be logged; "
+                                 "nothing was exported. Try again once it runs.")
     stamp = utcnow().strftime("%Y%m%dT%H%M%SZ")
     sessions = state().read_sessions
     if fmt == "csv":

@@ -1,10 +1,12 @@
 """People (admin only): list with search and keyset pages, add (PIN shown once), edit, status, PIN, fingers.
 
-Each change is one call to :mod:`controller.people` in one transaction with its
-admin event. PINs and fingerprints need the daemon (the web has no pepper and no
-sensor): a new person's PIN is issued by ``pin.issue`` right after the person is
-stored, and shown once on a page that is never cached. Finger enrolment runs in a
-background thread (:mod:`webadmin.enrol`) that the page polls.
+Each change is one ``admin`` call to the door daemon (:func:`webadmin.daemon.admin`), which
+applies it with its admin event in one transaction; the web only reads the door database.
+A new person's PIN is drawn by the daemon in the same transaction as the person (the web
+has no pepper). PINs are shown once by post/redirect/get: the POST keeps the PIN in
+:class:`webadmin.shown_once.ShownOnce` and redirects (303) to a GET page that takes it out,
+so a reload says "already shown" and never adds a second person. Finger enrolment runs in
+a background thread (:mod:`webadmin.enrol`) that the page polls.
 """
 
 from __future__ import annotations
@@ -13,15 +15,26 @@ import logging
 from datetime import date, datetime
 from typing import Any
 
-from flask import Blueprint, abort, flash, g, jsonify, redirect, render_template, request, url_for
+from flask import (
+    Blueprint,
+    abort,
+    flash,
+    g,
+    jsonify,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
 
 from controller import people
-from controller.errors import InvalidInput, KunciError, NotFound, PolicyRefused
+from controller.errors import InvalidInput, KunciError, NotFound
 from controller.models import DOOR_MODES, USER_STATUSES
 from webadmin import daemon, forms
 from webadmin.forms import sentence
 from webadmin.security import ADMIN_ONLY, allow
-from webadmin.state import read_db, state, write_db
+from webadmin.shown_once import PinNotice
+from webadmin.state import read_db, state
 from webadmin.templating import site_zone
 
 logger = logging.getLogger(__name__)
@@ -47,15 +60,19 @@ def _code_or_404(code: str) -> str:
     return code
 
 
+def _iso(day: date | None) -> str | None:
+    return day.isoformat() if day is not None else None
+
+
 def _person_values(form: Any) -> dict[str, Any]:
-    """Parse the person form into keyword arguments for :func:`people.add_user`/``update_user``."""
+    """Parse the person form into the parameters of the daemon's ``user.add``/``user.update``."""
     groups = [g.name for g in people.list_groups(read_db())]
     return {
         "name": forms.text(form, "name", "Name", max_length=people.NAME_MAX_LENGTH),
-        "agreement_signed_on": forms.day(form, "agreement_signed_on", "Agreement signed on"),
+        "agreement_signed_on": _iso(forms.day(form, "agreement_signed_on", "Agreement signed on")),
         "group": forms.choice(form, "group", "Group", groups),
-        "valid_from": forms.day(form, "valid_from", "Valid from"),
-        "valid_until": forms.day(form, "valid_until", "Valid until"),
+        "valid_from": _iso(forms.day(form, "valid_from", "Valid from")),
+        "valid_until": _iso(forms.day(form, "valid_until", "Valid until")),
         "mode_override": forms.choice(form, "mode_override", "Door mode", DOOR_MODES),
         "extended_unlock": forms.checkbox(form, "extended_unlock"),
     }
@@ -111,41 +128,42 @@ def index() -> Any:
 @bp.route("/new", methods=["GET", "POST"])
 @allow(ADMIN_ONLY)
 def add() -> Any:
-    """Add a person, then have the daemon issue their PIN and show it once."""
+    """Add a person; the daemon stores them and draws their PIN; then show it once (303 to a GET page)."""
     if request.method == "GET":
         return render_template("people/new.html", **_form_context(values={}))
-    cfg = state().config
     try:
         values = _person_values(request.form)
-        with write_db() as db:
-            user = people.add_user(
-                db,
-                **values,
-                require_agreement=cfg.site.require_agreement,
-                actor=g.account.username,
-                today=_today(),
-            )
-            code = user.code
-    except (InvalidInput, NotFound, PolicyRefused) as exc:
+        result = daemon.admin("user.add", **values)
+    except (InvalidInput, NotFound) as exc:
         return render_template(
             "people/new.html", **_form_context(values=request.form, error=sentence(str(exc)))
         ), 400
-    return _issue_pin(code, new=True)
+    except daemon.ChangeRefused as exc:
+        return render_template("people/new.html", **_form_context(values=request.form, error=exc.message)), exc.status
+    return _show_pin_once(result, new=True)
 
 
-def _issue_pin(code: str, *, new: bool) -> Any:
-    """Ask the daemon for a PIN for ``code`` and show it once (or say why not)."""
-    try:
-        result = daemon.call("pin.issue", user=code, actor=g.account.username)
-    except daemon.DaemonProblem as exc:
-        what = f"{code} was added, but no PIN could be issued. " if new else "No PIN was issued. "
-        flash(what + exc.message + " Use 'Reset PIN' once the daemon runs.", "error")
-        return redirect(url_for("people.show", code=code), code=303)
-    pin = str(result.get("pin") or "")
+def _show_pin_once(result: dict[str, Any], *, new: bool) -> Any:
+    """Keep the daemon's ``{code, pin}`` for one showing and redirect (303) to the page that shows it."""
+    code, pin = str(result.get("code") or ""), str(result.get("pin") or "")
+    if not forms.USER_CODE.fullmatch(code):
+        flash("The door daemon made the change but did not say which person; check the list.", "error")
+        return redirect(url_for("people.index"), code=303)
     if not pin.isdigit():
-        flash("The door daemon did not return a PIN. Try 'Reset PIN' again.", "error")
+        flash(f"{code}: the door daemon did not return a PIN. Use 'Reset PIN'.", "error")
         return redirect(url_for("people.show", code=code), code=303)
-    return render_template("people/pin_once.html", code=code, pin=pin, new=new), 201 if new else 200
+    key = state().shown_once.put(g.account.token_hash, PinNotice(code=code, pin=pin, new=new))
+    return redirect(url_for("people.pin_once", key=key), code=303)
+
+
+@bp.route("/pin-once/<key>")
+@allow(ADMIN_ONLY)
+def pin_once(key: str) -> Any:
+    """Show a new PIN once. A reload (or another session) gets "already shown" and changes nothing."""
+    notice = state().shown_once.take(g.account.token_hash, key[:64])
+    if notice is None:
+        return render_template("people/pin_once.html", shown=True), 410
+    return render_template("people/pin_once.html", shown=False, code=notice.code, pin=notice.pin, new=notice.new)
 
 
 @bp.route("/<code>")
@@ -165,26 +183,20 @@ def show(code: str) -> Any:
 def edit(code: str) -> Any:
     """Save the edit form: name, agreement, group, validity, door mode, extended unlock."""
     code = _code_or_404(code)
+    user = _user_or_404(code)
     try:
         values = _person_values(request.form)
-        with write_db() as db:
-            people.update_user(
-                db,
-                code,
-                **values,
-                require_agreement=state().config.site.require_agreement,
-                actor=g.account.username,
-                today=_today(),
-            )
-    except NotFound:
-        abort(404)
-    except (InvalidInput, PolicyRefused) as exc:
-        user = _user_or_404(code)
-        return render_template(
-            "people/show.html", person=user, enrol_job=None, **_form_context(values=request.form, error=sentence(str(exc)))
-        ), 400
-    flash(f"{code} saved.", "ok")
-    return redirect(url_for("people.show", code=code), code=303)
+        daemon.admin("user.update", user=code, **values)
+    except (InvalidInput, NotFound) as exc:
+        error, status = sentence(str(exc)), 400
+    except daemon.ChangeRefused as exc:
+        error, status = exc.message, exc.status
+    else:
+        flash(f"{code} saved.", "ok")
+        return redirect(url_for("people.show", code=code), code=303)
+    return render_template(
+        "people/show.html", person=user, enrol_job=None, **_form_context(values=request.form, error=error)
+    ), status
 
 
 def _user_or_404(code: str) -> Any:
@@ -205,16 +217,11 @@ def set_status(code: str, action: str) -> Any:
     if action == "revoke" and request.form.get("confirm") != "yes":
         flash("Tick the box to confirm: revocation is final.", "error")
         return redirect(url_for("people.show", code=code), code=303)
+    has_fingers = bool(_user_or_404(code).fingers)
     try:
-        with write_db() as db:
-            user = people.set_status(
-                db, code, STATUS_ACTIONS[action], g.account.username, require_agreement=state().config.site.require_agreement
-            )
-            has_fingers = bool(user.fingers)
-    except NotFound:
-        abort(404)
-    except (InvalidInput, PolicyRefused) as exc:
-        flash(sentence(str(exc)), "error")
+        daemon.admin("user.set_status", user=code, status=STATUS_ACTIONS[action])
+    except daemon.ChangeRefused as exc:
+        flash(exc.message, "error")
         return redirect(url_for("people.show", code=code), code=303)
     flash(f"{code} is now {STATUS_ACTIONS[action]}.", "ok")
     if action == "revoke" and has_fingers:
@@ -234,7 +241,12 @@ def reset_pin(code: str) -> Any:
     if user.status == "revoked":
         flash(f"{user.code} is revoked; a revoked person cannot get a PIN.", "error")
         return redirect(url_for("people.show", code=user.code), code=303)
-    return _issue_pin(user.code, new=False)
+    try:
+        result = daemon.admin("user.reset_pin", user=user.code)
+    except daemon.ChangeRefused as exc:
+        flash("No PIN was issued. " + exc.message, "error")
+        return redirect(url_for("people.show", code=user.code), code=303)
+    return _show_pin_once(result, new=False)
 
 
 @bp.route("/<code>/finger", methods=["GET"])
@@ -258,7 +270,7 @@ def finger_enroll(code: str) -> Any:
         flash(f"{user.code} is revoked; a revoked person cannot enrol a finger.", "error")
         return redirect(url_for("people.show", code=user.code), code=303)
     try:
-        job = state().enrolments.start(user.code, g.account.username)
+        job = state().enrolments.start(user.code, **daemon.staff_identity())
     except KunciError as exc:
         flash(sentence(str(exc)), "error")
         return redirect(url_for("people.show", code=user.code), code=303)

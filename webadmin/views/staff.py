@@ -1,8 +1,12 @@
 """Staff accounts (admin only): add, change role, disable/enable (also unlocks), end sessions.
 
-Role, password and enable changes bump the account's ``session_version`` in
-:mod:`controller.staff`, so the person's open sessions end at their next request.
-An admin cannot demote or disable their own account here (another admin must),
+Every change is sent to the door daemon (``staff.*`` admin operations), which stores it and
+logs it. Adding an account and changing a role need the admin's own password again
+(re-authentication, throttled like a login); the new account's password is checked and
+hashed here, outside any transaction, and the daemon stores only the argon2id hash.
+Role, password and enable changes bump the account's ``session_version`` in the daemon, so
+the person's open sessions end at their next request; the web also ends them in ``web.db``
+at once. An admin cannot demote or disable their own account here (another admin must),
 so the site is never left without an admin by a slip.
 """
 
@@ -11,16 +15,26 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from flask import Blueprint, abort, flash, g, redirect, render_template, request, url_for
+from flask import (
+    Blueprint,
+    abort,
+    flash,
+    g,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
 
-from controller import audit, staff
-from controller.errors import InvalidInput, NotFound
+from controller import staff
+from controller.errors import InvalidInput
 from controller.models import ADMIN_ROLES
-from controller.timefmt import iso_utc, utcnow
-from webadmin import forms
+from controller.timefmt import utcnow
+from webadmin import daemon, forms
+from webadmin import login as passwords
 from webadmin.forms import sentence
 from webadmin.security import ADMIN_ONLY, allow, revoke_other_sessions
-from webadmin.state import read_db, state, write_db
+from webadmin.state import read_db, state
 
 logger = logging.getLogger(__name__)
 
@@ -39,7 +53,7 @@ def _page(error: str | None = None, values: Any = None, status: int = 200) -> An
             "staff.html",
             accounts=staff.list_accounts(read_db()),
             roles=ADMIN_ROLES,
-            now=iso_utc(utcnow()),
+            locks=state().web_store.locks(utcnow()),
             error=error,
             values=values or {},
         ),
@@ -54,11 +68,22 @@ def index() -> Any:
     return _page()
 
 
+def _reauthenticate(form: Any) -> None:
+    """Raise :class:`InvalidInput` unless the form carries the admin's own current password."""
+    if not passwords.recheck_password(form.get("current_password", "")):
+        raise InvalidInput("your own password is wrong; nothing was changed")
+
+
+def _account_exists(username: str) -> bool:
+    return staff.get_account_or_none(read_db(), username) is not None
+
+
 @bp.route("/new", methods=["POST"])
 @allow(ADMIN_ONLY)
 def add() -> Any:
-    """Create an account (password rules: 12+ characters, not common)."""
+    """Create an account (password rules: 12+ characters, not common); needs the admin's password."""
     form = request.form
+    values = {"username": form.get("username", "")[:64], "role": form.get("role", "")}
     try:
         username = forms.text(form, "username", "Username", max_length=32, required=True)
         role = forms.choice(form, "role", "Role", ADMIN_ROLES)
@@ -66,11 +91,15 @@ def add() -> Any:
             raise forms.FormError("role", "Role is required.")
         if form.get("password", "") != form.get("confirm_password", ""):
             raise forms.FormError("confirm_password", "The password and its confirmation differ.")
-        with write_db() as db:
-            staff.add_account(db, username, form.get("password", ""), role, g.account.username, hasher=state().hasher)
+        _reauthenticate(form)
+        password_hash = staff.hash_new_password(form.get("password", ""), username, hasher=state().hasher)
+        daemon.admin("staff.add", username=username, role=role, password_hash=password_hash)
+    except passwords.Throttled as exc:
+        return _page(exc.message, values, 429)
     except InvalidInput as exc:
-        values = {"username": form.get("username", "")[:64], "role": form.get("role", "")}
         return _page(sentence(str(exc)), values, 400)
+    except daemon.ChangeRefused as exc:
+        return _page(exc.message, values, exc.status)
     flash(f"Account {username} added.", "ok")
     return redirect(url_for("staff.index"), code=303)
 
@@ -78,21 +107,26 @@ def add() -> Any:
 @bp.route("/<username>/role", methods=["POST"])
 @allow(ADMIN_ONLY)
 def role(username: str) -> Any:
-    """Change an account's role; its sessions end."""
+    """Change an account's role (needs the admin's password); its sessions end."""
     username = _username_or_404(username)
     if username == g.account.username:
         flash("You cannot change your own role; ask another admin.", "error")
         return redirect(url_for("staff.index"), code=303)
+    if not _account_exists(username):
+        abort(404)
     try:
         new_role = forms.choice(request.form, "role", "Role", ADMIN_ROLES)
         if new_role is None:
             raise forms.FormError("role", "Role is required.")
-        with write_db() as db:
-            staff.set_role(db, username, new_role, g.account.username)
-    except NotFound:
-        abort(404)
+        _reauthenticate(request.form)
+        daemon.admin("staff.set_role", username=username, role=new_role)
+    except passwords.Throttled as exc:
+        return _page(exc.message, None, 429)
     except InvalidInput as exc:
         return _page(sentence(str(exc)), None, 400)
+    except daemon.ChangeRefused as exc:
+        return _page(exc.message, None, exc.status)
+    revoke_other_sessions(username, keep_session_id=None)
     flash(f"{username} is now {new_role}; their open sessions have ended.", "ok")
     return redirect(url_for("staff.index"), code=303)
 
@@ -105,12 +139,15 @@ def set_active(username: str, action: str) -> Any:
     if username == g.account.username:
         flash("You cannot disable or re-enable your own account; ask another admin.", "error")
         return redirect(url_for("staff.index"), code=303)
-    try:
-        with write_db() as db:
-            row = staff.set_active(db, username, action == "enable", g.account.username)
-            revoke_other_sessions(db, row.id, keep_session_id=None)
-    except NotFound:
+    if not _account_exists(username):
         abort(404)
+    try:
+        daemon.admin("staff.set_active", username=username, active=action == "enable")
+    except daemon.ChangeRefused as exc:
+        return _page(exc.message, None, exc.status)
+    revoke_other_sessions(username, keep_session_id=None)
+    if action == "enable":
+        state().web_store.clear_failures(username)
     flash(f"{username} {'enabled (and unlocked)' if action == 'enable' else 'disabled'}.", "ok")
     return redirect(url_for("staff.index"), code=303)
 
@@ -120,13 +157,10 @@ def set_active(username: str, action: str) -> Any:
 def end_sessions(username: str) -> Any:
     """End every open session of an account (e.g. a lost phone)."""
     username = _username_or_404(username)
-    try:
-        with write_db() as db:
-            row = staff.get_account(db, username)
-            keep = g.account.session_id if row.id == g.account.id else None
-            revoke_other_sessions(db, row.id, keep_session_id=keep)
-            audit.record(db, "admin.sessions_ended", actor=g.account.username, detail={"account": username})
-    except NotFound:
+    if not _account_exists(username):
         abort(404)
+    keep = g.account.session_id if username == g.account.username else None
+    daemon.record_event("admin.sessions_ended", {"account": username})
+    revoke_other_sessions(username, keep_session_id=keep)
     flash(f"The open sessions of {username} have ended.", "ok")
     return redirect(url_for("staff.index"), code=303)
