@@ -599,6 +599,7 @@ class Daemon:
             "pending_events": audit.pending_count(self.journal.session),
             "log_available": self.journal.available,
             "buffered_events": self.journal.buffered,
+            "anchor_error": self._anchor.error if self._anchor is not None else None,
             "door_name": self.config.door.name,
             "entry_blocked": "tamper" if self.tamper_hold else None,
         }

@@ -56,6 +56,8 @@ def log_line(s: dict) -> str:
         text = "log:      ok"
     if foreign:
         text += f"; {foreign} unsealed row{'s' if foreign != 1 else ''} in the database (run 'kunci audit verify')"
+    if s.get("anchor_error"):
+        text += f"; the anchor file cannot be written ({s['anchor_error']}): a truncated log would go unnoticed"
     return text
 
 

@@ -174,3 +174,27 @@ def test_plain_verify_fails_when_the_anchor_file_is_gone_after_the_daemon_ran(si
     site.anchor_file.unlink()
     code, out, _ = _run(capsys, "audit", "verify", "--data", str(site.root))
     assert code == 1 and "anchor file" in out and "is missing" in out
+
+
+def test_status_says_when_the_log_is_unavailable_and_how_many_events_wait() -> None:
+    from controller.cli.status_cmd import log_line
+
+    assert log_line({"log_available": True, "buffered_events": 0, "pending_events": 0}) == "log:      ok"
+    down = log_line({"log_available": False, "buffered_events": 7, "pending_events": 0})
+    assert "UNAVAILABLE" in down and "7 events waiting" in down
+    assert "2 unsealed rows" in log_line({"log_available": True, "buffered_events": 0, "pending_events": 2})
+    assert "anchor file cannot be written (No space left on device)" in log_line(
+        {"log_available": True, "anchor_error": "No space left on device"})
+
+
+def test_a_writer_that_cannot_write_logs_critically_once_and_recovers(tmp_path: Path, caplog) -> None:
+    blocker = tmp_path / "not-a-dir"
+    blocker.write_text("")
+    writer = anchor.AnchorWriter(blocker / "heads")
+    with caplog.at_level("CRITICAL", logger="controller.anchor"):
+        assert writer.append_logged(1, MAC) is False
+        assert writer.append_logged(2, MAC) is False
+    assert writer.error and len([r for r in caplog.records if r.levelname == "CRITICAL"]) == 1
+    writer.path = tmp_path / "heads"
+    assert writer.append_logged(3, MAC) is True and writer.error is None
+    writer.close()
