@@ -365,7 +365,7 @@ def _mode(path: Path) -> int | None:
 
 
 def check_data_dir(datadir: DataDir, owners: Owners | None) -> Finding:
-    """DATA exists, nobody outside the kunci group can enter it, and a group-writable DATA is sticky."""
+    """DATA exists, nobody outside the kunci group can enter it, and only the door daemon can write in it."""
     fix_init = "run `sudo kunci install-service` (or `kunci init` for a directory outside the service)"
     try:
         st = datadir.root.stat()
@@ -374,12 +374,12 @@ def check_data_dir(datadir: DataDir, owners: Owners | None) -> Finding:
     if not stat.S_ISDIR(st.st_mode):
         return fail("data_dir", f"{datadir.root} is not a directory", f"move it aside, then {fix_init}")
     mode = stat.S_IMODE(st.st_mode)
-    fix_mode = f"sudo chmod 1770 {datadir.root} (or run `sudo kunci install-service` again)"
+    fix_mode = f"sudo chmod 0750 {datadir.root} (or run `sudo kunci install-service` again)"
     if mode & 0o002:
         return fail("data_dir", f"{datadir.root} is writable by everyone (mode {mode:04o})", fix_mode)
-    if mode & 0o020 and not mode & stat.S_ISVTX:
-        return fail("data_dir", f"{datadir.root} is group-writable without the sticky bit (mode {mode:04o}): the web "
-                    "user could replace kunci.toml", fix_mode)
+    if mode & 0o020:
+        return fail("data_dir", f"{datadir.root} is group-writable (mode {mode:04o}): the web's account could create "
+                    "or replace files beside the door database (its -wal file, kunci.toml)", fix_mode)
     if mode & 0o005:
         return warn("data_dir", f"{datadir.root} can be entered by anyone (mode {mode:04o})", fix_mode)
     if owners is not None and st.st_uid != owners.uids[DOOR_USER]:
@@ -390,6 +390,61 @@ def check_data_dir(datadir: DataDir, owners: Owners | None) -> Finding:
         return warn("data_dir", f"{datadir.config_file} is readable by everyone (mode {config_mode:04o}); it holds "
                     "the sensor password", f"chmod 640 {datadir.config_file}")
     return ok("data_dir", f"{datadir.root} mode {mode:04o}")
+
+
+def check_web_access(datadir: DataDir, owners: Owners | None) -> Finding:
+    """The web's account can read the door database but never write it; it owns ``DATA/web``; it can
+    reach the control socket (issue 10: the door daemon is the only writer).
+
+    * ``kunci.db`` and its ``-wal``/``-shm``: no write bit for group or others (the OS then refuses a
+      write from the web), owned by ``kunci-door``, group ``kunci`` (the web reads through the group);
+    * ``DATA/web``: ``0700``, owned by ``kunci-web`` (the daemon trusts a staff login named by the
+      owner of this directory only);
+    * ``DATA/run/control.sock`` (while the daemon runs): group ``kunci`` may read and write it.
+    """
+    fix = "run `sudo kunci install-service` again (it restores modes and owners and changes nothing else)"
+    checked = []
+    for path in (datadir.db_file, Path(f"{datadir.db_file}-wal"), Path(f"{datadir.db_file}-shm")):
+        try:
+            st = path.lstat()
+        except FileNotFoundError:
+            continue
+        mode = stat.S_IMODE(st.st_mode)
+        if not stat.S_ISREG(st.st_mode):
+            return fail("web_access", f"{path} is not a regular file", "move it aside; restore from the backup")
+        if mode & 0o022:
+            return fail("web_access", f"{path} is writable by group or others (mode {mode:04o}): the web's account "
+                        "could write the door database", f"sudo chmod 0640 {path}; {fix}")
+        if mode & 0o004:
+            return warn("web_access", f"{path} is readable by everyone (mode {mode:04o})", f"sudo chmod 0640 {path}")
+        if owners is not None and (st.st_uid, st.st_gid) != (owners.uids[DOOR_USER], owners.gids[GROUP]):
+            return fail("web_access", f"{path} is not owned by {DOOR_USER}:{GROUP} (the daemon writes it, the web "
+                        "reads it through the group)", f"sudo chown {DOOR_USER}:{GROUP} {path}")
+        checked.append(path.name)
+    try:
+        st = datadir.web_dir.lstat()
+    except FileNotFoundError:
+        return warn("web_access", f"{datadir.web_dir} does not exist: the admin web cannot keep its sessions", fix)
+    wmode = stat.S_IMODE(st.st_mode)
+    if not stat.S_ISDIR(st.st_mode) or wmode != 0o700:
+        return fail("web_access", f"{datadir.web_dir} must be a directory with mode 0700 (is {wmode:04o})", fix)
+    if owners is not None and st.st_uid != owners.uids[WEB_USER]:
+        return fail("web_access", f"{datadir.web_dir} is not owned by {WEB_USER}: the daemon trusts staff logins only "
+                    "from the owner of this directory", f"sudo chown {WEB_USER}:{GROUP} {datadir.web_dir}")
+    try:
+        sst = datadir.socket_path.lstat()
+    except FileNotFoundError:
+        sst = None
+    if sst is not None:
+        smode = stat.S_IMODE(sst.st_mode)
+        if not stat.S_ISSOCK(sst.st_mode) or smode & 0o060 != 0o060 or smode & 0o007:
+            return fail("web_access", f"{datadir.socket_path} must be a socket with mode 0660 (is {smode:04o})",
+                        "restart the door daemon (it creates the socket 0660)")
+        if owners is not None and sst.st_gid != owners.gids[GROUP]:
+            return fail("web_access", f"{datadir.socket_path} is not in group {GROUP}: the web cannot reach the daemon",
+                        f"check that {DOOR_USER}'s primary group is {GROUP}, then restart the door daemon")
+    return ok("web_access", f"door database read-only for the web ({', '.join(checked) or 'no file yet'}), "
+              f"{datadir.web_dir.name}/ private to the web")
 
 
 def check_secrets(datadir: DataDir, owners: Owners | None) -> Finding:
@@ -700,7 +755,7 @@ def run_doctor(
 
     config_finding, config = check_config(datadir, model)
     findings = [config_finding, check_install(root, real, owners), check_data_dir(datadir, owners),
-                check_secrets(datadir, owners)]
+                check_secrets(datadir, owners), check_web_access(datadir, owners)]
     daemon_finding, status = check_daemon(datadir.socket_path)
     boot_text, cmdline_text = _read(boot_path), _read(cmdline_path)
     boot = parse_boot_config(boot_text) if boot_text is not None else None

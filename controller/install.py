@@ -20,17 +20,23 @@ nothing the second time and says so):
 
 Why the modes are what they are (docs/security.md explains the model):
 
-* ``DATA`` is ``1770 kunci-door:kunci``: the web (group ``kunci``) must be able to create
-  SQLite's ``kunci.db-wal``/``-shm`` files when the door daemon is not running (measured: with
-  ``0750`` the web's first write fails with "attempt to write a readonly database"), and the
-  sticky bit stops it from deleting or replacing anyone else's file (``kunci.toml``, ``secrets``).
+* ``DATA`` is ``0750 kunci-door:kunci``: the web (group ``kunci``) may enter and read it, but
+  cannot create, delete or replace a file in it. The door daemon is the only writer of the door
+  database (issue 10): the web reads it read-only and sends every change to the daemon.
+* ``DATA/kunci.db`` (and SQLite's ``-wal``/``-shm`` files, which SQLite creates with the main
+  file's mode and owner) is ``0640 kunci-door:kunci``: the operating system refuses a write from
+  the web's account ("attempt to write a readonly database"), whatever the web's code does. The
+  web reads it while the daemon runs (the ``-wal``/``-shm`` files exist); when the daemon is
+  stopped and they are gone, it reads the checkpointed main file (``webadmin.readonly_db``).
+* ``DATA/web`` is ``0700 kunci-web:kunci``: the web's own database ``web.db`` (its sessions and
+  login throttle). The daemon trusts a staff login named by a client only when the client's
+  account (``SO_PEERCRED``) owns this directory and the session is live in ``web.db``.
 * ``DATA/secrets`` is ``0700 kunci-door``: only the door daemon reads the pepper and audit key.
-* ``DATA/run`` is ``0750 kunci-door:kunci`` and the socket ``0660``: connecting to a Unix socket
-  needs search permission on its directory and write permission on the socket, not write
-  permission on the directory, so the web can talk to the daemon but cannot remove or replace
-  the socket (measured).
+* ``DATA/run`` is ``0750 kunci-door:kunci`` and the socket ``0660`` (group ``kunci``, the daemon's
+  primary group): connecting to a Unix socket needs search permission on its directory and write
+  permission on the socket, not write permission on the directory, so the web can talk to the
+  daemon but cannot remove or replace the socket (measured).
 * ``DATA/tls`` belongs to ``kunci-web`` (the only process that needs the private key).
-* ``DATA/kunci.db`` is ``0660`` group ``kunci``: the web writes admin changes itself.
 
 Nothing here passes user input to a subprocess: the only commands run are ``groupadd``,
 ``useradd`` and ``usermod`` with the constant account names above, and ``systemctl
@@ -71,6 +77,8 @@ MANIFEST = ETC_KUNCI / "install-manifest.txt"
 USERS_FILE = ETC_KUNCI / "users-to-create.txt"
 UNIT_DIR = PurePosixPath("/etc/systemd/system")
 NOLOGIN = "/usr/sbin/nologin"
+#: The door database and its ``-wal``/``-shm``: the daemon writes, the web's group only reads.
+DB_MODE = 0o640
 
 _REPO_UNITS = Path(__file__).resolve().parent.parent / "config" / "systemd"
 
@@ -116,9 +124,9 @@ def plan_paths(data: PurePosixPath) -> list[PlannedPath]:
         *(PlannedPath(UNIT_DIR / name, "file", 0o644, "root", "root") for name in UNIT_NAMES),
     ]
     data_files = [
-        PlannedPath(p(dd.root), "dir", 0o1770, DOOR_USER, GROUP),
+        PlannedPath(p(dd.root), "dir", 0o750, DOOR_USER, GROUP),
         PlannedPath(p(dd.config_file), "file", 0o640, DOOR_USER, GROUP),
-        PlannedPath(p(dd.db_file), "file", 0o660, DOOR_USER, GROUP),
+        PlannedPath(p(dd.db_file), "file", DB_MODE, DOOR_USER, GROUP),
         PlannedPath(p(dd.secrets_dir), "dir", 0o700, DOOR_USER, GROUP),
         PlannedPath(p(dd.pepper_file), "file", 0o600, DOOR_USER, GROUP),
         PlannedPath(p(dd.audit_key_file), "file", 0o600, DOOR_USER, GROUP),
@@ -126,6 +134,7 @@ def plan_paths(data: PurePosixPath) -> list[PlannedPath]:
         PlannedPath(p(dd.tls_dir), "dir", 0o750, WEB_USER, GROUP),
         PlannedPath(p(dd.tls_cert_file), "file", 0o644, WEB_USER, GROUP),
         PlannedPath(p(dd.tls_key_file), "file", 0o600, WEB_USER, GROUP),
+        PlannedPath(p(dd.web_dir), "dir", 0o700, WEB_USER, GROUP),
     ]
     return root_files + data_files
 
@@ -133,7 +142,7 @@ def plan_paths(data: PurePosixPath) -> list[PlannedPath]:
 def wal_companions(data: PurePosixPath) -> list[PlannedPath]:
     """SQLite's ``-wal``/``-shm`` files: same mode as the database when present (not in the manifest)."""
     db = PurePosixPath(str(DataDir(Path(str(data))).db_file))
-    return [PlannedPath(PurePosixPath(f"{db}{suffix}"), "file", 0o660, DOOR_USER, GROUP) for suffix in ("-wal", "-shm")]
+    return [PlannedPath(PurePosixPath(f"{db}{suffix}"), "file", DB_MODE, DOOR_USER, GROUP) for suffix in ("-wal", "-shm")]
 
 
 _MANIFEST_HEADER = (
@@ -388,6 +397,10 @@ def install_service(
         except (KunciError, OSError) as exc:
             raise InstallError(f"initialising {datadir.root} failed: {exc}") from exc
         report.changes += [line for line in done if not line.startswith("database: up to date")]
+    if not datadir.web_dir.exists():
+        report.changes.append(f"{'would create' if dry_run else 'created'} {datadir.web_dir}")
+        if not dry_run:
+            datadir.web_dir.mkdir(mode=0o700)
     set_owner = real and all(accounts.user_exists(u) for u in (DOOR_USER, WEB_USER)) and accounts.group_exists(GROUP)
     if real and not set_owner:
         report.notes.append("owners not changed: the kunci accounts do not exist yet")

@@ -235,6 +235,9 @@ CASES = {
     "secrets-0644": Case(_chmod("secrets/pepper", 0o644), "secrets", Status.FAIL, {"install"}, None),
     "secrets-dir-0755": Case(_chmod("secrets", 0o755), "secrets", Status.FAIL, {"install", "audit"}, None),
     "data-dir-world-writable": Case(_chmod("", 0o777), "data_dir", Status.FAIL, {"install"}, None),
+    "data-dir-group-writable": Case(_chmod("", 0o1770), "data_dir", Status.FAIL, {"install"}, None),
+    "db-group-writable": Case(_chmod("kunci.db", 0o660), "web_access", Status.FAIL, {"install"}, None),
+    "web-dir-open": Case(_chmod("web", 0o755), "web_access", Status.FAIL, {"install"}, None),
     "relay-pin-4": Case(_relay_pin_4, "relay_pin", Status.FAIL, {"relay_boot_state"}, None),
     "no-strict-gpiod": Case(_boot("[all]\nenable_uart=1\ngpio=17=op,dl\n"), "strict_gpiod", Status.FAIL, set(), None),
     "strict-gpiod-after-overlay": Case(_boot("enable_uart=1\ngpio=17=op,dl\ndtoverlay=disable-bt\ndtparam=strict_gpiod\n"),
@@ -342,3 +345,19 @@ def test_pi4_without_disable_bt_warns() -> None:
     assert finding.status is Status.WARN and "dtoverlay=disable-bt" in finding.fix
     assert check_uart(parse_boot_config("enable_uart=1\ndtoverlay=disable-bt\n"), Path("c"), "/dev/serial0", True,
                       "Raspberry Pi 4 Model B Rev 1.4").status is Status.OK
+
+
+def test_web_access_checks_the_owners_the_daemon_relies_on(inst: Installation) -> None:
+    """The door database must belong to the daemon's account and DATA/web to the web's (SO_PEERCRED trust)."""
+    from controller.doctor import Owners, check_web_access
+    from controller.install import DOOR_USER, GROUP, WEB_USER
+
+    me, my_group = os.getuid(), os.getgid()
+    right = Owners({DOOR_USER: me, WEB_USER: me, "root": 0}, {GROUP: my_group, "root": 0})
+    assert check_web_access(inst.datadir, right).status is Status.OK
+    foreign_db = Owners({DOOR_USER: me + 1, WEB_USER: me, "root": 0}, {GROUP: my_group, "root": 0})
+    finding = check_web_access(inst.datadir, foreign_db)
+    assert finding.status is Status.FAIL and "kunci.db is not owned by kunci-door" in finding.message
+    foreign_web = Owners({DOOR_USER: me, WEB_USER: me + 1, "root": 0}, {GROUP: my_group, "root": 0})
+    finding = check_web_access(inst.datadir, foreign_web)
+    assert finding.status is Status.FAIL and "web is not owned by kunci-web" in finding.message

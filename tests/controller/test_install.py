@@ -83,9 +83,11 @@ def test_manifest_lists_intended_owners_and_the_modes_are_applied(root: Path) ->
     entries = parse_manifest(under(root, MANIFEST).read_text())
     assert entries == plan_paths(DATA)
     by_path = {str(e.path): e for e in entries}
-    assert (by_path["/var/lib/kunci"].mode, by_path["/var/lib/kunci"].owner) == (0o1770, DOOR_USER)
+    assert (by_path["/var/lib/kunci"].mode, by_path["/var/lib/kunci"].owner) == (0o750, DOOR_USER)
     assert (by_path["/var/lib/kunci/secrets"].mode, by_path["/var/lib/kunci/secrets"].owner) == (0o700, DOOR_USER)
-    assert (by_path["/var/lib/kunci/kunci.db"].mode, by_path["/var/lib/kunci/kunci.db"].group) == (0o660, GROUP)
+    db = by_path["/var/lib/kunci/kunci.db"]
+    assert (db.mode, db.owner, db.group) == (0o640, DOOR_USER, GROUP), "the web's group may read, never write"
+    assert (by_path["/var/lib/kunci/web"].mode, by_path["/var/lib/kunci/web"].owner) == (0o700, WEB_USER)
     assert by_path["/var/lib/kunci/run"].mode == 0o750
     assert by_path["/var/lib/kunci/tls/key.pem"].owner == WEB_USER
     for entry in entries:
@@ -118,8 +120,10 @@ def test_shipped_units_carry_the_required_settings() -> None:
         assert re.search(rf"^{re.escape(line)}$", door, re.M), line
     assert not re.search(r"^ProtectClock=", door, re.M), "ProtectClock denies adjtimex, which the clock-trust check needs"
     for line in ("User=kunci-web", "Restart=on-failure", "RestrictAddressFamilies=AF_UNIX AF_INET AF_INET6",
-                 "InaccessiblePaths=-/var/lib/kunci/secrets", "NoNewPrivileges=yes"):
+                 "InaccessiblePaths=-/var/lib/kunci/secrets", "NoNewPrivileges=yes",
+                 "ReadWritePaths=/var/lib/kunci/web"):
         assert re.search(rf"^{re.escape(line)}$", web, re.M), line
+    assert not re.search(r"^ReadWritePaths=/var/lib/kunci$", web, re.M), "the web never writes the door's files"
 
 
 def test_users_to_create_in_sysusers_format(root: Path) -> None:
