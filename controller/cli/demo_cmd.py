@@ -67,36 +67,39 @@ def _prepare(datadir: DataDir) -> None:
 
 
 def _seed(datadir: DataDir, config: Any) -> dict[str, str]:
-    """Demo person with a fresh PIN, demo admin and auditor with fresh passwords."""
+    """Demo person with a fresh PIN, demo admin and auditor with fresh passwords.
+
+    Each change goes through the one writer (:func:`controller.changes.apply`; before the daemon
+    starts, that is in process under its lock), sealed with actor ``demo``.
+    """
     from sqlalchemy import select
 
-    from controller import people, staff
-    from controller.cli.people_cmd import admin_change
-    from controller.keys import load_pepper
-    from controller.models import User
-    from controller.timefmt import utcnow
+    from controller import changes, staff
+    from controller.cli.people_cmd import read_only
+    from controller.models import AdminAccount, User
 
-    pepper = load_pepper(datadir)
-    admin_password = secrets.token_urlsafe(12)
-    auditor_password = secrets.token_urlsafe(12)
-    with admin_change(datadir) as (_config, session):
-        user = session.scalar(select(User).where(User.status == "active").order_by(User.id).limit(1))
-        if user is None:
-            user = people.add_user(session, name=DEMO_PERSON_NAME, agreement_signed_on=date.today(), group=None,
-                                   valid_from=None, valid_until=None, actor="demo",
-                                   require_agreement=config.site.require_agreement)
-            session.flush()
-        pin = people.reset_pin(session, pepper, user.code, config.pin.length_digits, actor="demo")
-        for username, password, role in ((DEMO_ADMIN, admin_password, "admin"),
-                                         (DEMO_AUDITOR, auditor_password, "auditor")):
-            if staff.get_account_or_none(session, username) is None:
-                staff.add_account(session, username, password, role, actor="demo")
-            else:
-                staff.change_password(session, username, password, actor="demo", now=utcnow())
-                if not staff.get_account(session, username).active:
-                    staff.set_active(session, username, True, actor="demo")
-        code = user.code
-    return {"code": code, "pin": pin, "admin_password": admin_password, "auditor_password": auditor_password}
+    with read_only(datadir) as (_config, session):
+        code = session.scalar(select(User.code).where(User.status == "active").order_by(User.id).limit(1))
+        accounts = {a.username: a.active for a in session.scalars(select(AdminAccount))}
+
+    def change(op: str, params: dict[str, Any]) -> dict[str, Any]:
+        return changes.apply(datadir, op, params, actor="demo", config=config)
+
+    if code is None:
+        code = change("user.add", {"name": DEMO_PERSON_NAME, "agreement_signed_on": date.today().isoformat()})["code"]
+    pin = change("user.reset_pin", {"user": code})["pin"]
+    passwords: dict[str, str] = {}
+    for username, role in ((DEMO_ADMIN, "admin"), (DEMO_AUDITOR, "auditor")):
+        passwords[username] = secrets.token_urlsafe(12)
+        digest = staff.hash_new_password(passwords[username], username)
+        if username not in accounts:
+            change("staff.add", {"username": username, "role": role, "password_hash": digest})
+            continue
+        change("staff.set_password", {"username": username, "password_hash": digest})
+        if not accounts[username]:
+            change("staff.set_active", {"username": username, "active": True})
+    return {"code": code, "pin": pin, "admin_password": passwords[DEMO_ADMIN],
+            "auditor_password": passwords[DEMO_AUDITOR]}
 
 
 def run(args: argparse.Namespace) -> int:

@@ -4,12 +4,12 @@
 so run them as the daemon's user) and print it once; the PIN is stored only as its
 HMAC, in the same transaction as the person and the admin event.
 
-Every change is one transaction with its ``admin.*`` event. When the daemon is
-not running (the sealer lock is free) the command also seals pending events, so
-``kunci audit verify`` passes straight away; otherwise the daemon seals them.
+Every change is one admin operation (:mod:`controller.admin_ops`) applied by the one
+writer: the door daemon when it runs, else this process under the same lock
+(:func:`controller.changes.apply`); the change and its sealed ``admin.*`` event land in
+one transaction.
 
-:func:`admin_change` and :func:`read_only` are the store plumbing shared by the
-``admin`` and ``log`` commands.
+:func:`read_only` is the read plumbing shared by the ``admin`` and ``log`` commands.
 """
 
 from __future__ import annotations
@@ -25,16 +25,15 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
-from controller import audit, changes, keys, people
+from controller import changes, people
 from controller.config import Config, load_config
 from controller.db import open_database, session_factory
-from controller.errors import DataDirError, InvalidInput, StoreError
+from controller.errors import DataDirError, InvalidInput
 from controller.models import USER_STATUSES
 from controller.paths import DataDir
 
 logger = logging.getLogger(__name__)
 
-ACTOR = "cli"
 SHOWN_ONCE = "(shown once; give it to the person)"
 
 
@@ -47,31 +46,6 @@ def _open(datadir: DataDir) -> tuple[Config, Engine]:
     config = load_config(datadir.config_file)
     engine = open_database(datadir, config.store.url, busy_timeout_ms=config.store.busy_timeout_ms)
     return config, engine
-
-
-@contextmanager
-def admin_change(datadir: DataDir) -> Iterator[tuple[Config, Session]]:
-    """Config and a session inside one write transaction, committed when the block ends.
-
-    If the sealer lock is free (daemon stopped) and the audit key is readable, the
-    pending events - this change's included - are sealed in the same transaction.
-    """
-    config, engine = _open(datadir)
-    lock = audit.SealerLock(datadir)
-    key: bytes | None = None
-    try:
-        try:
-            if lock.try_acquire():
-                key = keys.load_audit_key(datadir)
-        except (StoreError, DataDirError) as exc:
-            logger.warning("events stay unsealed until the daemon runs: %s", exc)
-        with session_factory(engine)() as session, session.begin():
-            yield config, session
-            if key is not None:
-                audit.seal_pending(session, key)
-    finally:
-        lock.release()
-        engine.dispose()
 
 
 @contextmanager
