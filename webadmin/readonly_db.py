@@ -26,6 +26,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.pool import NullPool
 
+from controller.db import require_existing_database
 from controller.errors import StoreError
 from controller.paths import DataDir
 
@@ -65,6 +66,7 @@ def open_readonly(datadir: DataDir, url: str = "", *, busy_timeout_ms: int = 500
         if not database or database == ":memory:" or database.startswith("file:"):
             raise StoreError("the admin web reads the door database from a file path (store.url sqlite:///PATH)")
         path = Path(database)
+        require_existing_database(datadir, path)  # missing or 0 bytes: a lost database (restore), never "new"
         if not path.is_file():
             raise StoreError(f"the door database {path} does not exist; run 'kunci init' first")
         timeout_s = busy_timeout_ms / 1000.0

@@ -10,8 +10,9 @@ step polls for the condition it needs, with a generous overall deadline.
   ``daemon.recovered`` and ``log.truncated`` and raises an alarm.
 * (b) daemon stopped, the last 10 events deleted with ``sqlite3``: plain ``audit verify`` fails.
 * (c) a row inserted straight into ``events``: ``audit verify`` fails and names it.
-* (d) a zero-length ``kunci.db`` under an initialised data directory: ``kunci run`` and ``kunci log``
-  refuse, pointing to a backup; nothing is created.
+* (d) a zero-length or deleted ``kunci.db`` under an initialised data directory: ``kunci run``,
+  ``kunci log``, ``kunci user list``, ``kunci audit verify`` and ``kunci web`` refuse, pointing to a
+  backup; nothing is created.
 """
 
 from __future__ import annotations
@@ -226,7 +227,7 @@ def test_d_a_lost_database_under_an_initialised_data_directory_is_refused(tmp_pa
         db.write_bytes(b"")
     else:
         db.unlink()
-    for argv in (["run"], ["log"], ["user", "list"], ["audit", "verify"]):
+    for argv in (["run"], ["log"], ["user", "list"], ["audit", "verify"], ["web", "--port", "0"]):
         result = kunci(root, *argv)
         assert result.returncode != 0, argv
         assert "initialised data directory" in result.stderr and "docs/backup.md" in result.stderr, result.stderr
