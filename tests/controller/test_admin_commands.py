@@ -3,6 +3,8 @@ process under the single-writer lock when no daemon runs (controller/admin_ops.p
 
 from __future__ import annotations
 
+import logging
+
 import pytest
 from sqlalchemy import select
 
@@ -22,14 +24,16 @@ def people_rows(datadir) -> list[tuple[str, str]]:
 
 
 def test_a_person_added_through_the_daemon_is_sealed_with_the_callers_account_and_opens_the_door(
-        start_daemon, daemon_datadir):
+        start_daemon, daemon_datadir, caplog):
+    caplog.set_level(logging.DEBUG)
     daemon = start_daemon()
     result = daemon.call("admin", op="user.add", actor="mallory",  # a named actor from the CLI is ignored
                          params={"name": "Siti", "agreement_signed_on": "2026-01-02"})
     assert result["code"] == "U0001" and len(result["pin"]) == 6
     added, = matching(events(daemon_datadir), "admin.user_added")
     assert (added["user"], added["actor"]) == ("U0001", ME) and added["seq"] is not None
-    assert result["pin"] not in str(events(daemon_datadir))  # never logged
+    assert result["pin"] not in str(events(daemon_datadir))  # never in the entry log...
+    assert result["pin"] not in caplog.text  # ...nor in the daemon's own log, even at DEBUG
     daemon.press(result["pin"] + "#")
     granted = wait_event(daemon_datadir, "access.granted", after_id=added["id"])
     assert granted["user"] == "U0001"
