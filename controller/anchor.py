@@ -42,6 +42,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from controller import audit
+from controller.errors import StoreError
 from controller.models import Event
 from controller.paths import DataDir
 from controller.timefmt import iso_utc, utcnow
@@ -108,6 +109,9 @@ def _newest_in(path: Path) -> Head | None:
             tail = fh.read().decode("ascii", errors="replace")
     except FileNotFoundError:
         return None
+    except OSError as exc:
+        raise StoreError(f"cannot read the anchor file {path}: {exc.strerror or exc} "
+                         "(run as the door daemon's account)") from exc
     for line in reversed(tail.splitlines()):
         head = parse_line(line)
         if head is not None:
@@ -120,7 +124,8 @@ def _newest_in(path: Path) -> Head | None:
 
 def newest(target: DataDir | Path | str) -> Head | None:
     """The newest head recorded for ``target`` (a data directory or an anchor file): the last valid
-    line of ``heads``, else of ``heads.1`` (right after a rotation); ``None`` if nothing was recorded."""
+    line of ``heads``, else of ``heads.1`` (right after a rotation); ``None`` if nothing was recorded.
+    Raises :class:`~controller.errors.StoreError` if a file exists but cannot be read."""
     path = heads_path(target)
     return _newest_in(path) or _newest_in(previous_path(path))
 

@@ -552,7 +552,7 @@ def check_audit(engine: Any, datadir: DataDir) -> Finding:
 
     from controller.audit import verify
     from controller.db import session_factory
-    from controller.errors import SecretsError
+    from controller.errors import SecretsError, StoreError
     from controller.keys import load_audit_key
 
     try:
@@ -564,7 +564,11 @@ def check_audit(engine: Any, datadir: DataDir) -> Finding:
         return warn("audit", f"chain not verified: {exc}", "fix the secrets finding first")
     from controller import anchor
 
-    kept = anchor.newest(datadir)  # before the snapshot: a head is appended only after its commit
+    try:
+        kept = anchor.newest(datadir)  # before the snapshot: a head is appended only after its commit
+    except StoreError as exc:
+        return warn("audit", f"chain not checked against the anchor file: {exc}",
+                    f"run as the {DOOR_USER} user: sudo -u {DOOR_USER} kunci doctor")
     try:
         with session_factory(engine, readonly=True)() as session, session.begin():
             result = verify(session, key)

@@ -198,3 +198,17 @@ def test_a_writer_that_cannot_write_logs_critically_once_and_recovers(tmp_path: 
     writer.path = tmp_path / "heads"
     assert writer.append_logged(3, MAC) is True and writer.error is None
     writer.close()
+
+
+def test_an_unreadable_anchor_file_is_a_clear_error(tmp_path: Path, monkeypatch) -> None:
+    from controller.errors import StoreError
+
+    path = tmp_path / "heads"
+    anchor.append(path, 1, MAC)
+
+    def refuse(self, *args, **kwargs):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(Path, "open", refuse)
+    with pytest.raises(StoreError, match="cannot read the anchor file .*Permission denied"):
+        anchor.newest(path)
