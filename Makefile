@@ -22,9 +22,10 @@ test: $(STAMP)
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 # The fault suite alone, with the full repetition counts used for docs/reliability.md
-# (and 200 PIN grants in each end-to-end durability test, tests/e2e/).
+# (and 200 PIN grants in each end-to-end durability test, tests/e2e/; a 60 s login flood,
+# tests/webadmin/test_web_login_flood.py).
 faults: $(STAMP)
-	KUNCI_FAULT_ROUNDS=200 KUNCI_E2E_GRANTS=200 $(PY) -m pytest -m faults -s -p no:cacheprovider --timeout=3600 $(PYTEST_ARGS)
+	KUNCI_FAULT_ROUNDS=200 KUNCI_E2E_GRANTS=200 KUNCI_FLOOD_SECONDS=60 $(PY) -m pytest -m faults -s -p no:cacheprovider --timeout=3600 $(PYTEST_ARGS)
 
 # The benchmark suite (docs/performance.md): full run (~5 min) and the quick one (< 2 min).
 bench: $(STAMP)
