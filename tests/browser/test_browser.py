@@ -148,6 +148,8 @@ def test_a_newcomer_adds_a_person_enrols_a_finger_opens_the_door_and_finds_it_in
     code = re.search(r"U\d{4,}", page.get_by_role("heading").first.inner_text()).group(0)
     assert re.fullmatch(r"\d{6}", pin)
     shot(page, "02-pin-shown-once")
+    page.reload()  # post/redirect/get: a reload shows nothing and adds nobody
+    assert "PIN already shown" in page.content() and pin not in page.content()
     page.goto(demo.url + f"/people/{code}")
     assert pin not in page.content(), "the PIN must never be shown again"
 
