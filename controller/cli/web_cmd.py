@@ -26,7 +26,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from controller.errors import ConfigError, DataDirError
+from controller.errors import ConfigError, DataDirError, InvalidInput
 from controller.paths import DataDir
 
 logger = logging.getLogger(__name__)
@@ -149,7 +149,11 @@ def _run(args: argparse.Namespace) -> int:
     try:
         cert, key, created = resolve_tls_files(datadir, web.cert_file, web.key_file)
         app = create_app(datadir.root)
-        server = serve_https(app, host, port, cert, key)
+        try:
+            server = serve_https(app, host, port, cert, key)
+        except OSError as exc:  # the port is taken, or the address is not this machine's
+            raise InvalidInput(f"the admin web cannot listen on {host}:{port} ({exc.strerror or exc}); "
+                               "choose another port with --port (or web.port)") from exc
         if port_file is not None:
             write_port_file(port_file, server.bind_addr[1])
         if created:

@@ -90,3 +90,17 @@ def test_kunci_demo_runs_two_children_and_stops_both_on_a_double_ctrl_c(tmp_path
     text = out_file.read_text()
     assert not alive(daemon_pid) and not alive(web_pid)
     assert "kunci demo stopped; relay off" in text and "Traceback" not in text, text
+
+
+def test_kunci_demo_stops_the_daemon_and_says_so_when_the_web_cannot_start(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        proc = subprocess.run([*KUNCI, "demo", "--data", str(tmp_path / "kunci-demo"), "--port", str(port)],
+                              capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    assert proc.returncode == 1
+    assert f"cannot listen on 127.0.0.1:{port}" in proc.stderr
+    assert "the admin web stopped unexpectedly (exit code 2); stopping the door daemon" in proc.stderr
+    assert "kunci daemon stopped; relay off" in proc.stderr and "Traceback" not in proc.stderr
+    assert "kunci demo stopped; relay off" in proc.stdout and "Admin web" not in proc.stdout
