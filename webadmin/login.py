@@ -130,11 +130,13 @@ def authenticate(username: str, password: str) -> AdminAccount | None:
     return account
 
 
-def recheck_password(password: str) -> bool:
+def recheck_password(password: str, *, log_failure: bool = True) -> bool:
     """True when ``password`` is the logged-in staff member's (re-authentication before a sensitive change).
 
     Throttled like a login: raises :class:`Throttled` when the address is over its limit,
-    and a wrong password counts for the address.
+    and a wrong password counts for the address. A wrong password is logged as
+    ``admin.password_check_failed`` (``detail.endpoint``) unless ``log_failure`` is False
+    (the caller logs its own refusal, e.g. ``admin.unlock_refused``).
     """
     from flask import g
 
@@ -145,4 +147,6 @@ def recheck_password(password: str) -> bool:
     ok = account is not None and staff.verify_password(account, password, hasher=web.hasher or _default_hasher())
     if not ok:
         count_failure()
+        if log_failure:
+            daemon.record_event("admin.password_check_failed", {"endpoint": request.endpoint})
     return ok

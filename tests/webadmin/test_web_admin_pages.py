@@ -191,6 +191,8 @@ def test_changing_a_role_needs_the_admins_own_password(admin: Any, engine: Any) 
     r = post(admin, f"/staff/{AUDITOR}/role", {"role": "admin", "current_password": "not my password at all"})
     assert r.status_code == 400 and "Your own password is wrong" in r.get_data(as_text=True)
     assert _account(engine, AUDITOR).role == "auditor"
+    failed = events(engine, "admin.password_check_failed")
+    assert [(e.actor, "staff.role" in e.detail) for e in failed] == [("alice", True)]
     assert post(admin, f"/staff/{AUDITOR}/role", {"role": "admin", **ME}).status_code == 303
     assert _account(engine, AUDITOR).role == "admin"
     assert events(engine, "admin.role_changed")[-1].actor == "alice"

@@ -106,7 +106,7 @@ def acknowledge(alarm_id: int) -> Any:
 def remote_unlock() -> Any:
     """Remote unlock: admin only, password re-entered (throttled like a login), logged by the daemon."""
     try:
-        ok = passwords.recheck_password(request.form.get("password", ""))
+        ok = passwords.recheck_password(request.form.get("password", ""), log_failure=False)
     except passwords.Throttled as exc:
         flash("Remote unlock refused. " + exc.message, "error")
         return redirect(url_for("dashboard.index"), code=303)
