@@ -28,7 +28,7 @@ from pathlib import Path
 
 import pytest
 
-from controller.client import ControlClient
+from controller.client import ControlClient, DaemonError
 from controller.errors import DaemonUnavailable
 from controller.paths import DataDir
 from tests.controller.daemon_harness import events, wait_for
@@ -67,7 +67,7 @@ def prepare(root: Path, people: int = 1) -> tuple[Path, list[str]]:
 def status_or_none(root: Path) -> dict | None:
     try:
         return ControlClient(root / "run" / "control.sock", timeout=5).call("status")
-    except DaemonUnavailable:
+    except (DaemonUnavailable, DaemonError):  # not running, or "still starting"
         return None
 
 
