@@ -37,7 +37,7 @@ from controller.clock import JumpDetector, clock_trusted
 from controller.config import Config
 from controller.door_state import (AlarmCleared, AlarmRaised, DoorEvent, DoorState, DoorStateMachine, RelayOff,
                                    RelayOn)
-from controller.errors import KunciError, StoreError
+from controller.errors import DataLost, KunciError, StoreError
 from controller.hardware import Hardware, build_hardware
 from controller.journal import Journal
 from controller.paths import DataDir
@@ -241,7 +241,7 @@ class Daemon:
         if problem is None:
             return None
         if not self.accept_truncated_log:
-            raise StoreError(
+            raise DataLost(
                 f"the entry log lost committed events: {problem} ({self.datadir.anchor_file}). The door "
                 "stays locked and nothing was written. Restore the newest backup (docs/backup.md), or start "
                 "with 'kunci run --accept-truncated-log' to carry on with the log as it is (the loss is "

@@ -31,7 +31,7 @@ from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
-from controller.errors import StoreError
+from controller.errors import DataLost, StoreError
 from controller.paths import DataDir
 
 logger = logging.getLogger(__name__)
@@ -293,7 +293,7 @@ def _refuse_lost_database(datadir: DataDir, path: Path) -> None:
     """A missing or empty database file: say whether it was lost (restore) or never made (init)."""
     state = "missing" if not path.exists() else "empty (0 bytes)"
     if datadir.initialised():
-        raise StoreError(
+        raise DataLost(
             f"the database {path} is {state}, but {datadir.root} is an initialised data directory "
             "(its secrets or anchor file exist): the door's people and entry log were lost, this is not a new "
             "installation. Restore the newest backup (docs/backup.md: 'kunci backup restore'); nothing was "

@@ -33,6 +33,11 @@ class StoreError(KunciError, RuntimeError):
     """The database cannot be opened, migrated or written."""
 
 
+class DataLost(StoreError):
+    """The door's data was lost: a missing or empty database under an initialised data directory, or an
+    entry log behind its anchor file. A person must decide (restore a backup); a restart cannot fix it."""
+
+
 class NotFound(KunciError, LookupError):
     """A person, account, group or other record does not exist."""
 

@@ -3,8 +3,9 @@
 Exit status (docs/install-pi.md, "Exit status of kunci run"): 0 stopped cleanly (SIGTERM, SIGINT);
 1 another error (database, data directory, secrets, a daemon already running); 2 the configuration
 is invalid (:data:`EXIT_CONFIG`); 3 real hardware is configured but this machine's GPIO pins cannot
-be used (:data:`EXIT_GPIO_UNAVAILABLE`). The systemd unit does not restart on 2 or 3
-(``RestartPreventExitStatus=``): a restart cannot fix either, and the door stays locked.
+be used (:data:`EXIT_GPIO_UNAVAILABLE`); 4 the door's data was lost (:data:`EXIT_DATA_LOST`). The
+systemd unit does not restart on 2, 3 or 4 (``RestartPreventExitStatus=``): a restart cannot fix
+them, and the door stays locked.
 
 Under systemd (``JOURNAL_STREAM`` names our stderr) log lines are ``<N>LEVEL logger: message``
 with no timestamp: journald adds its own and reads the ``<N>`` syslog priority prefix, so
@@ -20,6 +21,7 @@ import os
 import sys
 
 from controller.config import load_config
+from controller.errors import DataLost
 from controller.paths import DataDir
 from drivers.errors import GpioUnavailable
 
@@ -27,6 +29,9 @@ from drivers.errors import GpioUnavailable
 EXIT_CONFIG = 2
 #: Exit status of ``kunci run`` when ``simulated = false`` and no GPIO pin library loads on this machine.
 EXIT_GPIO_UNAVAILABLE = 3
+#: Exit status of ``kunci run`` when the door's data was lost (database missing/empty under an initialised
+#: DATA, or the log behind its anchor file): a person must restore a backup, a restart cannot help.
+EXIT_DATA_LOST = 4
 
 #: Log format when stderr goes to the journal (journald timestamps each line itself).
 JOURNAL_FORMAT = "%(levelname)s %(name)s: %(message)s"
@@ -83,6 +88,9 @@ def run(args: argparse.Namespace) -> int:
     config = load_config(datadir.config_file)
     try:
         return Daemon(datadir, config, accept_truncated_log=getattr(args, "accept_truncated_log", False)).run()
+    except DataLost as exc:
+        print(f"kunci: {exc}", file=sys.stderr)
+        return EXIT_DATA_LOST
     except GpioUnavailable as exc:
         print(f"kunci: hardware error: {exc}", file=sys.stderr)
         print("kunci: on a machine without the door's GPIO, set simulated = true to try Kunci out "

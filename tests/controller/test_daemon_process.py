@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from controller.cli.daemon_cmd import EXIT_CONFIG, EXIT_GPIO_UNAVAILABLE
+from controller.cli.daemon_cmd import EXIT_CONFIG, EXIT_DATA_LOST, EXIT_GPIO_UNAVAILABLE
 from controller.client import ControlClient
 from controller.config import load_config
 from controller.errors import DaemonUnavailable
@@ -157,4 +157,4 @@ def test_real_hardware_on_a_machine_without_gpio_exits_3_with_a_clear_error_and_
 
     unit = (REPO / "config" / "systemd" / "kunci-door.service").read_text()
     [line] = [line for line in unit.splitlines() if line.startswith("RestartPreventExitStatus=")]
-    assert {EXIT_CONFIG, EXIT_GPIO_UNAVAILABLE} <= {int(v) for v in line.split("=", 1)[1].split()}
+    assert {EXIT_CONFIG, EXIT_GPIO_UNAVAILABLE, EXIT_DATA_LOST} <= {int(v) for v in line.split("=", 1)[1].split()}
