@@ -8,15 +8,20 @@ lost) and neither process wrote "database is locked". Before issue 10 the web ra
 ``BEGIN IMMEDIATE`` on the door database: the daemon logged "database is locked", forced the relay
 off and lost PIN entries without any event.
 
-Waits are polls with an overall deadline; the 2-second pace of the PIN entries is the scenario,
-not a synchronisation; no duration is asserted.
+The attackers stand in for machines on the LAN: they run in a child process at a lower CPU
+priority (``nice 10``), and ``kunci web`` runs at the priority its unit gives it (``Nice=10``), so the
+two cores left for the door daemon are those of an installation, not of a test box that also
+hosts the attackers. Waits are polls with an overall deadline; the 2-second pace of the PIN entries
+is the scenario, not a synchronisation; no duration is asserted.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
+import sys
 import threading
 import time
 from collections import Counter
@@ -29,6 +34,9 @@ from tests.e2e.product import KUNCI, WebSession, add_person, kunci, log_events, 
 FLOOD_SECONDS = int(os.environ.get("KUNCI_FLOOD_SECONDS", "20"))
 CLIENTS = 8
 PIN_EVERY_SECONDS = 2.0
+#: Niceness of the web (as its systemd unit sets it) and of the attackers (off-device in reality).
+WEB_NICE = ATTACKER_NICE = 10
+REPO = Path(__file__).resolve().parents[2]
 
 pytestmark = [pytest.mark.faults, pytest.mark.e2e, pytest.mark.slow]
 
@@ -46,7 +54,8 @@ def _start_web(data: Path, output: Path) -> tuple[subprocess.Popen, str]:
     port_file = data / "run" / "flood-web.port"
     with output.open("w") as out:
         proc = subprocess.Popen([*KUNCI, "web", "--data", str(data), "--port", "0", "--port-file", str(port_file)],
-                                stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+                                stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                preexec_fn=lambda: os.nice(WEB_NICE))
     try:
         wait_until(lambda: proc.poll() is not None or (port_file.exists() and port_file.read_text().strip()),
                    what="kunci web listening")
@@ -56,6 +65,34 @@ def _start_web(data: Path, output: Path) -> tuple[subprocess.Popen, str]:
         proc.wait()
         raise
     return proc, f"https://127.0.0.1:{int(port_file.read_text().strip())}/"
+
+
+def flood(url: str, cafile: str, stop_file: str) -> None:
+    """The attackers (run in a child process): CLIENTS threads POST /login with unknown users until
+    ``stop_file`` exists; prints ``{"statuses": {...}, "errors": [...]}`` as one JSON line."""
+    statuses: Counter[int] = Counter()
+    errors: list[str] = []
+    lock = threading.Lock()
+
+    def client(n: int) -> None:
+        session = WebSession(url, Path(cafile))
+        while not os.path.exists(stop_file):
+            try:
+                status, _, _ = session.submit("login", "/login", {"username": f"intruder{n}",
+                                                                  "password": "guessing a password 123"})
+            except Exception as exc:  # noqa: BLE001 - counted, reported
+                with lock:
+                    errors.append(repr(exc)[:200])
+                continue
+            with lock:
+                statuses[status] += 1
+
+    threads = [threading.Thread(target=client, args=(n,), daemon=True) for n in range(CLIENTS)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    print(json.dumps({"statuses": dict(statuses), "errors": errors[:5]}), flush=True)
 
 
 def _stop(proc: subprocess.Popen) -> None:
@@ -77,27 +114,12 @@ def test_a_login_flood_loses_no_pin_decision_and_never_locks_the_database(tmp_pa
     web = None
     try:
         web, url = _start_web(data, web_out)
-        stop = threading.Event()
-        statuses: Counter[int] = Counter()
-        errors: list[str] = []
-        lock = threading.Lock()
-
-        def flood(n: int) -> None:
-            session = WebSession(url, data / "tls" / "cert.pem")
-            while not stop.is_set():
-                try:
-                    status, _, _ = session.submit("login", "/login", {"username": f"intruder{n}",
-                                                                      "password": "guessing a password 123"})
-                except Exception as exc:  # noqa: BLE001 - counted, reported below
-                    with lock:
-                        errors.append(repr(exc)[:200])
-                    continue
-                with lock:
-                    statuses[status] += 1
-
-        threads = [threading.Thread(target=flood, args=(n,), daemon=True) for n in range(CLIENTS)]
-        for t in threads:
-            t.start()
+        stop_file = tmp_path / "stop-flood"
+        attackers = subprocess.Popen(
+            [sys.executable, "-c", "import sys; from tests.webadmin.test_web_login_flood import flood; "
+             "flood(*sys.argv[1:])", url, str(data / "tls" / "cert.pem"), str(stop_file)],
+            cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, text=True,
+            env={**os.environ, "PYTHONPATH": str(REPO)}, preexec_fn=lambda: os.nice(ATTACKER_NICE))
         presses = 0
         deadline = time.monotonic() + FLOOD_SECONDS
         next_press = time.monotonic()
@@ -108,9 +130,11 @@ def test_a_login_flood_loses_no_pin_decision_and_never_locks_the_database(tmp_pa
                 kunci(data, "sim", "press", pin + "#")
                 presses += 1
         finally:
-            stop.set()
-            for t in threads:
-                t.join(timeout=60)
+            stop_file.touch()
+            out, _ = attackers.communicate(timeout=120)
+        report = json.loads(out.strip().splitlines()[-1]) if out.strip() else {"statuses": {}, "errors": [out]}
+        statuses = Counter({int(k): v for k, v in report["statuses"].items()})
+        errors = report["errors"]
 
         assert presses >= 2
         assert sum(statuses.values()) >= CLIENTS, f"the flood did not reach the web: {statuses} {errors[:3]}"
@@ -120,9 +144,14 @@ def test_a_login_flood_loses_no_pin_decision_and_never_locks_the_database(tmp_pa
             return [e for e in log_events(data) if e["type"] in ("access.granted", "access.denied")
                     and e.get("method") == "pin"]
 
-        found = wait_until(lambda: (d := decisions()) and len(d) >= presses and d, timeout=60,
-                           what=f"{presses} PIN decisions in kunci log")
-        assert len(found) == presses, f"{presses} PINs typed, {len(found)} decisions logged"
+        try:
+            found = wait_until(lambda: (d := decisions()) and len(d) >= presses and d, timeout=60,
+                               what=f"{presses} PIN decisions in kunci log")
+        except AssertionError:
+            found = decisions()
+        assert len(found) == presses, (f"{presses} PINs typed, {len(found)} decisions logged: "
+                                       f"{[(e['seq'], e['type'], e.get('reason')) for e in found]}\n"
+                                       f"kunci run said:\n{daemon_out.read_text(errors='replace')[-3000:]}")
         # A key the simulated keypad's scanner misreads on a saturated machine gives a logged denial
         # (still a decision, not a loss); the PIN itself must keep opening the door.
         assert [e for e in found if e["type"] == "access.granted" and e["user"] == code], found
@@ -136,3 +165,5 @@ def test_a_login_flood_loses_no_pin_decision_and_never_locks_the_database(tmp_pa
     for name, output in (("kunci run", daemon_out), ("kunci web", web_out)):
         text = output.read_text(errors="replace")
         assert "database is locked" not in text, f"{name} output:\n{text[-3000:]}"
+    daemon_text = daemon_out.read_text(errors="replace")
+    assert "Traceback" not in daemon_text and "relay forced off" not in daemon_text, daemon_text[-3000:]
