@@ -25,7 +25,7 @@ import math
 from typing import Any
 
 from argon2 import PasswordHasher
-from flask import request
+from flask import g, request
 
 from controller import staff
 from controller.models import AdminAccount
@@ -138,8 +138,6 @@ def recheck_password(password: str, *, log_failure: bool = True) -> bool:
     ``admin.password_check_failed`` (``detail.endpoint``) unless ``log_failure`` is False
     (the caller logs its own refusal, e.g. ``admin.unlock_refused``).
     """
-    from flask import g
-
     check_throttle()
     web = state()
     account = staff.get_account_or_none(read_db(), g.account.username)

@@ -46,12 +46,20 @@ from flask import (
     session,
     url_for,
 )
-from werkzeug.sansio.multipart import Data, Epilogue, Field, File, MultipartDecoder, NeedData
+from werkzeug.sansio.multipart import (
+    Data,
+    Epilogue,
+    Field,
+    File,
+    MultipartDecoder,
+    NeedData,
+)
 
 from controller import staff
 from controller.models import AdminAccount
 from controller.timefmt import iso_utc, parse_iso_utc, utcnow
 from controller.web_store import WebSessionRow
+from webadmin import daemon
 from webadmin.state import end_read, read_db, state
 
 logger = logging.getLogger(__name__)
@@ -221,8 +229,6 @@ def start_session(account: AdminAccount) -> None:
 
 def end_session() -> None:
     """Log the logout (while the session is still live for the daemon), revoke it, clear the cookie."""
-    from webadmin import daemon
-
     account = g.get("account")
     if account is not None:
         daemon.record_event("admin.logout")
@@ -300,8 +306,6 @@ def authorize() -> Any:
             return jsonify(ok=False, error="Please log in again."), 401
         return redirect(url_for("auth.login"), code=303)
     if account.role not in roles:
-        from webadmin import daemon
-
         daemon.record_event("admin.forbidden", {"endpoint": request.endpoint, "method": request.method})
         logger.warning("account with role %s refused on %s", account.role, request.endpoint)
         abort(403)
