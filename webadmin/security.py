@@ -46,14 +46,7 @@ from flask import (
     session,
     url_for,
 )
-from werkzeug.sansio.multipart import (
-    Data,
-    Epilogue,
-    Field,
-    File,
-    MultipartDecoder,
-    NeedData,
-)
+from werkzeug.sansio.multipart import Data, Epilogue, Field, File, MultipartDecoder, NeedData
 
 from controller import staff
 from controller.models import AdminAccount
