@@ -398,8 +398,8 @@ def check_web_access(datadir: DataDir, owners: Owners | None) -> Finding:
 
     * ``kunci.db`` and its ``-wal``/``-shm``: no write bit for group or others (the OS then refuses a
       write from the web), owned by ``kunci-door``, group ``kunci`` (the web reads through the group);
-    * ``DATA/web``: ``0700``, owned by ``kunci-web`` (the daemon trusts a staff login named by the
-      owner of this directory only);
+    * ``DATA/web``: ``0750``, owned by ``kunci-web`` (the daemon trusts a staff login named by the
+      owner of this directory only), group ``kunci`` (the daemon reads ``web.db`` through it);
     * ``DATA/run/control.sock`` (while the daemon runs): group ``kunci`` may read and write it.
     """
     fix = "run `sudo kunci install-service` again (it restores modes and owners and changes nothing else)"
@@ -426,11 +426,19 @@ def check_web_access(datadir: DataDir, owners: Owners | None) -> Finding:
     except FileNotFoundError:
         return warn("web_access", f"{datadir.web_dir} does not exist: the admin web cannot keep its sessions", fix)
     wmode = stat.S_IMODE(st.st_mode)
-    if not stat.S_ISDIR(st.st_mode) or wmode != 0o700:
-        return fail("web_access", f"{datadir.web_dir} must be a directory with mode 0700 (is {wmode:04o})", fix)
-    if owners is not None and st.st_uid != owners.uids[WEB_USER]:
-        return fail("web_access", f"{datadir.web_dir} is not owned by {WEB_USER}: the daemon trusts staff logins only "
-                    "from the owner of this directory", f"sudo chown {WEB_USER}:{GROUP} {datadir.web_dir}")
+    if not stat.S_ISDIR(st.st_mode) or wmode != 0o750:
+        return fail("web_access", f"{datadir.web_dir} must be a directory with mode 0750 (is {wmode:04o}): the web "
+                    "writes it, the daemon reads the web's sessions through the group", fix)
+    if owners is not None and (st.st_uid, st.st_gid) != (owners.uids[WEB_USER], owners.gids[GROUP]):
+        return fail("web_access", f"{datadir.web_dir} is not owned by {WEB_USER}:{GROUP}: the daemon trusts staff "
+                    "logins only from the owner of this directory", f"sudo chown {WEB_USER}:{GROUP} {datadir.web_dir}")
+    try:
+        dbst = datadir.web_db_file.lstat()
+    except FileNotFoundError:
+        dbst = None
+    if dbst is not None and (stat.S_IMODE(dbst.st_mode) & 0o027 or not stat.S_IMODE(dbst.st_mode) & 0o040):
+        return fail("web_access", f"{datadir.web_db_file} must be 0640 (is {stat.S_IMODE(dbst.st_mode):04o}): "
+                    "written by the web only, read by the daemon", f"sudo chmod 0640 {datadir.web_db_file}")
     try:
         sst = datadir.socket_path.lstat()
     except FileNotFoundError:

@@ -28,9 +28,10 @@ Why the modes are what they are (docs/security.md explains the model):
   the web's account ("attempt to write a readonly database"), whatever the web's code does. The
   web reads it while the daemon runs (the ``-wal``/``-shm`` files exist); when the daemon is
   stopped and they are gone, it reads the checkpointed main file (``webadmin.readonly_db``).
-* ``DATA/web`` is ``0700 kunci-web:kunci``: the web's own database ``web.db`` (its sessions and
-  login throttle). The daemon trusts a staff login named by a client only when the client's
-  account (``SO_PEERCRED``) owns this directory and the session is live in ``web.db``.
+* ``DATA/web`` is ``0750 kunci-web:kunci``: the web's own database ``web.db`` (0640: its sessions
+  and login throttle; the web creates it). The daemon trusts a staff login named by a client only
+  when the client's account (``SO_PEERCRED``) owns this directory and the session is live in
+  ``web.db``, which it reads through the group (never writes).
 * ``DATA/secrets`` is ``0700 kunci-door``: only the door daemon reads the pepper and audit key.
 * ``DATA/run`` is ``0750 kunci-door:kunci`` and the socket ``0660`` (group ``kunci``, the daemon's
   primary group): connecting to a Unix socket needs search permission on its directory and write
@@ -134,7 +135,7 @@ def plan_paths(data: PurePosixPath) -> list[PlannedPath]:
         PlannedPath(p(dd.tls_dir), "dir", 0o750, WEB_USER, GROUP),
         PlannedPath(p(dd.tls_cert_file), "file", 0o644, WEB_USER, GROUP),
         PlannedPath(p(dd.tls_key_file), "file", 0o600, WEB_USER, GROUP),
-        PlannedPath(p(dd.web_dir), "dir", 0o700, WEB_USER, GROUP),
+        PlannedPath(p(dd.web_dir), "dir", 0o750, WEB_USER, GROUP),
     ]
     return root_files + data_files
 
@@ -400,7 +401,7 @@ def install_service(
     if not datadir.web_dir.exists():
         report.changes.append(f"{'would create' if dry_run else 'created'} {datadir.web_dir}")
         if not dry_run:
-            datadir.web_dir.mkdir(mode=0o700)
+            datadir.web_dir.mkdir(mode=0o750)
     set_owner = real and all(accounts.user_exists(u) for u in (DOOR_USER, WEB_USER)) and accounts.group_exists(GROUP)
     if real and not set_owner:
         report.notes.append("owners not changed: the kunci accounts do not exist yet")

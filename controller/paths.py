@@ -11,7 +11,7 @@ else ``/var/lib/kunci`` (``kunci demo`` uses ``./kunci-demo``)::
     DATA/tls/                web certificate and key
     DATA/anchor/heads        chain heads kept outside the database (controller/anchor.py)
     DATA/run/unstored-events.jsonl  events the daemon could not store before an orderly stop
-    DATA/web/                0700, owned by the admin web's account: web.db (its sessions, login throttle)
+    DATA/web/                0750, owned by the admin web's account: web.db 0640 (its sessions, login throttle)
 """
 
 from __future__ import annotations
@@ -113,7 +113,7 @@ class DataDir:
 
     @property
     def web_dir(self) -> Path:
-        """The admin web's own directory (0700, owned by the web's account; never the door database)."""
+        """The admin web's own directory (0750, owned by the web's account, read by the daemon through the group)."""
         return self.root / "web"
 
     @property

@@ -9,6 +9,12 @@ Plain :mod:`sqlite3`, no SQLAlchemy, so the door daemon can import this module c
 :func:`session_is_live` (read-only, ``mode=ro``) to accept a staff username named as the actor
 of a change by the web. This module must never import Flask or :mod:`webadmin`.
 
+The daemon runs as another account (``kunci-door``, in the web's group ``kunci``), so the
+directory is 0750 and the file 0640: the daemon may read, never write. The file uses SQLite's
+rollback journal, not WAL: a WAL database can only be read by an account that can create or
+write its ``-shm`` file, and the daemon can do neither in ``DATA/web/``. The web's writes are
+few and short (a login, a session touch every 30 s), so the rollback journal costs nothing here.
+
 Tables (schema version in ``PRAGMA user_version``):
 
 * ``sessions``: one row per login. ``token_hash`` is the SHA-256 of the random cookie token
@@ -40,9 +46,9 @@ logger = logging.getLogger(__name__)
 #: Current schema version (``PRAGMA user_version``).
 SCHEMA_VERSION = 1
 
-#: Mode of ``DATA/web/`` (only the web's account) and of ``web.db``.
-WEB_DIR_MODE = 0o700
-WEB_DB_MODE = 0o600
+#: Mode of ``DATA/web/`` and of ``web.db``: the web's account writes, its group (the door daemon) reads.
+WEB_DIR_MODE = 0o750
+WEB_DB_MODE = 0o640
 
 #: Sessions that ended longer ago than this are deleted when a new one starts (days).
 KEEP_ENDED_SESSIONS_DAYS = 7
@@ -140,7 +146,7 @@ class WebStore:
 
     @classmethod
     def open(cls, datadir: DataDir, *, busy_timeout_ms: int = 5000) -> WebStore:
-        """Create ``DATA/web/`` (0700) and ``web.db`` (0600) if missing, bring the schema up to date.
+        """Create ``DATA/web/`` (0750) and ``web.db`` (0640) if missing, bring the schema up to date.
 
         :raises StoreError: when the directory or file cannot be created or is not a database.
         """
@@ -179,11 +185,12 @@ class WebStore:
             conn.execute("COMMIT")
 
     def migrate(self) -> None:
-        """Create the tables (WAL journal); refuse a file that is not a web database of a known version."""
+        """Create the tables (rollback journal, see the module docstring); refuse a file that is not a web
+        database of a known version."""
         try:
             with self._connect() as conn:
-                conn.execute("PRAGMA journal_mode = WAL")
-                conn.execute("PRAGMA synchronous = NORMAL")
+                conn.execute("PRAGMA journal_mode = DELETE")
+                conn.execute("PRAGMA synchronous = FULL")
                 version = conn.execute("PRAGMA user_version").fetchone()[0]
                 if version > SCHEMA_VERSION:
                     raise StoreError(f"{self.path} is at schema version {version}, newer than this Kunci knows")

@@ -238,6 +238,7 @@ CASES = {
     "data-dir-group-writable": Case(_chmod("", 0o1770), "data_dir", Status.FAIL, {"install"}, None),
     "db-group-writable": Case(_chmod("kunci.db", 0o660), "web_access", Status.FAIL, {"install"}, None),
     "web-dir-open": Case(_chmod("web", 0o755), "web_access", Status.FAIL, {"install"}, None),
+    "web-dir-closed-to-the-daemon": Case(_chmod("web", 0o700), "web_access", Status.FAIL, {"install"}, None),
     "relay-pin-4": Case(_relay_pin_4, "relay_pin", Status.FAIL, {"relay_boot_state"}, None),
     "no-strict-gpiod": Case(_boot("[all]\nenable_uart=1\ngpio=17=op,dl\n"), "strict_gpiod", Status.FAIL, set(), None),
     "strict-gpiod-after-overlay": Case(_boot("enable_uart=1\ngpio=17=op,dl\ndtoverlay=disable-bt\ndtparam=strict_gpiod\n"),
@@ -360,4 +361,4 @@ def test_web_access_checks_the_owners_the_daemon_relies_on(inst: Installation) -
     assert finding.status is Status.FAIL and "kunci.db is not owned by kunci-door" in finding.message
     foreign_web = Owners({DOOR_USER: me, WEB_USER: me + 1, "root": 0}, {GROUP: my_group, "root": 0})
     finding = check_web_access(inst.datadir, foreign_web)
-    assert finding.status is Status.FAIL and "web is not owned by kunci-web" in finding.message
+    assert finding.status is Status.FAIL and "web is not owned by kunci-web:kunci" in finding.message

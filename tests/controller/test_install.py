@@ -87,7 +87,7 @@ def test_manifest_lists_intended_owners_and_the_modes_are_applied(root: Path) ->
     assert (by_path["/var/lib/kunci/secrets"].mode, by_path["/var/lib/kunci/secrets"].owner) == (0o700, DOOR_USER)
     db = by_path["/var/lib/kunci/kunci.db"]
     assert (db.mode, db.owner, db.group) == (0o640, DOOR_USER, GROUP), "the web's group may read, never write"
-    assert (by_path["/var/lib/kunci/web"].mode, by_path["/var/lib/kunci/web"].owner) == (0o700, WEB_USER)
+    assert (by_path["/var/lib/kunci/web"].mode, by_path["/var/lib/kunci/web"].owner) == (0o750, WEB_USER)
     assert by_path["/var/lib/kunci/run"].mode == 0o750
     assert by_path["/var/lib/kunci/tls/key.pem"].owner == WEB_USER
     for entry in entries:

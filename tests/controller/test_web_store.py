@@ -14,12 +14,20 @@ IDLE, MAX_AGE = timedelta(minutes=30), timedelta(hours=12)
 TOKEN = b"\x01" * 32
 
 
-def test_open_creates_a_private_directory_and_database(data_dir: Path):
+def test_open_creates_a_directory_and_database_the_daemon_can_only_read(data_dir: Path):
     dd = DataDir(data_dir)
     WebStore.open(dd)
-    assert stat.S_IMODE(dd.web_dir.stat().st_mode) == 0o700
-    assert stat.S_IMODE(dd.web_db_file.stat().st_mode) == 0o600
+    assert stat.S_IMODE(dd.web_dir.stat().st_mode) == 0o750
+    assert stat.S_IMODE(dd.web_db_file.stat().st_mode) == 0o640
     WebStore.open(dd)  # idempotent
+
+
+def test_a_reader_needs_no_shared_memory_file(data_dir: Path):
+    """Rollback journal, not WAL: the daemon's account cannot create a -shm file in DATA/web."""
+    dd = DataDir(data_dir)
+    store = WebStore.open(dd)
+    store.create_session(TOKEN, "alice", 1, utcnow(), idle=IDLE, max_age=MAX_AGE)
+    assert sorted(p.name for p in dd.web_dir.iterdir()) == ["web.db"]
 
 
 def test_a_session_is_live_until_revoked_idle_or_too_old(data_dir: Path):

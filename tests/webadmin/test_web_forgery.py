@@ -29,6 +29,8 @@ from controller.cli.init_cmd import initialise
 from controller.db import open_database, session_factory
 from controller.install import DB_MODE
 from controller.paths import DataDir
+from controller.timefmt import utcnow
+from controller.web_store import WebStore, session_is_live
 from webadmin.readonly_db import open_readonly
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="dropping to another account needs root")
@@ -46,7 +48,7 @@ FORGERIES = {
 }
 
 
-def _as_web_account(job: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+def _as_unprivileged(job: Callable[[], dict[str, Any]]) -> dict[str, Any]:
     """Run ``job`` in a forked child that has dropped to the web's uid/gid; return its JSON-able result."""
     read_end, write_end = os.pipe()
     pid = os.fork()
@@ -141,7 +143,7 @@ def test_the_web_account_reads_but_cannot_write_while_the_daemon_holds_the_datab
         for suffix in ("-wal", "-shm"):
             assert Path(f"{installed.db_file}{suffix}").exists()
             assert (os.stat(f"{installed.db_file}{suffix}").st_mode & 0o777) == DB_MODE, "SQLite copies the mode"
-        result = _as_web_account(lambda: _try_everything(installed))
+        result = _as_unprivileged(lambda: _try_everything(installed))
         _assert_refused(result)
         assert result["plain_read"] == 1 and result["web_read"] == "suspended"
         status, events = daemon_side.execute(
@@ -154,8 +156,39 @@ def test_the_web_account_reads_but_cannot_write_while_the_daemon_holds_the_datab
 def test_the_web_account_reads_a_stopped_daemons_database_and_still_cannot_write(installed: DataDir) -> None:
     """No -wal/-shm (the daemon closed the database cleanly) and no right to create them: reading still works."""
     assert not Path(f"{installed.db_file}-wal").exists()
-    result = _as_web_account(lambda: _try_everything(installed))
+    result = _as_unprivileged(lambda: _try_everything(installed))
     for what in FORGERIES:
         assert result[what] != "WRITTEN", what
     assert result["web_read"] == "suspended"
     assert not Path(f"{installed.db_file}-wal").exists()
+
+
+def test_the_daemons_account_reads_the_web_sessions_it_checks_and_cannot_write_them(installed: DataDir) -> None:
+    """The other direction: DATA/web is 0750 and web.db 0640, so the daemon (the web's group) can tell a
+    live session, even when the web holds no connection open, but cannot make one up."""
+    from datetime import timedelta
+
+    store = WebStore.open(installed)  # this process plays the web here; the child plays the daemon
+    token = b"\x07" * 32
+    store.create_session(token, "alice", 1, utcnow(), idle=timedelta(minutes=30), max_age=timedelta(hours=12))
+    for path in (installed.web_dir, installed.web_db_file):
+        os.chown(path, os.getuid(), WEB_GID)
+    assert sorted(p.name for p in installed.web_dir.iterdir()) == ["web.db"], "no -wal/-shm the daemon would need"
+
+    def check() -> dict[str, Any]:
+        out: dict[str, Any] = {"live": session_is_live(installed, "alice", token, utcnow()),
+                               "other": session_is_live(installed, "mallory", token, utcnow())}
+        conn = sqlite3.connect(str(installed.web_db_file), timeout=5)
+        try:
+            conn.execute("INSERT INTO sessions (token_hash, username, session_version, created_at, last_seen_at, "
+                         "idle_until, expires_at) VALUES (x'00', 'mallory', 1, '', '', '9999', '9999')")
+            conn.commit()
+            out["write"] = "WRITTEN"
+        except sqlite3.Error as exc:
+            out["write"] = str(exc)
+        finally:
+            conn.close()
+        return out
+
+    result = _as_unprivileged(check)
+    assert result == {"live": True, "other": False, "write": "attempt to write a readonly database"}
