@@ -20,7 +20,7 @@ from controller import actors, admin_ops, models
 from controller.control import Peer
 from controller.people import validate_code
 from controller.access import LOG_UNAVAILABLE
-from controller.errors import InvalidInput, KunciError, NotFound
+from controller.errors import InvalidInput, KunciError, NotFound, PolicyRefused
 from controller.timefmt import iso_utc
 
 if TYPE_CHECKING:
@@ -71,9 +71,14 @@ class CommandHandlers:
         resolved from it (:func:`controller.actors.resolve`), never taken from the request alone.
         """
         cmd = request["cmd"]
-        params = {k: v for k, v in request.items() if k not in ("cmd", "web_session")}
+        params = {k: v for k, v in request.items() if k not in ("cmd", "web_session", "staff")}
+        params["staff"] = False
         if peer is not None:
             params["actor"] = actors.resolve(peer, request, self.d.datadir, self.d.wall())
+            # A staff login acting inside a verified web session: its account and role are checked too.
+            params["staff"] = request.get("web_session") is not None and not params["actor"].startswith("cli:")
+        if cmd in STAFF_ADMIN_COMMANDS and params["staff"]:
+            self.d.submit("staff.check", {**params, "cmd": cmd})
         if cmd == "admin":
             return self.d.submit("admin", params)
         if cmd.startswith("sim."):
@@ -103,6 +108,20 @@ class CommandHandlers:
 
     def _pin_issue(self, params: dict[str, Any]) -> dict[str, Any]:
         return self._admin({"op": "user.reset_pin", "params": {"user": _code(params)}, "actor": _actor(params)})
+
+    def _staff_check(self, params: dict[str, Any]) -> dict[str, Any]:
+        """A staff login may change the door's data only while its account is active and has the admin
+        role (auditors read); the web checks the same, this holds even if the web does not."""
+        from controller.staff import get_account_or_none
+
+        actor = _actor(params)
+        account = get_account_or_none(self.d.journal.session, actor)
+        if account is None or not account.active:
+            raise PolicyRefused(f"the staff login {actor} is not an active account")
+        op = params.get("op")
+        if account.role != "admin" and not (params.get("cmd") == "admin" and op == "event.record"):
+            raise PolicyRefused(f"{actor} is an auditor: auditors read the log, they change nothing")
+        return {}
 
     def _admin(self, params: dict[str, Any]) -> dict[str, Any]:
         """One admin change (:mod:`controller.admin_ops`) and its sealed event, in one transaction."""
@@ -364,6 +383,7 @@ class CommandHandlers:
 LOOP_COMMANDS = {
     "status": "_status",
     "admin": "_admin",
+    "staff.check": "_staff_check",
     "pin.issue": "_pin_issue",
     "unlock": "_unlock",
     "alarm.ack": "_alarm_ack",
@@ -376,3 +396,6 @@ LOOP_COMMANDS = {
 
 #: Commands a socket client may send; the finger.* steps above are internal to enrolment.
 PUBLIC_LOOP_COMMANDS = frozenset({"status", "pin.issue", "unlock", "alarm.ack", "reload"})
+
+#: Commands a staff login may send only with an active admin account (``event.record`` excepted).
+STAFF_ADMIN_COMMANDS = frozenset({"admin", "pin.issue", "unlock", "finger.enroll", "finger.delete"})

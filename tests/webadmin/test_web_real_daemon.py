@@ -83,3 +83,26 @@ def test_the_daemon_refuses_a_staff_login_without_a_live_web_session(system: Any
         client.call("admin", **{**group, "params": {"name": "Day shift"}}, web_session="00" * 32)
     added = [e for e in events(runner.datadir) if e["type"] == "admin.group_added"]
     assert [(e["detail"]["group"], e["actor"]) for e in added] == [("Night shift", ADMIN)]
+
+
+def test_the_daemon_refuses_changes_from_an_auditor_or_a_disabled_login_even_in_a_live_session(system: Any) -> None:
+    app, runner = system
+    client = ControlClient(runner.datadir.socket_path)
+    digest = staff.hash_new_password(PASSWORD, "reader", hasher=HASHER)
+    client.call("admin", op="staff.add", params={"username": "reader", "role": "auditor", "password_hash": digest})
+    auditor = new_client(app)
+    assert login(auditor, "reader").status_code == 303
+    admin = new_client(app)
+    login(admin)
+    sessions = {row.username: row.token_hash.hex() for row in app.extensions["kunci"].web_store.sessions()}
+    group = {"op": "group.add", "params": {"name": "Vault"}}
+    with pytest.raises(DaemonError, match="auditor"):
+        client.call("admin", **group, actor="reader", web_session=sessions["reader"])
+    client.call("admin", op="event.record", params={"type": "admin.log_exported", "detail": {"format": "csv"}},
+                actor="reader", web_session=sessions["reader"])  # an auditor's own event is fine
+    client.call("admin", op="staff.set_active", params={"username": ADMIN, "active": False})  # from the CLI
+    with pytest.raises(DaemonError, match="not an active account"):
+        client.call("admin", **group, actor=ADMIN, web_session=sessions[ADMIN])
+    assert [e for e in events(runner.datadir) if e["type"] == "admin.group_added"] == []
+    exported, = [e for e in events(runner.datadir) if e["type"] == "admin.log_exported"]
+    assert exported["actor"] == "reader"
