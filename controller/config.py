@@ -104,20 +104,20 @@ class DoorConfig:
 
 @dataclass(frozen=True)
 class PinConfig:
-    """`[pin]`: PIN length, keypad entry and lockout after wrong PINs."""
+    """`[pin]`: PIN length, keypad entry and lockout after refused PINs."""
 
     length_digits: int = setting(6, "Length of generated PINs.", unit="digits", min=4, max=12)
     max_entry_digits: int = setting(12, "Digits kept while typing; a longer entry is discarded. At least "
                                     "length_digits.", unit="digits", min=4, max=32)
     inter_digit_timeout_seconds: float = setting(5.0, "A partial entry is discarded after this pause between keys.",
                                                  unit="seconds", min=1.0, max=60.0)
-    lockout_after_failures: int = setting(3, "Consecutive wrong PINs that start a keypad lockout.",
+    lockout_after_failures: int = setting(3, "Consecutive refused PINs (unknown, suspended, expired, ... alike) that start a keypad lockout.",
                                           unit="attempts", min=1, max=100)
     lockout_base_seconds: float = setting(30.0, "Length of the first lockout; each further lockout doubles it.",
                                           unit="seconds", min=1.0, max=3600.0)
     lockout_max_seconds: float = setting(900.0, "Longest lockout; at least lockout_base_seconds.",
                                          unit="seconds", min=1.0, max=86400.0)
-    alarm_after_failures: int = setting(10, "Wrong PINs within alarm_window_seconds that raise an alarm.",
+    alarm_after_failures: int = setting(10, "Refused PINs within alarm_window_seconds that raise an alarm.",
                                         unit="attempts", min=1, max=1000)
     alarm_window_seconds: float = setting(600.0, "Window in which alarm_after_failures are counted.",
                                           unit="seconds", min=10.0, max=86400.0)
