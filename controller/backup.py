@@ -71,8 +71,16 @@ from sqlalchemy.exc import SQLAlchemyError
 from controller import __version__, anchor, audit, keys
 from controller.archive import FILE_PATTERN, archive_dir, list_archives, verify_all
 from controller.config import load_config, parse_config
-from controller.db import SQLITE_HEADER, check_integrity, head_revision, make_engine, session_factory, upgrade_database
-from controller.errors import KunciError, SecretsError
+from controller.db import (
+    SQLITE_HEADER,
+    check_integrity,
+    head_revision,
+    make_engine,
+    refuse_non_database,
+    session_factory,
+    upgrade_database,
+)
+from controller.errors import KunciError, SecretsError, StoreError
 from controller.models import PinCredential, User
 from controller.paths import DataDir
 from controller.timefmt import iso_utc, utcnow
@@ -911,9 +919,10 @@ def _restore_locked(datadir: DataDir, plaintext: bytes, name: str, *, force: boo
             tmp_db = tmp_db_final
         current: dict[str, tuple[str, bytes | None, set[int]]] = {}
         if target.exists():
-            with target.open("rb") as fh:
-                if fh.read(len(SQLITE_HEADER)) not in (SQLITE_HEADER, b""):
-                    raise BackupError(f"{target} is not a SQLite database; move it aside first")
+            try:
+                refuse_non_database(target)  # through SQLite: never a plain open() of a database file
+            except StoreError as exc:
+                raise BackupError(f"{target} is not a SQLite database; move it aside first") from exc
             if target.stat().st_size and _count_people_and_events(target) and not force:
                 raise BackupError(f"{target} already holds people or events; repeat with --force to replace it "
                                   "(it is kept as a .before-restore copy)")

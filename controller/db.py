@@ -224,7 +224,7 @@ def check_integrity(engine: Engine) -> str:
     return "\n".join(str(r) for r in rows) or "ok"
 
 
-def _refuse_non_database(path: Path) -> None:
+def refuse_non_database(path: Path) -> None:
     """Raise StoreError if ``path`` exists, is not empty and is not a SQLite 3 file.
 
     The file is probed through SQLite itself (a read-only connection), never with a plain
@@ -276,7 +276,7 @@ def _is_empty(path: Path) -> bool:
     """True if the database file is missing or zero-length (and no WAL holds its first pages).
 
     ``os.stat`` only: no descriptor of the database's files is opened here (see
-    :func:`_refuse_non_database`).
+    :func:`refuse_non_database`).
     """
     try:
         if path.stat().st_size > 0:
@@ -339,7 +339,7 @@ def open_database(
             path = Path(database)
             if not path.parent.is_dir():
                 raise StoreError(f"database directory {path.parent} does not exist; run 'kunci init'")
-            _refuse_non_database(path)
+            refuse_non_database(path)
             if _is_empty(path) and not create:
                 _refuse_lost_database(datadir, path)
             _create_private(path)
