@@ -3,7 +3,7 @@
 ``python -m benchmarks`` seeds one data directory per size N (people, PINs, fingerprints on the
 simulated sensor's flash, a sealed event log), then runs every workload in a fresh process
 (``python -m benchmarks.workload NAME --data DIR``) and writes one JSON line per (workload, N)
-plus a table. Every workload drives the production code: the real :class:`controller.daemon.Daemon`
+plus a table. Every workload drives the production code: the real :class:`controller.daemon.loop.Daemon`
 on simulated hardware, the real Flask app, the real store functions. Nothing here re-implements
 a decision; the harness only injects inputs and timestamps outputs.
 

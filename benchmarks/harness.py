@@ -1,4 +1,4 @@
-"""An in-process production :class:`~controller.daemon.Daemon` on simulated hardware, with timed outputs.
+"""An in-process production :class:`~controller.daemon.loop.Daemon` on simulated hardware, with timed outputs.
 
 What is real: the daemon, its loop thread, the access decision, the journal (sealed event committed
 with ``synchronous=FULL``), the door state machine, the :class:`~drivers.keypad_matrix.MatrixKeypad`
@@ -7,7 +7,7 @@ gpiozero's ``MockFactory``, and the fingerprint adapter talking to the pty senso
 
 What the harness adds (hardware.md §4 "Measuring edge→output latency"):
 
-* :class:`TimedPinMixin`: after :func:`controller.hardware.build_hardware` returns, the relay pin and
+* :class:`TimedPinMixin`: after :func:`controller.daemon.hardware.build_hardware` returns, the relay pin and
   the keypad column pins get a MockPin subclass that records ``(time.monotonic(), value)`` in
   ``abs_states`` on every change (gpiozero's own ``_change_state`` hook).
 * :class:`RecordingSink`: wraps the daemon's event sink (``queue.put``) through the ``hardware_factory``
@@ -35,8 +35,8 @@ from typing import Any
 from gpiozero.pins.mock import MockPin
 
 from controller.config import Config, load_config
-from controller.daemon import Daemon
-from controller.hardware import Hardware, build_hardware
+from controller.daemon.loop import Daemon
+from controller.daemon.hardware import Hardware, build_hardware
 from controller.paths import DataDir
 from drivers import events as ev
 

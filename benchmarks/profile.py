@@ -58,8 +58,8 @@ def profile_w1(root: Path, attempts: int) -> str:
     from benchmarks.harness import BenchDaemon
     from benchmarks.seed import load_info
     from benchmarks.w_daemon import keypad_attempt
-    from controller import access as access_mod
-    from controller import audit as audit_mod
+    from controller.daemon import access as access_mod
+    from controller.store import audit as audit_mod
     from drivers import events as ev
 
     info = load_info(root)
@@ -126,7 +126,7 @@ def profile_w1(root: Path, attempts: int) -> str:
 def profile_w7(root: Path) -> str:
     """Imports of ``kunci run`` (child processes) and a cProfile of ``Daemon._start``."""
     from controller.config import load_config
-    from controller.daemon import Daemon
+    from controller.daemon.loop import Daemon
     from controller.paths import DataDir
 
     env = dict(os.environ, PYTHONPATH=str(REPO), GPIOZERO_PIN_FACTORY="mock")
@@ -134,7 +134,7 @@ def profile_w7(root: Path) -> str:
     for label, code in (("python -c pass", "pass"),
                         ("import controller.cli + build_parser() (what `kunci run` imports first)",
                          "from controller.cli import build_parser; build_parser()"),
-                        ("import controller.daemon", "import controller.daemon")):
+                        ("import controller.daemon.loop", "import controller.daemon.loop")):
         times = []
         for _ in range(3):
             t0 = time.perf_counter()

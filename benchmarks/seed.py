@@ -6,12 +6,12 @@ core ``executemany``:
 
 * ``users``/``pin_credentials``: N active people ``U0001..``, in one access group whose schedule is
   open all week (so every decision walks the schedule path). PINs come from the production
-  generator :func:`controller.pins.generate_pin` (blocklist applied) driven by a seeded
-  ``random.Random``, redrawn on a digest collision exactly as :func:`controller.pins.issue_pin`
-  does, and stored as :func:`controller.pins.pin_digest`.
+  generator :func:`controller.store.pins.generate_pin` (blocklist applied) driven by a seeded
+  ``random.Random``, redrawn on a digest collision exactly as :func:`controller.store.pins.issue_pin`
+  does, and stored as :func:`controller.store.pins.pin_digest`.
 * ``events``: E events over the last 365 days (the first N are the people's ``admin.user_added``),
   a realistic mix of grants, denials, door and exit events, chained with the real formula
-  :func:`controller.audit.chain_mac`, so ``kunci audit verify`` passes on the result.
+  :func:`controller.store.audit.chain_mac`, so ``kunci audit verify`` passes on the result.
 * ``finger_credentials`` + the simulated sensor's flash (``DATA/sim/sensor/slot-NNNN.tpl``, written
   by :class:`drivers.sim_sensor.PtySensorSimulator` itself) for a few people.
 * one admin account for the web workload (argon2 "cheapest" parameters; login is not measured).
@@ -35,7 +35,7 @@ from typing import Any
 
 from sqlalchemy import insert, text
 
-from controller import audit, db, keys, models, pins, staff
+from controller.store import audit, db, keys, models, pins, staff
 from controller.paths import DataDir
 from controller.timefmt import iso_utc
 
@@ -122,7 +122,7 @@ def _draw_pins(rng: random.Random, pepper: bytes, n: int, length: int) -> tuple[
 
 
 def _detail(obj: dict[str, Any] | None) -> str | None:
-    """Detail JSON text in the form :mod:`controller.audit` stores it."""
+    """Detail JSON text in the form :mod:`controller.store.audit` stores it."""
     if obj is None:
         return None
     return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
@@ -181,7 +181,7 @@ def seed(root: Path, *, n: int, events: int, seed_value: int = 1) -> SeedInfo:
     :param events: events in the log (at least ``n``: each person's ``admin.user_added`` is one).
     :param seed_value: seed of every random choice (same seed, same data set).
     """
-    from controller.cli.init_cmd import initialise
+    from controller.ops.initialise import initialise
     from drivers.sim_sensor import PtySensorSimulator
 
     started = time.perf_counter()

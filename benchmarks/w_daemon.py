@@ -15,7 +15,7 @@ from typing import Any
 from benchmarks.harness import BenchDaemon, wait_for_state
 from benchmarks.seed import load_info
 from benchmarks.stats import rss_mb
-from controller import pins
+from controller.store import pins
 from drivers import events as ev
 
 #: Seconds to wait for any single output before calling the attempt failed.

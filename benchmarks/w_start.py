@@ -1,7 +1,7 @@
 """W7: cold start of ``kunci run`` (a real process) until the control socket answers ``status``.
 
 Each run starts ``python -m controller run --data DIR`` (what the ``kunci`` script runs), polls the
-socket every 5 ms with :class:`controller.client.ControlClient`, and records: process start ->
+socket every 5 ms with :class:`controller.control.client.ControlClient`, and records: process start ->
 first ``status`` answer (= ready for a first decision: inputs are started before the socket),
 and the process's RSS then (VmRSS of the bare daemon, for W4). SIGTERM stops it and the exit
 code is checked.
@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.stats import REPO, rss_mb
-from controller.client import ControlClient
+from controller.control.client import ControlClient
 from controller.errors import KunciError
 from controller.paths import DataDir
 

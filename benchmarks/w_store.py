@@ -11,7 +11,7 @@ from typing import Any
 
 from benchmarks.seed import load_info
 from benchmarks.stats import rss_mb
-from controller import audit, db, eventlog, keys, people, pins
+from controller.store import audit, db, eventlog, keys, people, pins
 from controller.config import load_config
 from controller.paths import DataDir
 from controller.timefmt import utcnow
@@ -72,7 +72,7 @@ def _readonly(root: Path) -> tuple[Any, Any]:
 
 
 def w6_log_queries(root: Path, runs: int, seed_value: int) -> dict[str, Any]:
-    """W6 queries through :func:`controller.eventlog.query_events` (each run a new read session).
+    """W6 queries through :func:`controller.store.eventlog.query_events` (each run a new read session).
 
     ``user_last_50``: a random person's newest 50 events; ``denied_24h``: every denial of the last
     24 h (one page of up to 1,000); ``deep_page``: 50 events before an id 90 % of the way back;
@@ -131,7 +131,7 @@ class _CountingSink:
 
 
 def w6_export(root: Path, runs: int, seed_value: int) -> dict[str, Any]:
-    """W6 export: :func:`controller.eventlog.export_csv` of the whole log into a sink that keeps nothing.
+    """W6 export: :func:`controller.store.eventlog.export_csv` of the whole log into a sink that keeps nothing.
 
     Reports seconds, rows/s, RSS growth during the export (sampled every 50,000 rows), and the
     tracemalloc peak of a 100,000-row and of a 20,000-row export (constant memory = equal peaks).

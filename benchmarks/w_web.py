@@ -29,7 +29,7 @@ def w5_admin_pages(root: Path, runs: int, seed_value: int) -> dict[str, Any]:
     """W5: GET ``/people`` and ``/log`` as a logged-in admin, ``runs`` times each."""
     from argon2 import profiles
 
-    from controller import staff
+    from controller.store import staff
     from webadmin import create_app
 
     info = load_info(root)

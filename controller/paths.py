@@ -9,7 +9,7 @@ else ``/var/lib/kunci`` (``kunci demo`` uses ``./kunci-demo``)::
     DATA/run/control.sock    the daemon's control socket (0660)
     DATA/sim/                simulated sensor flash (simulation only)
     DATA/tls/                web certificate and key
-    DATA/anchor/heads        chain heads kept outside the database (controller/anchor.py)
+    DATA/anchor/heads        chain heads kept outside the database (controller/store/anchor.py)
     DATA/run/unstored-events.jsonl  events the daemon could not store before an orderly stop
     DATA/web/                0750, owned by the admin web's account: web.db 0640 (its sessions, login throttle)
 """
@@ -118,5 +118,5 @@ class DataDir:
 
     @property
     def web_db_file(self) -> Path:
-        """The admin web's own SQLite database: sessions and login throttle (:mod:`controller.web_store`)."""
+        """The admin web's own SQLite database: sessions and login throttle (:mod:`controller.store.web_store`)."""
         return self.web_dir / "web.db"

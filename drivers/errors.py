@@ -1,5 +1,9 @@
 """Typed errors of the drivers: the fingerprint sensor's ``SensorError`` tree, and :class:`GpioUnavailable`.
 
+Every one derives from :class:`DriverError`, the drivers' own root: the drivers never import the
+controller (an import-linter contract in pyproject.toml keeps it so); the controller catches
+``DriverError`` where a driver error reaches a person (the CLI's one-line errors).
+
 The adapter in :mod:`drivers.fingerprint` turns pyfingerprint's bare ``Exception``
 strings, its ``False``/``-1`` return values and pyserial's exceptions into these,
 always with ``raise ... from exc`` when there is a vendor exception to chain.
@@ -9,10 +13,12 @@ Messages are one line for a person and never contain the sensor password.
 
 from __future__ import annotations
 
-from controller.errors import KunciError
+
+class DriverError(Exception):
+    """Root of every error a driver raises."""
 
 
-class SensorError(KunciError):
+class SensorError(DriverError):
     """Root of every fingerprint sensor error."""
 
 
@@ -60,7 +66,7 @@ class EnrollTimeout(SensorError, TimeoutError):
     """No finger was placed (or lifted) within the enrolment step's time limit."""
 
 
-class GpioUnavailable(KunciError, OSError):
+class GpioUnavailable(DriverError, OSError):
     """Real hardware is configured (``simulated = false``) but this machine's GPIO pins cannot be used.
 
     No pin library loads (gpiozero's ``BadPinFactory``: lgpio missing, no ``/dev/gpiochip*``, not a

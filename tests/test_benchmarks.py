@@ -63,8 +63,8 @@ def test_since_bound_never_changes_results(tmp_path: Path, monkeypatch: pytest.M
 
     from sqlalchemy import insert
 
-    from controller import db, eventlog
-    from controller.models import Event
+    from controller.store import db, eventlog
+    from controller.store.models import Event
     from controller.timefmt import iso_utc
 
     monkeypatch.setattr(eventlog, "SINCE_BOUND_SCAN", bound_scan)

@@ -8,7 +8,7 @@ anything needing the pepper, the audit key or hardware goes to the daemon.
 
 The door database is opened read-only (:mod:`webadmin.readonly_db`); every change is sent
 to the door daemon, the only writer. The web's own sessions and login counters live in
-``DATA/web/web.db`` (:mod:`controller.web_store`), created here when missing.
+``DATA/web/web.db`` (:mod:`controller.store.web_store`), created here when missing.
 """
 
 from __future__ import annotations
@@ -45,8 +45,8 @@ def create_app(datadir: str | os.PathLike[str] | None = None, *, test_config: di
         cannot be opened.
     """
     from controller.config import load_config
-    from controller.db import session_factory
-    from controller.web_store import WebStore
+    from controller.store.db import session_factory
+    from controller.store.web_store import WebStore
     from webadmin import security, templating
     from webadmin.enrol import EnrolJobs
     from webadmin.readonly_db import open_readonly
@@ -115,7 +115,7 @@ def _require_schema(engine: Any) -> None:
 
     The web never migrates: the daemon and ``kunci init`` do, while holding the data directory.
     """
-    from controller.db import database_revision, head_revision
+    from controller.store.db import database_revision, head_revision
 
     current, expected = database_revision(engine), head_revision()
     if current is None:

@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from controller.models import Event
+from controller.store.models import Event
 from controller.timefmt import iso_utc
 
 logger = logging.getLogger(__name__)

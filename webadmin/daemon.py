@@ -10,7 +10,7 @@ goes through :func:`call`.
 
 A staff request names the staff login as ``actor`` and proves it with ``web_session``,
 the hex SHA-256 of the session token (the daemon looks it up in ``DATA/web/web.db``
-with :func:`controller.web_store.session_is_live`); only the web's account may do so.
+with :func:`controller.store.web_store.session_is_live`); only the web's account may do so.
 When the daemon is not running the pages say so and change nothing.
 """
 
@@ -21,7 +21,7 @@ from typing import Any
 
 from flask import g
 
-from controller.client import DaemonError
+from controller.control.client import DaemonError
 from controller.errors import DaemonUnavailable, KunciError
 from webadmin.forms import sentence
 from webadmin.state import end_read, state

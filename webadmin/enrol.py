@@ -19,7 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from controller.client import ControlClient
+from controller.control.client import ControlClient
 from controller.errors import KunciError
 
 logger = logging.getLogger(__name__)
@@ -93,7 +93,7 @@ class EnrolJobs:
         """Start enrolling a finger for ``user_code`` on behalf of staff member ``actor``; return the job id.
 
         ``web_session`` (hex SHA-256 of the session token) lets the daemon check that the web
-        verified ``actor`` (:func:`controller.web_store.session_is_live`).
+        verified ``actor`` (:func:`controller.store.web_store.session_is_live`).
 
         A second start for the same person while one runs returns the running job's id.
         Raises :class:`KunciError` when too many enrolments are in progress.

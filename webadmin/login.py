@@ -11,7 +11,7 @@ Two limits apply to every password guess:
   errors on a password form, and wrong passwords given to re-authenticate (remote unlock,
   password change, adding an account, changing a role) all count;
 * per account (logins only): ``web.login_failures_before_lock`` wrong passwords in a row
-  lock the account for ``web.login_lock_minutes`` (:meth:`controller.web_store.WebStore.record_failure`).
+  lock the account for ``web.login_lock_minutes`` (:meth:`controller.store.web_store.WebStore.record_failure`).
 
 Unknown, inactive and locked accounts cost the same argon2 work as a wrong password and get
 the same answer. Login events are logged by the daemon (:func:`webadmin.daemon.record_event`).
@@ -27,8 +27,8 @@ from typing import Any
 from argon2 import PasswordHasher
 from flask import g, request
 
-from controller import staff
-from controller.models import AdminAccount
+from controller.store import staff
+from controller.store.models import AdminAccount
 from controller.timefmt import parse_iso_utc, utcnow
 from webadmin import daemon
 from webadmin.state import end_read, read_db, state

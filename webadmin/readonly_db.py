@@ -26,7 +26,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.pool import NullPool
 
-from controller.db import require_existing_database
+from controller.store.db import require_existing_database
 from controller.errors import StoreError
 from controller.paths import DataDir
 

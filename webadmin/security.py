@@ -48,10 +48,10 @@ from flask import (
 )
 from werkzeug.sansio.multipart import Data, Epilogue, Field, File, MultipartDecoder, NeedData
 
-from controller import staff
-from controller.models import AdminAccount
+from controller.store import staff
+from controller.store.models import AdminAccount
 from controller.timefmt import iso_utc, parse_iso_utc, utcnow
-from controller.web_store import WebSessionRow
+from controller.store.web_store import WebSessionRow
 from webadmin import daemon
 from webadmin.state import end_read, read_db, state
 

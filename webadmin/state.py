@@ -5,7 +5,7 @@ One :class:`WebState` is built by :func:`webadmin.create_app` and kept in
 STYLE rule 11). The door database is opened read-only (SQLite ``mode=ro``): the web
 never writes it; every change goes to the door daemon (:func:`webadmin.daemon.admin`).
 :func:`read_db` gives the request's read session. The web's own sessions and login
-counters live in ``DATA/web/web.db`` (:class:`controller.web_store.WebStore`).
+counters live in ``DATA/web/web.db`` (:class:`controller.store.web_store.WebStore`).
 """
 
 from __future__ import annotations
@@ -19,10 +19,10 @@ from flask import current_app, g
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from controller.client import ControlClient
+from controller.control.client import ControlClient
 from controller.config import Config
 from controller.paths import DataDir
-from controller.web_store import WebStore
+from controller.store.web_store import WebStore
 
 logger = logging.getLogger(__name__)
 

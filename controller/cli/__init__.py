@@ -18,6 +18,7 @@ import sys
 from collections.abc import Sequence
 
 from controller.errors import ConfigError, InvalidInput, KunciError
+from drivers.errors import DriverError
 
 #: Modules (under ``controller.cli``) that contribute sub-commands, in help order.
 COMMAND_MODULES = (
@@ -118,7 +119,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except InvalidInput as exc:
         print(f"kunci: error: {exc}", file=sys.stderr)
         return 2
-    except KunciError as exc:
+    except (KunciError, DriverError) as exc:
         print(f"kunci: error: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

@@ -3,7 +3,7 @@
 Staff logins for the admin web page. There is no default account: the first one
 is created here, on the device. The password is asked twice without echo, or read
 as one line from standard input with ``--password-stdin`` (for scripts); the rules
-of :func:`controller.staff.check_password` apply either way.
+of :func:`controller.store.staff.check_password` apply either way.
 """
 
 from __future__ import annotations
@@ -11,12 +11,12 @@ from __future__ import annotations
 import argparse
 import logging
 
-from controller import staff
-from controller import changes
+from controller.store import staff
+from controller.control import changes
 from controller.cli.people_cmd import print_table, read_only
 from controller.cli.secret_input import ask_secret, read_secret_line
 from controller.errors import InvalidInput
-from controller.models import ADMIN_ROLES
+from controller.store.models import ADMIN_ROLES
 from controller.paths import DataDir
 
 logger = logging.getLogger(__name__)

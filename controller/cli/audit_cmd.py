@@ -4,10 +4,10 @@
 ``DATA/archive`` (in order, each start anchor against the previous end anchor, every event
 re-MACed), then the live log from the last archive's end anchor; any unsealed row (seq NULL) is an
 error; and the newest head of the anchor file ``DATA/anchor/heads`` (kept by the daemon outside the
-database, :mod:`controller.anchor`) must still be in the log with its MAC, else the tail was
+database, :mod:`controller.store.anchor`) must still be in the log with its MAC, else the tail was
 truncated or rewritten. ``--anchor SEQ:MAC`` / ``--anchor-from FILE`` add a head kept off the device.
 ``archive`` moves sealed events older than the cut-off into a new archive file (see
-:mod:`controller.archive`, docs/backup.md).
+:mod:`controller.ops.archive`, docs/backup.md).
 """
 
 from __future__ import annotations
@@ -22,14 +22,14 @@ from pathlib import Path
 
 from sqlalchemy import func, select
 
-from controller import anchor as anchors
-from controller import archive
-from controller.audit import GENESIS_MAC, SealerLock, head
+from controller.store import anchor as anchors
+from controller.ops import archive
+from controller.store.audit import GENESIS_MAC, SealerLock, head
 from controller.config import load_config
-from controller.db import open_database, session_factory
+from controller.store.db import open_database, session_factory
 from controller.errors import DataDirError, InvalidInput, StoreError
-from controller.keys import load_audit_key
-from controller.models import Event
+from controller.store.keys import load_audit_key
+from controller.store.models import Event
 from controller.paths import DataDir
 from controller.timefmt import parse_iso_utc, utcnow
 

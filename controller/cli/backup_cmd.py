@@ -13,8 +13,8 @@ import logging
 import sys
 from pathlib import Path
 
-from controller import changes
-from controller.backup import (
+from controller.control import changes
+from controller.ops.backup import (
     KDF_NAMES,
     MIN_PASSPHRASE,
     BackupError,
@@ -82,7 +82,7 @@ def read_passphrase(args: argparse.Namespace, what: str, *, confirm: bool) -> st
     """The passphrase from stdin's first line or a prompt (twice when ``confirm``).
 
     ``confirm`` means a new file: the passphrase must also be hard to guess
-    (:func:`~controller.backup.check_new_passphrase`); opening a file checks only the length.
+    (:func:`~controller.ops.backup.check_new_passphrase`); opening a file checks only the length.
     """
     check = check_new_passphrase if confirm else check_passphrase
     if args.passphrase_stdin:

@@ -53,7 +53,7 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
 
 
 def _prepare(datadir: DataDir) -> None:
-    from controller.cli.init_cmd import initialise
+    from controller.ops.initialise import initialise
 
     fresh = not datadir.config_file.exists()
     if fresh:
@@ -69,14 +69,16 @@ def _prepare(datadir: DataDir) -> None:
 def _seed(datadir: DataDir, config: Any) -> dict[str, str]:
     """Demo person with a fresh PIN, demo admin and auditor with fresh passwords.
 
-    Each change goes through the one writer (:func:`controller.changes.apply`; before the daemon
+    Each change goes through the one writer (:func:`controller.control.changes.apply`; before the daemon
     starts, that is in process under its lock), sealed with actor ``demo``.
     """
     from sqlalchemy import select
 
-    from controller import changes, staff
+    from controller.control import changes
+
+    from controller.store import staff
     from controller.cli.people_cmd import read_only
-    from controller.models import AdminAccount, User
+    from controller.store.models import AdminAccount, User
 
     with read_only(datadir) as (_config, session):
         code = session.scalar(select(User.code).where(User.status == "active").order_by(User.id).limit(1))
@@ -153,7 +155,7 @@ class DemoSupervisor:
         self._reported: set[str] = set()
 
     def _on_signal(self, signum: int, _frame: object) -> None:
-        self._signalled.append(signum)  # no lock taken in a handler (see controller/daemon.py)
+        self._signalled.append(signum)  # no lock taken in a handler (see controller/daemon/loop.py)
 
     def run(self) -> int:
         previous = {s: signal.signal(s, self._on_signal) for s in (signal.SIGTERM, signal.SIGINT)}
@@ -225,7 +227,7 @@ class DemoSupervisor:
         return None
 
     def _daemon_answers(self) -> bool:
-        from controller.client import ControlClient
+        from controller.control.client import ControlClient
 
         try:
             ControlClient(self.datadir.socket_path, timeout=2.0).call("status")
@@ -274,7 +276,7 @@ class DemoSupervisor:
         return clean
 
     def _banner(self, bound: int) -> None:
-        from controller.tls import cert_fingerprint_sha256
+        from controller.ops.tls import cert_fingerprint_sha256
 
         cert = self.config.web.cert_file or str(self.datadir.tls_cert_file)
         seeded = self.seeded

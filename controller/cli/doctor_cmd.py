@@ -6,7 +6,7 @@ import argparse
 import json
 from pathlib import Path
 
-from controller.doctor import DoctorOptions, Status, exit_code, run_doctor
+from controller.ops.doctor import DoctorOptions, Status, exit_code, run_doctor
 
 
 def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:

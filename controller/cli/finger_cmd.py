@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import argparse
 
-from controller.client import ControlClient
+from controller.control.client import ControlClient
 from controller.paths import DataDir
-from controller.people import validate_code
+from controller.store.people import validate_code
 
 #: Seconds to wait for the person at the sensor during enrolment.
 ENROLL_TIMEOUT_SECONDS = 90.0

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path, PurePosixPath
 
-from controller.install import DEFAULT_PREFIX, install_service
+from controller.ops.install import DEFAULT_PREFIX, install_service
 from controller.paths import DEFAULT_DATA_DIR
 
 

@@ -19,7 +19,7 @@ import sys
 from datetime import date, datetime, timedelta, tzinfo
 from zoneinfo import ZoneInfo
 
-from controller import audit, eventlog
+from controller.store import audit, eventlog
 from controller.cli.people_cmd import print_table, read_only
 from controller.errors import InvalidInput
 from controller.paths import DataDir

@@ -4,9 +4,9 @@
 so run them as the daemon's user) and print it once; the PIN is stored only as its
 HMAC, in the same transaction as the person and the admin event.
 
-Every change is one admin operation (:mod:`controller.admin_ops`) applied by the one
+Every change is one admin operation (:mod:`controller.store.admin_ops`) applied by the one
 writer: the door daemon when it runs, else this process under the same lock
-(:func:`controller.changes.apply`); the change and its sealed ``admin.*`` event land in
+(:func:`controller.control.changes.apply`); the change and its sealed ``admin.*`` event land in
 one transaction.
 
 :func:`read_only` is the read plumbing shared by the ``admin`` and ``log`` commands.
@@ -25,11 +25,13 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
-from controller import changes, people
+from controller.control import changes
+
+from controller.store import people
 from controller.config import Config, load_config
-from controller.db import open_database, session_factory
+from controller.store.db import open_database, session_factory
 from controller.errors import DataDirError, InvalidInput
-from controller.models import USER_STATUSES
+from controller.store.models import USER_STATUSES
 from controller.paths import DataDir
 
 logger = logging.getLogger(__name__)

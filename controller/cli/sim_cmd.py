@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 import re
 
-from controller.client import ControlClient
+from controller.control.client import ControlClient
 from controller.errors import InvalidInput
 from controller.paths import DataDir
 

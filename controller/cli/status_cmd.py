@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from controller.client import ControlClient
+from controller.control.client import ControlClient
 from controller.paths import DataDir
 
 

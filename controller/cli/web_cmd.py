@@ -109,7 +109,7 @@ def resolve_tls_files(datadir: DataDir, cert_file: str, key_file: str) -> tuple[
     :returns: ``(cert, key, created)``; ``created`` is True when a self-signed pair was just written.
     :raises ConfigError: if only one of ``web.cert_file``/``web.key_file`` is set or a configured file is missing.
     """
-    from controller.tls import ensure_self_signed_cert
+    from controller.ops.tls import ensure_self_signed_cert
 
     if cert_file or key_file:
         if not (cert_file and key_file):
@@ -127,7 +127,7 @@ def resolve_tls_files(datadir: DataDir, cert_file: str, key_file: str) -> tuple[
 def _run(args: argparse.Namespace) -> int:
     """Handler of ``kunci web``."""
     from controller.config import load_config
-    from controller.tls import cert_expiry, cert_fingerprint_sha256
+    from controller.ops.tls import cert_expiry, cert_fingerprint_sha256
     from webadmin import create_app
 
     datadir = DataDir.resolve(args.data)
@@ -140,7 +140,7 @@ def _run(args: argparse.Namespace) -> int:
 
     def _on_signal(signum: int, _frame: Any) -> None:
         # A plain list append, no lock: Event.set() here deadlocks the main thread on itself when a
-        # second signal lands inside the first handler (the daemon's lesson, controller/daemon.py).
+        # second signal lands inside the first handler (the daemon's lesson, controller/daemon/loop.py).
         signalled.append(signum)
 
     # Installed before the slow start-up (app, TLS), so a stop asked meanwhile is still a clean stop.

@@ -1,7 +1,7 @@
-"""Harness for the door daemon's integration tests: a real :class:`~controller.daemon.Daemon` in-process.
+"""Harness for the door daemon's integration tests: a real :class:`~controller.daemon.loop.Daemon` in-process.
 
 The daemon runs on a background thread with ``simulated = true``: real gpiozero drivers on the
-MockFactory that :func:`controller.hardware.build_hardware` creates, the real pyfingerprint adapter
+MockFactory that :func:`controller.daemon.hardware.build_hardware` creates, the real pyfingerprint adapter
 talking to the pty sensor simulator, the real control socket. Tests drive it from outside (control
 socket, ``daemon.hw.sim``) and assert what a person would notice: the relay pin's recorded history,
 event rows read through a separate read-only connection, ``status`` fields.
@@ -23,12 +23,14 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from controller import changes, db
-from controller.cli.init_cmd import initialise
-from controller.client import ControlClient
+from controller.control import changes
+
+from controller.store import db
+from controller.ops.initialise import initialise
+from controller.control.client import ControlClient
 from controller.config import Config, DoorConfig, KeypadConfig, PinConfig, SensorConfig, SiteConfig
-from controller.daemon import Daemon
-from controller.hardware import Hardware, build_hardware
+from controller.daemon.loop import Daemon
+from controller.daemon.hardware import Hardware, build_hardware
 from controller.paths import DataDir
 from drivers import events as ev
 

@@ -1,5 +1,5 @@
 """Admin changes go through the one writer: the daemon's ``admin`` command, or the same operations in
-process under the single-writer lock when no daemon runs (controller/admin_ops.py, controller/changes.py)."""
+process under the single-writer lock when no daemon runs (controller/store/admin_ops.py, controller/control/changes.py)."""
 
 from __future__ import annotations
 
@@ -8,8 +8,10 @@ import logging
 import pytest
 from sqlalchemy import select
 
-from controller import changes, models, staff
-from controller.client import DaemonError
+from controller.control import changes
+
+from controller.store import models, staff
+from controller.control.client import DaemonError
 from controller.errors import DaemonUnavailable, InvalidInput, NotFound
 from tests.controller.daemon_harness import events, matching, open_session, wait_event
 
@@ -88,7 +90,7 @@ def test_with_no_daemon_the_cli_applies_the_same_operation_under_the_writer_lock
 
 
 def test_a_daemon_that_holds_the_lock_but_does_not_answer_blocks_in_process_changes(daemon_datadir):
-    from controller.audit import SealerLock
+    from controller.store.audit import SealerLock
 
     with SealerLock(daemon_datadir) as lock:
         assert lock.held

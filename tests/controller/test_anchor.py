@@ -1,4 +1,4 @@
-"""The anchor file (controller/anchor.py): heads appended after each commit of sealed events, rotation,
+"""The anchor file (controller/store/anchor.py): heads appended after each commit of sealed events, rotation,
 the newest head, the comparison with the database, and what ``kunci audit verify`` makes of it."""
 
 from __future__ import annotations
@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from controller import anchor, audit
+from controller.store import anchor, audit
 from controller.cli import main
-from controller.db import make_engine, open_database, session_factory
-from controller.journal import Journal
-from controller.keys import load_audit_key
+from controller.store.db import make_engine, open_database, session_factory
+from controller.daemon.journal import Journal
+from controller.store.keys import load_audit_key
 from controller.paths import DataDir
 
 KEY = b"k" * 32
@@ -70,7 +70,7 @@ def test_rotation_keeps_the_previous_file_so_the_newest_head_is_always_there(tmp
 
 def test_the_writer_appends_after_each_commit_that_sealed_and_never_after_a_rollback(tmp_path: Path) -> None:
     engine = make_engine(f"sqlite:///{tmp_path / 'kunci.db'}")
-    from controller.db import upgrade_database
+    from controller.store.db import upgrade_database
 
     upgrade_database(engine)
     path = tmp_path / "heads"
@@ -191,7 +191,7 @@ def test_a_writer_that_cannot_write_logs_critically_once_and_recovers(tmp_path: 
     blocker = tmp_path / "not-a-dir"
     blocker.write_text("")
     writer = anchor.AnchorWriter(blocker / "heads")
-    with caplog.at_level("CRITICAL", logger="controller.anchor"):
+    with caplog.at_level("CRITICAL", logger="controller.store.anchor"):
         assert writer.append_logged(1, MAC) is False
         assert writer.append_logged(2, MAC) is False
     assert writer.error and len([r for r in caplog.records if r.levelname == "CRITICAL"]) == 1

@@ -10,9 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from controller import archive, audit, keys
+from controller.ops import archive
+
+from controller.store import audit, keys
 from controller.cli import main
-from controller.db import open_database, session_factory
+from controller.store.db import open_database, session_factory
 from controller.errors import InvalidInput
 from controller.paths import DataDir
 

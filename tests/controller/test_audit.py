@@ -15,11 +15,11 @@ import pytest
 from sqlalchemy import event as sa_event
 from sqlalchemy import select
 
-from controller import audit
-from controller.audit import SealerLock, append, canonical, event_json, head, record, seal_pending, verify
-from controller.db import make_engine, session_factory, upgrade_database
+from controller.store import audit
+from controller.store.audit import SealerLock, append, canonical, event_json, head, record, seal_pending, verify
+from controller.store.db import make_engine, session_factory, upgrade_database
 from controller.errors import InvalidInput, StoreError
-from controller.models import Event, User
+from controller.store.models import Event, User
 from controller.paths import DataDir
 
 KEY = b"k" * 32

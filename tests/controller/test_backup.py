@@ -11,12 +11,12 @@ from pathlib import Path
 
 import pytest
 
-from controller import audit, keys, pins
-from controller.audit import SealerLock
-from controller.backup import BackupError, parse_header, restore_backup
+from controller.store import audit, keys, pins
+from controller.store.audit import SealerLock
+from controller.ops.backup import BackupError, parse_header, restore_backup
 from controller.cli import main
-from controller.db import open_database, session_factory
-from controller.models import FingerCredential, User
+from controller.store.db import open_database, session_factory
+from controller.store.models import FingerCredential, User
 from controller.paths import DataDir
 from drivers.sim_sensor import template_for
 
@@ -278,7 +278,7 @@ def test_guessable_passphrase_is_refused_with_the_reason_and_writes_nothing(
 
 def test_an_old_file_with_a_guessable_passphrase_can_still_be_opened(tmp_path, capsys, monkeypatch, site) -> None:
     """The strength rule applies to new files; a backup made before it must stay restorable."""
-    from controller import backup
+    from controller.ops import backup
 
     data, _ = site
     dest = tmp_path / "old.kbk"
@@ -394,7 +394,7 @@ def test_restore_refused_while_daemon_holds_the_sealer_lock(tmp_path, capsys, mo
 
 def test_backup_while_a_writer_is_active_is_consistent(tmp_path, site) -> None:
     """The snapshot is one read transaction: taken between two commits of another connection."""
-    from controller.backup import snapshot_database
+    from controller.ops.backup import snapshot_database
 
     data, _ = site
     writer = sqlite3.connect(data / "kunci.db")
@@ -411,7 +411,7 @@ def test_backup_while_a_writer_is_active_is_consistent(tmp_path, site) -> None:
 
 def _seal_with_anchor(datadir: DataDir, n: int) -> None:
     """``n`` events sealed and committed the daemon's way: each commit appends its head to the anchor file."""
-    from controller.anchor import AnchorWriter
+    from controller.store.anchor import AnchorWriter
 
     engine = open_database(datadir)
     writer = AnchorWriter(datadir)
@@ -427,7 +427,7 @@ def _seal_with_anchor(datadir: DataDir, n: int) -> None:
 
 
 def test_the_anchor_file_is_backed_up_and_restored_with_the_database(tmp_path, capsys, monkeypatch, site) -> None:
-    from controller import anchor
+    from controller.store import anchor
 
     data, _ = site
     datadir = DataDir(data)

@@ -40,7 +40,7 @@ def test_command_word_skips_the_data_option(argv, word) -> None:
 def test_kunci_run_does_not_import_the_web_or_backup_code() -> None:
     code = (
         "import sys; from controller.cli import build_parser; build_parser(['run']); "
-        "print(sorted(m for m in ('flask', 'webadmin', 'controller.backup', 'argon2', 'alembic') if m in sys.modules))"
+        "print(sorted(m for m in ('flask', 'webadmin', 'controller.ops.backup', 'argon2', 'alembic') if m in sys.modules))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"

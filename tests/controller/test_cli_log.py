@@ -11,10 +11,10 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from controller import audit
+from controller.store import audit
 from controller.cli import main
 from controller.cli.log_cmd import parse_time
-from controller.db import open_database, session_factory
+from controller.store.db import open_database, session_factory
 from controller.errors import InvalidInput
 from controller.paths import DataDir
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from controller import changes
+from controller.control import changes
 from controller.cli import main
 
 PIN_LINE = re.compile(r"^(U\d{4,})  PIN (\d{6})  \(shown once; give it to the person\)$")

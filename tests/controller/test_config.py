@@ -23,7 +23,7 @@ from controller.config import (
     parse_config,
     write_default_config,
 )
-from controller.lockout import KeypadLockout, LockoutStarted
+from controller.core.lockout import KeypadLockout, LockoutStarted
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -243,7 +243,7 @@ def test_a_finger_delay_of_zero_is_refused_with_the_documented_minimum() -> None
 
 
 def test_the_documented_minimum_finger_delay_gives_a_working_finger_lockout() -> None:
-    """Wired as controller/access.py wires the finger channel: every accepted value must construct."""
+    """Wired as controller/daemon/access.py wires the finger channel: every accepted value must construct."""
     minimum = next(f for f in dataclasses.fields(cfg.SensorConfig) if f.name == "failed_match_delay_seconds")
     sensor = parse_config({"sensor": {"failed_match_delay_seconds": minimum.metadata["spec"].min}}).sensor
     lockout = KeypadLockout(

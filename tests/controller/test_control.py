@@ -9,8 +9,8 @@ import stat
 
 import pytest
 
-from controller.client import ControlClient, DaemonError
-from controller.control import ControlServer
+from controller.control.client import ControlClient, DaemonError
+from controller.control.server import ControlServer
 from controller.errors import DaemonUnavailable, InvalidInput
 
 

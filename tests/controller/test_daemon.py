@@ -1,6 +1,6 @@
 """The door daemon end to end on simulated hardware: keypad PINs, lockouts, door supervision, fail-secure.
 
-Each test runs a real :class:`controller.daemon.Daemon` (see ``daemon_harness``) and asserts what a
+Each test runs a real :class:`controller.daemon.loop.Daemon` (see ``daemon_harness``) and asserts what a
 person at the door or an auditor reading the log would notice: the strike relay's pin history, the
 event rows, the ``status`` answer.
 """
@@ -13,10 +13,10 @@ from collections.abc import Iterator
 import pytest
 from sqlalchemy import select
 
-from controller import changes
-from controller import models
-from controller.client import DaemonError
-from controller.hardware import build_hardware
+from controller.control import changes
+from controller.store import models
+from controller.control.client import DaemonError
+from controller.daemon.hardware import build_hardware
 from tests.controller.daemon_harness import (
     DaemonRunner,
     fast_config,

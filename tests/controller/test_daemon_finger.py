@@ -14,9 +14,9 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from controller import changes
-from controller import models, people
-from controller.client import DaemonError
+from controller.control import changes
+from controller.store import models, people
+from controller.control.client import DaemonError
 from drivers.sim_sensor import SEARCH, PtySensorSimulator
 from tests.controller.daemon_harness import (
     DaemonRunner,
@@ -285,7 +285,7 @@ def test_garbage_on_the_uart_during_identify_never_unlocks_and_the_daemon_keeps_
 
 @pytest.mark.faults
 def test_a_sensor_dead_at_start_is_logged_lost_once_and_restored_once(start_daemon, daemon_datadir):
-    from controller.hardware import build_hardware
+    from controller.daemon.hardware import build_hardware
 
     def hardware_with_a_mute_sensor(config, datadir, sink):
         hw = build_hardware(config, datadir, sink)

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from controller import changes
+from controller.control import changes
 from controller.paths import DataDir
 from tests.controller.daemon_harness import (
     DaemonRunner,

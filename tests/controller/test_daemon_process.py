@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from controller.cli.daemon_cmd import EXIT_CONFIG, EXIT_DATA_LOST, EXIT_GPIO_UNAVAILABLE
-from controller.client import ControlClient
+from controller.control.client import ControlClient
 from controller.config import load_config
 from controller.errors import DaemonUnavailable
 from tests.controller.daemon_harness import add_person, events, matching, prepare_datadir, wait_event, wait_for

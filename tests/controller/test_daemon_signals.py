@@ -9,10 +9,10 @@ import threading
 import time
 from pathlib import Path
 
-from controller.client import ControlClient
-from controller.cli.init_cmd import initialise
+from controller.control.client import ControlClient
+from controller.ops.initialise import initialise
 from controller.config import parse_config
-from controller.daemon import Daemon
+from controller.daemon.loop import Daemon
 from controller.errors import KunciError
 from controller.paths import DataDir
 

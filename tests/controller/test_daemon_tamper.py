@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from controller.client import DaemonError
+from controller.control.client import DaemonError
 from tests.controller.daemon_harness import add_person, relay_periods, wait_event, wait_for
 
 

@@ -13,7 +13,7 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import select, text
 from sqlalchemy.exc import IntegrityError
 
-from controller.db import (
+from controller.store.db import (
     check_integrity,
     database_revision,
     head_revision,
@@ -23,7 +23,7 @@ from controller.db import (
     upgrade_database,
 )
 from controller.errors import StoreError
-from controller.models import Base, Door, Event, User
+from controller.store.models import Base, Door, Event, User
 from controller.paths import DataDir
 from controller.timefmt import ISO_UTC_LENGTH, iso_utc, parse_iso_utc, utcnow
 
@@ -230,7 +230,7 @@ def test_event_time_column_holds_iso_text(engine) -> None:
 
 
 def test_shipped_head_read_from_source_matches_alembic() -> None:
-    from controller.db import head_revision, shipped_head
+    from controller.store.db import head_revision, shipped_head
 
     assert shipped_head() == head_revision()
 
@@ -239,12 +239,12 @@ def test_upgrade_at_head_does_not_import_alembic(tmp_path) -> None:
     import subprocess
     import sys
 
-    from controller.db import make_engine, upgrade_database
+    from controller.store.db import make_engine, upgrade_database
 
     url = f"sqlite:///{tmp_path / 'k.db'}"
     upgrade_database(url)
     code = (
-        "import sys; from controller.db import upgrade_database; "
+        "import sys; from controller.store.db import upgrade_database; "
         f"before, after = upgrade_database({url!r}); "
         "assert before == after, (before, after); "
         "print('alembic' in sys.modules)"
@@ -255,7 +255,7 @@ def test_upgrade_at_head_does_not_import_alembic(tmp_path) -> None:
 
 
 def test_require_existing_database_for_processes_that_open_it_their_own_way(tmp_path: Path) -> None:
-    from controller.db import require_existing_database
+    from controller.store.db import require_existing_database
 
     dd = DataDir(tmp_path)
     with pytest.raises(StoreError, match="run 'kunci init' first"):

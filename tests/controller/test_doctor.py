@@ -17,7 +17,7 @@ import pytest
 
 from controller.cli import main
 from controller.config import load_config
-from controller.doctor import (
+from controller.ops.doctor import (
     DoctorOptions,
     Finding,
     Status,
@@ -30,7 +30,7 @@ from controller.doctor import (
     probe_sensor,
     run_doctor,
 )
-from controller.install import install_service
+from controller.ops.install import install_service
 from controller.paths import DataDir
 
 SENSOR_PASSWORD = 0x5A5A1234
@@ -94,7 +94,7 @@ def not_ok(findings: list[Finding]) -> dict[str, Status]:
 @pytest.fixture
 def running_daemon(inst: Installation) -> Iterator[Any]:
     """The real door daemon on the installation's data directory (simulated hardware) in a thread."""
-    from controller.daemon import Daemon
+    from controller.daemon.loop import Daemon
 
     daemon = Daemon(inst.datadir, load_config(inst.datadir.config_file))
     thread = threading.Thread(target=daemon.run, daemon=True)
@@ -184,7 +184,7 @@ def _corrupt_db(inst: Installation) -> None:
 
 
 def _edited_event(inst: Installation) -> None:
-    from controller import audit, db, keys
+    from controller.store import audit, db, keys
 
     engine = db.open_database(inst.datadir)
     try:
@@ -350,8 +350,8 @@ def test_pi4_without_disable_bt_warns() -> None:
 
 def test_web_access_checks_the_owners_the_daemon_relies_on(inst: Installation) -> None:
     """The door database must belong to the daemon's account and DATA/web to the web's (SO_PEERCRED trust)."""
-    from controller.doctor import Owners, check_web_access
-    from controller.install import DOOR_USER, GROUP, WEB_USER
+    from controller.ops.doctor import Owners, check_web_access
+    from controller.ops.install import DOOR_USER, GROUP, WEB_USER
 
     me, my_group = os.getuid(), os.getgid()
     right = Owners({DOOR_USER: me, WEB_USER: me, "root": 0}, {GROUP: my_group, "root": 0})

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from controller.door_state import (
+from controller.core.door_state import (
     AlarmCleared,
     AlarmKind,
     AlarmRaised,

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import text
 
-from controller import audit, eventlog, people
-from controller.db import make_engine, session_factory, upgrade_database
+from controller.store import audit, eventlog, people
+from controller.store.db import make_engine, session_factory, upgrade_database
 from controller.errors import InvalidInput
 
 T0 = datetime(2026, 2, 1, 8, 0, tzinfo=timezone.utc)

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from controller.audit import SealerLock, append, record
+from controller.store.audit import SealerLock, append, record
 from controller.cli import main
-from controller.db import make_engine, session_factory
-from controller.keys import load_audit_key, load_pepper
+from controller.store.db import make_engine, session_factory
+from controller.store.keys import load_audit_key, load_pepper
 from controller.paths import DataDir
 
 

@@ -14,7 +14,7 @@ import pytest
 
 from controller.cli import main
 from controller.cli.daemon_cmd import JOURNAL_FORMAT, JournalFormatter, stderr_is_journal
-from controller.install import (
+from controller.ops.install import (
     DOOR_USER,
     GROUP,
     MANIFEST,
@@ -251,15 +251,15 @@ def test_journal_stream_detection(tmp_path: Path) -> None:
 
 def test_journal_format_has_priority_and_no_timestamp() -> None:
     formatter = JournalFormatter(JOURNAL_FORMAT)
-    record = logging.LogRecord("controller.journal", logging.WARNING, __file__, 1,
+    record = logging.LogRecord("controller.daemon.journal", logging.WARNING, __file__, 1,
                                "event %s reason=%s method=%s user=%s", ("door.forced", "-", "-", "-"), None)
-    assert formatter.format(record) == "<4>WARNING controller.journal: event door.forced reason=- method=- user=-"
+    assert formatter.format(record) == "<4>WARNING controller.daemon.journal: event door.forced reason=- method=- user=-"
 
 
 def test_event_lines_carry_codes_not_names_or_pins(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
-    from controller import db, keys
-    from controller.cli.init_cmd import initialise
-    from controller.journal import Journal
+    from controller.store import db, keys
+    from controller.ops.initialise import initialise
+    from controller.daemon.journal import Journal
     from controller.paths import DataDir
 
     datadir = DataDir(tmp_path / "data")
@@ -267,14 +267,14 @@ def test_event_lines_carry_codes_not_names_or_pins(tmp_path: Path, caplog: pytes
     engine = db.open_database(datadir)
     try:
         journal = Journal(db.session_factory(engine)(), keys.load_audit_key(datadir), "main")
-        with caplog.at_level(logging.INFO, logger="controller.journal"):
+        with caplog.at_level(logging.INFO, logger="controller.daemon.journal"):
             journal.write("access.denied", reason="unknown_credential", method="pin", user=None)
             journal.write("access.granted", method="pin", user="U0042", score=None)
             journal.write("door.forced")
         journal.session.close()
     finally:
         engine.dispose()
-    lines = [(r.levelname, r.getMessage()) for r in caplog.records if r.name == "controller.journal"]
+    lines = [(r.levelname, r.getMessage()) for r in caplog.records if r.name == "controller.daemon.journal"]
     assert lines == [
         ("INFO", "event access.denied reason=unknown_credential method=pin user=-"),
         ("INFO", "event access.granted reason=- method=pin user=U0042"),

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from controller.errors import SecretsError
-from controller.keys import SECRET_LENGTH, create_secrets, load_audit_key, load_pepper
+from controller.store.keys import SECRET_LENGTH, create_secrets, load_audit_key, load_pepper
 from controller.paths import DataDir
 
 

@@ -6,7 +6,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from controller.lockout import (
+from controller.core.lockout import (
     FailureAlarm,
     KeypadLockout,
     LockoutEnded,

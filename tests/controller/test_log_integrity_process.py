@@ -30,7 +30,7 @@ import pytest
 
 from controller.cli.daemon_cmd import EXIT_DATA_LOST
 
-from controller.client import ControlClient, DaemonError
+from controller.control.client import ControlClient, DaemonError
 from controller.errors import DaemonUnavailable
 from controller.paths import DataDir
 from tests.controller.daemon_harness import events, wait_for

@@ -9,10 +9,12 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from controller import people, policy
-from controller.db import make_engine, session_factory, upgrade_database
+from controller.core import policy
+
+from controller.store import people
+from controller.store.db import make_engine, session_factory, upgrade_database
 from controller.errors import InvalidInput, NotFound, PolicyRefused
-from controller.models import Event, User
+from controller.store.models import Event, User
 
 SIGNED = date(2026, 1, 5)
 TODAY = date(2026, 3, 1)

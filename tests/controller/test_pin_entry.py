@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from controller.pin_entry import Cleared, Invalid, PinEntry, Submitted, TimedOut
+from controller.core.pin_entry import Cleared, Invalid, PinEntry, Submitted, TimedOut
 
 
 def type_keys(entry: PinEntry, keys: str, t0: float = 0.0, gap: float = 0.3) -> list[object]:

@@ -9,11 +9,11 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from controller import pins
-from controller.db import make_engine, session_factory, upgrade_database
+from controller.store import pins
+from controller.store.db import make_engine, session_factory, upgrade_database
 from controller.errors import InvalidInput, PolicyRefused
-from controller.models import PinCredential, User
-from controller.pins import find_user_by_pin, generate_pin, is_blocklisted, issue_pin, pin_digest
+from controller.store.models import PinCredential, User
+from controller.store.pins import find_user_by_pin, generate_pin, is_blocklisted, issue_pin, pin_digest
 
 PEPPER = bytes(range(32))
 

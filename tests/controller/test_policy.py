@@ -7,7 +7,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from controller.policy import (
+from controller.core.policy import (
     Context,
     Decision,
     DoorMode,

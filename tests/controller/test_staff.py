@@ -9,10 +9,10 @@ import pytest
 from argon2 import PasswordHasher, profiles
 from sqlalchemy import select
 
-from controller import staff
-from controller.db import make_engine, session_factory, upgrade_database
+from controller.store import staff
+from controller.store.db import make_engine, session_factory, upgrade_database
 from controller.errors import InvalidInput, NotFound
-from controller.models import AdminAccount, Event
+from controller.store.models import AdminAccount, Event
 
 CHEAP = staff.make_hasher(profiles.CHEAPEST)
 GOOD = "violet-harbour-ninety"

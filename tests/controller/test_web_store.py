@@ -1,4 +1,4 @@
-"""controller.web_store: the web's own database (sessions, login lock) and the daemon's live-session check."""
+"""controller.store.web_store: the web's own database (sessions, login lock) and the daemon's live-session check."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from pathlib import Path
 
 from controller.paths import DataDir
 from controller.timefmt import utcnow
-from controller.web_store import WebStore, session_is_live
+from controller.store.web_store import WebStore, session_is_live
 
 IDLE, MAX_AGE = timedelta(minutes=30), timedelta(hours=12)
 TOKEN = b"\x01" * 32

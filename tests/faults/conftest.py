@@ -1,7 +1,7 @@
 """Fixtures for the fault suite (``pytest -m faults``; ``make faults`` runs it with full repetition counts).
 
 The daemon fixtures are the ones of ``tests/controller`` (``daemon_harness``): a real
-:class:`controller.daemon.Daemon` on simulated hardware, in-process, so a test can read the strike
+:class:`controller.daemon.loop.Daemon` on simulated hardware, in-process, so a test can read the strike
 relay's MockPin history. Every module here sets ``pytestmark = pytest.mark.faults``.
 """
 

@@ -14,8 +14,8 @@ from typing import Any
 
 from sqlalchemy import event
 
-from controller import audit, db, keys
-from controller.daemon import Daemon
+from controller.store import audit, db, keys
+from controller.daemon.loop import Daemon
 from controller.paths import DataDir
 from tests.controller.daemon_harness import DaemonRunner
 

@@ -17,7 +17,7 @@ import time
 
 import pytest
 
-from controller import keys, pins
+from controller.store import keys, pins
 from drivers.sim_sensor import PtySensorSimulator
 from tests.controller.daemon_harness import (
     add_person,

@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 
 import pytest
 
-from controller import changes
+from controller.control import changes
 from controller.config import SiteConfig
 from controller.timefmt import parse_iso_utc, utcnow
 from tests.controller.daemon_harness import (

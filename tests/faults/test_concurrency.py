@@ -15,8 +15,8 @@ import time
 
 import pytest
 
-from controller import changes
-from controller.client import ControlClient
+from controller.control import changes
+from controller.control.client import ControlClient
 from controller.errors import KunciError
 from drivers import events as ev
 from tests.controller.daemon_harness import events, fast_config, last_event_id, matching, relay_periods, wait_for

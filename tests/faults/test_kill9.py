@@ -26,11 +26,13 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from controller import audit, changes, db, keys
-from controller.cli.init_cmd import initialise
-from controller.client import ControlClient
+from controller.control import changes
+
+from controller.store import audit, db, keys
+from controller.ops.initialise import initialise
+from controller.control.client import ControlClient
 from controller.errors import KunciError
-from controller.models import Event
+from controller.store.models import Event
 from controller.paths import DataDir
 
 pytestmark = [pytest.mark.faults, pytest.mark.slow]

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from controller import people
+from controller.store import people
 from drivers.errors import SensorError
 from drivers.fingerprint import PyFingerprintSensor
 from drivers.fingerprint_protocol import build_ack

@@ -18,10 +18,10 @@ from pathlib import Path
 
 import pytest
 
-from controller import changes
+from controller.control import changes
 from controller.config import SiteConfig
 from controller.errors import StoreError
-from controller.hardware import build_hardware
+from controller.daemon.hardware import build_hardware
 from drivers import events as ev
 from tests.controller.daemon_harness import (
     DaemonRunner,
@@ -139,7 +139,7 @@ def test_with_no_log_no_entry_off_the_valid_pin_opens_and_is_logged_later(start_
 
 
 def test_remote_unlock_while_the_log_is_down_is_refused_and_recorded_as_refused(start_daemon, daemon_datadir):
-    from controller.client import DaemonError
+    from controller.control.client import DaemonError
 
     daemon = start_daemon(storage_config())
     mark = last_event_id(daemon_datadir)

@@ -47,7 +47,7 @@ def test_an_orderly_stop_spills_unstored_events_and_the_next_start_stores_them_f
     shown = format_status(status)
     assert "log:      UNAVAILABLE" in shown and f"{status['buffered_events']} events waiting" in shown
 
-    with caplog.at_level(logging.CRITICAL, logger="controller.journal"):
+    with caplog.at_level(logging.CRITICAL, logger="controller.daemon.journal"):
         daemon.stop()  # the database still refuses: daemon.stopped cannot be stored either
     spill = daemon_datadir.unstored_events_file
     lines = [json.loads(line) for line in spill.read_text().splitlines()]

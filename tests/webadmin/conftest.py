@@ -16,9 +16,9 @@ from typing import Any
 
 import pytest
 
-from controller import staff
+from controller.store import staff
 from controller.config import Config, SiteConfig
-from controller.db import make_engine, session_factory, upgrade_database
+from controller.store.db import make_engine, session_factory, upgrade_database
 from controller.paths import DataDir
 from webadmin import create_app
 

@@ -9,10 +9,10 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from controller import audit, people, staff
+from controller.store import audit, people, staff
 from controller.config import SensorConfig
-from controller.db import session_factory
-from controller.models import AccessGroup, AdminAccount, Event, Holiday, Schedule
+from controller.store.db import session_factory
+from controller.store.models import AccessGroup, AdminAccount, Event, Holiday, Schedule
 
 from web_support import AUDITOR, PASSWORD, events, get, login, new_client, post
 

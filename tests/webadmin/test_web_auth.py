@@ -10,11 +10,11 @@ from typing import Any
 
 import pytest
 
-from controller import staff
-from controller.db import session_factory
+from controller.store import staff
+from controller.store.db import session_factory
 from controller.paths import DataDir
 from controller.timefmt import iso_utc, parse_iso_utc, utcnow
-from controller.web_store import WebSessionRow, WebStore
+from controller.store.web_store import WebSessionRow, WebStore
 from webadmin.security import AddressLimiter
 from webadmin.views.auth import LOGIN_FAILED
 
@@ -224,7 +224,7 @@ def test_idle_and_absolute_session_limits(app: Any, admin: Any, data_dir: Path, 
     assert get(admin, "/").status_code == 200
     token_hash = _sessions(app)[0].token_hash
     _set_sessions(data_dir, column, iso_utc(utcnow() - timedelta(seconds=1)))
-    from controller.web_store import session_is_live
+    from controller.store.web_store import session_is_live
 
     assert not session_is_live(DataDir(data_dir), ADMIN, token_hash, utcnow()), "the daemon would refuse it too"
     r = get(admin, "/")

@@ -10,9 +10,9 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from controller import audit
-from controller.db import session_factory
-from controller.models import Alarm
+from controller.store import audit
+from controller.store.db import session_factory
+from controller.store.models import Alarm
 from controller.timefmt import utcnow
 from webadmin import charts
 

@@ -24,13 +24,13 @@ from typing import Any
 import pytest
 from sqlalchemy import text
 
-from controller import audit, keys
-from controller.cli.init_cmd import initialise
-from controller.db import open_database, session_factory
-from controller.install import DB_MODE
+from controller.store import audit, keys
+from controller.ops.initialise import initialise
+from controller.store.db import open_database, session_factory
+from controller.ops.install import DB_MODE
 from controller.paths import DataDir
 from controller.timefmt import utcnow
-from controller.web_store import WebStore, session_is_live
+from controller.store.web_store import WebStore, session_is_live
 from webadmin.readonly_db import open_readonly
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="dropping to another account needs root")

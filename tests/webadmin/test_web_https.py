@@ -16,10 +16,10 @@ from typing import Any
 import pytest
 
 from controller.cli.web_cmd import make_ssl_adapter, resolve_tls_files, serve_https
-from controller.db import upgrade_database
+from controller.store.db import upgrade_database
 from controller.errors import ConfigError
 from controller.paths import DataDir
-from controller.tls import cert_fingerprint_sha256, ensure_self_signed_cert
+from controller.ops.tls import cert_fingerprint_sha256, ensure_self_signed_cert
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -192,8 +192,8 @@ def test_web_process_never_loads_drivers_or_secrets(data_dir: Path) -> None:
     script = f"""
 import sys
 from argon2 import profiles
-from controller import staff
-from controller.db import make_engine, session_factory
+from controller.store import staff
+from controller.store.db import make_engine, session_factory
 from webadmin import create_app
 eng = make_engine("sqlite:///{data_dir / 'kunci.db'}")
 h = staff.make_hasher(profiles.CHEAPEST)
@@ -211,7 +211,7 @@ for path in ("/", "/people", "/people/new", "/log", "/audit", "/settings"):
     assert c.get(path, base_url="https://localhost").status_code == 200, path
 # No daemon here: an export cannot be logged, so it is refused.
 assert c.get("/log/export.csv", base_url="https://localhost").status_code == 503
-bad = sorted(m for m in sys.modules if m == "drivers" or m.startswith(("drivers.", "gpiozero", "serial", "pyfingerprint")) or m in ("controller.keys", "controller.daemon", "controller.hardware"))
+bad = sorted(m for m in sys.modules if m == "drivers" or m.startswith(("drivers.", "gpiozero", "serial", "pyfingerprint")) or m in ("controller.store.keys", "controller.daemon.loop", "controller.daemon.hardware"))
 print("LOADED", bad)
 """
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=REPO, timeout=120)
@@ -222,7 +222,7 @@ print("LOADED", bad)
 def test_the_tls_environ_never_reads_the_session(tmp_path) -> None:
     """Reading SSLSocket.session leaks native memory per connection on CPython 3.11 (TLS 1.3)."""
     from controller.cli.web_cmd import make_ssl_adapter
-    from controller.tls import ensure_self_signed_cert
+    from controller.ops.tls import ensure_self_signed_cert
 
     cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
     ensure_self_signed_cert(cert, key, ["localhost"])

@@ -12,8 +12,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from controller import audit
-from controller.db import session_factory
+from controller.store import audit
+from controller.store.db import session_factory
 from webadmin import forms
 
 from web_support import events, get

@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from controller import audit, people
-from controller.db import session_factory
+from controller.store import audit, people
+from controller.store.db import session_factory
 
 from web_support import get, post
 

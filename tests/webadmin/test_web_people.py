@@ -11,9 +11,9 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
-from controller import people
-from controller.db import session_factory
-from controller.models import AccessGroup, FingerCredential, User
+from controller.store import people
+from controller.store.db import session_factory
+from controller.store.models import AccessGroup, FingerCredential, User
 
 from web_support import FakeRefusal, events, get, post
 

@@ -1,4 +1,4 @@
-"""The admin web against a real door daemon (:class:`controller.daemon.Daemon` on simulated hardware).
+"""The admin web against a real door daemon (:class:`controller.daemon.loop.Daemon` on simulated hardware).
 
 No fake here: the web's app talks to the daemon's own control socket, the daemon resolves the
 actor from the peer's credentials and the web's session database, applies the change on its
@@ -16,9 +16,9 @@ from typing import Any
 
 import pytest
 
-from controller import staff
-from controller.client import ControlClient, DaemonError
-from controller.db import open_database, session_factory
+from controller.store import staff
+from controller.control.client import ControlClient, DaemonError
+from controller.store.db import open_database, session_factory
 from tests.controller.daemon_harness import DaemonRunner, events, fast_config, prepare_datadir, wait_event
 from webadmin import create_app
 

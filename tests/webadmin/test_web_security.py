@@ -10,10 +10,10 @@ import pytest
 from sqlalchemy import func, select
 
 from controller.config import Config
-from controller.db import make_engine, session_factory
-from controller.models import AdminAccount, Event, User
+from controller.store.db import make_engine, session_factory
+from controller.store.models import AdminAccount, Event, User
 from controller.paths import DataDir
-from controller.web_store import WebStore
+from controller.store.web_store import WebStore
 from webadmin import create_app
 from webadmin.security import ADMIN_ONLY, PUBLIC, SECURITY_HEADERS, STAFF
 

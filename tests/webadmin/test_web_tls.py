@@ -1,4 +1,4 @@
-"""controller.tls: self-signed certificate creation, fingerprint and expiry."""
+"""controller.ops.tls: self-signed certificate creation, fingerprint and expiry."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from controller.errors import DataDirError
-from controller.tls import cert_expiry, cert_fingerprint_sha256, ensure_self_signed_cert
+from controller.ops.tls import cert_expiry, cert_fingerprint_sha256, ensure_self_signed_cert
 
 
 def test_creates_pair_with_private_key_0600_and_sans(tmp_path: Path) -> None:

@@ -4,10 +4,10 @@ The fake daemon is a real Unix-socket server speaking the control protocol of
 docs/internals.md (one JSON request line; progress lines; one final line), so the
 web's client code is exercised over the actual protocol boundary. Its ``admin``
 command is not faked: :class:`AdminBackend` runs the door daemon's own code path
-(the peer's credentials from ``SO_PEERCRED``, :func:`controller.actors.resolve` with the
-web's live-session check, :func:`controller.admin_ops.run`, sealing, one transaction),
+(the peer's credentials from ``SO_PEERCRED``, :func:`controller.control.actors.resolve` with the
+web's live-session check, :func:`controller.store.admin_ops.run`, sealing, one transaction),
 so every change a page makes really goes through the daemon's rules. The tests in
-``test_web_real_daemon.py`` run the web against a real :class:`controller.daemon.Daemon`.
+``test_web_real_daemon.py`` run the web against a real :class:`controller.daemon.loop.Daemon`.
 
 Imported by ``conftest.py`` and the tests as ``web_support`` (pytest puts this
 directory on ``sys.path``), so there is one copy of each class.
@@ -28,12 +28,14 @@ from typing import Any
 from argon2 import profiles
 from sqlalchemy import select
 
-from controller import actors, admin_ops, audit, staff
+from controller.control import actors
+
+from controller.store import admin_ops, audit, staff
 from controller.config import Config
-from controller.control import Peer
-from controller.db import session_factory
+from controller.control.server import Peer
+from controller.store.db import session_factory
 from controller.errors import KunciError
-from controller.models import Event
+from controller.store.models import Event
 from controller.paths import DataDir
 from controller.timefmt import utcnow
 

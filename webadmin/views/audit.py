@@ -16,8 +16,8 @@ from typing import Any
 from flask import Blueprint, render_template
 from sqlalchemy import func, select
 
-from controller import audit
-from controller.models import Event
+from controller.store import audit
+from controller.store.models import Event
 from webadmin.security import STAFF, allow
 from webadmin.state import read_db
 

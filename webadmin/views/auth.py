@@ -15,7 +15,7 @@ from typing import Any
 
 from flask import Blueprint, g, redirect, render_template, request, session, url_for
 
-from controller import staff
+from controller.store import staff
 from controller.errors import InvalidInput
 from webadmin import daemon
 from webadmin import login as passwords

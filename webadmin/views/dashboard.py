@@ -24,8 +24,8 @@ from flask import (
 )
 from sqlalchemy import or_, select
 
-from controller import eventlog
-from controller.models import MAX_ROW_ID, Alarm
+from controller.store import eventlog
+from controller.store.models import MAX_ROW_ID, Alarm
 from controller.timefmt import utcnow
 from webadmin import charts, daemon
 from webadmin import login as passwords

@@ -13,7 +13,7 @@ from typing import Any
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 
-from controller import people
+from controller.store import people
 from controller.errors import InvalidInput, NotFound, PolicyRefused
 from webadmin import daemon, forms
 from webadmin.forms import sentence

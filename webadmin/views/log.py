@@ -7,7 +7,7 @@ Only whitelisted parameters are accepted; anything else is a 400.
 
 Exports stream from a generator with their own read-only session, batch by batch,
 so memory stays flat for any log size. The first line (anchor, filters) comes from
-:mod:`controller.eventlog` itself; file names are made by the server only.
+:mod:`controller.store.eventlog` itself; file names are made by the server only.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from typing import Any
 
 from flask import Blueprint, Response, abort, render_template, request, url_for
 
-from controller import audit, eventlog
+from controller.store import audit, eventlog
 from controller.errors import InvalidInput
 from controller.timefmt import utcnow
 from webadmin import daemon, forms

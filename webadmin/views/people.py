@@ -27,9 +27,9 @@ from flask import (
     url_for,
 )
 
-from controller import people
+from controller.store import people
 from controller.errors import InvalidInput, KunciError, NotFound
-from controller.models import DOOR_MODES, USER_STATUSES
+from controller.store.models import DOOR_MODES, USER_STATUSES
 from webadmin import daemon, forms
 from webadmin.forms import sentence
 from webadmin.security import ADMIN_ONLY, allow

@@ -26,9 +26,9 @@ from flask import (
     url_for,
 )
 
-from controller import staff
+from controller.store import staff
 from controller.errors import InvalidInput
-from controller.models import ADMIN_ROLES
+from controller.store.models import ADMIN_ROLES
 from controller.timefmt import utcnow
 from webadmin import daemon, forms
 from webadmin import login as passwords

@@ -16,15 +16,17 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import func, select
 
-from controller import actors, admin_ops, models
-from controller.control import Peer
-from controller.people import validate_code
-from controller.access import LOG_UNAVAILABLE
+from controller.control import actors
+
+from controller.store import admin_ops, models
+from controller.control.server import Peer
+from controller.store.people import validate_code
+from controller.daemon.access import LOG_UNAVAILABLE
 from controller.errors import InvalidInput, KunciError, NotFound, PolicyRefused
 from controller.timefmt import iso_utc
 
 if TYPE_CHECKING:
-    from controller.daemon import Daemon
+    from controller.daemon.loop import Daemon
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +57,7 @@ def _actor(params: dict[str, Any]) -> str:
 
 
 class CommandHandlers:
-    """Command implementations bound to one :class:`~controller.daemon.Daemon`."""
+    """Command implementations bound to one :class:`~controller.daemon.loop.Daemon`."""
 
     def __init__(self, daemon: Daemon) -> None:
         self.d = daemon
@@ -68,7 +70,7 @@ class CommandHandlers:
         """Control-socket handler (connection thread).
 
         ``peer`` is the connecting account (``SO_PEERCRED``); the actor every command records is
-        resolved from it (:func:`controller.actors.resolve`), never taken from the request alone.
+        resolved from it (:func:`controller.control.actors.resolve`), never taken from the request alone.
         """
         cmd = request["cmd"]
         params = {k: v for k, v in request.items() if k not in ("cmd", "web_session", "staff")}
@@ -112,7 +114,7 @@ class CommandHandlers:
     def _staff_check(self, params: dict[str, Any]) -> dict[str, Any]:
         """A staff login may change the door's data only while its account is active and has the admin
         role (auditors read); the web checks the same, this holds even if the web does not."""
-        from controller.staff import get_account_or_none
+        from controller.store.staff import get_account_or_none
 
         actor = _actor(params)
         account = get_account_or_none(self.d.journal.session, actor)
@@ -124,7 +126,7 @@ class CommandHandlers:
         return {}
 
     def _admin(self, params: dict[str, Any]) -> dict[str, Any]:
-        """One admin change (:mod:`controller.admin_ops`) and its sealed event, in one transaction."""
+        """One admin change (:mod:`controller.store.admin_ops`) and its sealed event, in one transaction."""
         from sqlalchemy.exc import SQLAlchemyError
 
         from controller.errors import StoreError

@@ -29,20 +29,22 @@ from typing import Any
 
 from sqlalchemy.exc import SQLAlchemyError
 
-from controller import __version__, audit, db, keys
-from controller import anchor as anchors
-from controller.access import AccessController, Outcome
-from controller.anchor import AnchorWriter
-from controller.clock import JumpDetector, clock_trusted
+from controller import __version__
+
+from controller.store import audit, db, keys
+from controller.store import anchor as anchors
+from controller.daemon.access import AccessController, Outcome
+from controller.store.anchor import AnchorWriter
+from controller.daemon.clock import JumpDetector, clock_trusted
 from controller.config import Config
-from controller.door_state import (AlarmCleared, AlarmRaised, DoorEvent, DoorState, DoorStateMachine, RelayOff,
+from controller.core.door_state import (AlarmCleared, AlarmRaised, DoorEvent, DoorState, DoorStateMachine, RelayOff,
                                    RelayOn)
 from controller.errors import DataLost, KunciError, StoreError
-from controller.hardware import Hardware, build_hardware
-from controller.journal import Journal
+from controller.daemon.hardware import Hardware, build_hardware
+from controller.daemon.journal import Journal
 from controller.paths import DataDir
-from controller.pin_entry import Invalid, PinEntry, Submitted, TimedOut
-from controller.systemd import Notifier
+from controller.core.pin_entry import Invalid, PinEntry, Submitted, TimedOut
+from controller.daemon.systemd import Notifier
 from controller.timefmt import iso_utc, utcnow
 from drivers import events as ev
 
@@ -70,7 +72,7 @@ class Daemon:
 
     :param datadir: the data directory.
     :param config: the validated configuration (``config.simulated`` selects simulated hardware).
-    :param hardware_factory: builds the drivers (default :func:`controller.hardware.build_hardware`).
+    :param hardware_factory: builds the drivers (default :func:`controller.daemon.hardware.build_hardware`).
     :param clock: monotonic clock in seconds (default ``time.monotonic``).
     :param wall: aware UTC wall clock (default :func:`controller.timefmt.utcnow`).
     """
@@ -129,7 +131,7 @@ class Daemon:
         self._next_seal = 0.0
         self._log_down = False
         self._next_clock_check = 0.0
-        from controller.daemon_commands import CommandHandlers
+        from controller.daemon.commands import CommandHandlers
 
         self.commands = CommandHandlers(self)
 
@@ -216,7 +218,7 @@ class Daemon:
         if self.hw.sensor is not None:
             self.commands.connect_sensor()
         self.hw.start()
-        from controller.control import ControlServer
+        from controller.control.server import ControlServer
 
         self._control = ControlServer(self.datadir.socket_path, self.commands.handle)
         self._control.start()
@@ -255,7 +257,7 @@ class Daemon:
         and never ``daemon.stopped``: killed, crashed, power cut)."""
         from sqlalchemy import select
 
-        from controller.models import Event
+        from controller.store.models import Event
 
         session = self.journal.session
         last_run = session.scalar(

@@ -3,7 +3,7 @@
 One frozen dataclass per TOML section (:class:`SiteConfig` for ``[site]``, ...) and
 :class:`Config` on top. Each field carries its default and a :class:`Spec` (meaning,
 unit, range) in its metadata: that schema is the single source of the defaults, of
-the validation (:mod:`controller.config_validate`), of the commented example file
+the validation (:mod:`controller.config.validate`), of the commented example file
 ``config/kunci.example.toml`` (:func:`default_config_text`) and of the reference page
 ``docs/configuration.md`` (:func:`config_reference_markdown`). Regenerate both with
 ``python -m controller.config --write``.
@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from controller import config_validate as v
+from controller.config import validate as v
 from controller.errors import ConfigError
 
 log = logging.getLogger(__name__)
@@ -45,7 +45,7 @@ def setting(
     check: v.Check | None = None,
     rule: str = "",
 ) -> Any:
-    """A dataclass field with its default and its :class:`~controller.config_validate.Spec`."""
+    """A dataclass field with its default and its :class:`~controller.config.validate.Spec`."""
     spec = v.Spec(doc=doc, unit=unit, min=min, max=max, choices=choices, check=check, rule=rule)
     return field(default=default, metadata={"spec": spec})
 
@@ -344,7 +344,7 @@ _EXAMPLE_HEADER = """\
 #
 # Every key is optional; a key left out takes the default, which is the value shown here.
 # Units are part of the key names (_seconds, _ms, _minutes). Check a file with `kunci config check`.
-# This text is generated from controller/config.py; docs/configuration.md explains every key.
+# This text is generated from controller/config/__init__.py; docs/configuration.md explains every key.
 """
 
 
@@ -404,7 +404,7 @@ held_open_seconds`; `length_digits <= max_entry_digits`; `lockout_base_seconds <
 lockout_max_seconds`; a web session's idle limit fits in its maximum age; `web.cert_file` and
 `web.key_file` are set together. `kunci config show` prints the effective configuration.
 
-The tables below are generated from the schema in `controller/config.py`
+The tables below are generated from the schema in `controller/config/__init__.py`
 (`python -m controller.config --write` regenerates this page and the example file).
 """
 
@@ -446,7 +446,7 @@ def config_as_toml(config: Config) -> str:
 
 
 #: Where the generated files live in a source checkout.
-_REPO = Path(__file__).resolve().parent.parent
+_REPO = Path(__file__).resolve().parents[2]
 EXAMPLE_FILE = _REPO / "config" / "kunci.example.toml"
 REFERENCE_FILE = _REPO / "docs" / "configuration.md"
 
@@ -468,5 +468,5 @@ def _main(argv: list[str]) -> int:
     return 0
 
 
-if __name__ == "__main__":  # pragma: no cover
+if __name__ == "__main__":  # pragma: no cover (``python -m controller.config`` runs config/__main__.py)
     sys.exit(_main(sys.argv[1:]))

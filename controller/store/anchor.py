@@ -13,13 +13,13 @@ lost or rewritten after they had been committed (a deleted ``kunci.db-wal``, row
 
 When the file grows past :data:`ROTATE_BYTES` it is renamed to ``heads.1`` (replacing the older one)
 before the next line is written, so the newest head is always in ``heads`` or, right after a rotation,
-in ``heads.1``. Both files are part of a backup (:mod:`controller.backup`).
+in ``heads.1``. Both files are part of a backup (:mod:`controller.ops.backup`).
 
 Writers:
 
 * the daemon: :class:`AnchorWriter` attached to its session (:meth:`AnchorWriter.attach`) - one hook
   on the session's ``after_commit`` that every commit of sealed events passes through
-  (:func:`controller.audit.append` and :func:`controller.audit.seal_pending` note the head they
+  (:func:`controller.store.audit.append` and :func:`controller.store.audit.seal_pending` note the head they
   sealed in ``session.info``);
 * maintenance commands that seal while no daemon runs: :func:`record_head` after their commit.
 
@@ -41,9 +41,9 @@ from sqlalchemy import event as sa_event
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from controller import audit
+from controller.store import audit
 from controller.errors import StoreError
-from controller.models import Event
+from controller.store.models import Event
 from controller.paths import DataDir
 from controller.timefmt import iso_utc, utcnow
 

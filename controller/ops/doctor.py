@@ -31,7 +31,7 @@ from typing import Any
 
 from controller.config import Config, load_config
 from controller.errors import ConfigError, DaemonUnavailable, KunciError
-from controller.install import DOOR_USER, GROUP, MANIFEST, WEB_USER, parse_manifest
+from controller.ops.install import DOOR_USER, GROUP, MANIFEST, WEB_USER, parse_manifest
 from controller.paths import DEFAULT_DATA_DIR, DataDir
 
 log = logging.getLogger(__name__)
@@ -278,7 +278,7 @@ def check_sensor_password(password: int, enabled: bool) -> Finding:
 
 
 def check_clock(trust: str, simulated: bool, synchronised: bool | None) -> Finding:
-    """Whether schedules and validity windows can rely on the wall clock (controller.clock)."""
+    """Whether schedules and validity windows can rely on the wall clock (controller.daemon.clock)."""
     fix = ("enable time synchronisation (`sudo timedatectl set-ntp true`, needs the network) or fit an RTC "
            "(Pi 5 battery, DS3231) and set site.clock_trust = \"always\"")
     if synchronised:
@@ -299,7 +299,7 @@ def check_tls(cert: Path, key: Path, now: datetime) -> Finding:
     """The admin page's certificate exists, is valid now and for 30 more days; prints its fingerprint."""
     from cryptography import x509
 
-    from controller.tls import cert_fingerprint_sha256
+    from controller.ops.tls import cert_fingerprint_sha256
 
     fix = f"create a new one: move {cert} and {key} aside and run `kunci init` (as kunci-web: `kunci web` does it)"
     if not cert.is_file():
@@ -541,7 +541,7 @@ def _board_model(root: Path) -> str | None:
 
 def check_database(engine: Any) -> Finding:
     """``PRAGMA quick_check`` and the schema revision."""
-    from controller.db import check_integrity, database_revision, head_revision
+    from controller.store.db import check_integrity, database_revision, head_revision
 
     result = check_integrity(engine)
     if result != "ok":
@@ -558,10 +558,10 @@ def check_audit(engine: Any, datadir: DataDir) -> Finding:
     """Verify the event chain with the audit key (needs read access to ``secrets/audit.key``)."""
     from sqlalchemy.exc import SQLAlchemyError
 
-    from controller.audit import verify
-    from controller.db import session_factory
+    from controller.store.audit import verify
+    from controller.store.db import session_factory
     from controller.errors import SecretsError, StoreError
-    from controller.keys import load_audit_key
+    from controller.store.keys import load_audit_key
 
     try:
         key = load_audit_key(datadir)
@@ -570,7 +570,7 @@ def check_audit(engine: Any, datadir: DataDir) -> Finding:
             return warn("audit", "the audit key is not readable by this user, chain not verified",
                         f"run as the {DOOR_USER} user: sudo -u {DOOR_USER} kunci doctor")
         return warn("audit", f"chain not verified: {exc}", "fix the secrets finding first")
-    from controller import anchor
+    from controller.store import anchor
 
     try:
         kept = anchor.newest(datadir)  # before the snapshot: a head is appended only after its commit
@@ -598,7 +598,7 @@ def check_audit(engine: Any, datadir: DataDir) -> Finding:
 
 def check_daemon(socket_path: Path, timeout: float = 3.0) -> tuple[Finding, dict[str, Any] | None]:
     """Ask the running daemon for its status over the control socket."""
-    from controller.client import ControlClient
+    from controller.control.client import ControlClient
 
     fix = "sudo systemctl start kunci-door; see `journalctl -u kunci-door -e` for why it stopped"
     try:
@@ -750,11 +750,11 @@ def run_doctor(
 ) -> list[Finding]:
     """Run every check; returns the findings in report order.
 
-    :param clock_probe: kernel clock synchronised? (default :func:`controller.clock.kernel_clock_synchronised`).
+    :param clock_probe: kernel clock synchronised? (default :func:`controller.daemon.clock.kernel_clock_synchronised`).
     :param sensor_probe: opens the sensor when the daemon is not running (default :func:`probe_sensor`).
     :param now: aware UTC clock for certificate dates.
     """
-    from controller.clock import kernel_clock_synchronised
+    from controller.daemon.clock import kernel_clock_synchronised
 
     root = Path(options.root).absolute()
     real = root == Path("/")
@@ -797,7 +797,7 @@ def run_doctor(
 
 def _store_findings(datadir: DataDir, config: Config | None) -> list[Finding]:
     """The database and audit findings (one engine for both)."""
-    from controller.db import open_database
+    from controller.store.db import open_database
 
     url = config.store.url if config is not None else ""
     if not url and not datadir.db_file.exists():

@@ -19,7 +19,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, joinedload
 
 from controller.errors import InvalidInput, PolicyRefused
-from controller.models import AccessGroup, PinCredential, Schedule, User
+from controller.store.models import AccessGroup, PinCredential, Schedule, User
 from controller.timefmt import iso_utc, utcnow
 
 logger = logging.getLogger(__name__)

@@ -4,7 +4,7 @@ Revision ID: 0001
 Revises:
 Create Date: 2026-01-01
 
-Hand-written to match ``controller.models`` exactly (a test compares them with
+Hand-written to match ``controller.store.models`` exactly (a test compares them with
 Alembic's ``compare_metadata``). Constraint names follow ``models.NAMING_CONVENTION``.
 """
 

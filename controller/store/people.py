@@ -3,7 +3,7 @@ schedules and holidays.
 
 Every mutating function works in the caller's session, validates everything
 before it writes anything, and records its ``admin.*`` event with
-:func:`controller.audit.record` (unsealed; the sealer chains it). The caller
+:func:`controller.store.audit.record` (unsealed; the sealer chains it). The caller
 commits, so a change and its event land in one transaction or not at all.
 
 Events name the person by code only (``U0042``); ``detail`` carries
@@ -28,9 +28,9 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import Integer, cast, func, or_, select
 from sqlalchemy.orm import Session, selectinload
 
-from controller import audit
+from controller.store import audit
 from controller.errors import InvalidInput, NotFound, PolicyRefused
-from controller.models import (
+from controller.store.models import (
     DOOR_MODES,
     USER_STATUSES,
     AccessGroup,
@@ -42,7 +42,7 @@ from controller.models import (
 )
 
 if TYPE_CHECKING:
-    from controller.policy import Subject
+    from controller.core.policy import Subject
 
 logger = logging.getLogger(__name__)
 
@@ -351,11 +351,11 @@ def reset_pin(session: Session, pepper: bytes, code: str, length: int, actor: st
     """Give the person a new PIN (replacing any old one) and return it, to be shown once.
 
     The one PIN-issuing service (CLI, web and daemon all come here through
-    :mod:`controller.admin_ops`). Refused for revoked people. Records ``admin.pin_reset``
+    :mod:`controller.store.admin_ops`). Refused for revoked people. Records ``admin.pin_reset``
     (or ``admin.pin_issued`` when the person had no PIN), code only. Needs the pepper, so
     only the daemon or a CLI run by its owner can do it.
     """
-    from controller import pins
+    from controller.store import pins
 
     user = get_user(session, code)
     if user.status == "revoked":
@@ -427,13 +427,13 @@ def user_summary(user: User, *, include_name: bool) -> dict[str, Any]:
 
 
 def subject_for(user: User | None, session: Session | None = None) -> Subject | None:
-    """The pure policy input (:class:`controller.policy.Subject`) for ``user``; ``None`` for ``None``.
+    """The pure policy input (:class:`controller.core.policy.Subject`) for ``user``; ``None`` for ``None``.
 
     The schedule comes from the person's group (no group or no schedule = any
     time). ``session`` is accepted for callers that hold one; relationships load
     through the user's own session.
     """
-    from controller import policy
+    from controller.core import policy
 
     if user is None:
         return None
@@ -451,8 +451,8 @@ def subject_for(user: User | None, session: Session | None = None) -> Subject | 
 
 
 def schedule_view(schedule: Schedule) -> Any:
-    """A stored schedule as the pure :class:`controller.policy.Schedule`."""
-    from controller import policy
+    """A stored schedule as the pure :class:`controller.core.policy.Schedule`."""
+    from controller.core import policy
 
     return policy.Schedule(
         windows=tuple(policy.Window(w.weekday, w.start_minute, w.end_minute) for w in schedule.windows),
@@ -603,7 +603,7 @@ def list_holidays(session: Session, *, year: int | None = None) -> list[Holiday]
 
 
 def holiday_days(session: Session) -> frozenset[date]:
-    """Every holiday date, for :class:`controller.policy.Context`."""
+    """Every holiday date, for :class:`controller.core.policy.Context`."""
     return frozenset(session.scalars(select(Holiday.day)))
 
 

@@ -4,7 +4,7 @@ under the same single-writer lock when no daemon runs (issue 10 item 1, DESIGN Â
 :func:`apply` first asks the door daemon (``admin`` over the control socket), which applies the
 operation on its loop thread and seals its event in the same transaction. When no daemon answers
 and the single-writer lock (``DATA/run/daemon.lock``) is free, it takes that lock and runs the
-same :func:`controller.admin_ops.run` in this process, seals the events and commits: one code
+same :func:`controller.store.admin_ops.run` in this process, seals the events and commits: one code
 path, two places it can run, never two writers. A daemon that holds the lock but does not answer
 is an error; nothing is changed.
 """
@@ -16,8 +16,8 @@ import os
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from controller import admin_ops, anchor, audit, keys
-from controller.client import ControlClient
+from controller.store import admin_ops, anchor, audit, keys
+from controller.control.client import ControlClient
 from controller.config import Config
 from controller.errors import DaemonUnavailable, DataDirError, SecretsError
 from controller.paths import DataDir
@@ -68,7 +68,7 @@ def _apply_here(datadir: DataDir, op: str, params: dict[str, Any], actor: str,
                 config: Config | None) -> dict[str, Any]:
     """The in-process path; the caller holds the single-writer lock."""
     from controller.config import load_config
-    from controller.db import open_database, session_factory
+    from controller.store.db import open_database, session_factory
 
     config = config or load_config(datadir.config_file)
     try:

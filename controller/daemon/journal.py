@@ -1,7 +1,7 @@
 """The daemon's durable log: sealed events, alarms, and what happens when the disk says no.
 
-The daemon is the sealer (it holds :class:`controller.audit.SealerLock`), so every event it
-writes goes through :func:`controller.audit.append` and is committed before the caller acts on
+The daemon is the sealer (it holds :class:`controller.store.audit.SealerLock`), so every event it
+writes goes through :func:`controller.store.audit.append` and is committed before the caller acts on
 it ("no log, no entry", DESIGN §6). When the database refuses a write (disk full, read-only
 file system, I/O error), :meth:`Journal.write` returns ``False``, keeps the event in a RAM ring
 buffer and marks the log unavailable; :meth:`Journal.flush` retries the buffer later, so events
@@ -11,7 +11,7 @@ next start stores them first (:meth:`Journal.restore_spilled`), sealed, in order
 ``"recovered": true`` in their detail.
 
 Every commit of sealed events is followed by one line in the anchor file (``anchor=``, an
-:class:`controller.anchor.AnchorWriter` attached to the session): the head kept outside the database.
+:class:`controller.store.anchor.AnchorWriter` attached to the session): the head kept outside the database.
 """
 
 from __future__ import annotations
@@ -30,12 +30,12 @@ from sqlalchemy import or_, select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
-from controller import audit
-from controller.models import Alarm
+from controller.store import audit
+from controller.store.models import Alarm
 from controller.timefmt import iso_utc, parse_iso_utc, utcnow
 
 if TYPE_CHECKING:
-    from controller.anchor import AnchorWriter
+    from controller.store.anchor import AnchorWriter
 
 log = logging.getLogger(__name__)
 
@@ -137,7 +137,7 @@ class Journal:
     def commit_change(self) -> None:
         """Commit an admin change together with its ``admin.*`` events (sealed as they were recorded).
 
-        For admin commands (:mod:`controller.admin_ops`): the change and its event land in one
+        For admin commands (:mod:`controller.store.admin_ops`): the change and its event land in one
         transaction or not at all. Raises what the database raised, after a rollback; the caller
         reports the refusal (an admin change is never buffered in RAM).
         """

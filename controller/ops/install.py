@@ -81,7 +81,7 @@ NOLOGIN = "/usr/sbin/nologin"
 #: The door database and its ``-wal``/``-shm``: the daemon writes, the web's group only reads.
 DB_MODE = 0o640
 
-_REPO_UNITS = Path(__file__).resolve().parent.parent / "config" / "systemd"
+_REPO_UNITS = Path(__file__).resolve().parents[2] / "config" / "systemd"
 
 
 class InstallError(KunciError, RuntimeError):
@@ -392,7 +392,7 @@ def install_service(
     else:
         init = initialise
         if init is None:
-            from controller.cli.init_cmd import initialise as init
+            from controller.ops.initialise import initialise as init
         try:
             done = init(datadir)
         except (KunciError, OSError) as exc:

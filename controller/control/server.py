@@ -1,7 +1,7 @@
 """Server side of the control socket (``DATA/run/control.sock``, mode 0660, JSON lines).
 
 The daemon listens on no TCP port; local tools (CLI, admin web) connect here. One request per
-connection (see :mod:`controller.client` for the protocol). Each connection gets a short-lived
+connection (see :mod:`controller.control.client` for the protocol). Each connection gets a short-lived
 thread that reads the peer's credentials from the kernel (``SO_PEERCRED``: the account that
 connected, which a client cannot forge), parses the request and calls ``handler(request, progress,
 peer)``; the handler returns the result dict, or raises :class:`~controller.errors.KunciError` whose message goes back to the

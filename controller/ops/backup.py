@@ -68,10 +68,12 @@ from sqlalchemy import select
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
-from controller import __version__, anchor, audit, keys
-from controller.archive import FILE_PATTERN, archive_dir, list_archives, verify_all
+from controller import __version__
+
+from controller.store import anchor, audit, keys
+from controller.ops.archive import FILE_PATTERN, archive_dir, list_archives, verify_all
 from controller.config import load_config, parse_config
-from controller.db import (
+from controller.store.db import (
     SQLITE_HEADER,
     check_integrity,
     head_revision,
@@ -81,7 +83,7 @@ from controller.db import (
     upgrade_database,
 )
 from controller.errors import KunciError, SecretsError, StoreError
-from controller.models import PinCredential, User
+from controller.store.models import PinCredential, User
 from controller.paths import DataDir
 from controller.timefmt import iso_utc, utcnow
 
@@ -1054,7 +1056,7 @@ def _known_revision(revision: str) -> bool:
     """True if ``revision`` is one of the migrations shipped with this version."""
     from alembic.script import ScriptDirectory
 
-    from controller.db import _alembic_config
+    from controller.store.db import _alembic_config
 
     script = ScriptDirectory.from_config(_alembic_config("sqlite://"))
     try:

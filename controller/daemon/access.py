@@ -2,7 +2,7 @@
 
 Runs on the daemon loop thread only (it uses the loop's session). For each attempt it looks the
 credential up (one indexed query: PIN digest or sensor slot), builds the pure policy inputs,
-calls :func:`controller.policy.decide`, writes the sealed event, updates the keypad or finger
+calls :func:`controller.core.policy.decide`, writes the sealed event, updates the keypad or finger
 lockout, and tells the caller how long to unlock. It never touches the relay itself: the daemon
 turns a :class:`Grant` into a door-state-machine grant, after the event is committed when
 ``site.no_log_no_entry`` is on (the default).
@@ -26,18 +26,18 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 
-from controller import lockout as lk
-from controller import models, pins
+from controller.core import lockout as lk
+from controller.store import models, pins
 from controller.config import Config
-from controller.journal import Journal
-from controller.people import subject_for
-from controller.policy import Context, Decision, DoorMode, DoorView, Method, Reason, decide
+from controller.daemon.journal import Journal
+from controller.store.people import subject_for
+from controller.core.policy import Context, Decision, DoorMode, DoorView, Method, Reason, decide
 from controller.timefmt import iso_utc, parse_iso_utc, utcnow
 
 log = logging.getLogger(__name__)
 
 #: Denial reason of an attempt refused only because its event could not be stored ("no log, no entry").
-#: Not a policy decision (controller.policy never returns it); written when the log accepts writes again.
+#: Not a policy decision (controller.core.policy never returns it); written when the log accepts writes again.
 LOG_UNAVAILABLE = "log_unavailable"
 
 #: Refusals that do not count toward the keypad or finger lockout: they refuse every credential alike

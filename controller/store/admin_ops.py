@@ -2,10 +2,10 @@
 schedules, holidays and staff accounts (issue 10, DESIGN §2 "one writer").
 
 An operation takes JSON-safe parameters (what a control-socket request carries), validates them,
-makes its change through :mod:`controller.people` / :mod:`controller.staff` in the caller's
+makes its change through :mod:`controller.store.people` / :mod:`controller.store.staff` in the caller's
 session and records its ``admin.*`` event there, unsealed. It never commits: the door daemon runs
-it on its loop thread and seals and commits with :meth:`controller.journal.Journal.commit_change`;
-when no daemon runs, :func:`controller.changes.apply` holds the same single-writer lock and does
+it on its loop thread and seals and commits with :meth:`controller.daemon.journal.Journal.commit_change`;
+when no daemon runs, :func:`controller.control.changes.apply` holds the same single-writer lock and does
 the same in process. So a change and its event land together or not at all, and nothing but the
 sealer writes the door database.
 
@@ -13,7 +13,7 @@ Parameters: person codes ``"U0042"``; dates ``"YYYY-MM-DD"`` or ``null``; in ``u
 omitted key means unchanged and ``null`` clears. Results are JSON objects; a PIN in a result goes
 only to the requester (the control socket answers one connection) and never into a log.
 Passwords never reach the daemon: the web or CLI checks the rules and hashes them with argon2id
-outside any transaction (:func:`controller.staff.hash_new_password`), and the operation stores the
+outside any transaction (:func:`controller.store.staff.hash_new_password`), and the operation stores the
 hash, so a slow hash never stalls the door loop.
 """
 
@@ -26,7 +26,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from controller import audit, people, pins, staff
+from controller.store import audit, people, pins, staff
 from controller.config import Config
 from controller.errors import InvalidInput, PolicyRefused
 

@@ -2,7 +2,7 @@
 
 Passwords follow security.md N9/N12/T6.18: at least :data:`PASSWORD_MIN_LENGTH` (12)
 characters, at most :data:`PASSWORD_MAX_LENGTH` (1024; never truncated), no
-composition rules, refused when common (``controller/data/common-passwords.txt``)
+composition rules, refused when common (``controller/store/data/common-passwords.txt``)
 or trivially guessable (contains the username, one character, a keyboard run, a
 short piece repeated). Passwords are NFKC-normalised before checking and hashing,
 so the same text typed on two keyboards gives the same hash.
@@ -15,7 +15,7 @@ password (T6.3). After ``failures_before_lock`` failures in a row an account is
 locked for ``lock_minutes`` (T6.2, N13). Role, password and active changes bump
 ``session_version`` so every other web session of that account dies (T6.6).
 
-Every change writes its ``admin.*`` event with :func:`controller.audit.record` in
+Every change writes its ``admin.*`` event with :func:`controller.store.audit.record` in
 the caller's session; the caller commits. Passwords never appear in events, logs
 or exceptions.
 """
@@ -34,9 +34,9 @@ from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatc
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from controller import audit
+from controller.store import audit
 from controller.errors import InvalidInput, NotFound
-from controller.models import ADMIN_ROLES, AdminAccount
+from controller.store.models import ADMIN_ROLES, AdminAccount
 from controller.timefmt import iso_utc, parse_iso_utc
 
 logger = logging.getLogger(__name__)
@@ -95,8 +95,8 @@ def _dummy_hash(ph: PasswordHasher) -> str:
 
 @functools.cache
 def common_passwords() -> frozenset[str]:
-    """The shipped blocklist (lower case), read once from ``controller/data/common-passwords.txt``."""
-    text = resources.files("controller").joinpath("data/common-passwords.txt").read_text(encoding="utf-8")
+    """The shipped blocklist (lower case), read once from ``controller/store/data/common-passwords.txt``."""
+    text = resources.files("controller.store").joinpath("data/common-passwords.txt").read_text(encoding="utf-8")
     return frozenset(
         line.strip().lower() for line in text.splitlines() if line.strip() and not line.startswith("#")
     )

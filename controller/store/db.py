@@ -10,7 +10,7 @@ deferred reader tries to upgrade to a writer. Read-only sessions
 writers in WAL mode.
 
 ``upgrade_database`` runs the Alembic migrations shipped in
-``controller/migrations`` (no ``alembic.ini`` needed). ``open_database`` is what
+``controller/store/migrations`` (no ``alembic.ini`` needed). ``open_database`` is what
 commands use: it picks the URL, refuses a file that is not a SQLite database and
 never overwrites it.
 """

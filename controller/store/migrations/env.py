@@ -1,4 +1,4 @@
-"""Alembic environment for Kunci, driven from code by ``controller.db.upgrade_database``.
+"""Alembic environment for Kunci, driven from code by ``controller.store.db.upgrade_database``.
 
 The caller passes an open connection in ``config.attributes["connection"]``; when
 run from the ``alembic`` command line instead, an engine is made from
@@ -13,7 +13,7 @@ import logging
 from alembic import context
 from sqlalchemy.engine import Connection
 
-from controller.models import Base
+from controller.store.models import Base
 
 logger = logging.getLogger(__name__)
 
@@ -50,7 +50,7 @@ def run_migrations_online() -> None:
     if connection is not None:
         _run(connection)
         return
-    from controller.db import make_engine
+    from controller.store.db import make_engine
 
     engine = make_engine(config.get_main_option("sqlalchemy.url") or "")
     try:

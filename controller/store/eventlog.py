@@ -25,9 +25,9 @@ from typing import Any, TextIO
 from sqlalchemy import ScalarSelect, Select, case, func, select
 from sqlalchemy.orm import Session
 
-from controller import audit
+from controller.store import audit
 from controller.errors import InvalidInput
-from controller.models import Event
+from controller.store.models import Event
 from controller.timefmt import iso_utc, utcnow
 
 logger = logging.getLogger(__name__)

@@ -1,11 +1,11 @@
 """Who a control-socket command acts as (issue 10 item 3).
 
 Every command is recorded under an actor. The kernel tells the daemon which local account
-connected (``SO_PEERCRED``, :class:`controller.control.Peer`); a client cannot choose it:
+connected (``SO_PEERCRED``, :class:`controller.control.server.Peer`); a client cannot choose it:
 
 * the admin web's account (the owner of ``DATA/web/``) may name a staff login as the actor, and
   only together with the token hash of a web session that is live for that login in the web's
-  own database (:func:`controller.web_store.session_is_live`), or for the web's login events
+  own database (:func:`controller.store.web_store.session_is_live`), or for the web's login events
   (``event.record`` of ``admin.login``/``admin.login_failed``, which happen before a session
   exists; the actor is then the username that was tried);
 * every other client acts as its own account: ``cli:<account>`` (``cli:root``, ``cli:kunci``),
@@ -19,7 +19,7 @@ import re
 from datetime import datetime
 from typing import Any
 
-from controller.control import Peer
+from controller.control.server import Peer
 from controller.errors import InvalidInput, PolicyRefused
 from controller.paths import DataDir
 
@@ -55,7 +55,7 @@ def resolve(peer: Peer, request: dict[str, Any], datadir: DataDir, now: datetime
     named = request.get("actor")
     if named is None or peer.uid != web_uid(datadir):
         return local_actor(peer)
-    from controller.staff import validate_username
+    from controller.store.staff import validate_username
 
     try:
         username = validate_username(named)
@@ -70,7 +70,7 @@ def resolve(peer: Peer, request: dict[str, Any], datadir: DataDir, now: datetime
         return local_actor(peer)  # the web's account acting as itself (e.g. its maintenance CLI)
     if not isinstance(token, str) or not _TOKEN_HASH.fullmatch(token):
         raise PolicyRefused("a staff login acts only inside a web session the web has verified")
-    from controller import web_store
+    from controller.store import web_store
 
     if not web_store.session_is_live(datadir, username, bytes.fromhex(token), now):
         log.warning("refused a command naming %s without a live web session", username)

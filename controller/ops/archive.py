@@ -51,10 +51,10 @@ from typing import Any
 from sqlalchemy import Engine, delete, func, select
 from sqlalchemy.orm import Session
 
-from controller import audit
-from controller.db import session_factory
+from controller.store import audit
+from controller.store.db import session_factory
 from controller.errors import InvalidInput, StoreError
-from controller.models import Event
+from controller.store.models import Event
 from controller.timefmt import iso_utc, utcnow
 
 logger = logging.getLogger(__name__)
@@ -195,7 +195,7 @@ class FullVerifyResult:
 
     ``problem``/``first_bad_seq``/``archive`` name the first broken link (``archive``
     is the file name when the problem is in or between archives). ``live`` is the
-    live log's :class:`~controller.audit.VerifyResult` (``None`` when an archive
+    live log's :class:`~controller.store.audit.VerifyResult` (``None`` when an archive
     failed first). ``overlap``: events archived but still in the live log (an
     archive run was interrupted before its commit; the next run removes them).
     """
@@ -301,7 +301,7 @@ def verify_all(
 
     Each archive's start anchor must equal the previous archive's end anchor (the
     first starts at genesis); every event is re-MACed (masked ones: their ``amac``).
-    The live log is then verified with :func:`controller.audit.verify` starting from
+    The live log is then verified with :func:`controller.store.audit.verify` starting from
     the last end anchor. ``anchor`` is an exported head checked wherever its seq is.
     """
     files = list_archives(directory)
@@ -389,7 +389,7 @@ def archive_events(engine: Engine, key: bytes, directory: Path, cutoff: datetime
                    now: datetime | None = None) -> ArchiveResult:
     """Move the sealed events older than ``cutoff`` (a whole prefix of the chain) into a new archive file.
 
-    The caller holds :class:`~controller.audit.SealerLock`. In one write transaction:
+    The caller holds :class:`~controller.store.audit.SealerLock`. In one write transaction:
     seal pending events, verify archives + live log (refuse if broken), stream the
     prefix (seq order, stopping at the first event not older than ``cutoff``) into
     a temporary file while re-checking each MAC, fsync, rename to its final name,

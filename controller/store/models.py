@@ -222,7 +222,7 @@ class Door(Base):
 
 
 class Event(Base):
-    """One audit event. ``seq``/``mac`` are NULL until the sealer chains the row (see ``controller.audit``).
+    """One audit event. ``seq``/``mac`` are NULL until the sealer chains the row (see ``controller.store.audit``).
 
     ``user_code`` holds the person's code (never a name); ``detail`` is a JSON object
     as text, never containing names or PINs.

@@ -10,7 +10,7 @@ and ``mac`` NULL). The sealer - the daemon while it runs, else a maintenance
 command holding :class:`SealerLock` - calls :func:`append`, which first seals every
 pending row in id order and then inserts its own row sealed, or
 :func:`seal_pending`. Callers commit. On SQLite, write transactions are
-serialised (``BEGIN IMMEDIATE``, see :mod:`controller.db`), so ids are assigned in
+serialised (``BEGIN IMMEDIATE``, see :mod:`controller.store.db`), so ids are assigned in
 commit order and seq order equals id order.
 
 :func:`verify` walks the chain in seq order in batches (constant memory) and
@@ -37,7 +37,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from controller.errors import InvalidInput, StoreError
-from controller.models import Door, Event, User
+from controller.store.models import Door, Event, User
 from controller.paths import DataDir
 from controller.timefmt import iso_utc, utcnow
 
@@ -46,7 +46,7 @@ logger = logging.getLogger(__name__)
 #: The chain's predecessor of seq 1.
 GENESIS_MAC = bytes(32)
 #: ``session.info`` key under which :func:`append` and :func:`seal_pending` leave the head
-#: ``(seq, mac)`` they sealed; the anchor writer (:mod:`controller.anchor`) takes it after the commit.
+#: ``(seq, mac)`` they sealed; the anchor writer (:mod:`controller.store.anchor`) takes it after the commit.
 SEALED_HEAD_INFO = "kunci.sealed_head"
 #: ``session.info`` key marking the sealer's session (:func:`seal_as_written`); holds the audit key.
 SEALER_KEY_INFO = "kunci.sealer_key"
@@ -341,7 +341,7 @@ def verify(
     ``start`` is the start anchor ``(seq, mac_hex)`` of a pruned log: the live log
     must then begin at ``seq + 1`` and its first MAC must use ``mac_hex`` as the
     previous MAC - the end anchor of the newest archive (see
-    :mod:`controller.archive`). Default ``None``: :func:`pruned_start` - genesis
+    :mod:`controller.ops.archive`). Default ``None``: :func:`pruned_start` - genesis
     ``(0, zeros)``, or the end anchor recorded in the newest
     ``admin.events_archived`` event when the log was pruned (that event is itself
     inside the chain being verified, so an edited anchor breaks its MAC). An

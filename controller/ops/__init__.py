@@ -1,0 +1,1 @@
+"""Operations: backups, archives, TLS certificate, service installation, doctor."""
