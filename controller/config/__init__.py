@@ -179,6 +179,10 @@ class SensorConfig:
                                    unit="score", min=1, max=500)
     command_timeout_seconds: float = setting(3.0, "A sensor command without an answer after this is a failure.",
                                              unit="seconds", min=0.5, max=30.0)
+    enroll_step_timeout_seconds: float = setting(
+        30.0, "How long a person has for each enrolment step (place the finger, lift it, place it again); "
+        "kunci finger enroll and the admin web wait a little longer for each step.",
+        unit="seconds", min=5.0, max=300.0)
     poll_interval_ms: int = setting(100, "Time between checks for a finger on the sensor.",
                                     unit="milliseconds", min=10, max=2000)
     reconnect_max_seconds: float = setting(30.0, "Longest wait between reconnection attempts to a lost sensor.",
