@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 import signal
 import socket
 import ssl
@@ -27,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from controller.errors import ConfigError, DataDirError, InvalidInput
+from controller.fileio import atomic_write
 from controller.paths import DataDir
 
 logger = logging.getLogger(__name__)
@@ -98,9 +98,7 @@ def serve_https(app: Any, host: str, port: int, cert: str | Path, key: str | Pat
 def write_port_file(path: Path, port: int) -> None:
     """Write the bound TCP ``port`` to ``path`` (decimal and a newline), atomically: a reader sees the
     whole number or no file. ``kunci demo`` reads it to learn the port that ``--port 0`` picked."""
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(f"{port}\n", encoding="ascii")
-    os.replace(tmp, path)
+    atomic_write(path, f"{port}\n", mode=0o644)
 
 
 def resolve_tls_files(datadir: DataDir, cert_file: str, key_file: str) -> tuple[Path, Path, bool]:

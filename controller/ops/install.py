@@ -59,6 +59,7 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
 from controller.errors import KunciError
+from controller.fileio import atomic_write
 from controller.paths import DEFAULT_DATA_DIR, DataDir
 
 log = logging.getLogger(__name__)
@@ -292,10 +293,7 @@ def _write_if_changed(path: Path, text: str, mode: int, report: InstallReport, d
     if dry_run:
         return
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".kunci-tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.chmod(tmp, mode)
-    os.replace(tmp, path)
+    atomic_write(path, text, mode=mode)
 
 
 def _apply(entry: PlannedPath, target: Path, *, set_owner: bool, dry_run: bool, report: InstallReport) -> None:
