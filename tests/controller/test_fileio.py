@@ -34,10 +34,9 @@ def test_replacing_swaps_the_whole_content(tmp_path: Path) -> None:
 def test_the_old_content_survives_an_error_mid_write(tmp_path: Path) -> None:
     target = tmp_path / "backup.kbk"
     target.write_bytes(b"old")
-    with pytest.raises(RuntimeError, match="disk pulled"):
-        with fileio.atomic_writer(target) as fh:
-            fh.write(b"half of the new")
-            raise RuntimeError("disk pulled")
+    with pytest.raises(RuntimeError, match="disk pulled"), fileio.atomic_writer(target) as fh:
+        fh.write(b"half of the new")
+        raise RuntimeError("disk pulled")
     assert target.read_bytes() == b"old"
     assert _leftovers(tmp_path) == []
 
@@ -59,10 +58,9 @@ def test_a_failed_fsync_leaves_the_old_file_and_no_temp(tmp_path: Path, monkeypa
 
 def test_a_failed_new_file_is_absent(tmp_path: Path) -> None:
     target = tmp_path / "heads"
-    with pytest.raises(ValueError):
-        with fileio.atomic_writer(target) as fh:
-            fh.write(b"seq=1")
-            raise ValueError("stop")
+    with pytest.raises(ValueError, match="stop"), fileio.atomic_writer(target) as fh:
+        fh.write(b"seq=1")
+        raise ValueError("stop")
     assert not target.exists()
     assert _leftovers(tmp_path) == []
 
@@ -78,10 +76,9 @@ def test_no_replace_refuses_an_existing_file_and_keeps_it(tmp_path: Path) -> Non
 
 def test_no_replace_refuses_a_file_created_while_writing(tmp_path: Path) -> None:
     target = tmp_path / "site.kbk"
-    with pytest.raises(FileExistsError):
-        with fileio.atomic_writer(target, replace=False) as fh:
-            fh.write(b"mine")
-            target.write_bytes(b"theirs")  # appears between the check and the link
+    with pytest.raises(FileExistsError), fileio.atomic_writer(target, replace=False) as fh:
+        fh.write(b"mine")
+        target.write_bytes(b"theirs")  # appears between the check and the link
     assert target.read_bytes() == b"theirs"
     assert _leftovers(tmp_path) == []
 
