@@ -39,14 +39,13 @@ import hashlib
 import hmac
 import json
 import logging
-import os
 import re
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from sqlalchemy import Engine, delete, func, select
 from sqlalchemy.orm import Session
@@ -54,6 +53,7 @@ from sqlalchemy.orm import Session
 from controller.store import audit
 from controller.store.db import session_factory
 from controller.errors import InvalidInput, StoreError
+from controller.fileio import atomic_writer
 from controller.store.models import Event
 from controller.timefmt import iso_utc, utcnow
 
@@ -446,10 +446,8 @@ def archive_events(engine: Engine, key: bytes, directory: Path, cutoff: datetime
             }
             header["hmac"] = header_hmac(key, header)
             final = directory / archive_name(first, last)
-            tmp = directory / f".{final.name}.{os.getpid()}.tmp"
-            masked = _write_archive(session, key, tmp, header, start[1], first, last)
-            os.replace(tmp, final)
-            _fsync_dir(directory)
+            with atomic_writer(final, mode=ARCHIVE_FILE_MODE) as raw:
+                masked = _write_archive(session, key, raw, header, start[1], first, last)
             session.execute(delete(Event).where(Event.seq >= first, Event.seq <= last))
             audit.append(session, key, audit.ARCHIVED_EVENT, actor="cli", detail={
                 "file": final.name, "first_seq": first, "last_seq": last, "count": last - first + 1,
@@ -459,8 +457,6 @@ def archive_events(engine: Engine, key: bytes, directory: Path, cutoff: datetime
     finally:
         if final is not None and not committed:
             final.unlink(missing_ok=True)
-        for stale in directory.glob(f".events-*.{os.getpid()}.tmp"):
-            stale.unlink(missing_ok=True)
     logger.info("archived seqs %d..%d to %s (%d masked)", first, last, final, masked)
     return ArchiveResult(final, first, last, last - first + 1, masked, cutoff, pruned)
 
@@ -472,60 +468,47 @@ def _read_header(path: Path) -> dict[str, Any]:
         raise StoreError(f"archive {path.name} has no readable header") from None
 
 
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _write_archive(session: Session, key: bytes, tmp: Path, header: dict[str, Any], prev: bytes,
+def _write_archive(session: Session, key: bytes, raw: BinaryIO, header: dict[str, Any], prev: bytes,
                    first: int, last: int) -> int:
-    """Stream seqs ``first..last`` into ``tmp`` (gzip, fsynced); returns how many were masked."""
+    """Stream seqs ``first..last`` into ``raw`` (gzip); returns how many were masked."""
     masked = 0
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, ARCHIVE_FILE_MODE)
-    with os.fdopen(fd, "wb") as raw:
-        os.fchmod(raw.fileno(), ARCHIVE_FILE_MODE)
-        with gzip.GzipFile(fileobj=raw, mode="wb", mtime=0) as fh:
-            _write_line(fh, header)
-            expected = first
-            cursor = first - 1
-            while cursor < last:
-                rows = session.execute(
-                    select(Event).where(Event.seq > cursor, Event.seq <= last).order_by(Event.seq).limit(_BATCH)
-                ).scalars().all()
-                if not rows:
-                    break
-                for row in rows:
-                    if row.seq != expected or row.mac is None:
-                        raise StoreError(f"seq {expected} is missing; nothing archived")
-                    mac = bytes(row.mac)
-                    if not hmac.compare_digest(audit.chain_mac(key, prev, row), mac):
-                        raise StoreError(f"seq {row.seq} does not match its MAC; nothing archived")
-                    line: dict[str, Any] = {
-                        "seq": row.seq, "time": row.time, "type": row.type, "reason": row.reason,
-                        "method": row.method, "user": row.user_code, "door": row.door, "actor": row.actor,
-                        "score": row.score, "detail": row.detail,
-                    }
-                    changed = []
-                    for name in ("detail", "actor"):
-                        value = line[name]
-                        new = mask_detail(value) if name == "detail" else (mask_text(value) if value else value)
-                        if new != value:
-                            line[name] = new
-                            changed.append(name)
-                    if changed:
-                        masked += 1
-                        line["masked"] = changed
-                        line["amac"] = masked_mac(key, prev, mac, line).hex()
-                    line["mac"] = mac.hex()
-                    _write_line(fh, line)
-                    prev, expected = mac, row.seq + 1
-                    session.expunge(row)
-                cursor = rows[-1].seq
-            if expected != last + 1:
-                raise StoreError(f"seq {expected} is missing; nothing archived")
-        raw.flush()
-        os.fsync(raw.fileno())
+    with gzip.GzipFile(fileobj=raw, mode="wb", mtime=0) as fh:
+        _write_line(fh, header)
+        expected = first
+        cursor = first - 1
+        while cursor < last:
+            rows = session.execute(
+                select(Event).where(Event.seq > cursor, Event.seq <= last).order_by(Event.seq).limit(_BATCH)
+            ).scalars().all()
+            if not rows:
+                break
+            for row in rows:
+                if row.seq != expected or row.mac is None:
+                    raise StoreError(f"seq {expected} is missing; nothing archived")
+                mac = bytes(row.mac)
+                if not hmac.compare_digest(audit.chain_mac(key, prev, row), mac):
+                    raise StoreError(f"seq {row.seq} does not match its MAC; nothing archived")
+                line: dict[str, Any] = {
+                    "seq": row.seq, "time": row.time, "type": row.type, "reason": row.reason,
+                    "method": row.method, "user": row.user_code, "door": row.door, "actor": row.actor,
+                    "score": row.score, "detail": row.detail,
+                }
+                changed = []
+                for name in ("detail", "actor"):
+                    value = line[name]
+                    new = mask_detail(value) if name == "detail" else (mask_text(value) if value else value)
+                    if new != value:
+                        line[name] = new
+                        changed.append(name)
+                if changed:
+                    masked += 1
+                    line["masked"] = changed
+                    line["amac"] = masked_mac(key, prev, mac, line).hex()
+                line["mac"] = mac.hex()
+                _write_line(fh, line)
+                prev, expected = mac, row.seq + 1
+                session.expunge(row)
+            cursor = rows[-1].seq
+        if expected != last + 1:
+            raise StoreError(f"seq {expected} is missing; nothing archived")
     return masked
