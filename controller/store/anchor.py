@@ -43,6 +43,7 @@ from sqlalchemy.orm import Session
 
 from controller.store import audit
 from controller.errors import StoreError
+from controller.fileio import fsync_dir
 from controller.store.models import Event
 from controller.paths import DataDir
 from controller.timefmt import iso_utc, utcnow
@@ -136,14 +137,6 @@ def present(target: DataDir | Path | str) -> bool:
     return path.exists() or previous_path(path).exists()
 
 
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 class AnchorWriter:
     """Appends heads to one anchor file; keeps the descriptor open (one write + one fsync per head).
 
@@ -171,7 +164,7 @@ class AnchorWriter:
             fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, FILE_MODE)
             if created:
                 os.fchmod(fd, FILE_MODE)
-                _fsync_dir(parent)
+                fsync_dir(parent)
             self._fd = fd
             self._size = os.fstat(fd).st_size
         return self._fd
@@ -179,7 +172,7 @@ class AnchorWriter:
     def _rotate(self) -> None:
         self.close()
         os.replace(self.path, previous_path(self.path))
-        _fsync_dir(self.path.parent)
+        fsync_dir(self.path.parent)
 
     def append(self, seq: int, mac: bytes | str, when: datetime | None = None) -> None:
         """Append ``(seq, mac)`` and fsync; raises ``OSError`` if the file cannot be written."""
