@@ -24,6 +24,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from controller.errors import DataDirError
+from controller.fileio import atomic_write
 
 logger = logging.getLogger(__name__)
 
@@ -45,14 +46,6 @@ def _san_entries(hostnames: Iterable[str]) -> list[x509.GeneralName]:
         except ValueError:
             names.append(x509.DNSName(host))
     return names
-
-
-def _write_private(path: Path, data: bytes) -> None:
-    """Create ``path`` with mode 0600 and write ``data``; refuse to replace an existing file."""
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "wb") as fh:
-        fh.write(data)
-    os.chmod(path, 0o600)
 
 
 def ensure_self_signed_cert(
@@ -118,10 +111,9 @@ def ensure_self_signed_cert(
     try:
         key_file.parent.mkdir(parents=True, exist_ok=True)
         cert_file.parent.mkdir(parents=True, exist_ok=True)
-        _write_private(key_file, key_pem)
-        fd = os.open(cert_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(cert.public_bytes(serialization.Encoding.PEM))
+        # Each file is complete or absent (never replaced): a crash cannot leave half a key behind.
+        atomic_write(key_file, key_pem, mode=0o600, replace=False)
+        atomic_write(cert_file, cert.public_bytes(serialization.Encoding.PEM), mode=0o644, replace=False)
     except OSError as exc:
         raise DataDirError(f"cannot write the TLS certificate: {exc}") from exc
     logger.info("created self-signed TLS certificate %s", cert_file)
