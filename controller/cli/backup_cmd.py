@@ -14,18 +14,10 @@ import sys
 from pathlib import Path
 
 from controller.control import changes
-from controller.ops.backup import (
-    KDF_NAMES,
-    MIN_PASSPHRASE,
-    BackupError,
-    check_new_passphrase,
-    check_passphrase,
-    create_backup,
-    daemon_running,
-    export_keys,
-    import_keys,
-    restore_backup,
-)
+from controller.ops.backup import create_backup, daemon_running
+from controller.ops.backup_format import KDF_NAMES, MIN_PASSPHRASE, BackupError, check_new_passphrase, check_passphrase
+from controller.ops.backup_keys import export_keys, import_keys
+from controller.ops.restore import restore_backup
 from controller.cli.secret_input import ask_secret
 from controller.errors import DataDirError
 from controller.paths import DataDir
@@ -82,7 +74,7 @@ def read_passphrase(args: argparse.Namespace, what: str, *, confirm: bool) -> st
     """The passphrase from stdin's first line or a prompt (twice when ``confirm``).
 
     ``confirm`` means a new file: the passphrase must also be hard to guess
-    (:func:`~controller.ops.backup.check_new_passphrase`); opening a file checks only the length.
+    (:func:`~controller.ops.backup_format.check_new_passphrase`); opening a file checks only the length.
     """
     check = check_new_passphrase if confirm else check_passphrase
     if args.passphrase_stdin:

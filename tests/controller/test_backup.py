@@ -13,7 +13,8 @@ import pytest
 
 from controller.store import audit, keys, pins
 from controller.store.audit import SealerLock
-from controller.ops.backup import BackupError, parse_header, restore_backup
+from controller.ops.backup_format import BackupError, parse_header
+from controller.ops.restore import restore_backup
 from controller.cli import main
 from controller.store.db import open_database, session_factory
 from controller.store.models import FingerCredential, User
@@ -278,14 +279,14 @@ def test_guessable_passphrase_is_refused_with_the_reason_and_writes_nothing(
 
 def test_an_old_file_with_a_guessable_passphrase_can_still_be_opened(tmp_path, capsys, monkeypatch, site) -> None:
     """The strength rule applies to new files; a backup made before it must stay restorable."""
-    from controller.ops import backup
+    from controller.ops import backup, backup_format, backup_payload
 
     data, _ = site
     dest = tmp_path / "old.kbk"
-    monkeypatch.setattr(backup, "check_new_passphrase", backup.check_passphrase)  # as before the rule
+    monkeypatch.setattr(backup, "check_new_passphrase", backup_format.check_passphrase)  # as before the rule
     backup.create_backup(DataDir(data), dest, "password1234")
     monkeypatch.undo()
-    assert backup.read_manifest(dest, "password1234")["counts"]["users"] == 2
+    assert backup_payload.read_manifest(dest, "password1234")["counts"]["users"] == 2
     with pytest.raises(BackupError, match="too easy to guess"):
         backup.create_backup(DataDir(data), tmp_path / "again.kbk", "password1234")
 
