@@ -27,6 +27,7 @@ from datetime import date
 from typing import Any
 
 from controller.errors import InvalidInput, KunciError
+from controller.fileio import atomic_write
 from controller.paths import DEMO_DATA_DIR, DataDir
 
 log = logging.getLogger(__name__)
@@ -61,8 +62,7 @@ def _prepare(datadir: DataDir) -> None:
         from controller.config import default_config_text
 
         text = re.sub(r"(?m)^simulated = false$", "simulated = true", default_config_text())
-        datadir.config_file.write_text(text, encoding="utf-8")
-        datadir.config_file.chmod(0o640)
+        atomic_write(datadir.config_file, text, mode=0o640)
     initialise(datadir)
 
 

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import os
 import sys
 import textwrap
 import tomllib
@@ -27,6 +26,7 @@ from typing import Any
 
 from controller.config import validate as v
 from controller.errors import ConfigError
+from controller.fileio import atomic_write
 
 log = logging.getLogger(__name__)
 
@@ -303,11 +303,9 @@ def write_default_config(path: Path) -> bool:
     Never overwrites. The file is created 0640 (the sensor password may be in it).
     """
     try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o640)
+        atomic_write(path, default_config_text(), mode=0o640, replace=False)
     except FileExistsError:
         return False
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        fh.write(default_config_text())
     log.info("wrote default configuration to %s", path)
     return True
 

@@ -15,6 +15,7 @@ import stat
 from pathlib import Path
 
 from controller.errors import SecretsError
+from controller.fileio import atomic_write
 from controller.paths import DataDir
 
 logger = logging.getLogger(__name__)
@@ -52,23 +53,11 @@ def create_secrets(datadir: DataDir) -> list[Path]:
 def _write_new_secret(path: Path) -> bool:
     """Write 32 random bytes to ``path`` with mode 0600 unless it exists; True if written."""
     try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, _FILE_MODE)
+        atomic_write(path, secrets.token_bytes(SECRET_LENGTH), mode=_FILE_MODE, replace=False)
     except FileExistsError:
         return False
     except OSError as exc:
-        raise SecretsError(f"cannot create {path}: {exc.strerror}") from exc
-    try:
-        os.fchmod(fd, _FILE_MODE)
-        data = secrets.token_bytes(SECRET_LENGTH)
-        view = memoryview(data)
-        while view:
-            view = view[os.write(fd, view) :]
-        os.fsync(fd)
-    except OSError as exc:
-        os.close(fd)
-        path.unlink(missing_ok=True)
         raise SecretsError(f"cannot write {path}: {exc.strerror}") from exc
-    os.close(fd)
     logger.info("created secret file %s", path)
     return True
 
