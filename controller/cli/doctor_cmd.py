@@ -6,7 +6,8 @@ import argparse
 import json
 from pathlib import Path
 
-from controller.ops.doctor import DoctorOptions, Status, exit_code, run_doctor
+from controller.ops.doctor import DoctorOptions, exit_code, run_doctor
+from controller.ops.doctor_findings import Status
 
 
 def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:

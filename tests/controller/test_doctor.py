@@ -17,19 +17,10 @@ import pytest
 
 from controller.cli import main
 from controller.config import load_config
-from controller.ops.doctor import (
-    DoctorOptions,
-    Finding,
-    Status,
-    check_clock,
-    check_relay_pin,
-    check_serial_console,
-    check_uart,
-    exit_code,
-    parse_boot_config,
-    probe_sensor,
-    run_doctor,
-)
+from controller.ops.doctor import DoctorOptions, exit_code, run_doctor
+from controller.ops.doctor_findings import Finding, Status
+from controller.ops.doctor_services import probe_sensor
+from controller.ops.doctor_system import check_clock, check_relay_pin, check_serial_console, check_uart, parse_boot_config
 from controller.ops.install import install_service
 from controller.paths import DataDir
 
@@ -350,7 +341,7 @@ def test_pi4_without_disable_bt_warns() -> None:
 
 def test_web_access_checks_the_owners_the_daemon_relies_on(inst: Installation) -> None:
     """The door database must belong to the daemon's account and DATA/web to the web's (SO_PEERCRED trust)."""
-    from controller.ops.doctor import Owners, check_web_access
+    from controller.ops.doctor_files import Owners, check_web_access
     from controller.ops.install import DOOR_USER, GROUP, WEB_USER
 
     me, my_group = os.getuid(), os.getgid()

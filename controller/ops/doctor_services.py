@@ -1,0 +1,182 @@
+"""``kunci doctor``'s checks that open things (docs/install-pi.md): the configuration, the database and its
+audit chain, the daemon's control socket, and the fingerprint sensor (probed only while no daemon owns it).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from controller.config import Config, load_config
+from controller.errors import ConfigError, DaemonUnavailable, KunciError
+from controller.ops.doctor_findings import Finding, fail, ok, warn
+from controller.ops.install import DOOR_USER, GROUP
+from controller.paths import DataDir
+
+#: Reply deadline for the sensor probe (seconds): password check and parameters answer in < 0.1 s.
+SENSOR_PROBE_TIMEOUT_SECONDS = 1.0
+
+
+def check_database(engine: Any) -> Finding:
+    """``PRAGMA quick_check`` and the schema revision."""
+    from controller.store.db import check_integrity, database_revision, head_revision
+
+    result = check_integrity(engine)
+    if result != "ok":
+        return fail("database", f"integrity check failed: {result.splitlines()[0]}",
+                    "stop the daemon (the door stays locked) and restore the newest backup; keep the damaged file")
+    revision, head = database_revision(engine), head_revision()
+    if revision != head:
+        return warn("database", f"schema at revision {revision}, this version expects {head}",
+                    "sudo -u kunci-door kunci db upgrade (the daemon also does it when it starts)")
+    return ok("database", f"integrity ok, schema revision {revision}")
+
+
+def check_audit(engine: Any, datadir: DataDir) -> Finding:
+    """Verify the event chain with the audit key (needs read access to ``secrets/audit.key``)."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from controller.errors import SecretsError, StoreError
+    from controller.store.audit import verify
+    from controller.store.db import session_factory
+    from controller.store.keys import load_audit_key
+
+    try:
+        key = load_audit_key(datadir)
+    except SecretsError as exc:
+        if isinstance(exc.__cause__, PermissionError):
+            return warn("audit", "the audit key is not readable by this user, chain not verified",
+                        f"run as the {DOOR_USER} user: sudo -u {DOOR_USER} kunci doctor")
+        return warn("audit", f"chain not verified: {exc}", "fix the secrets finding first")
+    from controller.store import anchor
+
+    try:
+        kept = anchor.newest(datadir)  # before the snapshot: a head is appended only after its commit
+    except StoreError as exc:
+        return warn("audit", f"chain not checked against the anchor file: {exc}",
+                    f"run as the {DOOR_USER} user: sudo -u {DOOR_USER} kunci doctor")
+    try:
+        with session_factory(engine, readonly=True)() as session, session.begin():
+            result = verify(session, key)
+            truncated = anchor.compare(session, kept) if kept is not None and result.ok else None
+    except SQLAlchemyError as exc:
+        return fail("audit", f"cannot read the event chain: {str(exc).splitlines()[0]}", "see the database finding")
+    incident = ("treat as an incident: compare with your last off-device anchor (`kunci audit verify --anchor "
+                "SEQ:MAC`), keep a copy of the database, find who had write access")
+    if not result.ok:
+        where = f"at seq {result.first_bad_seq}" if result.first_bad_seq is not None else "(unsealed rows)"
+        return fail("audit", f"event chain BROKEN {where}: {result.problem}", incident)
+    if truncated is not None:
+        return fail("audit", f"event chain BROKEN: {truncated} (anchor file {datadir.anchor_file})",
+                    incident + "; docs/reliability.md (a log that lost committed events)")
+    pending = ""
+    head = f"head seq={result.head_seq} mac={result.head_mac_hex[:16]}..." if result.head_mac_hex else "empty"
+    return ok("audit", f"event chain intact: {result.checked} events, {head}{pending}")
+
+
+def check_daemon(socket_path: Path, timeout: float = 3.0) -> tuple[Finding, dict[str, Any] | None]:
+    """Ask the running daemon for its status over the control socket."""
+    from controller.control.client import ControlClient
+
+    fix = "sudo systemctl start kunci-door; see `journalctl -u kunci-door -e` for why it stopped"
+    try:
+        status = ControlClient(socket_path, timeout=timeout).call("status")
+    except DaemonUnavailable as exc:
+        if "Permission denied" in str(exc):
+            return warn("daemon", f"cannot connect to {socket_path}: permission denied",
+                        f"run as {DOOR_USER} or a member of the {GROUP} group"), None
+        return warn("daemon", f"the door daemon is not reachable: {exc}", fix), None
+    except KunciError as exc:
+        return warn("daemon", f"the door daemon refused the status request: {exc}", fix), None
+    alarms = [a for a in status.get("alarms") or [] if not a.get("acknowledged")]
+    if status.get("log_available") is False:
+        return fail("daemon", "running, but the event log is not writable (entries are refused)",
+                    "see the disk and database findings"), status
+    if alarms:
+        kinds = ", ".join(sorted({str(a.get("kind")) for a in alarms}))
+        return warn("daemon", f"running, door {status.get('door')}; {len(alarms)} unacknowledged alarm(s): {kinds}",
+                    "review and acknowledge them on the admin page (Alarms)"), status
+    return ok("daemon", f"running, door {status.get('door')}, relay {'on' if status.get('relay') else 'off'}"), status
+
+
+SimulatorFactory = Callable[[Config, DataDir], Any]
+
+
+def default_simulator(config: Config, datadir: DataDir) -> Any:
+    """The pty sensor simulator the simulated daemon would use (same flash, password and address)."""
+    from drivers.sim_sensor import PtySensorSimulator
+
+    return PtySensorSimulator(flash_dir=datadir.sim_dir / "sensor", password=config.sensor.password,
+                              address=config.sensor.address).start()
+
+
+def probe_sensor(config: Config, datadir: DataDir, simulator: SimulatorFactory = default_simulator,
+                 timeout_seconds: float = SENSOR_PROBE_TIMEOUT_SECONDS) -> Any:
+    """Open the sensor with the configured password and read its parameters (``SensorInfo``).
+
+    With ``simulated`` a simulator from ``simulator`` is started and probed instead of the port.
+    Raises the adapter's errors (``SensorAuthError``, ``SensorUnavailable``, ...).
+    """
+    from drivers.fingerprint import PyFingerprintSensor
+
+    sim = simulator(config, datadir) if config.simulated else None
+    port = sim.port if sim is not None else config.sensor.port
+    sensor = PyFingerprintSensor(port, config.sensor.baud_rate, config.sensor.address, config.sensor.password,
+                                 command_timeout_seconds=timeout_seconds)
+    try:
+        sensor.open()
+        return sensor.info()
+    finally:
+        sensor.close()
+        if sim is not None:
+            sim.stop()
+
+
+def check_sensor(config: Config, datadir: DataDir, daemon_status: dict[str, Any] | None,
+                 probe: Callable[[Config, DataDir], Any]) -> Finding:
+    """The sensor answers with the configured password; its capacity. Asks the daemon when it runs
+    (it holds the port), else probes the port (or the simulator) directly."""
+    from drivers.errors import SensorAuthError, SensorError, SensorUnavailable
+
+    if not config.sensor.enabled:
+        return ok("sensor", "fingerprint sensor disabled in the configuration (sensor.enabled = false)")
+    where = "the simulated sensor" if config.simulated else config.sensor.port
+    if daemon_status is not None:
+        sensor = daemon_status.get("sensor") or {}
+        state = sensor.get("state")
+        if state == "ok":
+            return ok("sensor", f"{where} answers the daemon: capacity {sensor.get('capacity')}, "
+                      f"{sensor.get('templates')} templates")
+        return fail("sensor", f"the daemon reports the sensor {state}", "check the sensor's wiring (3.3 V, TX->RX, "
+                    "RX->TX, GND) and the uart/serial_console findings; `journalctl -u kunci-door` has the error")
+    try:
+        info = probe(config, datadir)
+    except SensorAuthError:
+        return fail("sensor", f"{where} refused the configured password (sensor.password / sensor.address): a "
+                    "replaced module or a wrong setting", "check the module; set sensor.password to its password")
+    except SensorUnavailable as exc:
+        return fail("sensor", f"no answer from {where}: {exc}", "check power (3.3 V), TX->RX and RX->TX, the baud "
+                    f"rate (sensor.baud_rate), the uart and serial_console findings, and that this user is in dialout")
+    except SensorError as exc:
+        return fail("sensor", f"{where}: {exc}", "check the wiring and sensor settings")
+    return ok("sensor", f"{where} answers with the configured password: capacity {info.capacity}, "
+              f"{info.template_count} templates")
+
+
+def check_config(datadir: DataDir, model: str | None) -> tuple[Finding, Config | None]:
+    """Load and validate ``kunci.toml``; refuse simulated hardware on a real Raspberry Pi."""
+    path = datadir.config_file
+    try:
+        config = load_config(path)
+    except ConfigError as exc:
+        return fail("config", f"{path}: " + "; ".join(exc.errors),
+                    "edit the file; `kunci config check` lists every problem"), None
+    if not path.exists():
+        return warn("config", f"no {path}: running on the defaults", "run `kunci init` to write the commented "
+                    "defaults, then edit them"), config
+    if config.simulated and model and "Raspberry Pi" in model:
+        return warn("config", f"simulated = true on a {model}: the door hardware is not used",
+                    f"set simulated = false in {path}"), config
+    hardware = "SIMULATED hardware" if config.simulated else "real hardware"
+    return ok("config", f"{path} is valid ({hardware})"), config
