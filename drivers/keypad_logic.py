@@ -13,10 +13,9 @@ from collections import Counter, deque
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-log = logging.getLogger(__name__)
+from drivers.keys import WIEGAND_VALUE_KEYS
 
-#: Key characters a keypad may report (``KeyPressed.key``).
-VALID_KEYS = frozenset("0123456789*#ABCD")
+log = logging.getLogger(__name__)
 
 
 class MatrixDebouncer:
@@ -143,10 +142,6 @@ class WiegandFrameError(ValueError):
         self.reason = reason
 
 
-#: 4-bit value -> key (and the low nibble of the 8-bit format).
-_NIBBLE_KEYS = {**{n: str(n) for n in range(10)}, 0xA: "*", 0xB: "#"}
-
-
 def _to_int(bits: Sequence[int]) -> int:
     value = 0
     for b in bits:
@@ -172,7 +167,7 @@ def decode_key_frame(bits: Sequence[int], frame_bits: int) -> str:
             raise WiegandFrameError("bad_complement", "high nibble is not the complement of the low")
         value = low
     try:
-        return _NIBBLE_KEYS[value]
+        return WIEGAND_VALUE_KEYS[value]
     except KeyError:
         raise WiegandFrameError("bad_value", "nibble is not a key (0xC-0xF)") from None
 

@@ -24,7 +24,8 @@ from typing import Any
 from gpiozero import GPIODevice, InputDevice
 
 from drivers.events import EventSink, KeyPressed
-from drivers.keypad_logic import VALID_KEYS, MatrixDebouncer
+from drivers.keypad_logic import MatrixDebouncer
+from drivers.keys import KEYS_TEXT, VALID_KEYS
 from drivers.polling import PollingThread
 
 log = logging.getLogger(__name__)
@@ -195,7 +196,7 @@ def _check_layout(
             raise ValueError(f"keys row {i} has {len(row)} keys but there are {len(column_pins)} column pins")
         bad = [k for k in row if k not in VALID_KEYS]
         if bad:
-            raise ValueError(f"keys row {i} has invalid legends {bad}; use single characters from 0-9*#ABCD")
+            raise ValueError(f"keys row {i} has invalid legends {bad}; use single characters from {KEYS_TEXT}")
     flat = [k for row in grid for k in row]
     if len(set(flat)) != len(flat):
         raise ValueError("each key legend may appear only once")

@@ -35,10 +35,9 @@ from typing import Any
 
 from gpiozero.pins.mock import MockFactory, MockPin
 
-log = logging.getLogger(__name__)
+from drivers.keys import WIEGAND_KEY_VALUES
 
-#: key -> 4-bit value in the keypad Wiegand formats.
-_KEY_NIBBLES = {**{str(n): n for n in range(10)}, "*": 0xA, "#": 0xB}
+log = logging.getLogger(__name__)
 
 
 def _release_to_pull(pin: MockPin) -> None:
@@ -216,9 +215,9 @@ class MatrixKeypadModel:
 
 def encode_key_frame(key: str, bits: int = 4) -> list[int]:
     """The Wiegand keypad frame for ``key`` (MSB first): 4-bit nibble, or 8-bit complement + nibble."""
-    if key not in _KEY_NIBBLES:
+    if key not in WIEGAND_KEY_VALUES:
         raise ValueError(f"no Wiegand code for key {key!r}")
-    value = _KEY_NIBBLES[key]
+    value = WIEGAND_KEY_VALUES[key]
     if bits == 8:
         value |= (~value & 0xF) << 4
     elif bits != 4:

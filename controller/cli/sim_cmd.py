@@ -14,8 +14,7 @@ import re
 from controller.control.client import ControlClient
 from controller.errors import InvalidInput
 from controller.paths import DataDir
-
-KEYS_RE = re.compile(r"^[0-9*#A-D]{1,64}$")
+from drivers.keys import KEYS_TEXT, MAX_TYPED_KEYS, is_key_sequence
 
 
 def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
@@ -51,8 +50,8 @@ def _call(args: argparse.Namespace, cmd: str, timeout: float = 10.0, **params: o
 
 def run_press(args: argparse.Namespace) -> int:
     keys = args.keys.upper()
-    if not KEYS_RE.match(keys):
-        raise InvalidInput("keys must be 1-64 of 0-9 * # A B C D (quote them in the shell: '123456#')")
+    if not is_key_sequence(keys):
+        raise InvalidInput(f"keys must be 1-{MAX_TYPED_KEYS} of {KEYS_TEXT} (quote them in the shell: '123456#')")
     return _call(args, "sim.press", timeout=60.0, keys=keys)
 
 

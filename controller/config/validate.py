@@ -20,6 +20,8 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from drivers.keys import KEYS_TEXT, REQUIRED_KEYS, VALID_KEYS
+
 #: A field check: ``check(key, value)`` returns one full line per problem (empty = fine).
 Check = Callable[[str, Any], list[str]]
 
@@ -27,10 +29,6 @@ Check = Callable[[str, Any], list[str]]
 BCM_MIN, BCM_MAX = 0, 27
 #: The value that means "this input/output is not fitted".
 NOT_FITTED = -1
-#: Characters a keypad key may carry.
-KEY_CHARS = "0123456789*#ABCD"
-#: Keys a matrix keypad must have, each exactly once.
-REQUIRED_KEYS = "0123456789*#"
 #: The PIN keyspace rule: at least this many possible codes per enrolled person (DESIGN §5).
 MIN_CODES_PER_USER = 1000
 #: Baud rates the sensor library accepts: multiples of this step within the bounds.
@@ -270,12 +268,12 @@ def sqlalchemy_url(key: str, value: Any) -> list[str]:
 
 
 def keypad_keys(key: str, value: Any) -> list[str]:
-    """Every key label is a single character from 0-9 * # A B C D."""
+    """Every key label is a single character of the key alphabet (:data:`drivers.keys.VALID_KEYS`)."""
     problems = []
     for r, row in enumerate(value):
         for c, label in enumerate(row):
-            if len(label) != 1 or label not in KEY_CHARS:
-                problems.append(f"{key}[{r}][{c}]: {toml_value(label)} is not one of 0-9 * # A B C D")
+            if len(label) != 1 or label not in VALID_KEYS:
+                problems.append(f"{key}[{r}][{c}]: {toml_value(label)} is not one of {KEYS_TEXT}")
     return problems
 
 

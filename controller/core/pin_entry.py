@@ -4,8 +4,8 @@ Wiring: the daemon feeds every debounced :class:`drivers.events.KeyPressed` as
 ``feed(event.key, event.t)`` and calls ``poll(t)`` on every loop tick. ``t`` is a
 ``time.monotonic()`` reading in seconds; this module never reads a clock.
 
-Keys: ``0``-``9`` append a digit, ``*`` clears, ``#`` submits, anything else
-(``A``-``D``) is rejected and clears the entry. The PIN is kept as a string, so
+Keys (the alphabet of :mod:`drivers.keys`): ``0``-``9`` append a digit, ``*`` clears,
+``#`` submits, anything else (``A``-``D``) is rejected and clears the entry. The PIN is kept as a string, so
 ``000123`` and ``123`` stay distinct. The digits are never put in a ``repr`` or a
 log line: :class:`Submitted` hides its ``pin`` from ``repr``.
 """
@@ -15,11 +15,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from enum import StrEnum
 
+from drivers.keys import CLEAR_KEY, DIGIT_KEYS, SUBMIT_KEY
+
 __all__ = ["PinEntry", "PinResult", "Submitted", "Cleared", "Invalid", "InvalidReason", "TimedOut"]
 
-_DIGITS = frozenset("0123456789")
-CLEAR_KEY = "*"
-SUBMIT_KEY = "#"
+_DIGITS = frozenset(DIGIT_KEYS)
 
 
 class InvalidReason(StrEnum):
