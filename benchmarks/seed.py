@@ -36,6 +36,7 @@ from typing import Any
 from sqlalchemy import insert, text
 
 from controller.store import audit, db, keys, models, pins, staff
+from controller.canonical import canonical_json
 from controller.paths import DataDir
 from controller.timefmt import iso_utc
 
@@ -125,7 +126,7 @@ def _detail(obj: dict[str, Any] | None) -> str | None:
     """Detail JSON text in the form :mod:`controller.store.audit` stores it."""
     if obj is None:
         return None
-    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+    return canonical_json(obj)
 
 
 _DENY_REASONS = ("unknown_credential",) * 7 + ("suspended", "expired", "outside_schedule", "locked_out")

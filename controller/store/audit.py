@@ -36,6 +36,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from controller.canonical import canonical_bytes, canonical_json
 from controller.errors import InvalidInput, StoreError
 from controller.store.models import Door, Event, User
 from controller.paths import DataDir
@@ -76,7 +77,7 @@ def canonical(event: Event | Mapping[str, Any]) -> bytes:
     ``detail`` is the stored JSON text, as is. Output: sorted-key compact ASCII JSON.
     """
     values = event_values(event) if isinstance(event, Event) else {name: event.get(name) for name in _FIELDS}
-    return json.dumps(values, sort_keys=True, separators=(",", ":"), ensure_ascii=True).encode("ascii")
+    return canonical_bytes(values)
 
 
 def chain_mac(key: bytes, prev_mac: bytes, event: Event | Mapping[str, Any]) -> bytes:
@@ -90,7 +91,7 @@ def _detail_text(detail: Mapping[str, Any] | None) -> str | None:
     if not isinstance(detail, Mapping):
         raise InvalidInput("event detail must be a JSON object")
     try:
-        return json.dumps(dict(detail), sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+        return canonical_json(dict(detail))
     except (TypeError, ValueError) as exc:
         raise InvalidInput("event detail must be JSON-serialisable") from exc
 
