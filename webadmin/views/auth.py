@@ -15,11 +15,12 @@ from typing import Any
 
 from flask import Blueprint, g, redirect, render_template, request, session, url_for
 
-from controller.store import staff
 from controller.errors import InvalidInput
+from controller.store import staff
 from webadmin import daemon
 from webadmin import login as passwords
 from webadmin.forms import sentence
+from webadmin.forms.accounts import LOGIN_NAME_SHOWN, LoginForm, PasswordChangeForm
 from webadmin.security import (
     PUBLIC,
     STAFF,
@@ -46,14 +47,14 @@ def login() -> Any:
             return redirect(url_for("dashboard.index"), code=303)
         return render_template("login.html")
 
-    username = request.form.get("username", "").strip()
-    password = request.form.get("password", "")
+    form = LoginForm()
+    username = form.name()
     try:
-        account = passwords.authenticate(username, password)
+        account = passwords.authenticate(username, form.password.data)
     except passwords.Throttled as exc:
         return render_template("login.html", error=exc.message), 429
     if account is None:
-        return render_template("login.html", error=LOGIN_FAILED, username=username[:64]), 401
+        return render_template("login.html", error=LOGIN_FAILED, username=username[:LOGIN_NAME_SHOWN]), 401
     start_session(account)
     return redirect(url_for("dashboard.index"), code=303)
 
@@ -73,15 +74,11 @@ def change_password() -> Any:
     if request.method == "GET":
         return render_template("password.html")
     me = g.account
-    current = request.form.get("current_password", "")
-    new = request.form.get("new_password", "")
-    confirm = request.form.get("confirm_password", "")
-    if new != confirm:
-        return render_template("password.html", error="The new password and its confirmation differ."), 400
     try:
-        if not passwords.recheck_password(current):
+        form = PasswordChangeForm().checked()
+        if not passwords.recheck_password(form.current_password.data):
             raise InvalidInput("The current password is wrong.")
-        password_hash = staff.hash_new_password(new, me.username, hasher=state().hasher)
+        password_hash = staff.hash_new_password(form.new_password.data, me.username, hasher=state().hasher)
         daemon.admin("staff.set_password", username=me.username, password_hash=password_hash)
     except passwords.Throttled as exc:
         return render_template("password.html", error=exc.message), 429

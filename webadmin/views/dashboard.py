@@ -19,7 +19,6 @@ from flask import (
     jsonify,
     redirect,
     render_template,
-    request,
     url_for,
 )
 from sqlalchemy import or_, select
@@ -29,6 +28,7 @@ from controller.store.models import MAX_ROW_ID, Alarm
 from controller.timefmt import utcnow
 from webadmin import charts, daemon
 from webadmin import login as passwords
+from webadmin.forms.accounts import UnlockForm
 from webadmin.security import ADMIN_ONLY, STAFF, allow
 from webadmin.state import read_db, state
 from webadmin.templating import site_zone
@@ -106,7 +106,7 @@ def acknowledge(alarm_id: int) -> Any:
 def remote_unlock() -> Any:
     """Remote unlock: admin only, password re-entered (throttled like a login), logged by the daemon."""
     try:
-        ok = passwords.recheck_password(request.form.get("password", ""), log_failure=False)
+        ok = passwords.recheck_password(UnlockForm().password.data, log_failure=False)
     except passwords.Throttled as exc:
         flash("Remote unlock refused. " + exc.message, "error")
         return redirect(url_for("dashboard.index"), code=303)

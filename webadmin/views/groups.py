@@ -13,20 +13,26 @@ from typing import Any
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 
-from controller.store import people
 from controller.errors import InvalidInput, NotFound, PolicyRefused
-from webadmin import daemon, forms
+from controller.store import people
+from webadmin import daemon
 from webadmin.forms import sentence
+from webadmin.forms.access import (
+    WEEKDAYS,
+    WINDOWS_PER_DAY,
+    GroupDeleteForm,
+    GroupForm,
+    HolidayDeleteForm,
+    HolidayForm,
+    ScheduleDeleteForm,
+    ScheduleForm,
+)
 from webadmin.security import ADMIN_ONLY, allow
 from webadmin.state import read_db
 
 logger = logging.getLogger(__name__)
 
 bp = Blueprint("groups", __name__)
-
-WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
-#: Windows offered per weekday on the schedule form.
-WINDOWS_PER_DAY = 2
 
 _ERRORS = (InvalidInput, NotFound, PolicyRefused)
 
@@ -64,9 +70,8 @@ def groups() -> Any:
 def group_add() -> Any:
     """Create a group."""
     try:
-        name = forms.text(request.form, "name", "Group name", max_length=people.LABEL_MAX_LENGTH, required=True)
-        schedule = forms.text(request.form, "schedule", "Schedule", max_length=people.LABEL_MAX_LENGTH)
-        daemon.admin("group.add", name=name, schedule=schedule)
+        form = GroupForm().checked()
+        daemon.admin("group.add", name=form.name.data, schedule=form.schedule.data)
     except _ERRORS as exc:
         return _groups_page(sentence(str(exc)), request.form, 400)
     except daemon.ChangeRefused as exc:
@@ -80,9 +85,8 @@ def group_add() -> Any:
 def group_schedule() -> Any:
     """Bind a group to a schedule (or to none: any time)."""
     try:
-        name = forms.text(request.form, "name", "Group name", max_length=people.LABEL_MAX_LENGTH, required=True)
-        schedule = forms.text(request.form, "schedule", "Schedule", max_length=people.LABEL_MAX_LENGTH)
-        daemon.admin("group.set_schedule", group=name, schedule=schedule)
+        form = GroupForm().checked()
+        daemon.admin("group.set_schedule", group=form.name.data, schedule=form.schedule.data)
     except _ERRORS as exc:
         return _groups_page(sentence(str(exc)), None, 400)
     except daemon.ChangeRefused as exc:
@@ -96,8 +100,7 @@ def group_schedule() -> Any:
 def group_delete() -> Any:
     """Delete a group nobody belongs to."""
     try:
-        name = forms.text(request.form, "name", "Group name", max_length=people.LABEL_MAX_LENGTH, required=True)
-        daemon.admin("group.delete", name=name)
+        daemon.admin("group.delete", name=GroupDeleteForm().checked().name.data)
     except _ERRORS as exc:
         return _groups_page(sentence(str(exc)), None, 400)
     except daemon.ChangeRefused as exc:
@@ -124,24 +127,6 @@ def _schedules_page(error: str | None = None, values: Any = None, status: int = 
     )
 
 
-def _windows(form: Any) -> list[tuple[int, int, int]]:
-    """The filled-in windows of the schedule form as ``(weekday, start, end)``."""
-    windows = []
-    for day, day_name in enumerate(WEEKDAYS):
-        for slot in range(WINDOWS_PER_DAY):
-            start_key, end_key = f"start_{day}_{slot}", f"end_{day}_{slot}"
-            if not form.get(start_key, "").strip() and not form.get(end_key, "").strip():
-                continue
-            start = forms.minute_of_day(form, start_key, f"{day_name} start")
-            end = forms.minute_of_day(form, end_key, f"{day_name} end", allow_24=True)
-            if end <= start:
-                raise forms.FormError(end_key, f"{day_name}: the end time must be after the start time.")
-            windows.append((day, start, end))
-    if not windows:
-        raise forms.FormError("start_0_0", "Give at least one time window.")
-    return windows
-
-
 @bp.route("/schedules")
 @allow(ADMIN_ONLY)
 def schedules() -> Any:
@@ -154,10 +139,9 @@ def schedules() -> Any:
 def schedule_add() -> Any:
     """Create a schedule from the form's windows."""
     try:
-        name = forms.text(request.form, "name", "Schedule name", max_length=people.LABEL_MAX_LENGTH, required=True)
-        windows = _windows(request.form)
-        daemon.admin("schedule.add", name=name, windows=[list(w) for w in windows],
-                     allow_on_holidays=forms.checkbox(request.form, "allow_on_holidays"))
+        form = ScheduleForm().checked()
+        daemon.admin("schedule.add", name=form.name.data, windows=form.windows(),
+                     allow_on_holidays=form.allow_on_holidays.data)
     except _ERRORS as exc:
         return _schedules_page(sentence(str(exc)), request.form, 400)
     except daemon.ChangeRefused as exc:
@@ -171,8 +155,7 @@ def schedule_add() -> Any:
 def schedule_delete() -> Any:
     """Delete a schedule no group uses."""
     try:
-        name = forms.text(request.form, "name", "Schedule name", max_length=people.LABEL_MAX_LENGTH, required=True)
-        daemon.admin("schedule.delete", name=name)
+        daemon.admin("schedule.delete", name=ScheduleDeleteForm().checked().name.data)
     except _ERRORS as exc:
         return _schedules_page(sentence(str(exc)), None, 400)
     except daemon.ChangeRefused as exc:
@@ -203,9 +186,8 @@ def holidays() -> Any:
 def holiday_add() -> Any:
     """Declare a holiday."""
     try:
-        day = forms.day(request.form, "day", "Date", required=True)
-        name = forms.text(request.form, "name", "Holiday name", max_length=people.LABEL_MAX_LENGTH, required=True)
-        daemon.admin("holiday.add", day=day.isoformat(), name=name)
+        form = HolidayForm().checked()
+        daemon.admin("holiday.add", day=form.day.data.isoformat(), name=form.name.data)
     except _ERRORS as exc:
         return _holidays_page(sentence(str(exc)), request.form, 400)
     except daemon.ChangeRefused as exc:
@@ -219,8 +201,7 @@ def holiday_add() -> Any:
 def holiday_delete() -> Any:
     """Remove a holiday."""
     try:
-        day = forms.day(request.form, "day", "Date", required=True)
-        daemon.admin("holiday.delete", day=day.isoformat())
+        daemon.admin("holiday.delete", day=HolidayDeleteForm().checked().day.data.isoformat())
     except _ERRORS as exc:
         return _holidays_page(sentence(str(exc)), None, 400)
     except daemon.ChangeRefused as exc:

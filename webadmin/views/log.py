@@ -16,17 +16,17 @@ import csv
 import io
 import json
 import logging
-import re
 from collections.abc import Iterator
 from typing import Any
 
 from flask import Blueprint, Response, abort, render_template, request, url_for
 
-from controller.store import audit, eventlog
 from controller.errors import InvalidInput
+from controller.store import audit, eventlog
 from controller.timefmt import utcnow
-from webadmin import daemon, forms
-from webadmin.forms import FormError, sentence
+from webadmin import daemon
+from webadmin.forms import sentence
+from webadmin.forms.log import FILTER_KEYS, ORDERS, RESULTS, LogFilterForm, LogPageForm
 from webadmin.security import STAFF, allow
 from webadmin.state import read_db, state
 from webadmin.templating import site_zone
@@ -39,13 +39,7 @@ bp = Blueprint("log", __name__, url_prefix="/log")
 PAGE_SIZE = 50
 #: Rows written per streamed chunk of an export.
 EXPORT_CHUNK_ROWS = 200
-ORDERS = ("newest", "oldest")
-FILTER_KEYS = ("since", "until", "user", "result", "reason", "method", "type")
-PAGE_KEYS = ("before", "after", "order")
-_TOKEN = re.compile(r"[a-z0-9_.+*-]{1,64}")
-
 #: Values offered in the filter menus (any well-formed value may be typed in the URL).
-RESULTS = ("granted", "denied")
 METHODS = ("pin", "finger", "pin+finger", "remote")
 REASONS = (
     "unknown_credential", "suspended", "revoked", "not_yet_valid", "expired", "outside_schedule", "locked_out",
@@ -59,41 +53,6 @@ TYPES = (
 )
 
 
-def _token(args: Any, name: str, label: str) -> str | None:
-    value = args.get(name, "").strip()
-    if not value:
-        return None
-    if not _TOKEN.fullmatch(value):
-        raise FormError(name, f"{label} may only contain lower-case letters, digits and . _ + * - (up to 64).")
-    return value
-
-
-def _filters(args: Any, allowed_extra: tuple[str, ...]) -> eventlog.EventFilter:
-    """Check the query parameters (whitelist) and build the event filter."""
-    unknown = sorted(set(args.keys()) - set(FILTER_KEYS) - set(allowed_extra))
-    if unknown:
-        raise FormError(unknown[0], f"Unknown parameter {unknown[0][:40]!r}; file names and paths are chosen by the server.")
-    tz = site_zone()
-    since = forms.local_datetime(args, "since", "From", tz)
-    until = forms.local_datetime(args, "until", "Until", tz)
-    if since is not None and until is not None and until <= since:
-        raise FormError("until", "'Until' must be later than 'From'.")
-    user = forms.user_code(args["user"]) if args.get("user", "").strip() else None
-    result = forms.choice(args, "result", "Result", RESULTS)
-    family = _token(args, "type", "Event type")
-    if family == "*":
-        family = None
-    return eventlog.EventFilter(
-        since=since,
-        until=until,
-        user=user,
-        result=result,
-        reason=_token(args, "reason", "Reason"),
-        method=_token(args, "method", "Method"),
-        type=family,
-    )
-
-
 @bp.route("")
 @allow(STAFF)
 def index() -> Any:
@@ -104,10 +63,9 @@ def index() -> Any:
     has_more = False
     order = "newest"
     try:
-        f = _filters(args, PAGE_KEYS)
-        order = forms.choice(args, "order", "Order", ORDERS, default="newest") or "newest"
-        before = forms.integer(args, "before", "Page position", minimum=1, maximum=2**62)
-        after = forms.integer(args, "after", "Page position", minimum=0, maximum=2**62)
+        form = LogPageForm(formdata=args, tz=site_zone()).checked()
+        f, order = form.event_filter(), form.order.data
+        before, after = form.before.data, form.after.data
         stmt = eventlog.build_query(
             f,
             before_id=before if order == "newest" else None,
@@ -188,7 +146,7 @@ def _json_rows(sessions: Any, f: eventlog.EventFilter) -> Iterator[str]:
 def export(fmt: str) -> Any:
     """Download the filtered log, oldest first, with the chain anchor on the first line."""
     try:
-        f = _filters(request.args, ())
+        f = LogFilterForm(formdata=request.args, tz=site_zone()).checked().event_filter()
     except InvalidInput as exc:
         abort(400, description=sentence(str(exc)))
     # No export without its log entry: the daemon must have logged it before any row is sent.

@@ -27,11 +27,12 @@ from flask import (
     url_for,
 )
 
-from controller.store import people
 from controller.errors import InvalidInput, KunciError, NotFound
+from controller.store import people
 from controller.store.models import DOOR_MODES, USER_STATUSES
-from webadmin import daemon, forms
-from webadmin.forms import sentence
+from webadmin import daemon
+from webadmin.forms import USER_CODE, sentence
+from webadmin.forms.people import PeopleListForm, PersonForm
 from webadmin.security import ADMIN_ONLY, allow
 from webadmin.shown_once import PinNotice
 from webadmin.state import read_db, state
@@ -43,10 +44,6 @@ bp = Blueprint("people", __name__, url_prefix="/people")
 
 #: People per list page.
 PAGE_SIZE = 50
-#: Sort orders offered by the list (keyset pagination needs a unique, indexed order).
-SORT_KEYS = ("code",)
-#: Form fields of a person, in form order.
-PERSON_FIELDS = ("name", "agreement_signed_on", "group", "valid_from", "valid_until", "mode_override", "extended_unlock")
 
 
 def _today() -> date:
@@ -55,27 +52,15 @@ def _today() -> date:
 
 def _code_or_404(code: str) -> str:
     """The person code from the URL, or a 404 for anything that is not one."""
-    if not forms.USER_CODE.fullmatch(code):
+    if not USER_CODE.fullmatch(code):
         abort(404)
     return code
 
 
-def _iso(day: date | None) -> str | None:
-    return day.isoformat() if day is not None else None
-
-
-def _person_values(form: Any) -> dict[str, Any]:
-    """Parse the person form into the parameters of the daemon's ``user.add``/``user.update``."""
-    groups = [g.name for g in people.list_groups(read_db())]
-    return {
-        "name": forms.text(form, "name", "Name", max_length=people.NAME_MAX_LENGTH),
-        "agreement_signed_on": _iso(forms.day(form, "agreement_signed_on", "Agreement signed on")),
-        "group": forms.choice(form, "group", "Group", groups),
-        "valid_from": _iso(forms.day(form, "valid_from", "Valid from")),
-        "valid_until": _iso(forms.day(form, "valid_until", "Valid until")),
-        "mode_override": forms.choice(form, "mode_override", "Door mode", DOOR_MODES),
-        "extended_unlock": forms.checkbox(form, "extended_unlock"),
-    }
+def _person_values() -> dict[str, Any]:
+    """The posted person form, checked, as the parameters of the daemon's ``user.add``/``user.update``."""
+    form = PersonForm(groups=lambda: [g.name for g in people.list_groups(read_db())])
+    return form.checked().params()
 
 
 def _form_context(**extra: Any) -> dict[str, Any]:
@@ -98,11 +83,10 @@ def index() -> Any:
     rows: list[Any] = []
     has_next = False
     try:
-        search = forms.text(args, "q", "Search", max_length=people.NAME_MAX_LENGTH)
-        status = forms.choice(args, "status", "Status", USER_STATUSES)
-        forms.choice(args, "sort", "Sort order", SORT_KEYS, default="code")
-        after = forms.user_code(args["after"], "Page position", "after") if args.get("after") else None
-        found = people.list_users(read_db(), search=search, status=status, after_code=after, limit=PAGE_SIZE + 1)
+        form = PeopleListForm(formdata=args).checked()
+        found = people.list_users(
+            read_db(), search=form.q.data, status=form.status.data, after_code=form.after.data, limit=PAGE_SIZE + 1
+        )
         has_next = len(found) > PAGE_SIZE
         rows = found[:PAGE_SIZE]
     except (InvalidInput, NotFound) as exc:
@@ -132,7 +116,7 @@ def add() -> Any:
     if request.method == "GET":
         return render_template("people/new.html", **_form_context(values={}))
     try:
-        values = _person_values(request.form)
+        values = _person_values()
         result = daemon.admin("user.add", **values)
     except (InvalidInput, NotFound) as exc:
         return render_template(
@@ -146,7 +130,7 @@ def add() -> Any:
 def _show_pin_once(result: dict[str, Any], *, new: bool) -> Any:
     """Keep the daemon's ``{code, pin}`` for one showing and redirect (303) to the page that shows it."""
     code, pin = str(result.get("code") or ""), str(result.get("pin") or "")
-    if not forms.USER_CODE.fullmatch(code):
+    if not USER_CODE.fullmatch(code):
         flash("The door daemon made the change but did not say which person; check the list.", "error")
         return redirect(url_for("people.index"), code=303)
     if not pin.isdigit():
@@ -185,7 +169,7 @@ def edit(code: str) -> Any:
     code = _code_or_404(code)
     user = _user_or_404(code)
     try:
-        values = _person_values(request.form)
+        values = _person_values()
         daemon.admin("user.update", user=code, **values)
     except (InvalidInput, NotFound) as exc:
         error, status = sentence(str(exc)), 400

@@ -26,13 +26,14 @@ from flask import (
     url_for,
 )
 
-from controller.store import staff
 from controller.errors import InvalidInput
+from controller.store import staff
 from controller.store.models import ADMIN_ROLES
 from controller.timefmt import utcnow
-from webadmin import daemon, forms
+from webadmin import daemon
 from webadmin import login as passwords
 from webadmin.forms import sentence
+from webadmin.forms.accounts import StaffAddForm, StaffRoleForm
 from webadmin.security import ADMIN_ONLY, allow, revoke_other_sessions
 from webadmin.state import read_db, state
 
@@ -68,9 +69,9 @@ def index() -> Any:
     return _page()
 
 
-def _reauthenticate(form: Any) -> None:
-    """Raise :class:`InvalidInput` unless the form carries the admin's own current password."""
-    if not passwords.recheck_password(form.get("current_password", "")):
+def _reauthenticate(current_password: str) -> None:
+    """Raise :class:`InvalidInput` unless ``current_password`` is the admin's own password."""
+    if not passwords.recheck_password(current_password):
         raise InvalidInput("your own password is wrong; nothing was changed")
 
 
@@ -82,18 +83,13 @@ def _account_exists(username: str) -> bool:
 @allow(ADMIN_ONLY)
 def add() -> Any:
     """Create an account (password rules: 12+ characters, not common); needs the admin's password."""
-    form = request.form
-    values = {"username": form.get("username", "")[:64], "role": form.get("role", "")}
+    values = {"username": request.form.get("username", "")[:64], "role": request.form.get("role", "")}
     try:
-        username = forms.text(form, "username", "Username", max_length=32, required=True)
-        role = forms.choice(form, "role", "Role", ADMIN_ROLES)
-        if role is None:
-            raise forms.FormError("role", "Role is required.")
-        if form.get("password", "") != form.get("confirm_password", ""):
-            raise forms.FormError("confirm_password", "The password and its confirmation differ.")
-        _reauthenticate(form)
-        password_hash = staff.hash_new_password(form.get("password", ""), username, hasher=state().hasher)
-        daemon.admin("staff.add", username=username, role=role, password_hash=password_hash)
+        form = StaffAddForm().checked()
+        username = form.username.data
+        _reauthenticate(form.current_password.data)
+        password_hash = staff.hash_new_password(form.password.data, username, hasher=state().hasher)
+        daemon.admin("staff.add", username=username, role=form.role.data, password_hash=password_hash)
     except passwords.Throttled as exc:
         return _page(exc.message, values, 429)
     except InvalidInput as exc:
@@ -115,10 +111,9 @@ def role(username: str) -> Any:
     if not _account_exists(username):
         abort(404)
     try:
-        new_role = forms.choice(request.form, "role", "Role", ADMIN_ROLES)
-        if new_role is None:
-            raise forms.FormError("role", "Role is required.")
-        _reauthenticate(request.form)
+        form = StaffRoleForm().checked()
+        new_role = form.role.data
+        _reauthenticate(form.current_password.data)
         daemon.admin("staff.set_role", username=username, role=new_role)
     except passwords.Throttled as exc:
         return _page(exc.message, None, 429)
