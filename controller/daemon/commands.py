@@ -1,11 +1,11 @@
 """The daemon's control-socket commands (docs/internals.md "Control socket").
 
 :meth:`CommandHandlers.handle` runs on a connection thread. Quick commands are passed to the
-loop thread (:meth:`Daemon.submit`), which owns the session and the relay. Slow commands do
-their waiting on the connection thread: fingerprint enrolment talks to the sensor (whose driver
-serialises calls on its own thread) while the loop keeps serving the keypad and the door; only
-its database steps (pending row, activation, abort) go through the loop. ``sim.*`` commands
-exist only with simulated hardware.
+loop thread (:meth:`Daemon.submit`), which owns the session and the relay. The fingerprint
+commands live in :mod:`controller.daemon.fingers`: the sensor is driven by the
+:class:`~controller.daemon.sensor_service.SensorService`, never by the loop, so the keypad never
+waits for it; only their database steps go through the loop. ``sim.*`` commands exist only with
+simulated hardware.
 """
 
 from __future__ import annotations
@@ -14,46 +14,23 @@ import logging
 import re
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import func, select
-
 from controller.control import actors
-
-from controller.store import admin_ops, models
 from controller.control.server import Peer
-from controller.store.people import validate_code
-from controller.daemon.access import LOG_UNAVAILABLE
+from controller.core.policy import Reason
+from controller.daemon.fingers import Fingers
+from controller.daemon.params import actor as _actor
+from controller.daemon.params import code as _code
+from controller.daemon.sensor_service import SensorResult
 from controller.errors import InvalidInput, KunciError, NotFound, PolicyRefused
-from controller.timefmt import iso_utc
+from controller.store import admin_ops, models
 
 if TYPE_CHECKING:
     from controller.daemon.loop import Daemon
 
 log = logging.getLogger(__name__)
 
-ACTOR_RE = re.compile(r"^(cli:)?[A-Za-z0-9_.-]{1,64}$")
 KEYS_RE = re.compile(r"^[0-9*#A-D]{1,64}$")
 LABEL_RE = re.compile(r"^[A-Za-z0-9_.-]{1,32}$")
-
-#: Seconds a person has for each enrolment step (place, lift, place again).
-ENROLL_STEP_TIMEOUT_SECONDS = 30.0
-
-STEP_MESSAGES = {
-    "place_finger": "Place the finger on the sensor",
-    "lift_finger": "Lift the finger",
-    "place_again": "Place the same finger again",
-    "storing": "Storing the fingerprint",
-}
-
-
-def _code(params: dict[str, Any]) -> str:
-    return validate_code(str(params.get("user", "")))
-
-
-def _actor(params: dict[str, Any]) -> str:
-    actor = str(params.get("actor") or "cli")
-    if not ACTOR_RE.match(actor):
-        raise InvalidInput("invalid actor name")
-    return actor
 
 
 class CommandHandlers:
@@ -61,8 +38,7 @@ class CommandHandlers:
 
     def __init__(self, daemon: Daemon) -> None:
         self.d = daemon
-        self._capacity: int | None = None
-        self._templates: int | None = None
+        self.fingers = Fingers(daemon)
 
     # -- entry points --------------------------------------------------------------------------
 
@@ -86,27 +62,25 @@ class CommandHandlers:
         if cmd.startswith("sim."):
             return self._sim(cmd, params)
         if cmd == "finger.enroll":
-            return self._enroll(params, progress)
+            return self.fingers.enroll(params, progress)
         if cmd == "finger.delete":
-            return self._delete_fingers(params)
+            return self.fingers.delete(params)
+        if cmd == "reload":
+            return self.fingers.reload(params)
         if cmd in PUBLIC_LOOP_COMMANDS:
             return self.d.submit(cmd, params)
         raise InvalidInput(f"unknown command {cmd[:40]!r}")
 
     def run_on_loop(self, name: str, params: dict[str, Any]) -> dict[str, Any]:
         """Run a loop-thread command (called by the daemon loop)."""
+        if name in FINGER_LOOP_COMMANDS:
+            return getattr(self.fingers, FINGER_LOOP_COMMANDS[name])(params)
         return getattr(self, LOOP_COMMANDS[name])(params)
 
     # -- loop-thread commands --------------------------------------------------------------------
 
     def _status(self, params: dict[str, Any]) -> dict[str, Any]:
         return self.d.status()
-
-    def _user(self, code: str) -> models.User:
-        user = self.d.journal.session.scalar(select(models.User).where(models.User.code == code))
-        if user is None:
-            raise NotFound(f"no person with code {code}")
-        return user
 
     def _pin_issue(self, params: dict[str, Any]) -> dict[str, Any]:
         return self._admin({"op": "user.reset_pin", "params": {"user": _code(params)}, "actor": _actor(params)})
@@ -144,15 +118,10 @@ class CommandHandlers:
         return result
 
     def _unlock(self, params: dict[str, Any]) -> dict[str, Any]:
-        actor = _actor(params)
-        door = self.d.access.refresh_site(self.d.wall())
-        if door.lockdown:
-            self.d.journal.write("access.denied", reason="lockdown", method="remote", actor=actor)
+        decision = self.d.access.remote(_actor(params), self.d.wall())  # decided by policy.decide, logged
+        if decision.reason == Reason.LOCKDOWN:
             raise KunciError("the door is in lockdown; remote unlock refused")
-        if not self.d.journal.write("access.granted", method="remote", actor=actor) and \
-                self.d.config.site.no_log_no_entry:
-            self.d.journal.retract("access.granted")  # kept in RAM, it must say refused, not granted
-            self.d.journal.write("access.denied", reason=LOG_UNAVAILABLE, method="remote", actor=actor)
+        if not decision.granted:
             raise KunciError("the event log is unavailable; remote unlock refused (no log, no entry)")
         self.d._apply(self.d.door.remote_unlock(self.d.clock(), self.d.config.door.unlock_seconds))
         self.d.hw.indicators.granted()
@@ -176,112 +145,6 @@ class CommandHandlers:
         if alarm.kind in ("keypad_suspended", "finger_suspended"):
             self.d.access.clear_lockout(alarm.kind.split("_")[0], self.d.wall())
         return {"id": alarm_id, "acknowledged_at": alarm.acknowledged_at}
-
-    def _reload(self, params: dict[str, Any]) -> dict[str, Any]:
-        removed = self.reconcile_fingers()
-        return {"orphans_removed": removed}
-
-    def _finger_begin(self, params: dict[str, Any]) -> dict[str, Any]:
-        code = _code(params)
-        user = self._user(code)
-        if user.status == "revoked":
-            raise InvalidInput(f"{code} is revoked; enrol refused")
-        session = self.d.journal.session
-        used_db = set(session.scalars(select(models.FingerCredential.slot)))
-        used_sensor = self.d.hw.sensor.slots()
-        capacity = self.d.hw.sensor.capacity
-        free = next((s for s in range(capacity) if s not in used_db and s not in used_sensor), None)
-        if free is None:
-            raise KunciError("the sensor's template library is full")
-        session.add(models.FingerCredential(user_id=user.id, slot=free, state="pending"))
-        session.commit()
-        return {"slot": free}
-
-    def _finger_commit(self, params: dict[str, Any]) -> dict[str, Any]:
-        code, actor, slot = _code(params), _actor(params), int(params["slot"])
-        cred = self.d.journal.session.scalar(select(models.FingerCredential).where(models.FingerCredential.slot == slot))
-        if cred is None:
-            raise KunciError("the enrolment record disappeared; enrol again")
-        cred.state = "active"
-        self.d.journal.write("admin.finger_enrolled", user=code, actor=actor, detail={"slot": slot})
-        self._templates = None
-        return {"slot": slot}
-
-    def _finger_abort(self, params: dict[str, Any]) -> dict[str, Any]:
-        slot = int(params["slot"])
-        session = self.d.journal.session
-        cred = session.scalar(select(models.FingerCredential).where(models.FingerCredential.slot == slot,
-                                                                    models.FingerCredential.state == "pending"))
-        if cred is not None:
-            session.delete(cred)
-            session.commit()
-        return {}
-
-    def _finger_forget(self, params: dict[str, Any]) -> dict[str, Any]:
-        code, actor = _code(params), _actor(params)
-        user = self._user(code)
-        slots = [f.slot for f in user.fingers]
-        for cred in list(user.fingers):
-            self.d.journal.session.delete(cred)
-        self.d.journal.write("admin.finger_deleted", user=code, actor=actor, detail={"slots": slots})
-        self._templates = None
-        return {"slots": slots}
-
-    # -- connection-thread commands -------------------------------------------------------------
-
-    def _enroll(self, params: dict[str, Any], progress) -> dict[str, Any]:
-        from drivers.errors import DuplicateFinger, EnrollMismatch, EnrollTimeout, PoorImage, SensorError
-
-        code, actor = _code(params), _actor(params)
-        sensor = self.d.hw.sensor
-        if sensor is None or self.d.sensor_state != "ok":
-            raise KunciError(f"the fingerprint sensor is {self.d.sensor_state}; enrol later")
-        slot = self.d.submit("finger.begin", {"user": code})["slot"]
-        try:
-            with self.d.hw.watcher.paused():
-                sensor.enroll(lambda step: progress(step, STEP_MESSAGES.get(step, step)),
-                              timeout_seconds=ENROLL_STEP_TIMEOUT_SECONDS, slot=slot)
-        except BaseException as exc:
-            self.d.submit("finger.abort", {"slot": slot})
-            messages = {
-                DuplicateFinger: "this finger is already enrolled",
-                EnrollMismatch: "the two touches did not match; try again with the same finger",
-                EnrollTimeout: "no finger was placed in time",
-                PoorImage: "the image was unusable; clean the sensor and try again",
-            }
-            for kind, message in messages.items():
-                if isinstance(exc, kind):
-                    raise KunciError(message) from exc
-            if isinstance(exc, SensorError):
-                raise KunciError(f"sensor error: {exc}") from exc
-            raise
-        try:
-            return self.d.submit("finger.commit", {"user": code, "actor": actor, "slot": slot})
-        except BaseException:
-            self._delete_slot(slot)
-            raise
-
-    def _delete_fingers(self, params: dict[str, Any]) -> dict[str, Any]:
-        code = _code(params)
-        result = self.d.submit("finger.forget", {"user": code, "actor": _actor(params)})
-        pending = [s for s in result["slots"] if not self._delete_slot(s)]
-        answer = {"deleted": len(result["slots"])}
-        if pending:
-            answer["sensor_cleanup_pending"] = pending  # removed at the next reconciliation
-        return answer
-
-    def _delete_slot(self, slot: int) -> bool:
-        from drivers.errors import SensorError
-
-        if self.d.hw.sensor is None:
-            return False
-        try:
-            with self.d.hw.watcher.paused():
-                self.d.hw.sensor.delete(slot)
-            return True
-        except SensorError as exc:
-            log.warning("could not delete sensor slot %d: %s", slot, exc)
-            return False
 
     def _sim(self, cmd: str, params: dict[str, Any]) -> dict[str, Any]:
         sim = self.d.hw.sim if self.d.hw is not None else None
@@ -316,70 +179,23 @@ class CommandHandlers:
             return {}
         raise InvalidInput(f"unknown simulation command {cmd[:40]!r}")
 
-    # -- sensor housekeeping (loop thread at start-up and on restore) ------------------------------
+    # -- the fingerprint sensor (loop thread; see controller.daemon.fingers) ------------------------
 
     def connect_sensor(self) -> None:
-        """Open the sensor at start-up; a failure is logged as ``sensor.lost`` and the watcher retries."""
-        from drivers.errors import SensorError
+        """At start-up: ask the sensor service to connect; the answer arrives as an event."""
+        self.fingers.connect()
 
-        try:
-            self.d.hw.sensor.open()
-        except SensorError as exc:
-            self.d.sensor_state = "lost"
-            self.d.journal.write("sensor.lost", detail={"error": str(exc)[:120]})
-            self.d.journal.raise_alarm("sensor_lost", str(exc)[:200])
-            return
-        self.d.sensor_state = "ok"
-        self.reconcile_fingers()
+    def reconcile_fingers(self) -> None:
+        """After the sensor is restored: ask for its slots; reconciliation continues on the answer."""
+        self.fingers.reconcile()
 
-    def reconcile_fingers(self) -> int:
-        """Make the database and the sensor agree (two-phase enrolment, DESIGN §5).
-
-        Pending rows (enrolment interrupted) are removed together with any template stored in their
-        slot; templates with no active row (orphans, revoked people) are deleted from the sensor;
-        active rows whose template vanished raise an alarm. Returns how many templates were removed.
-        """
-        from drivers.errors import SensorError
-
-        sensor = self.d.hw.sensor
-        if sensor is None or self.d.sensor_state != "ok":
-            return 0
-        session = self.d.journal.session
-        try:
-            on_sensor = sensor.slots()
-            self._capacity = sensor.capacity
-        except SensorError as exc:
-            log.warning("reconciliation skipped: %s", exc)
-            return 0
-        rows = list(session.scalars(select(models.FingerCredential)))
-        keep = {r.slot for r in rows if r.state == "active" and r.user.status != "revoked"}
-        for row in rows:
-            if row.state == "pending":
-                session.delete(row)
-        session.commit()
-        removed = 0
-        for slot in sorted(on_sensor - keep):
-            try:
-                sensor.delete(slot)
-                removed += 1
-            except SensorError as exc:
-                log.warning("could not delete orphan template in slot %d: %s", slot, exc)
-        missing = sorted(keep - on_sensor)
-        if missing:
-            self.d.journal.raise_alarm("templates_missing", f"{len(missing)} enrolled fingers are not on the sensor")
-        if removed:
-            self.d.journal.write("sensor.reconciled", detail={"removed": removed, "missing": len(missing)})
-        self._templates = len(on_sensor) - removed
-        return removed
+    def sensor_result(self, item: SensorResult) -> None:
+        """A sensor job's answer from the daemon's queue."""
+        self.fingers.on_result(item)
 
     def sensor_summary(self) -> dict[str, Any]:
-        """Capacity and templates for ``status`` (cached; refreshed by reconciliation)."""
-        if self._capacity is None:
-            return {}
-        if self._templates is None:
-            self._templates = self.d.journal.session.scalar(
-                select(func.count()).select_from(models.FingerCredential))
-        return {"capacity": self._capacity, "templates": self._templates or 0, "checked_at": iso_utc(self.d.wall())}
+        """Capacity and templates for ``status``."""
+        return self.fingers.summary()
 
 
 LOOP_COMMANDS = {
@@ -389,15 +205,20 @@ LOOP_COMMANDS = {
     "pin.issue": "_pin_issue",
     "unlock": "_unlock",
     "alarm.ack": "_alarm_ack",
-    "reload": "_reload",
-    "finger.begin": "_finger_begin",
-    "finger.commit": "_finger_commit",
-    "finger.abort": "_finger_abort",
-    "finger.forget": "_finger_forget",
+}
+
+#: Database steps of the fingerprint commands (internal: sent by connection threads, never by clients).
+FINGER_LOOP_COMMANDS = {
+    "finger.begin": "begin",
+    "finger.commit": "commit",
+    "finger.abort": "abort",
+    "finger.forget": "forget",
+    "finger.reconcile": "plan",
+    "finger.reconciled": "reconciled",
 }
 
 #: Commands a socket client may send; the finger.* steps above are internal to enrolment.
-PUBLIC_LOOP_COMMANDS = frozenset({"status", "pin.issue", "unlock", "alarm.ack", "reload"})
+PUBLIC_LOOP_COMMANDS = frozenset({"status", "pin.issue", "unlock", "alarm.ack"})
 
 #: Commands a staff login may send only with an active admin account (``event.record`` excepted).
 STAFF_ADMIN_COMMANDS = frozenset({"admin", "pin.issue", "unlock", "finger.enroll", "finger.delete"})

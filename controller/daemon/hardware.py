@@ -97,21 +97,28 @@ class Hardware:
     keypad: Any | None = None
     sensor: Any | None = None
     watcher: Any | None = None
+    #: Owns the sensor for the daemon (:class:`controller.daemon.sensor_service.SensorService`); it
+    #: starts the watcher after its first connection attempt.
+    sensor_service: Any | None = None
     sim: Simulation | None = None
 
     def start(self) -> None:
-        """Start input threads (keypad scanner, door-input poll, sensor watcher)."""
+        """Start input threads (keypad scanner, door-input poll, sensor service and its watcher)."""
         if self.inputs is not None:
             self.inputs.start()
         if self.keypad is not None:
             self.keypad.start()
-        if self.watcher is not None:
+        if self.sensor_service is not None:
+            self.sensor_service.start()
+        elif self.watcher is not None:
             self.watcher.start()
 
     def close(self) -> None:
         """Relay off, then stop everything; safe to call twice and after a partial build."""
         with suppress(Exception):
             self.relay.lock()
+        if self.sensor_service is not None:
+            self.sensor_service.close()  # no new sensor job; the one in progress ends when the sensor closes
         for part in (self.watcher, self.keypad, self.inputs, self.indicators):
             if part is None:
                 continue
@@ -122,6 +129,11 @@ class Hardware:
         if self.sensor is not None:
             with suppress(Exception):
                 self.sensor.close()
+        if self.sensor_service is not None:
+            self.sensor_service.join(timeout=5.0)
+            if self.watcher is not None:
+                with suppress(Exception):
+                    self.watcher.stop()  # in case the service's last job started it while closing
         if self.sim is not None:
             with suppress(Exception):
                 self.sim.close()
@@ -177,6 +189,9 @@ def build_hardware(config: Config, datadir: DataDir, sink: EventSink) -> Hardwar
                                             command_timeout_seconds=config.sensor.command_timeout_seconds)
             hw.watcher = SensorWatcher(hw.sensor, sink, poll_interval_ms=config.sensor.poll_interval_ms,
                                        reconnect_max_seconds=config.sensor.reconnect_max_seconds)
+            from controller.daemon.sensor_service import SensorService
+
+            hw.sensor_service = SensorService(hw.sensor, hw.watcher, sink)
         if config.simulated:
             hw.sim = Simulation(factory=factory, keypad=sim_keypad, panel=panel, sensor=sensor_sim)
     except BaseException:

@@ -42,6 +42,7 @@ from controller.core.door_state import (AlarmCleared, AlarmRaised, DoorEvent, Do
 from controller.errors import DataLost, KunciError, StoreError
 from controller.daemon.hardware import Hardware, build_hardware
 from controller.daemon.journal import Journal
+from controller.daemon.sensor_service import RESULT_TYPES as SENSOR_RESULTS
 from controller.paths import DataDir
 from controller.core.pin_entry import Invalid, PinEntry, Submitted, TimedOut
 from controller.daemon.systemd import Notifier
@@ -387,6 +388,8 @@ class Daemon:
             self.journal.write("sensor.restored", time=now, detail={"capacity": item.capacity})
             self.journal.clear_alarm("sensor_lost")
             self.commands.reconcile_fingers()
+        elif isinstance(item, SENSOR_RESULTS):  # answers of the sensor service (controller/daemon/sensor_service.py)
+            self.commands.sensor_result(item)
         self._end_transaction()
 
     def _run_command(self, command: Command) -> None:

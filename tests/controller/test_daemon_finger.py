@@ -292,8 +292,8 @@ def test_a_sensor_dead_at_start_is_logged_lost_once_and_restored_once(start_daem
         hw.sim.sensor.mute = True
         return hw
 
-    daemon = start_daemon(hardware_factory=hardware_with_a_mute_sensor)
-    assert daemon.status()["sensor"]["state"] == "lost"
+    daemon = start_daemon(hardware_factory=hardware_with_a_mute_sensor)  # ready without waiting for the sensor
+    wait_for(lambda: daemon.status()["sensor"]["state"] == "lost", what="the first connection to fail")
     wait_for(lambda: daemon.hw.watcher.lost, what="the watcher to notice")
     daemon.drain()
     daemon.hw.sim.sensor.mute = False
