@@ -23,7 +23,7 @@ from pathlib import Path
 from sqlalchemy import func, select
 
 from controller.store import anchor as anchors
-from controller.ops import archive
+from controller.ops import archive, archive_format, archive_verify
 from controller.store.audit import GENESIS_MAC, SealerLock, head
 from controller.config import load_config
 from controller.store.db import open_database, session_factory
@@ -116,7 +116,7 @@ def run_verify(args: argparse.Namespace) -> int:
             archived_kept = kept is not None and first_live is not None and kept.seq < int(first_live)
             check_in_archive = given if given is not None else (
                 (kept.seq, kept.mac) if archived_kept and kept is not None else None)
-            full = archive.verify_all(session, key, archive.archive_dir(datadir.root), anchor=check_in_archive)
+            full = archive_verify.verify_all(session, key, archive_format.archive_dir(datadir.root), anchor=check_in_archive)
             kept_problem = None
             if kept is not None and not archived_kept:
                 kept_problem = anchors.compare(session, kept)
@@ -204,7 +204,7 @@ def run_archive(args: argparse.Namespace) -> int:
         if not lock.try_acquire():
             raise StoreError("the daemon is running (sealer lock held); stop it before archiving")
         try:
-            result = archive.archive_events(engine, key, archive.archive_dir(datadir.root), cutoff, now=now)
+            result = archive.archive_events(engine, key, archive_format.archive_dir(datadir.root), cutoff, now=now)
             with session_factory(engine, readonly=True)() as session, session.begin():
                 anchors.record_head(datadir, session)  # the admin.events_archived event is the new head
         finally:

@@ -1,48 +1,20 @@
 """Retention: move the oldest sealed events into verifiable, minimised archive files (docs/backup.md).
 
-An archive is ``DATA/archive/events-<firstseq>-<lastseq>.jsonl.gz`` (seqs zero-padded
-to 10 digits so a directory listing is in chain order): gzip'd JSON lines. Line 1 is
-the header::
-
-    {"kunci_archive": 1, "first_seq": F, "last_seq": L, "count": L-F+1,
-     "start": {"seq": F-1, "mac": HEX}, "end": {"seq": L, "mac": HEX},
-     "created_at": ISO, "cutoff": ISO, "hmac": HEX}
-
-``start`` is the MAC of the event before the first archived one (genesis = 32
-zero bytes at seq 0); ``end`` is the last archived event's MAC, which the next
-archive's ``start`` - or the live log's first event - chains from. ``hmac`` is
-``HMAC(audit_key, "kunci-archive-header-v1\\0" || canonical header without hmac)``.
-Then one line per event: ``seq, time, type, reason, method, user, door, actor,
-score, detail`` (``detail`` as the stored JSON text) and ``mac`` (hex).
-
-Minimisation: events carry person codes only (never names, by construction).
-Digit runs that look like card or identity numbers - 13 or more digits, optionally
-separated by single spaces or dashes (Luhn-valid or not), US SSN-like
-``123-45-6789`` and UK NINO-like ``AB123456C`` - are replaced by ``#`` in the
-free-text fields ``detail`` and ``actor``.
-
-Verifiability: masking changes the bytes the chain MAC covers, so a masked event
-cannot be re-MACed. Such a line carries ``"masked": [fields]`` and
-``"amac": HMAC(audit_key, "kunci-archive-masked-v1\\0" || prev_mac || mac ||
-canonical(masked event))``, written by the archiver after it re-verified the
-original event. The verifier re-MACs every unmasked event, checks the ``amac`` of
-every masked one, and keeps the chain going with the stored ``mac`` - whose
-authenticity the next event's MAC (or the next archive / the live log) confirms.
-The honest limit: for a masked event the tie between the masked text and the
-original is the archiver's attestation under the audit key, not a recomputation.
+:func:`archive_events` streams a whole prefix of the chain, re-checking each MAC, into
+``DATA/archive/events-<firstseq>-<lastseq>.jsonl.gz`` (format: :mod:`controller.ops.archive_format`;
+minimisation: :mod:`controller.ops.archive_mask`), then deletes those rows and records
+``admin.events_archived`` in the same transaction. :func:`cutoff_for` turns ``store.retention_days`` into
+the cutoff, never younger than :data:`MIN_AGE`. Verification of archives + live log:
+:mod:`controller.ops.archive_verify`.
 """
 
 from __future__ import annotations
 
 import gzip
-import hashlib
 import hmac
 import json
 import logging
-import re
-import zlib
-from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -50,10 +22,23 @@ from typing import Any, BinaryIO
 from sqlalchemy import Engine, delete, func, select
 from sqlalchemy.orm import Session
 
-from controller.store import audit
-from controller.store.db import session_factory
 from controller.errors import InvalidInput, StoreError
 from controller.fileio import atomic_writer
+from controller.ops.archive_format import (
+    ARCHIVE_DIR_MODE,
+    ARCHIVE_FILE_MODE,
+    ARCHIVE_VERSION,
+    ArchiveBroken,
+    archive_name,
+    header_hmac,
+    list_archives,
+    masked_mac,
+    read_archive,
+)
+from controller.ops.archive_mask import mask_detail, mask_text
+from controller.ops.archive_verify import verify_all
+from controller.store import audit
+from controller.store.db import session_factory
 from controller.store.models import Event
 from controller.timefmt import iso_utc, utcnow
 
@@ -61,292 +46,7 @@ logger = logging.getLogger(__name__)
 
 #: Events younger than this are never archived, whatever ``store.retention_days`` says (security.md S11).
 MIN_AGE = timedelta(hours=120)
-ARCHIVE_VERSION = 1
-ARCHIVE_DIR_MODE = 0o750
-ARCHIVE_FILE_MODE = 0o640
-FILE_PATTERN = re.compile(r"^events-(\d+)-(\d+)\.jsonl\.gz$")
-_PUBLIC = ("seq", "time", "type", "reason", "method", "user", "door", "actor", "score", "detail")
-_MASKED_LABEL = b"kunci-archive-masked-v1\x00"
-_HEADER_LABEL = b"kunci-archive-header-v1\x00"
 _BATCH = 2000
-
-# 13+ digits, single space/dash separators allowed (card numbers, 16-digit national IDs, long account numbers).
-_LONG_DIGITS = re.compile(r"(?<![0-9])[0-9](?:[ -]?[0-9]){12,}(?![0-9])")
-_SSN_LIKE = re.compile(r"(?<![0-9])[0-9]{3}-[0-9]{2}-[0-9]{4}(?![0-9])")
-_NINO_LIKE = re.compile(r"(?<![A-Za-z0-9])[A-CEGHJ-PR-TW-Za-ceghj-pr-tw-z]{2}[0-9]{6}[A-Da-d](?![A-Za-z0-9])")
-
-
-# --- masking -----------------------------------------------------------------------------------------
-
-
-def luhn_valid(digits: str) -> bool:
-    """True if the digit string passes the Luhn check (payment card numbers do)."""
-    total = 0
-    for i, ch in enumerate(reversed(digits)):
-        d = int(ch)
-        if i % 2:
-            d = d * 2 - 9 if d > 4 else d * 2
-        total += d
-    return bool(digits) and total % 10 == 0
-
-
-def _hash_out(match: re.Match[str]) -> str:
-    return re.sub(r"[0-9A-Za-z]", "#", match.group(0))
-
-
-def mask_text(text: str) -> str:
-    """``text`` with card/identity-number-like runs replaced by ``#`` (separators kept)."""
-    for pattern in (_LONG_DIGITS, _SSN_LIKE, _NINO_LIKE):
-        text = pattern.sub(_hash_out, text)
-    return text
-
-
-def _mask_value(value: Any) -> Any:
-    if isinstance(value, str):
-        return mask_text(value)
-    if isinstance(value, bool) or value is None or isinstance(value, float):
-        return value
-    if isinstance(value, int):
-        text = str(value)
-        masked = mask_text(text)
-        return value if masked == text else masked
-    if isinstance(value, list):
-        return [_mask_value(v) for v in value]
-    if isinstance(value, dict):
-        return {mask_text(str(k)): _mask_value(v) for k, v in value.items()}
-    return value
-
-
-def mask_detail(detail: str | None) -> str | None:
-    """The stored detail JSON text with numbers masked; the same text object when nothing changed.
-
-    Works on the parsed JSON so the result stays valid JSON (a long integer becomes
-    a string of ``#``); text that is not JSON is masked as plain text.
-    """
-    if detail is None:
-        return None
-    try:
-        parsed = json.loads(detail)
-    except ValueError:
-        masked_text = mask_text(detail)
-        return detail if masked_text == detail else masked_text
-    masked = _mask_value(parsed)
-    if masked == parsed:
-        return detail
-    return json.dumps(masked, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
-
-
-# --- file format helpers ------------------------------------------------------------------------------
-
-
-def archive_dir(root: Path) -> Path:
-    """``DATA/archive``."""
-    return root / "archive"
-
-
-def archive_name(first: int, last: int) -> str:
-    """``events-<first>-<last>.jsonl.gz`` with 10-digit seqs."""
-    return f"events-{first:010d}-{last:010d}.jsonl.gz"
-
-
-def list_archives(directory: Path) -> list[tuple[int, int, Path]]:
-    """``(first_seq, last_seq, path)`` of every archive file in ``directory``, in seq order."""
-    if not directory.is_dir():
-        return []
-    found = []
-    for path in directory.iterdir():
-        m = FILE_PATTERN.match(path.name)
-        if m and path.is_file():
-            found.append((int(m.group(1)), int(m.group(2)), path))
-    return sorted(found)
-
-
-def _canon(obj: dict[str, Any]) -> bytes:
-    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=True).encode("ascii")
-
-
-def header_hmac(key: bytes, header: dict[str, Any]) -> str:
-    """The ``hmac`` of an archive header (every field but ``hmac``)."""
-    body = {k: v for k, v in header.items() if k != "hmac"}
-    return hmac.new(key, _HEADER_LABEL + _canon(body), hashlib.sha256).hexdigest()
-
-
-def masked_mac(key: bytes, prev: bytes, mac: bytes, event: dict[str, Any]) -> bytes:
-    """The archiver's attestation for a masked event (see the module docstring)."""
-    return hmac.new(key, _MASKED_LABEL + prev + mac + audit.canonical(event), hashlib.sha256).digest()
-
-
-# --- verification ---------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class ArchiveSummary:
-    """One verified archive file."""
-
-    name: str
-    first_seq: int
-    last_seq: int
-    masked: int
-
-
-@dataclass(frozen=True)
-class FullVerifyResult:
-    """Outcome of :func:`verify_all`: the archives in order, then the live log from their end anchor.
-
-    ``problem``/``first_bad_seq``/``archive`` name the first broken link (``archive``
-    is the file name when the problem is in or between archives). ``live`` is the
-    live log's :class:`~controller.store.audit.VerifyResult` (``None`` when an archive
-    failed first). ``overlap``: events archived but still in the live log (an
-    archive run was interrupted before its commit; the next run removes them).
-    """
-
-    ok: bool
-    archives: list[ArchiveSummary]
-    archived_events: int
-    live: audit.VerifyResult | None
-    problem: str | None = None
-    first_bad_seq: int | None = None
-    archive: str | None = None
-    overlap: int = 0
-    notes: list[str] = field(default_factory=list)
-
-
-class _Broken(Exception):
-    def __init__(self, seq: int | None, problem: str) -> None:
-        super().__init__(problem)
-        self.seq = seq
-        self.problem = problem
-
-
-def read_archive(path: Path) -> Iterator[dict[str, Any]]:
-    """Yield the header, then each event line, of the archive ``path`` (raises ``_Broken`` on damage)."""
-    try:
-        with gzip.open(path, "rt", encoding="ascii") as fh:
-            for number, line in enumerate(fh, start=1):
-                try:
-                    obj = json.loads(line)
-                except ValueError:
-                    raise _Broken(None, f"line {number} is not valid JSON") from None
-                if not isinstance(obj, dict):
-                    raise _Broken(None, f"line {number} is not a JSON object")
-                yield obj
-    except (OSError, EOFError, zlib.error, UnicodeDecodeError) as exc:
-        raise _Broken(None, f"the file is damaged ({exc.__class__.__name__})") from None
-
-
-def _anchor_of(obj: Any) -> tuple[int, bytes]:
-    try:
-        seq, mac = int(obj["seq"]), bytes.fromhex(obj["mac"])
-    except (KeyError, TypeError, ValueError):
-        raise _Broken(None, "the header has a malformed anchor") from None
-    if len(mac) != 32:
-        raise _Broken(None, "the header has a malformed anchor")
-    return seq, mac
-
-
-def _check_archive(
-    path: Path, key: bytes, prev_end: tuple[int, bytes], want: dict[int, bytes | None],
-    anchor: tuple[int, str] | None,
-) -> tuple[dict[str, Any], int]:
-    """Verify one archive chained after ``prev_end``; fills ``want[seq]`` with MACs asked for."""
-    lines = read_archive(path)
-    header = next(lines, None)
-    if header is None or header.get("kunci_archive") != ARCHIVE_VERSION:
-        raise _Broken(None, "no valid archive header")
-    if not hmac.compare_digest(str(header.get("hmac", "")), header_hmac(key, header)):
-        raise _Broken(None, "the header does not match its HMAC (edited, or another site's key)")
-    start, end = _anchor_of(header.get("start")), _anchor_of(header.get("end"))
-    if start != prev_end:
-        if prev_end[0] == 0 and start[0] > 0:
-            raise _Broken(1, f"starts after seq {start[0]}: events 1..{start[0]} are missing "
-                             "(the first archive was deleted)")
-        raise _Broken(start[0] + 1, f"start anchor (seq {start[0]}) does not match the end anchor of the "
-                                    f"previous archive (seq {prev_end[0]}): an archive is missing or was replaced")
-    expected, prev = start[0] + 1, start[1]
-    masked = 0
-    for event in lines:
-        try:
-            seq = int(event["seq"])
-            mac = bytes.fromhex(event["mac"])
-        except (KeyError, TypeError, ValueError):
-            raise _Broken(expected, f"seq {expected}: malformed event line") from None
-        if seq != expected:
-            raise _Broken(expected, f"seq {expected} is missing (line deleted or reordered)")
-        fields = {name: event.get(name) for name in _PUBLIC}
-        if event.get("masked"):
-            masked += 1
-            try:
-                amac = bytes.fromhex(str(event.get("amac", "")))
-            except ValueError:
-                amac = b""
-            if not hmac.compare_digest(amac, masked_mac(key, prev, mac, fields)):
-                raise _Broken(seq, f"seq {seq} (masked) does not match its archive MAC (line edited)")
-        elif not hmac.compare_digest(audit.chain_mac(key, prev, fields), mac):
-            raise _Broken(seq, f"seq {seq} does not match its MAC (line edited, or a masked event before it was)")
-        if seq in want:
-            want[seq] = mac
-        if anchor is not None and seq == anchor[0] and mac.hex() != anchor[1].lower():
-            raise _Broken(seq, f"seq {seq} differs from the exported anchor (log rewritten)")
-        prev, expected = mac, seq + 1
-    if (expected - 1, prev) != end or header.get("count") != end[0] - start[0]:
-        raise _Broken(expected, f"ends at seq {expected - 1}, but its header says seq {end[0]} "
-                                "(lines deleted or the MAC of the last line changed)")
-    return header, masked
-
-
-def verify_all(
-    session: Session, key: bytes, directory: Path, *, anchor: tuple[int, str] | None = None, batch: int = 5000
-) -> FullVerifyResult:
-    """Verify the archives in ``directory`` in order and then the live log from the last end anchor.
-
-    Each archive's start anchor must equal the previous archive's end anchor (the
-    first starts at genesis); every event is re-MACed (masked ones: their ``amac``).
-    The live log is then verified with :func:`controller.store.audit.verify` starting from
-    the last end anchor. ``anchor`` is an exported head checked wherever its seq is.
-    """
-    files = list_archives(directory)
-    first_live = session.scalar(select(func.min(Event.seq)))
-    want: dict[int, bytes | None] = {}
-    if first_live is not None and int(first_live) > 1:
-        want[int(first_live) - 1] = None
-    summaries: list[ArchiveSummary] = []
-    prev_end: tuple[int, bytes] = (0, audit.GENESIS_MAC)
-    total = 0
-    for first, last, path in files:
-        try:
-            header, masked = _check_archive(path, key, prev_end, want, anchor)
-        except _Broken as broken:
-            return FullVerifyResult(False, summaries, total, None, broken.problem, broken.seq, path.name)
-        prev_end = _anchor_of(header["end"])
-        if (first, last) != (int(header["first_seq"]), prev_end[0]):
-            return FullVerifyResult(False, summaries, total, None, "the file name does not match its header",
-                                    first, path.name)
-        summaries.append(ArchiveSummary(path.name, first, last, masked))
-        total += last - first + 1
-    if not files:
-        pruned = audit.pruned_start(session)
-        if pruned is not None:
-            return FullVerifyResult(False, [], 0, None, f"the live log starts after seq {pruned[0]} but there is "
-                                    f"no archive in {directory} (archive files deleted or moved)", 1, None)
-        live = audit.verify(session, key, anchor=anchor, batch=batch)
-        return FullVerifyResult(live.ok, [], 0, live, live.problem, live.first_bad_seq)
-    overlap = 0
-    start_seq = prev_end[0]
-    start_mac: bytes | None = prev_end[1]
-    if first_live is not None and int(first_live) <= prev_end[0]:
-        start_seq = int(first_live) - 1
-        start_mac = audit.GENESIS_MAC if start_seq == 0 else want.get(start_seq)
-        overlap = prev_end[0] - start_seq
-        live_end = session.scalar(select(Event.mac).where(Event.seq == prev_end[0]))
-        if start_mac is None or live_end is None or bytes(live_end) != prev_end[1]:
-            return FullVerifyResult(False, summaries, total, None, "the live log overlaps the archives but differs "
-                                    "from them", prev_end[0], files[-1][2].name)
-    assert start_mac is not None
-    live = audit.verify(session, key, anchor=anchor, start=(start_seq, start_mac.hex()), batch=batch)
-    notes = [f"{overlap} archived events are still in the live log (an archive run was interrupted); "
-             "the next 'kunci audit archive' removes them"] if overlap else []
-    return FullVerifyResult(live.ok, summaries, total, live, live.problem, live.first_bad_seq,
-                            overlap=overlap, notes=notes)
 
 
 # --- archiving -----------------------------------------------------------------------------------------
@@ -464,7 +164,7 @@ def archive_events(engine: Engine, key: bytes, directory: Path, cutoff: datetime
 def _read_header(path: Path) -> dict[str, Any]:
     try:
         return next(read_archive(path))
-    except (_Broken, StopIteration):
+    except (ArchiveBroken, StopIteration):
         raise StoreError(f"archive {path.name} has no readable header") from None
 
 

@@ -26,7 +26,7 @@ from sqlalchemy.engine import make_url
 
 from controller import __version__
 from controller.config import load_config
-from controller.ops.archive import archive_dir, list_archives
+from controller.ops.archive_format import archive_dir, list_archives
 from controller.ops.backup_format import (
     CONTENT_DATA,
     FORMAT_VERSION,

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from controller.ops.archive import FILE_PATTERN
+from controller.ops.archive_format import FILE_PATTERN
 from controller.ops.backup_format import CONTENT_DATA, DB_FILE_MODE, BackupError, open_sealed, read_file
 from controller.paths import DataDir
 

@@ -28,7 +28,8 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from controller.config import load_config, parse_config
 from controller.errors import KunciError, StoreError
-from controller.ops.archive import archive_dir, list_archives, verify_all
+from controller.ops.archive_format import archive_dir, list_archives
+from controller.ops.archive_verify import verify_all
 from controller.ops.backup import daemon_running, sqlite_path
 from controller.ops.backup_format import (
     ACTOR,

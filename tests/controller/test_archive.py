@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from controller.ops import archive
+from controller.ops import archive, archive_format, archive_mask, archive_verify
 
 from controller.store import audit, keys
 from controller.cli import main
@@ -60,7 +60,7 @@ def verify_cli(capsys, data: Path) -> tuple[int, str]:
 
 
 def archive_files(data: Path) -> list[Path]:
-    return [p for _f, _l, p in archive.list_archives(data / "archive")]
+    return [p for _f, _l, p in archive_format.list_archives(data / "archive")]
 
 
 def test_archive_moves_old_prefix_and_everything_verifies(capsys, site: Path) -> None:
@@ -89,7 +89,7 @@ def test_archive_moves_old_prefix_and_everything_verifies(capsys, site: Path) ->
             assert audit.verify(session, key, start=(20, header["end"]["mac"])).ok
             assert audit.verify(session, key).ok
             assert not audit.verify(session, key, start=(0, audit.GENESIS_MAC.hex())).ok
-            full = archive.verify_all(session, key, data_archive := site / "archive")
+            full = archive_verify.verify_all(session, key, data_archive := site / "archive")
             assert full.ok and full.archived_events == 20 and full.live.checked == 11
             assert data_archive.is_dir()
     finally:
@@ -171,14 +171,14 @@ def test_masking_of_card_and_id_numbers(site: Path, capsys) -> None:
     raw = gzip.decompress(archive_files(site)[0].read_bytes()).decode()
     assert CARD not in raw and CARD_DIGITS not in raw and "123-45-6789" not in raw
     assert "#### #### #### ####" in raw and "###-##-####" in raw
-    assert archive.luhn_valid(CARD_DIGITS)
-    assert archive.mask_text("pin attempt 1234, time 2026-01-31T10:00:00Z") == \
+    assert archive_mask.luhn_valid(CARD_DIGITS)
+    assert archive_mask.mask_text("pin attempt 1234, time 2026-01-31T10:00:00Z") == \
         "pin attempt 1234, time 2026-01-31T10:00:00Z"
-    assert archive.mask_text("NIK 3201234567890001 ok") == "NIK ################ ok"
-    assert archive.mask_text("nino AB123456C") == "nino #########"
-    assert archive.mask_detail('{"n":1234567890123}') == '{"n":"#############"}'
+    assert archive_mask.mask_text("NIK 3201234567890001 ok") == "NIK ################ ok"
+    assert archive_mask.mask_text("nino AB123456C") == "nino #########"
+    assert archive_mask.mask_detail('{"n":1234567890123}') == '{"n":"#############"}'
     unchanged = '{"i":3}'
-    assert archive.mask_detail(unchanged) is unchanged
+    assert archive_mask.mask_detail(unchanged) is unchanged
 
 
 def test_120_hour_floor_is_respected(capsys, site: Path, tmp_path: Path) -> None:
