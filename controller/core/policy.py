@@ -6,6 +6,11 @@ UTC :class:`~datetime.datetime`) and everything it looked up; the answer is a
 :class:`Decision` whose ``reason`` is one of the public reason codes in
 :class:`Reason` (they appear in the event log and in exports).
 
+Every rule that can refuse or grant is an input here (issue 11): the door's lockdown, the reader's
+tamper hold, the channel's lockout, the minimum match score, the pairing of two factors, the person's
+status, dates and schedule, the clock's trust, the mode, remote unlock and "no log, no entry". The
+daemon gathers these :class:`Facts` and applies the answer; it decides nothing itself.
+
 Dates (``valid_from``/``valid_until``, holidays) and schedule windows are read in
 the site timezone (``Context.tz``, a :class:`zoneinfo.ZoneInfo`). ``now`` is
 converted from UTC to local wall time first, so a window 08:00-18:00 means
@@ -23,12 +28,14 @@ __all__ = [
     "Method",
     "DoorMode",
     "Reason",
+    "Rule",
     "Window",
     "Schedule",
     "Subject",
     "DoorView",
     "Context",
     "Decision",
+    "Facts",
     "decide",
     "schedule_allows",
     "MODE_ACCEPTS",
@@ -70,6 +77,15 @@ class Reason(StrEnum):
     LOCKDOWN = "lockdown"
     CLOCK_UNTRUSTED = "clock_untrusted"
     METHOD_NOT_ALLOWED = "method_not_allowed"
+    LOG_UNAVAILABLE = "log_unavailable"
+
+
+class Rule(StrEnum):
+    """Which extra rule refused, when a public reason alone does not say it (goes into the event's detail)."""
+
+    TAMPER = "tamper"
+    BELOW_MIN_SCORE = "below_min_score"
+    FACTORS_OF_DIFFERENT_PEOPLE = "factors_of_different_people"
 
 
 #: Methods each door mode accepts outright. A single factor presented at a
@@ -196,21 +212,53 @@ class Decision:
     """The answer: ``granted`` and a public ``reason`` code (``"granted"`` exactly when granted).
 
     ``reason`` is always a :class:`Reason` member (a ``str``); an unknown code or a
-    ``granted`` flag that disagrees with it raises :class:`ValueError`.
+    ``granted`` flag that disagrees with it raises :class:`ValueError`. ``rule`` names the
+    extra rule behind a refusal whose reason alone does not say it (:class:`Rule`), else None.
     """
 
     granted: bool
     reason: str
+    rule: str | None = None
 
     def __post_init__(self) -> None:
         reason = Reason(self.reason)
         object.__setattr__(self, "reason", reason)
         if self.granted != (reason is Reason.GRANTED):
             raise ValueError("a decision is granted exactly when its reason is 'granted'")
+        if self.rule is not None:
+            object.__setattr__(self, "rule", Rule(self.rule))
 
 
-def _deny(reason: Reason) -> Decision:
-    return Decision(False, reason)
+@dataclass(frozen=True, slots=True)
+class Facts:
+    """Everything one decision depends on, gathered by the daemon (nothing here reads a clock).
+
+    ``method``: how the credential was presented (``REMOTE`` for an admin's remote unlock).
+    ``subject``: the credential's owner, or None when no credential matched. ``door``: the
+    door's mode and lockdown. ``now``: aware UTC instant. ``context``: site timezone, holidays,
+    clock trust, the channel's lockout. ``tamper_hold``: the reader's enclosure was opened and
+    no admin has acknowledged it yet (default False). ``score``: the sensor's match score for a
+    finger (None for a PIN); ``min_match_score``: ``sensor.min_match_score`` (default 0).
+    ``first_factor``: the person code of a waiting first factor when this credential completes a
+    two-factor attempt (``method`` is then ``PIN_AND_FINGER``), else None. ``log_available``:
+    the event log accepts writes; ``no_log_no_entry``: ``site.no_log_no_entry`` (default True).
+    """
+
+    method: Method
+    subject: Subject | None
+    door: DoorView
+    now: datetime
+    context: Context
+    tamper_hold: bool = False
+    score: int | None = None
+    min_match_score: int = 0
+    first_factor: str | None = None
+    log_available: bool = True
+    no_log_no_entry: bool = True
+
+
+def _deny(reason: Reason, rule: Rule | None = None) -> Decision:
+    return Decision(False, reason, rule)
 
 
 _GRANTED = Decision(True, Reason.GRANTED)
@@ -231,28 +279,36 @@ def schedule_allows(schedule: Schedule, local_dt: datetime, holidays: frozenset[
     return any(w.contains(weekday, minute_of_day) for w in schedule.windows)
 
 
-def decide(method: Method, subject: Subject | None, door: DoorView, now: datetime, context: Context) -> Decision:
-    """Decide one access attempt. Pure: no clock read, no I/O.
+def decide(facts: Facts) -> Decision:
+    """Decide one access attempt from its :class:`Facts`. Pure: no clock read, no I/O.
 
-    ``method``: how the credential was presented. ``subject``: the credential's owner,
-    or None when no credential matched. ``now``: aware datetime (normally UTC); a naive
-    one raises :class:`ValueError`. Checks run in this order and the first failing one
-    wins: lockdown, locked_out, unknown_credential, revoked, suspended, not_yet_valid /
-    expired, clock_untrusted (only for a subject restricted by schedule or dates),
-    outside_schedule, then the mode (``second_factor_required`` / ``method_not_allowed``).
-    ``Method.REMOTE`` is refused only by lockdown.
+    A naive ``facts.now`` raises :class:`ValueError`. Checks run in this order and the first
+    failing one wins: lockdown (the door's flag; for a PIN or finger also the tamper hold, rule
+    ``tamper``), then a remote unlock is granted; locked_out; unknown_credential (no subject; a
+    finger below the minimum score, rule ``below_min_score``; a second factor of another person
+    than the first, rule ``factors_of_different_people``); revoked; suspended; not_yet_valid /
+    expired; clock_untrusted (only for a subject restricted by schedule or dates);
+    outside_schedule; the mode (``second_factor_required`` / ``method_not_allowed``). A grant
+    becomes ``log_unavailable`` while the log refuses writes and ``no_log_no_entry`` is on.
     """
-    method = Method(method)
+    method = Method(facts.method)
+    now, door, context, subject = facts.now, facts.door, facts.context, facts.subject
     if now.tzinfo is None or now.utcoffset() is None:
         raise ValueError("decide() needs an aware datetime for now (UTC)")
     if door.lockdown:
         return _deny(Reason.LOCKDOWN)
     if method is Method.REMOTE:
-        return _GRANTED
+        return _grant(facts)
+    if facts.tamper_hold:
+        return _deny(Reason.LOCKDOWN, Rule.TAMPER)
     if context.locked_out:
         return _deny(Reason.LOCKED_OUT)
+    if facts.score is not None and facts.score < facts.min_match_score:
+        return _deny(Reason.UNKNOWN_CREDENTIAL, Rule.BELOW_MIN_SCORE)
     if subject is None:
         return _deny(Reason.UNKNOWN_CREDENTIAL)
+    if facts.first_factor is not None and facts.first_factor != subject.code:
+        return _deny(Reason.UNKNOWN_CREDENTIAL, Rule.FACTORS_OF_DIFFERENT_PEOPLE)
     if subject.status == STATUS_REVOKED:
         return _deny(Reason.REVOKED)
     if subject.status != STATUS_ACTIVE:
@@ -271,7 +327,14 @@ def decide(method: Method, subject: Subject | None, door: DoorView, now: datetim
 
     mode = subject.mode_override if subject.mode_override is not None else door.mode
     if method in MODE_ACCEPTS[mode]:
-        return _GRANTED
+        return _grant(facts)
     if mode is DoorMode.PIN_AND_FINGER and method in _SINGLE_FACTORS:
         return _deny(Reason.SECOND_FACTOR_REQUIRED)
     return _deny(Reason.METHOD_NOT_ALLOWED)
+
+
+def _grant(facts: Facts) -> Decision:
+    """Every rule allows it; "no log, no entry" (DESIGN §6) still refuses while the log refuses writes."""
+    if not facts.log_available and facts.no_log_no_entry:
+        return _deny(Reason.LOG_UNAVAILABLE)
+    return _GRANTED

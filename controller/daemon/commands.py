@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from controller.control import actors
 from controller.control.server import Peer
-from controller.daemon.access import LOG_UNAVAILABLE
+from controller.core.policy import Reason
 from controller.daemon.fingers import Fingers
 from controller.daemon.params import actor as _actor
 from controller.daemon.params import code as _code
@@ -118,15 +118,10 @@ class CommandHandlers:
         return result
 
     def _unlock(self, params: dict[str, Any]) -> dict[str, Any]:
-        actor = _actor(params)
-        door = self.d.access.refresh_site(self.d.wall())
-        if door.lockdown:
-            self.d.journal.write("access.denied", reason="lockdown", method="remote", actor=actor)
+        decision = self.d.access.remote(_actor(params), self.d.wall())  # decided by policy.decide, logged
+        if decision.reason == Reason.LOCKDOWN:
             raise KunciError("the door is in lockdown; remote unlock refused")
-        if not self.d.journal.write("access.granted", method="remote", actor=actor) and \
-                self.d.config.site.no_log_no_entry:
-            self.d.journal.retract("access.granted")  # kept in RAM, it must say refused, not granted
-            self.d.journal.write("access.denied", reason=LOG_UNAVAILABLE, method="remote", actor=actor)
+        if not decision.granted:
             raise KunciError("the event log is unavailable; remote unlock refused (no log, no entry)")
         self.d._apply(self.d.door.remote_unlock(self.d.clock(), self.d.config.door.unlock_seconds))
         self.d.hw.indicators.granted()

@@ -1,7 +1,8 @@
 """The daemon's durable log: sealed events, alarms, and what happens when the disk says no.
 
 The daemon is the sealer (it holds :class:`controller.store.audit.SealerLock`), so every event it
-writes goes through :func:`controller.store.audit.append` and is committed before the caller acts on
+writes is sealed as it is inserted (:func:`controller.store.hotpath.append_sealed`: the same row and MAC
+as :func:`controller.store.audit.append`, without ORM objects) and committed before the caller acts on
 it ("no log, no entry", DESIGN §6). When the database refuses a write (disk full, read-only
 file system, I/O error), :meth:`Journal.write` returns ``False``, keeps the event in a RAM ring
 buffer and marks the log unavailable; :meth:`Journal.flush` retries the buffer later, so events
@@ -20,7 +21,6 @@ import json
 import logging
 import os
 from collections import deque
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -30,7 +30,7 @@ from sqlalchemy import or_, select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
-from controller.store import audit
+from controller.store import audit, hotpath
 from controller.store.models import Alarm
 from controller.timefmt import iso_utc, parse_iso_utc, utcnow
 
@@ -75,8 +75,6 @@ class Journal:
         self._buffer: deque[_Pending] = deque(maxlen=RAM_BUFFER_EVENTS)
         self.dropped = 0
         self.available = True
-        #: Called after every rollback (e.g. the access controller's record of saved lockout rows).
-        self.rollback_listeners: list[Callable[[], None]] = []
 
     @property
     def buffered(self) -> int:
@@ -91,7 +89,7 @@ class Journal:
             self._keep(type, fields)
             return False
         try:
-            audit.append(self.session, self._key, type, **fields)
+            self._append(type, fields)
             self.session.commit()
         except (SQLAlchemyError, OSError) as exc:
             self._failed(exc)
@@ -109,7 +107,7 @@ class Journal:
         while self._buffer:
             item = self._buffer[0]
             try:
-                audit.append(self.session, self._key, item.type, **item.fields)
+                self._append(item.type, item.fields)
                 self.session.commit()
             except (SQLAlchemyError, OSError) as exc:
                 self._failed(exc)
@@ -122,6 +120,18 @@ class Journal:
             log.warning("event log writable again; buffered events stored")
         self.available = True
         return True
+
+    def writable(self) -> bool:
+        """Whether the log accepts writes now (a fact of the decision): stores the RAM buffer first, if any."""
+        return self.flush() if self._buffer else True
+
+    def _append(self, type: str, fields: dict[str, Any]) -> None:
+        """One sealed INSERT through the hot path (no ORM object); the caller commits."""
+        user, door = fields.get("user"), fields.get("door")
+        hotpath.append_sealed(self.session, self._key, type, time=fields["time"], reason=fields.get("reason"),
+                              method=fields.get("method"), user=getattr(user, "code", user),
+                              door=getattr(door, "name", door), actor=fields.get("actor"),
+                              score=fields.get("score"), detail=fields.get("detail"))
 
     def retract(self, type: str) -> bool:
         """Drop the newest RAM-buffered event if it is of ``type`` (it was never stored); True if dropped.
@@ -226,13 +236,11 @@ class Journal:
         self._buffer.append(_Pending(type, fields))
 
     def rollback(self) -> None:
-        """Roll the session back and tell the listeners (caches of what was written) to forget."""
+        """Roll the session back (whatever it wrote since the last commit is gone)."""
         try:
             self.session.rollback()
         except SQLAlchemyError:
             log.debug("rollback failed too", exc_info=True)
-        for listener in self.rollback_listeners:
-            listener()
 
     def _failed(self, exc: BaseException) -> None:
         self.rollback()

@@ -202,7 +202,7 @@ class Daemon:
         self.journal.restore_spilled(self.datadir.unstored_events_file)  # events an earlier stop kept
         self._watch_foreign_rows()
         self._clock_trusted = clock_trusted(self._trust_policy)
-        self.access = AccessController(self.journal, pepper, self.config, lambda: self._clock_trusted)
+        self.access = AccessController(self.journal, pepper, self.config)
         session.commit()
         self._log_unclean_stop()
         if truncated is not None:
@@ -357,15 +357,10 @@ class Daemon:
         if isinstance(item, ev.KeyPressed):
             self._key(item.key, t, now)
         elif isinstance(item, ev.FingerMatched):
-            if self.tamper_hold:
-                self._refuse_during_tamper("finger", now)
-            else:
-                self._outcome(self.access.finger(item.slot, item.score, now, t))
+            self._outcome(self.access.finger(item.slot, item.score, now, t, **self._facts()))
         elif isinstance(item, ev.FingerUnknown):
-            if self.tamper_hold:
-                self._refuse_during_tamper("finger", now)
-            elif item.reason == "no_match":
-                self._outcome(self.access.unknown_finger(now, t))
+            if item.reason == "no_match":
+                self._outcome(self.access.unknown_finger(now, t, **self._facts()))
             else:
                 self.hw.indicators.denied()
         elif isinstance(item, ev.DoorContact):
@@ -422,12 +417,10 @@ class Daemon:
 
     def _key(self, key: str, t: float, now: datetime) -> None:
         result = self.pin_entry.feed(key, t)
-        if isinstance(result, Submitted) and self.tamper_hold:
-            self._refuse_during_tamper("pin", now)
-        elif isinstance(result, Submitted):
+        if isinstance(result, Submitted):
             # Decide first: the granted/denied pattern is the feedback for the submit key, and no
             # beep thread is started in front of the decision.
-            self._outcome(self.access.pin(result.pin, now, t))
+            self._outcome(self.access.pin(result.pin, now, t, **self._facts()))
         elif isinstance(result, (Invalid, TimedOut)):
             self.hw.indicators.denied()
         else:
@@ -448,10 +441,9 @@ class Daemon:
             log.warning("tamper acknowledged: credentials accepted again")
         return True
 
-    def _refuse_during_tamper(self, method: str, now: datetime) -> None:
-        self.journal.write("access.denied", reason="lockdown", method=method, time=now,
-                           detail={"tamper": True})
-        self.hw.indicators.denied()
+    def _facts(self) -> dict[str, bool]:
+        """The daemon's own facts of a decision (policy.decide refuses during a tamper hold)."""
+        return {"tamper_hold": self.tamper_hold, "clock_trusted": self._clock_trusted}
 
     def _outcome(self, outcome: Outcome) -> None:
         t = self.clock()
@@ -523,7 +515,7 @@ class Daemon:
     def _sync_lockdown(self, t: float) -> None:
         """Follow the door row's ``lockdown`` flag (set by an admin in another process): while it is on
         the door state machine energises the strike for nothing, and entering it cancels any unlock."""
-        wanted = self.access.refresh_site(self.wall()).lockdown
+        wanted = self.access.refresh_door().lockdown
         if wanted != self.door.lockdown_active:
             log.warning("door lockdown %s", "on: every unlock refused" if wanted else "off")
             self._apply(self.door.lockdown(wanted, t))

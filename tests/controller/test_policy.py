@@ -7,17 +7,19 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from controller.core import policy
 from controller.core.policy import (
     Context,
     Decision,
     DoorMode,
     DoorView,
+    Facts,
     Method,
     Reason,
+    Rule,
     Schedule,
     Subject,
     Window,
-    decide,
     schedule_allows,
 )
 
@@ -55,11 +57,17 @@ def utc(*args: int) -> datetime:
     return datetime(*args, tzinfo=UTC)
 
 
+def decide(method: Method, subject: Subject | None, view: DoorView, now: datetime, context: Context,
+           **facts: object) -> Decision:
+    """policy.decide on the facts of one attempt (the extra facts default to a quiet door)."""
+    return policy.decide(Facts(method, subject, view, now, context, **facts))  # type: ignore[arg-type]
+
+
 def test_reason_codes_are_the_public_contract() -> None:
     assert {r.value for r in Reason} == {
         "granted", "unknown_credential", "suspended", "revoked", "not_yet_valid", "expired",
         "outside_schedule", "locked_out", "second_factor_required", "lockdown", "clock_untrusted",
-        "method_not_allowed",
+        "method_not_allowed", "log_unavailable",
     }
 
 
@@ -285,3 +293,55 @@ def test_invalid_windows_are_refused(weekday, start, end) -> None:
 def test_inconsistent_decisions_are_refused(granted, reason) -> None:
     with pytest.raises(ValueError):
         Decision(granted, reason)
+
+
+# The rules that used to be decided outside policy (issue 11): tamper hold, minimum match score, the
+# pairing of two factors, "no log, no entry", remote unlock. One row each: facts -> (reason, rule).
+RULES = [
+    ("tamper_hold_refuses_a_pin", Method.PIN, person(), door(), dict(tamper_hold=True), Reason.LOCKDOWN, Rule.TAMPER),
+    ("tamper_hold_refuses_a_finger", Method.FINGER, person(), door(), dict(tamper_hold=True), Reason.LOCKDOWN, Rule.TAMPER),
+    ("tamper_hold_refuses_unknown_too", Method.PIN, None, door(), dict(tamper_hold=True), Reason.LOCKDOWN, Rule.TAMPER),
+    ("tamper_hold_beats_locked_out", Method.PIN, person(), door(), dict(tamper_hold=True, context=ctx(locked_out=True)),
+     Reason.LOCKDOWN, Rule.TAMPER),
+    ("door_lockdown_beats_tamper_hold", Method.PIN, person(), door(lockdown=True), dict(tamper_hold=True), Reason.LOCKDOWN, None),
+    ("remote_not_refused_by_tamper_hold", Method.REMOTE, None, door(), dict(tamper_hold=True), Reason.GRANTED, None),
+    ("score_below_minimum", Method.FINGER, None, door(), dict(score=40, min_match_score=60), Reason.UNKNOWN_CREDENTIAL,
+     Rule.BELOW_MIN_SCORE),
+    ("score_below_minimum_with_a_person", Method.FINGER, person(), door(), dict(score=59, min_match_score=60),
+     Reason.UNKNOWN_CREDENTIAL, Rule.BELOW_MIN_SCORE),
+    ("score_at_minimum", Method.FINGER, person(), door(), dict(score=60, min_match_score=60), Reason.GRANTED, None),
+    ("locked_out_beats_low_score", Method.FINGER, person(), door(), dict(score=1, min_match_score=60, context=ctx(locked_out=True)),
+     Reason.LOCKED_OUT, None),
+    ("pin_has_no_score", Method.PIN, person(), door(), dict(min_match_score=60), Reason.GRANTED, None),
+    ("two_factors_same_person", Method.PIN_AND_FINGER, person(), door(DoorMode.PIN_AND_FINGER),
+     dict(first_factor="U0001", score=80, min_match_score=60), Reason.GRANTED, None),
+    ("two_factors_of_different_people", Method.PIN_AND_FINGER, person(), door(DoorMode.PIN_AND_FINGER),
+     dict(first_factor="U0002"), Reason.UNKNOWN_CREDENTIAL, Rule.FACTORS_OF_DIFFERENT_PEOPLE),
+    ("different_people_beats_revoked", Method.PIN_AND_FINGER, person("revoked"), door(DoorMode.PIN_AND_FINGER),
+     dict(first_factor="U0002"), Reason.UNKNOWN_CREDENTIAL, Rule.FACTORS_OF_DIFFERENT_PEOPLE),
+    ("pairing_still_checks_the_person", Method.PIN_AND_FINGER, person("suspended"), door(DoorMode.PIN_AND_FINGER),
+     dict(first_factor="U0001"), Reason.SUSPENDED, None),
+    ("no_log_no_entry", Method.PIN, person(), door(), dict(log_available=False), Reason.LOG_UNAVAILABLE, None),
+    ("no_log_entry_allowed_when_setting_off", Method.PIN, person(), door(), dict(log_available=False, no_log_no_entry=False),
+     Reason.GRANTED, None),
+    ("no_log_keeps_the_true_denial", Method.PIN, person("revoked"), door(), dict(log_available=False), Reason.REVOKED, None),
+    ("no_log_unknown_stays_unknown", Method.PIN, None, door(), dict(log_available=False), Reason.UNKNOWN_CREDENTIAL, None),
+    ("remote_without_log", Method.REMOTE, None, door(), dict(log_available=False), Reason.LOG_UNAVAILABLE, None),
+    ("remote_without_log_setting_off", Method.REMOTE, None, door(), dict(log_available=False, no_log_no_entry=False),
+     Reason.GRANTED, None),
+    ("remote_lockdown_beats_no_log", Method.REMOTE, None, door(lockdown=True), dict(log_available=False), Reason.LOCKDOWN, None),
+]
+
+
+@pytest.mark.parametrize(("method", "subject", "view", "facts", "reason", "rule"), [r[1:] for r in RULES],
+                         ids=[r[0] for r in RULES])
+def test_every_rule_is_an_input_of_decide(method, subject, view, facts, reason, rule) -> None:
+    facts = dict(facts)
+    context = facts.pop("context", ctx())
+    decision = decide(method, subject, view, WED_NOON, context, **facts)
+    assert (decision.granted, decision.reason, decision.rule) == (reason is Reason.GRANTED, reason, rule)
+
+
+def test_a_decision_names_only_known_rules() -> None:
+    with pytest.raises(ValueError):
+        Decision(False, Reason.LOCKDOWN, "because")

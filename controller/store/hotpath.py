@@ -1,0 +1,152 @@
+"""The door decision's reads and writes, without ORM object loading (DESIGN §6 "hot path").
+
+A decision reads one person (by PIN digest or sensor slot: one probe of a UNIQUE index), takes the
+rarely changing site facts from a cache (:class:`Site`: door row, holidays, each group's schedule),
+and writes one sealed event (plus, when it changed, the lockout row) in one commit. Everything here
+is a plain SQLAlchemy core statement on the caller's session: no ORM identity map, no relationship
+loads, no unit-of-work flush. Only the sealer (the daemon loop) calls the writers.
+
+The cache is the daemon's to invalidate: it is the only writer of the door database, so it calls
+:func:`load_site` again after each of its own admin changes (and re-reads the door row, whose
+``lockdown`` flag may be set by an operator, off the decision path).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy.orm import Session
+
+from controller.core import policy
+from controller.store import audit
+from controller.store.models import (AccessGroup, Door, Event, FingerCredential, Holiday, LockoutState,
+                                     PinCredential, Schedule, ScheduleWindow, User)
+from controller.timefmt import iso_utc
+
+__all__ = ["Person", "Site", "person_by_digest", "person_by_slot", "load_door", "load_site", "append_sealed",
+           "save_lockout"]
+
+
+@dataclass(frozen=True, slots=True)
+class Person:
+    """The columns of ``users`` a decision needs (never the name)."""
+
+    code: str
+    status: str
+    valid_from: date | None
+    valid_until: date | None
+    group_id: int | None
+    mode_override: str | None
+    extended_unlock: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Site:
+    """Cached site facts: the door, every holiday (local dates) and each group's schedule (None = any time)."""
+
+    door: policy.DoorView
+    holidays: frozenset[date]
+    schedules: Mapping[int, policy.Schedule | None]
+
+    def subject(self, person: Person | None) -> policy.Subject | None:
+        """The pure policy input for ``person`` (its group's schedule from this cache)."""
+        if person is None:
+            return None
+        schedule = self.schedules.get(person.group_id) if person.group_id is not None else None
+        return policy.Subject(person.code, person.status, person.valid_from, person.valid_until, schedule,
+                              policy.DoorMode(person.mode_override) if person.mode_override else None)
+
+
+# Core statements on the tables (not the mapped classes): no ORM compilation or loading at run time.
+_users, _pins, _fingers, _events = (User.__table__.c, PinCredential.__table__.c, FingerCredential.__table__.c,
+                                    Event.__table__.c)
+_PERSON = (_users.code, _users.status, _users.valid_from, _users.valid_until, _users.group_id,
+           _users.mode_override, _users.extended_unlock)
+_BY_DIGEST = (select(*_PERSON).select_from(User.__table__.join(PinCredential.__table__, _pins.user_id == _users.id))
+              .where(_pins.digest == bindparam("digest")))
+_BY_SLOT = (select(*_PERSON).select_from(User.__table__.join(FingerCredential.__table__,
+                                                             _fingers.user_id == _users.id))
+            .where(_fingers.slot == bindparam("slot"), _fingers.state == "active"))
+_HEAD = select(_events.seq, _events.mac).where(_events.seq.is_not(None)).order_by(_events.seq.desc()).limit(1)
+_INSERT_EVENT = insert(Event.__table__)
+_LOCKOUT = LockoutState.__table__
+
+
+def _person(row: Any) -> Person | None:
+    if row is None:
+        return None
+    return Person(row[0], row[1], row[2], row[3], row[4], row[5], bool(row[6]))
+
+
+def person_by_digest(session: Session, digest: bytes) -> Person | None:
+    """The person whose PIN digest is ``digest`` (any status), or None: one UNIQUE index probe."""
+    return _person(session.execute(_BY_DIGEST, {"digest": digest}).first())
+
+
+def person_by_slot(session: Session, slot: int) -> Person | None:
+    """The person whose *active* finger is in sensor ``slot``, or None."""
+    return _person(session.execute(_BY_SLOT, {"slot": slot}).first())
+
+
+def load_door(session: Session, name: str) -> policy.DoorView:
+    """The door row ``name`` as policy sees it; the first door if that name has no row; in lockdown if none."""
+    row = session.execute(select(Door.name, Door.mode, Door.lockdown).where(Door.name == name)).first()
+    if row is None:  # the configured name has no row: fall back to the seeded one, never crash
+        row = session.execute(select(Door.name, Door.mode, Door.lockdown).order_by(Door.id).limit(1)).first()
+    if row is None:
+        return policy.DoorView(name=name, mode=policy.DoorMode.PIN_OR_FINGER, lockdown=True)
+    return policy.DoorView(name=row[0], mode=policy.DoorMode(row[1]), lockdown=bool(row[2]))
+
+
+def load_site(session: Session, door_name: str) -> Site:
+    """Read the door, the holidays, the groups, schedules and windows (four small queries)."""
+    windows: dict[int, list[policy.Window]] = {}
+    for sid, weekday, start, end in session.execute(
+            select(ScheduleWindow.schedule_id, ScheduleWindow.weekday, ScheduleWindow.start_minute,
+                   ScheduleWindow.end_minute).order_by(ScheduleWindow.id)):
+        windows.setdefault(sid, []).append(policy.Window(weekday, start, end))
+    schedules = {sid: policy.Schedule(tuple(windows.get(sid, ())), bool(allow))
+                 for sid, allow in session.execute(select(Schedule.id, Schedule.allow_on_holidays))}
+    groups = {gid: (schedules.get(sid) if sid is not None else None)
+              for gid, sid in session.execute(select(AccessGroup.id, AccessGroup.schedule_id))}
+    holidays = frozenset(session.scalars(select(Holiday.day)).all())
+    return Site(load_door(session, door_name), holidays, groups)
+
+
+def append_sealed(session: Session, key: bytes, type: str, *, time: datetime, reason: str | None = None,
+                  method: str | None = None, user: str | None = None, door: str | None = None,
+                  actor: str | None = None, score: int | None = None,
+                  detail: Mapping[str, Any] | None = None) -> tuple[int, bytes]:
+    """Insert one event sealed after the head (core INSERT; same row and MAC as :func:`audit.append`).
+
+    Returns ``(seq, mac)`` and leaves it in ``session.info`` for the anchor writer; the caller commits.
+    """
+    head = session.execute(_HEAD).first()
+    seq, prev = (0, audit.GENESIS_MAC) if head is None else (int(head[0]), bytes(head[1]))
+    values = {"seq": seq + 1, "time": iso_utc(time), "type": type, "reason": reason, "method": method,
+              "user": user, "door": door, "actor": actor, "score": score,
+              "detail": None if detail is None else json.dumps(dict(detail), sort_keys=True, separators=(",", ":"),
+                                                                ensure_ascii=True)}
+    mac = hmac.new(key, prev + audit.canonical(values), hashlib.sha256).digest()
+    session.execute(_INSERT_EVENT, {"seq": values["seq"], "mac": mac, "time": values["time"], "type": type,
+                                    "reason": reason, "method": method, "user_code": user, "door": door,
+                                    "actor": actor, "score": score, "detail": values["detail"]})
+    session.info[audit.SEALED_HEAD_INFO] = (values["seq"], mac)
+    return values["seq"], mac
+
+
+def save_lockout(session: Session, name: str, failures: int, level: int, locked_until: str | None,
+                 failure_times: str, suspended: bool) -> None:
+    """Write lockout row ``name`` (update, else insert) in the caller's transaction."""
+    values = {"failures": failures, "level": level, "locked_until": locked_until, "failure_times": failure_times,
+              "suspended": suspended}
+    done = session.execute(update(_LOCKOUT).where(_LOCKOUT.c.name == name).values(**values))
+    if done.rowcount == 0:
+        session.execute(insert(_LOCKOUT).values(name=name, **values))
