@@ -38,6 +38,14 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
+from controller.core.policy import DoorMode
+from controller.core.vocabulary import (
+    AdminRole,
+    FingerState,
+    LockoutChannel,
+    PersonStatus,
+    values,
+)
 from controller.timefmt import iso_utc, utcnow
 
 logger = logging.getLogger(__name__)
@@ -56,15 +64,16 @@ TIME_LEN = 27
 #: given by a person cannot name a row, and SQLite refuses even to look it up (OverflowError).
 MAX_ROW_ID = 2**63 - 1
 
-USER_STATUSES = ("active", "suspended", "revoked")
-DOOR_MODES = ("pin", "finger", "pin_or_finger", "pin_and_finger")
-FINGER_STATES = ("pending", "active")
-ADMIN_ROLES = ("admin", "auditor")
-LOCKOUT_NAMES = ("keypad", "finger")
+#: The values each vocabulary column accepts, as plain text (the enums are in :mod:`controller.core`).
+USER_STATUSES = values(PersonStatus)
+DOOR_MODES = values(DoorMode)
+FINGER_STATES = values(FingerState)
+ADMIN_ROLES = values(AdminRole)
+LOCKOUT_NAMES = values(LockoutChannel)
 
 #: Name of the one door seeded by the baseline migration.
 MAIN_DOOR_NAME = "main"
-DEFAULT_DOOR_MODE = "pin_or_finger"
+DEFAULT_DOOR_MODE = DoorMode.PIN_OR_FINGER.value
 
 
 def _in(column: str, values: tuple[str, ...]) -> str:
@@ -155,7 +164,9 @@ class User(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     code: Mapped[str] = mapped_column(String(16), unique=True)
     display_name: Mapped[Optional[str]] = mapped_column(String(120))
-    status: Mapped[str] = mapped_column(String(16), default="active", server_default=text("'active'"))
+    status: Mapped[str] = mapped_column(
+        String(16), default=PersonStatus.ACTIVE.value, server_default=text(f"'{PersonStatus.ACTIVE.value}'")
+    )
     group_id: Mapped[Optional[int]] = mapped_column(ForeignKey("access_groups.id"), index=True)
     valid_from: Mapped[Optional[date]] = mapped_column(Date)
     valid_until: Mapped[Optional[date]] = mapped_column(Date)
