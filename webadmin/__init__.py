@@ -45,6 +45,7 @@ def create_app(datadir: str | os.PathLike[str] | None = None, *, test_config: di
         cannot be opened.
     """
     from controller.config import load_config
+    from controller.core.enrolment import progress_wait_seconds
     from controller.store.db import session_factory
     from controller.store.web_store import WebStore
     from webadmin import security, templating
@@ -96,7 +97,8 @@ def create_app(datadir: str | os.PathLike[str] | None = None, *, test_config: di
         login_limiter=security.AddressLimiter(),
         shown_once=ShownOnce(),
     )
-    web_state.enrolments = EnrolJobs(lambda timeout: web_state.client(timeout))
+    web_state.enrolments = EnrolJobs(lambda timeout: web_state.client(timeout), progress_wait_seconds(
+        config.sensor.enroll_step_timeout_seconds, config.sensor.command_timeout_seconds))
     app.extensions["kunci"] = web_state
 
     csrf = CSRFProtect()

@@ -3,9 +3,10 @@
 The page POSTs to start an enrolment; :meth:`EnrolJobs.start` opens
 ``finger.enroll`` on the control socket in a thread of this (single) web process
 and returns a random job id. The page then polls a small JSON endpoint that reads
-:meth:`EnrolJobs.snapshot`. Each progress line from the daemon (``place_finger``,
-``lift_finger``, ``place_again``, ``storing``) becomes a step; the job ends with
-the sensor slot or a clear error. Finished jobs are forgotten after
+:meth:`EnrolJobs.snapshot`. Each progress line from the daemon names a step of
+:class:`controller.core.enrolment.EnrolStep` (the one list the daemon and the CLI use
+too), shown with its text; the job ends with the sensor slot or a clear error. The
+wait for each line follows ``sensor.enroll_step_timeout_seconds``. Finished jobs are forgotten after
 :data:`KEEP_FINISHED_SECONDS`.
 """
 
@@ -20,25 +21,20 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from controller.control.client import ControlClient
+from controller.core.enrolment import EnrolStep
 from controller.errors import KunciError
 
 logger = logging.getLogger(__name__)
 
-#: Seconds to wait for each line from the daemon while a person places and lifts a finger.
-ENROL_LINE_TIMEOUT_SECONDS = 60.0
 #: Finished jobs stay readable this long (seconds).
 KEEP_FINISHED_SECONDS = 600.0
 #: Most jobs kept at once (running and finished).
 MAX_JOBS = 50
 
-#: What each progress step from the daemon means for the person at the door.
-STEP_TEXT = {
-    "starting": "Contacting the door controller...",
-    "place_finger": "Place the finger on the sensor.",
-    "lift_finger": "Lift the finger.",
-    "place_again": "Place the same finger again.",
-    "storing": "Storing the fingerprint...",
-}
+#: What the page says before the daemon's first step arrives.
+STARTING_TEXT = "Contacting the door controller..."
+#: The steps in order, as the page lists them: ``[{"step", "text"}]``.
+PLAN = [{"step": s.value, "text": s.text} for s in EnrolStep]
 
 
 @dataclass
@@ -50,7 +46,7 @@ class EnrolJob:
     actor: str
     web_session: str = ""
     step: str = "starting"
-    message: str = STEP_TEXT["starting"]
+    message: str = STARTING_TEXT
     steps: list[str] = field(default_factory=list)
     done: bool = False
     ok: bool = False
@@ -63,13 +59,17 @@ class EnrolJobs:
     """The running and recently finished enrolments of this web process.
 
     :param client_factory: returns a :class:`ControlClient` for a given line timeout (seconds).
+    :param line_wait_seconds: how long to wait for each line from the daemon
+        (:func:`controller.core.enrolment.progress_wait_seconds` of the sensor settings).
     :param clock: monotonic clock (seconds), injectable for tests.
     """
 
     def __init__(
-        self, client_factory: Callable[[float], ControlClient], clock: Callable[[], float] = time.monotonic
+        self, client_factory: Callable[[float], ControlClient], line_wait_seconds: float,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._client_factory = client_factory
+        self._line_wait_seconds = line_wait_seconds
         self._clock = clock
         self._jobs: dict[str, EnrolJob] = {}
         self._lock = threading.Lock()
@@ -116,10 +116,13 @@ class EnrolJobs:
         with self._lock:
             job.step = step
             job.steps.append(step)
-            job.message = STEP_TEXT.get(step) or str(line.get("message") or step)[:200]
+            try:
+                job.message = EnrolStep(step).text
+            except ValueError:  # a step this page does not know: the daemon's own words
+                job.message = str(line.get("message") or step)[:200]
 
     def _run(self, job: EnrolJob) -> None:
-        client = self._client_factory(ENROL_LINE_TIMEOUT_SECONDS)
+        client = self._client_factory(self._line_wait_seconds)
         try:
             result = client.stream(
                 "finger.enroll", lambda line: self._progress(job, line), user=job.user_code, actor=job.actor,
@@ -161,4 +164,5 @@ class EnrolJobs:
                 "ok": job.ok,
                 "slot": job.slot,
                 "error": job.error,
+                "plan": PLAN,
             }

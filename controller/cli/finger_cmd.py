@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import argparse
 
+from controller.config import load_config
 from controller.control.client import ControlClient
+from controller.core.enrolment import EnrolStep, progress_wait_seconds
 from controller.paths import DataDir
 from controller.store.people import validate_code
-
-#: Seconds to wait for the person at the sensor during enrolment.
-ENROLL_TIMEOUT_SECONDS = 90.0
 
 
 def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
@@ -26,13 +25,12 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
 
 def run_enroll(args: argparse.Namespace) -> int:
     code = validate_code(args.code)
-    client = ControlClient(DataDir.resolve(args.data).socket_path, timeout=ENROLL_TIMEOUT_SECONDS)
-    result = client.stream(
-        "finger.enroll",
-        lambda p: print(f"... {p.get('message') or p.get('progress')}", flush=True),
-        user=code,
-        actor="cli",
-    )
+    datadir = DataDir.resolve(args.data)
+    sensor = load_config(datadir.config_file).sensor
+    wait = progress_wait_seconds(sensor.enroll_step_timeout_seconds, sensor.command_timeout_seconds)
+    client = ControlClient(datadir.socket_path, timeout=wait)
+    result = client.stream("finger.enroll", lambda line: print(f"... {_step_text(line)}", flush=True),
+                           user=code, actor="cli")
     print(f"{code}: finger enrolled in sensor slot {result.get('slot')}")
     return 0
 
@@ -44,3 +42,11 @@ def run_delete(args: argparse.Namespace) -> int:
     )
     print(f"{code}: {result.get('deleted', 0)} finger(s) deleted")
     return 0
+
+
+def _step_text(line: dict) -> str:
+    """The sentence for a progress line (the daemon's own message for a step this CLI does not know)."""
+    try:
+        return EnrolStep(str(line.get("progress") or "")).text
+    except ValueError:
+        return str(line.get("message") or line.get("progress"))

@@ -11,12 +11,12 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
+from controller.core.enrolment import EnrolStep
 from controller.store import people
 from controller.store.db import session_factory
 from controller.store.models import AccessGroup, FingerCredential, User
 
 from web_support import FakeRefusal, events, get, post
-
 
 def _count_users(engine: Any) -> int:
     with session_factory(engine)() as db:
@@ -363,6 +363,8 @@ def test_finger_enrolment_shows_live_steps(admin: Any, engine: Any, daemon: Any)
     status_url = f"/people/{code}/finger/status.json?job={job}"
     progress_page = get(admin, r.headers["Location"]).get_data(as_text=True)
     assert "data-status-url" in progress_page and "enrol.js" in progress_page
+    listed = re.findall(r'<li data-step="(\w+)">([^<]+)</li>', progress_page)
+    assert listed == [(s.value, s.text) for s in EnrolStep]  # the one step list, in order
 
     seen = []
     for i, step in enumerate(("place_finger", "lift_finger", "place_again", "storing")):

@@ -6,7 +6,10 @@
   var url = box.getAttribute("data-status-url");
   var message = document.getElementById("enrol-message");
   var result = document.getElementById("enrol-result");
-  var order = ["place_finger", "lift_finger", "place_again", "storing"];
+  // The steps in the page's order (rendered from the one step list, controller/core/enrolment.py).
+  var order = Array.prototype.map.call(box.querySelectorAll("li[data-step]"), function (li) {
+    return li.getAttribute("data-step");
+  });
   function mark(step, done) {
     var reached = order.indexOf(step);
     box.querySelectorAll("li[data-step]").forEach(function (li) {
