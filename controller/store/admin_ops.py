@@ -36,7 +36,7 @@ from controller.errors import InvalidInput, PolicyRefused
 RECORDABLE_EVENT_TYPES = frozenset({
     "admin.login", "admin.login_failed", "admin.logout", "admin.account_locked", "admin.log_exported",
     "admin.unlock_refused", "admin.sessions_ended", "admin.password_check_failed", "admin.backup_created",
-    "admin.forbidden",
+    "admin.forbidden", "admin.people_exported",
 })
 
 #: Keys of a person's fields, as ``user.add`` and ``user.update`` take them.

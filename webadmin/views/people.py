@@ -1,4 +1,5 @@
-"""People (admin only): list with search and keyset pages, add (PIN shown once), edit, status, PIN, fingers.
+"""People (admin only): list with search and keyset pages, search as you type, CSV export, add (PIN shown once),
+edit, status, PIN, fingers.
 
 Each change is one ``admin`` call to the door daemon (:func:`webadmin.daemon.admin`), which
 applies it with its admin event in one transaction; the web only reads the door database.
@@ -11,12 +12,16 @@ a background thread (:mod:`webadmin.enrol`) that the page polls.
 
 from __future__ import annotations
 
+import csv
+import io
 import logging
+from collections.abc import Iterator
 from datetime import date, datetime
 from typing import Any
 
 from flask import (
     Blueprint,
+    Response,
     abort,
     flash,
     g,
@@ -28,15 +33,17 @@ from flask import (
 )
 
 from controller.errors import InvalidInput, KunciError, NotFound
-from controller.store import people
+from controller.store import eventlog, people, people_search
 from controller.store.models import DOOR_MODES, USER_STATUSES
+from controller.timefmt import utcnow
 from webadmin import daemon
 from webadmin.forms import USER_CODE, sentence
-from webadmin.forms.people import PeopleListForm, PersonForm
+from webadmin.forms.people import PeopleListForm, PeopleSearchForm, PersonForm
 from webadmin.security import ADMIN_ONLY, allow
 from webadmin.shown_once import PinNotice
 from webadmin.state import read_db, state
 from webadmin.templating import site_zone
+from webadmin.views.errors import render_error
 
 logger = logging.getLogger(__name__)
 
@@ -44,6 +51,8 @@ bp = Blueprint("people", __name__, url_prefix="/people")
 
 #: People per list page.
 PAGE_SIZE = 50
+#: Rows written per streamed chunk of the people export.
+EXPORT_CHUNK_ROWS = 200
 
 
 def _today() -> date:
@@ -107,6 +116,66 @@ def index() -> Any:
         ),
         400 if error else 200,
     )
+
+
+@bp.route("/search.json")
+@allow(ADMIN_ONLY)
+def search_json() -> Any:
+    """Search as you type: ``{people: [{code, name, status, url}], more}`` for a code prefix or a name fragment.
+
+    At most ``people_search.SEARCH_LIMIT`` people (two indexed or limited queries, whatever the
+    number of people); names are in the answer, so this is admin only like the list.
+    """
+    try:
+        term = PeopleSearchForm(formdata=request.args).checked().q.data
+    except InvalidInput as exc:
+        return jsonify(ok=False, error=sentence(str(exc))), 400
+    hits = people_search.search(read_db(), term, limit=people_search.SEARCH_LIMIT + 1)
+    shown = hits[: people_search.SEARCH_LIMIT]
+    return jsonify(
+        ok=True,
+        people=[
+            {"code": h.code, "name": h.name, "status": h.status, "url": url_for("people.show", code=h.code)}
+            for h in shown
+        ],
+        more=len(hits) > len(shown),
+    )
+
+
+def _export_rows(sessions: Any) -> Iterator[str]:
+    """The people CSV: a header line, then every person, ``EXPORT_CHUNK_ROWS`` rows per chunk."""
+    buf = io.StringIO()
+    writer = csv.writer(buf)
+    writer.writerow(people_search.EXPORT_COLUMNS)
+    with sessions() as db:
+        for n, row in enumerate(people_search.iter_export_rows(db), start=1):
+            writer.writerow([eventlog.csv_cell(value) for value in row])
+            if n % EXPORT_CHUNK_ROWS == 0:
+                yield buf.getvalue()
+                buf.seek(0)
+                buf.truncate()
+    if buf.tell():
+        yield buf.getvalue()
+
+
+@bp.route("/export.csv")
+@allow(ADMIN_ONLY)
+def export() -> Any:
+    """Download every person as CSV (names included: admin only), streamed with its own read session.
+
+    The daemon logs ``admin.people_exported`` before the first row is sent; without the daemon
+    there is no export (503). Cells are made inert for spreadsheets like the log export's.
+    """
+    if request.args:
+        abort(400, description="The people export takes no parameters; the file name is chosen by the server.")
+    if not daemon.record_event("admin.people_exported", {"format": "csv"}):
+        return render_error(503, "The door daemon is not running, so the export could not be logged; "
+                                 "nothing was exported. Try again once it runs.")
+    stamp = utcnow().strftime("%Y%m%dT%H%M%SZ")
+    response = Response(_export_rows(state().read_sessions), mimetype="text/csv")
+    response.headers["Content-Disposition"] = f'attachment; filename="kunci-people-{stamp}.csv"'
+    response.headers["Cache-Control"] = "no-store"
+    return response
 
 
 @bp.route("/new", methods=["GET", "POST"])
