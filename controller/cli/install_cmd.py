@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path, PurePosixPath
 
-from controller.ops.install import DEFAULT_PREFIX, install_service
+from controller.ops.install import install_service
+from controller.ops.install_plan import DEFAULT_PREFIX
 from controller.paths import DEFAULT_DATA_DIR
 
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from controller.errors import KunciError
 from controller.ops.doctor_findings import Finding, fail, ok, warn
-from controller.ops.install import DOOR_USER, GROUP, MANIFEST, WEB_USER, parse_manifest
+from controller.ops.install_plan import DOOR_USER, GROUP, MANIFEST, WEB_USER, parse_manifest
 from controller.paths import DataDir
 
 #: Free space on DATA below which doctor warns / fails (bytes).

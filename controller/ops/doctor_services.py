@@ -11,7 +11,7 @@ from typing import Any
 from controller.config import Config, load_config
 from controller.errors import ConfigError, DaemonUnavailable, KunciError
 from controller.ops.doctor_findings import Finding, fail, ok, warn
-from controller.ops.install import DOOR_USER, GROUP
+from controller.ops.install_plan import DOOR_USER, GROUP
 from controller.paths import DataDir
 
 #: Reply deadline for the sensor probe (seconds): password check and parameters answer in < 0.1 s.

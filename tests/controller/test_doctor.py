@@ -342,7 +342,7 @@ def test_pi4_without_disable_bt_warns() -> None:
 def test_web_access_checks_the_owners_the_daemon_relies_on(inst: Installation) -> None:
     """The door database must belong to the daemon's account and DATA/web to the web's (SO_PEERCRED trust)."""
     from controller.ops.doctor_files import Owners, check_web_access
-    from controller.ops.install import DOOR_USER, GROUP, WEB_USER
+    from controller.ops.install_plan import DOOR_USER, GROUP, WEB_USER
 
     me, my_group = os.getuid(), os.getgid()
     right = Owners({DOOR_USER: me, WEB_USER: me, "root": 0}, {GROUP: my_group, "root": 0})

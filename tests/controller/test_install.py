@@ -14,7 +14,8 @@ import pytest
 
 from controller.cli import main
 from controller.cli.daemon_cmd import JOURNAL_FORMAT, JournalFormatter, stderr_is_journal
-from controller.ops.install import (
+from controller.ops.install import install_service, scratch_executable
+from controller.ops.install_plan import (
     DOOR_USER,
     GROUP,
     MANIFEST,
@@ -23,10 +24,8 @@ from controller.ops.install import (
     InstallError,
     account_commands,
     find_units_dir,
-    install_service,
     parse_manifest,
     plan_paths,
-    scratch_executable,
 )
 
 DATA = PurePosixPath("/var/lib/kunci")

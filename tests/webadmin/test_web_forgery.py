@@ -27,7 +27,7 @@ from sqlalchemy import text
 from controller.store import audit, keys
 from controller.ops.initialise import initialise
 from controller.store.db import open_database, session_factory
-from controller.ops.install import DB_MODE
+from controller.ops.install_plan import DB_MODE
 from controller.paths import DataDir
 from controller.timefmt import utcnow
 from controller.store.web_store import WebStore, session_is_live
