@@ -18,6 +18,7 @@ from controller.store.models import AccessGroup, FingerCredential, User
 
 from web_support import FakeRefusal, events, get, post
 
+
 def _count_users(engine: Any) -> int:
     with session_factory(engine)() as db:
         return int(db.scalar(select(func.count()).select_from(User)) or 0)
