@@ -13,8 +13,13 @@ from collections.abc import Iterator
 
 import pytest
 
-from controller.daemon.sensor_service import (SensorConnected, SensorJobFailed, SensorService, SlotsDeleted,
-                                              SlotsRead)
+from controller.daemon.sensor_service import (
+    SensorConnected,
+    SensorJobFailed,
+    SensorService,
+    SlotsDeleted,
+    SlotsRead,
+)
 from drivers.errors import FlashError, SensorUnavailable
 from drivers.events import SensorLost
 
