@@ -48,6 +48,7 @@ from flask import (
 )
 from werkzeug.sansio.multipart import Data, Epilogue, Field, File, MultipartDecoder, NeedData
 
+from controller.core.vocabulary import AdminRole
 from controller.store import staff
 from controller.store.models import AdminAccount
 from controller.timefmt import iso_utc, parse_iso_utc, utcnow
@@ -57,9 +58,9 @@ from webadmin.state import end_read, read_db, state
 
 logger = logging.getLogger(__name__)
 
-#: Roles that exist; a view's allowed roles are a subset.
-ROLE_ADMIN = "admin"
-ROLE_AUDITOR = "auditor"
+#: Roles that exist (:class:`controller.core.vocabulary.AdminRole`); a view's allowed roles are a subset.
+ROLE_ADMIN = AdminRole.ADMIN
+ROLE_AUDITOR = AdminRole.AUDITOR
 #: Marker for views anyone may reach (the login page).
 PUBLIC = frozenset({"*"})
 ADMIN_ONLY = frozenset({ROLE_ADMIN})
