@@ -207,6 +207,25 @@ def test_the_auditor_sees_the_log_but_not_people_or_names(page, demo):
     shot(page, "06-auditor-refused")
 
 
+def test_the_people_search_lists_matches_as_you_type(page, demo):
+    from playwright.sync_api import expect
+
+    from controller.cli.demo_cmd import DEMO_PERSON_NAME
+
+    login(page, demo)
+    page.goto(demo.url + "/people")
+    fragment = DEMO_PERSON_NAME.split()[-1][1:4].lower()  # a piece from inside the name ("ers")
+    page.get_by_label("Search by code or name").press_sequentially(fragment, delay=40)
+    results = page.locator("#live-results")
+    expect(results).to_contain_text(DEMO_PERSON_NAME)  # Playwright waits for the debounced fetch
+    link = results.get_by_role("link", name=re.compile(r"^U\d{4,}$")).first
+    code = link.inner_text()
+    assert page.url.endswith("/people"), "found without submitting the form"
+    shot(page, "07-people-search-as-you-type")
+    link.click()
+    page.wait_for_url(re.compile(f"/people/{code}$"))
+
+
 def test_wrong_pins_on_the_panel_lock_the_keypad(page, demo):
     login(page, demo)
     page.goto(demo.url + "/panel")
