@@ -78,10 +78,11 @@ def _seed(datadir: DataDir, config: Any) -> dict[str, str]:
 
     from controller.store import staff
     from controller.cli.people_cmd import read_only
+    from controller.core.vocabulary import AdminRole, PersonStatus
     from controller.store.models import AdminAccount, User
 
     with read_only(datadir) as (_config, session):
-        code = session.scalar(select(User.code).where(User.status == "active").order_by(User.id).limit(1))
+        code = session.scalar(select(User.code).where(User.status == PersonStatus.ACTIVE).order_by(User.id).limit(1))
         accounts = {a.username: a.active for a in session.scalars(select(AdminAccount))}
 
     def change(op: str, params: dict[str, Any]) -> dict[str, Any]:
@@ -91,7 +92,7 @@ def _seed(datadir: DataDir, config: Any) -> dict[str, str]:
         code = change("user.add", {"name": DEMO_PERSON_NAME, "agreement_signed_on": date.today().isoformat()})["code"]
     pin = change("user.reset_pin", {"user": code})["pin"]
     passwords: dict[str, str] = {}
-    for username, role in ((DEMO_ADMIN, "admin"), (DEMO_AUDITOR, "auditor")):
+    for username, role in ((DEMO_ADMIN, AdminRole.ADMIN), (DEMO_AUDITOR, AdminRole.AUDITOR)):
         passwords[username] = secrets.token_urlsafe(12)
         digest = staff.hash_new_password(passwords[username], username)
         if username not in accounts:

@@ -29,6 +29,7 @@ from controller.control import changes
 
 from controller.store import people
 from controller.config import Config, load_config
+from controller.core.vocabulary import PersonStatus
 from controller.store.db import open_database, session_factory
 from controller.errors import DataDirError, InvalidInput
 from controller.store.models import USER_STATUSES
@@ -127,9 +128,9 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
     show.set_defaults(func=run_show)
 
     for action, status, text in (
-        ("suspend", "suspended", "suspend a person (their credentials stop working until resumed)"),
-        ("resume", "active", "resume a suspended person"),
-        ("revoke", "revoked", "revoke a person for good (the code is never reused)"),
+        ("suspend", PersonStatus.SUSPENDED, "suspend a person (their credentials stop working until resumed)"),
+        ("resume", PersonStatus.ACTIVE, "resume a suspended person"),
+        ("revoke", PersonStatus.REVOKED, "revoke a person for good (the code is never reused)"),
     ):
         p = sub.add_parser(action, parents=[common], help=text)
         p.add_argument("code")
@@ -234,7 +235,7 @@ def run_status(args: argparse.Namespace) -> int:
     result = changes.apply(DataDir.resolve(args.data), "user.set_status", {"user": args.code, "status": args.status})
     code, fingers = result["code"], result.get("fingers", 0)
     print(f"{code} is now {args.status}")
-    if args.status == "revoked" and fingers:
+    if args.status == PersonStatus.REVOKED and fingers:
         print(f"its fingerprint templates are still on the sensor: run 'kunci finger delete {code}'")
     return 0
 
