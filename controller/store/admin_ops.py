@@ -26,7 +26,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from controller.store import audit, people, pins, staff
+from controller.store import audit, people, pins, schedules, staff, validation
 from controller.config import Config
 from controller.errors import InvalidInput, PolicyRefused
 
@@ -157,7 +157,7 @@ def _user_add(session: Session, ctx: OpContext, params: dict[str, Any]) -> dict[
 
 @operation("user.update")
 def _user_update(session: Session, ctx: OpContext, params: dict[str, Any]) -> dict[str, Any]:
-    code = people.validate_code(_text(params, "user"))
+    code = validation.validate_code(_text(params, "user"))
     user = people.update_user(session, code, **_person_fields(params, only_given=True),
                               require_agreement=ctx.config.site.require_agreement, actor=ctx.actor, today=ctx.today)
     return {"code": user.code}
@@ -172,7 +172,7 @@ def _user_status(session: Session, ctx: OpContext, params: dict[str, Any]) -> di
 
 @operation("user.reset_pin")
 def _user_reset_pin(session: Session, ctx: OpContext, params: dict[str, Any]) -> dict[str, Any]:
-    code = people.validate_code(_text(params, "user"))
+    code = validation.validate_code(_text(params, "user"))
     pin = people.reset_pin(session, _pepper(ctx), code, ctx.config.pin.length_digits, ctx.actor)
     return {"code": code, "user": code, "pin": pin}
 
@@ -182,21 +182,21 @@ def _user_reset_pin(session: Session, ctx: OpContext, params: dict[str, Any]) ->
 
 @operation("group.add")
 def _group_add(session: Session, ctx: OpContext, params: dict[str, Any]) -> dict[str, Any]:
-    group = people.add_group(session, _text(params, "name"), schedule=_text(params, "schedule", required=False),
+    group = schedules.add_group(session, _text(params, "name"), schedule=_text(params, "schedule", required=False),
                              actor=ctx.actor)
     return {"group": group.name}
 
 
 @operation("group.set_schedule")
 def _group_schedule(session: Session, ctx: OpContext, params: dict[str, Any]) -> dict[str, Any]:
-    group = people.set_group_schedule(session, _text(params, "group"),
+    group = schedules.set_group_schedule(session, _text(params, "group"),
                                       _text(params, "schedule", required=False), actor=ctx.actor)
     return {"group": group.name}
 
 
 @operation("group.delete")
 def _group_delete(session: Session, ctx: OpContext, params: dict[str, Any]) -> dict[str, Any]:
-    people.delete_group(session, _text(params, "name"), actor=ctx.actor)
+    schedules.delete_group(session, _text(params, "name"), actor=ctx.actor)
     return {}
 
 
@@ -205,14 +205,14 @@ def _schedule_add(session: Session, ctx: OpContext, params: dict[str, Any]) -> d
     windows = params.get("windows")
     if not isinstance(windows, list):
         raise InvalidInput("windows must be a list of [weekday, start minute, end minute]")
-    schedule = people.add_schedule(session, _text(params, "name"), windows,
+    schedule = schedules.add_schedule(session, _text(params, "name"), windows,
                                    _flag(params, "allow_on_holidays"), actor=ctx.actor)
     return {"schedule": schedule.name}
 
 
 @operation("schedule.delete")
 def _schedule_delete(session: Session, ctx: OpContext, params: dict[str, Any]) -> dict[str, Any]:
-    people.delete_schedule(session, _text(params, "name"), actor=ctx.actor)
+    schedules.delete_schedule(session, _text(params, "name"), actor=ctx.actor)
     return {}
 
 
@@ -221,7 +221,7 @@ def _holiday_add(session: Session, ctx: OpContext, params: dict[str, Any]) -> di
     day = _day(params, "day")
     if day is None:
         raise InvalidInput("day must be a date like 2026-03-01")
-    people.add_holiday(session, day, _text(params, "name"), actor=ctx.actor)
+    schedules.add_holiday(session, day, _text(params, "name"), actor=ctx.actor)
     return {"day": day.isoformat()}
 
 
@@ -230,7 +230,7 @@ def _holiday_delete(session: Session, ctx: OpContext, params: dict[str, Any]) ->
     day = _day(params, "day")
     if day is None:
         raise InvalidInput("day must be a date like 2026-03-01")
-    people.delete_holiday(session, day, actor=ctx.actor)
+    schedules.delete_holiday(session, day, actor=ctx.actor)
     return {}
 
 

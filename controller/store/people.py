@@ -1,5 +1,5 @@
-"""The person service: add, suspend, resume, revoke, update, look up and list people; groups,
-schedules and holidays.
+"""The person service: add, suspend, resume, revoke, update, look up and list people. Their input rules are in
+:mod:`controller.store.validation`; groups, schedules and holidays in :mod:`controller.store.schedules`.
 
 Every mutating function works in the caller's session, validates everything
 before it writes anything, and records its ``admin.*`` event with
@@ -9,36 +9,33 @@ commits, so a change and its event land in one transaction or not at all.
 Events name the person by code only (``U0042``); ``detail`` carries
 non-identifying fields (group name, validity dates, which fields changed),
 never a display name or a PIN. Exceptions never quote a display name either.
-
-Display names are optional, at most :data:`NAME_MAX_LENGTH` characters, and may
-not contain control characters (NUL, newlines, ANSI escapes), bidirectional
-overrides or angle brackets, so a name can neither forge a log line (T6.11) nor
-carry markup (T6.9, T6.14).
 """
 
 from __future__ import annotations
 
 import logging
-import re
-import unicodedata
-from collections.abc import Iterable, Sequence
 from datetime import date
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Integer, cast, func, or_, select
 from sqlalchemy.orm import Session, selectinload
 
-from controller.store import audit
 from controller.errors import InvalidInput, NotFound, PolicyRefused
-from controller.store.models import (
-    DOOR_MODES,
-    USER_STATUSES,
-    AccessGroup,
-    Event,
-    Holiday,
-    Schedule,
-    ScheduleWindow,
-    User,
+from controller.store import audit
+from controller.store.models import USER_STATUSES, AccessGroup, Event, User
+from controller.store.schedules import find_group, schedule_view
+from controller.store.validation import (
+    CODE_DIGITS,
+    CODE_PATTERN,
+    CODE_PREFIX,
+    NAME_MAX_LENGTH,
+    UNSET,
+    check_dates,
+    check_mode,
+    iso_date,
+    validate_code,
+    validate_label,
+    validate_name,
 )
 
 if TYPE_CHECKING:
@@ -46,107 +43,16 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-NAME_MAX_LENGTH = 120
-LABEL_MAX_LENGTH = 80
-CODE_PREFIX = "U"
-CODE_DIGITS = 4
-CODE_PATTERN = re.compile(r"U[0-9]{4,15}")
+# The admin web (webadmin/views/groups.py, webadmin/views/people.py, webadmin/forms/) still reads these through
+# this module; they live in schedules.py and validation.py. Delete this import once the web imports them there.
+from controller.store.schedules import list_groups, list_holidays, list_schedules  # noqa: E402, F401
+from controller.store.validation import LABEL_MAX_LENGTH  # noqa: E402, F401
 
 AGREEMENT_REQUIRED = (
     "a confidentiality agreement date is required before a person can be activated (site.require_agreement)"
 )
-
 #: What ``set_status`` does for each target status, named as the admin event.
 STATUS_EVENTS = {"active": "admin.user_resumed", "suspended": "admin.user_suspended", "revoked": "admin.user_revoked"}
-
-#: Bidirectional formatting characters that can make displayed text lie about its order.
-_BIDI_CONTROLS = frozenset("\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
-#: Unicode categories refused in names and labels: controls, surrogates, private use, line/para separators.
-_REFUSED_CATEGORIES = frozenset({"Cc", "Cs", "Co", "Zl", "Zp"})
-
-
-class _Unset:
-    """Marker for "argument not given" (``None`` means "clear the value")."""
-
-    def __repr__(self) -> str:
-        return "UNSET"
-
-
-UNSET: Any = _Unset()
-
-
-# --- validation (pure) ------------------------------------------------------------------------
-
-
-def _check_text(value: str, *, what: str, max_length: int) -> str:
-    """Shared rules for names and labels; returns the stripped text. Messages never quote ``value``."""
-    if not isinstance(value, str):
-        raise InvalidInput(f"the {what} must be text")
-    if len(value) > max_length * 4:
-        # Refuse huge input before normalising it.
-        raise InvalidInput(f"the {what} is too long (at most {max_length} characters)")
-    text = unicodedata.normalize("NFC", value)
-    # Checked before stripping: a leading newline is an attempt to forge a line, not a typo.
-    for ch in text:
-        if unicodedata.category(ch) in _REFUSED_CATEGORIES or ch in _BIDI_CONTROLS:
-            raise InvalidInput(
-                f"the {what} contains a control character (newline, tab, NUL, escape or similar); "
-                "use printable characters only"
-            )
-        if ch in "<>":
-            raise InvalidInput(f"the {what} must not contain '<' or '>'")
-    text = text.strip()
-    if len(text) > max_length:
-        raise InvalidInput(f"the {what} is too long (at most {max_length} characters)")
-    return text
-
-
-def validate_name(name: str | None) -> str | None:
-    """A display name fit to store: ``None``/blank give ``None``; otherwise stripped, NFC text.
-
-    Raises :class:`InvalidInput` for more than :data:`NAME_MAX_LENGTH` (120)
-    characters, any control character, bidi override, or ``<``/``>``.
-    """
-    if name is None:
-        return None
-    text = _check_text(name, what="name", max_length=NAME_MAX_LENGTH)
-    return text or None
-
-
-def validate_label(label: str, what: str) -> str:
-    """A group, schedule or holiday name: 1..80 printable characters, no ``<``/``>``."""
-    text = _check_text(label, what=f"{what} name", max_length=LABEL_MAX_LENGTH)
-    if not text:
-        raise InvalidInput(f"the {what} name must not be empty")
-    return text
-
-
-def validate_code(code: str) -> str:
-    """``code`` upper-cased if it looks like a person code (``U`` + 4..15 digits), else :class:`InvalidInput`."""
-    text = code.strip().upper() if isinstance(code, str) else ""
-    if not CODE_PATTERN.fullmatch(text):
-        raise InvalidInput("a person code looks like U0042")
-    return text
-
-
-def _check_dates(valid_from: date | None, valid_until: date | None, agreement: date | None, today: date) -> None:
-    for value, what in ((valid_from, "valid-from"), (valid_until, "valid-until"), (agreement, "agreement")):
-        if value is not None and not isinstance(value, date):
-            raise InvalidInput(f"the {what} date must be a date (YYYY-MM-DD)")
-    if valid_from is not None and valid_until is not None and valid_from > valid_until:
-        raise InvalidInput("the valid-from date must not be after the valid-until date")
-    if agreement is not None and agreement > today:
-        raise InvalidInput("the agreement date must not be in the future")
-
-
-def _check_mode(mode_override: str | None) -> str | None:
-    if mode_override is not None and mode_override not in DOOR_MODES:
-        raise InvalidInput(f"the door mode must be one of: {', '.join(DOOR_MODES)}")
-    return mode_override
-
-
-def _iso(d: date | None) -> str | None:
-    return d.isoformat() if d is not None else None
 
 
 # --- people -----------------------------------------------------------------------------------
@@ -170,13 +76,6 @@ def next_code(session: Session) -> str:
     )
     n = max(int(highest_row or 0), _code_number(last_added)) + 1
     return f"{CODE_PREFIX}{n:0{CODE_DIGITS}d}"
-
-
-def _find_group(session: Session, name: str) -> AccessGroup:
-    group = session.scalars(select(AccessGroup).where(AccessGroup.name == name)).one_or_none()
-    if group is None:
-        raise NotFound("no access group with that name (see the group list)")
-    return group
 
 
 def add_user(
@@ -206,11 +105,11 @@ def add_user(
     writing anything. The caller issues the PIN and commits.
     """
     clean_name = validate_name(name)
-    _check_dates(valid_from, valid_until, agreement_signed_on, today or date.today())
-    _check_mode(mode_override)
+    check_dates(valid_from, valid_until, agreement_signed_on, today or date.today())
+    check_mode(mode_override)
     if require_agreement and agreement_signed_on is None:
         raise PolicyRefused(AGREEMENT_REQUIRED)
-    group_row = _find_group(session, validate_label(group, "group")) if group is not None else None
+    group_row = find_group(session, validate_label(group, "group")) if group is not None else None
     user = User(
         code=next_code(session),
         display_name=clean_name,
@@ -224,13 +123,13 @@ def add_user(
     )
     session.add(user)
     session.flush()
-    detail: dict[str, Any] = {"agreement_signed_on": _iso(agreement_signed_on)}
+    detail: dict[str, Any] = {"agreement_signed_on": iso_date(agreement_signed_on)}
     if group_row is not None:
         detail["group"] = group_row.name
     if valid_from is not None:
-        detail["valid_from"] = _iso(valid_from)
+        detail["valid_from"] = iso_date(valid_from)
     if valid_until is not None:
-        detail["valid_until"] = _iso(valid_until)
+        detail["valid_until"] = iso_date(valid_until)
     if extended_unlock:
         detail["extended_unlock"] = True
     if mode_override is not None:
@@ -312,12 +211,12 @@ def update_user(
     if extended_unlock is not UNSET:
         new["extended_unlock"] = bool(extended_unlock)
     if mode_override is not UNSET:
-        new["mode_override"] = _check_mode(mode_override)
+        new["mode_override"] = check_mode(mode_override)
     group_row: AccessGroup | None = None
     if group is not UNSET:
-        group_row = _find_group(session, validate_label(group, "group")) if group is not None else None
+        group_row = find_group(session, validate_label(group, "group")) if group is not None else None
         new["group_id"] = group_row.id if group_row is not None else None
-    _check_dates(
+    check_dates(
         new.get("valid_from", user.valid_from),
         new.get("valid_until", user.valid_until),
         new.get("agreement_signed_on", user.agreement_signed_on),
@@ -340,7 +239,7 @@ def update_user(
         if key == "group_id":
             detail["group"] = group_row.name if group_row is not None else None
         elif key in ("valid_from", "valid_until", "agreement_signed_on"):
-            detail[key] = _iso(new[key])
+            detail[key] = iso_date(new[key])
         elif key in ("extended_unlock", "mode_override"):
             detail[key] = new[key]
     audit.record(session, "admin.user_updated", user=user.code, actor=actor, detail=detail)
@@ -411,9 +310,9 @@ def user_summary(user: User, *, include_name: bool) -> dict[str, Any]:
         "code": user.code,
         "status": user.status,
         "group": user.group.name if user.group is not None else None,
-        "valid_from": _iso(user.valid_from),
-        "valid_until": _iso(user.valid_until),
-        "agreement_signed_on": _iso(user.agreement_signed_on),
+        "valid_from": iso_date(user.valid_from),
+        "valid_until": iso_date(user.valid_until),
+        "agreement_signed_on": iso_date(user.agreement_signed_on),
         "extended_unlock": bool(user.extended_unlock),
         "mode_override": user.mode_override,
         "has_pin": user.pin is not None,
@@ -448,170 +347,3 @@ def subject_for(user: User | None, session: Session | None = None) -> Subject | 
         schedule=schedule,
         mode_override=policy.DoorMode(user.mode_override) if user.mode_override else None,
     )
-
-
-def schedule_view(schedule: Schedule) -> Any:
-    """A stored schedule as the pure :class:`controller.core.policy.Schedule`."""
-    from controller.core import policy
-
-    return policy.Schedule(
-        windows=tuple(policy.Window(w.weekday, w.start_minute, w.end_minute) for w in schedule.windows),
-        allow_on_holidays=bool(schedule.allow_on_holidays),
-    )
-
-
-# --- groups, schedules, holidays --------------------------------------------------------------
-
-
-def _find_schedule(session: Session, name: str) -> Schedule:
-    schedule = session.scalars(select(Schedule).where(Schedule.name == name)).one_or_none()
-    if schedule is None:
-        raise NotFound("no schedule with that name (see the schedule list)")
-    return schedule
-
-
-def add_group(session: Session, name: str, *, schedule: str | None = None, actor: str) -> AccessGroup:
-    """Create an access group, optionally bound to an existing schedule. Records ``admin.group_added``."""
-    clean = validate_label(name, "group")
-    if session.scalar(select(AccessGroup.id).where(AccessGroup.name == clean)) is not None:
-        raise InvalidInput("an access group with that name already exists")
-    sched = _find_schedule(session, validate_label(schedule, "schedule")) if schedule is not None else None
-    group = AccessGroup(name=clean, schedule=sched)
-    session.add(group)
-    session.flush()
-    audit.record(
-        session, "admin.group_added", actor=actor, detail={"group": clean, "schedule": sched.name if sched else None}
-    )
-    return group
-
-
-def list_groups(session: Session) -> list[AccessGroup]:
-    """Every access group, by name."""
-    return list(session.scalars(select(AccessGroup).order_by(AccessGroup.name)))
-
-
-def set_group_schedule(session: Session, group: str, schedule: str | None, *, actor: str) -> AccessGroup:
-    """Bind ``group`` to ``schedule`` (``None``: any time). Records ``admin.group_updated``."""
-    row = _find_group(session, validate_label(group, "group"))
-    sched = _find_schedule(session, validate_label(schedule, "schedule")) if schedule is not None else None
-    row.schedule = sched
-    session.flush()
-    audit.record(
-        session,
-        "admin.group_updated",
-        actor=actor,
-        detail={"group": row.name, "schedule": sched.name if sched else None},
-    )
-    return row
-
-
-def delete_group(session: Session, name: str, *, actor: str) -> None:
-    """Delete an access group nobody belongs to (else :class:`PolicyRefused`). Records ``admin.group_deleted``."""
-    row = _find_group(session, validate_label(name, "group"))
-    members = session.scalar(select(func.count()).select_from(User).where(User.group_id == row.id))
-    if members:
-        raise PolicyRefused(f"the group still has {members} member(s); move them to another group first")
-    session.delete(row)
-    session.flush()
-    audit.record(session, "admin.group_deleted", actor=actor, detail={"group": row.name})
-
-
-def _window_tuple(window: Any) -> tuple[int, int, int]:
-    if isinstance(window, Sequence) and not isinstance(window, str):
-        values = tuple(window)
-    else:
-        values = (getattr(window, "weekday", None), getattr(window, "start_minute", None), getattr(window, "end_minute", None))
-    if len(values) != 3 or not all(isinstance(v, int) and not isinstance(v, bool) for v in values):
-        raise InvalidInput("a schedule window is (weekday 0-6, start minute, end minute)")
-    weekday, start, end = values
-    if not 0 <= weekday <= 6:
-        raise InvalidInput("a window's weekday must be 0 (Monday) to 6 (Sunday)")
-    if not (0 <= start <= 1439 and 1 <= end <= 1440 and start < end):
-        raise InvalidInput("a window needs 0 <= start minute < end minute <= 1440")
-    return weekday, start, end
-
-
-def add_schedule(
-    session: Session,
-    name: str,
-    windows: Iterable[Any],
-    allow_on_holidays: bool = False,
-    *,
-    actor: str,
-) -> Schedule:
-    """Create a weekly schedule from ``windows`` (``policy.Window`` or ``(weekday, start, end)``).
-
-    ``weekday`` 0=Monday..6=Sunday; minutes since local midnight, end exclusive.
-    Records ``admin.schedule_added``.
-    """
-    clean = validate_label(name, "schedule")
-    spans = [_window_tuple(w) for w in windows]
-    if session.scalar(select(Schedule.id).where(Schedule.name == clean)) is not None:
-        raise InvalidInput("a schedule with that name already exists")
-    schedule = Schedule(
-        name=clean,
-        allow_on_holidays=bool(allow_on_holidays),
-        windows=[ScheduleWindow(weekday=d, start_minute=s, end_minute=e) for d, s, e in spans],
-    )
-    session.add(schedule)
-    session.flush()
-    audit.record(
-        session,
-        "admin.schedule_added",
-        actor=actor,
-        detail={"schedule": clean, "windows": [list(s) for s in spans], "allow_on_holidays": bool(allow_on_holidays)},
-    )
-    return schedule
-
-
-def list_schedules(session: Session) -> list[Schedule]:
-    """Every schedule, by name."""
-    return list(session.scalars(select(Schedule).order_by(Schedule.name)))
-
-
-def delete_schedule(session: Session, name: str, *, actor: str) -> None:
-    """Delete a schedule no group uses (else :class:`PolicyRefused`). Records ``admin.schedule_deleted``."""
-    row = _find_schedule(session, validate_label(name, "schedule"))
-    used = session.scalar(select(func.count()).select_from(AccessGroup).where(AccessGroup.schedule_id == row.id))
-    if used:
-        raise PolicyRefused(f"{used} group(s) still use this schedule; change them first")
-    session.delete(row)
-    session.flush()
-    audit.record(session, "admin.schedule_deleted", actor=actor, detail={"schedule": row.name})
-
-
-def add_holiday(session: Session, day: date, name: str, *, actor: str) -> Holiday:
-    """Declare ``day`` a holiday called ``name``. Records ``admin.holiday_added``."""
-    if not isinstance(day, date):
-        raise InvalidInput("the holiday must be a date (YYYY-MM-DD)")
-    clean = validate_label(name, "holiday")
-    if session.scalar(select(Holiday.id).where(Holiday.day == day)) is not None:
-        raise InvalidInput(f"{day.isoformat()} is already a holiday")
-    holiday = Holiday(day=day, name=clean)
-    session.add(holiday)
-    session.flush()
-    audit.record(session, "admin.holiday_added", actor=actor, detail={"day": day.isoformat(), "holiday": clean})
-    return holiday
-
-
-def list_holidays(session: Session, *, year: int | None = None) -> list[Holiday]:
-    """Holidays by date, optionally only those of ``year``."""
-    stmt = select(Holiday).order_by(Holiday.day)
-    if year is not None:
-        stmt = stmt.where(Holiday.day >= date(year, 1, 1), Holiday.day <= date(year, 12, 31))
-    return list(session.scalars(stmt))
-
-
-def holiday_days(session: Session) -> frozenset[date]:
-    """Every holiday date, for :class:`controller.core.policy.Context`."""
-    return frozenset(session.scalars(select(Holiday.day)))
-
-
-def delete_holiday(session: Session, day: date, *, actor: str) -> None:
-    """Remove the holiday on ``day`` (:class:`NotFound` if none). Records ``admin.holiday_deleted``."""
-    row = session.scalars(select(Holiday).where(Holiday.day == day)).one_or_none()
-    if row is None:
-        raise NotFound(f"{day.isoformat()} is not a holiday")
-    session.delete(row)
-    session.flush()
-    audit.record(session, "admin.holiday_deleted", actor=actor, detail={"day": day.isoformat()})

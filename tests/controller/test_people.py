@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 
 from controller.core import policy
 
-from controller.store import people
+from controller.store import people, schedules
 from controller.store.db import make_engine, session_factory, upgrade_database
 from controller.errors import InvalidInput, NotFound, PolicyRefused
 from controller.store.models import Event, User
@@ -168,7 +168,7 @@ def test_get_user_not_found_and_bad_code(session) -> None:
 
 
 def test_update_user_records_changed_fields_not_the_name(session) -> None:
-    people.add_group(session, "Day staff", actor="cli")
+    schedules.add_group(session, "Day staff", actor="cli")
     add(session, "Old Name")
     people.update_user(
         session, "U0001", name="New Name", group="Day staff", valid_until=date(2026, 12, 31), actor="alice", today=TODAY
@@ -219,9 +219,9 @@ def test_user_summary_name_only_for_admins(session) -> None:
 
 
 def test_groups_schedules_holidays_and_subject(session) -> None:
-    people.add_schedule(session, "Office hours", [(0, 480, 1080), policy.Window(4, 480, 720)], actor="alice")
-    people.add_group(session, "Day staff", schedule="Office hours", actor="alice")
-    people.add_holiday(session, date(2026, 12, 25), "Christmas", actor="alice")
+    schedules.add_schedule(session, "Office hours", [(0, 480, 1080), policy.Window(4, 480, 720)], actor="alice")
+    schedules.add_group(session, "Day staff", schedule="Office hours", actor="alice")
+    schedules.add_holiday(session, date(2026, 12, 25), "Christmas", actor="alice")
     user = add(session, group="Day staff", mode_override="pin_and_finger")
     subject = people.subject_for(user, session)
     assert subject == policy.Subject(
@@ -230,21 +230,21 @@ def test_groups_schedules_holidays_and_subject(session) -> None:
         mode_override=policy.DoorMode.PIN_AND_FINGER,
     )
     assert people.subject_for(None) is None
-    assert people.holiday_days(session) == {date(2026, 12, 25)}
+    assert schedules.holiday_days(session) == {date(2026, 12, 25)}
     with pytest.raises(PolicyRefused):
-        people.delete_group(session, "Day staff", actor="alice")
+        schedules.delete_group(session, "Day staff", actor="alice")
     with pytest.raises(PolicyRefused):
-        people.delete_schedule(session, "Office hours", actor="alice")
-    people.set_group_schedule(session, "Day staff", None, actor="alice")
+        schedules.delete_schedule(session, "Office hours", actor="alice")
+    schedules.set_group_schedule(session, "Day staff", None, actor="alice")
     assert people.subject_for(user).schedule is None
-    people.delete_schedule(session, "Office hours", actor="alice")
-    people.delete_holiday(session, date(2026, 12, 25), actor="alice")
+    schedules.delete_schedule(session, "Office hours", actor="alice")
+    schedules.delete_holiday(session, date(2026, 12, 25), actor="alice")
     with pytest.raises(InvalidInput):
-        people.add_schedule(session, "Bad", [(7, 0, 10)], actor="alice")
+        schedules.add_schedule(session, "Bad", [(7, 0, 10)], actor="alice")
     with pytest.raises(InvalidInput):
-        people.add_schedule(session, "Bad", [(1, 600, 600)], actor="alice")
+        schedules.add_schedule(session, "Bad", [(1, 600, 600)], actor="alice")
     with pytest.raises(InvalidInput):
-        people.add_group(session, "Day staff", actor="alice")
+        schedules.add_group(session, "Day staff", actor="alice")
     kinds = [e.type for e in admin_events(session)]
     for kind in ("admin.schedule_added", "admin.group_added", "admin.holiday_added", "admin.group_updated",
                  "admin.schedule_deleted", "admin.holiday_deleted"):

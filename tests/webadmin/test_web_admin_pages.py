@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from controller.store import audit, people, staff
+from controller.store import audit, people, schedules, staff
 from controller.config import SensorConfig
 from controller.store.db import session_factory
 from controller.store.models import AccessGroup, AdminAccount, Event, Holiday, Schedule
@@ -33,7 +33,7 @@ def _all(engine: Any, model: Any) -> list[Any]:
 
 def test_groups_add_bind_schedule_delete(admin: Any, engine: Any) -> None:
     with session_factory(engine)() as db:
-        people.add_schedule(db, "Office hours", [(0, 480, 1020)], actor="cli")
+        schedules.add_schedule(db, "Office hours", [(0, 480, 1020)], actor="cli")
         db.commit()
     assert post(admin, "/groups/new", {"name": "Archivists", "schedule": "Office hours"}).status_code == 303
     (group,) = _all(engine, AccessGroup)
@@ -65,7 +65,7 @@ def test_group_refusals(admin: Any, engine: Any, form: dict[str, str], message: 
 
 def test_group_with_members_cannot_be_deleted(admin: Any, engine: Any) -> None:
     with session_factory(engine)() as db:
-        people.add_group(db, "Day", actor="cli")
+        schedules.add_group(db, "Day", actor="cli")
         people.add_user(db, name=None, agreement_signed_on=date(2026, 1, 1), group="Day", actor="cli")
         db.commit()
     r = post(admin, "/groups/delete", {"name": "Day"})
@@ -115,8 +115,8 @@ def test_schedule_refusals(admin: Any, engine: Any, form: dict[str, str], messag
 
 def test_schedule_in_use_cannot_be_deleted(admin: Any, engine: Any) -> None:
     with session_factory(engine)() as db:
-        people.add_schedule(db, "Nights", [(1, 0, 360)], actor="cli")
-        people.add_group(db, "Guards", schedule="Nights", actor="cli")
+        schedules.add_schedule(db, "Nights", [(1, 0, 360)], actor="cli")
+        schedules.add_group(db, "Guards", schedule="Nights", actor="cli")
         db.commit()
     r = post(admin, "/schedules/delete", {"name": "Nights"})
     assert r.status_code == 400 and "still use this schedule" in r.get_data(as_text=True)

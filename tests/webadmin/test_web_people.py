@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import func, select
 
 from controller.core.enrolment import EnrolStep
-from controller.store import people
+from controller.store import people, schedules
 from controller.store.db import session_factory
 from controller.store.models import AccessGroup, FingerCredential, User
 
@@ -242,7 +242,7 @@ def test_status_filter(admin: Any, engine: Any) -> None:
 def test_edit_group_validity_mode_and_extended_unlock(admin: Any, engine: Any) -> None:
     (code,) = _add_people(engine, 1)
     with session_factory(engine)() as db:
-        people.add_group(db, "Archivists", actor="cli")
+        schedules.add_group(db, "Archivists", actor="cli")
         db.commit()
     r = post(admin, f"/people/{code}/edit", {
         "name": "New Name", "agreement_signed_on": "2026-01-01", "group": "Archivists",

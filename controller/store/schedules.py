@@ -1,0 +1,191 @@
+"""Access groups, schedules and holidays: when the people of a group may enter.
+
+Like :mod:`controller.store.people`, every mutating function works in the caller's session, validates
+everything before it writes anything, records its ``admin.*`` event with :func:`controller.store.audit.record`,
+and leaves the commit to the caller.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import date
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from controller.errors import InvalidInput, NotFound, PolicyRefused
+from controller.store import audit
+from controller.store.models import AccessGroup, Holiday, Schedule, ScheduleWindow, User
+from controller.store.validation import validate_label
+
+
+def find_group(session: Session, name: str) -> AccessGroup:
+    group = session.scalars(select(AccessGroup).where(AccessGroup.name == name)).one_or_none()
+    if group is None:
+        raise NotFound("no access group with that name (see the group list)")
+    return group
+
+
+def schedule_view(schedule: Schedule) -> Any:
+    """A stored schedule as the pure :class:`controller.core.policy.Schedule`."""
+    from controller.core import policy
+
+    return policy.Schedule(
+        windows=tuple(policy.Window(w.weekday, w.start_minute, w.end_minute) for w in schedule.windows),
+        allow_on_holidays=bool(schedule.allow_on_holidays),
+    )
+
+
+def _find_schedule(session: Session, name: str) -> Schedule:
+    schedule = session.scalars(select(Schedule).where(Schedule.name == name)).one_or_none()
+    if schedule is None:
+        raise NotFound("no schedule with that name (see the schedule list)")
+    return schedule
+
+
+def add_group(session: Session, name: str, *, schedule: str | None = None, actor: str) -> AccessGroup:
+    """Create an access group, optionally bound to an existing schedule. Records ``admin.group_added``."""
+    clean = validate_label(name, "group")
+    if session.scalar(select(AccessGroup.id).where(AccessGroup.name == clean)) is not None:
+        raise InvalidInput("an access group with that name already exists")
+    sched = _find_schedule(session, validate_label(schedule, "schedule")) if schedule is not None else None
+    group = AccessGroup(name=clean, schedule=sched)
+    session.add(group)
+    session.flush()
+    audit.record(
+        session, "admin.group_added", actor=actor, detail={"group": clean, "schedule": sched.name if sched else None}
+    )
+    return group
+
+
+def list_groups(session: Session) -> list[AccessGroup]:
+    """Every access group, by name."""
+    return list(session.scalars(select(AccessGroup).order_by(AccessGroup.name)))
+
+
+def set_group_schedule(session: Session, group: str, schedule: str | None, *, actor: str) -> AccessGroup:
+    """Bind ``group`` to ``schedule`` (``None``: any time). Records ``admin.group_updated``."""
+    row = find_group(session, validate_label(group, "group"))
+    sched = _find_schedule(session, validate_label(schedule, "schedule")) if schedule is not None else None
+    row.schedule = sched
+    session.flush()
+    audit.record(
+        session,
+        "admin.group_updated",
+        actor=actor,
+        detail={"group": row.name, "schedule": sched.name if sched else None},
+    )
+    return row
+
+
+def delete_group(session: Session, name: str, *, actor: str) -> None:
+    """Delete an access group nobody belongs to (else :class:`PolicyRefused`). Records ``admin.group_deleted``."""
+    row = find_group(session, validate_label(name, "group"))
+    members = session.scalar(select(func.count()).select_from(User).where(User.group_id == row.id))
+    if members:
+        raise PolicyRefused(f"the group still has {members} member(s); move them to another group first")
+    session.delete(row)
+    session.flush()
+    audit.record(session, "admin.group_deleted", actor=actor, detail={"group": row.name})
+
+
+def _window_tuple(window: Any) -> tuple[int, int, int]:
+    if isinstance(window, Sequence) and not isinstance(window, str):
+        values = tuple(window)
+    else:
+        values = (getattr(window, "weekday", None), getattr(window, "start_minute", None), getattr(window, "end_minute", None))
+    if len(values) != 3 or not all(isinstance(v, int) and not isinstance(v, bool) for v in values):
+        raise InvalidInput("a schedule window is (weekday 0-6, start minute, end minute)")
+    weekday, start, end = values
+    if not 0 <= weekday <= 6:
+        raise InvalidInput("a window's weekday must be 0 (Monday) to 6 (Sunday)")
+    if not (0 <= start <= 1439 and 1 <= end <= 1440 and start < end):
+        raise InvalidInput("a window needs 0 <= start minute < end minute <= 1440")
+    return weekday, start, end
+
+
+def add_schedule(
+    session: Session,
+    name: str,
+    windows: Iterable[Any],
+    allow_on_holidays: bool = False,
+    *,
+    actor: str,
+) -> Schedule:
+    """Create a weekly schedule from ``windows`` (``policy.Window`` or ``(weekday, start, end)``).
+
+    ``weekday`` 0=Monday..6=Sunday; minutes since local midnight, end exclusive.
+    Records ``admin.schedule_added``.
+    """
+    clean = validate_label(name, "schedule")
+    spans = [_window_tuple(w) for w in windows]
+    if session.scalar(select(Schedule.id).where(Schedule.name == clean)) is not None:
+        raise InvalidInput("a schedule with that name already exists")
+    schedule = Schedule(
+        name=clean,
+        allow_on_holidays=bool(allow_on_holidays),
+        windows=[ScheduleWindow(weekday=d, start_minute=s, end_minute=e) for d, s, e in spans],
+    )
+    session.add(schedule)
+    session.flush()
+    audit.record(
+        session,
+        "admin.schedule_added",
+        actor=actor,
+        detail={"schedule": clean, "windows": [list(s) for s in spans], "allow_on_holidays": bool(allow_on_holidays)},
+    )
+    return schedule
+
+
+def list_schedules(session: Session) -> list[Schedule]:
+    """Every schedule, by name."""
+    return list(session.scalars(select(Schedule).order_by(Schedule.name)))
+
+
+def delete_schedule(session: Session, name: str, *, actor: str) -> None:
+    """Delete a schedule no group uses (else :class:`PolicyRefused`). Records ``admin.schedule_deleted``."""
+    row = _find_schedule(session, validate_label(name, "schedule"))
+    used = session.scalar(select(func.count()).select_from(AccessGroup).where(AccessGroup.schedule_id == row.id))
+    if used:
+        raise PolicyRefused(f"{used} group(s) still use this schedule; change them first")
+    session.delete(row)
+    session.flush()
+    audit.record(session, "admin.schedule_deleted", actor=actor, detail={"schedule": row.name})
+
+
+def add_holiday(session: Session, day: date, name: str, *, actor: str) -> Holiday:
+    """Declare ``day`` a holiday called ``name``. Records ``admin.holiday_added``."""
+    if not isinstance(day, date):
+        raise InvalidInput("the holiday must be a date (YYYY-MM-DD)")
+    clean = validate_label(name, "holiday")
+    if session.scalar(select(Holiday.id).where(Holiday.day == day)) is not None:
+        raise InvalidInput(f"{day.isoformat()} is already a holiday")
+    holiday = Holiday(day=day, name=clean)
+    session.add(holiday)
+    session.flush()
+    audit.record(session, "admin.holiday_added", actor=actor, detail={"day": day.isoformat(), "holiday": clean})
+    return holiday
+
+
+def list_holidays(session: Session, *, year: int | None = None) -> list[Holiday]:
+    """Holidays by date, optionally only those of ``year``."""
+    stmt = select(Holiday).order_by(Holiday.day)
+    if year is not None:
+        stmt = stmt.where(Holiday.day >= date(year, 1, 1), Holiday.day <= date(year, 12, 31))
+    return list(session.scalars(stmt))
+
+
+def holiday_days(session: Session) -> frozenset[date]:
+    """Every holiday date, for :class:`controller.core.policy.Context`."""
+    return frozenset(session.scalars(select(Holiday.day)))
+
+
+def delete_holiday(session: Session, day: date, *, actor: str) -> None:
+    """Remove the holiday on ``day`` (:class:`NotFound` if none). Records ``admin.holiday_deleted``."""
+    row = session.scalars(select(Holiday).where(Holiday.day == day)).one_or_none()
+    if row is None:
+        raise NotFound(f"{day.isoformat()} is not a holiday")
+    session.delete(row)
+    session.flush()
+    audit.record(session, "admin.holiday_deleted", actor=actor, detail={"day": day.isoformat()})

@@ -1,0 +1,109 @@
+"""The store's input rules for people and their groups (pure): display names, labels, person codes, dates and
+door modes, each refused with :class:`~controller.errors.InvalidInput` before anything is written.
+
+Display names are optional, at most :data:`NAME_MAX_LENGTH` characters, and may
+not contain control characters (NUL, newlines, ANSI escapes), bidirectional
+overrides or angle brackets, so a name can neither forge a log line (T6.11) nor
+carry markup (T6.9, T6.14). Messages never quote the refused value.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from datetime import date
+from typing import Any
+
+from controller.errors import InvalidInput
+from controller.store.models import DOOR_MODES
+
+NAME_MAX_LENGTH = 120
+LABEL_MAX_LENGTH = 80
+CODE_PREFIX = "U"
+CODE_DIGITS = 4
+CODE_PATTERN = re.compile(r"U[0-9]{4,15}")
+#: Bidirectional formatting characters that can make displayed text lie about its order.
+_BIDI_CONTROLS = frozenset("\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+#: Unicode categories refused in names and labels: controls, surrogates, private use, line/para separators.
+_REFUSED_CATEGORIES = frozenset({"Cc", "Cs", "Co", "Zl", "Zp"})
+
+
+class _Unset:
+    """Marker for "argument not given" (``None`` means "clear the value")."""
+
+    def __repr__(self) -> str:
+        return "UNSET"
+
+
+UNSET: Any = _Unset()
+
+
+def _check_text(value: str, *, what: str, max_length: int) -> str:
+    """Shared rules for names and labels; returns the stripped text. Messages never quote ``value``."""
+    if not isinstance(value, str):
+        raise InvalidInput(f"the {what} must be text")
+    if len(value) > max_length * 4:
+        # Refuse huge input before normalising it.
+        raise InvalidInput(f"the {what} is too long (at most {max_length} characters)")
+    text = unicodedata.normalize("NFC", value)
+    # Checked before stripping: a leading newline is an attempt to forge a line, not a typo.
+    for ch in text:
+        if unicodedata.category(ch) in _REFUSED_CATEGORIES or ch in _BIDI_CONTROLS:
+            raise InvalidInput(
+                f"the {what} contains a control character (newline, tab, NUL, escape or similar); "
+                "use printable characters only"
+            )
+        if ch in "<>":
+            raise InvalidInput(f"the {what} must not contain '<' or '>'")
+    text = text.strip()
+    if len(text) > max_length:
+        raise InvalidInput(f"the {what} is too long (at most {max_length} characters)")
+    return text
+
+
+def validate_name(name: str | None) -> str | None:
+    """A display name fit to store: ``None``/blank give ``None``; otherwise stripped, NFC text.
+
+    Raises :class:`InvalidInput` for more than :data:`NAME_MAX_LENGTH` (120)
+    characters, any control character, bidi override, or ``<``/``>``.
+    """
+    if name is None:
+        return None
+    text = _check_text(name, what="name", max_length=NAME_MAX_LENGTH)
+    return text or None
+
+
+def validate_label(label: str, what: str) -> str:
+    """A group, schedule or holiday name: 1..80 printable characters, no ``<``/``>``."""
+    text = _check_text(label, what=f"{what} name", max_length=LABEL_MAX_LENGTH)
+    if not text:
+        raise InvalidInput(f"the {what} name must not be empty")
+    return text
+
+
+def validate_code(code: str) -> str:
+    """``code`` upper-cased if it looks like a person code (``U`` + 4..15 digits), else :class:`InvalidInput`."""
+    text = code.strip().upper() if isinstance(code, str) else ""
+    if not CODE_PATTERN.fullmatch(text):
+        raise InvalidInput("a person code looks like U0042")
+    return text
+
+
+def check_dates(valid_from: date | None, valid_until: date | None, agreement: date | None, today: date) -> None:
+    for value, what in ((valid_from, "valid-from"), (valid_until, "valid-until"), (agreement, "agreement")):
+        if value is not None and not isinstance(value, date):
+            raise InvalidInput(f"the {what} date must be a date (YYYY-MM-DD)")
+    if valid_from is not None and valid_until is not None and valid_from > valid_until:
+        raise InvalidInput("the valid-from date must not be after the valid-until date")
+    if agreement is not None and agreement > today:
+        raise InvalidInput("the agreement date must not be in the future")
+
+
+def check_mode(mode_override: str | None) -> str | None:
+    if mode_override is not None and mode_override not in DOOR_MODES:
+        raise InvalidInput(f"the door mode must be one of: {', '.join(DOOR_MODES)}")
+    return mode_override
+
+
+def iso_date(d: date | None) -> str | None:
+    return d.isoformat() if d is not None else None
