@@ -175,7 +175,8 @@ def build_hardware(config: Config, datadir: DataDir, sink: EventSink) -> Hardwar
         hw.keypad = _build_keypad(config, sink, factory)
         sensor_sim = None
         if config.sensor.enabled:
-            from drivers.fingerprint import PyFingerprintSensor, SensorWatcher
+            from drivers.fingerprint import PyFingerprintSensor
+            from drivers.sensor_watcher import SensorWatcher
 
             port = config.sensor.port
             if config.simulated:

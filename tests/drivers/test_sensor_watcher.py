@@ -12,7 +12,8 @@ import pytest
 
 from drivers.errors import SensorProtocolError
 from drivers.events import DriverEvent, FingerMatched, FingerUnknown, SensorLost, SensorRestored
-from drivers.fingerprint import Match, PyFingerprintSensor, SensorWatcher
+from drivers.fingerprint import Match, PyFingerprintSensor
+from drivers.sensor_watcher import SensorWatcher
 from drivers.sim_sensor import PtySensorSimulator
 
 
