@@ -220,3 +220,21 @@ class Password(Raw):
     """A password exactly as typed (never shown again)."""
 
     widget = PasswordInput()
+
+
+class Pattern(Value):
+    """A value matching ``pattern`` in full; ``message`` (naming the rule) when it is empty or does not match."""
+
+    def __init__(self, label: str, pattern: str, message: str, **kwargs: Any) -> None:
+        super().__init__(label, **kwargs)
+        self.pattern, self.message = re.compile(pattern), message
+
+    def pre_validate(self, form: Any) -> None:
+        if not self.text and self.required:
+            raise StopValidation(self.message)
+        super().pre_validate(form)
+
+    def parse(self, text: str, form: Any) -> str:
+        if not self.pattern.fullmatch(text):
+            raise ValueError(self.message)
+        return text

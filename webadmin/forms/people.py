@@ -66,3 +66,9 @@ class PeopleSearchForm(KunciForm):
     """Search as you type: a code prefix or a fragment of a name (required)."""
 
     q = Text("Search", max_length=NAME_MAX_LENGTH, required=True)
+
+
+class RevokeForm(KunciForm):
+    """Revoking a person is final: the box must be ticked."""
+
+    confirm = Tick("Yes, revoke for good")

@@ -9,12 +9,22 @@ Without JavaScript the forms still work (each press reloads the page).
 from __future__ import annotations
 
 import logging
-import re
 from typing import Any
 
-from flask import Blueprint, abort, flash, jsonify, redirect, render_template, request, url_for
+from flask import (
+    Blueprint,
+    abort,
+    flash,
+    jsonify,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
 
 from webadmin import daemon
+from webadmin.forms import FormError
+from webadmin.forms.panel import DoorForm, FingerForm, KeysForm, TamperForm
 from webadmin.security import ADMIN_ONLY, allow
 from webadmin.state import state
 
@@ -25,9 +35,6 @@ bp = Blueprint("panel", __name__, url_prefix="/panel")
 KEYPAD_ROWS = (("1", "2", "3"), ("4", "5", "6"), ("7", "8", "9"), ("*", "0", "#"))
 #: Simulated fingers offered as buttons (same label = same finger).
 FINGER_LABELS = ("A", "B", "C", "D")
-_KEYS = re.compile(r"[0-9*#]{1,16}")
-#: A finger label the simulator accepts (any label works; the buttons offer a few).
-_LABEL = re.compile(r"[A-Za-z0-9._-]{1,32}")
 
 
 @bp.before_request
@@ -46,26 +53,22 @@ def index() -> Any:
     )
 
 
-def _command(action: str, form: Any) -> tuple[str, dict[str, Any], str]:
-    """The daemon command, its parameters and a short description for ``action``; ValueError if invalid."""
+def _command(action: str) -> tuple[str, dict[str, Any], str]:
+    """The daemon command, its parameters and a short description for ``action``; FormError if invalid."""
     if action == "press":
-        keys = form.get("keys", "").strip()
-        if not _KEYS.fullmatch(keys):
-            raise ValueError("Keys must be 1 to 16 of 0-9, * and #.")
+        keys = KeysForm().checked().keys.data
         return "sim.press", {"keys": keys}, f"Pressed {len(keys)} key(s)."
     if action == "finger":
-        label = form.get("label", "")
-        if not _LABEL.fullmatch(label):
-            raise ValueError("A finger label is 1 to 32 letters, digits, '.', '_' or '-'.")
+        label = FingerForm().checked().label.data
         return "sim.finger", {"label": label}, f"Finger {label} placed on the sensor."
     if action == "lift":
         return "sim.lift", {}, "Finger lifted."
     if action == "door":
-        is_open = form.get("open") == "1"
+        is_open = DoorForm().open.data
         return "sim.door", {"open": is_open}, "Door opened." if is_open else "Door closed."
     if action == "exit":
         return "sim.exit", {}, "Exit button pressed."
-    active = form.get("active") == "1"
+    active = TamperForm().active.data
     return "sim.tamper", {"active": active}, "Tamper switch opened." if active else "Tamper switch closed."
 
 
@@ -75,9 +78,9 @@ def act(action: str) -> Any:
     """Send one simulated input to the daemon; JSON for the script, a redirect for plain forms."""
     as_json = request.headers.get("X-Requested-With") == "fetch"
     try:
-        cmd, params, done = _command(action, request.form)
+        cmd, params, done = _command(action)
         daemon.call(cmd, **params)
-    except ValueError as exc:
+    except FormError as exc:
         ok, message, code = False, str(exc), 400
     except daemon.DaemonProblem as exc:
         ok, message, code = False, exc.message, 503 if exc.unreachable else 409

@@ -38,7 +38,12 @@ from controller.store.models import DOOR_MODES, USER_STATUSES
 from controller.timefmt import utcnow
 from webadmin import daemon
 from webadmin.forms import USER_CODE, sentence
-from webadmin.forms.people import PeopleListForm, PeopleSearchForm, PersonForm
+from webadmin.forms.people import (
+    PeopleListForm,
+    PeopleSearchForm,
+    PersonForm,
+    RevokeForm,
+)
 from webadmin.security import ADMIN_ONLY, allow
 from webadmin.shown_once import PinNotice
 from webadmin.state import read_db, state
@@ -267,7 +272,7 @@ STATUS_ACTIONS = {"suspend": "suspended", "resume": "active", "revoke": "revoked
 def set_status(code: str, action: str) -> Any:
     """Suspend, resume or revoke; the daemon reads the status on every attempt, so it is effective at once."""
     code = _code_or_404(code)
-    if action == "revoke" and request.form.get("confirm") != "yes":
+    if action == "revoke" and not RevokeForm().confirm.data:
         flash("Tick the box to confirm: revocation is final.", "error")
         return redirect(url_for("people.show", code=code), code=303)
     has_fingers = bool(_user_or_404(code).fingers)

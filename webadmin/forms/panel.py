@@ -1,0 +1,37 @@
+"""Virtual door panel forms: one per simulated input that takes a value (keys, finger, door, tamper)."""
+
+from __future__ import annotations
+
+import logging
+
+from webadmin.forms import KunciForm
+from webadmin.forms.fields import Pattern, Tick
+
+logger = logging.getLogger(__name__)
+
+
+class KeysForm(KunciForm):
+    """Keys to type on the simulated keypad."""
+
+    keys = Pattern("Keys", r"[0-9*#]{1,16}", "Keys must be 1 to 16 of 0-9, * and #.", required=True)
+
+
+class FingerForm(KunciForm):
+    """A simulated finger (same label = same finger; any label works, the buttons offer a few)."""
+
+    label = Pattern(
+        "Finger label", r"[A-Za-z0-9._-]{1,32}", "A finger label is 1 to 32 letters, digits, '.', '_' or '-'.",
+        required=True,
+    )
+
+
+class DoorForm(KunciForm):
+    """Open (ticked) or close the simulated door."""
+
+    open = Tick("Door open")
+
+
+class TamperForm(KunciForm):
+    """Open (ticked) or close the simulated tamper switch."""
+
+    active = Tick("Tamper switch open")
