@@ -24,7 +24,6 @@ way; nothing is written before decryption succeeded.
 from __future__ import annotations
 
 import json
-import os
 import secrets
 import struct
 from dataclasses import dataclass
@@ -36,7 +35,9 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 
+from controller.canonical import canonical_bytes
 from controller.errors import KunciError
+from controller.fileio import atomic_write
 
 MAGIC = b"KUNCI-BACKUP"
 FORMAT_VERSION = 1
@@ -159,7 +160,7 @@ def seal(payload: bytes, passphrase: str, content: str, *, kdf: str = "scrypt") 
         "nonce": nonce.hex(),
         "length": len(payload) + _TAG_LEN,
     }
-    text = json.dumps(header, sort_keys=True, separators=(",", ":")).encode("ascii")
+    text = canonical_bytes(header)
     aad = MAGIC + _PREFIX.pack(FORMAT_VERSION, len(text)) + text
     return aad + AESGCM(key).encrypt(nonce, payload, aad)
 
@@ -233,39 +234,18 @@ def open_sealed(blob: bytes, passphrase: str, content: str, *, name: str = "the 
         ) from None
 
 
-def fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def write_new_file(path: Path, data: bytes, mode: int = FILE_MODE) -> None:
-    """Write ``data`` to a new file ``path`` (refuse to overwrite), via a temp file, fsync and rename."""
+    """Write ``data`` to a new file ``path`` atomically (:func:`controller.fileio.atomic_write`); never overwrite."""
     if path.exists():
         raise BackupError(f"{path} already exists; choose another file name")
     if not path.parent.is_dir():
         raise BackupError(f"directory {path.parent} does not exist")
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
-        try:
-            os.fchmod(fd, mode)
-            view = memoryview(data)
-            while view:
-                view = view[os.write(fd, view) :]
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.link(tmp, path)  # fails if someone created path meanwhile: never overwrite
-        fsync_dir(path.parent)
+        atomic_write(path, data, mode=mode, replace=False)  # fails if someone created path meanwhile
     except FileExistsError:
         raise BackupError(f"{path} already exists; choose another file name") from None
     except OSError as exc:
         raise BackupError(f"cannot write {path}: {exc.strerror}") from exc
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 def read_file(path: Path) -> bytes:

@@ -13,6 +13,7 @@ import os
 from pathlib import Path
 
 from controller.errors import SecretsError
+from controller.fileio import atomic_write, fsync_dir
 from controller.ops.backup_format import (
     CONTENT_KEYS,
     DATA_DIR_MODE,
@@ -21,7 +22,6 @@ from controller.ops.backup_format import (
     BackupError,
     check_new_passphrase,
     file_stamp,
-    fsync_dir,
     open_sealed,
     read_file,
     seal,
@@ -71,15 +71,7 @@ def export_keys(datadir: DataDir, dest: Path, passphrase: str, *, kdf: str = "sc
 
 
 def _install_secret(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, FILE_MODE)
-    try:
-        os.fchmod(fd, FILE_MODE)
-        os.write(fd, data)
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    os.replace(tmp, path)
+    atomic_write(path, data, mode=FILE_MODE)
 
 
 def import_keys(datadir: DataDir, src: Path, passphrase: str, *, force: bool = False) -> str:

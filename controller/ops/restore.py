@@ -28,6 +28,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from controller.config import load_config, parse_config
 from controller.errors import KunciError, StoreError
+from controller.fileio import atomic_write, fsync_dir
 from controller.ops.archive_format import archive_dir, list_archives
 from controller.ops.archive_verify import verify_all
 from controller.ops.backup import daemon_running, sqlite_path
@@ -37,7 +38,6 @@ from controller.ops.backup_format import (
     DATA_DIR_MODE,
     BackupError,
     file_stamp,
-    fsync_dir,
     open_sealed,
     read_file,
 )
@@ -45,7 +45,7 @@ from controller.ops.backup_keys import key_ids
 from controller.ops.backup_payload import ANCHOR_FILES, unpack
 from controller.ops.restore_reapply import Reapplied, read_people, reapply_changes, refuse_if_in_use
 from controller.paths import DataDir
-from controller.store import anchor, audit, keys
+from controller.store import anchor, audit, audit_verify, keys
 from controller.store.db import (
     check_integrity,
     head_revision,
@@ -70,7 +70,7 @@ class RestoreReport:
     sim_restored: bool
     after_backup: list[Reapplied] = field(default_factory=list)
     reapplied: bool = True
-    chain: audit.VerifyResult | None = None
+    chain: audit_verify.VerifyResult | None = None
     notes: list[str] = field(default_factory=list)
 
 
@@ -117,14 +117,7 @@ def _replace_file(path: Path, data: bytes, stamp: str, mode: int) -> None:
         if path.read_bytes() == data:
             return
         os.link(path, path.with_name(f"{path.name}.before-restore-{stamp}"))
-    tmp = path.with_name(f".{path.name}.restore-{os.getpid()}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
-    try:
-        os.write(fd, data)
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    os.replace(tmp, path)
+    atomic_write(path, data, mode=mode)
 
 
 def _restore_sim(datadir: DataDir, files: dict[str, bytes], stamp: str) -> None:
@@ -226,7 +219,7 @@ def _restore_locked(datadir: DataDir, plaintext: bytes, name: str, *, force: boo
 
         engine = make_engine(f"sqlite:///{tmp_db}")
         found: list[Reapplied] = []
-        chain: audit.VerifyResult | None = None
+        chain: audit_verify.VerifyResult | None = None
         try:
             integrity = check_integrity(engine)
             if integrity != "ok":
