@@ -38,6 +38,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from controller.canonical import canonical_bytes
 from controller.store import audit
 
 ARCHIVE_VERSION = 1
@@ -71,14 +72,10 @@ def list_archives(directory: Path) -> list[tuple[int, int, Path]]:
     return sorted(found)
 
 
-def _canon(obj: dict[str, Any]) -> bytes:
-    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=True).encode("ascii")
-
-
 def header_hmac(key: bytes, header: dict[str, Any]) -> str:
     """The ``hmac`` of an archive header (every field but ``hmac``)."""
     body = {k: v for k, v in header.items() if k != "hmac"}
-    return hmac.new(key, _HEADER_LABEL + _canon(body), hashlib.sha256).hexdigest()
+    return hmac.new(key, _HEADER_LABEL + canonical_bytes(body), hashlib.sha256).hexdigest()
 
 
 def masked_mac(key: bytes, prev: bytes, mac: bytes, event: dict[str, Any]) -> bytes:

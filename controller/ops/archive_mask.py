@@ -13,6 +13,8 @@ import json
 import re
 from typing import Any
 
+from controller.canonical import canonical_json
+
 # 13+ digits, single space/dash separators allowed (card numbers, 16-digit national IDs, long account numbers).
 _LONG_DIGITS = re.compile(r"(?<![0-9])[0-9](?:[ -]?[0-9]){12,}(?![0-9])")
 _SSN_LIKE = re.compile(r"(?<![0-9])[0-9]{3}-[0-9]{2}-[0-9]{4}(?![0-9])")
@@ -73,4 +75,4 @@ def mask_detail(detail: str | None) -> str | None:
     masked = _mask_value(parsed)
     if masked == parsed:
         return detail
-    return json.dumps(masked, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+    return canonical_json(masked)
