@@ -37,7 +37,7 @@ from controller.ops.archive_format import (
 )
 from controller.ops.archive_mask import mask_detail, mask_text
 from controller.ops.archive_verify import verify_all
-from controller.store import audit
+from controller.store import audit, audit_verify
 from controller.store.db import session_factory
 from controller.store.models import Event
 from controller.timefmt import iso_utc, utcnow
@@ -124,7 +124,7 @@ def archive_events(engine: Engine, key: bytes, directory: Path, cutoff: datetime
             last = (int(stop) - 1) if stop is not None else session.scalar(select(func.max(Event.seq)))
             if first is None or last is None or int(last) < int(first):
                 if pruned:  # finish the interrupted run: its event carries the anchor the live log starts from
-                    audit.append(session, key, audit.ARCHIVED_EVENT, actor="cli", detail={
+                    audit.append(session, key, audit_verify.ARCHIVED_EVENT, actor="cli", detail={
                         "file": files[-1][2].name, "first_seq": files[-1][0], "last_seq": start[0],
                         "count": start[0] - files[-1][0] + 1, "recovered": True, "cutoff": cut_text,
                         "end_seq": start[0], "end_mac": start[1].hex(),
@@ -149,7 +149,7 @@ def archive_events(engine: Engine, key: bytes, directory: Path, cutoff: datetime
             with atomic_writer(final, mode=ARCHIVE_FILE_MODE) as raw:
                 masked = _write_archive(session, key, raw, header, start[1], first, last)
             session.execute(delete(Event).where(Event.seq >= first, Event.seq <= last))
-            audit.append(session, key, audit.ARCHIVED_EVENT, actor="cli", detail={
+            audit.append(session, key, audit_verify.ARCHIVED_EVENT, actor="cli", detail={
                 "file": final.name, "first_seq": first, "last_seq": last, "count": last - first + 1,
                 "masked": masked, "cutoff": cut_text, "end_seq": last, "end_mac": end_mac.hex(),
             })

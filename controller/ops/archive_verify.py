@@ -22,7 +22,7 @@ from controller.ops.archive_format import (
     masked_mac,
     read_archive,
 )
-from controller.store import audit
+from controller.store import audit, audit_verify
 from controller.store.models import Event
 
 
@@ -42,7 +42,7 @@ class FullVerifyResult:
 
     ``problem``/``first_bad_seq``/``archive`` name the first broken link (``archive``
     is the file name when the problem is in or between archives). ``live`` is the
-    live log's :class:`~controller.store.audit.VerifyResult` (``None`` when an archive
+    live log's :class:`~controller.store.audit_verify.VerifyResult` (``None`` when an archive
     failed first). ``overlap``: events archived but still in the live log (an
     archive run was interrupted before its commit; the next run removes them).
     """
@@ -50,7 +50,7 @@ class FullVerifyResult:
     ok: bool
     archives: list[ArchiveSummary]
     archived_events: int
-    live: audit.VerifyResult | None
+    live: audit_verify.VerifyResult | None
     problem: str | None = None
     first_bad_seq: int | None = None
     archive: str | None = None
@@ -125,7 +125,7 @@ def verify_all(
 
     Each archive's start anchor must equal the previous archive's end anchor (the
     first starts at genesis); every event is re-MACed (masked ones: their ``amac``).
-    The live log is then verified with :func:`controller.store.audit.verify` starting from
+    The live log is then verified with :func:`controller.store.audit_verify.verify` starting from
     the last end anchor. ``anchor`` is an exported head checked wherever its seq is.
     """
     files = list_archives(directory)
@@ -148,11 +148,11 @@ def verify_all(
         summaries.append(ArchiveSummary(path.name, first, last, masked))
         total += last - first + 1
     if not files:
-        pruned = audit.pruned_start(session)
+        pruned = audit_verify.pruned_start(session)
         if pruned is not None:
             return FullVerifyResult(False, [], 0, None, f"the live log starts after seq {pruned[0]} but there is "
                                     f"no archive in {directory} (archive files deleted or moved)", 1, None)
-        live = audit.verify(session, key, anchor=anchor, batch=batch)
+        live = audit_verify.verify(session, key, anchor=anchor, batch=batch)
         return FullVerifyResult(live.ok, [], 0, live, live.problem, live.first_bad_seq)
     overlap = 0
     start_seq = prev_end[0]
@@ -166,7 +166,7 @@ def verify_all(
             return FullVerifyResult(False, summaries, total, None, "the live log overlaps the archives but differs "
                                     "from them", prev_end[0], files[-1][2].name)
     assert start_mac is not None
-    live = audit.verify(session, key, anchor=anchor, start=(start_seq, start_mac.hex()), batch=batch)
+    live = audit_verify.verify(session, key, anchor=anchor, start=(start_seq, start_mac.hex()), batch=batch)
     notes = [f"{overlap} archived events are still in the live log (an archive run was interrupted); "
              "the next 'kunci audit archive' removes them"] if overlap else []
     return FullVerifyResult(live.ok, summaries, total, live, live.problem, live.first_bad_seq,

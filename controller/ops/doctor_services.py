@@ -38,7 +38,7 @@ def check_audit(engine: Any, datadir: DataDir) -> Finding:
     from sqlalchemy.exc import SQLAlchemyError
 
     from controller.errors import SecretsError, StoreError
-    from controller.store.audit import verify
+    from controller.store.audit_verify import verify
     from controller.store.db import session_factory
     from controller.store.keys import load_audit_key
 

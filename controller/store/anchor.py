@@ -41,7 +41,7 @@ from sqlalchemy import event as sa_event
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from controller.store import audit
+from controller.store import audit, audit_verify
 from controller.errors import StoreError
 from controller.fileio import fsync_dir
 from controller.store.models import Event
@@ -268,7 +268,7 @@ def compare(session: Session, head: Head) -> str | None:
     when = f" (written {head.time})" if head.time else ""
     if mac is None:
         first = session.scalar(select(func.min(Event.seq)))
-        if first is not None and head.seq < int(first) and audit.pruned_start(session) is not None:
+        if first is not None and head.seq < int(first) and audit_verify.pruned_start(session) is not None:
             return None
         return (f"truncated/rewritten: the anchor names seq {head.seq}{when}, the log ends at {end} "
                 f"(events committed earlier are missing)")

@@ -12,7 +12,7 @@ import pytest
 
 from controller.ops import archive, archive_format, archive_mask, archive_verify
 
-from controller.store import audit, keys
+from controller.store import audit, audit_verify, keys
 from controller.cli import main
 from controller.store.db import open_database, session_factory
 from controller.errors import InvalidInput
@@ -86,9 +86,9 @@ def test_archive_moves_old_prefix_and_everything_verifies(capsys, site: Path) ->
     engine = open_database(datadir)
     try:
         with session_factory(engine, readonly=True)() as session, session.begin():
-            assert audit.verify(session, key, start=(20, header["end"]["mac"])).ok
-            assert audit.verify(session, key).ok
-            assert not audit.verify(session, key, start=(0, audit.GENESIS_MAC.hex())).ok
+            assert audit_verify.verify(session, key, start=(20, header["end"]["mac"])).ok
+            assert audit_verify.verify(session, key).ok
+            assert not audit_verify.verify(session, key, start=(0, audit.GENESIS_MAC.hex())).ok
             full = archive_verify.verify_all(session, key, data_archive := site / "archive")
             assert full.ok and full.archived_events == 20 and full.live.checked == 11
             assert data_archive.is_dir()
@@ -280,7 +280,7 @@ def test_interrupted_archive_run_is_tolerated_and_finished(capsys, site: Path, t
     engine = open_database(datadir)
     try:
         with session_factory(engine, readonly=True)() as session, session.begin():
-            assert audit.verify(session, keys.load_audit_key(datadir)).ok  # start anchor from the recorded event
+            assert audit_verify.verify(session, keys.load_audit_key(datadir)).ok  # start anchor from the recorded event
     finally:
         engine.dispose()
 

@@ -16,7 +16,8 @@ from sqlalchemy import event as sa_event
 from sqlalchemy import select
 
 from controller.store import audit
-from controller.store.audit import SealerLock, append, canonical, event_json, head, record, seal_pending, verify
+from controller.store.audit import SealerLock, append, canonical, event_json, head, record, seal_pending
+from controller.store.audit_verify import verify
 from controller.store.db import make_engine, session_factory, upgrade_database
 from controller.errors import InvalidInput, StoreError
 from controller.store.models import Event, User

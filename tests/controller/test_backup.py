@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from controller.store import audit, keys, pins
+from controller.store import audit, audit_verify, keys, pins
 from controller.store.audit import SealerLock
 from controller.ops.backup_format import BackupError, parse_header
 from controller.ops.restore import restore_backup
@@ -118,7 +118,7 @@ def test_restore_onto_fresh_data_dir(tmp_path, capsys, monkeypatch, site) -> Non
             assert finger.user.code == "U0001" and finger.state == "active"
             types = [e.type for e in session.query(audit.Event).order_by(audit.Event.seq)]
             assert types.count("admin.user_added") == 2 and types[-1] == "admin.backup_restored"
-            assert audit.verify(session, keys.load_audit_key(datadir)).ok
+            assert audit_verify.verify(session, keys.load_audit_key(datadir)).ok
     finally:
         engine.dispose()
     # the fresh directory still completes with kunci init afterwards (idempotent)
@@ -358,7 +358,7 @@ def test_restore_older_backup_lists_and_reapplies_later_revocations(tmp_path, ca
             assert pins.find_user_by_pin(session, pepper, new_pin).code == "U0002"
             reapplied = session.query(audit.Event).filter_by(type="admin.restore_reapplied").all()
             assert {(e.user_code) for e in reapplied} == {"U0001", "U0002"}
-            assert audit.verify(session, keys.load_audit_key(datadir)).ok
+            assert audit_verify.verify(session, keys.load_audit_key(datadir)).ok
     finally:
         engine.dispose()
 

@@ -14,7 +14,7 @@ from typing import Any
 
 from sqlalchemy import event
 
-from controller.store import audit, db, keys
+from controller.store import audit_verify, db, keys
 from controller.daemon.loop import Daemon
 from controller.paths import DataDir
 from tests.controller.daemon_harness import DaemonRunner
@@ -108,11 +108,11 @@ class StorageFault:
 # ------------------------------------------------------------------------------- checks
 
 
-def verify_chain(datadir: DataDir) -> audit.VerifyResult:
+def verify_chain(datadir: DataDir) -> audit_verify.VerifyResult:
     """Seal-free verification of the whole chain through a read-only session (daemon stopped or running)."""
     engine = db.open_database(datadir)
     try:
         with db.session_factory(engine, readonly=True)() as session:
-            return audit.verify(session, keys.load_audit_key(datadir))
+            return audit_verify.verify(session, keys.load_audit_key(datadir))
     finally:
         engine.dispose()

@@ -28,7 +28,7 @@ from sqlalchemy import select
 
 from controller.control import changes
 
-from controller.store import audit, db, keys
+from controller.store import audit_verify, db, keys
 from controller.ops.initialise import initialise
 from controller.control.client import ControlClient
 from controller.errors import KunciError
@@ -155,7 +155,7 @@ def test_kill_minus_9_while_writing_loses_nothing_and_restarts_locked(tmp_path: 
         assert proc.wait(timeout=15) == 0
     engine = db.open_database(datadir)
     with db.session_factory(engine, readonly=True)() as session:
-        result = audit.verify(session, keys.load_audit_key(datadir))
+        result = audit_verify.verify(session, keys.load_audit_key(datadir))
         probes = session.scalar(select(Event.id).where(Event.type == "admin.user_added").limit(1))
     engine.dispose()
     assert result.ok, result.problem
