@@ -145,6 +145,9 @@ def check_sensor(config: Config, datadir: DataDir, daemon_status: dict[str, Any]
     if daemon_status is not None:
         sensor = daemon_status.get("sensor") or {}
         state = sensor.get("state")
+        if state == "starting":  # the daemon connects to the sensor off its door loop, just after start-up
+            return warn("sensor", "the daemon is still connecting to the sensor", "run kunci doctor again in a few "
+                        "seconds; if it stays like this, check the sensor's wiring")
         if state == "ok":
             return ok("sensor", f"{where} answers the daemon: capacity {sensor.get('capacity')}, "
                       f"{sensor.get('templates')} templates")

@@ -6,6 +6,7 @@ import json
 import os
 import sqlite3
 import threading
+import time
 from collections import namedtuple
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -91,6 +92,11 @@ def running_daemon(inst: Installation) -> Iterator[Any]:
     thread = threading.Thread(target=daemon.run, daemon=True)
     thread.start()
     assert daemon.ready.wait(20), "daemon did not start"
+    # Ready does not wait for the sensor (it connects off the door loop): wait for its first answer.
+    deadline = time.monotonic() + 20
+    while daemon.submit("status")["sensor"]["state"] == "starting":
+        assert time.monotonic() < deadline, "the sensor never answered"
+        time.sleep(0.02)
     try:
         yield daemon
     finally:
