@@ -28,15 +28,26 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from benchmarks import floor as floors
 from benchmarks import seed as seeding
 from benchmarks.stats import REPO, git_commit, machine_info, summarize
 
 #: Workloads in run order for each N; W8 last (it changes lockout state), W3 late (it adds people).
-ORDER = ("W7", "W1", "W2", "W9", "W5", "W6", "W6X", "W3", "W8")
+#: FLOOR (the disk's fsync and durable-commit time) runs first, in the same run as the decisions.
+ORDER = ("FLOOR", "W7", "W1", "W2", "W2L", "W9", "W5", "W6", "W6X", "W10", "W3", "W8")
 #: Workloads run on the largest N only.
-LARGEST_ONLY = frozenset({"W3", "W6X"})
-#: Workload -> the workload name it is reported under (the export is part of W6).
-REPORTED_AS = {"W6X": "W6"}
+LARGEST_ONLY = frozenset({"W3", "W6X", "W10"})
+#: Workload -> the workload name it is reported under (the export is part of W6, the loaded burst of W2).
+REPORTED_AS = {"W6X": "W6", "W2L": "W2"}
+#: Decision figures reported as floor + overhead: workload -> metrics. The floor is FLOOR's ``commit``
+#: (one ``synchronous=FULL`` commit; every decision contains exactly one).
+OVER_FLOOR = {
+    "W1": ("hit.key_to_relay", "hit.key_to_commit", "miss.key_to_commit"),
+    "W9": ("matched_to_relay", "matched_to_commit"),
+}
+#: DESIGN §8 targets on the overhead above the floor, ms.
+OVERHEAD_MEDIAN_MS = 1.0
+OVERHEAD_P99_MS = 3.0
 
 
 @dataclass(frozen=True)
@@ -50,11 +61,14 @@ class Mode:
 
 
 FULL = Mode("full", (10, 1000, 10000), 1_000_000,
-            {"W1": 30, "W2": 5, "W3": 20, "W5": 50, "W6": 30, "W6X": 2, "W7": 7, "W8": 2, "W9": 20})
+            {"FLOOR": 5, "W1": 30, "W2": 5, "W2L": 5, "W3": 20, "W5": 50, "W6": 30, "W6X": 2, "W7": 7, "W8": 2,
+             "W9": 20, "W10": 7})
 QUICK = Mode("quick", (10, 1000), 100_000,
-             {"W1": 8, "W2": 2, "W3": 10, "W5": 20, "W6": 20, "W6X": 1, "W7": 3, "W8": 1, "W9": 6})
+             {"FLOOR": 3, "W1": 8, "W2": 2, "W2L": 2, "W3": 10, "W5": 20, "W6": 20, "W6X": 1, "W7": 3, "W8": 1,
+              "W9": 6, "W10": 3})
 SMOKE = Mode("smoke", (10,), 2_000,
-             {"W1": 2, "W2": 1, "W3": 2, "W5": 2, "W6": 2, "W6X": 1, "W7": 1, "W8": 1, "W9": 2})
+             {"FLOOR": 1, "W1": 2, "W2": 1, "W2L": 1, "W3": 2, "W5": 2, "W6": 2, "W6X": 1, "W7": 1, "W8": 1,
+              "W9": 2, "W10": 1})
 
 #: Rows of the printed table: (workload, metric, label, target as text).
 TABLE: tuple[tuple[str, str, str, str], ...] = (
@@ -63,8 +77,18 @@ TABLE: tuple[tuple[str, str, str, str], ...] = (
     ("W1", "miss.key_to_commit", "W1 decision: KeyPressed('#') -> denied committed", "p99 < 5 ms, flat in N"),
     ("W1", "hit.edge_to_relay", "W1 full: '#' GPIO edge -> relay (incl. debounce)", "(debounce adds ~20 ms)"),
     ("W1", "hit.edge_to_commit", "W1 full: '#' GPIO edge -> granted committed", "(debounce adds ~20 ms)"),
+    ("W1", "hit.key_to_relay.overhead", "W1 overhead above the floor: key -> relay (hits)",
+     f"median <= {OVERHEAD_MEDIAN_MS} ms, p99 <= {OVERHEAD_P99_MS} ms"),
+    ("W1", "hit.key_to_commit.overhead", "W1 overhead above the floor: key -> granted committed",
+     f"median <= {OVERHEAD_MEDIAN_MS} ms, p99 <= {OVERHEAD_P99_MS} ms"),
+    ("W1", "miss.key_to_commit.overhead", "W1 overhead above the floor: key -> denied committed",
+     f"median <= {OVERHEAD_MEDIAN_MS} ms, p99 <= {OVERHEAD_P99_MS} ms"),
+    ("FLOOR", "fsync", "floor: plain fsync (200 B) on DATA's file system", "(the disk)"),
+    ("FLOOR", "commit", "floor: SQLite WAL synchronous=FULL commit on DATA", "(the disk)"),
     ("W2", "decision", "W2 burst: one decision (lookup+policy+commit)", "-"),
-    ("W2", "throughput", "W2 burst: throughput", "-"),
+    ("W2", "throughput", "W2 burst: throughput", ">= 300 /s"),
+    ("W2", "loaded.decision", "W2 burst, both cores busy: one decision", "-"),
+    ("W2", "loaded.throughput", "W2 burst, both cores busy: throughput", ">= 300 /s"),
     ("W3", "add_person", "W3 add one person (add_user+issue_pin+commit)", "-"),
     ("W4", "rss_after_start", "W4 RSS after start (in-process daemon)", "< 60 MB"),
     ("W4", "rss_after_w1", "W4 RSS after W1 (in-process daemon)", "< 60 MB"),
@@ -78,8 +102,13 @@ TABLE: tuple[tuple[str, str, str, str], ...] = (
     ("W6", "rows_per_s", "W6 CSV export, whole log", "-"),
     ("W6", "rss_growth", "W6 CSV export RSS growth", "constant memory"),
     ("W7", "start_to_ready", "W7 `kunci run` start -> status answers", "< 1.5 s"),
+    *((("W10", f"{size}.{cmd}", f"W10 `kunci {cmd.replace('_', ' ')}` ({size}), fresh process",
+        "< 300 ms" if size == "demo" else "< 1 s") for size in ("demo", "large")
+       for cmd in ("log", "user_list", "audit_verify", "doctor", "status"))),
     ("W8", "locked_refusal", "W8 right PIN while locked out -> refused", "pass"),
     ("W9", "matched_to_relay", "W9 FingerMatched -> relay", "-"),
+    ("W9", "matched_to_relay.overhead", "W9 overhead above the floor: matched -> relay",
+     f"median <= {OVERHEAD_MEDIAN_MS} ms, p99 <= {OVERHEAD_P99_MS} ms"),
     ("W9", "place_to_matched", "W9 sensor side: finger placed -> FingerMatched", "(excluded)"),
 )
 
@@ -135,6 +164,30 @@ def _line(base: dict[str, Any], line: dict[str, Any]) -> dict[str, Any]:
             "metrics": line["metrics"], "values": line["values"], "error": line.get("error"), **base["meta"]}
 
 
+def add_overhead(lines: dict[tuple[str, int], dict[str, Any]], n: int) -> None:
+    """Add ``<metric>.overhead`` (decision minus the floor, :func:`benchmarks.floor.overhead`) to the
+    :data:`OVER_FLOOR` metrics of size ``n``, and ``values.overhead_targets`` (met or not, per metric)."""
+    floor = lines.get(("FLOOR", n), {}).get("metrics", {}).get("commit")
+    if not floor or not floor.get("runs"):
+        return
+    for workload, names in OVER_FLOOR.items():
+        line = lines.get((workload, n))
+        if line is None:
+            continue
+        verdicts = {}
+        for name in names:
+            decision = line["metrics"].get(name)
+            if not decision or not decision.get("runs"):
+                continue
+            over = floors.overhead(decision, floor)
+            line["metrics"][f"{name}.overhead"] = over
+            verdicts[name] = {"median_ms": over["median"], "p99_ms": over["p99"],
+                              "met": over["median"] is not None and over["p99"] is not None
+                              and over["median"] <= OVERHEAD_MEDIAN_MS and over["p99"] <= OVERHEAD_P99_MS}
+        line["values"]["overhead_targets"] = verdicts
+        line["values"]["floor_commit_ms"] = {q: floor.get(q) for q in ("median", "p95", "p99")}
+
+
 def format_table(results: list[dict[str, Any]]) -> str:
     """The summary table: one row per (workload, metric), median/p95/p99 per N."""
     sizes = sorted({r["n"] for r in results})
@@ -156,6 +209,14 @@ def format_table(results: list[dict[str, Any]]) -> str:
     for r in results:
         if r["workload"] == "W8":
             out.append(f"W8 lockout correctness N={r['n']}: {'PASS' if r['values'].get('passed') else 'FAIL'}")
+        for metric, verdict in (r["values"].get("overhead_targets") or {}).items():
+            out.append(f"{r['workload']} {metric} overhead above the floor N={r['n']}: median "
+                       f"{_num(verdict['median_ms'])} ms, p99 {_num(verdict['p99_ms'])} ms: "
+                       f"{'met' if verdict['met'] else 'MISSED'}")
+        for key, count in r["values"].items():
+            if key.endswith("unfinished_bursts") and count:
+                out.append(f"{r['workload']} N={r['n']}: {count} burst(s) {key.split('unfinished')[0]}did not "
+                           "finish in time; the figures are what completed")
         if r.get("error"):
             out.append(f"{r['workload']} N={r['n']}: ERROR {r['error'].strip().splitlines()[-1][:150]}")
     return "\n".join(out)
@@ -179,7 +240,8 @@ def main(argv: list[str] | None = None) -> int:
     events = args.events if args.events is not None else mode.events
     only = set(args.only.upper().split(",")) if args.only else None
     wanted = [w for w in ORDER if only is None or w in only or (w == "W6X" and "W6" in only)
-              or (w == "W1" and "W4" in only) or (w == "W7" and "W4" in only)]
+              or (w == "W1" and "W4" in only) or (w == "W7" and "W4" in only) or (w == "W2L" and "W2" in only)
+              or (w == "FLOOR" and only & set(OVER_FLOOR))]
     started = time.time()
     stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
     out = args.out or REPO / "benchmarks" / "results" / f"{mode.name}-{stamp}.jsonl"
@@ -214,6 +276,7 @@ def main(argv: list[str] | None = None) -> int:
                     continue
                 for record in result["records"]:
                     _merge(lines, record, n)
+            add_overhead(lines, n)
             for key in sorted(lines, key=lambda k: (k[0], k[1])):
                 line = _line(base, lines[key])
                 line["values"]["seed_seconds"] = info.seconds

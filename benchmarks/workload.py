@@ -18,8 +18,10 @@ from typing import Any
 
 #: Workload name -> "module:function"; every function takes (root, runs, seed) and returns a dict.
 WORKLOADS: dict[str, str] = {
+    "FLOOR": "benchmarks.floor:floor_workload",  # the disk's fsync and durable-commit time
     "W1": "benchmarks.w_daemon:w1_pin_decision",  # also reports W4 (RSS of the same daemon process)
     "W2": "benchmarks.w_daemon:w2_burst",
+    "W2L": "benchmarks.w_daemon:w2_burst_loaded",  # W2 with every core kept busy by spinner processes
     "W3": "benchmarks.w_store:w3_add_person",
     "W5": "benchmarks.w_web:w5_admin_pages",
     "W6": "benchmarks.w_store:w6_log_queries",
@@ -27,6 +29,7 @@ WORKLOADS: dict[str, str] = {
     "W7": "benchmarks.w_start:w7_cold_start",
     "W8": "benchmarks.w_daemon:w8_lockout",
     "W9": "benchmarks.w_daemon:w9_finger",
+    "W10": "benchmarks.w_cli:w10_cli",
 }
 
 
