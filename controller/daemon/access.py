@@ -28,7 +28,15 @@ from zoneinfo import ZoneInfo
 
 from controller.config import Config
 from controller.core import lockout as lk
-from controller.core.policy import Context, Decision, DoorView, Facts, Method, Reason, decide
+from controller.core.policy import (
+    Context,
+    Decision,
+    DoorView,
+    Facts,
+    Method,
+    Reason,
+    decide,
+)
 from controller.daemon.journal import Journal
 from controller.store import hotpath, models, pins
 from controller.timefmt import iso_utc, parse_iso_utc

@@ -13,9 +13,6 @@ The cache is the daemon's to invalidate: it is the only writer of the door datab
 
 from __future__ import annotations
 
-import hashlib
-import hmac
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -24,14 +21,33 @@ from typing import Any
 from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
+from controller.canonical import canonical_json
 from controller.core import policy
 from controller.store import audit
-from controller.store.models import (AccessGroup, Door, Event, FingerCredential, Holiday, LockoutState,
-                                     PinCredential, Schedule, ScheduleWindow, User)
+from controller.store.models import (
+    AccessGroup,
+    Door,
+    Event,
+    FingerCredential,
+    Holiday,
+    LockoutState,
+    PinCredential,
+    Schedule,
+    ScheduleWindow,
+    User,
+)
 from controller.timefmt import iso_utc
 
-__all__ = ["Person", "Site", "person_by_digest", "person_by_slot", "load_door", "load_site", "append_sealed",
-           "save_lockout"]
+__all__ = [
+    "Person",
+    "Site",
+    "append_sealed",
+    "load_door",
+    "load_site",
+    "person_by_digest",
+    "person_by_slot",
+    "save_lockout",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,9 +148,8 @@ def append_sealed(session: Session, key: bytes, type: str, *, time: datetime, re
     seq, prev = (0, audit.GENESIS_MAC) if head is None else (int(head[0]), bytes(head[1]))
     values = {"seq": seq + 1, "time": iso_utc(time), "type": type, "reason": reason, "method": method,
               "user": user, "door": door, "actor": actor, "score": score,
-              "detail": None if detail is None else json.dumps(dict(detail), sort_keys=True, separators=(",", ":"),
-                                                                ensure_ascii=True)}
-    mac = hmac.new(key, prev + audit.canonical(values), hashlib.sha256).digest()
+              "detail": None if detail is None else canonical_json(dict(detail))}
+    mac = audit.chain_mac(key, prev, values)
     session.execute(_INSERT_EVENT, {"seq": values["seq"], "mac": mac, "time": values["time"], "type": type,
                                     "reason": reason, "method": method, "user_code": user, "door": door,
                                     "actor": actor, "score": score, "detail": values["detail"]})

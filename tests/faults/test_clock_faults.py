@@ -143,8 +143,7 @@ def test_with_the_clock_untrusted_scheduled_people_are_refused_and_others_admitt
     mark = last_event_id(daemon_datadir)
 
     def trust(d) -> None:
-        d._trust_policy = "always"  # noqa: SLF001 - what a synchronised kernel clock answers
-        d._next_clock_check = 0.0  # noqa: SLF001 - re-evaluate now, not in 10 s
+        d.clock_watch.recheck("always")  # what a synchronised kernel clock answers, asked now
 
     on_loop(daemon, trust)
     changed = wait_event(daemon_datadir, "clock.trust_changed", after_id=mark)
