@@ -3,7 +3,7 @@
 Staff logins for the admin web page. There is no default account: the first one
 is created here, on the device. The password is asked twice without echo, or read
 as one line from standard input with ``--password-stdin`` (for scripts); the rules
-of :func:`controller.store.staff.check_password` apply either way.
+of :func:`controller.store.password_rules.check_password` apply either way.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 import logging
 
-from controller.store import staff
+from controller.store import password_rules, staff
 from controller.control import changes
 from controller.cli.people_cmd import print_table, read_only
 from controller.cli.secret_input import ask_secret, read_secret_line
@@ -38,11 +38,11 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
 
 
 def _read_password(args: argparse.Namespace) -> str:
-    rules = f"at least {staff.PASSWORD_MIN_LENGTH} characters; a long passphrase is best"
+    rules = f"at least {password_rules.PASSWORD_MIN_LENGTH} characters; a long passphrase is best"
     if args.password_stdin:
         return read_secret_line("password")
     first = ask_secret(f"Password for {args.username} ({rules}): ", what="password", option="--password-stdin")
-    problems = staff.check_password(first, args.username)
+    problems = password_rules.check_password(first, args.username)
     if problems:
         raise InvalidInput("; ".join(problems))
     if ask_secret("Repeat the password: ", what="password", option="--password-stdin") != first:
@@ -54,7 +54,7 @@ def run_add(args: argparse.Namespace) -> int:
     """Create the account; the password is checked before anything is stored."""
     staff.validate_username(args.username)
     password = _read_password(args)
-    problems = staff.check_password(password, args.username)
+    problems = password_rules.check_password(password, args.username)
     if problems:
         raise InvalidInput("; ".join(problems))
     password_hash = staff.hash_new_password(password, args.username)

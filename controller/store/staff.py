@@ -1,11 +1,7 @@
-"""Admin accounts (staff logins for the admin web page): password rules, argon2id hashes, login checks.
+"""Admin accounts (staff logins for the admin web page): argon2id hashes, login checks, roles and activity.
 
-Passwords follow security.md N9/N12/T6.18: at least :data:`PASSWORD_MIN_LENGTH` (12)
-characters, at most :data:`PASSWORD_MAX_LENGTH` (1024; never truncated), no
-composition rules, refused when common (``controller/store/data/common-passwords.txt``)
-or trivially guessable (contains the username, one character, a keyboard run, a
-short piece repeated). Passwords are NFKC-normalised before checking and hashing,
-so the same text typed on two keyboards gives the same hash.
+Passwords follow the rules of :mod:`controller.store.password_rules` (checked, then NFKC-normalised and
+hashed).
 
 Hashes are argon2id with argon2-cffi's default parameters (RFC 9106 low-memory
 profile, N15); every function that hashes takes ``hasher=`` so tests and small
@@ -25,24 +21,20 @@ from __future__ import annotations
 import functools
 import logging
 import re
-import unicodedata
 from datetime import datetime, timedelta
-from importlib import resources
 
 from argon2 import PasswordHasher, profiles
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from controller.store import audit
 from controller.errors import InvalidInput, NotFound
+from controller.store import audit
 from controller.store.models import ADMIN_ROLES, AdminAccount
+from controller.store.password_rules import PASSWORD_MAX_LENGTH, check_password, normalise_password
 from controller.timefmt import iso_utc, parse_iso_utc
 
 logger = logging.getLogger(__name__)
-
-PASSWORD_MIN_LENGTH = 12
-PASSWORD_MAX_LENGTH = 1024
 
 #: Allowed usernames: 2 to 32 of lower-case letters, digits, ``_ . -``.
 USERNAME_PATTERN = re.compile(r"[a-z0-9_.-]{2,32}")
@@ -55,18 +47,6 @@ ARGON2_PARAMETERS = profiles.RFC_9106_LOW_MEMORY
 #: Defaults of the login lock (config ``web.login_failures_before_lock`` / ``web.login_lock_minutes``).
 FAILURES_BEFORE_LOCK = 10
 LOCK_MINUTES = 30
-
-_KEYBOARD_SEQUENCES = (
-    "1234567890",
-    "abcdefghijklmnopqrstuvwxyz",
-    "qwertyuiopasdfghjklzxcvbnm",
-    "qwertzuiopasdfghjklyxcvbnm",
-    "azertyuiopqsdfghjklmwxcvbn",
-    "1qaz2wsx3edc4rfv5tgb6yhn7ujm8ik,9ol.0p;/",
-    "qazwsxedcrfvtgbyhnujmikolp",
-    "1q2w3e4r5t6y7u8i9o0p",
-    "!@#$%^&*()_+",
-)
 
 
 def make_hasher(parameters: profiles.Parameters | None = None) -> PasswordHasher:
@@ -91,70 +71,6 @@ def _dummy_hash(ph: PasswordHasher) -> str:
     if key not in _dummy_hashes:
         _dummy_hashes[key] = ph.hash("kunci-dummy-password-for-timing")
     return _dummy_hashes[key]
-
-
-@functools.cache
-def common_passwords() -> frozenset[str]:
-    """The shipped blocklist (lower case), read once from ``controller/store/data/common-passwords.txt``."""
-    text = resources.files("controller.store").joinpath("data/common-passwords.txt").read_text(encoding="utf-8")
-    return frozenset(
-        line.strip().lower() for line in text.splitlines() if line.strip() and not line.startswith("#")
-    )
-
-
-def normalise_password(password: str) -> str:
-    """NFKC form of ``password`` (NIST SP 800-63B), used for every check and hash."""
-    return unicodedata.normalize("NFKC", password)
-
-
-def _is_keyboard_run(lowered: str) -> bool:
-    """True when the whole text walks one keyboard/alphabet sequence, forwards or backwards."""
-    for seq in _KEYBOARD_SEQUENCES:
-        # Enough repetitions of the sequence to contain any password of the maximum length.
-        span = seq * (len(lowered) // len(seq) + 2)
-        if lowered in span or lowered in span[::-1]:
-            return True
-    return False
-
-
-def _repeated_piece(password: str) -> bool:
-    """True when the password is one piece shorter than the minimum length, repeated."""
-    n = len(password)
-    for size in range(1, min(PASSWORD_MIN_LENGTH, n // 2 + 1)):
-        if n % size == 0 and password[:size] * (n // size) == password:
-            return True
-    return False
-
-
-def check_password(password: str, username: str = "") -> list[str]:
-    """Every problem with ``password`` for account ``username``, one line each; empty when acceptable.
-
-    The messages never repeat the password.
-    """
-    problems: list[str] = []
-    pw = normalise_password(password)
-    if len(pw) < PASSWORD_MIN_LENGTH:
-        problems.append(f"the password must have at least {PASSWORD_MIN_LENGTH} characters")
-    if len(pw) > PASSWORD_MAX_LENGTH:
-        problems.append(f"the password must have at most {PASSWORD_MAX_LENGTH} characters")
-        return problems  # the other checks are pointless on such input
-    if "\x00" in pw:
-        problems.append("the password must not contain a NUL character")
-    lowered = pw.casefold()
-    if not pw:
-        return problems
-    if len(set(pw)) == 1:
-        problems.append("the password is one character repeated")
-    elif _repeated_piece(pw):
-        problems.append("the password is a short piece repeated")
-    if lowered in common_passwords():
-        problems.append("the password is on the list of common passwords")
-    elif _is_keyboard_run(lowered):
-        problems.append("the password is a keyboard or alphabet run")
-    user = username.casefold()
-    if user and (lowered == user or (len(user) >= 3 and user in lowered)):
-        problems.append("the password must not contain the username")
-    return problems
 
 
 def validate_username(username: str) -> str:
