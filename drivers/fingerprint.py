@@ -179,7 +179,7 @@ class PyFingerprintSensor:
         """
         return self._owner.submit(lambda _: self._identify_job())
 
-    def enroll(self, on_step: Callable[[str], None], timeout_seconds: float = 20.0, slot: int | None = None) -> int:
+    def enroll(self, on_step: Callable[[str], None], *, timeout_seconds: float, slot: int | None = None) -> int:
         """Enrol a finger with two captures and store it; return its slot.
 
         Flow: ``place_finger`` → capture 1 (a stored duplicate raises
@@ -189,8 +189,8 @@ class PyFingerprintSensor:
 
         :param on_step: called with each step name of :data:`ENROLL_STEPS`, in the caller's
             thread; if it raises, the enrolment is cancelled and the exception re-raised.
-        :param timeout_seconds: longest wait for each finger placement or lift, default
-            20.0 s; exceeded → :class:`EnrollTimeout`.
+        :param timeout_seconds: longest wait for each finger placement or lift (the daemon
+            passes ``sensor.enroll_step_timeout_seconds``); exceeded → :class:`EnrollTimeout`.
         :param slot: where to store (an existing template there is overwritten); default
             None = the first free slot (:class:`LibraryFull` if none). Outside
             ``0..capacity-1`` → :class:`SlotInvalid`.
