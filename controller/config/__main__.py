@@ -2,6 +2,6 @@
 
 import sys
 
-from controller.config import _main
+from controller.config.reference import main
 
-sys.exit(_main(sys.argv[1:]))
+sys.exit(main(sys.argv[1:]))

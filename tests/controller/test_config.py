@@ -16,7 +16,6 @@ from controller import config as cfg
 from controller.cli import main
 from controller.config import (
     Config,
-    ConfigError,
     config_reference_markdown,
     default_config_text,
     load_config,
@@ -24,6 +23,7 @@ from controller.config import (
     write_default_config,
 )
 from controller.core.lockout import KeypadLockout, LockoutStarted
+from controller.errors import ConfigError
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -1,0 +1,228 @@
+"""The configuration schema: one frozen dataclass per TOML section (:class:`SiteConfig` for ``[site]``, ...)
+and :class:`Config` on top. Each field carries its default and a :class:`~controller.config.validate.Spec`
+(meaning, unit, range) in its metadata; this is the one place the defaults live.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import typing
+from dataclasses import dataclass, field
+from typing import Any
+
+from controller.config import validate as v
+
+#: The sensor library's "any address" default (0xFFFFFFFF).
+_ANY_ADDRESS = 0xFFFFFFFF
+
+
+def setting(
+    default: Any,
+    doc: str,
+    *,
+    unit: str = "",
+    min: float | None = None,  # noqa: A002 - reads well in the schema below
+    max: float | None = None,  # noqa: A002
+    choices: tuple[Any, ...] | None = None,
+    check: v.Check | None = None,
+    rule: str = "",
+) -> Any:
+    """A dataclass field with its default and its :class:`~controller.config.validate.Spec`."""
+    spec = v.Spec(doc=doc, unit=unit, min=min, max=max, choices=choices, check=check, rule=rule)
+    return field(default=default, metadata={"spec": spec})
+
+
+_PIN_RULE = "BCM 0..27, -1 = not fitted"
+_optional_pin = v.bcm_pin(allow_not_fitted=True)
+_required_pin = v.bcm_pin(allow_not_fitted=False)
+
+
+@dataclass(frozen=True)
+class SiteConfig:
+    """`[site]`: the room and site-wide policy."""
+
+    name: str = setting("Records room", "Name of the room, shown on the admin page and in exports.",
+                        check=v.non_empty, rule="not empty")
+    timezone: str = setting("UTC", "IANA time zone for schedules, holidays and validity dates (e.g. Europe/Berlin).",
+                            check=v.timezone, rule="a zoneinfo key")
+    require_agreement: bool = setting(True, "Refuse to enrol a person until a confidentiality agreement date is recorded.")
+    no_log_no_entry: bool = setting(True, "Deny access when the event cannot be stored in the log (fail secure).")
+    clock_trust: str = setting("auto", "When the wall clock may be used for schedules and validity windows: auto = only "
+                               "when the kernel reports it synchronised (NTP or RTC); always = trust it (bench, "
+                               "simulation, a fitted RTC); never = always treat it as untrusted.",
+                               choices=("auto", "always", "never"))
+    max_users: int = setting(1000, "Most people expected to hold a PIN; sets the PIN keyspace rule "
+                             "(10 ** pin.length_digits / max_users >= 1000).", unit="people", min=1, max=100_000)
+
+
+@dataclass(frozen=True)
+class DoorConfig:
+    """`[door]`: strike timing and door supervision."""
+
+    name: str = setting("main", "Name of the door in events (the row in the doors table).",
+                        check=v.non_empty, rule="not empty")
+    unlock_seconds: float = setting(5.0, "Time the strike stays unlocked after a granted access.",
+                                    unit="seconds", min=1.0, max=30.0)
+    extended_unlock_seconds: float = setting(15.0, "Unlock time for people marked extended_unlock; not below "
+                                             "unlock_seconds.", unit="seconds", min=1.0, max=120.0)
+    max_unlock_seconds: float = setting(30.0, "Hard cap on any unlock, remote unlocks included; at least "
+                                        "extended_unlock_seconds.", unit="seconds", min=1.0, max=120.0)
+    relock_on_close: bool = setting(True, "Relock as soon as the door closes again instead of waiting for the unlock time.")
+    held_open_seconds: float = setting(30.0, "A door open longer than this raises a door.held alarm.",
+                                       unit="seconds", min=5.0, max=3600.0)
+    held_open_prealarm_seconds: float = setting(10.0, "Warning beeps start this long before the held-open alarm "
+                                                "(0 = no warning).", unit="seconds", min=0.0, max=3600.0)
+    forced_open_grace_seconds: float = setting(1.0, "The door may open this long after relocking without counting "
+                                               "as forced (strike and contact lag).", unit="seconds", min=0.0, max=10.0)
+    exit_unlocks: bool = setting(True, "The exit button unlocks the strike (false: it is only logged).")
+    tamper_blocks_entry: bool = setting(True, "While the keypad/sensor enclosure has been opened, refuse PINs and "
+                                        "fingers until the enclosure is shut and an admin acknowledges the tamper "
+                                        "alarm (someone may be swapping the reader). Exit and remote unlock still work.")
+    door_contact_debounce_ms: int = setting(100, "A door contact change must be stable this long to count.",
+                                            unit="milliseconds", min=0, max=2000)
+    second_factor_timeout_seconds: float = setting(10.0, "In pin_and_finger mode, time allowed to present the "
+                                                   "second factor.", unit="seconds", min=2.0, max=120.0)
+
+
+@dataclass(frozen=True)
+class PinConfig:
+    """`[pin]`: PIN length, keypad entry and lockout after refused PINs."""
+
+    length_digits: int = setting(6, "Length of generated PINs.", unit="digits", min=4, max=12)
+    max_entry_digits: int = setting(12, "Digits kept while typing; a longer entry is discarded. At least "
+                                    "length_digits.", unit="digits", min=4, max=32)
+    inter_digit_timeout_seconds: float = setting(5.0, "A partial entry is discarded after this pause between keys.",
+                                                 unit="seconds", min=1.0, max=60.0)
+    lockout_after_failures: int = setting(3, "Consecutive refused PINs (unknown, suspended, expired, ... alike) that start a keypad lockout.",
+                                          unit="attempts", min=1, max=100)
+    lockout_base_seconds: float = setting(30.0, "Length of the first lockout; each further lockout doubles it.",
+                                          unit="seconds", min=1.0, max=3600.0)
+    lockout_max_seconds: float = setting(900.0, "Longest lockout; at least lockout_base_seconds.",
+                                         unit="seconds", min=1.0, max=86400.0)
+    alarm_after_failures: int = setting(10, "Refused PINs within alarm_window_seconds that raise an alarm.",
+                                        unit="attempts", min=1, max=1000)
+    alarm_window_seconds: float = setting(600.0, "Window in which alarm_after_failures are counted.",
+                                          unit="seconds", min=10.0, max=86400.0)
+    suspend_after_failures_24h: int = setting(20, "Wrong PINs within 24 hours after which PIN entry stays locked "
+                                              "until an admin clears it (a success does not reset this count).",
+                                              unit="attempts", min=1, max=10000)
+
+
+@dataclass(frozen=True)
+class KeypadConfig:
+    """`[keypad]`: the PIN keypad, a GPIO key matrix or a Wiegand reader."""
+
+    type: str = setting("matrix", "Kind of keypad; none = no keypad (finger only).",
+                        choices=("matrix", "wiegand", "none"))
+    row_pins: tuple[int, ...] = setting((5, 6, 13, 19), "Matrix row lines, top row first.",
+                                        check=_required_pin, rule="BCM 0..27 each")
+    column_pins: tuple[int, ...] = setting((12, 16, 20), "Matrix column lines, left column first.",
+                                           check=_required_pin, rule="BCM 0..27 each")
+    keys: tuple[tuple[str, ...], ...] = setting(
+        (("1", "2", "3"), ("4", "5", "6"), ("7", "8", "9"), ("*", "0", "#")),
+        "Key labels, one list per row; must match row_pins x column_pins and hold 0-9, * and # once each.",
+        check=v.keypad_keys, rule="single characters 0-9 * # A B C D")
+    scan_interval_ms: int = setting(10, "Time between matrix scans.", unit="milliseconds", min=1, max=100)
+    debounce_scans: int = setting(3, "Consecutive scans a key must agree on before it counts.",
+                                  unit="scans", min=1, max=20)
+    wiegand_d0_pin: int = setting(23, "Wiegand DATA0 line.", check=_required_pin, rule="BCM 0..27")
+    wiegand_d1_pin: int = setting(24, "Wiegand DATA1 line.", check=_required_pin, rule="BCM 0..27")
+    wiegand_gap_ms: int = setting(25, "Silence that ends a Wiegand frame.", unit="milliseconds", min=5, max=1000)
+    wiegand_bits: int = setting(4, "Bits the reader sends per key press.", unit="bits", choices=(4, 8))
+
+
+@dataclass(frozen=True)
+class GpioConfig:
+    """`[gpio]`: door I/O lines (BCM numbers; -1 = not fitted, except the relay)."""
+
+    relay_pin: int = setting(17, "Strike relay output; de-energised = locked. Use GPIO 9-27 with an external "
+                             "pull-down.", check=_required_pin, rule="BCM 0..27")
+    relay_active_high: bool = setting(True, "The relay energises when its pin is driven high.")
+    door_contact_pin: int = setting(22, "Door contact input (closed = door shut).", check=_optional_pin, rule=_PIN_RULE)
+    exit_pin: int = setting(27, "Exit (request-to-exit) button input.", check=_optional_pin, rule=_PIN_RULE)
+    tamper_pin: int = setting(26, "Enclosure tamper switch input.", check=_optional_pin, rule=_PIN_RULE)
+    buzzer_pin: int = setting(18, "Buzzer output.", check=_optional_pin, rule=_PIN_RULE)
+    green_led_pin: int = setting(21, "Green LED output (access granted).", check=_optional_pin, rule=_PIN_RULE)
+    red_led_pin: int = setting(25, "Red LED output (denied, locked out, alarm).", check=_optional_pin, rule=_PIN_RULE)
+
+
+@dataclass(frozen=True)
+class SensorConfig:
+    """`[sensor]`: the fingerprint sensor on the UART (ZhianTec/R30x/AS608 family)."""
+
+    enabled: bool = setting(True, "Use the fingerprint sensor (false: PIN only).")
+    port: str = setting("/dev/serial0", "Serial device of the sensor; not empty while enabled.")
+    baud_rate: int = setting(57600, "Serial speed the sensor is set to.", unit="baud", check=v.baud_rate,
+                             rule="multiple of 9600 in 9600..115200")
+    address: int = setting(_ANY_ADDRESS, "Sensor module address (4294967295 = 0xFFFFFFFF, the factory value).",
+                           min=0, max=_ANY_ADDRESS)
+    password: int = setting(0, "Sensor password; set a non-default one on a real door.", min=0, max=_ANY_ADDRESS)
+    min_match_score: int = setting(60, "Lowest match score accepted as the enrolled finger.",
+                                   unit="score", min=1, max=500)
+    command_timeout_seconds: float = setting(3.0, "A sensor command without an answer after this is a failure.",
+                                             unit="seconds", min=0.5, max=30.0)
+    enroll_step_timeout_seconds: float = setting(
+        30.0, "How long a person has for each enrolment step (place the finger, lift it, place it again); "
+        "kunci finger enroll and the admin web wait a little longer for each step.",
+        unit="seconds", min=5.0, max=300.0)
+    poll_interval_ms: int = setting(100, "Time between checks for a finger on the sensor.",
+                                    unit="milliseconds", min=10, max=2000)
+    reconnect_max_seconds: float = setting(30.0, "Longest wait between reconnection attempts to a lost sensor.",
+                                           unit="seconds", min=1.0, max=600.0)
+    failed_matches_before_delay: int = setting(5, "Unknown fingers in a row before the sensor pauses.",
+                                               unit="attempts", min=1, max=100)
+    failed_match_delay_seconds: float = setting(30.0, "Pause after failed_matches_before_delay unknown fingers "
+                                                "(the finger brute-force throttle: it cannot be switched off).",
+                                                unit="seconds", min=1.0, max=3600.0)
+
+
+@dataclass(frozen=True)
+class WebConfig:
+    """`[web]`: the admin web page (HTTPS only)."""
+
+    host: str = setting("127.0.0.1", "Address the admin web listens on.", check=v.non_empty, rule="not empty")
+    port: int = setting(8443, "TCP port of the admin web.", min=1, max=65535)
+    cert_file: str = setting("", "TLS certificate file (empty = DATA/tls/cert.pem); set together with key_file.")
+    key_file: str = setting("", "TLS private key file (empty = DATA/tls/key.pem); set together with cert_file.")
+    session_idle_minutes: int = setting(30, "A login with no request for this long ends.",
+                                        unit="minutes", min=1, max=1440)
+    session_max_hours: int = setting(12, "A login ends this long after it started, whatever the activity.",
+                                     unit="hours", min=1, max=168)
+    login_failures_before_lock: int = setting(10, "Wrong passwords in a row that lock the account.",
+                                              unit="attempts", min=1, max=100)
+    login_lock_minutes: int = setting(30, "How long a locked account stays locked.", unit="minutes", min=1, max=1440)
+
+
+@dataclass(frozen=True)
+class StoreConfig:
+    """`[store]`: the database."""
+
+    url: str = setting("", "SQLAlchemy database URL (empty = sqlite:///DATA/kunci.db).",
+                       check=v.sqlalchemy_url, rule="empty or a SQLAlchemy URL")
+    busy_timeout_ms: int = setting(5000, "How long SQLite waits for a lock held by the other process.",
+                                   unit="milliseconds", min=100, max=60000)
+    retention_days: int = setting(0, "Events older than this may be archived (0 = keep all).",
+                                  unit="days", min=0, max=36500)
+
+
+@dataclass(frozen=True)
+class Config:
+    """The whole configuration; ``Config()`` is the all-defaults configuration."""
+
+    simulated: bool = setting(False, "Use simulated keypad, sensor, relay and door contact instead of hardware "
+                              "(demo and tests; never on a real door).")
+    site: SiteConfig = field(default_factory=SiteConfig)
+    door: DoorConfig = field(default_factory=DoorConfig)
+    pin: PinConfig = field(default_factory=PinConfig)
+    keypad: KeypadConfig = field(default_factory=KeypadConfig)
+    gpio: GpioConfig = field(default_factory=GpioConfig)
+    sensor: SensorConfig = field(default_factory=SensorConfig)
+    web: WebConfig = field(default_factory=WebConfig)
+    store: StoreConfig = field(default_factory=StoreConfig)
+
+
+#: TOML section name -> dataclass, in file order.
+SECTIONS: dict[str, type] = {
+    f.name: typing.get_type_hints(Config)[f.name] for f in dataclasses.fields(Config) if "spec" not in f.metadata
+}
+TOP_KEYS = [f.name for f in dataclasses.fields(Config) if "spec" in f.metadata]
