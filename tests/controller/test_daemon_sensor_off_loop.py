@@ -93,3 +93,28 @@ def test_a_pin_is_decided_while_an_enrolment_waits_for_a_finger(start_daemon, da
     thread.join(60)
     assert "slot" in outcome.get("result", {})
     wait_event(daemon_datadir, "admin.finger_enrolled", user=enrolling.code)
+
+
+def test_a_pin_is_decided_while_reload_waits_for_a_mute_sensor(start_daemon, daemon_datadir):
+    """The simulator goes mute (reads commands, never answers; each call waits out a 30 s deadline)."""
+    daemon = start_daemon(fast_config(sensor={"command_timeout_seconds": 30.0}))
+    wait_for(lambda: daemon.status()["sensor"]["state"] == "ok", what="sensor ok")
+    person = add_person(daemon_datadir, daemon.config)
+    sim = daemon.hw.sim.sensor
+    sim.clear_log()
+    sim.mute = True
+    answer: dict[str, Any] = {}
+    reload = threading.Thread(target=lambda: answer.update(daemon.client(timeout=120).call("reload")))
+    reload.start()
+    try:
+        wait_for(lambda: any(c.code is None for c in sim.commands), what="a sensor command left unanswered")
+        mark = last_event_id(daemon_datadir)
+        daemon.press(person.pin + "#")
+        granted = wait_event(daemon_datadir, "access.granted", after_id=mark, method="pin")
+        assert granted["user"] == person.code
+        daemon.drain()  # and the loop answers commands meanwhile
+    finally:
+        sim.unplug()  # the pending calls fail at once instead of waiting out their deadline
+    reload.join(60)
+    assert answer == {"orphans_removed": 0}  # a sensor that does not answer removes nothing
+    wait_event(daemon_datadir, "sensor.lost")
