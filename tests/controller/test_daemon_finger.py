@@ -153,11 +153,11 @@ def test_an_interrupted_enrolment_is_reconciled_at_start(start_daemon, daemon_da
     flash = PtySensorSimulator(flash_dir=daemon_datadir.sim_dir / "sensor")
     flash.store(5, "P")  # the crash came after the sensor stored the template
 
-    daemon = start_daemon(config)
-    assert finger_rows(daemon) == []
-    assert 5 not in daemon.hw.sim.sensor.templates
+    daemon = start_daemon(config)  # reconciles just after start-up, off the door loop
     reconciled = wait_event(daemon_datadir, "sensor.reconciled")
     assert reconciled["detail"]["removed"] == 1
+    assert finger_rows(daemon) == []
+    assert 5 not in daemon.hw.sim.sensor.templates
     touch(daemon, "P")
     denied = wait_event(daemon_datadir, "access.denied", after_id=reconciled["id"])
     assert denied["reason"] == "unknown_credential"
