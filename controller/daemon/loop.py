@@ -8,7 +8,8 @@ Data flow (DESIGN §3)::
 Start-up order is fail-secure: the relay is built first (off), then the database is opened and
 checked (a damaged file keeps the door locked and the daemon refuses to start, saying why), the
 secrets are loaded, the sealer lock is taken, pending admin events are sealed, lockout state is
-restored, fingerprints are reconciled, and only then are inputs started and ``READY=1`` sent.
+restored, and only then are inputs started and ``READY=1`` sent. The fingerprint sensor is
+connected and reconciled off the loop, just after (controller/daemon/sensor_service.py).
 
 The loop survives any failing handler: it logs the exception, forces the relay off, raises an
 alarm and carries on. SIGTERM/SIGINT stop it cleanly (relay off, ``daemon.stopped`` logged); an
