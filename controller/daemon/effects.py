@@ -21,7 +21,8 @@ from controller.core.door_state import (
     RelayOn,
 )
 from controller.daemon.journal import Journal
-from drivers.door_io import Indicators, StrikeRelay
+from drivers.door_io import StrikeRelay
+from drivers.indicators import Indicators
 
 log = logging.getLogger(__name__)
 

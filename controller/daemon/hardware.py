@@ -142,7 +142,8 @@ class Hardware:
 
 def build_hardware(config: Config, datadir: DataDir, sink: EventSink) -> Hardware:
     """Construct the drivers described by ``config`` (simulated when ``config.simulated``)."""
-    from drivers.door_io import DoorInputs, Indicators, StrikeRelay
+    from drivers.door_io import DoorInputs, StrikeRelay
+    from drivers.indicators import Indicators
 
     gpio = config.gpio
     factory = None
