@@ -1,4 +1,5 @@
-"""Pure door supervision: strike relay timing, door contact, held-open, forced-open, tamper.
+"""Pure door supervision: strike relay timing, door contact, held-open, forced-open, tamper. One cohesive
+state machine: its states, effects and transitions are read together (over 400 lines on purpose).
 
 Wiring: the daemon owns one :class:`DoorStateMachine`, calls one input method per
 event (``grant`` after a granted decision, ``door_opened``/``door_closed`` from the
