@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
-WORKLOADS = ("W1", "W2", "W3", "W4", "W5", "W6", "W7", "W8", "W9")
+WORKLOADS = ("FLOOR", "W1", "W2", "W3", "W4", "W5", "W6", "W7", "W8", "W9", "W10")
 
 
 @pytest.mark.slow
@@ -26,7 +26,7 @@ def test_smoke_run_produces_every_workload(tmp_path: Path) -> None:
     env = dict(os.environ, PYTHONPATH=str(REPO), GPIOZERO_PIN_FACTORY="mock")
     proc = subprocess.run(
         [sys.executable, "-m", "benchmarks", "--smoke", "--out", str(out), "--workdir", str(tmp_path / "data")],
-        cwd=REPO, env=env, capture_output=True, text=True, timeout=170,
+        cwd=REPO, env=env, capture_output=True, text=True, timeout=400,
     )
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
     lines = [json.loads(line) for line in out.read_text().splitlines()]
@@ -43,6 +43,21 @@ def test_smoke_run_produces_every_workload(tmp_path: Path) -> None:
         assert w1[metric]["runs"] >= 1, metric
     assert {"people_list", "log_newest"} <= set(by_workload["W5"]["metrics"])
     assert {"user_last_50", "denied_24h", "deep_page", "rows_per_s"} <= set(by_workload["W6"]["metrics"])
+    # the floor is measured in the same run, and the decision figures are reported above it
+    assert {"fsync", "commit"} <= set(by_workload["FLOOR"]["metrics"])
+    for workload, metric in (("W1", "hit.key_to_relay"), ("W9", "matched_to_relay")):
+        over = by_workload[workload]["metrics"][f"{metric}.overhead"]
+        assert over["floor_median"] == by_workload["FLOOR"]["metrics"]["commit"]["median"], workload
+        assert metric in by_workload[workload]["values"]["overhead_targets"], workload
+    # W2 ran with and without the spinners and says how many decisions completed
+    w2 = by_workload["W2"]
+    assert {"throughput", "loaded.throughput"} <= set(w2["metrics"])
+    assert w2["values"]["decisions_completed"] >= 1 and w2["values"]["loaded.decisions_completed"] >= 1
+    # W10 timed every read command as a fresh process on both data directories
+    for size in ("demo", "large"):
+        for command in ("log", "user_list", "audit_verify", "doctor", "status"):
+            assert by_workload["W10"]["metrics"][f"{size}.{command}"]["runs"] >= 1, (size, command)
+    assert not by_workload["W10"]["values"].get("failures"), by_workload["W10"]["values"]["failures"]
     w8 = by_workload["W8"]["values"]
     assert w8["passed"] is True
     for check in w8["checks"]:

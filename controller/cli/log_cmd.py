@@ -19,11 +19,15 @@ import sys
 from datetime import date, datetime, timedelta, tzinfo
 from zoneinfo import ZoneInfo
 
-from controller.store import audit, eventlog
-from controller.cli.people_cmd import print_table, read_only
+from controller.cli.people_cmd import _config, print_table
+from controller.config import Config
 from controller.errors import InvalidInput
 from controller.paths import DataDir
-from controller.timefmt import utcnow
+from controller.store.reader import RESULT_TYPES
+from controller.timefmt import iso_utc, utcnow
+
+# The table is read with plain sqlite3 (controller.store.reader); SQLAlchemy and the event log
+# module are imported only for the exports (docs/performance.md, W10).
 
 TABLE_LIMIT = 50
 _SPAN = re.compile(r"(\d{1,6})\s*([mhdw])")
@@ -60,7 +64,7 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
     parser.add_argument("--since", metavar="T", help="from T: 2026-03-01, 2026-03-01T08:30, 24h, 7d")
     parser.add_argument("--until", metavar="T", help="before T (a date includes that whole day)")
     parser.add_argument("--user", metavar="CODE", help="one person's events (e.g. U0042)")
-    parser.add_argument("--result", choices=tuple(eventlog.RESULT_TYPES), help="access decisions only")
+    parser.add_argument("--result", choices=tuple(RESULT_TYPES), help="access decisions only")
     parser.add_argument("--reason", help="e.g. unknown_credential, outside_schedule")
     parser.add_argument("--method", help="pin, finger, pin+finger, remote")
     parser.add_argument("--type", help="event type, or a family like admin.*")
@@ -74,29 +78,56 @@ def run_log(args: argparse.Namespace) -> int:
     """Print the table or stream the export to stdout."""
     if args.limit is not None and args.limit < 1:
         raise InvalidInput("--limit must be at least 1")
-    with read_only(DataDir.resolve(args.data)) as (config, session):
-        tz = ZoneInfo(config.site.timezone)
-        now = utcnow()
-        user = args.user.strip().upper() if args.user else None
-        filters = eventlog.EventFilter(
-            since=parse_time(args.since, tz, now) if args.since else None,
-            until=parse_time(args.until, tz, now, end_of_day=True) if args.until else None,
-            user=user,
-            result=args.result,
-            reason=args.reason,
-            method=args.method,
-            type=args.type,
-        )
-        if args.format == "csv":
-            eventlog.export_csv(session, sys.stdout, filters, anchor=audit.head(session), limit=args.limit, now=now)
-            return 0
-        if args.format == "json":
-            eventlog.export_json(session, sys.stdout, filters, anchor=audit.head(session), limit=args.limit, now=now)
+    datadir = DataDir.resolve(args.data)
+    config = _config(datadir)
+    tz = ZoneInfo(config.site.timezone)
+    now = utcnow()
+    user = args.user.strip().upper() if args.user else None
+    since = parse_time(args.since, tz, now) if args.since else None
+    until = parse_time(args.until, tz, now, end_of_day=True) if args.until else None
+    if args.format == "table":
+        rows = _table_rows(datadir, config, args, since, until, user)
+        if rows is not None:
+            return _print_rows(rows)
+    from controller.cli.people_cmd import read_only
+    from controller.cli.progress import CountingWriter, Progress
+    from controller.store import audit, eventlog
+
+    filters = eventlog.EventFilter(since=since, until=until, user=user, result=args.result, reason=args.reason,
+                                   method=args.method, type=args.type)
+    with read_only(datadir) as (_cfg, session):
+        if args.format in ("csv", "json"):
+            progress = Progress(f"kunci log --format {args.format}")
+            out = CountingWriter(sys.stdout, progress)
+            export = eventlog.export_csv if args.format == "csv" else eventlog.export_json
+            export(session, out, filters, anchor=audit.head(session), limit=args.limit, now=now)  # type: ignore[arg-type]
+            progress.done()
             return 0
         events = list(
             eventlog.iter_events(session, filters, oldest_first=False, limit=args.limit or TABLE_LIMIT)
         )
         rows = [(e.seq, e.time, e.type, e.reason, e.method, e.user_code, e.door, e.actor) for e in events]
+    return _print_rows(rows)
+
+
+def _table_rows(datadir: DataDir, config: Config, args: argparse.Namespace, since: datetime | None,
+                until: datetime | None, user: str | None) -> list[tuple[object, ...]] | None:
+    """The table's rows straight from SQLite (no SQLAlchemy), or None when the database is not SQLite."""
+    from controller.store import reader
+
+    query = reader.EventQuery(
+        since=iso_utc(since) if since is not None else None,
+        until=iso_utc(until) if until is not None else None,
+        user=user, result=args.result, reason=args.reason, method=args.method, type=args.type,
+    )
+    store = config.store
+    with reader.connect(datadir, store.url, busy_timeout_ms=store.busy_timeout_ms) as conn:
+        if conn is None:
+            return None
+        return [row[1:] for row in reader.newest_events(conn, query, args.limit or TABLE_LIMIT)]
+
+
+def _print_rows(rows: list[tuple[object, ...]]) -> int:
     if not rows:
         print("no events match")
         return 0

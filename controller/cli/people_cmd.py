@@ -20,20 +20,23 @@ import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import date, datetime
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Engine
-from sqlalchemy.orm import Session
-
-from controller.control import changes
-
-from controller.store import people
 from controller.config import Config, load_config
-from controller.core.vocabulary import PersonStatus
-from controller.store.db import open_database, session_factory
+from controller.core.vocabulary import PersonStatus, values
 from controller.errors import DataDirError, InvalidInput
-from controller.store.models import USER_STATUSES
 from controller.paths import DataDir
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
+    from sqlalchemy.orm import Session
+
+# SQLAlchemy, the models, the person service and the change path are imported by the handlers that
+# use them: importing them costs 0.5-0.8 s, most of a read command's time (docs/performance.md, W10).
+
+#: The person statuses (the values of ``users.status``).
+USER_STATUSES = values(PersonStatus)
 
 logger = logging.getLogger(__name__)
 
@@ -43,10 +46,16 @@ SHOWN_ONCE = "(shown once; give it to the person)"
 # --- store plumbing (shared with admin_cmd and log_cmd) ---------------------------------------
 
 
-def _open(datadir: DataDir) -> tuple[Config, Engine]:
+def _config(datadir: DataDir) -> Config:
     if not datadir.root.is_dir():
         raise DataDirError(f"{datadir.root} does not exist; run 'kunci init' first")
-    config = load_config(datadir.config_file)
+    return load_config(datadir.config_file)
+
+
+def _open(datadir: DataDir) -> tuple[Config, Engine]:
+    from controller.store.db import open_database
+
+    config = _config(datadir)
     engine = open_database(datadir, config.store.url, busy_timeout_ms=config.store.busy_timeout_ms)
     return config, engine
 
@@ -54,6 +63,8 @@ def _open(datadir: DataDir) -> tuple[Config, Engine]:
 @contextmanager
 def read_only(datadir: DataDir) -> Iterator[tuple[Config, Session]]:
     """Config and a read-only session (one consistent snapshot, never blocks the daemon)."""
+    from controller.store.db import session_factory
+
     config, engine = _open(datadir)
     try:
         with session_factory(engine, readonly=True)() as session, session.begin():
@@ -156,6 +167,8 @@ def run_add(args: argparse.Namespace) -> int:
         "valid_from": _iso(parse_day(args.valid_from, "--valid-from", config)),
         "valid_until": _iso(parse_day(args.valid_until, "--valid-until", config)),
     }
+    from controller.control import changes
+
     result = changes.apply(datadir, "user.add", params)
     print(f"{result['code']}  PIN {result['pin']}  {SHOWN_ONCE}")
     return 0
@@ -184,8 +197,36 @@ def _summary_rows(summary: dict[str, object]) -> list[tuple[object, ...]]:
     ]
 
 
+def _list_table(args: argparse.Namespace) -> bool:
+    """``user list`` as a table straight from SQLite (:mod:`controller.store.reader`, no ORM); False if
+    the database is not SQLite. Rows are printed as they are read, widths from the first 1,000 rows."""
+    from controller.store import reader
+
+    datadir = DataDir.resolve(args.data)
+    config = _config(datadir)
+    with reader.connect(datadir, config.store.url, busy_timeout_ms=config.store.busy_timeout_ms) as conn:
+        if conn is None:
+            return False
+        rows = [
+            (code, *((name,) if args.with_names else ()), status, group, valid_until, "yes" if has_pin else "no",
+             fingers)
+            for code, name, status, group, valid_until, has_pin, fingers
+            in reader.people(conn, search=args.search, status=args.status, statuses=USER_STATUSES)
+        ]
+    if not rows:
+        print("no people match")
+        return True
+    print_table(("CODE", *(("NAME",) if args.with_names else ()), "STATUS", "GROUP", "VALID UNTIL", "PIN",
+                 "FINGERS"), rows)
+    return True
+
+
 def run_list(args: argparse.Namespace) -> int:
     """Print every matching person, in code order, page by page."""
+    if args.format == "table" and _list_table(args):
+        return 0
+    from controller.store import people
+
     summaries: list[dict[str, object]] = []
     with read_only(DataDir.resolve(args.data)) as (_config, session):
         after: str | None = None
@@ -220,6 +261,8 @@ def run_list(args: argparse.Namespace) -> int:
 
 def run_show(args: argparse.Namespace) -> int:
     """Print one person, display name included."""
+    from controller.store import people
+
     with read_only(DataDir.resolve(args.data)) as (_config, session):
         summary = people.user_summary(people.get_user(session, args.code), include_name=True)
     if args.format == "json":
@@ -232,6 +275,8 @@ def run_show(args: argparse.Namespace) -> int:
 
 def run_status(args: argparse.Namespace) -> int:
     """Suspend, resume or revoke."""
+    from controller.control import changes
+
     result = changes.apply(DataDir.resolve(args.data), "user.set_status", {"user": args.code, "status": args.status})
     code, fingers = result["code"], result.get("fingers", 0)
     print(f"{code} is now {args.status}")
@@ -242,6 +287,8 @@ def run_status(args: argparse.Namespace) -> int:
 
 def run_reset_pin(args: argparse.Namespace) -> int:
     """Replace the person's PIN and print the new one once."""
+    from controller.control import changes
+
     result = changes.apply(DataDir.resolve(args.data), "user.reset_pin", {"user": args.code})
     print(f"{result['code']}  PIN {result['pin']}  {SHOWN_ONCE}")
     return 0
