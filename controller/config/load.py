@@ -68,7 +68,8 @@ def load_config(path: Path) -> Config:
 
 
 def write_default_config(path: Path) -> bool:
-    """Create ``path`` with :func:`default_config_text` unless it exists; True if it was created.
+    """Create ``path`` with :func:`~controller.config.reference.default_config_text` unless it exists; True if it
+    was created.
 
     Never overwrites. The file is created 0640 (the sensor password may be in it).
     """

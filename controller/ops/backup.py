@@ -157,9 +157,10 @@ def create_backup(
     """Write an encrypted backup of ``datadir`` to the new file ``dest`` (mode 0600).
 
     Contains a consistent database snapshot, ``kunci.toml`` and ``DATA/sim/`` (if
-    present) and a manifest; never the pepper or the audit key (see :func:`export_keys`).
-    Works while the daemon runs. Does not record the ``admin.backup_created`` event
-    (the caller does, after this returns). The passphrase must pass :func:`check_new_passphrase`.
+    present) and a manifest; never the pepper or the audit key (see
+    :func:`~controller.ops.backup_keys.export_keys`). Works while the daemon runs. Does not record the
+    ``admin.backup_created`` event (the caller does, after this returns). The passphrase must pass
+    :func:`~controller.ops.backup_format.check_new_passphrase`.
     """
     check_new_passphrase(passphrase)
     if dest.exists():

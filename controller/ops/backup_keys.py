@@ -55,7 +55,7 @@ def export_keys(datadir: DataDir, dest: Path, passphrase: str, *, kdf: str = "sc
     """Write the pepper and the audit key, encrypted under ``passphrase``, to the new file ``dest``.
 
     Returns the key ids (public) so the operator can label the file. The passphrase must pass
-    :func:`check_new_passphrase`.
+    :func:`~controller.ops.backup_format.check_new_passphrase`.
     """
     check_new_passphrase(passphrase)
     pepper = keys.load_pepper(datadir)

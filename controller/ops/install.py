@@ -13,7 +13,7 @@ nothing the second time and says so):
    ``--prefix`` and ``--data`` (mode 0644).
 3. Data directory. ``DATA`` is created and initialised like ``kunci init`` (secrets, default
    configuration, TLS certificate, database), then every path gets the mode, owner and group of
-   :func:`plan_paths`. With a scratch ``root`` owners are never changed (the users do not
+   :func:`~controller.ops.install_plan.plan_paths`. With a scratch ``root`` owners are never changed (the users do not
    exist there); modes are.
 4. Manifest. ``ROOT/etc/kunci/install-manifest.txt`` lists each path with its mode, owner and
    group (tab separated); ``kunci doctor`` compares the installation with it.
