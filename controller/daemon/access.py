@@ -300,7 +300,7 @@ class AccessController:
         self._stage_lockout(channel, before)
         if decision.granted:
             logged = self.journal.write("access.granted", method=method, user=code, score=facts.score, time=now,
-                                        detail=detail)
+                                        detail=detail, anchor_later=True)
             self._committed(channel, logged)
             if logged or decide(dataclasses.replace(facts, log_available=False)).granted:
                 seconds = (self.config.door.extended_unlock_seconds if person is not None and person.extended_unlock
@@ -310,7 +310,7 @@ class AccessController:
             self.journal.retract("access.granted")  # the buffered event must say refused, not granted
             decision = Decision(False, Reason.LOG_UNAVAILABLE)
         logged = self.journal.write("access.denied", reason=str(decision.reason), method=method, user=code,
-                                    score=facts.score, time=now, detail=detail)
+                                    score=facts.score, time=now, detail=detail, anchor_later=True)
         self._committed(channel, logged)
         if decision.reason == Reason.LOG_UNAVAILABLE:
             return Outcome(feedback="denied", logged=False)

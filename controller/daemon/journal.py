@@ -75,14 +75,20 @@ class Journal:
         self._buffer: deque[_Pending] = deque(maxlen=RAM_BUFFER_EVENTS)
         self.dropped = 0
         self.available = True
+        #: ``(seq, mac)`` committed with ``anchor_later`` and not yet in the anchor file (see :meth:`settle`).
+        self._anchor_due: tuple[int, bytes] | None = None
 
     @property
     def buffered(self) -> int:
         """Events waiting in RAM for the database to accept writes again."""
         return len(self._buffer)
 
-    def write(self, type: str, *, time: datetime | None = None, **fields: Any) -> bool:
-        """Append one sealed event and commit. ``False`` when it could not be stored (buffered in RAM)."""
+    def write(self, type: str, *, time: datetime | None = None, anchor_later: bool = False, **fields: Any) -> bool:
+        """Append one sealed event and commit. ``False`` when it could not be stored (buffered in RAM).
+
+        ``anchor_later``: the anchor line of this commit waits for :meth:`settle` (a decision: the relay is
+        driven as soon as the database commit returns, and the anchor's fsync follows it). Default False.
+        """
         fields.setdefault("door", self.door)
         fields["time"] = time or utcnow()
         if self._buffer and not self.flush():
@@ -90,8 +96,11 @@ class Journal:
             return False
         try:
             self._append(type, fields)
+            if anchor_later:  # taken from the session so the after-commit hook leaves it to settle()
+                self._anchor_due = self.session.info.pop(audit.SEALED_HEAD_INFO, None)
             self.session.commit()
         except (SQLAlchemyError, OSError) as exc:
+            self._anchor_due = None
             self._failed(exc)
             self._keep(type, fields)
             return False
@@ -120,6 +129,13 @@ class Journal:
             log.warning("event log writable again; buffered events stored")
         self.available = True
         return True
+
+    def settle(self) -> None:
+        """Append the head a decision's commit left for later (:meth:`write` ``anchor_later``) to the anchor
+        file, unless a newer head is there already. The daemon calls this once its effects are applied."""
+        due, self._anchor_due = self._anchor_due, None
+        if due is not None and self.anchor is not None and (self.anchor.last is None or self.anchor.last.seq < due[0]):
+            self.anchor.append_logged(due[0], due[1])
 
     def writable(self) -> bool:
         """Whether the log accepts writes now (a fact of the decision): stores the RAM buffer first, if any."""

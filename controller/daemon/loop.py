@@ -317,6 +317,7 @@ class Daemon:
         """End the session's transaction so the next read sees other processes' commits (no stale cache)."""
         if self.journal is None:
             return
+        self.journal.settle()  # the anchor line of a decision, after its relay and feedback
         if rollback:
             self.journal.rollback()
             return
