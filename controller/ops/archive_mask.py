@@ -21,17 +21,6 @@ _SSN_LIKE = re.compile(r"(?<![0-9])[0-9]{3}-[0-9]{2}-[0-9]{4}(?![0-9])")
 _NINO_LIKE = re.compile(r"(?<![A-Za-z0-9])[A-CEGHJ-PR-TW-Za-ceghj-pr-tw-z]{2}[0-9]{6}[A-Da-d](?![A-Za-z0-9])")
 
 
-def luhn_valid(digits: str) -> bool:
-    """True if the digit string passes the Luhn check (payment card numbers do)."""
-    total = 0
-    for i, ch in enumerate(reversed(digits)):
-        d = int(ch)
-        if i % 2:
-            d = d * 2 - 9 if d > 4 else d * 2
-        total += d
-    return bool(digits) and total % 10 == 0
-
-
 def _hash_out(match: re.Match[str]) -> str:
     return re.sub(r"[0-9A-Za-z]", "#", match.group(0))
 

@@ -171,7 +171,6 @@ def test_masking_of_card_and_id_numbers(site: Path, capsys) -> None:
     raw = gzip.decompress(archive_files(site)[0].read_bytes()).decode()
     assert CARD not in raw and CARD_DIGITS not in raw and "123-45-6789" not in raw
     assert "#### #### #### ####" in raw and "###-##-####" in raw
-    assert archive_mask.luhn_valid(CARD_DIGITS)
     assert archive_mask.mask_text("pin attempt 1234, time 2026-01-31T10:00:00Z") == \
         "pin attempt 1234, time 2026-01-31T10:00:00Z"
     assert archive_mask.mask_text("NIK 3201234567890001 ok") == "NIK ################ ok"
