@@ -12,7 +12,6 @@ from __future__ import annotations
 import logging
 import threading
 from datetime import datetime
-from typing import TYPE_CHECKING
 
 from controller.core.door_state import (
     AlarmCleared,
