@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import gzip
 import hmac
-import json
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -22,6 +21,7 @@ from typing import Any, BinaryIO
 from sqlalchemy import Engine, delete, func, select
 from sqlalchemy.orm import Session
 
+from controller.canonical import canonical_bytes
 from controller.errors import InvalidInput, StoreError
 from controller.fileio import atomic_writer
 from controller.ops.archive_format import (
@@ -82,7 +82,7 @@ class ArchiveResult:
 
 
 def _write_line(fh: Any, obj: dict[str, Any]) -> None:
-    fh.write(json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=True).encode("ascii") + b"\n")
+    fh.write(canonical_bytes(obj) + b"\n")
 
 
 def archive_events(engine: Engine, key: bytes, directory: Path, cutoff: datetime, *,
