@@ -1,4 +1,4 @@
-"""Kunci's performance suite (DESIGN §8, docs/performance.md).
+"""Kunci's performance suite (docs/performance.md).
 
 ``python -m benchmarks`` seeds one data directory per size N (people, PINs, fingerprints on the
 simulated sensor's flash, a sealed event log), then runs every workload in a fresh process

@@ -1,4 +1,4 @@
-"""The floor: what the data directory's disk costs before Kunci adds anything (DESIGN §8).
+"""The floor: what the data directory's disk costs before Kunci adds anything (docs/performance.md "Method").
 
 A granted decision is not final until its ``access.granted`` event is committed with
 ``synchronous=FULL`` ("no log, no entry"), so the disk's durable-commit time is a floor under

@@ -5,7 +5,7 @@ with ``synchronous=FULL``), the door state machine, the :class:`~drivers.keypad_
 scanner thread reading the :class:`~drivers.sim_gpio.MatrixKeypadModel`'s pins, the strike relay on
 gpiozero's ``MockFactory``, and the fingerprint adapter talking to the pty sensor simulator.
 
-What the harness adds (hardware.md §4 "Measuring edge→output latency"):
+What the harness adds (docs/performance.md "Method"):
 
 * :class:`TimedPinMixin`: after :func:`controller.daemon.hardware.build_hardware` returns, the relay pin and
   the keypad column pins get a MockPin subclass that records ``(time.monotonic(), value)`` in

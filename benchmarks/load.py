@@ -2,7 +2,7 @@
 
 :func:`spinning` starts ``count`` (default: one per CPU) plain ``python -c "while True: pass"``
 processes and stops exactly those on exit, so a workload can run while every core is taken by
-another process, as DESIGN §8 asks of W2. The spinners run at the default priority.
+another process, as docs/performance.md describes for W2. The spinners run at the default priority.
 """
 
 from __future__ import annotations

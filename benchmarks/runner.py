@@ -45,7 +45,7 @@ OVER_FLOOR = {
     "W1": ("hit.key_to_relay", "hit.key_to_commit", "miss.key_to_commit"),
     "W9": ("matched_to_relay", "matched_to_commit"),
 }
-#: DESIGN §8 targets on the overhead above the floor, ms.
+#: The targets (docs/performance.md) on the overhead above the floor, ms.
 OVERHEAD_MEDIAN_MS = 1.0
 OVERHEAD_P99_MS = 3.0
 

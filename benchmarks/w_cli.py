@@ -1,4 +1,4 @@
-"""W10: the read commands of the ``kunci`` CLI, each timed as a fresh process (DESIGN §8: < 300 ms on a
+"""W10: the read commands of the ``kunci`` CLI, each timed as a fresh process (docs/performance.md: < 300 ms on a
 demo-sized data directory; issue 12: < 1 s at 10,000 people and 1,000,000 events).
 
 Each sample is one ``kunci --data DIR <command>`` process (the installed console script, stdout

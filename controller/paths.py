@@ -1,4 +1,4 @@
-"""Layout of the data directory ``DATA`` (DESIGN §7).
+"""Layout of the data directory ``DATA`` (docs/internals.md "Data directory").
 
 ``DATA`` comes from ``--data``, else the ``KUNCI_DATA`` environment variable,
 else ``/var/lib/kunci`` (``kunci demo`` uses ``./kunci-demo``)::

@@ -3,11 +3,11 @@
 
 * :class:`StrikeRelay` - the lock output. Relay **off = locked** for both a fail-secure strike (wired
   through NO) and a maglock (wired through NC), so the output is driven off at construction and again
-  on close (hardware.md §5.1-5.2). It obeys :meth:`~StrikeRelay.unlock` / :meth:`~StrikeRelay.lock`
-  only; timing and the unlock cap are the controller's job.
+  on close (docs/install-pi.md "2. Wiring"; docs/security.md "Fail-secure behaviour"). It obeys
+  :meth:`~StrikeRelay.unlock` / :meth:`~StrikeRelay.lock` only; timing and the unlock cap are the controller's job.
 * :class:`DoorInputs` - door position switch, request-to-exit button and enclosure tamper switch, all
   contacts to ground with the internal pull-up, software-debounced on an injected clock (MockPin and
-  several backends ignore ``bounce_time``; hardware.md §0.4). Changes become frozen driver events.
+  several backends ignore ``bounce_time``). Changes become frozen driver events.
 
 A pin number of ``-1`` means "not fitted" for every input (never for the relay).
 """
@@ -126,7 +126,7 @@ class _Input:
 class DoorInputs:
     """Door position, request-to-exit and tamper inputs, debounced in software, reported as events.
 
-    Wiring (hardware.md §5.3), every contact between its GPIO and GND, internal pull-up on:
+    Wiring (docs/install-pi.md "2. Wiring"), every contact between its GPIO and GND, internal pull-up on:
 
     * door contact (reed/DPS, closed while the door is shut): low = shut; high = open **or cut wire**
       -> :class:`DoorContact` ``open=True``.

@@ -1,5 +1,5 @@
 """The door's feedback outputs on gpiozero: buzzer and green/red LEDs with a few named patterns
-(hardware.md §5.4) that never depend on which key was pressed (a per-key sound would leak the PIN to a
+(docs/install-pi.md "2. Wiring") that never depend on which key was pressed (a per-key sound would leak the PIN to a
 bystander). A pin number of ``-1`` means "not fitted".
 """
 
@@ -15,7 +15,7 @@ from drivers.door_io import NOT_FITTED
 
 
 class Indicators:
-    """Buzzer and two LEDs with named feedback patterns (hardware.md §5.4).
+    """Buzzer and two LEDs with named feedback patterns (docs/install-pi.md "2. Wiring").
 
     Wiring: each output drives its part through a transistor or a series resistor, active high. Patterns
     run on gpiozero's own blink/beep background threads and replace whatever pattern the same part was

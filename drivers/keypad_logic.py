@@ -3,7 +3,7 @@
 Nothing here reads a clock, touches a pin or imports gpiozero: every method takes the time it should
 reason about (seconds, ``time.monotonic()`` scale), so tests drive it with plain numbers. The drivers
 in ``keypad_matrix.py``, ``keypad_wiegand.py`` and ``door_io.py`` own the pins and the threads and call
-into these classes (hardware.md §0.4: debounce, framing and timeouts belong in pure logic).
+into these classes (debounce, framing and timeouts belong in pure logic).
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ class MatrixDebouncer:
 
     A key is accepted once it has been the *only* key down for ``debounce_scans`` consecutive scans.
     After a key is accepted, or after any scan that shows more than one key (ghosting: pressing
-    1, 2 and 4 also reads 5 on a diode-less matrix, hardware.md §3.1), nothing more is accepted until
+    1, 2 and 4 also reads 5 on a diode-less matrix), nothing more is accepted until
     the matrix has been seen completely released for ``debounce_scans`` consecutive scans. So contact
     chatter on press or release collapses to one key, a held key never repeats, and a multi-key
     combination never yields any key, not even the one left down last.

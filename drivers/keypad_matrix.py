@@ -1,6 +1,6 @@
 """Matrix keypad (3x4 or 4x4 membrane) scanned from Python on gpiozero pins.
 
-Wiring (hardware.md §3.1): each row line goes to a GPIO used as the scan output, each column line to a
+Wiring (docs/install-pi.md "2. Wiring"): each row line goes to a GPIO used as the scan output, each column line to a
 GPIO input with the internal pull-up, so a column reads low only while the row being scanned is
 driven low and a key joins the two. Idle rows are *high-Z* (inputs with a weak pull-up), not driven
 high, so two keys pressed in one column cannot short a high row against the low one; one row at a

@@ -1,6 +1,6 @@
 """Wiegand keypad (4-bit or 8-bit burst per key) on two gpiozero input pins.
 
-Wiring (hardware.md §3.2): D0 (green) and D1 (white) idle high at 5 V on the reader's pull-ups; they
+Wiring (docs/install-pi.md "2. Wiring"): D0 (green) and D1 (white) idle high at 5 V on the reader's pull-ups; they
 MUST reach the Pi through a level shifter or opto-isolators (3.3 V GPIO). Each bit is a 20-100 µs
 low pulse on D0 (bit 0) or D1 (bit 1); a frame ends with silence. Inputs use the internal pull-up as
 well, so an unplugged keypad idles high and sends nothing.

@@ -1,12 +1,12 @@
 """Opt-in GPIO simulators: electrical models that drive the REAL drivers on gpiozero's MockFactory.
 
 These load only when asked for (config ``simulated = true``, ``kunci sim ...``, or a test); nothing in
-Kunci falls back to them when real GPIO is missing (STYLE.md rule 2). They do not fake the drivers:
+Kunci falls back to them when real GPIO is missing (fakes load only on request). They do not fake the drivers:
 :class:`~drivers.keypad_matrix.MatrixKeypad`, :class:`~drivers.keypad_wiegand.WiegandKeypad` and
 :class:`~drivers.door_io.DoorInputs` run unchanged on the same ``MockFactory`` and see only pin levels.
 
 * :class:`MatrixKeypadModel` - the key matrix as wires and switches. Row pins are a ``MockPin``
-  subclass that tells the model whenever their function or level changes (hardware.md §3.1); the model
+  subclass that tells the model whenever their function or level changes (docs/install-pi.md "2. Wiring"); the model
   joins row and column nets through the keys held down and drives each column pin low when its net
   contains a row driven low, else lets it return to its pull. Ghosting happens exactly as on a real
   diode-less matrix.

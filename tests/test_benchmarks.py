@@ -1,6 +1,6 @@
 """The benchmark suite runs end to end (``python -m benchmarks --smoke``) and W8 behaves.
 
-No time thresholds: timings are facts for docs/performance.md, not test verdicts (DESIGN §8).
+No time thresholds: timings are facts for docs/performance.md, not test verdicts (docs/performance.md).
 This checks that every workload produced figures through the production code and that the
 lockout workload (W8) saw: wrong PINs denied, lockout started, the right PIN refused while
 locked out with the relay off, and accepted after the lockout ended.

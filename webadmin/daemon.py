@@ -1,6 +1,6 @@
 """The web's side of the control socket: calls to the door daemon with page-ready errors.
 
-The door daemon is the only writer of the door database (DESIGN §2). Every change the
+The door daemon is the only writer of the door database (docs/internals.md "One writer, one sealer"). Every change the
 pages make (people, groups, schedules, holidays, staff accounts) is one :func:`admin`
 call: the daemon checks it, applies it and seals its ``admin.*`` event in one
 transaction. The web's own events (logins, logouts, exports, refusals) go through

@@ -1,4 +1,5 @@
-"""The admin web's read-only view of the door database (DESIGN §2: the web never writes it).
+"""The admin web's read-only view of the door database (the web never writes it: docs/internals.md
+"One writer, one sealer").
 
 SQLite files are opened with the URI ``file:PATH?mode=ro``: no statement on such a
 connection can write, and none takes the write lock, so no web request can hold up the

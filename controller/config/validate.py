@@ -29,7 +29,8 @@ Check = Callable[[str, Any], list[str]]
 BCM_MIN, BCM_MAX = 0, 27
 #: The value that means "this input/output is not fitted".
 NOT_FITTED = -1
-#: The PIN keyspace rule: at least this many possible codes per enrolled person (DESIGN §5).
+#: The PIN keyspace rule: at least this many possible codes per enrolled person
+#: (docs/security.md "PIN keyspace, honestly").
 MIN_CODES_PER_USER = 1000
 #: Baud rates the sensor library accepts: multiples of this step within the bounds.
 BAUD_STEP, BAUD_MIN, BAUD_MAX = 9600, 9600, 115200

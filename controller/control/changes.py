@@ -1,5 +1,5 @@
 """Make an admin change from a local tool (CLI, demo seeding): through the daemon, or in process
-under the same single-writer lock when no daemon runs (issue 10 item 1, DESIGN §2).
+under the same single-writer lock when no daemon runs (issue 10 item 1; docs/internals.md "One writer, one sealer").
 
 :func:`apply` first asks the door daemon (``admin`` over the control socket), which applies the
 operation on its loop thread and seals its event in the same transaction. When no daemon answers

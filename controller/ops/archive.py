@@ -44,7 +44,8 @@ from controller.timefmt import iso_utc, utcnow
 
 logger = logging.getLogger(__name__)
 
-#: Events younger than this are never archived, whatever ``store.retention_days`` says (security.md S11).
+#: Events younger than this are never archived, whatever ``store.retention_days`` says
+#: (docs/backup.md "Retention and archives").
 MIN_AGE = timedelta(hours=120)
 _BATCH = 2000
 
@@ -99,7 +100,7 @@ def archive_events(engine: Engine, key: bytes, directory: Path, cutoff: datetime
     """
     now = now or utcnow()
     if cutoff > now - MIN_AGE:
-        raise InvalidInput("events younger than 120 hours are never archived (security.md S11)")
+        raise InvalidInput("events younger than 120 hours are never archived (docs/backup.md)")
     cut_text = iso_utc(cutoff)
     directory.mkdir(mode=ARCHIVE_DIR_MODE, exist_ok=True)
     final: Path | None = None

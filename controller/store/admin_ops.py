@@ -1,5 +1,5 @@
 """Admin changes as named operations: the one code path for every write of people, groups,
-schedules, holidays and staff accounts (issue 10, DESIGN §2 "one writer").
+schedules, holidays and staff accounts (issue 10; docs/internals.md "One writer, one sealer").
 
 An operation takes JSON-safe parameters (what a control-socket request carries), validates them,
 makes its change through :mod:`controller.store.people` / :mod:`controller.store.staff` in the caller's

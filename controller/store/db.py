@@ -1,4 +1,4 @@
-"""Database engine, sessions and schema migrations (DESIGN §6).
+"""Database engine, sessions and schema migrations (docs/internals.md "Database tables").
 
 ``make_engine(url)`` returns an engine; for SQLite every new connection gets
 ``journal_mode=WAL``, ``synchronous=FULL``, ``busy_timeout`` and ``foreign_keys=ON``,

@@ -5,7 +5,7 @@ and keyed on ``events.id`` (``before_id``), so a deep page costs the same as the
 first; each filter has an index behind it (``(user_code, id)``, ``(type, id)``,
 ``time``), see ``docs/internals.md``.
 
-Exports (security.md T6.12, T6.20) carry the public fields only —
+Exports (docs/security.md "Hardening of the processes") carry the public fields only —
 :data:`EXPORT_COLUMNS`: person codes, never names — start with the chain head
 anchor ``(seq, mac)`` to keep off the device, and in CSV every cell that a
 spreadsheet would read as a formula is prefixed with ``'`` (:func:`csv_cell`).
@@ -32,7 +32,8 @@ from controller.timefmt import iso_utc, utcnow
 
 logger = logging.getLogger(__name__)
 
-#: Columns of every export, in order: the public event fields (DESIGN §7) plus actor and score.
+#: Columns of every export, in order: the public event fields (docs/internals.md "Events and the audit
+#: chain") plus actor and score.
 EXPORT_COLUMNS = ("seq", "time", "type", "reason", "method", "user", "door", "actor", "score")
 
 #: ``result`` filter values and the event type each one selects.

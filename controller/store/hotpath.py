@@ -1,4 +1,4 @@
-"""The door decision's reads and writes, without ORM object loading (DESIGN §6 "hot path").
+"""The door decision's reads and writes, without ORM object loading (docs/internals.md "Key press path").
 
 A decision reads one person (by PIN digest or sensor slot: one probe of a UNIQUE index), takes the
 rarely changing site facts from a cache (:class:`Site`: door row, holidays, each group's schedule),

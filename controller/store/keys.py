@@ -1,4 +1,5 @@
-"""The two secrets of a site: the PIN pepper and the audit-chain key (DESIGN §5, §6).
+"""The two secrets of a site: the PIN pepper and the audit-chain key (docs/security.md "What each secret
+protects", docs/internals.md "Credentials").
 
 Each is 32 random bytes in ``DATA/secrets/`` (directory 0700, files 0600). They are
 created once by ``kunci init`` and never overwritten; loading refuses a file whose

@@ -1,4 +1,4 @@
-"""Password rules for staff accounts (pure; security.md N9/N12/T6.18).
+"""Password rules for staff accounts (pure; docs/security.md "What each secret protects").
 
 At least :data:`PASSWORD_MIN_LENGTH` (12) characters, at most :data:`PASSWORD_MAX_LENGTH` (1024; never
 truncated), no composition rules, refused when common (``controller/store/data/common-passwords.txt``)

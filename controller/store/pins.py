@@ -1,4 +1,4 @@
-"""PIN generation, digests and lookup (DESIGN §5, docs/internals.md "Credentials").
+"""PIN generation, digests and lookup (docs/internals.md "Credentials", docs/security.md "PIN keyspace, honestly").
 
 PINs are drawn by the system (never chosen by people) from ``secrets.SystemRandom``,
 redrawn when trivial (see :func:`is_blocklisted`) or when their digest already
@@ -26,7 +26,7 @@ logger = logging.getLogger(__name__)
 
 MIN_LENGTH = 4
 MAX_LENGTH = 12
-#: Minimum number of possible codes per enrolled PIN (DESIGN §5).
+#: Minimum number of possible codes per enrolled PIN (docs/security.md "PIN keyspace, honestly").
 CODES_PER_PIN = 1000
 #: Draws before giving up (only reachable with a broken or hostile ``rng``).
 MAX_DRAWS = 1000

@@ -40,7 +40,7 @@ logger = logging.getLogger(__name__)
 USERNAME_PATTERN = re.compile(r"[a-z0-9_.-]{2,32}")
 
 #: argon2id parameters used in production: argon2-cffi's default (RFC 9106 low-memory:
-#: t=3, m=64 MiB, p=4), security.md N15. Boards with <= 1 GB RAM may pass
+#: t=3, m=64 MiB, p=4), docs/security.md "What each secret protects". Boards with <= 1 GB RAM may pass
 #: ``profiles.RFC_9106_LOW_MEMORY``'s OWASP floor instead via :func:`make_hasher`.
 ARGON2_PARAMETERS = profiles.RFC_9106_LOW_MEMORY
 

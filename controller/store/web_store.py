@@ -1,7 +1,7 @@
 """The admin web's own database ``DATA/web/web.db``: its sessions and its login throttle.
 
-The door database has one writer, the door daemon (DESIGN §2). The web still needs to write
-on every login (a session row, per-account failure counters), so it keeps those in this
+The door database has one writer, the door daemon (docs/internals.md "One writer, one sealer").
+The web still needs to write on every login (a session row, per-account failure counters), so it keeps those in this
 separate SQLite file in ``DATA/web/`` (0700, owned by the web's account). A flood of logins
 can therefore never take the door database's write lock.
 

@@ -1,4 +1,4 @@
-"""Retention archives on real SQLite files (issue 6 part 3; security.md T6.20, T7.1-T7.3, S11)."""
+"""Retention archives on real SQLite files (issue 6 part 3; docs/backup.md "Retention and archives")."""
 
 from __future__ import annotations
 

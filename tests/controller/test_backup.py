@@ -1,4 +1,4 @@
-"""Encrypted backups end to end on real data directories (issue 6 part 2; security.md T7.5-T7.9)."""
+"""Encrypted backups end to end on real data directories (issue 6 part 2; docs/backup.md)."""
 
 from __future__ import annotations
 

@@ -234,7 +234,7 @@ def test_security_exposure_is_low(root: Path, unit: str) -> None:
     result = _analyze("security", "--offline=yes", f"--root={root}", f"/etc/systemd/system/{unit}")
     found = re.search(r"Overall exposure level for \S+: (\d+\.\d)", result.stdout)
     assert found, result.stdout[-500:] + result.stderr
-    assert float(found.group(1)) <= 2.0  # security.md T8.1 targets <= ~3
+    assert float(found.group(1)) <= 2.0  # docs/install-pi.md "7. Service hardening"
 
 
 # --- the daemon's log lines under systemd (its stderr is the journal) -----------------------------

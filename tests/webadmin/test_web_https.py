@@ -187,7 +187,7 @@ def test_web_refuses_an_uninitialised_database(data_dir: Path) -> None:
 
 
 def test_web_process_never_loads_drivers_or_secrets(data_dir: Path) -> None:
-    """Drive the app in a fresh interpreter and check what it imported (DESIGN §2)."""
+    """Drive the app in a fresh interpreter and check what it imported (docs/internals.md "One writer, one sealer")."""
     upgrade_database(f"sqlite:///{data_dir / 'kunci.db'}")
     script = f"""
 import sys
