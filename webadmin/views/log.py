@@ -21,6 +21,8 @@ from typing import Any
 
 from flask import Blueprint, Response, abort, render_template, request, url_for
 
+from controller.core.policy import Method, Reason
+from controller.core.vocabulary import values
 from controller.errors import InvalidInput
 from controller.store import audit, eventlog
 from controller.timefmt import utcnow
@@ -40,12 +42,9 @@ PAGE_SIZE = 50
 #: Rows written per streamed chunk of an export.
 EXPORT_CHUNK_ROWS = 200
 #: Values offered in the filter menus (any well-formed value may be typed in the URL).
-METHODS = ("pin", "finger", "pin+finger", "remote")
-REASONS = (
-    "unknown_credential", "suspended", "revoked", "not_yet_valid", "expired", "outside_schedule", "locked_out",
-    "second_factor_required", "method_not_allowed", "lockdown", "clock_untrusted", "log_unavailable",
-    "sensor_unavailable",
-)
+METHODS = values(Method)
+#: Every denial reason (:class:`controller.core.policy.Reason` but ``granted``).
+REASONS = tuple(reason.value for reason in Reason if reason is not Reason.GRANTED)
 TYPES = (
     "access.granted", "access.denied", "door.opened", "door.closed", "door.forced", "door.held", "exit.request",
     "lockout.started", "lockout.ended", "sensor.lost", "sensor.restored", "tamper", "duress", "daemon.started",
