@@ -22,6 +22,7 @@ from pathlib import Path
 
 from sqlalchemy import func, select
 
+from controller.cli.progress import Progress
 from controller.store import anchor as anchors
 from controller.ops import archive, archive_format, archive_verify
 from controller.store.audit import GENESIS_MAC, SealerLock, head
@@ -116,7 +117,10 @@ def run_verify(args: argparse.Namespace) -> int:
             archived_kept = kept is not None and first_live is not None and kept.seq < int(first_live)
             check_in_archive = given if given is not None else (
                 (kept.seq, kept.mac) if archived_kept and kept is not None else None)
-            full = archive_verify.verify_all(session, key, archive_format.archive_dir(datadir.root), anchor=check_in_archive)
+            progress = Progress("kunci audit verify", unit="events")
+            full = archive_verify.verify_all(session, key, archive_format.archive_dir(datadir.root),
+                                             anchor=check_in_archive, progress=progress.add)
+            progress.done()
             kept_problem = None
             if kept is not None and not archived_kept:
                 kept_problem = anchors.compare(session, kept)

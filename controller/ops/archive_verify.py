@@ -6,6 +6,7 @@ live log from the last archive's end anchor. Read-only.
 from __future__ import annotations
 
 import hmac
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -119,7 +120,8 @@ def _check_archive(
 
 
 def verify_all(
-    session: Session, key: bytes, directory: Path, *, anchor: tuple[int, str] | None = None, batch: int = 5000
+    session: Session, key: bytes, directory: Path, *, anchor: tuple[int, str] | None = None, batch: int = 5000,
+    progress: Callable[[int], None] | None = None,
 ) -> FullVerifyResult:
     """Verify the archives in ``directory`` in order and then the live log from the last end anchor.
 
@@ -152,7 +154,7 @@ def verify_all(
         if pruned is not None:
             return FullVerifyResult(False, [], 0, None, f"the live log starts after seq {pruned[0]} but there is "
                                     f"no archive in {directory} (archive files deleted or moved)", 1, None)
-        live = audit_verify.verify(session, key, anchor=anchor, batch=batch)
+        live = audit_verify.verify(session, key, anchor=anchor, batch=batch, progress=progress)
         return FullVerifyResult(live.ok, [], 0, live, live.problem, live.first_bad_seq)
     overlap = 0
     start_seq = prev_end[0]
@@ -166,7 +168,8 @@ def verify_all(
             return FullVerifyResult(False, summaries, total, None, "the live log overlaps the archives but differs "
                                     "from them", prev_end[0], files[-1][2].name)
     assert start_mac is not None
-    live = audit_verify.verify(session, key, anchor=anchor, start=(start_seq, start_mac.hex()), batch=batch)
+    live = audit_verify.verify(session, key, anchor=anchor, start=(start_seq, start_mac.hex()), batch=batch,
+                               progress=progress)
     notes = [f"{overlap} archived events are still in the live log (an archive run was interrupted); "
              "the next 'kunci audit archive' removes them"] if overlap else []
     return FullVerifyResult(live.ok, summaries, total, live, live.problem, live.first_bad_seq,

