@@ -12,6 +12,7 @@ from typing import Any
 
 from sqlalchemy import select
 
+from controller.core.vocabulary import PersonStatus
 from controller.ops.backup_format import ACTOR, BackupError
 from controller.store import audit
 from controller.store.models import PinCredential, User
@@ -61,7 +62,8 @@ def refuse_if_in_use(path: Path) -> None:
         raise BackupError(f"{path} is in use by another process; stop 'kunci web' (and the daemon) and retry")
 
 
-_RANK = {"active": 0, "suspended": 1, "revoked": 2}
+#: How far each status keeps a person out (a restore never lets someone back in).
+_RANK = {PersonStatus.ACTIVE: 0, PersonStatus.SUSPENDED: 1, PersonStatus.REVOKED: 2}
 
 
 def reapply_changes(session: Any, current: dict[str, tuple[str, bytes | None, set[int]]], sim_restored: bool,

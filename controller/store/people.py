@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import Integer, cast, func, or_, select
 from sqlalchemy.orm import Session, selectinload
 
+from controller.core.vocabulary import PersonStatus
 from controller.errors import InvalidInput, NotFound, PolicyRefused
 from controller.store import audit
 from controller.store.models import USER_STATUSES, AccessGroup, Event, User
@@ -52,7 +53,11 @@ AGREEMENT_REQUIRED = (
     "a confidentiality agreement date is required before a person can be activated (site.require_agreement)"
 )
 #: What ``set_status`` does for each target status, named as the admin event.
-STATUS_EVENTS = {"active": "admin.user_resumed", "suspended": "admin.user_suspended", "revoked": "admin.user_revoked"}
+STATUS_EVENTS = {
+    PersonStatus.ACTIVE: "admin.user_resumed",
+    PersonStatus.SUSPENDED: "admin.user_suspended",
+    PersonStatus.REVOKED: "admin.user_revoked",
+}
 
 
 # --- people -----------------------------------------------------------------------------------
@@ -113,7 +118,7 @@ def add_user(
     user = User(
         code=next_code(session),
         display_name=clean_name,
-        status="active",
+        status=PersonStatus.ACTIVE,
         group=group_row,
         valid_from=valid_from,
         valid_until=valid_until,
@@ -164,9 +169,9 @@ def set_status(
     user = get_user(session, code)
     if user.status == status:
         raise InvalidInput(f"{user.code} is already {status}")
-    if user.status == "revoked":
+    if user.status == PersonStatus.REVOKED:
         raise PolicyRefused(f"{user.code} is revoked; revocation is final (add the person again for a new code)")
-    if status == "active" and require_agreement and user.agreement_signed_on is None:
+    if status == PersonStatus.ACTIVE and require_agreement and user.agreement_signed_on is None:
         raise PolicyRefused(AGREEMENT_REQUIRED)
     previous = user.status
     user.status = status
@@ -224,7 +229,7 @@ def update_user(
     )
     if (
         require_agreement
-        and user.status == "active"
+        and user.status == PersonStatus.ACTIVE
         and new.get("agreement_signed_on", user.agreement_signed_on) is None
     ):
         raise PolicyRefused(AGREEMENT_REQUIRED)
@@ -257,7 +262,7 @@ def reset_pin(session: Session, pepper: bytes, code: str, length: int, actor: st
     from controller.store import pins
 
     user = get_user(session, code)
-    if user.status == "revoked":
+    if user.status == PersonStatus.REVOKED:
         raise PolicyRefused(f"{user.code} is revoked; a revoked person cannot get a PIN")
     kind = "admin.pin_reset" if user.pin is not None else "admin.pin_issued"
     pin = pins.issue_pin(session, pepper, user, length)
