@@ -176,11 +176,6 @@ def list_holidays(session: Session, *, year: int | None = None) -> list[Holiday]
     return list(session.scalars(stmt))
 
 
-def holiday_days(session: Session) -> frozenset[date]:
-    """Every holiday date, for :class:`controller.core.policy.Context`."""
-    return frozenset(session.scalars(select(Holiday.day)))
-
-
 def delete_holiday(session: Session, day: date, *, actor: str) -> None:
     """Remove the holiday on ``day`` (:class:`NotFound` if none). Records ``admin.holiday_deleted``."""
     row = session.scalars(select(Holiday).where(Holiday.day == day)).one_or_none()
