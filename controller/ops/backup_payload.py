@@ -23,7 +23,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from controller.ops.archive_format import FILE_PATTERN
-from controller.ops.backup_format import CONTENT_DATA, DB_FILE_MODE, BackupError, open_sealed, read_file
+from controller.ops.backup_format import DB_FILE_MODE, BackupError
 from controller.paths import DataDir
 
 DB_MEMBER = "kunci.db"
@@ -125,14 +125,3 @@ def unpack(plaintext: bytes, db_tmp: Path, name: str) -> Payload:
     return Payload(manifest=manifest, config=config, sim=sim, archives=archives, anchor=anchor_files)
 
 
-def read_manifest(src: Path, passphrase: str) -> dict[str, Any]:
-    """Decrypt ``src`` and return its manifest only (nothing is written)."""
-    plaintext = open_sealed(read_file(src), passphrase, CONTENT_DATA, name=str(src))
-    try:
-        with tarfile.open(fileobj=io.BytesIO(plaintext), mode="r:gz") as tar:
-            member = tar.getmember(MANIFEST_MEMBER)
-            handle = tar.extractfile(member)
-            assert handle is not None
-            return dict(json.loads(handle.read()))
-    except (tarfile.TarError, KeyError, ValueError, OSError):
-        raise BackupError(f"{src} decrypts but has no readable manifest") from None

@@ -286,7 +286,8 @@ def test_an_old_file_with_a_guessable_passphrase_can_still_be_opened(tmp_path, c
     monkeypatch.setattr(backup, "check_new_passphrase", backup_format.check_passphrase)  # as before the rule
     backup.create_backup(DataDir(data), dest, "password1234")
     monkeypatch.undo()
-    assert backup_payload.read_manifest(dest, "password1234")["counts"]["users"] == 2
+    plaintext = backup_format.open_sealed(dest.read_bytes(), "password1234", backup_format.CONTENT_DATA)
+    assert backup_payload.unpack(plaintext, tmp_path / "db.tmp", dest.name).manifest["counts"]["users"] == 2
     with pytest.raises(BackupError, match="too easy to guess"):
         backup.create_backup(DataDir(data), tmp_path / "again.kbk", "password1234")
 
