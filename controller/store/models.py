@@ -71,8 +71,7 @@ FINGER_STATES = values(FingerState)
 ADMIN_ROLES = values(AdminRole)
 LOCKOUT_NAMES = values(LockoutChannel)
 
-#: Name of the one door seeded by the baseline migration.
-MAIN_DOOR_NAME = "main"
+#: Mode of a door row created without one (the baseline migration seeds the door ``main`` with it).
 DEFAULT_DOOR_MODE = DoorMode.PIN_OR_FINGER.value
 
 
