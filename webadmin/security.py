@@ -59,8 +59,7 @@ from webadmin.state import end_read, read_db, state
 logger = logging.getLogger(__name__)
 
 #: Roles that exist (:class:`controller.core.vocabulary.AdminRole`); a view's allowed roles are a subset.
-ROLE_ADMIN = AdminRole.ADMIN
-ROLE_AUDITOR = AdminRole.AUDITOR
+ROLE_ADMIN, ROLE_AUDITOR = AdminRole.ADMIN, AdminRole.AUDITOR
 #: Marker for views anyone may reach (the login page).
 PUBLIC = frozenset({"*"})
 ADMIN_ONLY = frozenset({ROLE_ADMIN})
