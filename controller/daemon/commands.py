@@ -23,13 +23,13 @@ from controller.daemon.params import code as _code
 from controller.daemon.sensor_service import SensorResult
 from controller.errors import InvalidInput, KunciError, NotFound, PolicyRefused
 from controller.store import admin_ops, models
+from drivers.keys import KEYS_TEXT, MAX_TYPED_KEYS, is_key_sequence
 
 if TYPE_CHECKING:
     from controller.daemon.loop import Daemon
 
 log = logging.getLogger(__name__)
 
-KEYS_RE = re.compile(r"^[0-9*#A-D]{1,64}$")
 LABEL_RE = re.compile(r"^[A-Za-z0-9_.-]{1,32}$")
 
 
@@ -152,8 +152,8 @@ class CommandHandlers:
             raise InvalidInput("simulation commands exist only when the hardware is simulated")
         if cmd == "sim.press":
             keys = str(params.get("keys", "")).upper()
-            if not KEYS_RE.match(keys):
-                raise InvalidInput("keys must be 1-64 of 0-9 * # A B C D")
+            if not is_key_sequence(keys):
+                raise InvalidInput(f"keys must be 1-{MAX_TYPED_KEYS} of {KEYS_TEXT}")
             sim.type_keys(keys)
             return {}
         if cmd == "sim.finger":
