@@ -48,7 +48,7 @@ from flask import (
 )
 from werkzeug.sansio.multipart import Data, Epilogue, Field, File, MultipartDecoder, NeedData
 
-from controller.core.vocabulary import AdminRole
+from controller.core.vocabulary import AdminRole, RecordableEvent
 from controller.store import staff
 from controller.store.models import AdminAccount
 from controller.timefmt import iso_utc, parse_iso_utc, utcnow
@@ -224,7 +224,7 @@ def end_session() -> None:
     """Log the logout (while the session is still live for the daemon), revoke it, clear the cookie."""
     account = g.get("account")
     if account is not None:
-        daemon.record_event("admin.logout")
+        daemon.record_event(RecordableEvent.LOGOUT)
         state().web_store.revoke(account.session_id)
     session.clear()
     g.account = None
@@ -299,7 +299,7 @@ def authorize() -> Any:
             return jsonify(ok=False, error="Please log in again."), 401
         return redirect(url_for("auth.login"), code=303)
     if account.role not in roles:
-        daemon.record_event("admin.forbidden", {"endpoint": request.endpoint, "method": request.method})
+        daemon.record_event(RecordableEvent.FORBIDDEN, {"endpoint": request.endpoint, "method": request.method})
         logger.warning("account with role %s refused on %s", account.role, request.endpoint)
         abort(403)
     return None

@@ -20,13 +20,11 @@ from datetime import datetime
 from typing import Any
 
 from controller.control.server import Peer
+from controller.core.vocabulary import PRE_SESSION_EVENTS
 from controller.errors import InvalidInput, PolicyRefused
 from controller.paths import DataDir
 
 log = logging.getLogger(__name__)
-
-#: Events the web records before a session exists: their actor is the username tried.
-PRE_SESSION_EVENTS = frozenset({"admin.login", "admin.login_failed", "admin.account_locked"})
 
 _TOKEN_HASH = re.compile(r"[0-9a-f]{64}")
 

@@ -12,7 +12,15 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-__all__ = ["AdminRole", "FingerState", "LockoutChannel", "PersonStatus", "values"]
+__all__ = [
+    "PRE_SESSION_EVENTS",
+    "AdminRole",
+    "FingerState",
+    "LockoutChannel",
+    "PersonStatus",
+    "RecordableEvent",
+    "values",
+]
 
 
 class PersonStatus(StrEnum):
@@ -42,6 +50,27 @@ class LockoutChannel(StrEnum):
 
     KEYPAD = "keypad"
     FINGER = "finger"
+
+
+class RecordableEvent(StrEnum):
+    """Event types the admin web or a CLI records itself (control command ``admin`` op ``event.record``);
+    the daemon refuses every other type from outside (docs/internals.md "Control socket")."""
+
+    LOGIN = "admin.login"
+    LOGIN_FAILED = "admin.login_failed"
+    ACCOUNT_LOCKED = "admin.account_locked"
+    LOGOUT = "admin.logout"
+    LOG_EXPORTED = "admin.log_exported"
+    PEOPLE_EXPORTED = "admin.people_exported"
+    UNLOCK_REFUSED = "admin.unlock_refused"
+    SESSIONS_ENDED = "admin.sessions_ended"
+    PASSWORD_CHECK_FAILED = "admin.password_check_failed"
+    FORBIDDEN = "admin.forbidden"
+    BACKUP_CREATED = "admin.backup_created"
+
+
+#: Recorded before any session exists (the actor is the username tried), so they need no live session.
+PRE_SESSION_EVENTS = frozenset({RecordableEvent.LOGIN, RecordableEvent.LOGIN_FAILED, RecordableEvent.ACCOUNT_LOCKED})
 
 
 def values(vocabulary: type[StrEnum]) -> tuple[str, ...]:

@@ -28,16 +28,13 @@ from sqlalchemy.orm import Session
 
 from controller.store import audit, people, pins, schedules, staff, validation
 from controller.config import Config
+from controller.core.vocabulary import RecordableEvent
 from controller.errors import InvalidInput, PolicyRefused
 
 #: Events a client may record through ``event.record``: what happens in the web or the CLI itself
 #: (logins, exports, backups). Every change of the door's data goes through a named operation,
 #: whose event the operation writes itself.
-RECORDABLE_EVENT_TYPES = frozenset({
-    "admin.login", "admin.login_failed", "admin.logout", "admin.account_locked", "admin.log_exported",
-    "admin.unlock_refused", "admin.sessions_ended", "admin.password_check_failed", "admin.backup_created",
-    "admin.forbidden", "admin.people_exported",
-})
+RECORDABLE_EVENT_TYPES = frozenset(RecordableEvent)
 
 #: Keys of a person's fields, as ``user.add`` and ``user.update`` take them.
 PERSON_FIELDS = ("name", "agreement_signed_on", "group", "valid_from", "valid_until", "extended_unlock",

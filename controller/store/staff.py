@@ -28,6 +28,7 @@ from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatc
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from controller.core.vocabulary import RecordableEvent
 from controller.errors import InvalidInput, NotFound
 from controller.store import audit
 from controller.store.models import ADMIN_ROLES, AdminAccount
@@ -200,7 +201,7 @@ def authenticate(
 
     def fail(why: str) -> None:
         audit.record(
-            session, "admin.login_failed", actor=username if well_formed else None, detail={"why": why}
+            session, RecordableEvent.LOGIN_FAILED, actor=username if well_formed else None, detail={"why": why}
         )
         logger.info("admin login failed (%s)", why)
 
@@ -230,7 +231,7 @@ def authenticate(
     account.locked_until = None
     if ph.check_needs_rehash(account.password_hash):
         account.password_hash = ph.hash(pw)
-    audit.record(session, "admin.login", actor=username)
+    audit.record(session, RecordableEvent.LOGIN, actor=username)
     return account
 
 

@@ -57,3 +57,16 @@ def test_a_member_is_stored_and_written_as_its_plain_value(tmp_path: Path) -> No
         engine.dispose()
     assert tuple(stored) == ("suspended", "text")
     assert json.dumps({"status": PersonStatus.SUSPENDED}) == '{"status": "suspended"}'
+
+
+def test_the_events_a_client_may_record_are_the_documented_ones() -> None:
+    from controller.control import actors
+    from controller.store import admin_ops
+
+    assert admin_ops.RECORDABLE_EVENT_TYPES == {
+        "admin.login", "admin.login_failed", "admin.logout", "admin.account_locked", "admin.log_exported",
+        "admin.unlock_refused", "admin.sessions_ended", "admin.password_check_failed", "admin.backup_created",
+        "admin.forbidden", "admin.people_exported",
+    }
+    assert actors.PRE_SESSION_EVENTS == {"admin.login", "admin.login_failed", "admin.account_locked"}
+    assert "admin.user_added" not in admin_ops.RECORDABLE_EVENT_TYPES  # a change records its own event

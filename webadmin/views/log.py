@@ -22,7 +22,7 @@ from typing import Any
 from flask import Blueprint, Response, abort, render_template, request, url_for
 
 from controller.core.policy import Method, Reason
-from controller.core.vocabulary import values
+from controller.core.vocabulary import RecordableEvent, values
 from controller.errors import InvalidInput
 from controller.store import audit, eventlog
 from controller.timefmt import utcnow
@@ -149,7 +149,7 @@ def export(fmt: str) -> Any:
     except InvalidInput as exc:
         abort(400, description=sentence(str(exc)))
     # No export without its log entry: the daemon must have logged it before any row is sent.
-    if not daemon.record_event("admin.log_exported", {"format": fmt, "filters": f.as_dict()}):
+    if not daemon.record_event(RecordableEvent.LOG_EXPORTED, {"format": fmt, "filters": f.as_dict()}):
         return render_error(503, "The door daemon is not running, so the export could not be logged; "
                                  "nothing was exported. Try again once it runs.")
     stamp = utcnow().strftime("%Y%m%dT%H%M%SZ")
