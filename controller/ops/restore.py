@@ -125,10 +125,11 @@ def _restore_sim(datadir: DataDir, files: dict[str, bytes], stamp: str) -> None:
     for rel, data in files.items():
         target = staging / rel
         target.parent.mkdir(parents=True, exist_ok=True, mode=0o750)
-        target.write_bytes(data)
+        atomic_write(target, data, mode=0o640)
     if datadir.sim_dir.exists():
         datadir.sim_dir.rename(datadir.root / f"sim.before-restore-{stamp}")
     staging.rename(datadir.sim_dir)
+    fsync_dir(datadir.root)
 
 
 def restore_backup(
@@ -307,8 +308,7 @@ def _stage_archives(datadir: DataDir, staging: Path, archives: dict[str, bytes])
         os.link(path, staging / path.name)
     for name, data in archives.items():
         if not (staging / name).exists():
-            (staging / name).write_bytes(data)
-            os.chmod(staging / name, 0o640)
+            atomic_write(staging / name, data, mode=0o640)  # fsync'd before it is linked into DATA/archive
 
 
 def _toml(data: bytes) -> dict[str, Any]:
