@@ -58,7 +58,7 @@ class CappedRelay:
             self._timer = None
         try:
             self.relay.lock()
-        except Exception:  # noqa: BLE001 - nothing else to try; logged
+        except Exception:
             log.exception("relay.lock failed (%s)", why)
 
     def _cap_expired(self) -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime, timezone
 from pathlib import Path
 
 import pytest
@@ -12,13 +12,22 @@ from controller.core import policy
 from controller.store import audit, hotpath
 from controller.store.audit_verify import verify
 from controller.store.db import make_engine, session_factory, upgrade_database
-from controller.store.models import (AccessGroup, Event, FingerCredential, Holiday, LockoutState, PinCredential,
-                                     Schedule, ScheduleWindow, User)
+from controller.store.models import (
+    AccessGroup,
+    Event,
+    FingerCredential,
+    Holiday,
+    LockoutState,
+    PinCredential,
+    Schedule,
+    ScheduleWindow,
+    User,
+)
 from controller.store.pins import pin_digest
 
 PEPPER = bytes(range(32))
 KEY = bytes(range(32, 64))
-NOON = datetime(2026, 6, 17, 12, 0, tzinfo=timezone.utc)
+NOON = datetime(2026, 6, 17, 12, 0, tzinfo=UTC)
 
 
 @pytest.fixture
