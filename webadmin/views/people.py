@@ -32,6 +32,7 @@ from flask import (
     url_for,
 )
 
+from controller.core.vocabulary import PersonStatus, RecordableEvent
 from controller.errors import InvalidInput, KunciError, NotFound
 from controller.store import eventlog, people, people_search
 from controller.store.models import DOOR_MODES, USER_STATUSES
@@ -173,7 +174,7 @@ def export() -> Any:
     """
     if request.args:
         abort(400, description="The people export takes no parameters; the file name is chosen by the server.")
-    if not daemon.record_event("admin.people_exported", {"format": "csv"}):
+    if not daemon.record_event(RecordableEvent.PEOPLE_EXPORTED, {"format": "csv"}):
         return render_error(503, "The door daemon is not running, so the export could not be logged; "
                                  "nothing was exported. Try again once it runs.")
     stamp = utcnow().strftime("%Y%m%dT%H%M%SZ")
@@ -264,7 +265,7 @@ def _user_or_404(code: str) -> Any:
         abort(404)
 
 
-STATUS_ACTIONS = {"suspend": "suspended", "resume": "active", "revoke": "revoked"}
+STATUS_ACTIONS = {"suspend": PersonStatus.SUSPENDED, "resume": PersonStatus.ACTIVE, "revoke": PersonStatus.REVOKED}
 
 
 @bp.route("/<code>/<any(suspend, resume, revoke):action>", methods=["POST"])
@@ -296,7 +297,7 @@ def set_status(code: str, action: str) -> Any:
 def reset_pin(code: str) -> Any:
     """Have the daemon draw a new PIN (the old one stops working) and show it once."""
     user = _user_or_404(_code_or_404(code))
-    if user.status == "revoked":
+    if user.status == PersonStatus.REVOKED:
         flash(f"{user.code} is revoked; a revoked person cannot get a PIN.", "error")
         return redirect(url_for("people.show", code=user.code), code=303)
     try:
@@ -324,7 +325,7 @@ def finger(code: str) -> Any:
 def finger_enroll(code: str) -> Any:
     """Start an enrolment in the background and go to its progress page."""
     user = _user_or_404(_code_or_404(code))
-    if user.status == "revoked":
+    if user.status == PersonStatus.REVOKED:
         flash(f"{user.code} is revoked; a revoked person cannot enrol a finger.", "error")
         return redirect(url_for("people.show", code=user.code), code=303)
     try:
