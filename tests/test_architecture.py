@@ -15,3 +15,16 @@ def test_the_import_contracts_hold() -> None:
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
     assert "0 broken" in result.stdout
 
+
+
+def test_no_module_is_over_400_lines_unless_it_says_why() -> None:
+    """STYLE rule 15: a module you can read in one sitting; a longer one says in its first lines why it is one."""
+    too_long = []
+    for path in sorted((REPO / "controller").rglob("*.py")) + sorted((REPO / "drivers").rglob("*.py")) + \
+            sorted((REPO / "webadmin").rglob("*.py")):
+        if "migrations" in path.parts:
+            continue
+        lines = path.read_text(encoding="utf-8").splitlines()
+        if len(lines) > 400 and "one cohesive" not in "\n".join(lines[:15]).lower():
+            too_long.append(f"{path.relative_to(REPO)} ({len(lines)} lines)")
+    assert too_long == []
