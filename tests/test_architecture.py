@@ -16,7 +16,6 @@ def test_the_import_contracts_hold() -> None:
     assert "0 broken" in result.stdout
 
 
-
 def test_no_module_is_over_400_lines_unless_it_says_why() -> None:
     """STYLE rule 15: a module you can read in one sitting; a longer one says in its first lines why it is one."""
     too_long = []
