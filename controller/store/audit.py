@@ -51,7 +51,8 @@ SEALER_KEY_INFO = "kunci.sealer_key"
 SEAL_BATCH = 500
 
 _FIELDS = ("seq", "time", "type", "reason", "method", "user", "door", "actor", "score", "detail")
-#: The fields every event's JSON carries (docs/internals.md "Events and the audit chain"); actor, score and detail follow when set.
+#: The fields every event's JSON carries (docs/internals.md "Events and the audit chain"); actor, score
+#: and detail follow when set.
 _ALWAYS = _FIELDS[:7]
 #: Public field name -> Event attribute, where they differ.
 _ATTRIBUTES = {"user": "user_code"}
