@@ -44,11 +44,6 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-# The admin web (webadmin/views/groups.py, webadmin/views/people.py, webadmin/forms/) still reads these through
-# this module; they live in schedules.py and validation.py. Delete this import once the web imports them there.
-from controller.store.schedules import list_groups, list_holidays, list_schedules  # noqa: E402, F401
-from controller.store.validation import LABEL_MAX_LENGTH  # noqa: E402, F401
-
 AGREEMENT_REQUIRED = (
     "a confidentiality agreement date is required before a person can be activated (site.require_agreement)"
 )

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from controller.store.people import LABEL_MAX_LENGTH
+from controller.store.validation import LABEL_MAX_LENGTH
 from webadmin.forms import KunciForm
 from webadmin.forms.fields import Day, Text, Tick, TimeOfDay
 

@@ -8,7 +8,7 @@ from datetime import date
 from typing import Any
 
 from controller.store.models import DOOR_MODES, USER_STATUSES
-from controller.store.people import NAME_MAX_LENGTH
+from controller.store.validation import NAME_MAX_LENGTH
 from webadmin.forms import KunciForm
 from webadmin.forms.fields import Choice, Day, Text, Tick, UserCode
 

@@ -14,7 +14,7 @@ from typing import Any
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 
 from controller.errors import InvalidInput, NotFound, PolicyRefused
-from controller.store import people
+from controller.store import schedules as rules
 from webadmin import daemon
 from webadmin.forms import sentence
 from webadmin.forms.access import (
@@ -49,8 +49,8 @@ def _groups_page(error: str | None = None, values: Any = None, status: int = 200
     return (
         render_template(
             "groups/groups.html",
-            groups=people.list_groups(db),
-            schedules=people.list_schedules(db),
+            groups=rules.list_groups(db),
+            schedules=rules.list_schedules(db),
             error=error,
             values=values or {},
         ),
@@ -116,7 +116,7 @@ def _schedules_page(error: str | None = None, values: Any = None, status: int = 
     return (
         render_template(
             "groups/schedules.html",
-            schedules=people.list_schedules(read_db()),
+            schedules=rules.list_schedules(read_db()),
             weekdays=WEEKDAYS,
             slots=range(WINDOWS_PER_DAY),
             minutes_text=_minutes_text,
@@ -169,7 +169,7 @@ def schedule_delete() -> Any:
 
 def _holidays_page(error: str | None = None, values: Any = None, status: int = 200) -> Any:
     return (
-        render_template("groups/holidays.html", holidays=people.list_holidays(read_db()), error=error, values=values or {}),
+        render_template("groups/holidays.html", holidays=rules.list_holidays(read_db()), error=error, values=values or {}),
         status,
     )
 

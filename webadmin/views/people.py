@@ -34,7 +34,7 @@ from flask import (
 
 from controller.core.vocabulary import PersonStatus, RecordableEvent
 from controller.errors import InvalidInput, KunciError, NotFound
-from controller.store import eventlog, people, people_search
+from controller.store import eventlog, people, people_search, schedules
 from controller.store.models import DOOR_MODES, USER_STATUSES
 from controller.timefmt import utcnow
 from webadmin import daemon
@@ -74,14 +74,14 @@ def _code_or_404(code: str) -> str:
 
 def _person_values() -> dict[str, Any]:
     """The posted person form, checked, as the parameters of the daemon's ``user.add``/``user.update``."""
-    form = PersonForm(groups=lambda: [g.name for g in people.list_groups(read_db())])
+    form = PersonForm(groups=lambda: [g.name for g in schedules.list_groups(read_db())])
     return form.checked().params()
 
 
 def _form_context(**extra: Any) -> dict[str, Any]:
     db = read_db()
     return {
-        "groups": people.list_groups(db),
+        "groups": schedules.list_groups(db),
         "modes": DOOR_MODES,
         "require_agreement": state().config.site.require_agreement,
         "today": _today().isoformat(),
