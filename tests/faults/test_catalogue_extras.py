@@ -1,4 +1,4 @@
-"""Catalogue cases not covered elsewhere (security.md T1.9, T2.7, T3.2): see docs/reliability.md for the map.
+"""Catalogue cases not covered elsewhere (docs/reliability.md T1.9, T2.7, T3.2): see docs/reliability.md for the map.
 
 * T1.9 keypad and finger at the same moment: one decision each, serialised on the loop, never more
   unlocks than grants, never past the cap.

@@ -1,4 +1,4 @@
-"""Wall-clock faults (security.md T2.6, T5.6, T5.7; issue 6): jumps during an unlock and a lockout, untrusted time.
+"""Wall-clock faults (docs/reliability.md T2.6, T5.6, T5.7; issue 6): jumps during an unlock and a lockout, untrusted time.
 
 The daemon gets an injected wall clock (``Daemon.wall``) that a test moves by +1 day or -1 hour while
 the real monotonic clock runs on. Relay timing and lockouts run on the monotonic clock, so a jump changes

@@ -1,4 +1,4 @@
-"""The admin web and the door daemon writing at once (security.md T5.3; issue 6).
+"""The admin web and the door daemon writing at once (docs/reliability.md T5.3; issue 6).
 
 A thread plays the web process: its own engine and sessions, people added, suspended and resumed, each
 change committed with its admin event (unsealed, for the daemon to seal). Meanwhile the daemon handles

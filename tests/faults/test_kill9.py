@@ -1,4 +1,4 @@
-"""Fault: ``kill -9`` of the door daemon while events are being written (security.md T5.1, issue 6).
+"""Fault: ``kill -9`` of the door daemon while events are being written (docs/reliability.md T5.1, issue 6).
 
 Each round starts a real ``kunci run`` on simulated hardware, makes it write events as fast as
 it can (remote unlocks over the control socket: each acknowledged one is a committed, sealed

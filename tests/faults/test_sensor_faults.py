@@ -1,4 +1,4 @@
-"""Fingerprint sensor faults (security.md T3.3-T3.6, S13; issue 6): unplugged, replugged, wrong password, UART fuzz.
+"""Fingerprint sensor faults (docs/reliability.md T3.3-T3.6, S13; issue 6): unplugged, replugged, wrong password, UART fuzz.
 
 The sensor is the pty simulator spoken to by the real pyfingerprint adapter. Unplugging closes the pty
 (the host's port fails at once); replugging is a power-cycled module behind the same path. The fuzz

@@ -1,4 +1,4 @@
-"""Storage faults (security.md T5.4, T5.5; issue 6): a database that refuses writes, a corrupt database at start.
+"""Storage faults (docs/reliability.md T5.4, T5.5; issue 6): a database that refuses writes, a corrupt database at start.
 
 "No log, no entry" (``site.no_log_no_entry``, default on): while the database refuses writes a valid PIN
 is refused, the local alarm sounds, ``status`` says the log is unavailable and every event waits in RAM;
