@@ -200,6 +200,8 @@ def verify(
         expected = seq + 1
         if progress is not None and checked % batch == 0:
             progress(batch)
+    if progress is not None and checked % batch:
+        progress(checked % batch)
     if anchor is not None and anchor[0] >= expected:
         return result(
             expected, f"events from seq {expected} are missing: the anchor names seq {anchor[0]} (log truncated)"

@@ -32,3 +32,22 @@ def test_a_pipe_gets_nothing_and_the_output_is_unchanged() -> None:
     assert pipe.getvalue() == ""
     assert out.getvalue() == "seq,time\r\n1,a\r\n2,b\r\n"
     assert progress.count == 3
+
+
+def test_verify_reports_every_event_it_checked(tmp_path) -> None:
+    """The rate shown by ``kunci audit verify`` counts every checked event, the last partial batch included."""
+    from controller.store import audit, audit_verify, db
+
+    url = f"sqlite:///{tmp_path / 'k.db'}"
+    db.upgrade_database(url)
+    engine = db.make_engine(url)
+    key = bytes(range(32))
+    with db.session_factory(engine)() as session, session.begin():
+        for i in range(23):
+            audit.append(session, key, "door.opened", detail={"i": i})
+    reported: list[int] = []
+    with db.session_factory(engine, readonly=True)() as session, session.begin():
+        result = audit_verify.verify(session, key, batch=5, progress=reported.append)
+    engine.dispose()
+    assert result.ok and result.checked == 23
+    assert reported == [5, 5, 5, 5, 3]
