@@ -3,8 +3,9 @@
 A decision reads one person (by PIN digest or sensor slot: one probe of a UNIQUE index), takes the
 rarely changing site facts from a cache (:class:`Site`: door row, holidays, each group's schedule),
 and writes one sealed event (plus, when it changed, the lockout row) in one commit. Everything here
-is a plain SQLAlchemy core statement on the caller's session: no ORM identity map, no relationship
-loads, no unit-of-work flush. Only the sealer (the daemon loop) calls the writers.
+is a plain statement on the caller's session: prepared SQL on the session's own SQLite connection (inside
+its transaction; the driver's errors raised as SQLAlchemy's), or the same SQLAlchemy core statement on
+another database; no ORM identity map, no relationship loads, no unit-of-work flush. Only the sealer (the daemon loop) calls the writers.
 
 The cache is the daemon's to invalidate: it is the only writer of the door database, so it calls
 :func:`load_site` again after each of its own admin changes (and re-reads the door row, whose
@@ -13,12 +14,14 @@ The cache is the daemon's to invalidate: it is the only writer of the door datab
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from controller.canonical import canonical_json
@@ -95,19 +98,54 @@ _INSERT_EVENT = insert(Event.__table__)
 _LOCKOUT = LockoutState.__table__
 
 
+# The same statements as plain SQL for SQLite's own driver (prepared once, cached by sqlite3), run on the
+# session's connection inside its transaction (SQLAlchemy has already sent BEGIN IMMEDIATE, db.py).
+_PERSON_SQL = ("SELECT u.code, u.status, u.valid_from, u.valid_until, u.group_id, u.mode_override, "
+               "u.extended_unlock FROM users u ")
+_BY_DIGEST_SQL = _PERSON_SQL + "JOIN pin_credentials p ON p.user_id = u.id WHERE p.digest = ?"
+_BY_SLOT_SQL = _PERSON_SQL + "JOIN finger_credentials f ON f.user_id = u.id WHERE f.slot = ? AND f.state = 'active'"
+_HEAD_SQL = "SELECT seq, mac FROM events WHERE seq IS NOT NULL ORDER BY seq DESC LIMIT 1"
+_INSERT_SQL = ("INSERT INTO events (seq, mac, time, type, reason, method, user_code, door, actor, score, detail) "
+               "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+
+
+def _sqlite(session: Session) -> Any:
+    """The session's DB-API connection when it is SQLite's own driver (in the session's transaction), else None."""
+    connection = session.connection()
+    return connection.connection.driver_connection if connection.dialect.name == "sqlite" else None
+
+
+def _raw(connection: Any, sql: str, params: tuple) -> Any:
+    """Run ``sql`` on the driver connection; its errors become SQLAlchemy's, as on every other store path."""
+    try:
+        return connection.execute(sql, params)
+    except sqlite3.Error as exc:
+        raise DBAPIError.instance(sql, params, exc, sqlite3.Error) from exc
+
+
+def _day(value: Any) -> date | None:
+    return date.fromisoformat(value) if isinstance(value, str) else value
+
+
 def _person(row: Any) -> Person | None:
     if row is None:
         return None
-    return Person(row[0], row[1], row[2], row[3], row[4], row[5], bool(row[6]))
+    return Person(row[0], row[1], _day(row[2]), _day(row[3]), row[4], row[5], bool(row[6]))
 
 
 def person_by_digest(session: Session, digest: bytes) -> Person | None:
     """The person whose PIN digest is ``digest`` (any status), or None: one UNIQUE index probe."""
+    raw = _sqlite(session)
+    if raw is not None:
+        return _person(_raw(raw, _BY_DIGEST_SQL, (digest,)).fetchone())
     return _person(session.execute(_BY_DIGEST, {"digest": digest}).first())
 
 
 def person_by_slot(session: Session, slot: int) -> Person | None:
     """The person whose *active* finger is in sensor ``slot``, or None."""
+    raw = _sqlite(session)
+    if raw is not None:
+        return _person(_raw(raw, _BY_SLOT_SQL, (slot,)).fetchone())
     return _person(session.execute(_BY_SLOT, {"slot": slot}).first())
 
 
@@ -144,15 +182,20 @@ def append_sealed(session: Session, key: bytes, type: str, *, time: datetime, re
 
     Returns ``(seq, mac)`` and leaves it in ``session.info`` for the anchor writer; the caller commits.
     """
-    head = session.execute(_HEAD).first()
+    raw = _sqlite(session)
+    head = _raw(raw, _HEAD_SQL, ()).fetchone() if raw is not None else session.execute(_HEAD).first()
     seq, prev = (0, audit.GENESIS_MAC) if head is None else (int(head[0]), bytes(head[1]))
     values = {"seq": seq + 1, "time": iso_utc(time), "type": type, "reason": reason, "method": method,
               "user": user, "door": door, "actor": actor, "score": score,
               "detail": None if detail is None else canonical_json(dict(detail))}
     mac = audit.chain_mac(key, prev, values)
-    session.execute(_INSERT_EVENT, {"seq": values["seq"], "mac": mac, "time": values["time"], "type": type,
-                                    "reason": reason, "method": method, "user_code": user, "door": door,
-                                    "actor": actor, "score": score, "detail": values["detail"]})
+    if raw is not None:
+        _raw(raw, _INSERT_SQL, (values["seq"], mac, values["time"], type, reason, method, user, door, actor, score,
+                                values["detail"]))
+    else:
+        session.execute(_INSERT_EVENT, {"seq": values["seq"], "mac": mac, "time": values["time"], "type": type,
+                                        "reason": reason, "method": method, "user_code": user, "door": door,
+                                        "actor": actor, "score": score, "detail": values["detail"]})
     session.info[audit.SEALED_HEAD_INFO] = (values["seq"], mac)
     return values["seq"], mac
 

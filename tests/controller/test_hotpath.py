@@ -107,3 +107,16 @@ def test_the_lockout_row_is_inserted_then_updated(session) -> None:
     session.commit()
     row = session.get(LockoutState, "keypad")
     assert (row.failures, row.level, row.locked_until) == (3, 1, "2026-06-17T12:00:30.000000Z")
+
+
+def test_a_refused_insert_is_a_store_error_like_any_other(session) -> None:
+    """The driver's own error surfaces as SQLAlchemy's, so the journal turns it into "log unavailable"."""
+    from sqlalchemy import text
+    from sqlalchemy.exc import SQLAlchemyError
+
+    session.execute(text("CREATE TRIGGER refuse BEFORE INSERT ON events BEGIN SELECT RAISE(ABORT, 'refused'); END"))
+    session.commit()
+    with pytest.raises(SQLAlchemyError, match="refused"):
+        hotpath.append_sealed(session, KEY, "access.granted", time=NOON, method="pin", user="U0001", door="main")
+    session.rollback()
+    assert session.scalar(select(Event.id).limit(1)) is None
