@@ -1,6 +1,6 @@
 """The door state machine's effects applied to the hardware and the log, on the daemon loop thread.
 
-:func:`apply` turns :mod:`controller.core.door_state` effects into relay changes, sealed door events,
+:func:`apply_effects` turns :mod:`controller.core.door_state` effects into relay changes, sealed door events,
 alarms and indicator patterns. :class:`CappedRelay` is the strike relay as the loop drives it, with the
 unlock cap enforced off the loop (DESIGN §4): the door state machine already relocks at
 ``door.max_unlock_seconds``; this timer is the second line and drops the relay a quarter second after
@@ -68,7 +68,7 @@ class CappedRelay:
         self._timer = None
 
 
-def apply(effects: list, relay: CappedRelay, journal: Journal, indicators: Indicators, now: datetime) -> None:
+def apply_effects(effects: list, relay: CappedRelay, journal: Journal, indicators: Indicators, now: datetime) -> None:
     """Apply door-state-machine ``effects`` in order (relay first when it is first: a grant's RelayOn)."""
     for effect in effects:
         if isinstance(effect, RelayOn):

@@ -33,10 +33,9 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from controller.config import Config
 from controller.core.pin_entry import Invalid, PinEntry, Submitted, TimedOut
-from controller.daemon import effects as effects_mod
 from controller.daemon import startup
 from controller.daemon.access import AccessController, Outcome
-from controller.daemon.effects import CappedRelay
+from controller.daemon.effects import CappedRelay, apply_effects
 from controller.daemon.hardware import Hardware, build_hardware
 from controller.daemon.journal import Journal
 from controller.daemon.sensor_service import RESULT_TYPES as SENSOR_RESULTS
@@ -389,7 +388,7 @@ class Daemon:
             self._apply(self.door.lockdown(wanted, t))
 
     def _apply(self, effects: list) -> None:
-        effects_mod.apply(effects, self._relay, self.journal, self.hw.indicators, self.wall())
+        apply_effects(effects, self._relay, self.journal, self.hw.indicators, self.wall())
 
     def _relay_off(self, why: str) -> None:
         if self._relay is not None:
