@@ -158,8 +158,7 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
 def run_add(args: argparse.Namespace) -> int:
     """Add the person and their PIN in one transaction (through the daemon when it runs); print both once."""
     datadir = DataDir.resolve(args.data)
-    config, engine = _open(datadir)
-    engine.dispose()
+    config = _config(datadir)  # only to read dates in the site's time zone; the change itself is the writer's
     params = {
         "name": args.name,
         "agreement_signed_on": _iso(parse_day(args.agreement_signed, "--agreement-signed", config)),

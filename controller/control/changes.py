@@ -30,13 +30,11 @@ CHANGE_TIMEOUT_SECONDS = 15.0
 
 
 def local_account() -> str:
-    """The account this process runs as, as an actor name (``cli:root``)."""
-    import pwd
+    """The account this process runs as, as an actor name (``cli:root``): what the daemon records for it."""
+    from controller.control.actors import local_actor
+    from controller.control.server import Peer
 
-    try:
-        return f"cli:{pwd.getpwuid(os.getuid()).pw_name}"
-    except KeyError:
-        return f"cli:uid{os.getuid()}"
+    return local_actor(Peer(os.getpid(), os.getuid(), os.getgid()))
 
 
 def apply(datadir: DataDir, op: str, params: dict[str, Any] | None = None, *, actor: str | None = None,

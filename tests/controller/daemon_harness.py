@@ -16,7 +16,6 @@ import dataclasses
 import json
 import sqlite3
 import threading
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
@@ -33,6 +32,7 @@ from controller.daemon.loop import Daemon
 from controller.daemon.hardware import Hardware, build_hardware
 from controller.paths import DataDir
 from drivers import events as ev
+from tests import polling
 
 #: Default polling timeout (seconds) for conditions that normally hold within a fraction of it.
 WAIT_SECONDS = 10.0
@@ -41,14 +41,7 @@ WAIT_SECONDS = 10.0
 def wait_for(condition: Callable[[], Any], timeout: float = WAIT_SECONDS, what: str = "condition",
              interval: float = 0.02) -> Any:
     """Poll ``condition`` until it returns something truthy (returned); AssertionError after ``timeout`` s."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-        time.sleep(interval)
+    return polling.wait_for(condition, timeout, what, interval)
 
 
 # ------------------------------------------------------------------------------------------ config

@@ -6,7 +6,6 @@ import json
 import os
 import sqlite3
 import threading
-import time
 from collections import namedtuple
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -23,6 +22,7 @@ from controller.ops.doctor_findings import Finding, Status
 from controller.ops.doctor_services import probe_sensor
 from controller.ops.doctor_system import check_clock, check_relay_pin, check_serial_console, check_uart, parse_boot_config
 from controller.ops.install import install_service
+from tests.polling import wait_for
 from controller.paths import DataDir
 
 SENSOR_PASSWORD = 0x5A5A1234
@@ -93,10 +93,7 @@ def running_daemon(inst: Installation) -> Iterator[Any]:
     thread.start()
     assert daemon.ready.wait(20), "daemon did not start"
     # Ready does not wait for the sensor (it connects off the door loop): wait for its first answer.
-    deadline = time.monotonic() + 20
-    while daemon.submit("status")["sensor"]["state"] == "starting":
-        assert time.monotonic() < deadline, "the sensor never answered"
-        time.sleep(0.02)
+    wait_for(lambda: daemon.submit("status")["sensor"]["state"] != "starting", 20, "the sensor's first answer")
     try:
         yield daemon
     finally:

@@ -17,7 +17,6 @@ import signal
 import ssl
 import subprocess
 import sys
-import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -27,6 +26,8 @@ from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
 
+from tests import polling
+
 KUNCI = [sys.executable, "-m", "controller"]
 #: Overall deadline of one wait (seconds): generous, the test machine is a loaded 2-core box.
 WAIT_SECONDS = 60.0
@@ -35,14 +36,7 @@ WAIT_SECONDS = 60.0
 def wait_until(condition: Callable[[], Any], timeout: float = WAIT_SECONDS, what: str = "condition",
                interval: float = 0.1) -> Any:
     """Poll ``condition`` until it returns something truthy (returned); AssertionError after ``timeout`` s."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
-        time.sleep(interval)
+    return polling.wait_for(condition, timeout, what, interval)
 
 
 # ------------------------------------------------------------------------------------------ CLI
