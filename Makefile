@@ -18,8 +18,12 @@ venv: $(STAMP)
 demo: $(STAMP)
 	$(VENV)/bin/kunci demo
 
+# The suite runs on TEST_WORKERS pytest-xdist workers (4 by default, also on 2 cores: most tests wait on
+# processes, sockets and the disk, not the CPU); TEST_WORKERS=0 runs it in one process.
+TEST_WORKERS ?= 4
+
 test: $(STAMP)
-	$(PY) -m pytest $(PYTEST_ARGS)
+	$(PY) -m pytest -n $(TEST_WORKERS) --dist worksteal $(PYTEST_ARGS)
 
 # The fault suite alone, with the full repetition counts used for docs/reliability.md
 # (and 200 PIN grants in each end-to-end durability test, tests/e2e/; a 60 s login flood,

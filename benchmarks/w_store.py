@@ -1,4 +1,5 @@
-"""Store workloads: W3 (add one more person) and W6 (entry-log queries and the full CSV export)."""
+"""Store workloads: W3 (add one more person), W6 (entry-log queries and the full CSV export) and W11
+(the PIN lookup's time for a hit, a near miss and a far miss)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from typing import Any
 
 from benchmarks.seed import load_info
 from benchmarks.stats import rss_mb
-from controller.store import audit, db, eventlog, keys, people, pins
+from controller.store import audit, db, eventlog, hotpath, keys, people, pins
 from controller.config import load_config
 from controller.paths import DataDir
 from controller.timefmt import utcnow
@@ -169,4 +170,52 @@ def w6_export(root: Path, runs: int, seed_value: int) -> dict[str, Any]:
                     "export_s": {"unit": "s", "samples": seconds},
                     "rss_growth": {"unit": "MB", "samples": growth}},
         "values": {"rows": rows, "rss_mb_every_50k_rows": rss_curve, **peaks},
+    }]}
+
+
+def _near_and_far(pin: str, taken: set[str], rng: random.Random) -> tuple[str, str]:
+    """A wrong PIN sharing all but the last digit with ``pin``, and one sharing none of its digits' places."""
+    near = [pin[:-1] + str((int(pin[-1]) + k) % 10) for k in range(1, 10)]
+    near = [p for p in near if p not in taken]
+    while True:
+        far = "".join(str((int(d) + rng.randint(1, 9)) % 10) for d in pin)
+        if far not in taken:
+            return rng.choice(near) if near else far, far
+
+
+def w11_pin_lookup_timing(root: Path, runs: int, seed_value: int) -> dict[str, Any]:
+    """W11: the door's PIN lookup (:func:`controller.store.hotpath.person_by_digest` of
+    :func:`controller.store.pins.pin_digest`) timed for a hit, a near miss (all digits but the last
+    right) and a far miss, interleaved, ``runs`` x 100 of each.
+
+    The lookup is an HMAC and one probe of a unique index on the digest, so how close a wrong PIN is
+    cannot change its time; the figures show it (security.md T5: no timing oracle). A hit reads the
+    person's row as well, so it may cost a little more than either miss, but never depends on the digits.
+    """
+    info = load_info(root)
+    rng = random.Random(seed_value)
+    datadir = DataDir(Path(root))
+    pepper = keys.load_pepper(datadir)
+    engine, sessions = _readonly(root)
+    taken = set(info["pins"].values())
+    samples: dict[str, list[float]] = {"hit": [], "near_miss": [], "far_miss": []}
+    try:
+        with sessions() as session:
+            for _ in range(max(1, runs) * 100):
+                pin = info["pins"][rng.choice(list(info["pins"]))]
+                near, far = _near_and_far(pin, taken, rng)
+                for kind, tried in (("hit", pin), ("near_miss", near), ("far_miss", far)):
+                    t0 = time.perf_counter()
+                    found = hotpath.person_by_digest(session, pins.pin_digest(pepper, tried))
+                    samples[kind].append(_ms(time.perf_counter() - t0))
+                    if (found is not None) != (kind == "hit"):
+                        raise AssertionError(f"W11: {kind} lookup found {found!r}")
+    finally:
+        engine.dispose()
+    near = sorted(samples["near_miss"])[len(samples["near_miss"]) // 2]
+    far = sorted(samples["far_miss"])[len(samples["far_miss"]) // 2]
+    return {"records": [{
+        "workload": "W11", "primary": "near_miss",
+        "metrics": {name: {"unit": "ms", "samples": vals} for name, vals in samples.items()},
+        "values": {"near_over_far_median": round(near / far, 3) if far else None},
     }]}

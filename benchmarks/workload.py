@@ -30,6 +30,7 @@ WORKLOADS: dict[str, str] = {
     "W8": "benchmarks.w_daemon:w8_lockout",
     "W9": "benchmarks.w_daemon:w9_finger",
     "W10": "benchmarks.w_cli:w10_cli",
+    "W11": "benchmarks.w_store:w11_pin_lookup_timing",  # hit / near miss / far miss: no timing oracle
 }
 
 

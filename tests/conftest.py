@@ -11,6 +11,15 @@ import pytest
 os.environ.setdefault("GPIOZERO_PIN_FACTORY", "mock")
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Long tests (marked ``slow`` or ``e2e``) first, each group in its collected order.
+
+    ``make test`` spreads the suite over pytest-xdist workers; started first, the long tests run while
+    the short ones fill in around them, instead of one of them starting last and the run waiting on it.
+    """
+    items.sort(key=lambda item: 0 if item.get_closest_marker("slow") or item.get_closest_marker("e2e") else 1)
+
+
 @pytest.fixture
 def mock_factory():
     """Install gpiozero's MockFactory for one test; reset it afterwards (gpiozero's own pattern)."""

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from controller.errors import KunciError
+from controller.errors import DataDirError, KunciError
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +31,8 @@ log = logging.getLogger(__name__)
 MAX_REQUEST_BYTES = 64 * 1024
 #: Seconds a client has to send its request line.
 REQUEST_TIMEOUT_SECONDS = 5.0
+#: The longest path a Unix socket address holds on Linux (``sun_path`` is 108 bytes with its NUL).
+MAX_SOCKET_PATH = 107
 
 Progress = Callable[[str, str], None]
 
@@ -80,7 +82,15 @@ class ControlServer:
         self._stopping = threading.Event()
 
     def start(self) -> None:
-        """Bind, listen and start the accept thread."""
+        """Bind, listen and start the accept thread.
+
+        :raises DataDirError: the socket's path is longer than a Unix socket address allows (107 bytes
+            on Linux): the data directory must move to a shorter path.
+        """
+        if len(os.fsencode(self.socket_path)) > MAX_SOCKET_PATH:
+            raise DataDirError(
+                f"the control socket's path {self.socket_path} is {len(os.fsencode(self.socket_path))} bytes, "
+                f"more than a Unix socket allows ({MAX_SOCKET_PATH}); use a data directory with a shorter path")
         self.socket_path.parent.mkdir(parents=True, exist_ok=True)
         try:
             self.socket_path.unlink()

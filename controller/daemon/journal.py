@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 from collections import deque
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -30,6 +29,7 @@ from sqlalchemy import or_, select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
+from controller.fileio import atomic_write
 from controller.store import audit, hotpath
 from controller.store.models import Alarm
 from controller.timefmt import iso_utc, parse_iso_utc, utcnow
@@ -192,23 +192,8 @@ class Journal:
         if not self._buffer:
             return 0
         lines = [json.dumps({"type": item.type, **_plain(item.fields)}, sort_keys=True) for item in self._buffer]
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o640)
-        try:
-            data = ("\n".join(lines) + "\n").encode("utf-8")
-            view = memoryview(data)
-            while view:
-                view = view[os.write(fd, view):]
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.replace(tmp, path)
-        dirfd = os.open(path.parent, os.O_RDONLY)
-        try:
-            os.fsync(dirfd)
-        finally:
-            os.close(dirfd)
+        atomic_write(path, "\n".join(lines) + "\n", mode=0o640)
         count = len(lines)
         log.critical("the event log refused writes until the stop: %d events not stored in the database were "
                      "saved to %s; the next start stores them first", count, path)

@@ -11,7 +11,7 @@ import pytest
 
 from controller.control.client import ControlClient, DaemonError
 from controller.control.server import ControlServer
-from controller.errors import DaemonUnavailable, InvalidInput
+from controller.errors import DaemonUnavailable, DataDirError, InvalidInput
 
 
 def handler(request, progress, peer):
@@ -83,3 +83,11 @@ def test_garbage_requests_get_an_error_and_server_survives(server, payload):
 def test_no_daemon_is_a_clear_error(tmp_path):
     with pytest.raises(DaemonUnavailable, match="not running"):
         ControlClient(tmp_path / "nope.sock").call("status")
+
+
+def test_a_socket_path_too_long_for_unix_is_refused_by_name_before_anything_is_made(tmp_path):
+    deep = tmp_path / ("d" * 120) / "run"
+    srv = ControlServer(deep / "control.sock", handler)
+    with pytest.raises(DataDirError, match="shorter path"):
+        srv.start()
+    assert not deep.exists()

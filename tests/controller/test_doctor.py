@@ -62,9 +62,14 @@ class Installation:
 
 
 @pytest.fixture
-def inst(tmp_path: Path) -> Installation:
-    """A good installation in a scratch root: installer + simulated config + correct boot files."""
-    root = tmp_path / "root"
+def inst(tmp_path_factory: pytest.TempPathFactory) -> Installation:
+    """A good installation in a scratch root: installer + simulated config + correct boot files.
+
+    The root is a short temporary directory (not the test's own ``tmp_path``, which carries the test's
+    name): ``root/var/lib/kunci/run/control.sock`` must stay within a Unix socket's 107 bytes under
+    pytest-xdist's per-worker directories too.
+    """
+    root = tmp_path_factory.mktemp("i") / "root"
     install_service(root, PurePosixPath("/var/lib/kunci"), PurePosixPath("/opt/kunci"), accounts=_Accounts())
     installation = Installation(root, DataDir(root / "var/lib/kunci"))
     installation.set_config("simulated = false", "simulated = true")
