@@ -1,4 +1,5 @@
-"""The door daemon (``kunci run``): one queue, one loop thread that owns state, session and relay.
+"""The door daemon (``kunci run``): one queue, one loop thread that owns state, session and relay. One
+cohesive thing: the loop, its start-up and shutdown, and the stepping that runs the same turns in tests.
 
 Data flow (DESIGN §3)::
 
@@ -234,13 +235,52 @@ class Daemon:
                 item = self.queue.get(timeout=self._wait_seconds())
             except queue.Empty:
                 item = None
+            self._turn(item)
+
+    def _turn(self, item: Any) -> None:
+        """One turn of the loop: handle ``item`` (an input event or a command; ``None`` for none), then
+        the timers (:meth:`_tick`). A handler's failure turns the relay off and raises an alarm."""
+        try:
+            if item is not None:
+                self._dispatch(item)
+            self._tick()
+        except Exception as exc:  # noqa: BLE001 - the loop must survive any handler
+            self._handler_failed(exc)
+        self.notifier.watchdog()
+
+    # -- stepping: the same turns without the loop thread (tests with an injected clock) -----------
+
+    def start(self) -> None:
+        """Start up as :meth:`run` does (hardware, database, control socket), without looping: then call
+        :meth:`step` after each input and each move of the injected ``clock``, and :meth:`shutdown`.
+
+        With ``clock`` and ``wall`` injected, every timer of the door (unlock, held-open, lockout,
+        inter-digit timeout) runs on them, so a test drives time instead of waiting for it. Control
+        commands sent while stepping wait in the queue until the next :meth:`step`.
+        """
+        try:
+            self._start()
+        except BaseException:
+            self._shutdown()
+            raise
+
+    def step(self) -> int:
+        """Handle everything queued now, each in one loop turn, then one turn for the timers; never
+        blocks. Returns how many items were handled."""
+        handled = 0
+        while True:
             try:
-                if item is not None:
-                    self._dispatch(item)
-                self._tick()
-            except Exception as exc:  # noqa: BLE001 - the loop must survive any handler
-                self._handler_failed(exc)
-            self.notifier.watchdog()
+                item = self.queue.get_nowait()
+            except queue.Empty:
+                break
+            self._turn(item)
+            handled += 1
+        self._turn(None)
+        return handled
+
+    def shutdown(self) -> None:
+        """Stop a daemon started with :meth:`start`: relay off, ``daemon.stopped`` logged, all released."""
+        self._shutdown()
 
     def _wait_seconds(self) -> float:
         deadline = self.door.next_deadline()
