@@ -1,5 +1,5 @@
-"""The door daemon (``kunci run``): one queue, one loop thread that owns state, session and relay. One
-cohesive thing: the loop, its start-up and shutdown, and the stepping that runs the same turns in tests.
+"""The door daemon (``kunci run``): one queue, one loop thread that owns state, session and relay.
+One cohesive thing: the loop, its start-up and shutdown, and the stepping that runs its turns in tests.
 
 Data flow (DESIGN §3)::
 
