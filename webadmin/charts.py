@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from controller.core.vocabulary import EventType
 from controller.store.models import Event
 from controller.timefmt import iso_utc
 
@@ -32,7 +33,7 @@ def hourly_entries(session: Session, now: datetime, hours: int = CHART_HOURS) ->
     hour_text = func.substr(Event.time, 1, 13)
     rows = session.execute(
         select(hour_text, func.count())
-        .where(Event.type == "access.granted", Event.time >= iso_utc(start))
+        .where(Event.type == EventType.ACCESS_GRANTED, Event.time >= iso_utc(start))
         .group_by(hour_text)
     ).all()
     counts = {str(h): int(n) for h, n in rows}

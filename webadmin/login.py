@@ -27,7 +27,7 @@ from typing import Any
 from argon2 import PasswordHasher
 from flask import g, request
 
-from controller.core.vocabulary import RecordableEvent
+from controller.core.vocabulary import EventType
 from controller.store import staff
 from controller.store.models import AdminAccount
 from controller.timefmt import parse_iso_utc, utcnow
@@ -102,7 +102,7 @@ def authenticate(username: str, password: str) -> AdminAccount | None:
 
     def fail(why: str) -> None:
         count_failure()
-        daemon.record_event(RecordableEvent.LOGIN_FAILED, {"why": why}, login_name=login_name)
+        daemon.record_event(EventType.ADMIN_LOGIN_FAILED, {"why": why}, login_name=login_name)
         logger.info("admin login failed (%s)", why)
 
     if account is None:
@@ -122,12 +122,13 @@ def authenticate(username: str, password: str) -> AdminAccount | None:
         cfg = web.config.web
         if web.web_store.record_failure(username, now, failures_before_lock=cfg.login_failures_before_lock,
                                         lock_minutes=cfg.login_lock_minutes):
-            daemon.record_event(RecordableEvent.ACCOUNT_LOCKED, {"minutes": cfg.login_lock_minutes}, login_name=login_name)
+            daemon.record_event(EventType.ADMIN_ACCOUNT_LOCKED, {"minutes": cfg.login_lock_minutes},
+                                login_name=login_name)
             logger.warning("admin account %s locked after repeated failed logins", username)
         fail("wrong_password")
         return None
     web.web_store.clear_failures(username)
-    daemon.record_event(RecordableEvent.LOGIN, None, login_name=login_name)
+    daemon.record_event(EventType.ADMIN_LOGIN, None, login_name=login_name)
     return account
 
 
@@ -147,5 +148,5 @@ def recheck_password(password: str, *, log_failure: bool = True) -> bool:
     if not ok:
         count_failure()
         if log_failure:
-            daemon.record_event(RecordableEvent.PASSWORD_CHECK_FAILED, {"endpoint": request.endpoint})
+            daemon.record_event(EventType.ADMIN_PASSWORD_CHECK_FAILED, {"endpoint": request.endpoint})
     return ok

@@ -33,26 +33,14 @@ from datetime import datetime, timedelta
 from typing import Any, TypeVar
 from urllib.parse import parse_qsl
 
-from flask import (
-    Flask,
-    Response,
-    abort,
-    current_app,
-    flash,
-    g,
-    jsonify,
-    redirect,
-    request,
-    session,
-    url_for,
-)
+from flask import Flask, Response, abort, current_app, flash, g, jsonify, redirect, request, session, url_for
 from werkzeug.sansio.multipart import Data, Epilogue, Field, File, MultipartDecoder, NeedData
 
-from controller.core.vocabulary import AdminRole, RecordableEvent
+from controller.core.vocabulary import AdminRole, EventType
 from controller.store import staff
 from controller.store.models import AdminAccount
-from controller.timefmt import iso_utc, parse_iso_utc, utcnow
 from controller.store.web_store import WebSessionRow
+from controller.timefmt import iso_utc, parse_iso_utc, utcnow
 from webadmin import daemon
 from webadmin.state import end_read, read_db, state
 
@@ -224,7 +212,7 @@ def end_session() -> None:
     """Log the logout (while the session is still live for the daemon), revoke it, clear the cookie."""
     account = g.get("account")
     if account is not None:
-        daemon.record_event(RecordableEvent.LOGOUT)
+        daemon.record_event(EventType.ADMIN_LOGOUT)
         state().web_store.revoke(account.session_id)
     session.clear()
     g.account = None
@@ -299,7 +287,7 @@ def authorize() -> Any:
             return jsonify(ok=False, error="Please log in again."), 401
         return redirect(url_for("auth.login"), code=303)
     if account.role not in roles:
-        daemon.record_event(RecordableEvent.FORBIDDEN, {"endpoint": request.endpoint, "method": request.method})
+        daemon.record_event(EventType.ADMIN_FORBIDDEN, {"endpoint": request.endpoint, "method": request.method})
         logger.warning("account with role %s refused on %s", account.role, request.endpoint)
         abort(403)
     return None

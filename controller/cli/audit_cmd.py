@@ -14,24 +14,22 @@ from __future__ import annotations
 
 import argparse
 from datetime import date, datetime, time
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Engine
-
-from pathlib import Path
-
-from sqlalchemy import func, select
+from sqlalchemy import Engine, func, select
 
 from controller.cli.progress import Progress
-from controller.store import anchor as anchors
-from controller.ops import archive, archive_format, archive_verify
-from controller.store.audit import GENESIS_MAC, SealerLock, head
 from controller.config import load_config
-from controller.store.db import open_database, session_factory
+from controller.core.vocabulary import EventType
 from controller.errors import DataDirError, InvalidInput, StoreError
+from controller.ops import archive, archive_format, archive_verify
+from controller.paths import DataDir
+from controller.store import anchor as anchors
+from controller.store.audit import GENESIS_MAC, SealerLock, head
+from controller.store.db import open_database, session_factory
 from controller.store.keys import load_audit_key
 from controller.store.models import Event
-from controller.paths import DataDir
 from controller.timefmt import parse_iso_utc, utcnow
 
 
@@ -124,7 +122,7 @@ def run_verify(args: argparse.Namespace) -> int:
             kept_problem = None
             if kept is not None and not archived_kept:
                 kept_problem = anchors.compare(session, kept)
-            ran_daemon = session.scalar(select(Event.id).where(Event.type == "daemon.started").limit(1))
+            ran_daemon = session.scalar(select(Event.id).where(Event.type == EventType.DAEMON_STARTED).limit(1))
     finally:
         engine.dispose()
     if full.archive is not None:

@@ -13,14 +13,14 @@ import logging
 import sys
 from pathlib import Path
 
+from controller.cli.secret_input import ask_secret
 from controller.control import changes
-from controller.core.vocabulary import RecordableEvent
+from controller.core.vocabulary import EventType
+from controller.errors import DataDirError
 from controller.ops.backup import create_backup, daemon_running
 from controller.ops.backup_format import KDF_NAMES, MIN_PASSPHRASE, BackupError, check_new_passphrase, check_passphrase
 from controller.ops.backup_keys import export_keys, import_keys
 from controller.ops.restore import restore_backup
-from controller.cli.secret_input import ask_secret
-from controller.errors import DataDirError
 from controller.paths import DataDir
 
 logger = logging.getLogger(__name__)
@@ -102,7 +102,7 @@ def run_create(args: argparse.Namespace) -> int:
     passphrase = read_passphrase(args, "the backup", confirm=True)
     info = create_backup(datadir, args.file, passphrase, kdf=args.kdf)
     head = info.manifest["chain_head"]
-    changes.apply(datadir, "event.record", {"type": RecordableEvent.BACKUP_CREATED, "detail": {
+    changes.apply(datadir, "event.record", {"type": EventType.ADMIN_BACKUP_CREATED, "detail": {
         "sha256": info.sha256, "head_seq": head["seq"], "bytes": info.size,
     }})
     counts = info.manifest["counts"]

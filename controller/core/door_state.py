@@ -32,13 +32,13 @@ import math
 from dataclasses import dataclass
 from enum import StrEnum
 
+from controller.core.vocabulary import AlarmKind, EventType
+
 __all__ = [
     "DoorState",
     "DOOR_OPEN_STATES",
     "ALARM_STATES",
-    "DoorEventType",
     "HeldPhase",
-    "AlarmKind",
     "RelayOffReason",
     "RelayOn",
     "RelayOff",
@@ -66,30 +66,11 @@ DOOR_OPEN_STATES = frozenset({DoorState.OPEN_AUTHORIZED, DoorState.HELD_OPEN, Do
 ALARM_STATES = frozenset({DoorState.HELD_OPEN, DoorState.FORCED_OPEN})
 
 
-class DoorEventType(StrEnum):
-    """Public event types produced by the door (``events.type``)."""
-
-    OPENED = "door.opened"
-    CLOSED = "door.closed"
-    FORCED = "door.forced"
-    HELD = "door.held"
-    NOT_OPENED = "door.not_opened"
-    TAMPER = "tamper"
-
-
 class HeldPhase(StrEnum):
     """``detail`` of a ``door.held`` event."""
 
     PREALARM = "prealarm"
     ALARM = "alarm"
-
-
-class AlarmKind(StrEnum):
-    """``alarms.kind`` values raised by the door."""
-
-    DOOR_FORCED = "door_forced"
-    DOOR_HELD = "door_held"
-    TAMPER = "tamper"
 
 
 class RelayOffReason(StrEnum):
@@ -118,7 +99,7 @@ class RelayOff:
 class DoorEvent:
     """An event to log. ``detail``: ``prealarm``/``alarm`` for ``door.held``, ``active``/``cleared`` for ``tamper``."""
 
-    type: DoorEventType
+    type: EventType
     detail: str | None = None
 
 
@@ -270,13 +251,13 @@ class DoorStateMachine:
                 effects.extend(self._relay_off(when, RelayOffReason.TIMEOUT))
                 if self._awaiting_open:
                     self._awaiting_open = False
-                    effects.append(DoorEvent(DoorEventType.NOT_OPENED))
+                    effects.append(DoorEvent(EventType.DOOR_NOT_OPENED))
             elif kind == "prealarm":
                 self._held = HeldPhase.PREALARM
-                effects.append(DoorEvent(DoorEventType.HELD, HeldPhase.PREALARM))
+                effects.append(DoorEvent(EventType.DOOR_HELD, HeldPhase.PREALARM))
             else:
                 self._held = HeldPhase.ALARM
-                effects.append(DoorEvent(DoorEventType.HELD, HeldPhase.ALARM))
+                effects.append(DoorEvent(EventType.DOOR_HELD, HeldPhase.ALARM))
                 effects.append(AlarmRaised(AlarmKind.DOOR_HELD))
 
     def _relay_off(self, t: float, reason: RelayOffReason) -> list[Effect]:
@@ -355,10 +336,10 @@ class DoorStateMachine:
         self._opened_at = t
         self._held = None
         self._awaiting_open = False
-        effects.append(DoorEvent(DoorEventType.OPENED))
+        effects.append(DoorEvent(EventType.DOOR_OPENED))
         if not authorised:
             self._forced = True
-            effects.append(DoorEvent(DoorEventType.FORCED))
+            effects.append(DoorEvent(EventType.DOOR_FORCED))
             effects.append(AlarmRaised(AlarmKind.DOOR_FORCED))
         return effects
 
@@ -370,7 +351,7 @@ class DoorStateMachine:
             return effects
         self._door_open = False
         self._opened_at = None
-        effects.append(DoorEvent(DoorEventType.CLOSED))
+        effects.append(DoorEvent(EventType.DOOR_CLOSED))
         if self._held is HeldPhase.ALARM:
             effects.append(AlarmCleared(AlarmKind.DOOR_HELD))
         self._held = None
@@ -387,7 +368,7 @@ class DoorStateMachine:
         effects = self._advance(t)
         if active != self._tamper:
             self._tamper = active
-            effects.append(DoorEvent(DoorEventType.TAMPER, "active" if active else "cleared"))
+            effects.append(DoorEvent(EventType.TAMPER, "active" if active else "cleared"))
             effects.append(AlarmRaised(AlarmKind.TAMPER) if active else AlarmCleared(AlarmKind.TAMPER))
         return effects
 

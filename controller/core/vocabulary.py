@@ -4,8 +4,8 @@ Each member *is* its string (``PersonStatus.ACTIVE == "active"``), so database c
 JSON and event fields hold exactly the public values of docs/internals.md ("Database tables") whether
 code passes a member or the plain text. The database's CHECK constraints are built from these
 (:mod:`controller.store.models`). The door modes, access methods and reason codes are
-:class:`controller.core.policy.DoorMode`, ``Method`` and ``Reason``; the door's states, event types and
-alarm kinds are in :mod:`controller.core.door_state`.
+:class:`controller.core.policy.DoorMode`, ``Method`` and ``Reason``; the door's states are in
+:mod:`controller.core.door_state`. Every event type and every alarm kind is here, once.
 """
 
 from __future__ import annotations
@@ -13,12 +13,16 @@ from __future__ import annotations
 from enum import StrEnum
 
 __all__ = [
+    "GUESSING_ALARM",
     "PRE_SESSION_EVENTS",
+    "RECORDABLE_EVENTS",
+    "SUSPENDED_ALARM",
     "AdminRole",
+    "AlarmKind",
+    "EventType",
     "FingerState",
     "LockoutChannel",
     "PersonStatus",
-    "RecordableEvent",
     "values",
 ]
 
@@ -52,25 +56,113 @@ class LockoutChannel(StrEnum):
     FINGER = "finger"
 
 
-class RecordableEvent(StrEnum):
-    """Event types the admin web or a CLI records itself (control command ``admin`` op ``event.record``);
-    the daemon refuses every other type from outside (docs/internals.md "Control socket")."""
+class EventType(StrEnum):
+    """``events.type``: every event Kunci writes (docs/internals.md "Events and the audit chain")."""
 
-    LOGIN = "admin.login"
-    LOGIN_FAILED = "admin.login_failed"
-    ACCOUNT_LOCKED = "admin.account_locked"
-    LOGOUT = "admin.logout"
-    LOG_EXPORTED = "admin.log_exported"
-    PEOPLE_EXPORTED = "admin.people_exported"
-    UNLOCK_REFUSED = "admin.unlock_refused"
-    SESSIONS_ENDED = "admin.sessions_ended"
-    PASSWORD_CHECK_FAILED = "admin.password_check_failed"
-    FORBIDDEN = "admin.forbidden"
-    BACKUP_CREATED = "admin.backup_created"
+    # decisions
+    ACCESS_GRANTED = "access.granted"
+    ACCESS_DENIED = "access.denied"
+    # the door (controller/core/door_state.py)
+    DOOR_OPENED = "door.opened"
+    DOOR_CLOSED = "door.closed"
+    DOOR_FORCED = "door.forced"
+    DOOR_HELD = "door.held"
+    DOOR_NOT_OPENED = "door.not_opened"
+    EXIT_REQUEST = "exit.request"
+    TAMPER = "tamper"
+    # keypad and finger lockouts
+    LOCKOUT_STARTED = "lockout.started"
+    LOCKOUT_ENDED = "lockout.ended"
+    # the fingerprint sensor
+    SENSOR_LOST = "sensor.lost"
+    SENSOR_RESTORED = "sensor.restored"
+    SENSOR_RECONCILED = "sensor.reconciled"
+    # the daemon, its clock and its log
+    DAEMON_STARTED = "daemon.started"
+    DAEMON_STOPPED = "daemon.stopped"
+    DAEMON_RECOVERED = "daemon.recovered"
+    CLOCK_JUMPED = "clock.jumped"
+    CLOCK_TRUST_CHANGED = "clock.trust_changed"
+    LOG_TRUNCATED = "log.truncated"
+    # admin changes and the admin web's own events (actor = the staff login or cli:<account>)
+    ADMIN_ACCOUNT_ADDED = "admin.account_added"
+    ADMIN_ACCOUNT_DISABLED = "admin.account_disabled"
+    ADMIN_ACCOUNT_ENABLED = "admin.account_enabled"
+    ADMIN_ACCOUNT_LOCKED = "admin.account_locked"
+    ADMIN_ALARM_ACKNOWLEDGED = "admin.alarm_acknowledged"
+    ADMIN_BACKUP_CREATED = "admin.backup_created"
+    ADMIN_BACKUP_RESTORED = "admin.backup_restored"
+    ADMIN_EVENTS_ARCHIVED = "admin.events_archived"
+    ADMIN_FINGER_DELETED = "admin.finger_deleted"
+    ADMIN_FINGER_ENROLLED = "admin.finger_enrolled"
+    ADMIN_FORBIDDEN = "admin.forbidden"
+    ADMIN_GROUP_ADDED = "admin.group_added"
+    ADMIN_GROUP_DELETED = "admin.group_deleted"
+    ADMIN_GROUP_UPDATED = "admin.group_updated"
+    ADMIN_HOLIDAY_ADDED = "admin.holiday_added"
+    ADMIN_HOLIDAY_DELETED = "admin.holiday_deleted"
+    ADMIN_LOG_EXPORTED = "admin.log_exported"
+    ADMIN_LOGIN = "admin.login"
+    ADMIN_LOGIN_FAILED = "admin.login_failed"
+    ADMIN_LOGOUT = "admin.logout"
+    ADMIN_PASSWORD_CHANGED = "admin.password_changed"
+    ADMIN_PASSWORD_CHECK_FAILED = "admin.password_check_failed"
+    ADMIN_PEOPLE_EXPORTED = "admin.people_exported"
+    ADMIN_PIN_ISSUED = "admin.pin_issued"
+    ADMIN_PIN_RESET = "admin.pin_reset"
+    ADMIN_RESTORE_REAPPLIED = "admin.restore_reapplied"
+    ADMIN_ROLE_CHANGED = "admin.role_changed"
+    ADMIN_SCHEDULE_ADDED = "admin.schedule_added"
+    ADMIN_SCHEDULE_DELETED = "admin.schedule_deleted"
+    ADMIN_SESSIONS_ENDED = "admin.sessions_ended"
+    ADMIN_UNLOCK_REFUSED = "admin.unlock_refused"
+    ADMIN_USER_ADDED = "admin.user_added"
+    ADMIN_USER_RESUMED = "admin.user_resumed"
+    ADMIN_USER_REVOKED = "admin.user_revoked"
+    ADMIN_USER_SUSPENDED = "admin.user_suspended"
+    ADMIN_USER_UPDATED = "admin.user_updated"
 
+
+#: Event types the admin web or a CLI records itself (control command ``admin`` op ``event.record``);
+#: the daemon refuses every other type from outside (docs/internals.md "Control socket").
+RECORDABLE_EVENTS = frozenset({
+    EventType.ADMIN_LOGIN, EventType.ADMIN_LOGIN_FAILED, EventType.ADMIN_ACCOUNT_LOCKED, EventType.ADMIN_LOGOUT,
+    EventType.ADMIN_LOG_EXPORTED, EventType.ADMIN_PEOPLE_EXPORTED, EventType.ADMIN_UNLOCK_REFUSED,
+    EventType.ADMIN_SESSIONS_ENDED, EventType.ADMIN_PASSWORD_CHECK_FAILED, EventType.ADMIN_FORBIDDEN,
+    EventType.ADMIN_BACKUP_CREATED,
+})
 
 #: Recorded before any session exists (the actor is the username tried), so they need no live session.
-PRE_SESSION_EVENTS = frozenset({RecordableEvent.LOGIN, RecordableEvent.LOGIN_FAILED, RecordableEvent.ACCOUNT_LOCKED})
+PRE_SESSION_EVENTS = frozenset({EventType.ADMIN_LOGIN, EventType.ADMIN_LOGIN_FAILED, EventType.ADMIN_ACCOUNT_LOCKED})
+
+
+class AlarmKind(StrEnum):
+    """``alarms.kind``: every alarm the daemon raises (docs/internals.md "Database tables")."""
+
+    # the door (controller/core/door_state.py)
+    DOOR_FORCED = "door_forced"
+    DOOR_HELD = "door_held"
+    TAMPER = "tamper"
+    # lockouts (controller/daemon/access.py): too many failures in a day, a burst of failures
+    KEYPAD_SUSPENDED = "keypad_suspended"
+    FINGER_SUSPENDED = "finger_suspended"
+    KEYPAD_GUESSING = "keypad_guessing"
+    FINGER_GUESSING = "finger_guessing"
+    # the fingerprint sensor
+    SENSOR_LOST = "sensor_lost"
+    ORPHAN_TEMPLATE = "orphan_template"  # a slot matched that belongs to nobody
+    TEMPLATES_MISSING = "templates_missing"  # enrolled fingers no longer on the sensor
+    # the entry log
+    LOG_UNAVAILABLE = "log_unavailable"  # the database refused writes
+    LOG_TRUNCATED = "log_truncated"  # started with --accept-truncated-log
+    FOREIGN_EVENTS = "foreign_events"  # rows the daemon did not seal
+    # the daemon itself
+    DAEMON_ERROR = "daemon_error"  # a handler failed; the relay was forced off
+
+
+#: The alarm a lockout channel raises when it is suspended until an admin clears it, and on a burst.
+SUSPENDED_ALARM = {LockoutChannel.KEYPAD: AlarmKind.KEYPAD_SUSPENDED, LockoutChannel.FINGER: AlarmKind.FINGER_SUSPENDED}
+GUESSING_ALARM = {LockoutChannel.KEYPAD: AlarmKind.KEYPAD_GUESSING, LockoutChannel.FINGER: AlarmKind.FINGER_GUESSING}
 
 
 def values(vocabulary: type[StrEnum]) -> tuple[str, ...]:

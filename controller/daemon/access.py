@@ -28,15 +28,8 @@ from zoneinfo import ZoneInfo
 
 from controller.config import Config
 from controller.core import lockout as lk
-from controller.core.policy import (
-    Context,
-    Decision,
-    DoorView,
-    Facts,
-    Method,
-    Reason,
-    decide,
-)
+from controller.core.policy import Context, Decision, DoorView, Facts, Method, Reason, decide
+from controller.core.vocabulary import GUESSING_ALARM, SUSPENDED_ALARM, AlarmKind, EventType, LockoutChannel
 from controller.daemon.journal import Journal
 from controller.store import hotpath, models, pins
 from controller.timefmt import iso_utc, parse_iso_utc
@@ -179,17 +172,20 @@ class AccessController:
         for effect in effects:
             if isinstance(effect, lk.LockoutStarted):
                 logged &= self.journal.write(
-                    "lockout.started", method=method.value, time=now,
+                    EventType.LOCKOUT_STARTED, method=method.value, time=now,
                     detail={"channel": name, "seconds": round(effect.seconds, 1), "until": iso_utc(effect.until_utc)},
                 )
             elif isinstance(effect, lk.Suspended):
-                logged &= self.journal.write("lockout.started", method=method.value, time=now,
+                logged &= self.journal.write(EventType.LOCKOUT_STARTED, method=method.value, time=now,
                                              detail={"channel": name, "suspended": True})
-                self.journal.raise_alarm(f"{name}_suspended", "too many failures in 24 hours; an admin must clear it")
+                self.journal.raise_alarm(SUSPENDED_ALARM[LockoutChannel(name)],
+                                         "too many failures in 24 hours; an admin must clear it")
             elif isinstance(effect, lk.FailureAlarm):
-                self.journal.raise_alarm(f"{name}_guessing", f"{effect.count} failures in {int(effect.window_seconds)} s")
+                self.journal.raise_alarm(GUESSING_ALARM[LockoutChannel(name)],
+                                         f"{effect.count} failures in {int(effect.window_seconds)} s")
             elif isinstance(effect, lk.LockoutEnded):
-                logged &= self.journal.write("lockout.ended", method=method.value, time=now, detail={"channel": name})
+                logged &= self.journal.write(EventType.LOCKOUT_ENDED, method=method.value, time=now,
+                                             detail={"channel": name})
         if not effects:
             self.session.commit()
         self._committed(name, logged)
@@ -208,13 +204,13 @@ class AccessController:
 
     def _log_unanswered(self, first: _FirstFactor, now: datetime) -> None:
         """A first factor that got no second one (timed out, or replaced by someone else's) is a denial."""
-        self.journal.write("access.denied", reason=Reason.SECOND_FACTOR_REQUIRED.value,
+        self.journal.write(EventType.ACCESS_DENIED, reason=Reason.SECOND_FACTOR_REQUIRED.value,
                            method=first.method.value, user=first.code, score=first.score, time=now)
 
     def clear_lockout(self, name: str, now: datetime) -> None:
         effects = self._lockout(name).clear()
         self._lockout_effects(name, effects, Method.PIN if name == "keypad" else Method.FINGER, now)
-        self.journal.clear_alarm(f"{name}_suspended")
+        self.journal.clear_alarm(SUSPENDED_ALARM[LockoutChannel(name)])
 
     # -- attempts ------------------------------------------------------------------------------
 
@@ -233,7 +229,7 @@ class AccessController:
         if score >= self.config.sensor.min_match_score:
             person = hotpath.person_by_slot(self.session, slot)
             if person is None:
-                self.journal.raise_alarm("orphan_template", f"sensor slot {slot} matched but belongs to nobody")
+                self.journal.raise_alarm(AlarmKind.ORPHAN_TEMPLATE, f"sensor slot {slot} matched but belongs to nobody")
                 detail = {"orphan_slot": slot}
         return self._attempt(Method.FINGER, person, now, t, "finger", tamper_hold, clock_trusted, score, detail)
 
@@ -249,14 +245,14 @@ class AccessController:
                       log_available=self.journal.writable(), no_log_no_entry=self.config.site.no_log_no_entry)
         decision = decide(facts)
         if decision.granted:
-            if self.journal.write("access.granted", method=Method.REMOTE.value, actor=actor, time=now):
+            if self.journal.write(EventType.ACCESS_GRANTED, method=Method.REMOTE.value, actor=actor, time=now):
                 return decision
             decision = decide(dataclasses.replace(facts, log_available=False))
             if decision.granted:  # no_log_no_entry is off: the event waits in RAM
                 return decision
-            self.journal.retract("access.granted")  # kept in RAM, it must say refused, not granted
-        self.journal.write("access.denied", reason=str(decision.reason), method=Method.REMOTE.value, actor=actor,
-                           time=now)
+            self.journal.retract(EventType.ACCESS_GRANTED)  # kept in RAM, it must say refused, not granted
+        self.journal.write(EventType.ACCESS_DENIED, reason=str(decision.reason), method=Method.REMOTE.value,
+                           actor=actor, time=now)
         return decision
 
     def _attempt(self, method: Method, person: hotpath.Person | None, now: datetime, t: float, channel: str,
@@ -299,7 +295,7 @@ class AccessController:
             effects = lockout.failure(now, t)
         self._stage_lockout(channel, before)
         if decision.granted:
-            logged = self.journal.write("access.granted", method=method, user=code, score=facts.score, time=now,
+            logged = self.journal.write(EventType.ACCESS_GRANTED, method=method, user=code, score=facts.score, time=now,
                                         detail=detail, anchor_later=True)
             self._committed(channel, logged)
             if logged or decide(dataclasses.replace(facts, log_available=False)).granted:
@@ -307,9 +303,9 @@ class AccessController:
                            else self.config.door.unlock_seconds)
                 return Outcome(grant=Grant(seconds, code or "", method), feedback="granted", logged=logged)
             log.error("access refused: the event could not be stored (no log, no entry)")
-            self.journal.retract("access.granted")  # the buffered event must say refused, not granted
+            self.journal.retract(EventType.ACCESS_GRANTED)  # the buffered event must say refused, not granted
             decision = Decision(False, Reason.LOG_UNAVAILABLE)
-        logged = self.journal.write("access.denied", reason=str(decision.reason), method=method, user=code,
+        logged = self.journal.write(EventType.ACCESS_DENIED, reason=str(decision.reason), method=method, user=code,
                                     score=facts.score, time=now, detail=detail, anchor_later=True)
         self._committed(channel, logged)
         if decision.reason == Reason.LOG_UNAVAILABLE:

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from controller.control import actors
 from controller.control.server import Peer
 from controller.core.policy import Reason
+from controller.core.vocabulary import SUSPENDED_ALARM, AlarmKind, EventType
 from controller.daemon.fingers import Fingers
 from controller.daemon.params import actor as _actor
 from controller.daemon.params import code as _code
@@ -138,12 +139,14 @@ class CommandHandlers:
         alarm = self.d.journal.session.get(models.Alarm, alarm_id)
         if alarm is None:
             raise NotFound(f"no alarm #{alarm_id}")
-        if alarm.kind == "tamper" and not self.d.release_tamper_hold():
+        if alarm.kind == AlarmKind.TAMPER and not self.d.release_tamper_hold():
             raise KunciError("the enclosure is still open: shut it, check the reader, then acknowledge")
         alarm = self.d.journal.acknowledge(alarm_id, actor)
-        self.d.journal.write("admin.alarm_acknowledged", actor=actor, detail={"alarm": alarm_id, "kind": alarm.kind})
-        if alarm.kind in ("keypad_suspended", "finger_suspended"):
-            self.d.access.clear_lockout(alarm.kind.split("_")[0], self.d.wall())
+        self.d.journal.write(EventType.ADMIN_ALARM_ACKNOWLEDGED, actor=actor,
+                             detail={"alarm": alarm_id, "kind": alarm.kind})
+        for channel, kind in SUSPENDED_ALARM.items():
+            if alarm.kind == kind:
+                self.d.access.clear_lockout(channel, self.d.wall())
         return {"id": alarm_id, "acknowledged_at": alarm.acknowledged_at}
 
     def _sim(self, cmd: str, params: dict[str, Any]) -> dict[str, Any]:

@@ -17,9 +17,11 @@ from controller.core.door_state import (
     AlarmCleared,
     AlarmRaised,
     DoorEvent,
+    HeldPhase,
     RelayOff,
     RelayOn,
 )
+from controller.core.vocabulary import EventType
 from controller.daemon.journal import Journal
 from drivers.door_io import StrikeRelay
 from drivers.indicators import Indicators
@@ -76,12 +78,12 @@ def apply_effects(effects: list, relay: CappedRelay, journal: Journal, indicator
         elif isinstance(effect, RelayOff):
             relay.lock(str(effect.reason))
         elif isinstance(effect, DoorEvent):
-            journal.write(str(effect.type), time=now, detail={"phase": str(effect.detail)} if effect.detail else None)
-            if str(effect.type) == "door.held" and str(effect.detail) == "prealarm":
+            journal.write(effect.type, time=now, detail={"phase": str(effect.detail)} if effect.detail else None)
+            if effect.type == EventType.DOOR_HELD and effect.detail == HeldPhase.PREALARM:
                 indicators.prealarm()
         elif isinstance(effect, AlarmRaised):
-            journal.raise_alarm(str(effect.kind))
+            journal.raise_alarm(effect.kind)
             indicators.alarm(True)
         elif isinstance(effect, AlarmCleared):
-            journal.clear_alarm(str(effect.kind))
+            journal.clear_alarm(effect.kind)
             indicators.alarm(False)

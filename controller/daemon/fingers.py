@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import func, select
 
 from controller.core.enrolment import EnrolStep
+from controller.core.vocabulary import AlarmKind, EventType
 from controller.daemon import params as p
 from controller.daemon.sensor_service import (
     SensorConnected,
@@ -121,7 +122,8 @@ class Fingers:
         session.commit()
         missing = sorted(keep - on_sensor)
         if missing:
-            self.d.journal.raise_alarm("templates_missing", f"{len(missing)} enrolled fingers are not on the sensor")
+            self.d.journal.raise_alarm(AlarmKind.TEMPLATES_MISSING,
+                                       f"{len(missing)} enrolled fingers are not on the sensor")
         self._capacity = capacity
         self._templates = len(on_sensor)
         return sorted(on_sensor - keep - self._enrolling), len(missing)
@@ -129,7 +131,7 @@ class Fingers:
     def finish_reconciliation(self, deleted: tuple[int, ...], missing: int) -> None:
         """Log ``sensor.reconciled`` when templates were removed."""
         if deleted:
-            self.d.journal.write("sensor.reconciled", detail={"removed": len(deleted), "missing": missing})
+            self.d.journal.write(EventType.SENSOR_RECONCILED, detail={"removed": len(deleted), "missing": missing})
             self._templates = None
 
     def begin(self, params: dict[str, Any]) -> dict[str, Any]:
@@ -158,7 +160,7 @@ class Fingers:
         if cred is None:
             raise KunciError("the enrolment record disappeared; enrol again")
         cred.state = "active"
-        self.d.journal.write("admin.finger_enrolled", user=code, actor=actor, detail={"slot": slot})
+        self.d.journal.write(EventType.ADMIN_FINGER_ENROLLED, user=code, actor=actor, detail={"slot": slot})
         self._templates = None
         return {"slot": slot}
 
@@ -181,7 +183,7 @@ class Fingers:
         slots = [f.slot for f in user.fingers]
         for cred in list(user.fingers):
             self.d.journal.session.delete(cred)
-        self.d.journal.write("admin.finger_deleted", user=code, actor=actor, detail={"slots": slots})
+        self.d.journal.write(EventType.ADMIN_FINGER_DELETED, user=code, actor=actor, detail={"slots": slots})
         self._templates = None
         return {"slots": slots}
 

@@ -29,6 +29,7 @@ from sqlalchemy import or_, select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
+from controller.core.vocabulary import AlarmKind, EventType
 from controller.fileio import atomic_write
 from controller.store import audit, hotpath
 from controller.store.models import Alarm
@@ -42,7 +43,8 @@ log = logging.getLogger(__name__)
 #: Events kept in memory while the database refuses writes.
 RAM_BUFFER_EVENTS = 10_000
 #: Event types logged at WARNING rather than INFO (alarms a technician should see in the journal).
-_WARN_EVENTS = frozenset({"door.forced", "door.held", "tamper", "duress", "lockout.started", "sensor.lost"})
+_WARN_EVENTS = frozenset({EventType.DOOR_FORCED, EventType.DOOR_HELD, EventType.TAMPER, EventType.LOCKOUT_STARTED,
+                          EventType.SENSOR_LOST})
 
 
 @dataclass
@@ -83,7 +85,8 @@ class Journal:
         """Events waiting in RAM for the database to accept writes again."""
         return len(self._buffer)
 
-    def write(self, type: str, *, time: datetime | None = None, anchor_later: bool = False, **fields: Any) -> bool:
+    def write(self, type: EventType, *, time: datetime | None = None, anchor_later: bool = False,
+              **fields: Any) -> bool:
         """Append one sealed event and commit. ``False`` when it could not be stored (buffered in RAM).
 
         ``anchor_later``: the anchor line of this commit waits for :meth:`settle` (a decision: the relay is
@@ -149,7 +152,7 @@ class Journal:
                               door=getattr(door, "name", door), actor=fields.get("actor"),
                               score=fields.get("score"), detail=fields.get("detail"))
 
-    def retract(self, type: str) -> bool:
+    def retract(self, type: EventType) -> bool:
         """Drop the newest RAM-buffered event if it is of ``type`` (it was never stored); True if dropped.
 
         For a decision that was reversed because its event could not be stored ("no log, no entry"):
@@ -251,7 +254,7 @@ class Journal:
 
     # -- alarms ---------------------------------------------------------------------------
 
-    def raise_alarm(self, kind: str, detail: str | None = None) -> bool:
+    def raise_alarm(self, kind: AlarmKind, detail: str | None = None) -> bool:
         """Open an alarm of ``kind`` unless one is still active (open, or cleared but not acknowledged).
 
         A condition that comes back before anyone acknowledged its alarm (a flapping sensor: lost,
@@ -277,7 +280,7 @@ class Journal:
             self._failed(exc)
             return False
 
-    def clear_alarm(self, kind: str) -> None:
+    def clear_alarm(self, kind: AlarmKind) -> None:
         """Mark open alarms of ``kind`` as cleared (the condition ended; acknowledgement is separate)."""
         try:
             for alarm in self.session.scalars(select(Alarm).where(Alarm.kind == kind, Alarm.cleared_at.is_(None))):

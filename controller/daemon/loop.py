@@ -34,6 +34,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from controller.config import Config
 from controller.core.pin_entry import Invalid, PinEntry, Submitted, TimedOut
+from controller.core.vocabulary import AlarmKind, EventType
 from controller.daemon import startup
 from controller.daemon.access import AccessController, Outcome
 from controller.daemon.effects import CappedRelay, apply_effects
@@ -213,7 +214,7 @@ class Daemon:
         if self._control is not None:
             self._control.close()
         if self.journal is not None and self.ready.is_set():
-            self.journal.write("daemon.stopped", actor="daemon")
+            self.journal.write(EventType.DAEMON_STOPPED, actor="daemon")
         if self.journal is not None and self.journal.buffered:
             startup.spill_unstored(self.journal, self.datadir.unstored_events_file)
         if self.hw is not None:
@@ -296,7 +297,7 @@ class Daemon:
         self.door.lockdown(False, t)
         if self.journal is not None:
             self.journal.rollback()
-            self.journal.raise_alarm("daemon_error", type(exc).__name__)
+            self.journal.raise_alarm(AlarmKind.DAEMON_ERROR, type(exc).__name__)
 
     def _dispatch(self, item: Any) -> None:
         if isinstance(item, Command):
@@ -316,7 +317,7 @@ class Daemon:
         elif isinstance(item, ev.DoorContact):
             self._apply(self.door.door_opened(t) if item.open else self.door.door_closed(t))
         elif isinstance(item, ev.ExitPressed):
-            self.journal.write("exit.request", time=now)
+            self.journal.write(EventType.EXIT_REQUEST, time=now)
             self._sync_lockdown(t)  # an exit request must not energise the strike during lockdown
             self._apply(self.door.exit_request(t))
         elif isinstance(item, ev.TamperChanged):
@@ -326,12 +327,12 @@ class Daemon:
         elif isinstance(item, ev.SensorLost):
             if self.sensor_state != "lost":  # already logged when the first open at start-up failed
                 self.sensor_state = "lost"
-                self.journal.write("sensor.lost", time=now, detail={"error": item.reason[:120]})
-                self.journal.raise_alarm("sensor_lost", item.reason[:200])
+                self.journal.write(EventType.SENSOR_LOST, time=now, detail={"error": item.reason[:120]})
+                self.journal.raise_alarm(AlarmKind.SENSOR_LOST, item.reason[:200])
         elif isinstance(item, ev.SensorRestored):
             self.sensor_state = "ok"
-            self.journal.write("sensor.restored", time=now, detail={"capacity": item.capacity})
-            self.journal.clear_alarm("sensor_lost")
+            self.journal.write(EventType.SENSOR_RESTORED, time=now, detail={"capacity": item.capacity})
+            self.journal.clear_alarm(AlarmKind.SENSOR_LOST)
             self.commands.reconcile_fingers()
         elif isinstance(item, SENSOR_RESULTS):  # answers of the sensor service (controller/daemon/sensor_service.py)
             self.commands.sensor_result(item)

@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 from controller import __version__
 from controller.config import Config
 from controller.core.door_state import DoorStateMachine
+from controller.core.vocabulary import AlarmKind, EventType
 from controller.daemon.journal import Journal
 from controller.errors import DataLost, StoreError
 from controller.paths import DataDir
@@ -87,21 +88,22 @@ def log_unclean_stop(journal: Journal) -> None:
     and never ``daemon.stopped``: killed, crashed, power cut)."""
     session = journal.session
     last_run = session.scalar(
-        select(Event.type).where(Event.type.in_(("daemon.started", "daemon.stopped")), Event.seq.is_not(None))
+        select(Event.type).where(Event.type.in_((EventType.DAEMON_STARTED, EventType.DAEMON_STOPPED)),
+                                 Event.seq.is_not(None))
         .order_by(Event.seq.desc()).limit(1))
     last = audit.head(session)
     session.commit()
-    if last_run == "daemon.started":
+    if last_run == EventType.DAEMON_STARTED:
         log.warning("the previous run did not stop cleanly; the last sealed event is seq %s", last[0] if last else 0)
-        journal.write("daemon.recovered", actor="daemon", detail={"last_seq": last[0] if last else 0})
+        journal.write(EventType.DAEMON_RECOVERED, actor="daemon", detail={"last_seq": last[0] if last else 0})
 
 
 def record_start(journal: Journal, truncated: dict[str, Any] | None, simulated: bool, clock_trusted: bool) -> None:
     """``log.truncated`` (and its alarm) when started on a truncated log, then ``daemon.started``."""
     if truncated is not None:
-        journal.write("log.truncated", actor="daemon", detail=truncated)
-        journal.raise_alarm("log_truncated", truncated["problem"][:200])
-    journal.write("daemon.started", actor="daemon",
+        journal.write(EventType.LOG_TRUNCATED, actor="daemon", detail=truncated)
+        journal.raise_alarm(AlarmKind.LOG_TRUNCATED, truncated["problem"][:200])
+    journal.write(EventType.DAEMON_STARTED, actor="daemon",
                   detail={"version": __version__, "simulated": simulated, "clock_trusted": clock_trusted})
 
 

@@ -10,6 +10,7 @@ from collections.abc import Callable
 from datetime import datetime
 
 from controller.core.door_state import DoorState, DoorStateMachine
+from controller.core.vocabulary import AlarmKind, EventType
 from controller.daemon.clock import JumpDetector, clock_trusted
 from controller.daemon.journal import Journal
 from controller.timefmt import iso_utc
@@ -45,13 +46,14 @@ class ClockWatch:
         """Compare the wall clock with the monotonic one; every CLOCK_CHECK_SECONDS ask for trust again."""
         jump = self._jumps.check(now, t)
         if jump is not None:
-            journal.write("clock.jumped", time=now, detail={"expected": iso_utc(jump[0]), "actual": iso_utc(jump[1])})
+            journal.write(EventType.CLOCK_JUMPED, time=now,
+                          detail={"expected": iso_utc(jump[0]), "actual": iso_utc(jump[1])})
         if t >= self._next_check:
             self._next_check = t + CLOCK_CHECK_SECONDS
             trusted = self._probe(self._policy)
             if trusted != self.trusted:
                 self.trusted = trusted
-                journal.write("clock.trust_changed", time=now, detail={"trusted": trusted})
+                journal.write(EventType.CLOCK_TRUST_CHANGED, time=now, detail={"trusted": trusted})
 
 
 class LogWatch:
@@ -65,7 +67,7 @@ class LogWatch:
         """Rows in ``events`` that the daemon did not write are never sealed: they raise an alarm (once),
         and ``kunci audit verify`` names them. Only the daemon writes the door database (issue 10)."""
         found = journal.unsealed_rows()
-        if found and journal.raise_alarm("foreign_events", f"{found} rows in the event log were not "
+        if found and journal.raise_alarm(AlarmKind.FOREIGN_EVENTS, f"{found} rows in the event log were not "
                                          "written by the door daemon; run 'kunci audit verify'"):
             log.error("%d rows in the event log were not written by the door daemon (never sealed)", found)
 
@@ -76,14 +78,14 @@ class LogWatch:
             if not self.down:
                 self.down = True
                 log.error("event log unavailable: local alarm on, events kept in RAM (%d)", journal.buffered)
-                journal.raise_alarm("log_unavailable", "the event log refused writes")  # may fail too
+                journal.raise_alarm(AlarmKind.LOG_UNAVAILABLE, "the event log refused writes")  # may fail too
             if indicators.pattern != "alarm":
                 indicators.alarm(True)
         elif self.down:
             self.down = False
             log.warning("event log available again; buffered events stored")
-            journal.raise_alarm("log_unavailable", "the event log refused writes")  # no-op if it got in
-            journal.clear_alarm("log_unavailable")
+            journal.raise_alarm(AlarmKind.LOG_UNAVAILABLE, "the event log refused writes")  # no-op if it got in
+            journal.clear_alarm(AlarmKind.LOG_UNAVAILABLE)
             door_alarm = door.state in (DoorState.HELD_OPEN, DoorState.FORCED_OPEN) or door.tamper_active
             if indicators.pattern == "alarm" and not door_alarm:
                 indicators.alarm(False)

@@ -27,6 +27,7 @@ from typing import Any
 from sqlalchemy.exc import SQLAlchemyError
 
 from controller.config import load_config, parse_config
+from controller.core.vocabulary import EventType
 from controller.errors import KunciError, StoreError
 from controller.fileio import atomic_write, fsync_dir
 from controller.ops.archive_format import archive_dir, list_archives
@@ -234,7 +235,7 @@ def _restore_locked(datadir: DataDir, plaintext: bytes, name: str, *, force: boo
                 if audit_key is not None:
                     audit.seal_as_written(session, audit_key)
                 found = reapply_changes(session, current, bool(payload.sim), reapply)
-                audit.record(session, "admin.backup_restored", actor=ACTOR, detail={
+                audit.record(session, EventType.ADMIN_BACKUP_RESTORED, actor=ACTOR, detail={
                     "backup_created_at": manifest.get("created_at"),
                     "backup_head_seq": manifest.get("chain_head", {}).get("seq"),
                     "reapplied": len(found) if reapply else 0,

@@ -12,7 +12,7 @@ from typing import Any
 
 from sqlalchemy import select
 
-from controller.core.vocabulary import PersonStatus
+from controller.core.vocabulary import EventType, PersonStatus
 from controller.ops.backup_format import ACTOR, BackupError
 from controller.store import audit
 from controller.store.models import PinCredential, User
@@ -99,6 +99,6 @@ def reapply_changes(session: Any, current: dict[str, tuple[str, bytes | None, se
         session.flush()
     if apply:
         for item in found:
-            audit.record(session, "admin.restore_reapplied", user=item.code, actor=ACTOR,
+            audit.record(session, EventType.ADMIN_RESTORE_REAPPLIED, user=item.code, actor=ACTOR,
                          detail={"what": item.what, "backup": item.backup_value, "now": item.now_value})
     return found

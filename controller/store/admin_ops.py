@@ -26,15 +26,15 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from controller.store import audit, people, pins, schedules, staff, validation
 from controller.config import Config
-from controller.core.vocabulary import RecordableEvent
+from controller.core.vocabulary import RECORDABLE_EVENTS
 from controller.errors import InvalidInput, PolicyRefused
+from controller.store import audit, people, pins, schedules, staff, validation
 
 #: Events a client may record through ``event.record``: what happens in the web or the CLI itself
 #: (logins, exports, backups). Every change of the door's data goes through a named operation,
 #: whose event the operation writes itself.
-RECORDABLE_EVENT_TYPES = frozenset(RecordableEvent)
+RECORDABLE_EVENT_TYPES = RECORDABLE_EVENTS
 
 #: Keys of a person's fields, as ``user.add`` and ``user.update`` take them.
 PERSON_FIELDS = ("name", "agreement_signed_on", "group", "valid_from", "valid_until", "extended_unlock",

@@ -17,6 +17,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from controller.core.vocabulary import EventType
 from controller.errors import InvalidInput
 from controller.store.audit import GENESIS_MAC, chain_mac, head, pending_count
 from controller.store.models import Event
@@ -210,7 +211,7 @@ def verify(
 
 
 #: Type of the event recorded when a prefix of the chain moves to an archive file.
-ARCHIVED_EVENT = "admin.events_archived"
+ARCHIVED_EVENT = EventType.ADMIN_EVENTS_ARCHIVED
 
 
 def pruned_start(session: Session) -> tuple[int, str] | None:

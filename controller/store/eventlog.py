@@ -25,8 +25,9 @@ from typing import Any, TextIO
 from sqlalchemy import ScalarSelect, Select, case, func, select
 from sqlalchemy.orm import Session
 
-from controller.store import audit
+from controller.core.vocabulary import EventType
 from controller.errors import InvalidInput
+from controller.store import audit
 from controller.store.models import Event
 from controller.timefmt import iso_utc, utcnow
 
@@ -37,7 +38,7 @@ logger = logging.getLogger(__name__)
 EXPORT_COLUMNS = ("seq", "time", "type", "reason", "method", "user", "door", "actor", "score")
 
 #: ``result`` filter values and the event type each one selects.
-RESULT_TYPES = {"granted": "access.granted", "denied": "access.denied"}
+RESULT_TYPES = {"granted": EventType.ACCESS_GRANTED, "denied": EventType.ACCESS_DENIED}
 
 #: Characters that make a spreadsheet treat a cell as a formula (OWASP CSV injection).
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import Integer, cast, func, or_, select
 from sqlalchemy.orm import Session, selectinload
 
-from controller.core.vocabulary import PersonStatus
+from controller.core.vocabulary import EventType, PersonStatus
 from controller.errors import InvalidInput, NotFound, PolicyRefused
 from controller.store import audit
 from controller.store.models import USER_STATUSES, AccessGroup, Event, User
@@ -49,9 +49,9 @@ AGREEMENT_REQUIRED = (
 )
 #: What ``set_status`` does for each target status, named as the admin event.
 STATUS_EVENTS = {
-    PersonStatus.ACTIVE: "admin.user_resumed",
-    PersonStatus.SUSPENDED: "admin.user_suspended",
-    PersonStatus.REVOKED: "admin.user_revoked",
+    PersonStatus.ACTIVE: EventType.ADMIN_USER_RESUMED,
+    PersonStatus.SUSPENDED: EventType.ADMIN_USER_SUSPENDED,
+    PersonStatus.REVOKED: EventType.ADMIN_USER_REVOKED,
 }
 
 
@@ -72,7 +72,7 @@ def next_code(session: Session) -> str:
     """
     highest_row = session.scalar(select(func.max(cast(func.substr(User.code, 2), Integer))))
     last_added = session.scalar(
-        select(Event.user_code).where(Event.type == "admin.user_added").order_by(Event.id.desc()).limit(1)
+        select(Event.user_code).where(Event.type == EventType.ADMIN_USER_ADDED).order_by(Event.id.desc()).limit(1)
     )
     n = max(int(highest_row or 0), _code_number(last_added)) + 1
     return f"{CODE_PREFIX}{n:0{CODE_DIGITS}d}"
@@ -134,7 +134,7 @@ def add_user(
         detail["extended_unlock"] = True
     if mode_override is not None:
         detail["mode_override"] = mode_override
-    audit.record(session, "admin.user_added", user=user.code, actor=actor, detail=detail)
+    audit.record(session, EventType.ADMIN_USER_ADDED, user=user.code, actor=actor, detail=detail)
     logger.info("person %s added by %s", user.code, actor)
     return user
 
@@ -242,7 +242,7 @@ def update_user(
             detail[key] = iso_date(new[key])
         elif key in ("extended_unlock", "mode_override"):
             detail[key] = new[key]
-    audit.record(session, "admin.user_updated", user=user.code, actor=actor, detail=detail)
+    audit.record(session, EventType.ADMIN_USER_UPDATED, user=user.code, actor=actor, detail=detail)
     return user
 
 
@@ -259,7 +259,7 @@ def reset_pin(session: Session, pepper: bytes, code: str, length: int, actor: st
     user = get_user(session, code)
     if user.status == PersonStatus.REVOKED:
         raise PolicyRefused(f"{user.code} is revoked; a revoked person cannot get a PIN")
-    kind = "admin.pin_reset" if user.pin is not None else "admin.pin_issued"
+    kind = EventType.ADMIN_PIN_RESET if user.pin is not None else EventType.ADMIN_PIN_ISSUED
     pin = pins.issue_pin(session, pepper, user, length)
     audit.record(session, kind, user=user.code, actor=actor)
     logger.info("PIN %s for %s by %s", kind.removeprefix("admin."), user.code, actor)

@@ -27,11 +27,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from controller.core.vocabulary import EventType
 from controller.errors import InvalidInput, StoreError
 from controller.paths import DataDir
 
 #: ``result`` filter values and the event type each one selects (as :data:`controller.store.eventlog.RESULT_TYPES`).
-RESULT_TYPES = {"granted": "access.granted", "denied": "access.denied"}
+RESULT_TYPES = {"granted": EventType.ACCESS_GRANTED, "denied": EventType.ACCESS_DENIED}
 #: Most ``time`` index entries the ``since`` id bound reads (as :data:`controller.store.eventlog.SINCE_BOUND_SCAN`).
 SINCE_BOUND_SCAN = 20_000
 #: Longest name search term (as :data:`controller.store.validation.NAME_MAX_LENGTH`).

@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from controller.core.vocabulary import EventType
 from controller.errors import InvalidInput, NotFound, PolicyRefused
 from controller.store import audit
 from controller.store.models import AccessGroup, Holiday, Schedule, ScheduleWindow, User
@@ -54,7 +55,8 @@ def add_group(session: Session, name: str, *, schedule: str | None = None, actor
     session.add(group)
     session.flush()
     audit.record(
-        session, "admin.group_added", actor=actor, detail={"group": clean, "schedule": sched.name if sched else None}
+        session, EventType.ADMIN_GROUP_ADDED, actor=actor,
+        detail={"group": clean, "schedule": sched.name if sched else None}
     )
     return group
 
@@ -72,7 +74,7 @@ def set_group_schedule(session: Session, group: str, schedule: str | None, *, ac
     session.flush()
     audit.record(
         session,
-        "admin.group_updated",
+        EventType.ADMIN_GROUP_UPDATED,
         actor=actor,
         detail={"group": row.name, "schedule": sched.name if sched else None},
     )
@@ -87,7 +89,7 @@ def delete_group(session: Session, name: str, *, actor: str) -> None:
         raise PolicyRefused(f"the group still has {members} member(s); move them to another group first")
     session.delete(row)
     session.flush()
-    audit.record(session, "admin.group_deleted", actor=actor, detail={"group": row.name})
+    audit.record(session, EventType.ADMIN_GROUP_DELETED, actor=actor, detail={"group": row.name})
 
 
 def _window_tuple(window: Any) -> tuple[int, int, int]:
@@ -131,7 +133,7 @@ def add_schedule(
     session.flush()
     audit.record(
         session,
-        "admin.schedule_added",
+        EventType.ADMIN_SCHEDULE_ADDED,
         actor=actor,
         detail={"schedule": clean, "windows": [list(s) for s in spans], "allow_on_holidays": bool(allow_on_holidays)},
     )
@@ -151,7 +153,7 @@ def delete_schedule(session: Session, name: str, *, actor: str) -> None:
         raise PolicyRefused(f"{used} group(s) still use this schedule; change them first")
     session.delete(row)
     session.flush()
-    audit.record(session, "admin.schedule_deleted", actor=actor, detail={"schedule": row.name})
+    audit.record(session, EventType.ADMIN_SCHEDULE_DELETED, actor=actor, detail={"schedule": row.name})
 
 
 def add_holiday(session: Session, day: date, name: str, *, actor: str) -> Holiday:
@@ -164,7 +166,7 @@ def add_holiday(session: Session, day: date, name: str, *, actor: str) -> Holida
     holiday = Holiday(day=day, name=clean)
     session.add(holiday)
     session.flush()
-    audit.record(session, "admin.holiday_added", actor=actor, detail={"day": day.isoformat(), "holiday": clean})
+    audit.record(session, EventType.ADMIN_HOLIDAY_ADDED, actor=actor, detail={"day": day.isoformat(), "holiday": clean})
     return holiday
 
 
@@ -183,4 +185,4 @@ def delete_holiday(session: Session, day: date, *, actor: str) -> None:
         raise NotFound(f"{day.isoformat()} is not a holiday")
     session.delete(row)
     session.flush()
-    audit.record(session, "admin.holiday_deleted", actor=actor, detail={"day": day.isoformat()})
+    audit.record(session, EventType.ADMIN_HOLIDAY_DELETED, actor=actor, detail={"day": day.isoformat()})

@@ -28,7 +28,7 @@ from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatc
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from controller.core.vocabulary import RecordableEvent
+from controller.core.vocabulary import EventType
 from controller.errors import InvalidInput, NotFound
 from controller.store import audit
 from controller.store.models import ADMIN_ROLES, AdminAccount
@@ -142,7 +142,7 @@ def store_account(session: Session, username: str, password_hash: str, role: str
     )
     session.add(account)
     session.flush()
-    audit.record(session, "admin.account_added", actor=actor, detail={"account": username, "role": role})
+    audit.record(session, EventType.ADMIN_ACCOUNT_ADDED, actor=actor, detail={"account": username, "role": role})
     logger.info("admin account %s added with role %s", username, role)
     return account
 
@@ -201,7 +201,7 @@ def authenticate(
 
     def fail(why: str) -> None:
         audit.record(
-            session, RecordableEvent.LOGIN_FAILED, actor=username if well_formed else None, detail={"why": why}
+            session, EventType.ADMIN_LOGIN_FAILED, actor=username if well_formed else None, detail={"why": why}
         )
         logger.info("admin login failed (%s)", why)
 
@@ -222,7 +222,7 @@ def authenticate(
             account.locked_until = iso_utc(now + timedelta(minutes=lock_minutes))
             account.failed_logins = 0
             audit.record(
-                session, "admin.account_locked", actor=username, detail={"minutes": lock_minutes}
+                session, EventType.ADMIN_ACCOUNT_LOCKED, actor=username, detail={"minutes": lock_minutes}
             )
             logger.warning("admin account %s locked after repeated failed logins", username)
         fail("wrong_password")
@@ -231,7 +231,7 @@ def authenticate(
     account.locked_until = None
     if ph.check_needs_rehash(account.password_hash):
         account.password_hash = ph.hash(pw)
-    audit.record(session, RecordableEvent.LOGIN, actor=username)
+    audit.record(session, EventType.ADMIN_LOGIN, actor=username)
     return account
 
 
@@ -270,7 +270,7 @@ def store_password(session: Session, username: str, password_hash: str, actor: s
     account.failed_logins = 0
     account.locked_until = None
     account.session_version += 1
-    audit.record(session, "admin.password_changed", actor=actor, detail={"account": username})
+    audit.record(session, EventType.ADMIN_PASSWORD_CHANGED, actor=actor, detail={"account": username})
     return account
 
 
@@ -294,7 +294,7 @@ def set_role(session: Session, username: str, role: str, actor: str) -> AdminAcc
     account = get_account(session, username)
     account.role = role
     account.session_version += 1
-    audit.record(session, "admin.role_changed", actor=actor, detail={"account": username, "role": role})
+    audit.record(session, EventType.ADMIN_ROLE_CHANGED, actor=actor, detail={"account": username, "role": role})
     return account
 
 
@@ -310,7 +310,7 @@ def set_active(session: Session, username: str, active: bool, actor: str) -> Adm
         account.failed_logins = 0
         account.locked_until = None
     account.session_version += 1
-    kind = "admin.account_enabled" if active else "admin.account_disabled"
+    kind = EventType.ADMIN_ACCOUNT_ENABLED if active else EventType.ADMIN_ACCOUNT_DISABLED
     audit.record(session, kind, actor=actor, detail={"account": username})
     return account
 

@@ -8,10 +8,8 @@ from hypothesis import strategies as st
 
 from controller.core.door_state import (
     AlarmCleared,
-    AlarmKind,
     AlarmRaised,
     DoorEvent,
-    DoorEventType,
     DoorState,
     DoorStateMachine,
     HeldPhase,
@@ -19,13 +17,14 @@ from controller.core.door_state import (
     RelayOffReason,
     RelayOn,
 )
+from controller.core.vocabulary import AlarmKind, EventType
 
-OPENED = DoorEvent(DoorEventType.OPENED)
-CLOSED = DoorEvent(DoorEventType.CLOSED)
-FORCED = DoorEvent(DoorEventType.FORCED)
-NOT_OPENED = DoorEvent(DoorEventType.NOT_OPENED)
-PREALARM = DoorEvent(DoorEventType.HELD, HeldPhase.PREALARM)
-HELD_ALARM = DoorEvent(DoorEventType.HELD, HeldPhase.ALARM)
+OPENED = DoorEvent(EventType.DOOR_OPENED)
+CLOSED = DoorEvent(EventType.DOOR_CLOSED)
+FORCED = DoorEvent(EventType.DOOR_FORCED)
+NOT_OPENED = DoorEvent(EventType.DOOR_NOT_OPENED)
+PREALARM = DoorEvent(EventType.DOOR_HELD, HeldPhase.PREALARM)
+HELD_ALARM = DoorEvent(EventType.DOOR_HELD, HeldPhase.ALARM)
 OFF_TIMEOUT = RelayOff(RelayOffReason.TIMEOUT)
 OFF_CLOSED = RelayOff(RelayOffReason.DOOR_CLOSED)
 
@@ -206,10 +205,10 @@ def test_door_opened_after_lockdown_cancel_is_forced() -> None:
 
 def test_tamper_raises_and_clears() -> None:
     door = machine()
-    assert door.tamper(True, 1.0) == [DoorEvent(DoorEventType.TAMPER, "active"), AlarmRaised(AlarmKind.TAMPER)]
+    assert door.tamper(True, 1.0) == [DoorEvent(EventType.TAMPER, "active"), AlarmRaised(AlarmKind.TAMPER)]
     assert door.tamper_active
     assert door.tamper(True, 2.0) == []
-    assert door.tamper(False, 3.0) == [DoorEvent(DoorEventType.TAMPER, "cleared"), AlarmCleared(AlarmKind.TAMPER)]
+    assert door.tamper(False, 3.0) == [DoorEvent(EventType.TAMPER, "cleared"), AlarmCleared(AlarmKind.TAMPER)]
 
 
 def test_duplicate_contact_reports_are_ignored() -> None:

@@ -23,7 +23,7 @@ from flask import (
 )
 from sqlalchemy import or_, select
 
-from controller.core.vocabulary import RecordableEvent
+from controller.core.vocabulary import EventType
 from controller.store import eventlog
 from controller.store.models import MAX_ROW_ID, Alarm
 from controller.timefmt import utcnow
@@ -112,7 +112,7 @@ def remote_unlock() -> Any:
         flash("Remote unlock refused. " + exc.message, "error")
         return redirect(url_for("dashboard.index"), code=303)
     if not ok:
-        daemon.record_event(RecordableEvent.UNLOCK_REFUSED, {"why": "wrong_password"})
+        daemon.record_event(EventType.ADMIN_UNLOCK_REFUSED, {"why": "wrong_password"})
         flash("Remote unlock refused: the password is wrong.", "error")
         return redirect(url_for("dashboard.index"), code=303)
     try:

@@ -22,7 +22,7 @@ from typing import Any
 from flask import Blueprint, Response, abort, render_template, request, url_for
 
 from controller.core.policy import Method, Reason
-from controller.core.vocabulary import RecordableEvent, values
+from controller.core.vocabulary import EventType, values
 from controller.errors import InvalidInput
 from controller.store import audit, eventlog
 from controller.timefmt import utcnow
@@ -45,11 +45,8 @@ EXPORT_CHUNK_ROWS = 200
 METHODS = values(Method)
 #: Every denial reason (:class:`controller.core.policy.Reason` but ``granted``).
 REASONS = tuple(reason.value for reason in Reason if reason is not Reason.GRANTED)
-TYPES = (
-    "access.granted", "access.denied", "door.opened", "door.closed", "door.forced", "door.held", "exit.request",
-    "lockout.started", "lockout.ended", "sensor.lost", "sensor.restored", "tamper", "duress", "daemon.started",
-    "daemon.stopped", "admin.*",
-)
+#: Every event type but the admin ones, which the filter offers as one family (``admin.*``).
+TYPES = (*(t.value for t in EventType if not t.startswith("admin.")), "admin.*")
 
 
 @bp.route("")
@@ -149,7 +146,7 @@ def export(fmt: str) -> Any:
     except InvalidInput as exc:
         abort(400, description=sentence(str(exc)))
     # No export without its log entry: the daemon must have logged it before any row is sent.
-    if not daemon.record_event(RecordableEvent.LOG_EXPORTED, {"format": fmt, "filters": f.as_dict()}):
+    if not daemon.record_event(EventType.ADMIN_LOG_EXPORTED, {"format": fmt, "filters": f.as_dict()}):
         return render_error(503, "The door daemon is not running, so the export could not be logged; "
                                  "nothing was exported. Try again once it runs.")
     stamp = utcnow().strftime("%Y%m%dT%H%M%SZ")

@@ -32,7 +32,7 @@ from flask import (
     url_for,
 )
 
-from controller.core.vocabulary import PersonStatus, RecordableEvent
+from controller.core.vocabulary import EventType, PersonStatus
 from controller.errors import InvalidInput, KunciError, NotFound
 from controller.store import eventlog, people, people_search, schedules
 from controller.store.models import DOOR_MODES, USER_STATUSES
@@ -174,7 +174,7 @@ def export() -> Any:
     """
     if request.args:
         abort(400, description="The people export takes no parameters; the file name is chosen by the server.")
-    if not daemon.record_event(RecordableEvent.PEOPLE_EXPORTED, {"format": "csv"}):
+    if not daemon.record_event(EventType.ADMIN_PEOPLE_EXPORTED, {"format": "csv"}):
         return render_error(503, "The door daemon is not running, so the export could not be logged; "
                                  "nothing was exported. Try again once it runs.")
     stamp = utcnow().strftime("%Y%m%dT%H%M%SZ")

@@ -26,7 +26,7 @@ from flask import (
     url_for,
 )
 
-from controller.core.vocabulary import RecordableEvent
+from controller.core.vocabulary import EventType
 from controller.errors import InvalidInput
 from controller.store import staff
 from controller.store.models import ADMIN_ROLES
@@ -156,7 +156,7 @@ def end_sessions(username: str) -> Any:
     if not _account_exists(username):
         abort(404)
     keep = g.account.session_id if username == g.account.username else None
-    daemon.record_event(RecordableEvent.SESSIONS_ENDED, {"account": username})
+    daemon.record_event(EventType.ADMIN_SESSIONS_ENDED, {"account": username})
     revoke_other_sessions(username, keep_session_id=keep)
     flash(f"The open sessions of {username} have ended.", "ok")
     return redirect(url_for("staff.index"), code=303)
