@@ -6,6 +6,7 @@ bystander). A pin number of ``-1`` means "not fitted".
 from __future__ import annotations
 
 import threading
+import time
 from types import TracebackType
 from typing import Any
 
@@ -14,12 +15,39 @@ from gpiozero import LED, Buzzer
 from drivers.door_io import NOT_FITTED
 
 
+#: A part's pattern: None = leave as is, bool = steady, (on_s, off_s, n) = blink n times (None = until replaced).
+Spec = tuple[float, float, "int | None"] | bool | None
+
+
+class _Blink:
+    """One part's blinking schedule from ``start`` (monotonic seconds): gpiozero's ``blink`` semantics
+    (on for ``on_s``, off for ``off_s``, ``n`` times or forever, off at the end), computed, not slept."""
+
+    __slots__ = ("start", "on_s", "off_s", "n")
+
+    def __init__(self, start: float, on_s: float, off_s: float, n: int | None) -> None:
+        self.start, self.on_s, self.off_s, self.n = start, on_s, off_s, n
+
+    def level_at(self, now: float) -> tuple[bool, float | None]:
+        """The level at ``now`` and when it next changes (``None``: the pattern is over, the part off)."""
+        period = max(self.on_s + self.off_s, 1e-3)
+        elapsed = max(0.0, now - self.start)
+        k = int(elapsed // period)
+        if self.n is not None and k >= self.n:
+            return False, None
+        if elapsed - k * period < self.on_s:
+            return True, self.start + k * period + self.on_s
+        return False, self.start + (k + 1) * period
+
+
 class Indicators:
     """Buzzer and two LEDs with named feedback patterns (docs/install-pi.md "2. Wiring").
 
-    Wiring: each output drives its part through a transistor or a series resistor, active high. Patterns
-    run on gpiozero's own blink/beep background threads and replace whatever pattern the same part was
-    playing. Patterns take no key or user argument on purpose: feedback must not reveal what was typed.
+    Wiring: each output drives its part through a transistor or a series resistor, active high. A pattern
+    replaces whatever the same part was playing. Calling one costs a few pin writes and nothing more: the
+    first level is set at once and one long-lived player thread (started with the object) switches the
+    rest on time, so the door's loop never starts a thread for feedback (docs/performance.md, W2).
+    Patterns take no key or user argument on purpose: feedback must not reveal what was typed.
 
     :param buzzer_pin: GPIO of the buzzer (``[gpio] buzzer_pin``, default 18; -1 = not fitted).
     :param green_pin: GPIO of the green LED (``[gpio] green_led_pin``, default 21; -1 = not fitted).
@@ -47,6 +75,8 @@ class Indicators:
         self._green: LED | None = None
         self._red: LED | None = None
         self._lock = threading.Lock()
+        self._changed = threading.Condition(self._lock)
+        self._blinks: dict[LED | Buzzer, _Blink] = {}
         self._closed = False
         self.pattern = "off"
         try:
@@ -59,6 +89,8 @@ class Indicators:
         except BaseException:
             self.close()
             raise
+        self._player = threading.Thread(target=self._run, name="kunci-indicators", daemon=True)
+        self._player.start()
 
     @property
     def state(self) -> dict[str, bool]:
@@ -74,29 +106,44 @@ class Indicators:
     def _is_on(device: LED | Buzzer | None) -> bool:
         return device is not None and not device.closed and bool(device.is_active)
 
-    def _play(
-        self,
-        name: str,
-        *,
-        green: tuple[float, float, int | None] | bool | None = None,
-        red: tuple[float, float, int | None] | bool | None = None,
-        buzzer: tuple[float, float, int | None] | bool | None = None,
-    ) -> None:
+    @staticmethod
+    def _set(device: LED | Buzzer, level: bool) -> None:
+        if bool(device.is_active) != level:
+            device.on() if level else device.off()
+
+    def _play(self, name: str, *, green: Spec = None, red: Spec = None, buzzer: Spec = None) -> None:
         """Apply a pattern: per part None = leave as is, bool = steady, (on_s, off_s, n) = blink."""
-        with self._lock:
+        with self._changed:
             if self._closed:
                 return
             self.pattern = name
+            now = time.monotonic()
             for device, spec in ((self._green, green), (self._red, red), (self._buzzer, buzzer)):
                 if device is None or spec is None:
                     continue
-                if spec is True:
-                    device.on()
-                elif spec is False:
-                    device.off()
+                if isinstance(spec, bool):
+                    self._blinks.pop(device, None)
+                    self._set(device, spec)
                 else:
-                    on_s, off_s, n = spec
-                    device.blink(on_time=on_s, off_time=off_s, n=n)
+                    blink = _Blink(now, *spec)
+                    self._blinks[device] = blink
+                    self._set(device, blink.level_at(now)[0])
+            self._changed.notify()
+
+    def _run(self) -> None:
+        """The player: switches every blinking part at its next change, sleeping until the earliest one."""
+        with self._changed:
+            while not self._closed:
+                now = time.monotonic()
+                wake: float | None = None
+                for device, blink in list(self._blinks.items()):
+                    level, change = blink.level_at(now)
+                    self._set(device, level)
+                    if change is None:
+                        del self._blinks[device]
+                    else:
+                        wake = change if wake is None else min(wake, change)
+                self._changed.wait(None if wake is None else max(0.0, wake - now))
 
     def key_ack(self) -> None:
         """One short beep, identical for every key; LEDs unchanged."""
@@ -135,11 +182,13 @@ class Indicators:
 
     def close(self) -> None:
         """Stop the patterns, switch everything off and release the pins. Idempotent."""
-        with self._lock:
+        with self._changed:
             if self._closed:
                 return
             self._closed = True
             self.pattern = "off"
+            self._blinks.clear()
+            self._changed.notify()
             for device in (self._buzzer, self._green, self._red):
                 if device is not None:
                     try:

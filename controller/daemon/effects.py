@@ -3,7 +3,7 @@
 :func:`apply_effects` turns :mod:`controller.core.door_state` effects into relay changes, sealed door events,
 alarms and indicator patterns. :class:`CappedRelay` is the strike relay as the loop drives it, with the
 unlock cap enforced off the loop (DESIGN §4): the door state machine already relocks at
-``door.max_unlock_seconds``; this timer is the second line and drops the relay a quarter second after
+``door.max_unlock_seconds``; this watchdog is the second line and drops the relay a quarter second after
 the cap even if the loop were stuck. It only ever *locks*.
 """
 
@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
+from collections.abc import Callable
 from datetime import datetime
 
 from controller.core.door_state import (
@@ -33,41 +35,65 @@ CAP_SLACK_SECONDS = 0.25
 
 
 class CappedRelay:
-    """``relay`` (a :class:`~drivers.door_io.StrikeRelay`, off at construction) with a cap timer.
+    """``relay`` (a :class:`~drivers.door_io.StrikeRelay`, off at construction) with a cap watchdog.
+
+    One watchdog thread, started here and never on the decision path, waits for the cap of the current
+    unlock period (``max_unlock_seconds`` plus :data:`CAP_SLACK_SECONDS` after the period began) and
+    drops the relay if it is still energised then; :meth:`unlock` only records the deadline.
 
     :param relay: the strike relay driver.
-    :param max_unlock_seconds: ``door.max_unlock_seconds``; the timer fires this long plus
-        :data:`CAP_SLACK_SECONDS` after an unlock.
+    :param max_unlock_seconds: ``door.max_unlock_seconds``.
+    :param clock: monotonic clock of the watchdog (real time: it guards against a stuck loop).
     """
 
-    def __init__(self, relay: StrikeRelay, max_unlock_seconds: float) -> None:
+    def __init__(self, relay: StrikeRelay, max_unlock_seconds: float,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self.relay = relay
         self._cap_seconds = max_unlock_seconds + CAP_SLACK_SECONDS
-        self._timer: threading.Timer | None = None
+        self._clock = clock
+        self._deadline: float | None = None
+        self._closed = False
+        self._changed = threading.Condition()
+        self._watchdog = threading.Thread(target=self._watch, name="kunci-relay-cap", daemon=True)
+        self._watchdog.start()
 
     def unlock(self) -> None:
-        """Energise the strike and arm the cap timer (once per unlock period)."""
+        """Energise the strike and arm the cap (once per unlock period: a re-grant keeps the first cap)."""
         self.relay.unlock()
-        if self._timer is None:
-            self._timer = threading.Timer(self._cap_seconds, self._cap_expired)
-            self._timer.daemon = True
-            self._timer.start()
+        with self._changed:
+            if self._deadline is None:
+                self._deadline = self._clock() + self._cap_seconds
+                self._changed.notify()
 
     def lock(self, why: str) -> None:
-        """De-energise the strike (never raises: a failure is logged) and disarm the timer."""
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
+        """De-energise the strike (never raises: a failure is logged) and disarm the cap."""
+        with self._changed:
+            self._deadline = None
         try:
             self.relay.lock()
         except Exception:
             log.exception("relay.lock failed (%s)", why)
 
-    def _cap_expired(self) -> None:
-        if self.relay.is_unlocked:
-            log.error("unlock cap reached outside the loop; relay forced off")
-            self.relay.lock()
-        self._timer = None
+    def close(self) -> None:
+        """Stop the watchdog (after the relay was locked at shutdown)."""
+        with self._changed:
+            self._closed = True
+            self._changed.notify()
+
+    def _watch(self) -> None:
+        with self._changed:
+            while not self._closed:
+                if self._deadline is None:
+                    self._changed.wait()
+                    continue
+                left = self._deadline - self._clock()
+                if left > 0:
+                    self._changed.wait(left)
+                    continue
+                self._deadline = None
+                if self.relay.is_unlocked:
+                    log.error("unlock cap reached outside the loop; relay forced off")
+                    self.relay.lock()
 
 
 def apply_effects(effects: list, relay: CappedRelay, journal: Journal, indicators: Indicators, now: datetime) -> None:

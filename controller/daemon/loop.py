@@ -209,6 +209,8 @@ class Daemon:
 
     def _shutdown(self) -> None:
         self._relay_off("shutdown")
+        if self._relay is not None:
+            self._relay.close()
         gc.unfreeze()  # a process that starts another daemon (tests, benchmarks) may collect this one's objects
         self.notifier.stopping()
         if self._control is not None:

@@ -101,3 +101,15 @@ def test_indicators_not_fitted(mock_factory) -> None:
             pattern()
         ind.alarm(True)
         assert ind.state == {"green": False, "red": False, "buzzer": False}
+
+
+def test_a_pattern_starts_no_thread(indicators) -> None:
+    """The door loop calls these on every key: one long-lived player switches the parts (docs/performance.md)."""
+    import threading
+
+    before = threading.active_count()
+    for _ in range(20):
+        indicators.key_ack()
+        indicators.denied()
+        indicators.granted()
+    assert threading.active_count() == before
