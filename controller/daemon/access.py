@@ -94,6 +94,7 @@ class AccessController:
         self.site = hotpath.load_site(self.session, config.door.name)
         #: Lockout rows whose last write was rolled back (the event could not be stored): written next time.
         self._unsaved: set[str] = set()
+        self._iso_cache: dict[datetime, str] = {}  # failure times already formatted (_iso_times)
         pin_cfg = config.pin
         self.keypad_lockout = self._load_lockout(
             "keypad",
@@ -158,8 +159,17 @@ class AccessController:
         hotpath.save_lockout(
             self.session, name, state.failures, state.level,
             iso_utc(state.locked_until_utc) if state.locked_until_utc else None,
-            json.dumps([iso_utc(t) for t in state.failure_times]), state.suspended)
+            json.dumps(self._iso_times(state.failure_times)), state.suspended)
         self._unsaved.add(name)  # until the commit that carries it succeeds
+
+    def _iso_times(self, times: tuple[datetime, ...]) -> list[str]:
+        """``times`` as stored (UTC ISO text), each formatted once: a refused PIN adds one failure time to a
+        list of up to ``suspend_after_failures_24h`` that is written again whole (docs/performance.md, W2)."""
+        cache = self._iso_cache
+        out = [cache.get(t) or cache.setdefault(t, iso_utc(t)) for t in times]
+        if len(cache) > 2 * len(times) + 64:
+            self._iso_cache = dict(zip(times, out))
+        return out
 
     def _committed(self, name: str, logged: bool) -> None:
         if logged:

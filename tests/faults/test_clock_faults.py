@@ -1,7 +1,8 @@
 """Wall-clock faults (docs/reliability.md T2.6, T5.6, T5.7; issue 6): jumps during an unlock and a lockout, untrusted time.
 
-The daemon gets an injected wall clock (``Daemon.wall``) that a test moves by +1 day or -1 hour while
-the real monotonic clock runs on. Relay timing and lockouts run on the monotonic clock, so a jump changes
+The daemon gets an injected wall clock that a test moves by +1 day or -1 hour: on the stepped daemon
+(tests/controller/stepped.py) for the unlock and the lockout, whose timing is then exact, and on the
+threaded one (``MovableWall``) for the rest. Relay timing and lockouts run on the monotonic clock, so a jump changes
 neither; the jump itself is logged as ``clock.jumped`` with the expected and the new time. With the
 clock untrusted, people restricted by a schedule are refused (``clock_untrusted``), others are admitted.
 """
@@ -10,13 +11,12 @@ from __future__ import annotations
 
 import dataclasses
 import threading
-import time
 from datetime import datetime, timedelta
 
 import pytest
 
-from controller.control import changes
 from controller.config import SiteConfig
+from controller.control import changes
 from controller.timefmt import parse_iso_utc, utcnow
 from tests.controller.daemon_harness import (
     DaemonRunner,
@@ -29,7 +29,8 @@ from tests.controller.daemon_harness import (
     wait_event,
     wait_for,
 )
-from tests.faults.fault_helpers import on_loop, report
+from tests.controller.stepped import TICK_SECONDS, SteppedDaemon, stepped_config
+from tests.faults.fault_helpers import on_loop
 
 pytestmark = pytest.mark.faults
 
@@ -72,52 +73,52 @@ UNLOCK = {"unlock_seconds": 2.0, "extended_unlock_seconds": 2.0, "max_unlock_sec
 
 
 @pytest.mark.parametrize("jump", [DAY, -HOUR], ids=["plus-1-day", "minus-1-hour"])
-def test_a_wall_clock_jump_during_an_unlock_changes_no_relay_timing_and_is_logged(start_daemon, daemon_datadir,
-                                                                                 jump):
-    daemon, wall = start_with_wall(start_daemon, fast_config(door=UNLOCK, sensor={"enabled": False}))
-    person = add_person(daemon_datadir, daemon.config)
-    daemon.press(person.pin + "#")
-    granted = wait_event(daemon_datadir, "access.granted", user=person.code)
-    wait_for(lambda: daemon.relay_pin.state, what="relay on")
-    time.sleep(0.5)
-    wall.jump(jump)
-    jumped = wait_event(daemon_datadir, "clock.jumped", after_id=granted["id"])
-    wait_for(lambda: not daemon.relay_pin.state, what="relay off")
-    (_, duration), = relay_periods(daemon.relay_pin)
-    assert duration == pytest.approx(UNLOCK["unlock_seconds"], abs=0.4)
-    expected = parse_iso_utc(jumped["detail"]["expected"])
-    actual = parse_iso_utc(jumped["detail"]["actual"])
-    assert (actual - expected).total_seconds() == pytest.approx(jump, abs=5)
-    wait_event(daemon_datadir, "door.not_opened", after_id=granted["id"])
-    assert len(matching(events(daemon_datadir, granted["id"]), "clock.jumped")) == 1
-    report(f"clock jump {jump:+.0f} s during an unlock: relay on {duration:.2f} s "
-           f"(configured {UNLOCK['unlock_seconds']} s), clock.jumped logged")
+def test_a_wall_clock_jump_during_an_unlock_changes_no_relay_timing_and_is_logged(daemon_datadir, jump):
+    config = stepped_config(door=UNLOCK)
+    person = add_person(daemon_datadir, config)
+    with SteppedDaemon(daemon_datadir, config) as door:
+        door.type(person.pin + "#", gap=TICK_SECONDS)
+        granted, = matching(events(daemon_datadir), "access.granted", user=person.code)
+        assert door.relay_on
+        door.advance(0.5)
+        door.clock.jump_wall(timedelta(seconds=jump))
+        door.advance(UNLOCK["unlock_seconds"] - 0.5 - 3 * TICK_SECONDS)
+        assert door.relay_on  # the unlock runs on the monotonic clock: neither cut short nor stretched
+        door.advance(3 * TICK_SECONDS)
+        assert not door.relay_on
+        jumped, = matching(events(daemon_datadir, granted["id"]), "clock.jumped")
+        moved = parse_iso_utc(jumped["detail"]["actual"]) - parse_iso_utc(jumped["detail"]["expected"])
+        assert moved.total_seconds() == pytest.approx(jump, abs=1)
+        assert matching(events(daemon_datadir, granted["id"]), "door.not_opened")
 
 
 @pytest.mark.parametrize("jump", [-HOUR, DAY], ids=["minus-1-hour", "plus-1-day"])
-def test_a_wall_clock_jump_during_a_keypad_lockout_neither_shortens_nor_stretches_it(start_daemon, daemon_datadir,
-                                                                                    jump):
-    pin = {"lockout_base_seconds": 4.0, "lockout_max_seconds": 8.0}  # outlasts typing the right PIN (~2 s)
-    daemon, wall = start_with_wall(start_daemon, fast_config(pin=pin, sensor={"enabled": False}))
-    person = add_person(daemon_datadir, daemon.config)
-    daemon.press(f"{WRONG}#{WRONG}#{WRONG}#")
-    started = wait_event(daemon_datadir, "lockout.started")
-    began = time.monotonic()
-    wall.jump(jump)
-    daemon.press(person.pin + "#")  # during the lockout: refused
-    refused = wait_event(daemon_datadir, "access.denied", after_id=started["id"], user=person.code)
-    assert refused["reason"] == "locked_out"
-    wait_event(daemon_datadir, "lockout.ended", after_id=started["id"], timeout=15)
-    lasted = time.monotonic() - began
-    # Not shortened by -1 h (monotonic deadline); not stretched to an hour or a day (a UTC deadline
-    # further ahead than the longest lockout is pulled in to lockout_max_seconds).
-    assert pin["lockout_base_seconds"] - 0.3 <= lasted <= pin["lockout_base_seconds"] + pin["lockout_max_seconds"] + 1.5
-    wait_event(daemon_datadir, "clock.jumped", after_id=started["id"])
-    mark = last_event_id(daemon_datadir)
-    daemon.press(person.pin + "#")
-    wait_event(daemon_datadir, "access.granted", after_id=mark, user=person.code)
-    assert len(relay_periods(daemon.relay_pin)) == 1
-    report(f"clock jump {jump:+.0f} s during a {pin['lockout_base_seconds']} s lockout: lockout lasted {lasted:.2f} s")
+def test_a_wall_clock_jump_during_a_keypad_lockout_never_shortens_it_nor_stretches_it_past_the_longest(
+        daemon_datadir, jump):
+    """T2.6 (controller/core/lockout.py "Two clocks"): the lockout holds while either its monotonic or its
+    UTC deadline says so. +1 day: the monotonic deadline rules, the lockout lasts its 4 s. -1 hour: the UTC
+    deadline is now an hour ahead, further than any lockout we issue, so it is pulled in to now + the
+    longest lockout (8 s): stretched to that bound, never to an hour."""
+    config = stepped_config(pin={"lockout_base_seconds": 4.0, "lockout_max_seconds": 8.0})
+    person = add_person(daemon_datadir, config)
+    with SteppedDaemon(daemon_datadir, config) as door:
+        door.type(f"{WRONG}#" * 3, gap=TICK_SECONDS)
+        started, = matching(events(daemon_datadir), "lockout.started")
+        began = door.clock.t
+        door.clock.jump_wall(timedelta(seconds=jump))
+        door.type(person.pin + "#", gap=TICK_SECONDS)  # during the lockout: refused
+        refused, = matching(events(daemon_datadir, started["id"]), "access.denied", user=person.code)
+        assert refused["reason"] == "locked_out"
+        while not matching(events(daemon_datadir, started["id"]), "lockout.ended"):
+            assert door.clock.t - began < 60, "the lockout never ended"
+            door.advance(TICK_SECONDS)
+        lasted = door.clock.t - began
+        expected = config.pin.lockout_base_seconds if jump > 0 else config.pin.lockout_max_seconds
+        assert expected - TICK_SECONDS <= lasted <= expected + 2 * TICK_SECONDS
+        assert matching(events(daemon_datadir, started["id"]), "clock.jumped")
+        mark = last_event_id(daemon_datadir)
+        door.type(person.pin + "#", gap=TICK_SECONDS)
+        assert matching(events(daemon_datadir, mark), "access.granted", user=person.code) and door.relay_on
 
 
 def test_with_the_clock_untrusted_scheduled_people_are_refused_and_others_admitted(start_daemon, daemon_datadir):
