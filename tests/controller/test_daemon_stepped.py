@@ -137,3 +137,16 @@ def test_unlocks_repeated_while_unlocked_never_hold_the_strike_past_the_cap(daem
                 longest = max(longest, on_for)
         assert longest <= config.door.max_unlock_seconds + TICK_SECONDS
         assert longest >= config.door.unlock_seconds - TICK_SECONDS
+
+
+def test_an_extended_unlock_longer_than_the_cap_stops_at_the_cap(daemon_datadir):
+    """A person's extended unlock above ``max_unlock_seconds`` (a bad config) still stops at the cap."""
+    config = stepped_config(door={"unlock_seconds": 1.0, "extended_unlock_seconds": 8.0, "max_unlock_seconds": 2.0})
+    person = add_person(daemon_datadir, config, extended_unlock=True)
+    with SteppedDaemon(daemon_datadir, config) as door:
+        door.type(person.pin + "#", gap=TICK_SECONDS)
+        assert door.relay_on
+        door.advance(2.0 - 3 * TICK_SECONDS)
+        assert door.relay_on
+        door.advance(3 * TICK_SECONDS)
+        assert not door.relay_on
