@@ -43,6 +43,11 @@ class MatrixDebouncer:
         self._candidate_since: float | None = None
 
     @property
+    def armed(self) -> bool:
+        """True when the next key pressed alone can be accepted (the matrix was seen released long enough)."""
+        return self._armed
+
+    @property
     def candidate_since(self) -> float | None:
         """Scan time (seconds) at which the key now being debounced was first seen alone, else None."""
         return self._candidate_since

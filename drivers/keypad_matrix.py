@@ -101,6 +101,8 @@ class MatrixKeypad:
         self._scan_lock = threading.Lock()
         self._poller = PollingThread("kunci-keypad-matrix", self._interval_s, self.step)
         self._closed = False
+        #: Keys accepted since start (a count only, never which keys: the simulator waits on it).
+        self.accepted = 0
         self._rows: list[_RowLine] = []
         self._columns: list[InputDevice] = []
         try:
@@ -149,8 +151,14 @@ class MatrixKeypad:
         t = self._clock()
         key = self._debouncer.feed(self.scan_once(), t)
         if key is not None:
+            self.accepted += 1
             self._on_event(KeyPressed(key=key, t=t))
         return key
+
+    @property
+    def ready(self) -> bool:
+        """True when the scanner will accept the next key pressed alone (the previous one was released)."""
+        return self._debouncer.armed
 
     def start(self) -> None:
         """Start the scanner thread (a daemon thread); does nothing if it already runs."""

@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 import warnings
+from collections.abc import Callable
 from contextlib import suppress
 from dataclasses import dataclass, field
 from typing import Any
@@ -24,11 +26,24 @@ from drivers.events import EventSink
 
 log = logging.getLogger(__name__)
 
-#: How long ``kunci sim press`` holds each key and waits between keys (milliseconds). A person holds a
-#: key 100-200 ms; the scanner needs debounce_scans x scan_interval_ms (30 ms by default) of it. The
-#: margin keeps keys from being missed when a loaded machine delays the scanner thread.
+#: How long ``kunci sim press`` holds each key and waits between keys at least (milliseconds), as a
+#: person does (100-200 ms). On a matrix keypad each key is then held until the real scanner has read it
+#: and released until the scanner is ready for the next one, however late a loaded machine runs the
+#: scanner thread: a simulated key is never lost to load (a person's finger would not be either).
 SIM_KEY_HOLD_MS = 150
 SIM_KEY_GAP_MS = 100
+#: The longest a simulated key is held waiting for the scanner before ``sim press`` gives up (seconds).
+SIM_KEY_TIMEOUT_S = 30.0
+
+
+def _hold(done: Callable[[], bool], at_least_ms: float, what: str) -> None:
+    """Wait at least ``at_least_ms`` and until ``done()``; RuntimeError after :data:`SIM_KEY_TIMEOUT_S`."""
+    began = time.monotonic()
+    time.sleep(at_least_ms / 1000.0)
+    while not done():
+        if time.monotonic() - began > SIM_KEY_TIMEOUT_S:
+            raise RuntimeError(f"simulated keypad: gave up waiting for {what}")
+        time.sleep(0.002)
 
 
 @dataclass
@@ -39,6 +54,7 @@ class Simulation:
     keypad: Any | None  # MatrixKeypadModel or WiegandSender
     panel: Any  # DoorPanelModel
     sensor: Any | None  # PtySensorSimulator
+    scanner: Any | None = None  # the real MatrixKeypad driver reading ``keypad`` (matrix keypads only)
     _lift_timer: threading.Timer | None = field(default=None, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     _typing: threading.Lock = field(default_factory=threading.Lock, repr=False)
@@ -55,8 +71,21 @@ class Simulation:
         with self._typing:
             if isinstance(self.keypad, _WiegandTyping):
                 self.keypad.type_keys(keys)
-            else:
+            elif self.scanner is None:
                 self.keypad.type_keys(keys, key_ms=SIM_KEY_HOLD_MS, gap_ms=SIM_KEY_GAP_MS)
+            else:
+                for key in keys:
+                    self._type_read(key)
+
+    def _type_read(self, key: str) -> None:
+        """One key on the matrix: down until the scanner read it, up until it is ready for the next."""
+        scanner, before = self.scanner, self.scanner.accepted
+        self.keypad.press(key)
+        try:
+            _hold(lambda: scanner.accepted > before, SIM_KEY_HOLD_MS, f"the keypad scanner to read {key!r}")
+        finally:
+            self.keypad.release(key)
+        _hold(lambda: scanner.ready, SIM_KEY_GAP_MS, "the keypad scanner to see the key released")
 
     def touch(self, label: str, hold_seconds: float) -> None:
         """Put finger ``label`` on the glass and lift it after ``hold_seconds``."""
@@ -195,7 +224,8 @@ def build_hardware(config: Config, datadir: DataDir, sink: EventSink) -> Hardwar
 
             hw.sensor_service = SensorService(hw.sensor, hw.watcher, sink)
         if config.simulated:
-            hw.sim = Simulation(factory=factory, keypad=sim_keypad, panel=panel, sensor=sensor_sim)
+            scanner = hw.keypad if config.keypad.type == "matrix" else None
+            hw.sim = Simulation(factory=factory, keypad=sim_keypad, panel=panel, sensor=sensor_sim, scanner=scanner)
     except BaseException:
         hw.close()
         raise
