@@ -6,6 +6,9 @@ re-MACed), then the live log from the last archive's end anchor; any unsealed ro
 error; and the newest head of the anchor file ``DATA/anchor/heads`` (kept by the daemon outside the
 database, :mod:`controller.store.anchor`) must still be in the log with its MAC, else the tail was
 truncated or rewritten. ``--anchor SEQ:MAC`` / ``--anchor-from FILE`` add a head kept off the device.
+Without archives (and on SQLite) it reads the database over a read-only ``sqlite3`` connection and
+imports no SQLAlchemy (:mod:`controller.store.chain_check`, docs/performance.md W10); with archives
+it takes the session path of :mod:`controller.ops.archive_verify` (the same walk over a session).
 ``archive`` moves sealed events older than the cut-off into a new archive file (see
 :mod:`controller.ops.archive`, docs/backup.md).
 """
@@ -13,24 +16,31 @@ truncated or rewritten. ``--anchor SEQ:MAC`` / ``--anchor-from FILE`` add a head
 from __future__ import annotations
 
 import argparse
+from dataclasses import dataclass
 from datetime import date, datetime, time
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
-
-from sqlalchemy import Engine, func, select
 
 from controller.cli.progress import Progress
 from controller.config import load_config
 from controller.core.vocabulary import EventType
 from controller.errors import DataDirError, InvalidInput, StoreError
-from controller.ops import archive, archive_format, archive_verify
 from controller.paths import DataDir
-from controller.store import anchor as anchors
-from controller.store.audit import GENESIS_MAC, SealerLock, head
-from controller.store.db import open_database, session_factory
+from controller.store import chain_check, reader
+from controller.store.chain_check import GENESIS_MAC, KeptHead, SqliteReader, VerifyResult
 from controller.store.keys import load_audit_key
-from controller.store.models import Event
 from controller.timefmt import parse_iso_utc, utcnow
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
+
+    from controller.config import Config
+    from controller.ops.archive_verify import FullVerifyResult
+
+#: ``DATA/archive`` (docs/backup.md; :func:`controller.ops.archive_format.archive_dir`): archives there send
+#: ``audit verify`` down the session path, which checks them.
+ARCHIVE_DIR = "archive"
 
 
 def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
@@ -72,10 +82,16 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
 
 
 def _open(datadir: DataDir) -> Engine:
+    from controller.store.db import open_database
+
+    config = _config(datadir)
+    return open_database(datadir, config.store.url, busy_timeout_ms=config.store.busy_timeout_ms)
+
+
+def _config(datadir: DataDir) -> Config:
     if not datadir.root.is_dir():
         raise DataDirError(f"{datadir.root} does not exist; run 'kunci init' first")
-    config = load_config(datadir.config_file)
-    return open_database(datadir, config.store.url, busy_timeout_ms=config.store.busy_timeout_ms)
+    return load_config(datadir.config_file)
 
 
 def parse_anchor(text: str) -> tuple[int, str]:
@@ -93,22 +109,59 @@ def parse_anchor(text: str) -> tuple[int, str]:
     return int(parts[0]), mac
 
 
-def run_verify(args: argparse.Namespace) -> int:
-    """Verify, read-only; exit 0 if intact, 1 if broken, unsealed or truncated."""
-    datadir = DataDir.resolve(args.data)
-    given = parse_anchor(args.anchor) if args.anchor else None
+def _given_anchor(args: argparse.Namespace) -> tuple[int, str] | None:
+    """The head given with ``--anchor`` or ``--anchor-from`` (None without either)."""
     if getattr(args, "anchor_from", None):
+        from controller.store import anchor as anchors  # the export formats live there (imports SQLAlchemy)
+
         try:
-            given = anchors.read_anchor_file(Path(args.anchor_from))
+            return anchors.read_anchor_file(Path(args.anchor_from))
         except ValueError as exc:
             raise InvalidInput(str(exc)) from None
-    # The anchor file is read before the database snapshot: a head is appended only after its commit,
-    # so a snapshot taken later always holds it (a running daemon cannot cause a false alarm).
-    kept = anchors.newest(datadir)
-    kept_present = anchors.present(datadir)
+    return parse_anchor(args.anchor) if args.anchor else None
+
+
+@dataclass(frozen=True)
+class _Outcome:
+    """What the report needs from either path: the live result (None if an archive failed first), the
+    first problem and its seq, the kept head's problem, whether the daemon ever ran, the archives."""
+
+    live: VerifyResult | None
+    problem: str | None
+    bad: int | None
+    kept_problem: str | None
+    ran_daemon: bool
+    full: FullVerifyResult | None = None
+
+
+def _verify_fast(conn: Any, key: bytes, given: tuple[int, str] | None, kept: KeptHead | None) -> _Outcome | None:
+    """The live chain over a read-only ``sqlite3`` connection (no archives); None if the log was pruned
+    (the session path names the missing archives)."""
+    rows = SqliteReader(conn)
+    if chain_check.pruned_start(rows) is not None:
+        return None
+    first_live = rows.all(chain_check.FIRST_SQL, {})[0][0]
+    archived_kept = kept is not None and first_live is not None and kept.seq < int(first_live)
+    check = given if given is not None else ((kept.seq, kept.mac) if archived_kept and kept is not None else None)
+    progress = Progress("kunci audit verify", unit="events")
+    live = chain_check.verify_chain(rows, key, anchor=check, progress=progress.add)
+    progress.done()
+    kept_problem = chain_check.compare_kept(rows, kept) if kept is not None and not archived_kept else None
+    ran = rows.all("SELECT id FROM events WHERE type = :type LIMIT 1", {"type": str(EventType.DAEMON_STARTED)})
+    return _Outcome(live, live.problem, live.first_bad_seq, kept_problem, bool(ran))
+
+
+def _verify_session(datadir: DataDir, key: bytes, given: tuple[int, str] | None, kept: KeptHead | None) -> _Outcome:
+    """Archives and the live chain through SQLAlchemy (:func:`controller.ops.archive_verify.verify_all`)."""
+    from sqlalchemy import func, select
+
+    from controller.ops import archive_format, archive_verify
+    from controller.store import anchor as anchors
+    from controller.store.db import session_factory
+    from controller.store.models import Event
+
     engine = _open(datadir)
     try:
-        key = load_audit_key(datadir)
         with session_factory(engine, readonly=True)() as session, session.begin():
             first_live = session.scalar(select(func.min(Event.seq)))
             # A kept head older than the live log (archived since) is checked inside the archives.
@@ -121,34 +174,72 @@ def run_verify(args: argparse.Namespace) -> int:
             progress.done()
             kept_problem = None
             if kept is not None and not archived_kept:
-                kept_problem = anchors.compare(session, kept)
+                kept_problem = anchors.compare(session, anchors.Head(kept.seq, kept.mac, kept.time))
             ran_daemon = session.scalar(select(Event.id).where(Event.type == EventType.DAEMON_STARTED).limit(1))
     finally:
         engine.dispose()
+    return _Outcome(full.live, full.problem, full.first_bad_seq, kept_problem, ran_daemon is not None, full)
+
+
+def _has_archives(datadir: DataDir) -> bool:
+    directory = datadir.root / ARCHIVE_DIR
+    return directory.is_dir() and any(directory.iterdir())
+
+
+def run_verify(args: argparse.Namespace) -> int:
+    """Verify, read-only; exit 0 if intact, 1 if broken, unsealed or truncated."""
+    datadir = DataDir.resolve(args.data)
+    given = _given_anchor(args)
+    # The anchor file is read before the database snapshot: a head is appended only after its commit,
+    # so a snapshot taken later always holds it (a running daemon cannot cause a false alarm).
+    heads = datadir.anchor_file
+    kept = chain_check.newest_kept(heads)
+    kept_present = heads.exists() or heads.with_name(heads.name + ".1").exists()
+    config = _config(datadir)
+    outcome = None
+    if not _has_archives(datadir):
+        with reader.connect(datadir, config.store.url, busy_timeout_ms=config.store.busy_timeout_ms,
+                            readonly=True) as conn:
+            if conn is not None:
+                outcome = _verify_fast(conn, load_audit_key(datadir), given, kept)
+    if outcome is None:
+        outcome = _verify_session(datadir, load_audit_key(datadir), given, kept)
+    if outcome.full is not None and _print_archives(outcome.full):
+        return 1
+    return _report(datadir, outcome, kept, kept_present)
+
+
+def _print_archives(full: FullVerifyResult) -> bool:
+    """The archives' lines; True if one is broken."""
     if full.archive is not None:
         print(f"audit chain BROKEN in archive {full.archive} at seq {full.first_bad_seq}: {full.problem}")
-        return 1
+        return True
     if full.archives:
         masked = sum(a.masked for a in full.archives)
         print(f"archives OK: {len(full.archives)} files, {full.archived_events} events "
               f"(seq {full.archives[0].first_seq}..{full.archives[-1].last_seq}, {masked} masked)")
     for note in full.notes:
         print(note)
-    result = full.live
+    return False
+
+
+def _report(datadir: DataDir, outcome: _Outcome, kept: KeptHead | None, kept_present: bool) -> int:
+    """The live chain's lines and the exit code."""
+    result = outcome.live
     if result is not None and result.unsealed:
         for line in result.unsealed:
             print(f"ERROR: {line}")
         if result.pending > len(result.unsealed):
             print(f"ERROR: ... and {result.pending - len(result.unsealed)} more unsealed events")
     if result is None or not result.ok:
-        bad = result.first_bad_seq if result is not None else full.first_bad_seq
+        bad = result.first_bad_seq if result is not None else outcome.bad
         where = f"at seq {bad}" if bad is not None else "(unsealed rows)"
-        print(f"audit chain BROKEN {where}: {full.problem}")
+        print(f"audit chain BROKEN {where}: {outcome.problem}")
         return 1
-    if kept_problem is not None:
-        print(f"audit chain BROKEN: {kept_problem} - anchor file {datadir.anchor_file}")
+    if outcome.kept_problem is not None:
+        print(f"audit chain BROKEN: {outcome.kept_problem} - anchor file {datadir.anchor_file}")
         return 1
-    if kept is None and ran_daemon is not None:
+    if kept is None and outcome.ran_daemon:
         what = "is empty or unreadable" if kept_present else "is missing"
         print(f"audit chain BROKEN: the anchor file {datadir.anchor_file} {what} although the daemon has run "
               "here: a truncated tail cannot be ruled out (restore DATA/anchor from a backup, or check with "
@@ -165,6 +256,9 @@ def run_verify(args: argparse.Namespace) -> int:
 
 def run_head(args: argparse.Namespace) -> int:
     """Print ``head seq=S mac=HEX`` (``seq=0`` and zeros for an empty chain)."""
+    from controller.store.audit import head
+    from controller.store.db import session_factory
+
     engine = _open(DataDir.resolve(args.data))
     try:
         with session_factory(engine, readonly=True)() as session, session.begin():
@@ -189,6 +283,11 @@ def parse_before(text: str, tz: str) -> datetime:
 
 def run_archive(args: argparse.Namespace) -> int:
     """Archive the sealed prefix older than the cut-off; print what moved."""
+    from controller.ops import archive, archive_format
+    from controller.store import anchor as anchors
+    from controller.store.audit import SealerLock
+    from controller.store.db import session_factory
+
     datadir = DataDir.resolve(args.data)
     engine = _open(datadir)
     try:

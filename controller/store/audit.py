@@ -32,16 +32,15 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from controller.canonical import canonical_bytes, canonical_json
+from controller.canonical import canonical_json
 from controller.errors import InvalidInput, StoreError
 from controller.paths import DataDir
+from controller.store.chain_check import FIELDS, GENESIS_MAC, canonical_fields
 from controller.store.models import Door, Event, User
 from controller.timefmt import iso_utc, utcnow
 
 logger = logging.getLogger(__name__)
 
-#: The chain's predecessor of seq 1.
-GENESIS_MAC = bytes(32)
 #: ``session.info`` key under which :func:`append` and :func:`seal_pending` leave the head
 #: ``(seq, mac)`` they sealed; the anchor writer (:mod:`controller.store.anchor`) takes it after the commit.
 SEALED_HEAD_INFO = "kunci.sealed_head"
@@ -50,7 +49,7 @@ SEALER_KEY_INFO = "kunci.sealer_key"
 #: Rows sealed per flush in :func:`seal_pending`.
 SEAL_BATCH = 500
 
-_FIELDS = ("seq", "time", "type", "reason", "method", "user", "door", "actor", "score", "detail")
+_FIELDS = FIELDS
 #: The fields every event's JSON carries (docs/internals.md "Events and the audit chain"); actor, score
 #: and detail follow when set.
 _ALWAYS = _FIELDS[:7]
@@ -69,10 +68,12 @@ def canonical(event: Event | Mapping[str, Any]) -> bytes:
 
     ``event`` is an :class:`Event` or a mapping with the public field names
     (``seq, time, type, reason, method, user, door, actor, score, detail``);
-    ``detail`` is the stored JSON text, as is. Output: sorted-key compact ASCII JSON.
+    ``detail`` is the stored JSON text, as is. Output: sorted-key compact ASCII JSON, built by
+    :func:`controller.store.chain_check.canonical_fields` (the one definition, shared with the verifier).
     """
-    values = event_values(event) if isinstance(event, Event) else {name: event.get(name) for name in _FIELDS}
-    return canonical_bytes(values)
+    if isinstance(event, Event):
+        return canonical_fields([getattr(event, _ATTRIBUTES.get(name, name)) for name in _FIELDS])
+    return canonical_fields([event.get(name) for name in _FIELDS])
 
 
 def chain_mac(key: bytes, prev_mac: bytes, event: Event | Mapping[str, Any]) -> bytes:

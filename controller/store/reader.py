@@ -56,12 +56,13 @@ def sqlite_path(datadir: DataDir, store_url: str) -> Path | None:
 
 
 @contextmanager
-def connect(datadir: DataDir, store_url: str = "", *, busy_timeout_ms: int = 5000
+def connect(datadir: DataDir, store_url: str = "", *, busy_timeout_ms: int = 5000, readonly: bool = False
             ) -> Iterator[sqlite3.Connection | None]:
     """A connection inside one read transaction (one consistent snapshot), or None if not SQLite.
 
-    Refusals (no database, a zero-length file, a file that is not a database) come from
-    :func:`controller.store.db.open_database` with its messages.
+    ``readonly``: open the file with ``mode=ro`` (``kunci audit verify``: the connection cannot write
+    even by mistake). Refusals (no database, a zero-length file, a file that is not a database) come
+    from :func:`controller.store.db.open_database` with its messages.
     """
     path = sqlite_path(datadir, store_url)
     if path is None:
@@ -71,7 +72,8 @@ def connect(datadir: DataDir, store_url: str = "", *, busy_timeout_ms: int = 500
     try:
         if path.stat().st_size == 0:
             raise OSError("empty")
-        conn = sqlite3.connect(path, timeout=busy_timeout_ms / 1000.0, isolation_level=None)
+        target, uri = (f"{path.resolve().as_uri()}?mode=ro", True) if readonly else (str(path), False)
+        conn = sqlite3.connect(target, timeout=busy_timeout_ms / 1000.0, isolation_level=None, uri=uri)
         conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
         conn.execute("BEGIN")
         conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
