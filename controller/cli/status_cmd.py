@@ -23,6 +23,7 @@ def format_status(s: dict) -> str:
     lines = [
         f"door:     {s.get('door', '?')} (contact {'open' if s.get('door_open') else 'shut'})",
         f"relay:    {'ENERGISED (unlocked)' if s.get('relay') else 'off (locked)'}",
+        f"mode:     {s.get('mode', '?')}" + ("; LOCKDOWN: every credential refused" if s.get("lockdown") else ""),
         f"sensor:   {sensor.get('state', '?')}"
         + (f", {sensor.get('templates')} of {sensor.get('capacity')} slots used" if sensor.get("capacity") else ""),
         f"keypad:   {'LOCKED OUT until ' + str(lockout.get('until')) if lockout.get('active') else 'ready'}"

@@ -69,6 +69,8 @@ class EventType(StrEnum):
     DOOR_HELD = "door.held"
     DOOR_NOT_OPENED = "door.not_opened"
     EXIT_REQUEST = "exit.request"
+    LOCKDOWN_STARTED = "lockdown.started"  # actor and detail.reason: who locked the door down and why
+    LOCKDOWN_ENDED = "lockdown.ended"
     TAMPER = "tamper"
     # keypad and finger lockouts
     LOCKOUT_STARTED = "lockout.started"
@@ -92,6 +94,7 @@ class EventType(StrEnum):
     ADMIN_ALARM_ACKNOWLEDGED = "admin.alarm_acknowledged"
     ADMIN_BACKUP_CREATED = "admin.backup_created"
     ADMIN_BACKUP_RESTORED = "admin.backup_restored"
+    ADMIN_DOOR_MODE_CHANGED = "admin.door_mode_changed"
     ADMIN_EVENTS_ARCHIVED = "admin.events_archived"
     ADMIN_FINGER_DELETED = "admin.finger_deleted"
     ADMIN_FINGER_ENROLLED = "admin.finger_enrolled"

@@ -116,6 +116,7 @@ class CommandHandlers:
             raise StoreError(f"the change could not be stored, so it was not made: {str(exc).splitlines()[0]}") \
                 from exc
         self.d.access.refresh_site(wall)  # the one writer refreshes its cached site facts after its own change
+        self.d.follow_lockdown()  # a lockdown started here relocks the strike before the answer goes back
         return result
 
     def _unlock(self, params: dict[str, Any]) -> dict[str, Any]:

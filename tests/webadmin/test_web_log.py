@@ -155,7 +155,7 @@ def test_csv_export_has_anchor_codes_only_and_server_filename(auditor: Any, engi
         seq, mac = audit.head(db)
     assert rows[0][0].startswith("# kunci events export; anchor seq=%d mac=%s" % (seq, mac))
     assert "filters user=U0001" in rows[0][0]
-    assert rows[1] == ["seq", "time", "type", "reason", "method", "user", "door", "actor", "score"]
+    assert rows[1] == ["seq", "time", "type", "reason", "method", "user", "door", "actor", "score", "detail"]
     assert len(rows) == 2 + 6 and {row[5] for row in rows[2:]} == {"U0001"}
     assert [int(row[0]) for row in rows[2:]] == sorted(int(row[0]) for row in rows[2:])
     exported = events(engine, "admin.log_exported")

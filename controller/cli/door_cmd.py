@@ -1,0 +1,64 @@
+"""``kunci door mode MODE`` and ``kunci lockdown on|off --reason TEXT``: the door's own settings.
+
+Both are admin changes through the one writer (:func:`controller.control.changes.apply`): the running
+daemon applies them at once (a lockdown relocks the strike before the command returns) and seals
+``admin.door_mode_changed`` / ``lockdown.started`` / ``lockdown.ended`` with who asked and why.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from controller.core.policy import DoorMode
+from controller.core.vocabulary import values
+from controller.paths import DataDir
+
+#: What each door mode means, for ``kunci door mode --help`` and the messages.
+MODE_HELP = {
+    DoorMode.PIN: "PIN only",
+    DoorMode.FINGER: "fingerprint only",
+    DoorMode.PIN_OR_FINGER: "PIN or fingerprint",
+    DoorMode.PIN_AND_FINGER: "PIN and fingerprint of the same person",
+}
+
+
+def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+    door = sub.add_parser("door", parents=[common], help="the door's settings (mode)")
+    door_sub = door.add_subparsers(dest="door_command", metavar="SETTING")
+    door_sub.required = True
+    mode = door_sub.add_parser("mode", parents=[common], help="set which credentials open the door",
+                               description="; ".join(f"{m}: {MODE_HELP[m]}" for m in DoorMode))
+    mode.add_argument("mode", choices=values(DoorMode), help="the new mode")
+    mode.set_defaults(func=run_mode)
+
+    lockdown = sub.add_parser("lockdown", parents=[common], help="refuse every credential until ended",
+                              description="While the lockdown is on, every PIN, finger, remote unlock and exit "
+                                          "button unlock is refused and logged as 'lockdown'.")
+    lockdown.add_argument("state", choices=("on", "off"))
+    lockdown.add_argument("--reason", required=True, help="why (logged with your account)")
+    lockdown.set_defaults(func=run_lockdown)
+
+
+def run_mode(args: argparse.Namespace) -> int:
+    from controller.control import changes
+
+    result = changes.apply(DataDir.resolve(args.data), "door.set_mode", {"mode": args.mode})
+    what = MODE_HELP[DoorMode(args.mode)]
+    if result["changed"]:
+        print(f"door {result['door']}: mode is now {args.mode} ({what})")
+    else:
+        print(f"door {result['door']}: mode was already {args.mode} ({what}); nothing changed")
+    return 0
+
+
+def run_lockdown(args: argparse.Namespace) -> int:
+    from controller.control import changes
+
+    on = args.state == "on"
+    result = changes.apply(DataDir.resolve(args.data), "door.lockdown", {"on": on, "reason": args.reason})
+    state = "ON: every credential is refused" if on else "off"
+    if result["changed"]:
+        print(f"door {result['door']}: lockdown {state}")
+    else:
+        print(f"door {result['door']}: lockdown was already {args.state}; nothing changed")
+    return 0
