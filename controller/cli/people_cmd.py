@@ -1,4 +1,4 @@
-"""``kunci user add|list|show|suspend|resume|revoke|reset-pin``: manage the people who may open the door.
+"""``kunci user add|list|show|suspend|resume|revoke|reset-pin|import``: manage the people who may open the door.
 
 ``user add`` and ``user reset-pin`` generate the PIN here (they need the pepper,
 so run them as the daemon's user) and print it once; the PIN is stored only as its
@@ -150,6 +150,10 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
     reset = sub.add_parser("reset-pin", parents=[common], help="give a person a new PIN (printed once)")
     reset.add_argument("code")
     reset.set_defaults(func=run_reset_pin)
+
+    from controller.cli.people_import_cmd import register_import
+
+    register_import(sub, common)
 
 
 # --- handlers -----------------------------------------------------------------------------------

@@ -27,6 +27,8 @@ log = logging.getLogger(__name__)
 
 #: Seconds to wait for the daemon's answer to one change.
 CHANGE_TIMEOUT_SECONDS = 15.0
+#: Seconds to wait for a bulk import of people (``user.import``): longer than the daemon waits for its loop.
+IMPORT_TIMEOUT_SECONDS = 150.0
 
 
 def local_account() -> str:
@@ -47,7 +49,8 @@ def apply(datadir: DataDir, op: str, params: dict[str, Any] | None = None, *, ac
     """
     if not datadir.root.is_dir():
         raise DataDirError(f"{datadir.root} does not exist; run 'kunci init' first")
-    client = ControlClient(datadir.socket_path, timeout=CHANGE_TIMEOUT_SECONDS)
+    client = ControlClient(datadir.socket_path,
+                           timeout=IMPORT_TIMEOUT_SECONDS if op == "user.import" else CHANGE_TIMEOUT_SECONDS)
     try:
         return client.call("admin", op=op, params=params or {})
     except DaemonUnavailable as exc:

@@ -29,6 +29,11 @@ log = logging.getLogger(__name__)
 
 #: Largest request line accepted, in bytes.
 MAX_REQUEST_BYTES = 64 * 1024
+#: The one request allowed to be larger: a bulk import of people (``admin`` op ``user.import``, its rows in
+#: the request so that it stays one all-or-nothing change; see :mod:`controller.store.people_import`). The
+#: clients put ``cmd`` and ``op`` first, so the server knows before reading past ``MAX_REQUEST_BYTES``.
+IMPORT_REQUEST_PREFIX = b'{"cmd":"admin","op":"user.import",'
+IMPORT_MAX_REQUEST_BYTES = 8 * 1024 * 1024
 #: Seconds a client has to send its request line.
 REQUEST_TIMEOUT_SECONDS = 5.0
 #: The longest path a Unix socket address holds on Linux (``sun_path`` is 108 bytes with its NUL).
@@ -191,7 +196,8 @@ class ControlServer:
             if not chunk:
                 break
             buf += chunk
-            if len(buf) > MAX_REQUEST_BYTES:
+            if len(buf) > MAX_REQUEST_BYTES and (len(buf) > IMPORT_MAX_REQUEST_BYTES
+                                                 or not buf.startswith(IMPORT_REQUEST_PREFIX)):
                 raise ValueError("request too large")
         line = bytes(buf).split(b"\n", 1)[0]
         request = json.loads(line.decode("utf-8"))

@@ -32,6 +32,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 LABEL_RE = re.compile(r"^[A-Za-z0-9_.-]{1,32}$")
+#: Seconds a control request waits for a bulk import of people on the loop (other changes: the loop's default).
+IMPORT_WAIT_SECONDS = 120.0
 
 
 class CommandHandlers:
@@ -59,7 +61,9 @@ class CommandHandlers:
         if cmd in STAFF_ADMIN_COMMANDS and params["staff"]:
             self.d.submit("staff.check", {**params, "cmd": cmd})
         if cmd == "admin":
-            return self.d.submit("admin", params)
+            # A bulk import (controller.store.people_import) may run longer than one change: wait for it.
+            long = params.get("op") == "user.import"
+            return self.d.submit("admin", params, **({"timeout": IMPORT_WAIT_SECONDS} if long else {}))
         if cmd.startswith("sim."):
             return self._sim(cmd, params)
         if cmd == "finger.enroll":

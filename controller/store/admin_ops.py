@@ -29,7 +29,7 @@ from sqlalchemy.orm import Session
 from controller.config import Config
 from controller.core.vocabulary import RECORDABLE_EVENTS
 from controller.errors import InvalidInput, PolicyRefused
-from controller.store import audit, door_settings, people, pins, schedules, staff, validation
+from controller.store import audit, door_settings, people, people_import, pins, schedules, staff, validation
 
 #: Events a client may record through ``event.record``: what happens in the web or the CLI itself
 #: (logins, exports, backups). Every change of the door's data goes through a named operation,
@@ -150,6 +150,14 @@ def _user_add(session: Session, ctx: OpContext, params: dict[str, Any]) -> dict[
                            require_agreement=ctx.config.site.require_agreement, actor=ctx.actor, today=ctx.today)
     pin = pins.issue_pin(session, _pepper(ctx), user, ctx.config.pin.length_digits)
     return {"code": user.code, "pin": pin}
+
+
+@operation("user.import")
+def _user_import(session: Session, ctx: OpContext, params: dict[str, Any]) -> dict[str, Any]:
+    """Every row of a CSV file, all or nothing (:mod:`controller.store.people_import`)."""
+    return people_import.import_rows(session, _pepper(ctx), params.get("rows"),
+                                     require_agreement=ctx.config.site.require_agreement, today=ctx.today,
+                                     actor=ctx.actor, pin_length=ctx.config.pin.length_digits)
 
 
 @operation("user.update")
