@@ -56,6 +56,7 @@ COMMAND_OWNERS = {
     "status": "status_cmd",
     "door": "door_cmd",
     "lockdown": "door_cmd",
+    "lockout": "door_cmd",
     "sim": "sim_cmd",
     "web": "web_cmd",
     "demo": "demo_cmd",

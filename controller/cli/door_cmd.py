@@ -1,8 +1,10 @@
-"""``kunci door mode MODE`` and ``kunci lockdown on|off --reason TEXT``: the door's own settings.
+"""``kunci door mode MODE``, ``kunci lockdown on|off --reason TEXT`` and ``kunci lockout clear --reason TEXT``.
 
-Both are admin changes through the one writer (:func:`controller.control.changes.apply`): the running
+The first two are admin changes through the one writer (:func:`controller.control.changes.apply`): the running
 daemon applies them at once (a lockdown relocks the strike before the command returns) and seals
 ``admin.door_mode_changed`` / ``lockdown.started`` / ``lockdown.ended`` with who asked and why.
+``kunci lockout clear`` is the daemon's ``lockout.clear`` command (the lockout lives in the running daemon):
+it seals ``lockout.ended`` with ``cleared_by_admin``, the account and the reason.
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ from __future__ import annotations
 import argparse
 
 from controller.core.policy import DoorMode
-from controller.core.vocabulary import values
+from controller.core.vocabulary import LockoutChannel, values
 from controller.paths import DataDir
 
 #: What each door mode means, for ``kunci door mode --help`` and the messages.
@@ -38,6 +40,18 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     lockdown.add_argument("--reason", required=True, help="why (logged with your account)")
     lockdown.set_defaults(func=run_lockdown)
 
+    lockout = sub.add_parser("lockout", parents=[common], help="end a keypad or finger lockout early")
+    lockout_sub = lockout.add_subparsers(dest="lockout_command", metavar="ACTION")
+    lockout_sub.required = True
+    clear = lockout_sub.add_parser("clear", parents=[common], help="end the lockout (or suspension) now",
+                                   description="Ends a keypad (or fingerprint) lockout or suspension at once and "
+                                               "forgets its failures; logged as lockout.ended with your account "
+                                               "and reason. Needs the running daemon.")
+    clear.add_argument("--channel", choices=values(LockoutChannel), default=LockoutChannel.KEYPAD.value,
+                       help="which reader (default: keypad)")
+    clear.add_argument("--reason", required=True, help="why (logged with your account)")
+    clear.set_defaults(func=run_lockout_clear)
+
 
 def run_mode(args: argparse.Namespace) -> int:
     from controller.control import changes
@@ -61,4 +75,13 @@ def run_lockdown(args: argparse.Namespace) -> int:
         print(f"door {result['door']}: lockdown {state}")
     else:
         print(f"door {result['door']}: lockdown was already {args.state}; nothing changed")
+    return 0
+
+
+def run_lockout_clear(args: argparse.Namespace) -> int:
+    from controller.control.client import ControlClient
+
+    result = ControlClient(DataDir.resolve(args.data).socket_path).call(
+        "lockout.clear", channel=args.channel, reason=args.reason)
+    print(f"{result['channel']} lockout ended; the next {result['channel']} attempt is decided normally")
     return 0

@@ -175,8 +175,10 @@ class AccessController:
         if logged:
             self._unsaved.discard(name)
 
-    def _lockout_effects(self, name: str, effects: list, method: Method, now: datetime) -> None:
-        """Log what a lockout change means; the lockout row is saved in the same commit as the first event."""
+    def _lockout_effects(self, name: str, effects: list, method: Method, now: datetime,
+                         ended: dict | None = None) -> None:
+        """Log what a lockout change means; the lockout row is saved in the same commit as the first event.
+        ``ended``: the ``lockout.ended`` event's fields when an admin ended it early (actor, detail)."""
         self._stage_lockout(name)
         logged = True
         for effect in effects:
@@ -195,7 +197,7 @@ class AccessController:
                                          f"{effect.count} failures in {int(effect.window_seconds)} s")
             elif isinstance(effect, lk.LockoutEnded):
                 logged &= self.journal.write(EventType.LOCKOUT_ENDED, method=method.value, time=now,
-                                             detail={"channel": name})
+                                             **(ended or {"detail": {"channel": name}}))
         if not effects:
             self.session.commit()
         self._committed(name, logged)
@@ -217,9 +219,13 @@ class AccessController:
         self.journal.write(EventType.ACCESS_DENIED, reason=Reason.SECOND_FACTOR_REQUIRED.value,
                            method=first.method.value, user=first.code, score=first.score, time=now)
 
-    def clear_lockout(self, name: str, now: datetime) -> None:
+    def clear_lockout(self, name: str, now: datetime, *, actor: str | None = None, reason: str | None = None) -> None:
+        """End channel ``name``'s lockout and suspension. An admin ending it early (``actor``, ``reason``) is
+        named in its one ``lockout.ended`` event (``detail.cleared_by_admin``)."""
         effects = self._lockout(name).clear()
-        self._lockout_effects(name, effects, Method.PIN if name == "keypad" else Method.FINGER, now)
+        ended = None if actor is None else {
+            "actor": actor, "detail": {"channel": name, "cleared_by_admin": True, "reason": reason}}
+        self._lockout_effects(name, effects, Method.PIN if name == "keypad" else Method.FINGER, now, ended)
         self.journal.clear_alarm(SUSPENDED_ALARM[LockoutChannel(name)])
 
     # -- attempts ------------------------------------------------------------------------------

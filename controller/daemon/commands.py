@@ -17,13 +17,14 @@ from typing import TYPE_CHECKING, Any
 from controller.control import actors
 from controller.control.server import Peer
 from controller.core.policy import Reason
-from controller.core.vocabulary import SUSPENDED_ALARM, AlarmKind, EventType
+from controller.core.vocabulary import SUSPENDED_ALARM, AlarmKind, EventType, LockoutChannel
 from controller.daemon.fingers import Fingers
 from controller.daemon.params import actor as _actor
 from controller.daemon.params import code as _code
 from controller.daemon.sensor_service import SensorResult
 from controller.errors import InvalidInput, KunciError, NotFound, PolicyRefused
 from controller.store import admin_ops, models
+from controller.store.validation import validate_reason
 from drivers.keys import KEYS_TEXT, MAX_TYPED_KEYS, is_key_sequence
 
 if TYPE_CHECKING:
@@ -154,6 +155,22 @@ class CommandHandlers:
                 self.d.access.clear_lockout(channel, self.d.wall())
         return {"id": alarm_id, "acknowledged_at": alarm.acknowledged_at}
 
+    def _lockout_clear(self, params: dict[str, Any]) -> dict[str, Any]:
+        """An admin ends a keypad or finger lockout (or suspension) early, with a reason: one sealed
+        ``lockout.ended`` event names who and why; refused when that channel is not locked out."""
+        actor = _actor(params)
+        try:
+            channel = LockoutChannel(str(params.get("channel") or ""))
+        except ValueError as exc:
+            raise InvalidInput(f"the lockout channel must be one of: {', '.join(LockoutChannel)}") from exc
+        reason = validate_reason(params.get("reason"))
+        lockout = self.d.access.keypad_lockout if channel == LockoutChannel.KEYPAD else self.d.access.finger_lockout
+        now = self.d.wall()
+        if not lockout.is_locked(now, self.d.clock()):
+            raise KunciError(f"the {channel} is not locked out; nothing was changed")
+        self.d.access.clear_lockout(channel.value, now, actor=actor, reason=reason)
+        return {"channel": channel.value, "cleared": True}
+
     def _sim(self, cmd: str, params: dict[str, Any]) -> dict[str, Any]:
         sim = self.d.hw.sim if self.d.hw is not None else None
         if sim is None:
@@ -213,6 +230,7 @@ LOOP_COMMANDS = {
     "pin.issue": "_pin_issue",
     "unlock": "_unlock",
     "alarm.ack": "_alarm_ack",
+    "lockout.clear": "_lockout_clear",
 }
 
 #: Database steps of the fingerprint commands (internal: sent by connection threads, never by clients).
@@ -226,7 +244,7 @@ FINGER_LOOP_COMMANDS = {
 }
 
 #: Commands a socket client may send; the finger.* steps above are internal to enrolment.
-PUBLIC_LOOP_COMMANDS = frozenset({"status", "pin.issue", "unlock", "alarm.ack"})
+PUBLIC_LOOP_COMMANDS = frozenset({"status", "pin.issue", "unlock", "alarm.ack", "lockout.clear"})
 
 #: Commands a staff login may send only with an active admin account (``event.record`` excepted).
-STAFF_ADMIN_COMMANDS = frozenset({"admin", "pin.issue", "unlock", "finger.enroll", "finger.delete"})
+STAFF_ADMIN_COMMANDS = frozenset({"admin", "pin.issue", "unlock", "finger.enroll", "finger.delete", "lockout.clear"})

@@ -238,6 +238,31 @@ def test_wrong_pins_on_the_panel_lock_the_keypad(page, demo):
     shot(page, "07-keypad-locked-out")
 
 
+def test_an_admin_starts_a_lockdown_from_the_dashboard_sees_the_red_banner_and_ends_it(page, demo, tmp_path):
+    login(page, demo)
+    page.locator("#f-lockdown-reason").fill("fire drill in the records room")
+    page.get_by_label(re.compile("I confirm: refuse every")).check()
+    page.get_by_role("button", name="Start lockdown").click()
+    page.wait_for_url(re.compile(r"/$"))
+    banner = page.locator("#lockdown-banner")
+    assert "LOCKDOWN" in banner.inner_text() and "fire drill in the records room" in banner.inner_text()
+    color = banner.evaluate("el => getComputedStyle(el).backgroundColor")
+    assert color == "rgb(176, 13, 13)", color  # red
+    assert "ON: every credential is refused" in page.locator("#door-lockdown").inner_text()
+    page.screenshot(path=str(tmp_path / "lockdown-banner.png"), full_page=True)
+    shot(page, "09-lockdown-banner")
+    page.goto(demo.url + "/log")
+    assert page.locator("#lockdown-banner").is_visible(), "the banner is on every staff page"
+    page.goto(demo.url + "/")
+    page.locator("#f-lockdown-end-reason").fill("drill over")
+    page.get_by_role("button", name="End lockdown").click()
+    page.wait_for_url(re.compile(r"/$"))
+    assert "Lockdown ended" in page.locator("main").inner_text()
+    assert page.locator("#lockdown-banner").count() == 0
+    assert page.locator("#door-lockdown").inner_text().strip() == "off"
+    page.screenshot(path=str(tmp_path / "lockdown-ended.png"), full_page=True)
+
+
 def test_the_pages_fit_a_phone_screen(browser, demo):
     context = browser.new_context(ignore_https_errors=True, viewport={"width": 375, "height": 740},
                                   is_mobile=True)

@@ -1,0 +1,55 @@
+"""Door settings forms on the dashboard: the door's mode, a lockdown's start and end, and ending a keypad
+lockout early. Each change needs a confirmation or a reason (the daemon logs who and why)."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from controller.core.policy import DoorMode
+from controller.core.vocabulary import values
+from controller.store.validation import REASON_MAX_LENGTH
+from webadmin.forms import KunciForm
+from webadmin.forms.fields import Choice, Text, Tick
+
+logger = logging.getLogger(__name__)
+
+#: What each door mode means, for a person (the same words as ``kunci door mode``).
+MODE_LABELS = {
+    DoorMode.PIN.value: "PIN only",
+    DoorMode.FINGER.value: "fingerprint only",
+    DoorMode.PIN_OR_FINGER.value: "PIN or fingerprint",
+    DoorMode.PIN_AND_FINGER.value: "PIN and fingerprint of the same person",
+}
+
+
+def _reason() -> Text:
+    return Text("Reason", max_length=REASON_MAX_LENGTH, required=True)
+
+
+class _Confirmed(KunciForm):
+    confirm = Tick("Confirm")
+
+    def validate(self, extra_validators: Any = None) -> bool:
+        ok = super().validate(extra_validators)
+        if not self.confirm.data:
+            ok = self.refuse(self.confirm, "Tick the confirmation box to make this change.")
+        return ok
+
+
+class DoorModeForm(_Confirmed):
+    """A new door mode, confirmed."""
+
+    mode = Choice("Door mode", values(DoorMode), required=True)
+
+
+class LockdownStartForm(_Confirmed):
+    """Start a lockdown: a reason and a confirmation."""
+
+    reason = _reason()
+
+
+class ReasonForm(KunciForm):
+    """End a lockdown or a keypad lockout: a reason."""
+
+    reason = _reason()

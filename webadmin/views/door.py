@@ -1,0 +1,149 @@
+"""The door's settings from the dashboard (issue 13): its mode, a lockdown, ending a keypad lockout early.
+
+Admin only (an auditor's POST is a 403 and an ``admin.forbidden`` event, ``webadmin.security``). Each change
+is one daemon request in the staff member's name (``webadmin.daemon``), which applies it at once and seals
+its event with who and why; the page then redirects (post/redirect/get) with a flash saying what happened.
+A missing reason or confirmation, or an unknown mode, is refused here (400) and nothing is sent.
+The lockdown banner of every staff page comes from :func:`door_lockdown` (a read of the doors row).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+from flask import Blueprint, flash, g, redirect, render_template, url_for
+from sqlalchemy import select
+from sqlalchemy.exc import SQLAlchemyError
+
+from controller.core.vocabulary import EventType, LockoutChannel
+from controller.store.models import Door, Event
+from webadmin import daemon
+from webadmin.forms import FormError
+from webadmin.forms.door import MODE_LABELS, DoorModeForm, LockdownStartForm, ReasonForm
+from webadmin.security import ADMIN_ONLY, allow
+from webadmin.state import read_db, state
+
+logger = logging.getLogger(__name__)
+
+bp = Blueprint("door", __name__)
+
+
+def door_row() -> Door | None:
+    """The configured door's row (the first door if that name has none, as the daemon reads it)."""
+    db = read_db()
+    row = db.scalars(select(Door).where(Door.name == state().config.door.name)).first()
+    return row if row is not None else db.scalars(select(Door).order_by(Door.id).limit(1)).first()
+
+
+def door_lockdown() -> dict[str, Any] | None:
+    """``{since, actor, reason}`` of the lockdown in force, or None (also when the database cannot be read)."""
+    try:
+        row = door_row()
+        if row is None or not row.lockdown:
+            return None
+        started = read_db().scalars(select(Event).where(Event.type == EventType.LOCKDOWN_STARTED.value)
+                                    .order_by(Event.id.desc()).limit(1)).first()
+    except SQLAlchemyError:  # a banner never breaks a page; the dashboard says what is wrong
+        logger.exception("could not read the door's lockdown flag")
+        return None
+    if started is None:
+        return {"since": None, "actor": None, "reason": None}
+    try:
+        reason = json.loads(started.detail or "{}").get("reason")
+    except (ValueError, AttributeError):
+        reason = None
+    return {"since": started.time, "actor": started.actor, "reason": reason}
+
+
+@bp.app_context_processor
+def _door_values() -> dict[str, Any]:
+    """``door_lockdown()`` for base.html and ``door_row()`` for the dashboard (read only when a page calls them), the mode labels."""
+    return {"door_lockdown": door_lockdown, "door_row": door_row, "mode_labels": MODE_LABELS}
+
+
+def _back() -> Any:
+    return redirect(url_for("dashboard.index"), code=303)
+
+
+def _refused(message: str, status: int) -> Any:
+    """The dashboard again with ``message``: nothing was changed."""
+    from webadmin.views.dashboard import _live_context as live_context
+
+    flash(message, "error")
+    return render_template("dashboard.html", **live_context()), status
+
+
+@bp.route("/door/mode", methods=["POST"])
+@allow(ADMIN_ONLY)
+def set_mode() -> Any:
+    """Change the door's mode (confirmed)."""
+    try:
+        form = DoorModeForm().checked()
+    except FormError as exc:
+        return _refused(f"The door mode was not changed: {exc}", 400)
+    mode = form.mode.data
+    try:
+        result = daemon.admin("door.set_mode", mode=mode)
+    except daemon.ChangeRefused as exc:
+        return _refused(exc.message, exc.status)
+    if result.get("changed"):
+        flash(f"The door mode is now {MODE_LABELS[mode]} ({mode}).", "ok")
+    else:
+        flash(f"The door mode already was {MODE_LABELS[mode]} ({mode}); nothing changed.", "ok")
+    return _back()
+
+
+@bp.route("/door/lockdown/start", methods=["POST"])
+@allow(ADMIN_ONLY)
+def lockdown_start() -> Any:
+    """Start a lockdown (reason and confirmation required)."""
+    try:
+        form = LockdownStartForm().checked()
+    except FormError as exc:
+        return _refused(f"The lockdown was not started: {exc}", 400)
+    return _lockdown(True, form.reason.data)
+
+
+@bp.route("/door/lockdown/end", methods=["POST"])
+@allow(ADMIN_ONLY)
+def lockdown_end() -> Any:
+    """End the lockdown (reason required)."""
+    try:
+        form = ReasonForm().checked()
+    except FormError as exc:
+        return _refused(f"The lockdown was not ended: {exc}", 400)
+    return _lockdown(False, form.reason.data)
+
+
+def _lockdown(on: bool, reason: str) -> Any:
+    try:
+        result = daemon.admin("door.lockdown", on=on, reason=reason)
+    except daemon.ChangeRefused as exc:
+        return _refused(exc.message, exc.status)
+    if not result.get("changed"):
+        flash(f"The lockdown already was {'on' if on else 'off'}; nothing changed.", "ok")
+    elif on:
+        flash("Lockdown started: every PIN, fingerprint, remote unlock and exit button unlock is refused "
+              "until it is ended.", "ok")
+    else:
+        flash("Lockdown ended: the door opens again for the people allowed in.", "ok")
+    return _back()
+
+
+@bp.route("/door/lockout/clear", methods=["POST"])
+@allow(ADMIN_ONLY)
+def lockout_clear() -> Any:
+    """End the keypad lockout (or suspension) early (reason required)."""
+    try:
+        form = ReasonForm().checked()
+    except FormError as exc:
+        return _refused(f"The keypad lockout was not ended: {exc}", 400)
+    try:
+        daemon.call("lockout.clear", channel=LockoutChannel.KEYPAD.value, reason=form.reason.data,
+                    actor=g.account.username)
+    except daemon.DaemonProblem as exc:
+        return _refused(exc.message, 503 if exc.unreachable else 400)
+    flash("The keypad lockout was ended: the next PIN is decided normally.", "ok")
+    return _back()
