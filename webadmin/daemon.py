@@ -61,7 +61,7 @@ def staff_identity() -> dict[str, str]:
     return {"actor": account.username, "web_session": account.token_hash.hex()}
 
 
-def admin(op: str, **params: Any) -> dict[str, Any]:
+def admin(op: str, *, timeout: float | None = None, **params: Any) -> dict[str, Any]:
     """Ask the daemon to make one change ``op`` (e.g. ``user.add``) for the logged-in staff member.
 
     Returns the daemon's result; raises :class:`ChangeRefused`. The request's read
@@ -69,7 +69,8 @@ def admin(op: str, **params: Any) -> dict[str, Any]:
     """
     end_read()
     try:
-        return state().client().call("admin", op=op, params=params, **staff_identity())
+        client = state().client() if timeout is None else state().client(timeout)  # longer: a bulk import
+        return client.call("admin", op=op, params=params, **staff_identity())
     except DaemonError as exc:
         logger.info("daemon refused %s", op)
         raise ChangeRefused(sentence(str(exc)) or "The door daemon refused the change.", 400) from exc

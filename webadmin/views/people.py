@@ -359,3 +359,6 @@ def finger_delete(code: str) -> Any:
     else:
         flash(f"The fingerprints of {user.code} were deleted.", "ok")
     return redirect(url_for("people.show", code=user.code), code=303)
+
+
+from webadmin.views import people_import as _people_import  # noqa: F401 - registers "Import people" on bp
