@@ -151,6 +151,12 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
     reset.add_argument("code")
     reset.set_defaults(func=run_reset_pin)
 
+    duress = sub.add_parser("duress-pin", parents=[common],
+                            help="give a person a duress PIN (printed once): it opens like their PIN and "
+                                 "raises a silent alarm ([pin] duress_pins = true)")
+    duress.add_argument("code")
+    duress.set_defaults(func=run_duress_pin)
+
     from controller.cli.people_import_cmd import register_import
 
     register_import(sub, common)
@@ -285,6 +291,16 @@ def run_status(args: argparse.Namespace) -> int:
     print(f"{code} is now {args.status}")
     if args.status == PersonStatus.REVOKED and fingers:
         print(f"its fingerprint templates are still on the sensor: run 'kunci finger delete {code}'")
+    return 0
+
+
+def run_duress_pin(args: argparse.Namespace) -> int:
+    """Issue (or replace) the person's duress PIN and print it once."""
+    from controller.control import changes
+
+    result = changes.apply(DataDir.resolve(args.data), "user.issue_duress_pin", {"user": args.code})
+    print(f"{result['code']}  DURESS PIN {result['duress_pin']}  {SHOWN_ONCE}")
+    print("Entered at the door it opens exactly like the normal PIN and alerts security silently.")
     return 0
 
 

@@ -82,6 +82,14 @@ class DoorConfig:
                                             unit="milliseconds", min=0, max=2000)
     second_factor_timeout_seconds: float = setting(10.0, "In pin_and_finger mode, time allowed to present the "
                                                    "second factor.", unit="seconds", min=2.0, max=120.0)
+    lockdown_override_group: str = setting("", "Access group whose members may still enter during a lockdown "
+                                           "(e.g. security staff); empty = nobody. Every other credential, remote "
+                                           "unlocks and the exit button's unlock included, is refused as lockdown.")
+    two_person_rule: bool = setting(False, "Two-person rule: the door opens only when two different people "
+                                    "present valid credentials within two_person_window_seconds; a lone "
+                                    "attempt is refused as second_person_required.")
+    two_person_window_seconds: float = setting(30.0, "Time within which the second person must present a valid "
+                                               "credential after the first.", unit="seconds", min=5.0, max=300.0)
 
 
 @dataclass(frozen=True)
@@ -106,6 +114,9 @@ class PinConfig:
     suspend_after_failures_24h: int = setting(20, "Wrong PINs within 24 hours after which PIN entry stays locked "
                                               "until an admin clears it (a success does not reset this count).",
                                               unit="attempts", min=1, max=10000)
+    duress_pins: bool = setting(False, "Admins may give a person a duress PIN (`kunci user duress-pin CODE`): it "
+                                "opens the door exactly like the person's PIN, with the same feedback, and raises "
+                                "a silent duress alarm at once.")
 
 
 @dataclass(frozen=True)
@@ -206,6 +217,20 @@ class StoreConfig:
 
 
 @dataclass(frozen=True)
+class ReviewConfig:
+    """`[review]`: the periodic access review (`kunci review`, the admin web's Access review page)."""
+
+    dormant_days: int = setting(90, "A PIN or fingerprint not used to open the door for this long is listed as "
+                                "dormant (never used: counted from the day the person was added).",
+                                unit="days", min=1, max=3650)
+    agreement_max_age_days: int = setting(365, "People whose confidentiality agreement was signed longer ago than "
+                                          "this are listed for re-signing.", unit="days", min=1, max=36500)
+    auto_suspend_dormant_days: int = setting(0, "With `kunci review --apply-suspensions` (or the web page), suspend "
+                                             "active people whose every credential has been unused this long "
+                                             "(0 = off).", unit="days", min=0, max=3650)
+
+
+@dataclass(frozen=True)
 class Config:
     """The whole configuration; ``Config()`` is the all-defaults configuration."""
 
@@ -219,6 +244,7 @@ class Config:
     sensor: SensorConfig = field(default_factory=SensorConfig)
     web: WebConfig = field(default_factory=WebConfig)
     store: StoreConfig = field(default_factory=StoreConfig)
+    review: ReviewConfig = field(default_factory=ReviewConfig)
 
 
 #: TOML section name -> dataclass, in file order.

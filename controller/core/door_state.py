@@ -268,10 +268,10 @@ class DoorStateMachine:
         self._off_at = t
         return [RelayOff(reason)]
 
-    def _unlock(self, t: float, seconds: float, *, expect_open: bool) -> list[Effect]:
+    def _unlock(self, t: float, seconds: float, *, expect_open: bool, override: bool = False) -> list[Effect]:
         if not (math.isfinite(seconds) and seconds > 0):
             raise ValueError("unlock seconds must be a positive finite number")
-        if self._lockdown:
+        if self._lockdown and not override:
             return []
         seconds = min(seconds, self.max_unlock_seconds)
         effects: list[Effect] = []
@@ -295,14 +295,15 @@ class DoorStateMachine:
         """Let time pass to ``t``: relay drop, ``door.not_opened``, held pre-alarm and alarm."""
         return self._advance(self._now(t))
 
-    def grant(self, t: float, seconds: float) -> list[Effect]:
+    def grant(self, t: float, seconds: float, *, override_lockdown: bool = False) -> list[Effect]:
         """A granted decision: unlock for ``seconds`` (clamped to ``max_unlock_seconds``).
 
         While already unlocked the timer restarts from ``t`` but never past the absolute
-        cap of the current relay-on period (T1.8). Refused (no effect) during lockdown.
+        cap of the current relay-on period (T1.8). Refused (no effect) during lockdown, unless
+        ``override_lockdown``: the policy granted a member of the door's lockdown override group.
         """
         t = self._now(t)
-        return self._advance(t) + self._unlock(t, seconds, expect_open=True)
+        return self._advance(t) + self._unlock(t, seconds, expect_open=True, override=override_lockdown)
 
     def remote_unlock(self, t: float, seconds: float) -> list[Effect]:
         """An admin's remote unlock: same rules as :meth:`grant`."""

@@ -72,8 +72,10 @@ class Reason(StrEnum):
     NOT_YET_VALID = "not_yet_valid"
     EXPIRED = "expired"
     OUTSIDE_SCHEDULE = "outside_schedule"
+    HOLIDAY = "holiday"  # the person's schedule does not open on a holiday
     LOCKED_OUT = "locked_out"
     SECOND_FACTOR_REQUIRED = "second_factor_required"
+    SECOND_PERSON_REQUIRED = "second_person_required"  # the two-person rule: nobody else presented in time
     LOCKDOWN = "lockdown"
     CLOCK_UNTRUSTED = "clock_untrusted"
     METHOD_NOT_ALLOWED = "method_not_allowed"
@@ -156,7 +158,7 @@ class Subject:
     as ``suspended``: fail-secure). ``valid_from``/``valid_until`` are local dates,
     both inclusive (``valid_until`` is the last valid day, through 23:59:59 local).
     ``schedule`` None means any time. ``mode_override``, when set, replaces the
-    door's mode for this person.
+    door's mode for this person. ``group``: the name of the person's access group, or None.
     """
 
     code: str
@@ -165,6 +167,7 @@ class Subject:
     valid_until: date | None
     schedule: Schedule | None
     mode_override: DoorMode | None = None
+    group: str | None = None
 
     def __post_init__(self) -> None:
         if self.mode_override is not None:
@@ -178,11 +181,15 @@ class Subject:
 
 @dataclass(frozen=True, slots=True)
 class DoorView:
-    """What policy needs to know about a door: its ``name``, ``mode`` and ``lockdown`` (default False)."""
+    """What policy needs to know about a door: its ``name``, ``mode`` and ``lockdown`` (default False);
+    ``lockdown_override_group``: members of this group may still enter during a lockdown (None: nobody);
+    ``two_person``: a credential opens only with another person's valid credential within the window."""
 
     name: str
     mode: DoorMode
     lockdown: bool = False
+    lockdown_override_group: str | None = None
+    two_person: bool = False
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "mode", DoorMode(self.mode))
@@ -242,6 +249,8 @@ class Facts:
     ``first_factor``: the person code of a waiting first factor when this credential completes a
     two-factor attempt (``method`` is then ``PIN_AND_FINGER``), else None. ``log_available``:
     the event log accepts writes; ``no_log_no_entry``: ``site.no_log_no_entry`` (default True).
+    ``partner``: at a two-person door, the code of the other person whose valid credential is waiting
+    within the window (None: nobody is waiting).
     """
 
     method: Method
@@ -255,6 +264,7 @@ class Facts:
     first_factor: str | None = None
     log_available: bool = True
     no_log_no_entry: bool = True
+    partner: str | None = None
 
 
 def _deny(reason: Reason, rule: Rule | None = None) -> Decision:
@@ -283,19 +293,22 @@ def decide(facts: Facts) -> Decision:
     """Decide one access attempt from its :class:`Facts`. Pure: no clock read, no I/O.
 
     A naive ``facts.now`` raises :class:`ValueError`. Checks run in this order and the first
-    failing one wins: lockdown (the door's flag; for a PIN or finger also the tamper hold, rule
-    ``tamper``), then a remote unlock is granted; locked_out; unknown_credential (no subject; a
+    failing one wins: lockdown (the door's flag, unless the person is in the door's lockdown override
+    group; for a PIN or finger also the tamper hold, rule ``tamper``), then a remote unlock is granted
+    (never during a lockdown); locked_out; unknown_credential (no subject; a
     finger below the minimum score, rule ``below_min_score``; a second factor of another person
     than the first, rule ``factors_of_different_people``); revoked; suspended; not_yet_valid /
     expired; clock_untrusted (only for a subject restricted by schedule or dates);
-    outside_schedule; the mode (``second_factor_required`` / ``method_not_allowed``). A grant
+    holiday (a schedule that does not open on holidays, on one) / outside_schedule; the mode
+    (``second_factor_required`` / ``method_not_allowed``); at a two-person door,
+    ``second_person_required`` unless another person's valid credential is waiting (``partner``). A grant
     becomes ``log_unavailable`` while the log refuses writes and ``no_log_no_entry`` is on.
     """
     method = Method(facts.method)
     now, door, context, subject = facts.now, facts.door, facts.context, facts.subject
     if now.tzinfo is None or now.utcoffset() is None:
         raise ValueError("decide() needs an aware datetime for now (UTC)")
-    if door.lockdown:
+    if door.lockdown and not _overrides_lockdown(door, subject, method):
         return _deny(Reason.LOCKDOWN)
     if method is Method.REMOTE:
         return _grant(facts)
@@ -323,14 +336,23 @@ def decide(facts: Facts) -> Decision:
     if subject.restricted and not context.clock_trusted:
         return _deny(Reason.CLOCK_UNTRUSTED)
     if subject.schedule is not None and not schedule_allows(subject.schedule, local, context.holidays):
-        return _deny(Reason.OUTSIDE_SCHEDULE)
+        holiday = today in context.holidays and not subject.schedule.allow_on_holidays
+        return _deny(Reason.HOLIDAY if holiday else Reason.OUTSIDE_SCHEDULE)
 
     mode = subject.mode_override if subject.mode_override is not None else door.mode
     if method in MODE_ACCEPTS[mode]:
+        if door.two_person and facts.partner in (None, subject.code):
+            return _deny(Reason.SECOND_PERSON_REQUIRED)
         return _grant(facts)
     if mode is DoorMode.PIN_AND_FINGER and method in _SINGLE_FACTORS:
         return _deny(Reason.SECOND_FACTOR_REQUIRED)
     return _deny(Reason.METHOD_NOT_ALLOWED)
+
+
+def _overrides_lockdown(door: DoorView, subject: Subject | None, method: Method) -> bool:
+    """A person of the door's lockdown override group presenting their own credential (never remote)."""
+    return (method is not Method.REMOTE and subject is not None and door.lockdown_override_group is not None
+            and subject.group == door.lockdown_override_group)
 
 
 def _grant(facts: Facts) -> Decision:

@@ -69,6 +69,7 @@ class EventType(StrEnum):
     DOOR_HELD = "door.held"
     DOOR_NOT_OPENED = "door.not_opened"
     EXIT_REQUEST = "exit.request"
+    DURESS = "duress"  # a duress PIN was entered: silent alarm (docs/security.md "Duress")
     LOCKDOWN_STARTED = "lockdown.started"  # actor and detail.reason: who locked the door down and why
     LOCKDOWN_ENDED = "lockdown.ended"
     TAMPER = "tamper"
@@ -95,6 +96,7 @@ class EventType(StrEnum):
     ADMIN_BACKUP_CREATED = "admin.backup_created"
     ADMIN_BACKUP_RESTORED = "admin.backup_restored"
     ADMIN_DOOR_MODE_CHANGED = "admin.door_mode_changed"
+    ADMIN_DURESS_PIN_ISSUED = "admin.duress_pin_issued"
     ADMIN_EVENTS_ARCHIVED = "admin.events_archived"
     ADMIN_FINGER_DELETED = "admin.finger_deleted"
     ADMIN_FINGER_ENROLLED = "admin.finger_enrolled"
@@ -114,6 +116,7 @@ class EventType(StrEnum):
     ADMIN_PIN_ISSUED = "admin.pin_issued"
     ADMIN_PIN_RESET = "admin.pin_reset"
     ADMIN_RESTORE_REAPPLIED = "admin.restore_reapplied"
+    ADMIN_REVIEW_SIGNED_OFF = "admin.review_signed_off"  # detail: the access review's counts and note
     ADMIN_ROLE_CHANGED = "admin.role_changed"
     ADMIN_SCHEDULE_ADDED = "admin.schedule_added"
     ADMIN_SCHEDULE_DELETED = "admin.schedule_deleted"
@@ -159,6 +162,8 @@ class AlarmKind(StrEnum):
     LOG_UNAVAILABLE = "log_unavailable"  # the database refused writes
     LOG_TRUNCATED = "log_truncated"  # started with --accept-truncated-log
     FOREIGN_EVENTS = "foreign_events"  # rows the daemon did not seal
+    # a person under duress (a duress PIN): silent, never shown at the door
+    DURESS = "duress"
     # the daemon itself
     DAEMON_ERROR = "daemon_error"  # a handler failed; the relay was forced off
 

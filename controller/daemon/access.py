@@ -15,6 +15,11 @@ counts toward the lockout and gets the same feedback as an unknown one; only the
 Two factors (``pin_and_finger``): the first factor of a valid person is held for
 ``door.second_factor_timeout_seconds``; the other factor of the *same* person completes it.
 An expired first factor is logged as ``access.denied`` / ``second_factor_required``.
+
+Two persons (``door.two_person_rule``): a valid credential refused as ``second_person_required`` waits
+``door.two_person_window_seconds`` for another person's; the door opens on the second. A duress PIN
+(``hotpath.Person.duress``) is sealed as a ``duress`` event and a silent alarm before the decision, which
+then runs exactly as for the person's PIN (docs/security.md "Duress").
 """
 
 from __future__ import annotations
@@ -46,7 +51,8 @@ LOG_UNAVAILABLE = Reason.LOG_UNAVAILABLE.value
 #: clock untrusted, method not allowed): a person at the door must not learn from the lockout starting
 #: or not that a PIN belongs to someone. The event log keeps the true reason for security staff.
 #: ``log_unavailable`` is a valid credential refused for want of a log: it counts as a success.
-NOT_COUNTED = frozenset({Reason.LOCKED_OUT, Reason.LOCKDOWN})
+#: ``second_person_required`` is a valid credential waiting for a second person: not a failure either.
+NOT_COUNTED = frozenset({Reason.LOCKED_OUT, Reason.LOCKDOWN, Reason.SECOND_PERSON_REQUIRED})
 
 
 @dataclass(frozen=True)
@@ -56,6 +62,7 @@ class Grant:
     seconds: float
     user: str
     method: str
+    override_lockdown: bool = False  # granted during a lockdown to a member of the override group
 
 
 @dataclass(frozen=True)
@@ -90,8 +97,10 @@ class AccessController:
         self.config = config
         self.tz = ZoneInfo(config.site.timezone)
         self._first: _FirstFactor | None = None
+        #: Two-person rule: the first person's code and until when (monotonic) it waits for a second one.
+        self._waiting: tuple[str, float] | None = None
         #: Site facts (door, holidays, group schedules), re-read only by :meth:`refresh_site`/:meth:`refresh_door`.
-        self.site = hotpath.load_site(self.session, config.door.name)
+        self.site = self._with_rules(hotpath.load_site(self.session, config.door.name))
         #: Lockout rows whose last write was rolled back (the event could not be stored): written next time.
         self._unsaved: set[str] = set()
         self._iso_cache: dict[datetime, str] = {}  # failure times already formatted (_iso_times)
@@ -123,15 +132,23 @@ class AccessController:
 
         The daemon calls this after each of its own admin changes: a decision never reads them.
         """
-        self.site = hotpath.load_site(self.session, self.config.door.name)
+        self.site = self._with_rules(hotpath.load_site(self.session, self.config.door.name))
         return self.site.door
 
     def refresh_door(self) -> DoorView:
         """Re-read the door row only (its lockdown flag may be set by an operator); off the decision path."""
-        door = hotpath.load_door(self.session, self.config.door.name)
+        door = self._with_rules(hotpath.load_door(self.session, self.config.door.name))
         if door != self.site.door:
             self.site = dataclasses.replace(self.site, door=door)
         return door
+
+    def _with_rules(self, site_or_door):
+        """The configured door rules (lockdown override group, two-person rule) on a door view or site."""
+        if isinstance(site_or_door, hotpath.Site):
+            return dataclasses.replace(site_or_door, door=self._with_rules(site_or_door.door))
+        door = self.config.door
+        return dataclasses.replace(site_or_door, lockdown_override_group=door.lockdown_override_group or None,
+                                   two_person=door.two_person_rule)
 
     # -- lockout persistence -----------------------------------------------------------------
 
@@ -236,7 +253,11 @@ class AccessController:
         person = None
         if pin and pin.isascii() and pin.isdigit():  # anything else matches nobody
             person = hotpath.person_by_digest(self.session, pins.pin_digest(self._pepper, pin))
-        return self._attempt(Method.PIN, person, now, t, "keypad", tamper_hold, clock_trusted)
+        if person is not None and person.duress:  # sealed first: nothing later can stop the alarm
+            self.journal.write(EventType.DURESS, method=Method.PIN.value, user=person.code, time=now)
+            self.journal.raise_alarm(AlarmKind.DURESS, f"duress PIN of {person.code}")
+        return self._attempt(Method.PIN, person, now, t, "keypad", tamper_hold, clock_trusted,
+                             detail={"duress": True} if person is not None and person.duress else None)
 
     def finger(self, slot: int, score: int, now: datetime, t: float, *, tamper_hold: bool = False,
                clock_trusted: bool = True) -> Outcome:
@@ -276,6 +297,7 @@ class AccessController:
                  detail: dict | None = None) -> Outcome:
         """Gather the facts of one PIN or finger attempt, decide, and conclude (or wait for a second factor)."""
         site = self.site
+        waiting = self._waiting if self._waiting is not None and t <= self._waiting[1] else None
         first = self._first
         paired = first is not None and t <= first.deadline_t and first.method != method and person is not None
         if paired:
@@ -286,8 +308,14 @@ class AccessController:
                       Context(self.tz, site.holidays, clock_trusted, self._lockout(channel).is_locked(now, t)),
                       tamper_hold=tamper_hold, score=score, min_match_score=self.config.sensor.min_match_score,
                       first_factor=first.code if paired else None, log_available=self.journal.writable(),
-                      no_log_no_entry=self.config.site.no_log_no_entry)
+                      no_log_no_entry=self.config.site.no_log_no_entry, partner=waiting[0] if waiting else None)
         decision = decide(facts)
+        if decision.reason == Reason.SECOND_PERSON_REQUIRED and person is not None:
+            if waiting is None or waiting[0] != person.code:  # the same person again keeps the first wait
+                self._waiting = (person.code, t + self.config.door.two_person_window_seconds)
+        elif decision.granted and waiting is not None:
+            self._waiting = None
+            detail = {**(detail or {}), "second_person_of": waiting[0]}
         if decision.reason == Reason.SECOND_FACTOR_REQUIRED and person is not None:
             if first is not None:  # the one waiting is replaced: it must not vanish from the log
                 self._log_unanswered(first, now)
@@ -317,7 +345,8 @@ class AccessController:
             if logged or decide(dataclasses.replace(facts, log_available=False)).granted:
                 seconds = (self.config.door.extended_unlock_seconds if person is not None and person.extended_unlock
                            else self.config.door.unlock_seconds)
-                return Outcome(grant=Grant(seconds, code or "", method), feedback="granted", logged=logged)
+                return Outcome(grant=Grant(seconds, code or "", method, override_lockdown=facts.door.lockdown),
+                               feedback="granted", logged=logged)
             log.error("access refused: the event could not be stored (no log, no entry)")
             self.journal.retract(EventType.ACCESS_GRANTED)  # the buffered event must say refused, not granted
             decision = Decision(False, Reason.LOG_UNAVAILABLE)

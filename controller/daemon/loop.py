@@ -401,7 +401,8 @@ class Daemon:
 
     def _outcome(self, outcome: Outcome) -> None:
         if outcome.grant is not None:
-            self._apply(self.door.grant(self.clock(), outcome.grant.seconds))  # the relay: DESIGN §3
+            self._apply(self.door.grant(self.clock(), outcome.grant.seconds,  # the relay: DESIGN §3
+                                        override_lockdown=outcome.grant.override_lockdown))
         if outcome.feedback in FEEDBACK:
             getattr(self.hw.indicators, FEEDBACK[outcome.feedback])()
 

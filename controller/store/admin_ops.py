@@ -27,7 +27,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from controller.config import Config
-from controller.core.vocabulary import RECORDABLE_EVENTS
+from controller.core.vocabulary import RECORDABLE_EVENTS, EventType
 from controller.errors import InvalidInput, PolicyRefused
 from controller.store import audit, door_settings, people, people_import, pins, schedules, staff, validation
 
@@ -180,6 +180,19 @@ def _user_reset_pin(session: Session, ctx: OpContext, params: dict[str, Any]) ->
     code = validation.validate_code(_text(params, "user"))
     pin = people.reset_pin(session, _pepper(ctx), code, ctx.config.pin.length_digits, ctx.actor)
     return {"code": code, "user": code, "pin": pin}
+
+
+@operation("user.issue_duress_pin")
+def _user_duress_pin(session: Session, ctx: OpContext, params: dict[str, Any]) -> dict[str, Any]:
+    if not ctx.config.pin.duress_pins:
+        raise PolicyRefused("duress PINs are off: set [pin] duress_pins = true in the configuration first")
+    code = validation.validate_code(_text(params, "user"))
+    user = people.get_user(session, code)
+    if user.status == "revoked":
+        raise PolicyRefused(f"{code} is revoked: a revoked person gets no new credential")
+    pin = pins.issue_duress_pin(session, _pepper(ctx), user, ctx.config.pin.length_digits)
+    audit.record(session, EventType.ADMIN_DURESS_PIN_ISSUED, actor=ctx.actor, user=code)
+    return {"code": code, "duress_pin": pin}
 
 
 # --- groups, schedules, holidays -----------------------------------------------------------------

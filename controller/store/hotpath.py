@@ -16,11 +16,12 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Mapping
+import dataclasses
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy import bindparam, false, insert, select, true, update
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
@@ -30,6 +31,7 @@ from controller.store import audit
 from controller.store.models import (
     AccessGroup,
     Door,
+    DuressCredential,
     Event,
     FingerCredential,
     Holiday,
@@ -64,23 +66,28 @@ class Person:
     group_id: int | None
     mode_override: str | None
     extended_unlock: bool
+    duress: bool = False  # found by their duress PIN (docs/security.md "Duress")
 
 
 @dataclass(frozen=True, slots=True)
 class Site:
-    """Cached site facts: the door, every holiday (local dates) and each group's schedule (None = any time)."""
+    """Cached site facts: the door, every holiday (local dates), each group's schedule (None = any time)
+    and each group's name."""
 
     door: policy.DoorView
     holidays: frozenset[date]
     schedules: Mapping[int, policy.Schedule | None]
+    group_names: Mapping[int, str] = dataclasses.field(default_factory=dict)
 
     def subject(self, person: Person | None) -> policy.Subject | None:
-        """The pure policy input for ``person`` (its group's schedule from this cache)."""
+        """The pure policy input for ``person`` (its group's schedule and name from this cache)."""
         if person is None:
             return None
-        schedule = self.schedules.get(person.group_id) if person.group_id is not None else None
-        return policy.Subject(person.code, person.status, person.valid_from, person.valid_until, schedule,
-                              policy.DoorMode(person.mode_override) if person.mode_override else None)
+        group = person.group_id
+        return policy.Subject(person.code, person.status, person.valid_from, person.valid_until,
+                              self.schedules.get(group) if group is not None else None,
+                              policy.DoorMode(person.mode_override) if person.mode_override else None,
+                              self.group_names.get(group) if group is not None else None)
 
 
 # Core statements on the tables (not the mapped classes): no ORM compilation or loading at run time.
@@ -88,8 +95,13 @@ _users, _pins, _fingers, _events = (User.__table__.c, PinCredential.__table__.c,
                                     Event.__table__.c)
 _PERSON = (_users.code, _users.status, _users.valid_from, _users.valid_until, _users.group_id,
            _users.mode_override, _users.extended_unlock)
-_BY_DIGEST = (select(*_PERSON).select_from(User.__table__.join(PinCredential.__table__, _pins.user_id == _users.id))
-              .where(_pins.digest == bindparam("digest")))
+_duress = DuressCredential.__table__.c
+_BY_DIGEST = (select(*_PERSON, false().label("duress"))
+              .select_from(User.__table__.join(PinCredential.__table__, _pins.user_id == _users.id))
+              .where(_pins.digest == bindparam("digest"))
+              .union_all(select(*_PERSON, true().label("duress"))
+                         .select_from(User.__table__.join(DuressCredential.__table__, _duress.user_id == _users.id))
+                         .where(_duress.digest == bindparam("digest"))))
 _BY_SLOT = (select(*_PERSON).select_from(User.__table__.join(FingerCredential.__table__,
                                                              _fingers.user_id == _users.id))
             .where(_fingers.slot == bindparam("slot"), _fingers.state == "active"))
@@ -102,7 +114,10 @@ _LOCKOUT = LockoutState.__table__
 # session's connection inside its transaction (SQLAlchemy has already sent BEGIN IMMEDIATE, db.py).
 _PERSON_SQL = ("SELECT u.code, u.status, u.valid_from, u.valid_until, u.group_id, u.mode_override, "
                "u.extended_unlock FROM users u ")
-_BY_DIGEST_SQL = _PERSON_SQL + "JOIN pin_credentials p ON p.user_id = u.id WHERE p.digest = ?"
+# One statement, two UNIQUE index probes: a PIN and a duress PIN cost the same (no timing difference).
+_BY_DIGEST_SQL = (_PERSON_SQL.replace("FROM", ", 0 FROM") + "JOIN pin_credentials p ON p.user_id = u.id WHERE p.digest = ? "
+                  "UNION ALL " + _PERSON_SQL.replace("FROM", ", 1 FROM")
+                  + "JOIN duress_credentials d ON d.user_id = u.id WHERE d.digest = ?")
 _BY_SLOT_SQL = _PERSON_SQL + "JOIN finger_credentials f ON f.user_id = u.id WHERE f.slot = ? AND f.state = 'active'"
 _HEAD_SQL = "SELECT seq, mac FROM events WHERE seq IS NOT NULL ORDER BY seq DESC LIMIT 1"
 _INSERT_SQL = ("INSERT INTO events (seq, mac, time, type, reason, method, user_code, door, actor, score, detail) "
@@ -130,14 +145,16 @@ def _day(value: Any) -> date | None:
 def _person(row: Any) -> Person | None:
     if row is None:
         return None
-    return Person(row[0], row[1], _day(row[2]), _day(row[3]), row[4], row[5], bool(row[6]))
+    return Person(row[0], row[1], _day(row[2]), _day(row[3]), row[4], row[5], bool(row[6]),
+                  bool(row[7]) if len(row) > 7 else False)
 
 
 def person_by_digest(session: Session, digest: bytes) -> Person | None:
-    """The person whose PIN digest is ``digest`` (any status), or None: one UNIQUE index probe."""
+    """The person whose PIN or duress PIN digest is ``digest`` (any status; ``duress`` says which), or None:
+    one statement probing the two UNIQUE digest indexes."""
     raw = _sqlite(session)
     if raw is not None:
-        return _person(_raw(raw, _BY_DIGEST_SQL, (digest,)).fetchone())
+        return _person(_raw(raw, _BY_DIGEST_SQL, (digest, digest)).fetchone())
     return _person(session.execute(_BY_DIGEST, {"digest": digest}).first())
 
 
@@ -168,10 +185,13 @@ def load_site(session: Session, door_name: str) -> Site:
         windows.setdefault(sid, []).append(policy.Window(weekday, start, end))
     schedules = {sid: policy.Schedule(tuple(windows.get(sid, ())), bool(allow))
                  for sid, allow in session.execute(select(Schedule.id, Schedule.allow_on_holidays))}
-    groups = {gid: (schedules.get(sid) if sid is not None else None)
-              for gid, sid in session.execute(select(AccessGroup.id, AccessGroup.schedule_id))}
+    groups: dict[int, policy.Schedule | None] = {}
+    names: dict[int, str] = {}
+    for gid, name, sid in session.execute(select(AccessGroup.id, AccessGroup.name, AccessGroup.schedule_id)):
+        groups[gid] = schedules.get(sid) if sid is not None else None
+        names[gid] = name
     holidays = frozenset(session.scalars(select(Holiday.day)).all())
-    return Site(load_door(session, door_name), holidays, groups)
+    return Site(load_door(session, door_name), holidays, groups, names)
 
 
 def append_sealed(session: Session, key: bytes, type: str, *, time: datetime, reason: str | None = None,

@@ -199,6 +199,23 @@ class PinCredential(Base):
     user: Mapped[User] = relationship(back_populates="pin")
 
 
+class DuressCredential(Base):
+    """A person's duress PIN (``HMAC-SHA256(pepper, pin)``): it opens like their PIN and raises a silent
+    duress alarm (docs/security.md "Duress"). At most one per person; digests are unique across both
+    credential tables (:func:`controller.store.pins.digest_taken`)."""
+
+    __tablename__ = "duress_credentials"
+    __table_args__ = (
+        CheckConstraint("length(digest) = 32", name="digest_length"),
+        Index("ix_duress_credentials_digest", "digest", unique=True),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), unique=True)
+    digest: Mapped[bytes] = mapped_column(LargeBinary(32))
+    created_at: Mapped[str] = mapped_column(String(TIME_LEN), default=_now_text)
+
+
 class FingerCredential(Base):
     """Maps a sensor template slot to a person; enrolment is ``pending`` until the sensor stored it."""
 

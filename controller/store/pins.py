@@ -19,7 +19,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, joinedload
 
 from controller.errors import InvalidInput, PolicyRefused
-from controller.store.models import AccessGroup, PinCredential, Schedule, User
+from controller.store.models import AccessGroup, DuressCredential, PinCredential, Schedule, User
 from controller.timefmt import iso_utc, utcnow
 
 logger = logging.getLogger(__name__)
@@ -106,14 +106,7 @@ def issue_pin(
             f"{length}-digit PINs are too few for {enrolled + 1} people "
             f"(need {CODES_PER_PIN} possible codes per PIN); increase pin.length_digits"
         )
-    for _ in range(MAX_DRAWS):
-        pin = generate_pin(length, rng)
-        digest = pin_digest(pepper, pin)
-        taken = session.scalar(select(PinCredential.id).where(PinCredential.digest == digest).limit(1))
-        if taken is None:
-            break
-    else:
-        raise PolicyRefused("could not draw a free PIN; increase pin.length_digits")
+    pin, digest = _draw_free(session, pepper, length, rng)
     now = iso_utc(utcnow())
     if user.pin is None:
         user.pin = PinCredential(digest=digest, created_at=now)
@@ -122,6 +115,39 @@ def issue_pin(
         user.pin.created_at = now
     session.flush()
     logger.debug("issued a %d-digit PIN for user id %s", length, user.id)
+    return pin
+
+
+def digest_taken(session: Session, digest: bytes) -> bool:
+    """Whether ``digest`` is anyone's PIN or duress PIN already (the two share one code space)."""
+    return any(session.scalar(select(table.id).where(table.digest == digest).limit(1)) is not None
+               for table in (PinCredential, DuressCredential))
+
+
+def _draw_free(session: Session, pepper: bytes, length: int, rng: DigitSource | None) -> tuple[str, bytes]:
+    for _ in range(MAX_DRAWS):
+        pin = generate_pin(length, rng)
+        digest = pin_digest(pepper, pin)
+        if not digest_taken(session, digest):
+            return pin, digest
+    raise PolicyRefused("could not draw a free PIN; increase pin.length_digits")
+
+
+def issue_duress_pin(session: Session, pepper: bytes, user: User, length: int,
+                     rng: DigitSource | None = None) -> str:
+    """Give ``user`` a fresh duress PIN (replacing an older one) and return it, to be shown once.
+
+    It is drawn like a PIN, from the same code space (never equal to anyone's PIN or duress PIN), so
+    nothing about it tells it apart at the keypad (docs/security.md "Duress").
+    """
+    _check_length(length)
+    pin, digest = _draw_free(session, pepper, length, rng)
+    row = session.scalars(select(DuressCredential).where(DuressCredential.user_id == user.id)).first()
+    if row is None:
+        session.add(DuressCredential(user_id=user.id, digest=digest, created_at=iso_utc(utcnow())))
+    else:
+        row.digest, row.created_at = digest, iso_utc(utcnow())
+    session.flush()
     return pin
 
 

@@ -72,10 +72,10 @@ def refused_pin(datadir: DataDir, kind: str) -> str:
     return person.pin
 
 
-#: The reason each kind of refused PIN is logged with (a holiday is "outside_schedule").
+#: The reason each kind of refused PIN is logged with (a holiday says "holiday", issue 13).
 LOGGED_REASON = {"unknown_credential": "unknown_credential", "suspended": "suspended", "revoked": "revoked",
                  "expired": "expired", "not_yet_valid": "not_yet_valid", "outside_schedule": "outside_schedule",
-                 "holiday": "outside_schedule"}
+                 "holiday": "holiday"}
 
 
 @pytest.fixture

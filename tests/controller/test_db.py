@@ -57,7 +57,7 @@ def test_upgrade_from_empty_matches_models_exactly(engine) -> None:
     with engine.connect() as conn:
         ctx = MigrationContext.configure(conn, opts={"compare_type": True, "compare_server_default": True})
         assert compare_metadata(ctx, Base.metadata) == []
-    assert database_revision(engine) == head_revision() == "0001"
+    assert database_revision(engine) == head_revision() == "0002"
 
 
 def _ddl(url: str) -> dict[str, list[str]]:
@@ -86,14 +86,14 @@ def test_baseline_seeds_the_main_door(engine) -> None:
 
 
 def test_upgrade_is_idempotent(engine) -> None:
-    assert upgrade_database(engine) == ("0001", "0001")
+    assert upgrade_database(engine) == ("0002", "0002")
     with engine.connect() as conn:
         assert conn.exec_driver_sql("SELECT count(*) FROM doors").scalar() == 1
 
 
 def test_upgrade_accepts_a_url(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'by_url.db'}"
-    assert upgrade_database(url) == (None, "0001")
+    assert upgrade_database(url) == (None, "0002")
 
 
 @pytest.mark.parametrize(
@@ -268,3 +268,22 @@ def test_require_existing_database_for_processes_that_open_it_their_own_way(tmp_
     upgrade_database(eng)
     eng.dispose()
     require_existing_database(dd, dd.db_file)
+
+
+def test_a_database_of_the_first_release_upgrades_to_duress_credentials_keeping_its_people(tmp_path) -> None:
+    """0001 -> 0002 (issue 13): the new table appears, nothing else changes."""
+    import sqlite3
+
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    assert upgrade_database(url, "0001") == (None, "0001")
+    con = sqlite3.connect(tmp_path / "old.db")
+    con.execute("INSERT INTO users (code, status, extended_unlock, created_at, updated_at) "
+                "VALUES ('U0001', 'active', 0, '2026-01-01T00:00:00Z', '2026-01-01T00:00:00Z')")
+    con.commit()
+    con.close()
+    assert upgrade_database(url) == ("0001", "0002")
+    con = sqlite3.connect(tmp_path / "old.db")
+    tables = {row[0] for row in con.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    assert "duress_credentials" in tables
+    assert con.execute("SELECT code FROM users").fetchall() == [("U0001",)]
+    con.close()

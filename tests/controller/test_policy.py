@@ -67,7 +67,7 @@ def test_reason_codes_are_the_public_contract() -> None:
     assert {r.value for r in Reason} == {
         "granted", "unknown_credential", "suspended", "revoked", "not_yet_valid", "expired",
         "outside_schedule", "locked_out", "second_factor_required", "lockdown", "clock_untrusted",
-        "method_not_allowed", "log_unavailable",
+        "method_not_allowed", "log_unavailable", "holiday", "second_person_required",
     }
 
 
@@ -200,14 +200,14 @@ def test_schedule_in_site_timezone(schedule, tz, now, allowed) -> None:
 
 HOLIDAYS = [
     # 29 February 2028 is a Tuesday
-    ("holiday_29_feb_denied", ALL_DAY, LONDON, frozenset({date(2028, 2, 29)}), utc(2028, 2, 29, 12, 0), Reason.OUTSIDE_SCHEDULE),
+    ("holiday_29_feb_denied", ALL_DAY, LONDON, frozenset({date(2028, 2, 29)}), utc(2028, 2, 29, 12, 0), Reason.HOLIDAY),
     ("day_after_holiday", ALL_DAY, LONDON, frozenset({date(2028, 2, 29)}), utc(2028, 3, 1, 0, 0), Reason.GRANTED),
     ("holiday_allowed", Schedule(ALL_DAY.windows, allow_on_holidays=True), LONDON, frozenset({date(2028, 2, 29)}),
      utc(2028, 2, 29, 12, 0), Reason.GRANTED),
     ("allowed_holiday_still_uses_windows", Schedule(OFFICE.windows, allow_on_holidays=True), LONDON,
      frozenset({date(2028, 2, 29)}), utc(2028, 2, 29, 20, 0), Reason.OUTSIDE_SCHEDULE),
     # holiday by local date: 22:00 on 25 Dec in New York is already 26 Dec in UTC
-    ("holiday_local_date_evening", ALL_DAY, NEW_YORK, frozenset({date(2026, 12, 25)}), utc(2026, 12, 26, 3, 0), Reason.OUTSIDE_SCHEDULE),
+    ("holiday_local_date_evening", ALL_DAY, NEW_YORK, frozenset({date(2026, 12, 25)}), utc(2026, 12, 26, 3, 0), Reason.HOLIDAY),
     ("eve_in_new_york", ALL_DAY, NEW_YORK, frozenset({date(2026, 12, 25)}), utc(2026, 12, 25, 3, 0), Reason.GRANTED),
     ("holiday_ignored_without_schedule", None, LONDON, frozenset({date(2028, 2, 29)}), utc(2028, 2, 29, 12, 0), Reason.GRANTED),
 ]
@@ -345,3 +345,50 @@ def test_every_rule_is_an_input_of_decide(method, subject, view, facts, reason, 
 def test_a_decision_names_only_known_rules() -> None:
     with pytest.raises(ValueError):
         Decision(False, Reason.LOCKDOWN, "because")
+
+
+# -- records-room rules (issue 13): lockdown override group, two-person rule ---------------------------------
+
+GUARDS = "guards"
+
+
+def member(code: str = "U0001", group: str | None = None) -> Subject:
+    return Subject(code, "active", None, None, None, None, group)
+
+
+@pytest.mark.parametrize(("method", "subject", "reason"), [
+    (Method.PIN, member(group=GUARDS), Reason.GRANTED),
+    (Method.FINGER, member(group=GUARDS), Reason.GRANTED),
+    (Method.PIN, member(group="staff"), Reason.LOCKDOWN),
+    (Method.PIN, member(group=None), Reason.LOCKDOWN),
+    (Method.PIN, None, Reason.LOCKDOWN),  # an unknown PIN is refused as lockdown, not told apart
+    (Method.REMOTE, None, Reason.LOCKDOWN),  # a remote unlock never overrides a lockdown
+])
+def test_a_lockdown_admits_only_the_override_group(method, subject, reason) -> None:
+    view = DoorView("main", DoorMode.PIN_OR_FINGER, lockdown=True, lockdown_override_group=GUARDS)
+    assert decide(method, subject, view, WED_NOON, ctx()).reason == reason
+
+
+def test_the_override_group_still_obeys_every_other_rule() -> None:
+    view = DoorView("main", DoorMode.PIN_OR_FINGER, lockdown=True, lockdown_override_group=GUARDS)
+    suspended = Subject("U0001", "suspended", None, None, None, None, GUARDS)
+    assert decide(Method.PIN, suspended, view, WED_NOON, ctx()).reason == Reason.SUSPENDED
+    assert decide(Method.PIN, member(group=GUARDS), view, WED_NOON, ctx(locked_out=True)).reason == Reason.LOCKED_OUT
+
+
+@pytest.mark.parametrize(("partner", "reason"), [
+    (None, Reason.SECOND_PERSON_REQUIRED),  # alone
+    ("U0001", Reason.SECOND_PERSON_REQUIRED),  # the same person twice
+    ("U0002", Reason.GRANTED),  # another person's valid credential is waiting
+])
+def test_a_two_person_door_opens_only_for_two_different_people(partner, reason) -> None:
+    view = DoorView("main", DoorMode.PIN_OR_FINGER, two_person=True)
+    assert decide(Method.PIN, member("U0001"), view, WED_NOON, ctx(), partner=partner).reason == reason
+
+
+def test_the_two_person_rule_comes_after_every_rule_of_the_person() -> None:
+    view = DoorView("main", DoorMode.PIN_OR_FINGER, two_person=True)
+    assert decide(Method.PIN, person("revoked"), view, WED_NOON, ctx(), partner="U0002").reason == Reason.REVOKED
+    assert decide(Method.PIN, None, view, WED_NOON, ctx()).reason == Reason.UNKNOWN_CREDENTIAL
+    fingers_only = DoorView("main", DoorMode.FINGER, two_person=True)
+    assert decide(Method.PIN, member(), fingers_only, WED_NOON, ctx()).reason == Reason.METHOD_NOT_ALLOWED
