@@ -74,11 +74,18 @@ class CappedRelay:
         except Exception:
             log.exception("relay.lock failed (%s)", why)
 
-    def close(self) -> None:
-        """Stop the watchdog (after the relay was locked at shutdown)."""
+    def close(self, timeout: float = 5.0) -> None:
+        """Stop the watchdog (after the relay was locked at shutdown) and wait for its thread to end."""
         with self._changed:
             self._closed = True
             self._changed.notify()
+        if self._watchdog is not threading.current_thread():
+            self._watchdog.join(timeout)
+
+    @property
+    def watching(self) -> bool:
+        """True while the watchdog thread runs (until :meth:`close`)."""
+        return self._watchdog.is_alive()
 
     def _watch(self) -> None:
         with self._changed:

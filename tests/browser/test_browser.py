@@ -170,14 +170,14 @@ def test_a_newcomer_adds_a_person_enrols_a_finger_opens_the_door_and_finds_it_in
     panel.wait_for_timeout(1500)  # let finger B's touch end (the sim lifts it after a second)
     for key in pin + "#":
         panel.get_by_role("button", name=f"Key {key}", exact=True).click()
-    wait_for_text(panel, "#st-relay", "energised")
+    wait_for_text(panel, "#st-relay", "energised", timeout_s=60)  # seven web round trips on a loaded box
     shot(panel, "04-door-open-from-panel")
 
     # The finger opens it too.
     panel.wait_for_timeout(6000)  # relock after the unlock time
     wait_for_text(panel, "#st-relay", "off")
     panel.get_by_role("button", name="Finger B").click()
-    wait_for_text(panel, "#st-relay", "energised")
+    wait_for_text(panel, "#st-relay", "energised", timeout_s=60)
     panel.close()
 
     # Find the events in the entry log.

@@ -38,7 +38,7 @@ def test_an_unlock_does_not_start_a_thread(relay):
     for _ in range(20):
         relay.unlock()
         relay.lock("relocked by the loop")
-    assert threading.active_count() == before
+    assert threading.active_count() <= before  # none started (a thread of an earlier test may end meanwhile)
 
 
 def test_a_relock_disarms_the_cap_and_the_next_unlock_gets_its_own(relay, mock_factory):
@@ -49,15 +49,10 @@ def test_a_relock_disarms_the_cap_and_the_next_unlock_gets_its_own(relay, mock_f
     assert [s.state for s in mock_factory.pin(RELAY_PIN).states] == [False, True, False, True, False]
 
 
-def watchdogs() -> int:
-    return sum(1 for thread in threading.enumerate() if thread.name == "kunci-relay-cap")
-
-
 def test_close_stops_the_watchdog(mock_factory):
-    before = watchdogs()
     strike = StrikeRelay(RELAY_PIN, pin_factory=mock_factory)
     capped = CappedRelay(strike, max_unlock_seconds=60.0)
-    assert watchdogs() == before + 1
+    assert capped.watching
     capped.close()
-    polling.wait_for(lambda: watchdogs() == before, 10.0, "the watchdog thread ends", 0.01)
+    assert not capped.watching
     strike.close()

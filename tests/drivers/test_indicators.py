@@ -112,4 +112,4 @@ def test_a_pattern_starts_no_thread(indicators) -> None:
         indicators.key_ack()
         indicators.denied()
         indicators.granted()
-    assert threading.active_count() == before
+    assert threading.active_count() <= before  # none started (a thread of an earlier test may end meanwhile)
