@@ -22,6 +22,7 @@ __all__ = [
     "EventType",
     "FingerState",
     "LockoutChannel",
+    "PersonKind",
     "PersonStatus",
     "values",
 ]
@@ -33,6 +34,13 @@ class PersonStatus(StrEnum):
     ACTIVE = "active"
     SUSPENDED = "suspended"  # until resumed
     REVOKED = "revoked"  # for good: never active again, the code is never reused
+
+
+class PersonKind(StrEnum):
+    """``users.kind``: a member of staff, or a visitor whose validity ends at an instant (issue 13 item 5)."""
+
+    STAFF = "staff"
+    VISITOR = "visitor"
 
 
 class AdminRole(StrEnum):
@@ -76,6 +84,7 @@ class EventType(StrEnum):
     # keypad and finger lockouts
     LOCKOUT_STARTED = "lockout.started"
     LOCKOUT_ENDED = "lockout.ended"
+    LOCKOUT_GUESSING = "lockout.guessing"  # alarm_after_failures refusals within alarm_window_seconds
     # the fingerprint sensor
     SENSOR_LOST = "sensor.lost"
     SENSOR_RESTORED = "sensor.restored"
@@ -127,6 +136,7 @@ class EventType(StrEnum):
     ADMIN_USER_REVOKED = "admin.user_revoked"
     ADMIN_USER_SUSPENDED = "admin.user_suspended"
     ADMIN_USER_UPDATED = "admin.user_updated"
+    ADMIN_VISITOR_ADDED = "admin.visitor_added"  # detail: hours or days, escort_group
 
 
 #: Event types the admin web or a CLI records itself (control command ``admin`` op ``event.record``);

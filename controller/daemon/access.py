@@ -209,7 +209,10 @@ class AccessController:
                                              detail={"channel": name, "suspended": True})
                 self.journal.raise_alarm(SUSPENDED_ALARM[LockoutChannel(name)],
                                          "too many failures in 24 hours; an admin must clear it")
-            elif isinstance(effect, lk.FailureAlarm):
+            elif isinstance(effect, lk.FailureAlarm):  # sealed too: the alarms table is not the log
+                logged &= self.journal.write(EventType.LOCKOUT_GUESSING, method=method.value, time=now,
+                                             detail={"channel": name, "failures": effect.count,
+                                                     "window_seconds": int(effect.window_seconds)})
                 self.journal.raise_alarm(GUESSING_ALARM[LockoutChannel(name)],
                                          f"{effect.count} failures in {int(effect.window_seconds)} s")
             elif isinstance(effect, lk.LockoutEnded):

@@ -206,10 +206,9 @@ def import_rows(session: Session, pepper: bytes, rows: Any, *, require_agreement
     if not pins.keyspace_allows(pin_length, enrolled + len(checked)):
         raise PolicyRefused(f"{pin_length}-digit PINs are too few for {enrolled + len(checked)} people "
                             f"(need {pins.CODES_PER_PIN} possible codes per PIN); increase pin.length_digits")
+    # PINs and duress PINs share the keypad's code space (pins.digest_taken, one probe each; here all at once).
     taken = set(session.scalars(select(PinCredential.digest)))
-    duress = getattr(models, "DuressCredential", None)  # duress PINs (issue 13) share the keypad's code space
-    if duress is not None:
-        taken.update(session.scalars(select(duress.digest)))
+    taken.update(session.scalars(select(models.DuressCredential.digest)))
     first = int(next_code(session)[len(CODE_PREFIX):])
     batch = secrets.token_hex(4)
     now = iso_utc(utcnow())

@@ -111,3 +111,14 @@ def test_a_holiday_refusal_says_holiday_not_outside_schedule(daemon_datadir):
         door.type(person.pin + "#", gap=TICK_SECONDS)
         refused, = matching(events(daemon_datadir), "access.denied", user=person.code)
         assert refused["reason"] == "holiday"
+
+
+def test_a_burst_of_wrong_pins_is_a_sealed_guessing_event_as_well_as_an_alarm(daemon_datadir):
+    config = stepped_config(pin={"alarm_after_failures": 3, "alarm_window_seconds": 600.0,
+                                 "lockout_after_failures": 50})
+    with SteppedDaemon(daemon_datadir, config) as door:
+        door.type("000000#" * 3, gap=TICK_SECONDS)
+        guessing, = matching(events(daemon_datadir), "lockout.guessing")
+        assert guessing["seq"] is not None
+        assert guessing["detail"] == {"channel": "keypad", "failures": 3, "window_seconds": 600}
+        assert "keypad_guessing" in active_alarms(door)
