@@ -47,6 +47,14 @@ _WARN_EVENTS = frozenset({EventType.DOOR_FORCED, EventType.DOOR_HELD, EventType.
                           EventType.SENSOR_LOST})
 
 
+def _columns(fields: dict[str, Any]) -> dict[str, Any]:
+    """An event's fields as :func:`controller.store.hotpath.append_sealed` takes them (codes, not objects)."""
+    user, door = fields.get("user"), fields.get("door")
+    return {"time": fields["time"], "reason": fields.get("reason"), "method": fields.get("method"),
+            "user": getattr(user, "code", user), "door": getattr(door, "name", door), "actor": fields.get("actor"),
+            "score": fields.get("score"), "detail": fields.get("detail")}
+
+
 @dataclass
 class _Pending:
     type: str
@@ -98,7 +106,7 @@ class Journal:
             self._keep(type, fields)
             return False
         try:
-            self._append(type, fields)
+            hotpath.append_sealed(self.session, self._key, type, **_columns(fields))  # the sealed INSERT
             if anchor_later:  # taken from the session so the after-commit hook leaves it to settle()
                 self._anchor_due = self.session.info.pop(audit.SEALED_HEAD_INFO, None)
             self.session.commit()
@@ -119,7 +127,7 @@ class Journal:
         while self._buffer:
             item = self._buffer[0]
             try:
-                self._append(item.type, item.fields)
+                hotpath.append_sealed(self.session, self._key, item.type, **_columns(item.fields))
                 self.session.commit()
             except (SQLAlchemyError, OSError) as exc:
                 self._failed(exc)
@@ -143,14 +151,6 @@ class Journal:
     def writable(self) -> bool:
         """Whether the log accepts writes now (a fact of the decision): stores the RAM buffer first, if any."""
         return self.flush() if self._buffer else True
-
-    def _append(self, type: str, fields: dict[str, Any]) -> None:
-        """One sealed INSERT through the hot path (no ORM object); the caller commits."""
-        user, door = fields.get("user"), fields.get("door")
-        hotpath.append_sealed(self.session, self._key, type, time=fields["time"], reason=fields.get("reason"),
-                              method=fields.get("method"), user=getattr(user, "code", user),
-                              door=getattr(door, "name", door), actor=fields.get("actor"),
-                              score=fields.get("score"), detail=fields.get("detail"))
 
     def retract(self, type: EventType) -> bool:
         """Drop the newest RAM-buffered event if it is of ``type`` (it was never stored); True if dropped.
