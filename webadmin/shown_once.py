@@ -30,6 +30,7 @@ class PinNotice:
     code: str
     pin: str
     new: bool
+    duress: bool = False  # a duress PIN (docs/security.md "Duress"), not the person's PIN
 
 
 class ShownOnce:

@@ -202,16 +202,17 @@ def add() -> Any:
     return _show_pin_once(result, new=True)
 
 
-def _show_pin_once(result: dict[str, Any], *, new: bool) -> Any:
-    """Keep the daemon's ``{code, pin}`` for one showing and redirect (303) to the page that shows it."""
-    code, pin = str(result.get("code") or ""), str(result.get("pin") or "")
+def _show_pin_once(result: dict[str, Any], *, new: bool, duress: bool = False) -> Any:
+    """Keep the daemon's ``{code, pin}`` (or ``duress_pin``) for one showing and redirect (303) to the page
+    that shows it."""
+    code, pin = str(result.get("code") or ""), str(result.get("duress_pin" if duress else "pin") or "")
     if not USER_CODE.fullmatch(code):
         flash("The door daemon made the change but did not say which person; check the list.", "error")
         return redirect(url_for("people.index"), code=303)
     if not pin.isdigit():
         flash(f"{code}: the door daemon did not return a PIN. Use 'Reset PIN'.", "error")
         return redirect(url_for("people.show", code=code), code=303)
-    key = state().shown_once.put(g.account.token_hash, PinNotice(code=code, pin=pin, new=new))
+    key = state().shown_once.put(g.account.token_hash, PinNotice(code=code, pin=pin, new=new, duress=duress))
     return redirect(url_for("people.pin_once", key=key), code=303)
 
 
@@ -222,7 +223,8 @@ def pin_once(key: str) -> Any:
     notice = state().shown_once.take(g.account.token_hash, key[:64])
     if notice is None:
         return render_template("people/pin_once.html", shown=True), 410
-    return render_template("people/pin_once.html", shown=False, code=notice.code, pin=notice.pin, new=notice.new)
+    return render_template("people/pin_once.html", shown=False, code=notice.code, pin=notice.pin, new=notice.new,
+                           duress=notice.duress)
 
 
 @bp.route("/<code>")
@@ -234,7 +236,8 @@ def show(code: str) -> Any:
     except (NotFound, InvalidInput):
         abort(404)
     enrol_job = state().enrolments.running_for(user.code)
-    return render_template("people/show.html", person=user, enrol_job=enrol_job, **_form_context(values=None))
+    return render_template("people/show.html", person=user, enrol_job=enrol_job,
+                           duress_pins=state().config.pin.duress_pins, **_form_context(values=None))
 
 
 @bp.route("/<code>/edit", methods=["POST"])
@@ -306,6 +309,19 @@ def reset_pin(code: str) -> Any:
         flash("No PIN was issued. " + exc.message, "error")
         return redirect(url_for("people.show", code=user.code), code=303)
     return _show_pin_once(result, new=False)
+
+
+@bp.route("/<code>/duress-pin", methods=["POST"])
+@allow(ADMIN_ONLY)
+def duress_pin(code: str) -> Any:
+    """Have the daemon draw the person's duress PIN (replacing an older one) and show it once."""
+    user = _user_or_404(_code_or_404(code))
+    try:
+        result = daemon.admin("user.issue_duress_pin", user=user.code)
+    except daemon.ChangeRefused as exc:
+        flash("No duress PIN was issued. " + exc.message, "error")
+        return redirect(url_for("people.show", code=user.code), code=303)
+    return _show_pin_once(result, new=False, duress=True)
 
 
 @bp.route("/<code>/finger", methods=["GET"])
