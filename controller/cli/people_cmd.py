@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 from controller.config import Config, load_config
-from controller.core.vocabulary import PersonStatus, values
+from controller.core.vocabulary import PersonKind, PersonStatus, values
 from controller.errors import DataDirError, InvalidInput
 from controller.paths import DataDir
 
@@ -126,7 +126,7 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
     add.add_argument("--valid-until", metavar="DATE", help="last valid day, inclusive")
     add.set_defaults(func=run_add)
 
-    lst = sub.add_parser("list", parents=[common], help="list people by code")
+    lst = sub.add_parser("list", parents=[common], help="list staff by code (visitors: kunci visitor list)")
     lst.add_argument("--status", choices=USER_STATUSES)
     lst.add_argument("--search", help="code prefix (U00) or part of a name")
     lst.add_argument("--format", choices=("table", "json"), default="table")
@@ -220,7 +220,8 @@ def _list_table(args: argparse.Namespace) -> bool:
             (code, *((name,) if args.with_names else ()), status, group, valid_until, "yes" if has_pin else "no",
              fingers)
             for code, name, status, group, valid_until, has_pin, fingers
-            in reader.people(conn, search=args.search, status=args.status, statuses=USER_STATUSES)
+            in reader.people(conn, search=args.search, status=args.status, statuses=USER_STATUSES,
+                             kind=PersonKind.STAFF.value)
         ]
     if not rows:
         print("no people match")
@@ -240,7 +241,8 @@ def run_list(args: argparse.Namespace) -> int:
     with read_only(DataDir.resolve(args.data)) as (_config, session):
         after: str | None = None
         while True:
-            page = people.list_users(session, search=args.search, status=args.status, after_code=after, limit=500)
+            page = people.list_users(session, search=args.search, status=args.status, after_code=after, limit=500,
+                                     kind=PersonKind.STAFF.value)
             summaries += [people.user_summary(u, include_name=args.with_names) for u in page]
             if len(page) < 500:
                 break

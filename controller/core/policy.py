@@ -76,6 +76,7 @@ class Reason(StrEnum):
     LOCKED_OUT = "locked_out"
     SECOND_FACTOR_REQUIRED = "second_factor_required"
     SECOND_PERSON_REQUIRED = "second_person_required"  # the two-person rule: nobody else presented in time
+    ESCORT_REQUIRED = "escort_required"  # a visitor whose escort group has not presented within the window
     LOCKDOWN = "lockdown"
     CLOCK_UNTRUSTED = "clock_untrusted"
     METHOD_NOT_ALLOWED = "method_not_allowed"
@@ -159,6 +160,8 @@ class Subject:
     both inclusive (``valid_until`` is the last valid day, through 23:59:59 local).
     ``schedule`` None means any time. ``mode_override``, when set, replaces the
     door's mode for this person. ``group``: the name of the person's access group, or None.
+    ``valid_until_at``: a visitor's validity ends at this aware instant (``expired`` from it on).
+    ``escort_group``: a visitor opens only when a member of this group presented within the window.
     """
 
     code: str
@@ -168,15 +171,20 @@ class Subject:
     schedule: Schedule | None
     mode_override: DoorMode | None = None
     group: str | None = None
+    valid_until_at: datetime | None = None
+    escort_group: str | None = None
 
     def __post_init__(self) -> None:
         if self.mode_override is not None:
             object.__setattr__(self, "mode_override", DoorMode(self.mode_override))
+        if self.valid_until_at is not None and self.valid_until_at.utcoffset() is None:
+            raise ValueError("valid_until_at must be an aware datetime (UTC)")
 
     @property
     def restricted(self) -> bool:
-        """True when access depends on the clock: a schedule or a validity date is set."""
-        return self.schedule is not None or self.valid_from is not None or self.valid_until is not None
+        """True when access depends on the clock: a schedule, a validity date or a visit's end is set."""
+        return (self.schedule is not None or self.valid_from is not None or self.valid_until is not None
+                or self.valid_until_at is not None)
 
 
 @dataclass(frozen=True, slots=True)
@@ -250,7 +258,8 @@ class Facts:
     two-factor attempt (``method`` is then ``PIN_AND_FINGER``), else None. ``log_available``:
     the event log accepts writes; ``no_log_no_entry``: ``site.no_log_no_entry`` (default True).
     ``partner``: at a two-person door, the code of the other person whose valid credential is waiting
-    within the window (None: nobody is waiting).
+    within the window (None: nobody is waiting). ``escort_groups_present``: the access groups of which a
+    member (not a visitor) presented a valid credential within ``door.two_person_window_seconds``.
     """
 
     method: Method
@@ -265,6 +274,7 @@ class Facts:
     log_available: bool = True
     no_log_no_entry: bool = True
     partner: str | None = None
+    escort_groups_present: frozenset[str] = frozenset()
 
 
 def _deny(reason: Reason, rule: Rule | None = None) -> Decision:
@@ -298,8 +308,10 @@ def decide(facts: Facts) -> Decision:
     (never during a lockdown); locked_out; unknown_credential (no subject; a
     finger below the minimum score, rule ``below_min_score``; a second factor of another person
     than the first, rule ``factors_of_different_people``); revoked; suspended; not_yet_valid /
-    expired; clock_untrusted (only for a subject restricted by schedule or dates);
-    holiday (a schedule that does not open on holidays, on one) / outside_schedule; the mode
+    expired (also a visitor past ``valid_until_at``); clock_untrusted (only for a subject restricted by
+    schedule, dates or a visit's end); holiday (a schedule that does not open on holidays, on one) /
+    outside_schedule; escort_required (a visitor whose ``escort_group`` is not in
+    ``escort_groups_present``); the mode
     (``second_factor_required`` / ``method_not_allowed``); at a two-person door,
     ``second_person_required`` unless another person's valid credential is waiting (``partner``). A grant
     becomes ``log_unavailable`` while the log refuses writes and ``no_log_no_entry`` is on.
@@ -333,11 +345,15 @@ def decide(facts: Facts) -> Decision:
         return _deny(Reason.NOT_YET_VALID)
     if subject.valid_until is not None and today > subject.valid_until:
         return _deny(Reason.EXPIRED)
+    if subject.valid_until_at is not None and now >= subject.valid_until_at:
+        return _deny(Reason.EXPIRED)
     if subject.restricted and not context.clock_trusted:
         return _deny(Reason.CLOCK_UNTRUSTED)
     if subject.schedule is not None and not schedule_allows(subject.schedule, local, context.holidays):
         holiday = today in context.holidays and not subject.schedule.allow_on_holidays
         return _deny(Reason.HOLIDAY if holiday else Reason.OUTSIDE_SCHEDULE)
+    if subject.escort_group is not None and subject.escort_group not in facts.escort_groups_present:
+        return _deny(Reason.ESCORT_REQUIRED)
 
     mode = subject.mode_override if subject.mode_override is not None else door.mode
     if method in MODE_ACCEPTS[mode]:

@@ -52,7 +52,8 @@ LOG_UNAVAILABLE = Reason.LOG_UNAVAILABLE.value
 #: or not that a PIN belongs to someone. The event log keeps the true reason for security staff.
 #: ``log_unavailable`` is a valid credential refused for want of a log: it counts as a success.
 #: ``second_person_required`` is a valid credential waiting for a second person: not a failure either.
-NOT_COUNTED = frozenset({Reason.LOCKED_OUT, Reason.LOCKDOWN, Reason.SECOND_PERSON_REQUIRED})
+#: ``escort_required`` is a visitor's valid credential waiting for their escort: not a failure.
+NOT_COUNTED = frozenset({Reason.LOCKED_OUT, Reason.LOCKDOWN, Reason.SECOND_PERSON_REQUIRED, Reason.ESCORT_REQUIRED})
 
 
 @dataclass(frozen=True)
@@ -99,6 +100,8 @@ class AccessController:
         self._first: _FirstFactor | None = None
         #: Two-person rule: the first person's code and until when (monotonic) it waits for a second one.
         self._waiting: tuple[str, float] | None = None
+        #: Visitors' escorts: access group -> until when (monotonic) its member's last valid credential counts.
+        self._escorts: dict[str, float] = {}
         #: Site facts (door, holidays, group schedules), re-read only by :meth:`refresh_site`/:meth:`refresh_door`.
         self.site = self._with_rules(hotpath.load_site(self.session, config.door.name))
         #: Lockout rows whose last write was rolled back (the event could not be stored): written next time.
@@ -311,8 +314,10 @@ class AccessController:
                       Context(self.tz, site.holidays, clock_trusted, self._lockout(channel).is_locked(now, t)),
                       tamper_hold=tamper_hold, score=score, min_match_score=self.config.sensor.min_match_score,
                       first_factor=first.code if paired else None, log_available=self.journal.writable(),
-                      no_log_no_entry=self.config.site.no_log_no_entry, partner=waiting[0] if waiting else None)
+                      no_log_no_entry=self.config.site.no_log_no_entry, partner=waiting[0] if waiting else None,
+                      escort_groups_present=frozenset(g for g, until in self._escorts.items() if t <= until))
         decision = decide(facts)
+        self._note_escort(facts, decision, person, t)
         if decision.reason == Reason.SECOND_PERSON_REQUIRED and person is not None:
             if waiting is None or waiting[0] != person.code:  # the same person again keeps the first wait
                 self._waiting = (person.code, t + self.config.door.two_person_window_seconds)
@@ -325,6 +330,15 @@ class AccessController:
             self._first = _FirstFactor(person.code, method, t + self.config.door.second_factor_timeout_seconds, score)
             return Outcome(feedback="second_factor", logged=False)
         return self._conclude(decision, facts, person, t, channel, detail)
+
+    def _note_escort(self, facts: Facts, decision: Decision, person: hotpath.Person | None, t: float) -> None:
+        """A member of staff's valid credential (granted, or waiting for a second person) counts as their group's
+        presence for visitors for ``door.two_person_window_seconds``; a visitor never escorts."""
+        if (person is None or person.visitor or facts.subject is None or facts.subject.group is None
+                or not (decision.granted or decision.reason == Reason.SECOND_PERSON_REQUIRED)):
+            return
+        self._escorts = {g: until for g, until in self._escorts.items() if t <= until}
+        self._escorts[facts.subject.group] = t + self.config.door.two_person_window_seconds
 
     def _conclude(self, decision: Decision, facts: Facts, person: hotpath.Person | None, t: float, channel: str,
                   detail: dict | None) -> Outcome:

@@ -29,7 +29,7 @@ from sqlalchemy.orm import Session
 from controller.config import Config
 from controller.core.vocabulary import RECORDABLE_EVENTS, EventType
 from controller.errors import InvalidInput, PolicyRefused
-from controller.store import audit, door_settings, people, people_import, pins, schedules, staff, validation
+from controller.store import audit, door_settings, people, people_import, pins, schedules, staff, validation, visitors
 
 #: Events a client may record through ``event.record``: what happens in the web or the CLI itself
 #: (logins, exports, backups). Every change of the door's data goes through a named operation,
@@ -193,6 +193,20 @@ def _user_duress_pin(session: Session, ctx: OpContext, params: dict[str, Any]) -
     pin = pins.issue_duress_pin(session, _pepper(ctx), user, ctx.config.pin.length_digits)
     audit.record(session, EventType.ADMIN_DURESS_PIN_ISSUED, actor=ctx.actor, user=code)
     return {"code": code, "duress_pin": pin}
+
+
+@operation("visitor.add")
+def _visitor_add(session: Session, ctx: OpContext, params: dict[str, Any]) -> dict[str, Any]:
+    """A visitor until now + hours or days, with a one-off PIN (:mod:`controller.store.visitors`)."""
+    unknown = set(params) - {"name", "hours", "days", "escort_group", "group"}
+    if unknown:
+        raise InvalidInput(f"unknown field {sorted(unknown)[0][:40]!r}")
+    user, pin = visitors.add_visitor(
+        session, _pepper(ctx), name=_text(params, "name", required=False),
+        visit=visitors.parse_length(params.get("hours"), params.get("days")), now=ctx.now, actor=ctx.actor,
+        pin_length=ctx.config.pin.length_digits, escort_group=_text(params, "escort_group", required=False) or None,
+        group=_text(params, "group", required=False) or None)
+    return {"code": user.code, "pin": pin, "valid_until_at": user.valid_until_at, "escort_group": user.escort_group}
 
 
 # --- groups, schedules, holidays -----------------------------------------------------------------

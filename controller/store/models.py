@@ -43,6 +43,7 @@ from controller.core.vocabulary import (
     AdminRole,
     FingerState,
     LockoutChannel,
+    PersonKind,
     PersonStatus,
     values,
 )
@@ -70,6 +71,7 @@ DOOR_MODES = values(DoorMode)
 FINGER_STATES = values(FingerState)
 ADMIN_ROLES = values(AdminRole)
 LOCKOUT_NAMES = values(LockoutChannel)
+USER_KINDS = values(PersonKind)
 
 #: Mode of a door row created without one (the baseline migration seeds the door ``main`` with it).
 DEFAULT_DOOR_MODE = DoorMode.PIN_OR_FINGER.value
@@ -174,6 +176,14 @@ class User(Base):
     mode_override: Mapped[Optional[str]] = mapped_column(String(16))
     created_at: Mapped[str] = mapped_column(String(TIME_LEN), default=_now_text)
     updated_at: Mapped[str] = mapped_column(String(TIME_LEN), default=_now_text, onupdate=_now_text)
+    # Visitors (migration 0003): ``kind`` staff|visitor; a visitor's validity ends at the instant
+    # ``valid_until_at`` (UTC ISO text); ``escort_group``: a member of this access group must present first.
+    kind: Mapped[str] = mapped_column(  # a column CHECK: migration 0003 adds the column with it in place
+        String(16), CheckConstraint(_in("kind", USER_KINDS), name="kind"), default=PersonKind.STAFF.value,
+        server_default=text(f"'{PersonKind.STAFF.value}'"),
+    )
+    valid_until_at: Mapped[Optional[str]] = mapped_column(String(TIME_LEN))
+    escort_group: Mapped[Optional[str]] = mapped_column(String(80))
 
     group: Mapped[Optional[AccessGroup]] = relationship()
     pin: Mapped[Optional[PinCredential]] = relationship(back_populates="user", cascade="all, delete-orphan")

@@ -273,16 +273,19 @@ def list_users(
     status: str | None = None,
     after_code: str | None = None,
     limit: int = 50,
+    kind: str | None = None,
 ) -> list[User]:
     """A page of people in code order (keyset: pass the last code shown as ``after_code``).
 
     ``search`` matches a code prefix (``U00``) or a case-insensitive substring of the
     name (``%`` and ``_`` are literal). ``status`` filters by status. ``limit``
-    (default 50) must be 1..1000.
+    (default 50) must be 1..1000. ``kind``: only ``staff`` or only ``visitor`` (default both).
     """
     if not 1 <= limit <= 1000:
         raise InvalidInput("limit must be between 1 and 1000")
     stmt = select(User)
+    if kind is not None:
+        stmt = stmt.where(User.kind == kind)
     if status is not None:
         if status not in USER_STATUSES:
             raise InvalidInput(f"the status must be one of: {', '.join(USER_STATUSES)}")
@@ -315,6 +318,9 @@ def user_summary(user: User, *, include_name: bool) -> dict[str, Any]:
         "agreement_signed_on": iso_date(user.agreement_signed_on),
         "extended_unlock": bool(user.extended_unlock),
         "mode_override": user.mode_override,
+        "kind": user.kind,
+        "valid_until_at": user.valid_until_at,
+        "escort_group": user.escort_group,
         "has_pin": user.pin is not None,
         "fingers": [{"slot": f.slot, "state": f.state} for f in user.fingers],
         "created_at": user.created_at,

@@ -174,11 +174,15 @@ PEOPLE_COLUMNS = ("code", "display_name", "status", "group", "valid_until", "has
 
 
 def people(conn: sqlite3.Connection, *, search: str | None = None, status: str | None = None,
-           statuses: Sequence[str] = ()) -> Iterator[tuple[Any, ...]]:
+           statuses: Sequence[str] = (), kind: str | None = None) -> Iterator[tuple[Any, ...]]:
     """Every matching person in id order (as :func:`controller.store.people.list_users`), as tuples of
-    :data:`PEOPLE_COLUMNS`. ``statuses``: the allowed values of ``status`` (checked when given)."""
+    :data:`PEOPLE_COLUMNS`. ``statuses``: the allowed values of ``status`` (checked when given).
+    ``kind``: only staff or only visitors (``users.kind``), else both."""
     where: list[str] = []
     params: list[Any] = []
+    if kind is not None:
+        where.append("u.kind = ?")
+        params.append(kind)
     if status is not None:
         if statuses and status not in statuses:
             raise InvalidInput(f"the status must be one of: {', '.join(statuses)}")

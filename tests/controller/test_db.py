@@ -57,7 +57,7 @@ def test_upgrade_from_empty_matches_models_exactly(engine) -> None:
     with engine.connect() as conn:
         ctx = MigrationContext.configure(conn, opts={"compare_type": True, "compare_server_default": True})
         assert compare_metadata(ctx, Base.metadata) == []
-    assert database_revision(engine) == head_revision() == "0002"
+    assert database_revision(engine) == head_revision() == "0003"
 
 
 def _ddl(url: str) -> dict[str, list[str]]:
@@ -86,14 +86,14 @@ def test_baseline_seeds_the_main_door(engine) -> None:
 
 
 def test_upgrade_is_idempotent(engine) -> None:
-    assert upgrade_database(engine) == ("0002", "0002")
+    assert upgrade_database(engine) == ("0003", "0003")
     with engine.connect() as conn:
         assert conn.exec_driver_sql("SELECT count(*) FROM doors").scalar() == 1
 
 
 def test_upgrade_accepts_a_url(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'by_url.db'}"
-    assert upgrade_database(url) == (None, "0002")
+    assert upgrade_database(url) == (None, "0003")
 
 
 @pytest.mark.parametrize(
@@ -281,9 +281,34 @@ def test_a_database_of_the_first_release_upgrades_to_duress_credentials_keeping_
                 "VALUES ('U0001', 'active', 0, '2026-01-01T00:00:00Z', '2026-01-01T00:00:00Z')")
     con.commit()
     con.close()
-    assert upgrade_database(url) == ("0001", "0002")
+    assert upgrade_database(url, "0002") == ("0001", "0002")
     con = sqlite3.connect(tmp_path / "old.db")
     tables = {row[0] for row in con.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
     assert "duress_credentials" in tables
     assert con.execute("SELECT code FROM users").fetchall() == [("U0001",)]
     con.close()
+
+
+def test_a_database_with_duress_credentials_upgrades_to_visitors_keeping_its_people(tmp_path) -> None:
+    """0002 -> 0003 (issue 13 item 5): users gain kind (staff for everyone already there), valid_until_at and
+    escort_group; the people, their PINs and the CHECK on kind are kept."""
+    import sqlite3
+
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    assert upgrade_database(url, "0002") == (None, "0002")
+    con = sqlite3.connect(tmp_path / "old.db")
+    con.execute("INSERT INTO users (code, status, extended_unlock, created_at, updated_at) "
+                "VALUES ('U0001', 'active', 0, '2026-01-01T00:00:00Z', '2026-01-01T00:00:00Z')")
+    con.execute("INSERT INTO pin_credentials (user_id, digest, created_at) VALUES (1, ?, '2026-01-01T00:00:00Z')",
+                (b"\x01" * 32,))
+    con.commit()
+    con.close()
+    assert upgrade_database(url, "0003") == ("0002", "0003")
+    con = sqlite3.connect(tmp_path / "old.db")
+    assert con.execute("SELECT code, kind, valid_until_at, escort_group FROM users").fetchall() == [
+        ("U0001", "staff", None, None)]
+    assert con.execute("SELECT user_id FROM pin_credentials").fetchall() == [(1,)]
+    with pytest.raises(sqlite3.IntegrityError):
+        con.execute("UPDATE users SET kind = 'guest'")
+    con.close()
+

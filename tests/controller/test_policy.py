@@ -67,7 +67,7 @@ def test_reason_codes_are_the_public_contract() -> None:
     assert {r.value for r in Reason} == {
         "granted", "unknown_credential", "suspended", "revoked", "not_yet_valid", "expired",
         "outside_schedule", "locked_out", "second_factor_required", "lockdown", "clock_untrusted",
-        "method_not_allowed", "log_unavailable", "holiday", "second_person_required",
+        "method_not_allowed", "log_unavailable", "holiday", "second_person_required", "escort_required",
     }
 
 
@@ -392,3 +392,70 @@ def test_the_two_person_rule_comes_after_every_rule_of_the_person() -> None:
     assert decide(Method.PIN, None, view, WED_NOON, ctx()).reason == Reason.UNKNOWN_CREDENTIAL
     fingers_only = DoorView("main", DoorMode.FINGER, two_person=True)
     assert decide(Method.PIN, member(), fingers_only, WED_NOON, ctx()).reason == Reason.METHOD_NOT_ALLOWED
+
+
+# -- visitors (issue 13 item 5): a validity that ends at an instant, an escort group ------------------------
+
+HOSTS = "hosts"
+
+
+def visitor(until: datetime | None = utc(2026, 6, 17, 15, 0), escort: str | None = None, **kw: object) -> Subject:
+    return Subject("U0009", "active", None, None, None, None, None, until, escort, **kw)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(("now", "reason"), [
+    (utc(2026, 6, 17, 14, 59, 59), Reason.GRANTED),  # the last second of the visit
+    (utc(2026, 6, 17, 15, 0), Reason.EXPIRED),  # the visit ends at valid_until_at
+    (utc(2026, 6, 18, 9, 0), Reason.EXPIRED),
+])
+def test_a_visit_ends_at_an_instant(now, reason) -> None:
+    assert decide(Method.PIN, visitor(), door(), now, ctx()).reason == reason
+
+
+def test_a_visit_end_must_be_aware() -> None:
+    with pytest.raises(ValueError):
+        visitor(until=datetime(2026, 6, 17, 15, 0))
+
+
+@pytest.mark.parametrize(("present", "reason"), [
+    (frozenset(), Reason.ESCORT_REQUIRED),  # alone
+    (frozenset({"cleaners"}), Reason.ESCORT_REQUIRED),  # someone of another group
+    (frozenset({HOSTS}), Reason.GRANTED),  # a host presented within the window
+    (frozenset({"cleaners", HOSTS}), Reason.GRANTED),
+])
+def test_an_escorted_visitor_opens_only_after_a_member_of_the_escort_group(present, reason) -> None:
+    decision = decide(Method.PIN, visitor(escort=HOSTS), door(), WED_NOON, ctx(), escort_groups_present=present)
+    assert decision == Decision(reason is Reason.GRANTED, reason)
+
+
+def test_a_visitor_without_an_escort_group_needs_nobody() -> None:
+    assert decide(Method.PIN, visitor(), door(), WED_NOON, ctx()).reason == Reason.GRANTED
+
+
+ESCORT_ORDER = [
+    ("expired_beats_escort", visitor(until=utc(2026, 6, 17, 11, 0), escort=HOSTS), door(), ctx(), Reason.EXPIRED),
+    ("suspended_beats_escort", Subject("U0009", "suspended", None, None, None, None, None, None, HOSTS), door(), ctx(),
+     Reason.SUSPENDED),
+    ("schedule_beats_escort", Subject("U0009", "active", None, None, Schedule(()), None, None, None, HOSTS), door(),
+     ctx(), Reason.OUTSIDE_SCHEDULE),
+    ("clock_untrusted_beats_escort", visitor(escort=HOSTS), door(), ctx(clock_trusted=False), Reason.CLOCK_UNTRUSTED),
+    ("escort_beats_mode", visitor(escort=HOSTS), door(DoorMode.FINGER), ctx(), Reason.ESCORT_REQUIRED),
+    ("escort_beats_second_factor", visitor(escort=HOSTS), door(DoorMode.PIN_AND_FINGER), ctx(), Reason.ESCORT_REQUIRED),
+    ("escort_beats_two_person", visitor(escort=HOSTS), DoorView("main", DoorMode.PIN, two_person=True), ctx(),
+     Reason.ESCORT_REQUIRED),
+]
+
+
+@pytest.mark.parametrize(("subject", "view", "context", "reason"), [r[1:] for r in ESCORT_ORDER],
+                         ids=[r[0] for r in ESCORT_ORDER])
+def test_the_escort_rule_comes_after_the_person_and_before_the_mode(subject, view, context, reason) -> None:
+    assert decide(Method.PIN, subject, view, WED_NOON, context).reason == reason
+
+
+def test_an_escorted_visitor_at_a_two_person_door_still_needs_a_second_person() -> None:
+    view = DoorView("main", DoorMode.PIN, two_person=True)
+    present = frozenset({HOSTS})
+    assert decide(Method.PIN, visitor(escort=HOSTS), view, WED_NOON, ctx(),
+                  escort_groups_present=present).reason == Reason.SECOND_PERSON_REQUIRED
+    assert decide(Method.PIN, visitor(escort=HOSTS), view, WED_NOON, ctx(), escort_groups_present=present,
+                  partner="U0001").reason == Reason.GRANTED
