@@ -23,13 +23,15 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy.orm import Session
 
 from controller.config import Config
-from controller.core.vocabulary import RECORDABLE_EVENTS, EventType
+from controller.core.vocabulary import RECORDABLE_EVENTS, EventType, PersonStatus
 from controller.errors import InvalidInput, PolicyRefused
 from controller.store import audit, door_settings, people, people_import, pins, schedules, staff, validation, visitors
+from controller.store import review as access_review
 
 #: Events a client may record through ``event.record``: what happens in the web or the CLI itself
 #: (logins, exports, backups). Every change of the door's data goes through a named operation,
@@ -310,6 +312,58 @@ def _door_lockdown(session: Session, ctx: OpContext, params: dict[str, Any]) -> 
     change = door_settings.set_lockdown(session, ctx.config.door.name, on, _text(params, "reason", required=False),
                                         ctx.actor)
     return {"door": change.door, "lockdown": on, "changed": change.changed}
+
+
+# --- the access review (controller/store/review.py) ----------------------------------------------
+
+#: Longest sign-off note.
+REVIEW_NOTE_MAX_LENGTH = 500
+
+
+@operation("review.sign_off")
+def _review_sign_off(session: Session, ctx: OpContext, params: dict[str, Any]) -> dict[str, Any]:
+    """Record that an access review was done: the counts of the lists the reviewer saw, and a note.
+
+    The counts come from the requester (the lists it showed), so the door loop never computes a
+    review; each must be a whole number >= 0.
+    """
+    note = (_text(params, "note", required=False) or "").strip()
+    if len(note) > REVIEW_NOTE_MAX_LENGTH or not all(ch.isprintable() for ch in note):
+        raise InvalidInput(f"the note must be printable text of at most {REVIEW_NOTE_MAX_LENGTH} characters")
+    counts = params.get("counts")
+    keys = ("dormant_credentials", "old_agreements", "expired_active")
+    if not isinstance(counts, dict) or set(counts) != set(keys) or not all(
+            isinstance(counts[k], int) and not isinstance(counts[k], bool) and counts[k] >= 0 for k in keys):
+        raise InvalidInput(f"counts must give {', '.join(keys)} as whole numbers")
+    settings = ctx.config.review
+    detail = {**{k: counts[k] for k in keys}, "note": note, "dormant_days": settings.dormant_days,
+              "agreement_max_age_days": settings.agreement_max_age_days}
+    audit.record(session, EventType.ADMIN_REVIEW_SIGNED_OFF, actor=ctx.actor, detail=detail)
+    return detail
+
+
+@operation("review.apply_suspensions")
+def _review_suspend(session: Session, ctx: OpContext, params: dict[str, Any]) -> dict[str, Any]:
+    """Suspend each listed person whose every credential is dormant past ``review.auto_suspend_dormant_days``
+    (checked again here, one person at a time); each is a normal ``admin.user_suspended``, reason ``dormant``.
+    People who no longer qualify are skipped and returned as such."""
+    days = ctx.config.review.auto_suspend_dormant_days
+    if days <= 0:
+        raise PolicyRefused("automatic suspension is off (set review.auto_suspend_dormant_days above 0)")
+    codes = params.get("users")
+    if not isinstance(codes, list) or not all(isinstance(c, str) for c in codes):
+        raise InvalidInput("users must be a list of person codes")
+    tz = ZoneInfo(ctx.config.site.timezone)
+    suspended, skipped = [], []
+    for code in dict.fromkeys(validation.validate_code(c) for c in codes):
+        person = access_review.person_usage(session, code)
+        if person is None or not access_review.all_dormant(person, days, ctx.today, tz):
+            skipped.append(code)
+            continue
+        people.set_status(session, code, PersonStatus.SUSPENDED, ctx.actor,
+                          require_agreement=ctx.config.site.require_agreement, reason="dormant")
+        suspended.append(code)
+    return {"suspended": suspended, "skipped": skipped}
 
 
 # --- the web's own events -------------------------------------------------------------------------

@@ -275,6 +275,7 @@ class Event(Base):
         Index("ix_events_user_code_id", "user_code", "id"),
         Index("ix_events_type_id", "type", "id"),
         Index("ix_events_time", "time"),
+        Index("ix_events_user_code_type_method_time", "user_code", "type", "method", "time"),  # last use (0004)
         {"sqlite_autoincrement": True},
     )
 

@@ -149,7 +149,8 @@ def get_user(session: Session, code: str) -> User:
 
 
 def set_status(
-    session: Session, code: str, status: str, actor: str, *, require_agreement: bool = True
+    session: Session, code: str, status: str, actor: str, *, require_agreement: bool = True,
+    reason: str | None = None,
 ) -> User:
     """Suspend (``suspended``), resume (``active``) or revoke (``revoked``) a person.
 
@@ -171,7 +172,8 @@ def set_status(
     previous = user.status
     user.status = status
     session.flush()
-    audit.record(session, STATUS_EVENTS[status], user=user.code, actor=actor, detail={"from": previous})
+    detail = {"from": previous, **({"reason": reason} if reason else {})}  # reason: "dormant" (access review)
+    audit.record(session, STATUS_EVENTS[status], user=user.code, actor=actor, detail=detail)
     logger.info("person %s: %s -> %s by %s", user.code, previous, status, actor)
     return user
 

@@ -57,7 +57,7 @@ def test_upgrade_from_empty_matches_models_exactly(engine) -> None:
     with engine.connect() as conn:
         ctx = MigrationContext.configure(conn, opts={"compare_type": True, "compare_server_default": True})
         assert compare_metadata(ctx, Base.metadata) == []
-    assert database_revision(engine) == head_revision() == "0003"
+    assert database_revision(engine) == head_revision() == "0004"
 
 
 def _ddl(url: str) -> dict[str, list[str]]:
@@ -86,14 +86,14 @@ def test_baseline_seeds_the_main_door(engine) -> None:
 
 
 def test_upgrade_is_idempotent(engine) -> None:
-    assert upgrade_database(engine) == ("0003", "0003")
+    assert upgrade_database(engine) == ("0004", "0004")
     with engine.connect() as conn:
         assert conn.exec_driver_sql("SELECT count(*) FROM doors").scalar() == 1
 
 
 def test_upgrade_accepts_a_url(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'by_url.db'}"
-    assert upgrade_database(url) == (None, "0003")
+    assert upgrade_database(url) == (None, "0004")
 
 
 @pytest.mark.parametrize(
@@ -312,3 +312,11 @@ def test_a_database_with_duress_credentials_upgrades_to_visitors_keeping_its_peo
         con.execute("UPDATE users SET kind = 'guest'")
     con.close()
 
+
+def test_the_last_use_index_serves_the_access_review(engine) -> None:
+    """0004: a credential's last use is one probe of the covering index, not a walk over every grant."""
+    with engine.connect() as conn:
+        plan = " ".join(str(r[-1]) for r in conn.exec_driver_sql(
+            "EXPLAIN QUERY PLAN SELECT max(time) FROM events "
+            "WHERE user_code = 'U0001' AND type = 'access.granted' AND method = 'pin'"))
+    assert "ix_events_user_code_type_method_time" in plan

@@ -10,7 +10,8 @@ from webadmin.views.groups import bp as groups_bp
 from webadmin.views.log import bp as log_bp
 from webadmin.views.panel import bp as panel_bp
 from webadmin.views.people import bp as people_bp
+from webadmin.views.review import bp as review_bp
 from webadmin.views.settings import bp as settings_bp
 from webadmin.views.staff import bp as staff_bp
 
-BLUEPRINTS = (auth_bp, dashboard_bp, door_bp, people_bp, groups_bp, log_bp, audit_bp, staff_bp, settings_bp, panel_bp)
+BLUEPRINTS = (auth_bp, dashboard_bp, door_bp, people_bp, groups_bp, log_bp, audit_bp, review_bp, staff_bp, settings_bp, panel_bp)
