@@ -1,4 +1,4 @@
-"""``kunci review``: the periodic access review (docs/administration.md "Access review").
+"""``kunci review``: the periodic access review (docs/install-pi.md "Access review").
 
 Lists, from the sealed entry log and the people table (:mod:`controller.store.review`): credentials
 not used for ``review.dormant_days``, agreements older than ``review.agreement_max_age_days``, and

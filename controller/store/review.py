@@ -1,4 +1,4 @@
-"""The access review (issue 13 item 6; docs/access-review in docs/administration): which credentials
+"""The access review (issue 13 item 6; docs/install-pi.md "Access review"): which credentials
 have gone unused, whose confidentiality agreement is old, who is still active past their validity.
 
 A credential's last use is read from the sealed entry log, never stored beside it: the newest
