@@ -173,10 +173,14 @@ class Subject:
     group: str | None = None
     valid_until_at: datetime | None = None
     escort_group: str | None = None
+    group_mode: DoorMode | None = None  # the factors the person's group requires; the stricter mode applies
+    group_two_person: bool = False  # the person's group is under the two-person rule at every door
 
     def __post_init__(self) -> None:
         if self.mode_override is not None:
             object.__setattr__(self, "mode_override", DoorMode(self.mode_override))
+        if self.group_mode is not None:
+            object.__setattr__(self, "group_mode", DoorMode(self.group_mode))
         if self.valid_until_at is not None and self.valid_until_at.utcoffset() is None:
             raise ValueError("valid_until_at must be an aware datetime (UTC)")
 
@@ -312,7 +316,9 @@ def decide(facts: Facts) -> Decision:
     schedule, dates or a visit's end); holiday (a schedule that does not open on holidays, on one) /
     outside_schedule; escort_required (a visitor whose ``escort_group`` is not in
     ``escort_groups_present``); the mode
-    (``second_factor_required`` / ``method_not_allowed``); at a two-person door,
+    (``second_factor_required`` / ``method_not_allowed``; the methods accepted are those of the door's mode,
+    or the person's override, that the person's group's required mode also accepts: the stricter applies);
+    at a two-person door or for a two-person group,
     ``second_person_required`` unless another person's valid credential is waiting (``partner``). A grant
     becomes ``log_unavailable`` while the log refuses writes and ``no_log_no_entry`` is on.
     """
@@ -356,11 +362,12 @@ def decide(facts: Facts) -> Decision:
         return _deny(Reason.ESCORT_REQUIRED)
 
     mode = subject.mode_override if subject.mode_override is not None else door.mode
-    if method in MODE_ACCEPTS[mode]:
-        if door.two_person and facts.partner in (None, subject.code):
+    accepts = MODE_ACCEPTS[mode] & MODE_ACCEPTS[subject.group_mode] if subject.group_mode else MODE_ACCEPTS[mode]
+    if method in accepts:
+        if (door.two_person or subject.group_two_person) and facts.partner in (None, subject.code):
             return _deny(Reason.SECOND_PERSON_REQUIRED)
         return _grant(facts)
-    if mode is DoorMode.PIN_AND_FINGER and method in _SINGLE_FACTORS:
+    if accepts == MODE_ACCEPTS[DoorMode.PIN_AND_FINGER] and method in _SINGLE_FACTORS:
         return _deny(Reason.SECOND_FACTOR_REQUIRED)
     return _deny(Reason.METHOD_NOT_ALLOWED)
 

@@ -228,6 +228,13 @@ def _group_schedule(session: Session, ctx: OpContext, params: dict[str, Any]) ->
     return {"group": group.name}
 
 
+@operation("group.set_rules")
+def _group_rules(session: Session, ctx: OpContext, params: dict[str, Any]) -> dict[str, Any]:
+    group = schedules.set_group_rules(session, _text(params, "group"), _text(params, "required_mode", required=False)
+                                      or None, _flag(params, "two_person"), actor=ctx.actor)
+    return {"group": group.name, "required_mode": group.required_mode, "two_person": group.two_person}
+
+
 @operation("group.delete")
 def _group_delete(session: Session, ctx: OpContext, params: dict[str, Any]) -> dict[str, Any]:
     schedules.delete_group(session, _text(params, "name"), actor=ctx.actor)

@@ -81,17 +81,21 @@ class Site:
     holidays: frozenset[date]
     schedules: Mapping[int, policy.Schedule | None]
     group_names: Mapping[int, str] = dataclasses.field(default_factory=dict)
+    #: Each group's rules: (the mode it requires or None, the two-person rule).
+    group_rules: Mapping[int, tuple[str | None, bool]] = dataclasses.field(default_factory=dict)
 
     def subject(self, person: Person | None) -> policy.Subject | None:
-        """The pure policy input for ``person`` (its group's schedule and name from this cache)."""
+        """The pure policy input for ``person`` (its group's schedule, name and rules from this cache)."""
         if person is None:
             return None
         group = person.group_id
+        required, two_person = self.group_rules.get(group, (None, False)) if group is not None else (None, False)
         return policy.Subject(person.code, person.status, person.valid_from, person.valid_until,
                               self.schedules.get(group) if group is not None else None,
                               policy.DoorMode(person.mode_override) if person.mode_override else None,
                               self.group_names.get(group) if group is not None else None,
-                              person.valid_until_at, person.escort_group)
+                              person.valid_until_at, person.escort_group,
+                              policy.DoorMode(required) if required else None, two_person)
 
 
 # Core statements on the tables (not the mapped classes): no ORM compilation or loading at run time.
@@ -192,11 +196,15 @@ def load_site(session: Session, door_name: str) -> Site:
                  for sid, allow in session.execute(select(Schedule.id, Schedule.allow_on_holidays))}
     groups: dict[int, policy.Schedule | None] = {}
     names: dict[int, str] = {}
-    for gid, name, sid in session.execute(select(AccessGroup.id, AccessGroup.name, AccessGroup.schedule_id)):
+    rules: dict[int, tuple[str | None, bool]] = {}
+    for gid, name, sid, required, two_person in session.execute(
+            select(AccessGroup.id, AccessGroup.name, AccessGroup.schedule_id, AccessGroup.required_mode,
+                   AccessGroup.two_person)):
         groups[gid] = schedules.get(sid) if sid is not None else None
         names[gid] = name
+        rules[gid] = (required, bool(two_person))
     holidays = frozenset(session.scalars(select(Holiday.day)).all())
-    return Site(load_door(session, door_name), holidays, groups, names)
+    return Site(load_door(session, door_name), holidays, groups, names, rules)
 
 
 def append_sealed(session: Session, key: bytes, type: str, *, time: datetime, reason: str | None = None,

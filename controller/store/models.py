@@ -128,13 +128,18 @@ class ScheduleWindow(Base):
 
 
 class AccessGroup(Base):
-    """A group of people sharing a schedule; no schedule means any time."""
+    """A group of people sharing a schedule (none = any time), the factors it requires (``required_mode``:
+    the stricter of it and the door's mode applies; none = the door's) and the two-person rule (migration 0005)."""
 
     __tablename__ = "access_groups"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     name: Mapped[str] = mapped_column(String(80), unique=True)
     schedule_id: Mapped[Optional[int]] = mapped_column(ForeignKey("schedules.id"), index=True)
+    required_mode: Mapped[Optional[str]] = mapped_column(
+        String(16), CheckConstraint(f"required_mode IS NULL OR {_in('required_mode', DOOR_MODES)}",
+                                    name="required_mode"))
+    two_person: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
     schedule: Mapped[Optional[Schedule]] = relationship()
 

@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from controller.core.policy import DoorMode
 from controller.core.vocabulary import EventType
 from controller.errors import InvalidInput, NotFound, PolicyRefused
 from controller.store import audit
@@ -78,6 +79,20 @@ def set_group_schedule(session: Session, group: str, schedule: str | None, *, ac
         actor=actor,
         detail={"group": row.name, "schedule": sched.name if sched else None},
     )
+    return row
+
+
+def set_group_rules(session: Session, group: str, required_mode: str | None, two_person: bool, *,
+                    actor: str) -> AccessGroup:
+    """Set the factors ``group`` requires (a door mode, or ``None``: the door's mode alone) and whether its
+    members need a second person (the two-person rule). Records ``admin.group_updated`` with both."""
+    if required_mode is not None and required_mode not in set(DoorMode):
+        raise InvalidInput(f"the required mode must be one of: {', '.join(m.value for m in DoorMode)}")
+    row = find_group(session, validate_label(group, "group"))
+    row.required_mode, row.two_person = required_mode, bool(two_person)
+    session.flush()
+    audit.record(session, EventType.ADMIN_GROUP_UPDATED, actor=actor,
+                 detail={"group": row.name, "required_mode": required_mode, "two_person": bool(two_person)})
     return row
 
 

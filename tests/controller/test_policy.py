@@ -459,3 +459,31 @@ def test_an_escorted_visitor_at_a_two_person_door_still_needs_a_second_person() 
                   escort_groups_present=present).reason == Reason.SECOND_PERSON_REQUIRED
     assert decide(Method.PIN, visitor(escort=HOSTS), view, WED_NOON, ctx(), escort_groups_present=present,
                   partner="U0001").reason == Reason.GRANTED
+
+
+# -- required factors and the two-person rule per group (issue 13 item 1, 4) -----------------------------
+
+def in_group(group_mode: DoorMode | None = None, two_person: bool = False) -> Subject:
+    return Subject("U0001", "active", None, None, None, None, "vault", group_mode=group_mode,
+                   group_two_person=two_person)
+
+
+@pytest.mark.parametrize(("door_mode", "group_mode", "method", "reason"), [
+    (DoorMode.PIN_OR_FINGER, DoorMode.PIN_AND_FINGER, Method.PIN, Reason.SECOND_FACTOR_REQUIRED),
+    (DoorMode.PIN_OR_FINGER, DoorMode.PIN_AND_FINGER, Method.PIN_AND_FINGER, Reason.GRANTED),
+    (DoorMode.PIN_OR_FINGER, DoorMode.FINGER, Method.PIN, Reason.METHOD_NOT_ALLOWED),
+    (DoorMode.PIN_OR_FINGER, DoorMode.FINGER, Method.FINGER, Reason.GRANTED),
+    (DoorMode.PIN, DoorMode.FINGER, Method.PIN, Reason.SECOND_FACTOR_REQUIRED),  # only both satisfy both
+    (DoorMode.PIN, DoorMode.PIN_OR_FINGER, Method.FINGER, Reason.METHOD_NOT_ALLOWED),  # a laxer group loosens nothing
+    (DoorMode.PIN_AND_FINGER, DoorMode.PIN, Method.PIN, Reason.SECOND_FACTOR_REQUIRED),
+    (DoorMode.PIN_OR_FINGER, None, Method.PIN, Reason.GRANTED),
+])
+def test_the_stricter_of_the_door_mode_and_the_group_requirement_applies(door_mode, group_mode, method, reason):
+    assert decide(method, in_group(group_mode), door(door_mode), WED_NOON, ctx()).reason == reason
+
+
+def test_a_two_person_group_needs_a_second_person_at_any_door() -> None:
+    plain = door(DoorMode.PIN_OR_FINGER)
+    assert decide(Method.PIN, in_group(two_person=True), plain, WED_NOON, ctx()).reason == Reason.SECOND_PERSON_REQUIRED
+    assert decide(Method.PIN, in_group(two_person=True), plain, WED_NOON, ctx(), partner="U0002").granted
+    assert decide(Method.PIN, in_group(), plain, WED_NOON, ctx()).granted

@@ -122,3 +122,28 @@ def test_a_burst_of_wrong_pins_is_a_sealed_guessing_event_as_well_as_an_alarm(da
         assert guessing["seq"] is not None
         assert guessing["detail"] == {"channel": "keypad", "failures": 3, "window_seconds": 600}
         assert "keypad_guessing" in active_alarms(door)
+
+
+def test_a_group_that_requires_two_factors_or_two_persons_is_held_to_it_at_a_laxer_door(daemon_datadir):
+    config = stepped_config()  # the door: pin_or_finger, no two-person rule
+    apply(daemon_datadir, config, "group.add", name="vault")
+    apply(daemon_datadir, config, "group.set_rules", group="vault", required_mode="pin_and_finger", two_person=False)
+    apply(daemon_datadir, config, "group.add", name="pairs")
+    apply(daemon_datadir, config, "group.set_rules", group="pairs", required_mode=None, two_person=True)
+    vault = add_person(daemon_datadir, config, name="Vault", group="vault")
+    pair_a = add_person(daemon_datadir, config, name="Pair A", group="pairs")
+    pair_b = add_person(daemon_datadir, config, name="Pair B", group="pairs")
+    plain = add_person(daemon_datadir, config, name="Plain")
+    with SteppedDaemon(daemon_datadir, config) as door:
+        door.type(plain.pin + "#", gap=TICK_SECONDS)
+        assert matching(events(daemon_datadir), "access.granted", user=plain.code)  # the door's mode for others
+        door.advance(config.door.unlock_seconds + 1.0)
+        door.type(vault.pin + "#", gap=TICK_SECONDS)
+        assert not door.relay_on  # the PIN alone waits for the finger
+        door.advance(config.door.second_factor_timeout_seconds + 1.0)
+        refused, = matching(events(daemon_datadir), "access.denied", user=vault.code)
+        assert refused["reason"] == "second_factor_required"
+        door.type(pair_a.pin + "#", gap=TICK_SECONDS)
+        assert matching(events(daemon_datadir), "access.denied", user=pair_a.code, reason="second_person_required")
+        door.type(pair_b.pin + "#", gap=TICK_SECONDS)
+        assert matching(events(daemon_datadir), "access.granted", user=pair_b.code) and door.relay_on

@@ -1,0 +1,150 @@
+"""``kunci group``, ``kunci schedule`` and ``kunci holiday``: who may enter when, and with what (issue 13).
+
+Every change is an admin operation through the one writer (:func:`controller.control.changes.apply`), sealed
+with the caller's account; lists are read from a read-only snapshot. A schedule window is written
+``DAYS HH:MM-HH:MM`` with DAYS one day (``mon``), a range (``mon-fri``) or ``all``, in the site's time zone;
+``--window`` may be given several times.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+
+from controller.core.policy import DoorMode
+from controller.core.vocabulary import values
+from controller.errors import InvalidInput
+from controller.paths import DataDir
+
+DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+WINDOW = re.compile(r"^(?P<days>[a-z]{3}(?:-[a-z]{3})?|all)\s+(?P<start>\d{2}:\d{2})-(?P<end>\d{2}:\d{2})$")
+
+
+def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+    group = sub.add_parser("group", parents=[common], help="access groups: schedule and rules").add_subparsers(
+        dest="group_command", metavar="ACTION", required=True)
+    p = group.add_parser("list", parents=[common], help="list the groups with their schedule and rules")
+    p.set_defaults(func=run_group_list)
+    p = group.add_parser("add", parents=[common], help="add a group")
+    p.add_argument("name")
+    p.add_argument("--schedule", help="schedule name (default: any time)")
+    p.set_defaults(func=lambda a: _change(a, "group.add", {"name": a.name, "schedule": a.schedule}))
+    p = group.add_parser("delete", parents=[common], help="delete a group nobody belongs to")
+    p.add_argument("name")
+    p.set_defaults(func=lambda a: _change(a, "group.delete", {"name": a.name}))
+    p = group.add_parser("set-schedule", parents=[common], help="bind a group to a schedule (none: any time)")
+    p.add_argument("name")
+    p.add_argument("schedule", nargs="?", help="schedule name; leave out for any time")
+    p.set_defaults(func=lambda a: _change(a, "group.set_schedule", {"group": a.name, "schedule": a.schedule}))
+    p = group.add_parser("set-rules", parents=[common],
+                         help="the factors a group requires (the stricter of it and the door's mode applies) "
+                              "and the two-person rule")
+    p.add_argument("name")
+    p.add_argument("--require", choices=(*values(DoorMode), "none"), default="none",
+                   help="mode the group requires, e.g. pin_and_finger (none: the door's mode alone)")
+    p.add_argument("--two-person", action="store_true", help="its members need a second person within the window")
+    p.set_defaults(func=lambda a: _change(a, "group.set_rules", {
+        "group": a.name, "required_mode": None if a.require == "none" else a.require, "two_person": a.two_person}))
+
+    schedule = sub.add_parser("schedule", parents=[common], help="weekly schedules").add_subparsers(
+        dest="schedule_command", metavar="ACTION", required=True)
+    p = schedule.add_parser("list", parents=[common], help="list the schedules and their windows")
+    p.set_defaults(func=run_schedule_list)
+    p = schedule.add_parser("add", parents=[common], help="add a schedule")
+    p.add_argument("name")
+    p.add_argument("--window", action="append", required=True, metavar="'DAYS HH:MM-HH:MM'",
+                   help="e.g. 'mon-fri 08:00-18:00' (repeat for more windows; 24:00 = midnight)")
+    p.add_argument("--open-on-holidays", action="store_true", help="the windows apply on holidays too")
+    p.set_defaults(func=run_schedule_add)
+    p = schedule.add_parser("delete", parents=[common], help="delete a schedule no group uses")
+    p.add_argument("name")
+    p.set_defaults(func=lambda a: _change(a, "schedule.delete", {"name": a.name}))
+
+    holiday = sub.add_parser("holiday", parents=[common], help="holidays (schedules stay shut unless they "
+                                                               "open on holidays)").add_subparsers(
+        dest="holiday_command", metavar="ACTION", required=True)
+    p = holiday.add_parser("list", parents=[common], help="list the holidays")
+    p.set_defaults(func=run_holiday_list)
+    p = holiday.add_parser("add", parents=[common], help="add a holiday")
+    p.add_argument("day", help="YYYY-MM-DD")
+    p.add_argument("--name", required=True)
+    p.set_defaults(func=lambda a: _change(a, "holiday.add", {"day": a.day, "name": a.name}))
+    p = holiday.add_parser("delete", parents=[common], help="delete a holiday")
+    p.add_argument("day", help="YYYY-MM-DD")
+    p.set_defaults(func=lambda a: _change(a, "holiday.delete", {"day": a.day}))
+
+
+def _change(args: argparse.Namespace, op: str, params: dict) -> int:
+    from controller.control import changes
+
+    result = changes.apply(DataDir.resolve(args.data), op, params)
+    print(f"{op}: done" + (f" ({', '.join(f'{k} {v}' for k, v in result.items())})" if result else ""))
+    return 0
+
+
+def parse_window(text: str) -> list[list[int]]:
+    """``'mon-fri 08:00-18:00'`` -> ``[[weekday, start minute, end minute], ...]`` (Monday = 0)."""
+    match = WINDOW.match(text.strip().lower())
+    if not match:
+        raise InvalidInput(f"a window looks like 'mon-fri 08:00-18:00', not {text[:40]!r}")
+    days = match["days"]
+    if days == "all":
+        span = range(7)
+    else:
+        first, _, last = days.partition("-")
+        if first not in DAYS or (last and last not in DAYS):
+            raise InvalidInput(f"days are {', '.join(DAYS)} (or a range like mon-fri, or all)")
+        span = range(DAYS.index(first), DAYS.index(last or first) + 1)
+    start, end = (_minutes(match[k]) for k in ("start", "end"))
+    return [[day, start, end] for day in span]
+
+
+def _minutes(hhmm: str) -> int:
+    hours, minutes = int(hhmm[:2]), int(hhmm[3:])
+    if minutes > 59 or hours > 24 or (hours == 24 and minutes):
+        raise InvalidInput(f"{hhmm} is not a time of day (00:00 to 24:00)")
+    return hours * 60 + minutes
+
+
+def run_schedule_add(args: argparse.Namespace) -> int:
+    windows = [w for text in args.window for w in parse_window(text)]
+    return _change(args, "schedule.add", {"name": args.name, "windows": windows,
+                                          "allow_on_holidays": args.open_on_holidays})
+
+
+def _snapshot(args: argparse.Namespace):
+    from controller.cli.people_cmd import read_only
+
+    return read_only(DataDir.resolve(args.data))
+
+
+def run_group_list(args: argparse.Namespace) -> int:
+    from controller.store import schedules
+
+    with _snapshot(args) as (_config, session):
+        for g in schedules.list_groups(session):
+            rules = [f"requires {g.required_mode}"] if g.required_mode else []
+            rules += ["two-person"] if g.two_person else []
+            print(f"{g.name:24s} schedule: {g.schedule.name if g.schedule else 'any time':16s} "
+                  f"{'; '.join(rules) or 'door mode only'}")
+    return 0
+
+
+def run_schedule_list(args: argparse.Namespace) -> int:
+    from controller.store import schedules
+
+    with _snapshot(args) as (_config, session):
+        for s in schedules.list_schedules(session):
+            windows = ", ".join(f"{DAYS[w.weekday]} {w.start_minute // 60:02d}:{w.start_minute % 60:02d}-"
+                                f"{w.end_minute // 60:02d}:{w.end_minute % 60:02d}" for w in s.windows)
+            print(f"{s.name:24s} {windows}{'; open on holidays' if s.allow_on_holidays else ''}")
+    return 0
+
+
+def run_holiday_list(args: argparse.Namespace) -> int:
+    from controller.store import schedules
+
+    with _snapshot(args) as (_config, session):
+        for h in schedules.list_holidays(session):
+            print(f"{h.day.isoformat()}  {h.name}")
+    return 0
