@@ -13,5 +13,6 @@ from webadmin.views.people import bp as people_bp
 from webadmin.views.review import bp as review_bp
 from webadmin.views.settings import bp as settings_bp
 from webadmin.views.staff import bp as staff_bp
+from webadmin.views.visitors import bp as visitors_bp
 
-BLUEPRINTS = (auth_bp, dashboard_bp, door_bp, people_bp, groups_bp, log_bp, audit_bp, review_bp, staff_bp, settings_bp, panel_bp)
+BLUEPRINTS = (auth_bp, dashboard_bp, door_bp, people_bp, visitors_bp, groups_bp, log_bp, audit_bp, review_bp, staff_bp, settings_bp, panel_bp)

@@ -32,7 +32,7 @@ from flask import (
     url_for,
 )
 
-from controller.core.vocabulary import EventType, PersonStatus
+from controller.core.vocabulary import EventType, PersonKind, PersonStatus
 from controller.errors import InvalidInput, KunciError, NotFound
 from controller.store import eventlog, people, people_search, schedules
 from controller.store.models import DOOR_MODES, USER_STATUSES
@@ -100,7 +100,8 @@ def index() -> Any:
     try:
         form = PeopleListForm(formdata=args).checked()
         found = people.list_users(
-            read_db(), search=form.q.data, status=form.status.data, after_code=form.after.data, limit=PAGE_SIZE + 1
+            read_db(), search=form.q.data, status=form.status.data, after_code=form.after.data, limit=PAGE_SIZE + 1,
+            kind=PersonKind.STAFF.value,  # visitors have their own page (webadmin/views/visitors.py)
         )
         has_next = len(found) > PAGE_SIZE
         rows = found[:PAGE_SIZE]
