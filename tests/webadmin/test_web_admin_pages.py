@@ -47,6 +47,23 @@ def test_groups_add_bind_schedule_delete(admin: Any, engine: Any) -> None:
     assert [e.type for e in events(engine, "admin.group")] == ["admin.group_added", "admin.group_updated", "admin.group_deleted"]
 
 
+def test_group_rules_from_the_groups_page(admin: Any, engine: Any) -> None:
+    assert post(admin, "/groups/new", {"name": "Vault", "schedule": ""}).status_code == 303
+    r = post(admin, "/groups/rules", {"name": "Vault", "required_mode": "pin_and_finger", "two_person": "yes"})
+    assert r.status_code == 303
+    (group,) = _all(engine, AccessGroup)
+    assert (group.required_mode, group.two_person) == ("pin_and_finger", True)
+    page = get(admin, "/groups").get_data(as_text=True)
+    assert "PIN and fingerprint of the same person" in page
+    bad = post(admin, "/groups/rules", {"name": "Vault", "required_mode": "open_sesame"})
+    assert bad.status_code == 400 and "must be one of" in bad.get_data(as_text=True)
+    post(admin, "/groups/rules", {"name": "Vault", "required_mode": ""})
+    group = _all(engine, AccessGroup)[0]
+    assert (group.required_mode, group.two_person) == (None, False)
+    updates = [e for e in events(engine, "admin.group") if e.type == "admin.group_updated"]
+    assert len(updates) == 2
+
+
 @pytest.mark.parametrize(
     ("form", "message"),
     [

@@ -5,9 +5,11 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from controller.core.policy import DoorMode
+from controller.core.vocabulary import values
 from controller.store.validation import LABEL_MAX_LENGTH
 from webadmin.forms import KunciForm
-from webadmin.forms.fields import Day, Text, Tick, TimeOfDay
+from webadmin.forms.fields import Choice, Day, Text, Tick, TimeOfDay
 
 logger = logging.getLogger(__name__)
 
@@ -21,6 +23,15 @@ class GroupForm(KunciForm):
 
     name = Text("Group name", max_length=LABEL_MAX_LENGTH, required=True)
     schedule = Text("Schedule", max_length=LABEL_MAX_LENGTH)
+
+
+class GroupRulesForm(KunciForm):
+    """What a group requires: a door mode (empty: the door's mode alone; the stricter applies) and the
+    two-person rule."""
+
+    name = Text("Group name", max_length=LABEL_MAX_LENGTH, required=True)
+    required_mode = Choice("Required credentials", ("", *values(DoorMode)))
+    two_person = Tick("Two-person rule")
 
 
 class GroupDeleteForm(KunciForm):

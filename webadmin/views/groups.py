@@ -17,11 +17,13 @@ from controller.errors import InvalidInput, NotFound, PolicyRefused
 from controller.store import schedules as rules
 from webadmin import daemon
 from webadmin.forms import sentence
+from webadmin.forms.door import MODE_LABELS
 from webadmin.forms.access import (
     WEEKDAYS,
     WINDOWS_PER_DAY,
     GroupDeleteForm,
     GroupForm,
+    GroupRulesForm,
     HolidayDeleteForm,
     HolidayForm,
     ScheduleDeleteForm,
@@ -51,6 +53,7 @@ def _groups_page(error: str | None = None, values: Any = None, status: int = 200
             "groups/groups.html",
             groups=rules.list_groups(db),
             schedules=rules.list_schedules(db),
+            mode_labels=MODE_LABELS,
             error=error,
             values=values or {},
         ),
@@ -92,6 +95,22 @@ def group_schedule() -> Any:
     except daemon.ChangeRefused as exc:
         return _groups_page(exc.message, None, exc.status)
     flash("Group schedule saved.", "ok")
+    return redirect(url_for("groups.groups"), code=303)
+
+
+@bp.route("/groups/rules", methods=["POST"])
+@allow(ADMIN_ONLY)
+def group_rules() -> Any:
+    """Set what a group requires: its credentials (the stricter of it and the door's mode) and two persons."""
+    try:
+        form = GroupRulesForm().checked()
+        daemon.admin("group.set_rules", group=form.name.data, required_mode=form.required_mode.data or None,
+                     two_person=bool(form.two_person.data))
+    except _ERRORS as exc:
+        return _groups_page(sentence(str(exc)), None, 400)
+    except daemon.ChangeRefused as exc:
+        return _groups_page(exc.message, None, exc.status)
+    flash("Group rules saved.", "ok")
     return redirect(url_for("groups.groups"), code=303)
 
 
