@@ -20,6 +20,10 @@ Two persons (``door.two_person_rule``): a valid credential refused as ``second_p
 ``door.two_person_window_seconds`` for another person's; the door opens on the second. A duress PIN
 (``hotpath.Person.duress``) is sealed as a ``duress`` event and a silent alarm before the decision, which
 then runs exactly as for the person's PIN (docs/security.md "Duress").
+
+Visitors (``users.escort_group``): a member of staff's valid credential notes their access group as present
+for ``door.two_person_window_seconds`` (``_escorts``, monotonic); a visitor whose escort group is not present
+is refused as ``escort_required`` (docs/security.md "Visitors").
 """
 
 from __future__ import annotations

@@ -6,8 +6,8 @@ pure policy refuses the visitor as ``expired`` from that instant on. With an ``e
 visitor's credential opens only when a member of that access group presented a valid credential within
 ``door.two_person_window_seconds`` (the daemon's :mod:`controller.daemon.access`); otherwise it is
 refused as ``escort_required``. Visitors sign no confidentiality agreement (``site.require_agreement``
-is for staff). The daemon revokes a visitor whose visit has ended at its seal tick
-(:func:`revoke_ended`, ``admin.user_revoked`` by ``daemon`` with detail reason ``visit ended``).
+is for staff). Nothing has to run for a visit to end: the policy refuses the PIN from ``valid_until_at``
+on; the person row stays ``active`` (``kunci visitor list`` shows the visit as ended).
 
 Like every admin change, :func:`add_visitor` only records its event in the caller's session; the sealer
 (daemon or :mod:`controller.control.changes`) seals and commits.
@@ -31,16 +31,13 @@ from controller.store.schedules import find_group
 from controller.store.validation import validate_label, validate_name
 from controller.timefmt import iso_utc, parse_iso_utc
 
-__all__ = ["MAX_DAYS", "MAX_HOURS", "VISIT_ENDED", "Visit", "add_visitor", "list_visitors", "parse_length",
-           "revoke_ended", "visitor_summary"]
+__all__ = ["MAX_DAYS", "MAX_HOURS", "Visit", "add_visitor", "list_visitors", "parse_length", "visitor_summary"]
 
 logger = logging.getLogger(__name__)
 
 #: The longest visit: a visitor who stays longer is a member of staff.
 MAX_DAYS = 30
 MAX_HOURS = MAX_DAYS * 24
-#: ``detail.reason`` of the ``admin.user_revoked`` the daemon writes when a visit has ended.
-VISIT_ENDED = "visit ended"
 
 
 @dataclass(frozen=True)
@@ -132,18 +129,3 @@ def list_visitors(session: Session, now: datetime, *, include_ended: bool = True
         stmt = stmt.where(User.status == PersonStatus.ACTIVE, User.valid_until_at > iso_utc(now))
     return list(session.scalars(stmt))
 
-
-def revoke_ended(session: Session, now: datetime, actor: str = "daemon") -> list[str]:
-    """Revoke every active visitor whose visit ended by ``now``; one ``admin.user_revoked`` each (detail reason
-    ``visit ended``). Returns their codes. The policy already refuses them as ``expired``; this is tidying."""
-    ended = session.scalars(select(User.code).where(
-        User.kind == PersonKind.VISITOR.value, User.status == PersonStatus.ACTIVE,
-        User.valid_until_at.is_not(None), User.valid_until_at <= iso_utc(now))).all()
-    for code in ended:
-        user = people.get_user(session, code)
-        user.status = PersonStatus.REVOKED.value
-        session.flush()
-        audit.record(session, EventType.ADMIN_USER_REVOKED, user=code, actor=actor,
-                     detail={"from": PersonStatus.ACTIVE.value, "reason": VISIT_ENDED})
-        logger.info("visitor %s revoked: the visit ended", code)
-    return list(ended)

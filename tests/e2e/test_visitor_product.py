@@ -20,10 +20,10 @@ def test_a_visitor_pin_printed_once_opens_the_door(tmp_path: Path) -> None:
     try:
         staff_code, _ = add_person(data, "Ann Archivist")
         out = kunci(data, "visitor", "add", "--name", "Vic Visitor", "--hours", "4").stdout
-        found = re.search(r"^(U\d{4,})  until (\d{4}-\d\d-\d\d \d\d:\d\d)", out, re.M)
+        found = re.search(r"^(U\d{4,})  until (\d{4}-\d\d-\d\d \d\d:\d\d)", out, re.MULTILINE)
         assert found, out
         code = found.group(1)
-        pin = re.search(r"^PIN (\d+)  \(shown once", out, re.M)
+        pin = re.search(r"^PIN (\d+)  \(shown once", out, re.MULTILINE)
         assert pin, out
         kunci(data, "sim", "press", pin.group(1) + "#")
         wait_until(lambda: pin_grants(log_events(data), code), what="a grant for the visitor's PIN")

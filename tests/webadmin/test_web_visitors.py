@@ -8,11 +8,11 @@ import re
 from typing import Any
 
 from sqlalchemy import select
+from web_support import events, get, post
 
 from controller.store import schedules
 from controller.store.db import session_factory
 from controller.store.models import User
-from web_support import events, get, post
 
 PIN_ON_PAGE = re.compile(r'<p class="pin"[^>]*>(\d+)</p>')
 
