@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from controller.cli.daemon_cmd import EXIT_CONFIG, EXIT_DATA_LOST, EXIT_GPIO_UNAVAILABLE
-from controller.control.client import ControlClient
+from controller.control.client import ControlClient, DaemonError
 from controller.config import load_config
 from controller.errors import DaemonUnavailable
 from tests.controller.daemon_harness import add_person, events, matching, prepare_datadir, wait_event, wait_for
@@ -29,7 +29,7 @@ def kunci(*argv: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
 def status_or_none(socket_path: Path) -> dict | None:
     try:
         return ControlClient(socket_path, timeout=5).call("status")
-    except DaemonUnavailable:
+    except (DaemonUnavailable, DaemonError):  # not running yet, or "still starting" (socket up, not ready)
         return None
 
 

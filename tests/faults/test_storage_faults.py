@@ -209,7 +209,7 @@ def test_corrupt_database_at_start_keeps_the_door_locked_says_why_and_is_not_ove
     assert not runner.alive
     assert isinstance(runner.error, StoreError), runner.error
     message = str(runner.error)
-    assert re.search(r"not a SQLite database|integrity check failed", message), message
+    assert re.search(r"not a SQLite database|integrity check failed|disk image is malformed", message), message
     assert "\n" not in message
     assert built, "hardware (relay first) is built before the database is opened"
     pin = built[0].sim.factory.pin(config.gpio.relay_pin)
@@ -224,7 +224,7 @@ def test_corrupt_database_at_start_keeps_the_door_locked_says_why_and_is_not_ove
     assert proc.returncode != 0
     errors = [line for line in proc.stderr.splitlines() if line.startswith("kunci: error:")]
     assert len(errors) == 1, proc.stderr
-    assert re.search(r"not a SQLite database|integrity check failed", errors[0]), errors[0]
+    assert re.search(r"not a SQLite database|integrity check failed|disk image is malformed", errors[0]), errors[0]
     assert "Traceback" not in proc.stderr
     assert hashlib.sha256(datadir.db_file.read_bytes()).hexdigest() == before
     report(f"corrupt db ({damage.__name__.strip('_')}): refused at start with {errors[0]!r}; relay never on; "
