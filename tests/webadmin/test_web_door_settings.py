@@ -4,28 +4,21 @@ daemon applies it at once and seals its event with who and why. Waits are polls 
 
 from __future__ import annotations
 
-import shutil
-import tempfile
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
-from web_support import ADMIN, AUDITOR, HASHER, PASSWORD, get, login, new_client, post
+from web_support import ADMIN, AUDITOR, get, login, new_client, post, real_daemon_web
 
-from controller.store import staff
-from controller.store.db import open_database, session_factory
 from tests.controller.daemon_harness import (
     DaemonRunner,
     add_person,
     events,
     fast_config,
     last_event_id,
-    prepare_datadir,
     wait_event,
 )
 from tests.polling import wait_for
-from webadmin import create_app
 
 #: A lockout that would outlast any test: only an admin's early end lets the right PIN in.
 LONG_LOCKOUT = {"lockout_after_failures": 3, "lockout_base_seconds": 3600.0, "lockout_max_seconds": 3600.0}
@@ -34,22 +27,7 @@ LONG_LOCKOUT = {"lockout_after_failures": 3, "lockout_base_seconds": 3600.0, "lo
 @pytest.fixture
 def system(mock_factory: Any) -> Iterator[tuple[Any, DaemonRunner]]:
     """A data directory with an admin and an auditor, the real daemon on it, and the web app."""
-    base = Path(tempfile.mkdtemp(prefix="kd", dir="/tmp"))  # short: Unix socket paths are limited
-    datadir = prepare_datadir(base / "data")
-    engine = open_database(datadir)
-    with session_factory(engine)() as db:
-        staff.add_account(db, ADMIN, PASSWORD, "admin", "cli", hasher=HASHER)
-        staff.add_account(db, AUDITOR, PASSWORD, "auditor", "cli", hasher=HASHER)
-        db.commit()
-    engine.dispose()
-    config = fast_config(pin=LONG_LOCKOUT)
-    app = create_app(datadir.root, test_config={"TESTING": True, "KUNCI_CONFIG": config, "KUNCI_HASHER": HASHER})
-    runner = DaemonRunner(datadir, config).start()
-    try:
-        yield app, runner
-    finally:
-        runner.stop()
-        shutil.rmtree(base, ignore_errors=True)
+    yield from real_daemon_web(fast_config(pin=LONG_LOCKOUT), ((ADMIN, "admin"), (AUDITOR, "auditor")))
 
 
 def admin_client(app: Any, username: str = ADMIN) -> Any:

@@ -4,47 +4,23 @@ daemon seals who issued it, and the PIN opens the door with a silent duress alar
 from __future__ import annotations
 
 import re
-import shutil
-import tempfile
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
-from web_support import ADMIN, HASHER, PASSWORD, get, login, new_client, post
+from web_support import ADMIN, get, login, new_client, post, real_daemon_web
 
-from controller.store import staff
-from controller.store.db import open_database, session_factory
-from tests.controller.daemon_harness import DaemonRunner, add_person, events, fast_config, prepare_datadir, wait_event
-from webadmin import create_app
-
-
-def system_with(duress_pins: bool, mock_factory: Any) -> Iterator[tuple[Any, DaemonRunner]]:
-    base = Path(tempfile.mkdtemp(prefix="kd", dir="/tmp"))  # short: Unix socket paths are limited
-    datadir = prepare_datadir(base / "data")
-    engine = open_database(datadir)
-    with session_factory(engine)() as db:
-        staff.add_account(db, ADMIN, PASSWORD, "admin", "cli", hasher=HASHER)
-        db.commit()
-    engine.dispose()
-    config = fast_config(pin={"duress_pins": duress_pins})
-    app = create_app(datadir.root, test_config={"TESTING": True, "KUNCI_CONFIG": config, "KUNCI_HASHER": HASHER})
-    runner = DaemonRunner(datadir, config).start()
-    try:
-        yield app, runner
-    finally:
-        runner.stop()
-        shutil.rmtree(base, ignore_errors=True)
+from tests.controller.daemon_harness import DaemonRunner, add_person, events, fast_config, wait_event
 
 
 @pytest.fixture
 def system(mock_factory: Any) -> Iterator[tuple[Any, DaemonRunner]]:
-    yield from system_with(True, mock_factory)
+    yield from real_daemon_web(fast_config(pin={"duress_pins": True}))
 
 
 @pytest.fixture
 def system_off(mock_factory: Any) -> Iterator[tuple[Any, DaemonRunner]]:
-    yield from system_with(False, mock_factory)
+    yield from real_daemon_web(fast_config(pin={"duress_pins": False}))
 
 
 def test_a_duress_pin_is_shown_once_and_opens_with_a_silent_alarm(system: Any) -> None:

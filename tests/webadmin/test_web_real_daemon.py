@@ -8,21 +8,16 @@ loop and seals the event. The web itself only reads the door database.
 from __future__ import annotations
 
 import re
-import shutil
-import tempfile
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from controller.store import staff
 from controller.control.client import ControlClient, DaemonError
-from controller.store.db import open_database, session_factory
-from tests.controller.daemon_harness import DaemonRunner, events, fast_config, prepare_datadir, wait_event
-from webadmin import create_app
+from tests.controller.daemon_harness import DaemonRunner, events, fast_config, wait_event
 
-from web_support import ADMIN, HASHER, PASSWORD, get, login, new_client, post
+from web_support import ADMIN, HASHER, PASSWORD, get, login, new_client, post, real_daemon_web
 
 PIN_ON_PAGE = re.compile(r'aria-label="PIN digits">(\d+)<')
 
@@ -30,21 +25,7 @@ PIN_ON_PAGE = re.compile(r'aria-label="PIN digits">(\d+)<')
 @pytest.fixture
 def system(mock_factory: Any) -> Iterator[tuple[Any, DaemonRunner]]:
     """A ``kunci init`` data directory with one admin, the real daemon on it, and the web app."""
-    base = Path(tempfile.mkdtemp(prefix="kr", dir="/tmp"))  # short: Unix socket paths are limited
-    datadir = prepare_datadir(base / "data")
-    engine = open_database(datadir)
-    with session_factory(engine)() as db:
-        staff.add_account(db, ADMIN, PASSWORD, "admin", "cli", hasher=HASHER)
-        db.commit()
-    engine.dispose()
-    config = fast_config()
-    app = create_app(datadir.root, test_config={"TESTING": True, "KUNCI_CONFIG": config, "KUNCI_HASHER": HASHER})
-    runner = DaemonRunner(datadir, config).start()
-    try:
-        yield app, runner
-    finally:
-        runner.stop()
-        shutil.rmtree(base, ignore_errors=True)
+    yield from real_daemon_web(fast_config())
 
 
 def test_a_person_added_on_the_page_is_stored_by_the_daemon_and_their_pin_opens_the_door(system: Any) -> None:

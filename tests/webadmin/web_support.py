@@ -215,3 +215,34 @@ def events(engine: Any, type_prefix: str = "") -> list[Event]:
         stmt = select(Event).order_by(Event.id)
         rows = list(db.scalars(stmt))
     return [e for e in rows if e.type.startswith(type_prefix)]
+
+
+def real_daemon_web(config: Config, accounts: tuple[tuple[str, str], ...] = ((ADMIN, "admin"),)) -> Any:
+    """A ``kunci init`` data directory with staff ``accounts`` ((username, role), password :data:`PASSWORD`),
+    the real door daemon on it (:class:`tests.controller.daemon_harness.DaemonRunner`) and the web app.
+
+    A generator for a pytest fixture: yields ``(app, runner)``, stops the daemon and removes everything
+    after. The directory is short (``/tmp/kw...``): Unix socket paths are limited to 107 bytes.
+    """
+    import shutil
+    import tempfile
+
+    from controller.store.db import open_database
+    from tests.controller.daemon_harness import DaemonRunner, prepare_datadir
+    from webadmin import create_app
+
+    base = Path(tempfile.mkdtemp(prefix="kw", dir="/tmp"))
+    datadir = prepare_datadir(base / "data")
+    engine = open_database(datadir)
+    with session_factory(engine)() as db:
+        for username, role in accounts:
+            staff.add_account(db, username, PASSWORD, role, "cli", hasher=HASHER)
+        db.commit()
+    engine.dispose()
+    app = create_app(datadir.root, test_config={"TESTING": True, "KUNCI_CONFIG": config, "KUNCI_HASHER": HASHER})
+    runner = DaemonRunner(datadir, config).start()
+    try:
+        yield app, runner
+    finally:
+        runner.stop()
+        shutil.rmtree(base, ignore_errors=True)
