@@ -5,9 +5,10 @@ A credential's last use is read from the sealed entry log, never stored beside i
 ``access.granted`` event of the person with a method that used that credential (a PIN: ``pin`` or
 ``pin+finger``; a finger: ``finger`` or ``pin+finger``). The door's decision path writes nothing
 more for it. Each person costs one probe per method on ``ix_events_user_code_type_method_time``
-(migration 0002), whatever the size of the log.
+(migration 0004), whatever the size of the log.
 
-Only active people are reviewed (a suspended or revoked person's credentials open nothing). Days are
+Only active staff are reviewed (a suspended or revoked person's credentials open nothing; a visitor's
+visit ends by itself at ``valid_until_at`` and is listed on the visitors page, not here). Days are
 counted in the site's time zone from ``today``, which the caller passes (the site's date; tests
 inject one): a credential last used (or, never used, a person added) ``dormant_days`` or more days
 before ``today`` is dormant; an agreement signed more than ``agreement_max_age_days`` days before
@@ -43,7 +44,7 @@ SELECT u.code, u.display_name, u.created_at, u.agreement_signed_on, u.valid_unti
   (SELECT max(e.time) FROM events e WHERE e.user_code = u.code AND e.type = :granted AND e.method = 'pin'),
   (SELECT max(e.time) FROM events e WHERE e.user_code = u.code AND e.type = :granted AND e.method = 'finger'),
   (SELECT max(e.time) FROM events e WHERE e.user_code = u.code AND e.type = :granted AND e.method = 'pin+finger')
-FROM users u WHERE u.status = :active"""
+FROM users u WHERE u.status = :active AND u.kind = 'staff'"""
 
 
 @dataclass(frozen=True)

@@ -83,12 +83,14 @@ def test_dormant_old_agreement_and_expired_lists_at_their_thresholds(daemon_data
         grant(daemon_datadir, code, "pin", 0)
     suspended = add(valid_until=TODAY - timedelta(days=5))
     changes.apply(daemon_datadir, "user.set_status", {"user": suspended, "status": "suspended"}, config=config)
+    visitor = changes.apply(daemon_datadir, "visitor.add", {"name": "Vic", "hours": 2}, config=config)["code"]
 
     review = review_of(daemon_datadir)
     assert {(r["code"], r["never_used"], r["idle_days"]) for r in review.dormant} == {
         (used_90, False, 90), (never_90, True, 90)}
     agreements = {r["code"] for r in review.old_agreements}
     assert old in agreements and fresh not in agreements
+    assert visitor not in agreements and visitor not in {r["code"] for r in review.dormant}  # staff only
     assert [r["code"] for r in review.expired] == [ended]  # last_day still valid; the suspended one is not active
     assert review.counts() == {"dormant_credentials": 2, "old_agreements": len(review.old_agreements),
                                "expired_active": 1}
