@@ -127,7 +127,9 @@ class PtySensorSimulator(SensorProtocol, FlashStore):
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
         self._wake_r, self._wake_w = -1, -1
-        self._requests: list[str] = []
+        self._requests: list[tuple[int, str]] = []  # (ticket, what): unplug/replug asked of the simulator thread
+        self._tickets = 0  # the last ticket given out
+        self._served = 0  # the last ticket whose request is done
         self._request_done = threading.Condition(self._lock)
 
     # ----------------------------------------------------------------- lifecycle
@@ -293,16 +295,20 @@ class PtySensorSimulator(SensorProtocol, FlashStore):
         if self._thread is None:
             raise RuntimeError("simulator not started")
         with self._lock:
-            self._requests.append(what)
+            self._tickets += 1
+            ticket = self._tickets
+            self._requests.append((ticket, what))
         self._wake()
         with self._request_done:
-            if not self._request_done.wait_for(lambda: what not in self._requests, timeout=5):
+            # Done when the simulator thread *finished* it, not when it took it off the list (it may still
+            # be making the new pty: a caller opening the port then would not find it).
+            if not self._request_done.wait_for(lambda: self._served >= ticket, timeout=30):
                 raise RuntimeError(f"simulator did not {what} in time")
 
     def _serve_requests(self) -> None:
         with self._lock:
             requests, self._requests = list(self._requests), []
-        for what in requests:
+        for _ticket, what in requests:
             if what == "unplug" and self._master is not None:
                 self._unplug_fds()
                 log.info("simulated sensor unplugged")
@@ -310,6 +316,8 @@ class PtySensorSimulator(SensorProtocol, FlashStore):
                 self._plug()
                 log.info("simulated sensor replugged on %s", os.readlink(self.port))
         with self._request_done:
+            if requests:
+                self._served = max(self._served, requests[-1][0])
             self._request_done.notify_all()
 
     def _run(self) -> None:
