@@ -9,6 +9,7 @@ to change one, create a new schedule, move the groups to it, delete the old one.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
@@ -68,64 +69,55 @@ def groups() -> Any:
     return _groups_page()
 
 
+def _group_change(change: Callable[[], Any], done: str, values: Any = None) -> Any:
+    """Run one group change (form check + daemon call); the page again with the error, else a flash and 303."""
+    try:
+        change()
+    except _ERRORS as exc:
+        return _groups_page(sentence(str(exc)), values, 400)
+    except daemon.ChangeRefused as exc:
+        return _groups_page(exc.message, values, exc.status)
+    flash(done, "ok")
+    return redirect(url_for("groups.groups"), code=303)
+
+
 @bp.route("/groups/new", methods=["POST"])
 @allow(ADMIN_ONLY)
 def group_add() -> Any:
     """Create a group."""
-    try:
+    def change() -> None:
         form = GroupForm().checked()
         daemon.admin("group.add", name=form.name.data, schedule=form.schedule.data)
-    except _ERRORS as exc:
-        return _groups_page(sentence(str(exc)), request.form, 400)
-    except daemon.ChangeRefused as exc:
-        return _groups_page(exc.message, request.form, exc.status)
-    flash("Group added.", "ok")
-    return redirect(url_for("groups.groups"), code=303)
+    return _group_change(change, "Group added.", request.form)
 
 
 @bp.route("/groups/schedule", methods=["POST"])
 @allow(ADMIN_ONLY)
 def group_schedule() -> Any:
     """Bind a group to a schedule (or to none: any time)."""
-    try:
+    def change() -> None:
         form = GroupForm().checked()
         daemon.admin("group.set_schedule", group=form.name.data, schedule=form.schedule.data)
-    except _ERRORS as exc:
-        return _groups_page(sentence(str(exc)), None, 400)
-    except daemon.ChangeRefused as exc:
-        return _groups_page(exc.message, None, exc.status)
-    flash("Group schedule saved.", "ok")
-    return redirect(url_for("groups.groups"), code=303)
+    return _group_change(change, "Group schedule saved.")
 
 
 @bp.route("/groups/rules", methods=["POST"])
 @allow(ADMIN_ONLY)
 def group_rules() -> Any:
     """Set what a group requires: its credentials (the stricter of it and the door's mode) and two persons."""
-    try:
+    def change() -> None:
         form = GroupRulesForm().checked()
         daemon.admin("group.set_rules", group=form.name.data, required_mode=form.required_mode.data or None,
                      two_person=bool(form.two_person.data))
-    except _ERRORS as exc:
-        return _groups_page(sentence(str(exc)), None, 400)
-    except daemon.ChangeRefused as exc:
-        return _groups_page(exc.message, None, exc.status)
-    flash("Group rules saved.", "ok")
-    return redirect(url_for("groups.groups"), code=303)
+    return _group_change(change, "Group rules saved.")
 
 
 @bp.route("/groups/delete", methods=["POST"])
 @allow(ADMIN_ONLY)
 def group_delete() -> Any:
     """Delete a group nobody belongs to."""
-    try:
-        daemon.admin("group.delete", name=GroupDeleteForm().checked().name.data)
-    except _ERRORS as exc:
-        return _groups_page(sentence(str(exc)), None, 400)
-    except daemon.ChangeRefused as exc:
-        return _groups_page(exc.message, None, exc.status)
-    flash("Group deleted.", "ok")
-    return redirect(url_for("groups.groups"), code=303)
+    return _group_change(lambda: daemon.admin("group.delete", name=GroupDeleteForm().checked().name.data),
+                         "Group deleted.")
 
 
 # --- schedules -------------------------------------------------------------------------------------
