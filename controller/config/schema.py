@@ -231,6 +231,88 @@ class ReviewConfig:
 
 
 @dataclass(frozen=True)
+class OutboxConfig:
+    """`[outbox]`: what leaves the room (docs/alerts.md). Alarms are always queued; routine events by choice."""
+
+    events: str = setting("alarms", "What is queued for the destinations: alarms = alarms and the door's state only; "
+                          "all = every sealed event as well (codes only, never names).", choices=("alarms", "all"))
+    max_rows: int = setting(100_000, "Most messages kept waiting; beyond it the oldest routine events are dropped "
+                            "(alarms never) and an outbox.overflow alarm says so.", unit="messages",
+                            min=100, max=10_000_000)
+    heartbeat_seconds: int = setting(60, "How often the log's head (seq, mac) and the door's state are published.",
+                                     unit="seconds", min=5, max=3600)
+    retry_max_seconds: int = setting(300, "Longest wait between two delivery attempts to a destination that is "
+                                     "down (the wait doubles from 1 s up to this).", unit="seconds", min=1, max=3600)
+
+
+@dataclass(frozen=True)
+class MqttConfig:
+    """`[mqtt]`: publish alarms, events and the door's state to an MQTT broker (QoS 1)."""
+
+    enabled: bool = setting(False, "Publish to the broker below.")
+    host: str = setting("", "Broker host name or address (required when enabled).")
+    port: int = setting(8883, "Broker TCP port (8883 = MQTT over TLS, 1883 = plain).", min=1, max=65535)
+    tls: bool = setting(True, "Connect with TLS, verifying the broker's certificate.")
+    ca_file: str = setting("", "CA certificate file for the broker (empty = the system's CAs).")
+    username: str = setting("", "User name on the broker (empty = none).")
+    password_file: str = setting("", "File holding the broker password (mode 0600; empty = none).")
+    client_id: str = setting("", "MQTT client id (empty = kunci-<door name>).")
+    topic_prefix: str = setting("kunci", "Topics start with this: <prefix>/<door>/state, .../event, .../alarm, "
+                                ".../head, .../availability.", check=v.non_empty, rule="not empty")
+    discovery: bool = setting(True, "Publish Home Assistant MQTT discovery messages so the door appears there.")
+    discovery_prefix: str = setting("homeassistant", "Home Assistant's discovery prefix.",
+                                    check=v.non_empty, rule="not empty")
+    keepalive_seconds: int = setting(30, "MQTT keep-alive; the broker publishes the offline will after 1.5 times this.",
+                                     unit="seconds", min=5, max=600)
+
+
+@dataclass(frozen=True)
+class WebhookConfig:
+    """`[webhook]`: an HTTPS POST per alarm (and per event with outbox.events = all), signed with HMAC-SHA256."""
+
+    enabled: bool = setting(False, "POST to the URL below.")
+    url: str = setting("", "Receiver URL, https:// (required when enabled).")
+    secret_file: str = setting("", "File holding the shared HMAC secret (mode 0600; required when enabled).")
+    verify_tls: bool = setting(True, "Verify the receiver's certificate (switch off only for a test receiver).")
+    ca_file: str = setting("", "CA certificate file for the receiver (empty = the system's CAs).")
+    timeout_seconds: float = setting(5.0, "How long one POST may take before it counts as failed.",
+                                     unit="seconds", min=0.5, max=60.0)
+
+
+@dataclass(frozen=True)
+class EmailConfig:
+    """`[email]`: alarms by e-mail through an SMTP server, grouped and rate-limited."""
+
+    enabled: bool = setting(False, "Send alarm mails through the server below.")
+    host: str = setting("", "SMTP server (required when enabled).")
+    port: int = setting(587, "SMTP port (587 = STARTTLS, 465 = implicit TLS).", min=1, max=65535)
+    security: str = setting("starttls", "starttls, tls (implicit, port 465) or none (only to a relay on this "
+                            "machine: 127.0.0.1, ::1 or localhost).", choices=("starttls", "tls", "none"))
+    ca_file: str = setting("", "CA certificate file for the server (empty = the system's CAs).")
+    username: str = setting("", "Login name (empty = no login).")
+    password_file: str = setting("", "File holding the login password (mode 0600).")
+    sender: str = setting("", "From address (required when enabled).")
+    recipients: tuple[str, ...] = setting((), "To addresses (at least one when enabled).")
+    group_seconds: int = setting(60, "Alarms within this window after the first go out in one mail.",
+                                 unit="seconds", min=0, max=3600)
+    max_per_hour: int = setting(12, "Most mails in any hour; beyond it alarms wait for the next allowed mail.",
+                                unit="mails", min=1, max=1000)
+    daily_summary: bool = setting(False, "Also send one summary mail a day (counts by event type, open alarms).")
+
+
+@dataclass(frozen=True)
+class MetricsConfig:
+    """`[metrics]`: a Prometheus endpoint served by the door daemon."""
+
+    enabled: bool = setting(False, "Serve /metrics.")
+    host: str = setting("127.0.0.1", "Address to listen on; anything but loopback requires token_file.",
+                        check=v.non_empty, rule="not empty")
+    port: int = setting(9464, "TCP port of the metrics endpoint.", min=1, max=65535)
+    token_file: str = setting("", "File holding a bearer token the scraper must send (mode 0600; empty = none, "
+                              "loopback only).")
+
+
+@dataclass(frozen=True)
 class Config:
     """The whole configuration; ``Config()`` is the all-defaults configuration."""
 
@@ -245,6 +327,11 @@ class Config:
     web: WebConfig = field(default_factory=WebConfig)
     store: StoreConfig = field(default_factory=StoreConfig)
     review: ReviewConfig = field(default_factory=ReviewConfig)
+    outbox: OutboxConfig = field(default_factory=OutboxConfig)
+    mqtt: MqttConfig = field(default_factory=MqttConfig)
+    webhook: WebhookConfig = field(default_factory=WebhookConfig)
+    email: EmailConfig = field(default_factory=EmailConfig)
+    metrics: MetricsConfig = field(default_factory=MetricsConfig)
 
 
 #: TOML section name -> dataclass, in file order.
