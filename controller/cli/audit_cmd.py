@@ -5,7 +5,9 @@
 re-MACed), then the live log from the last archive's end anchor; any unsealed row (seq NULL) is an
 error; and the newest head of the anchor file ``DATA/anchor/heads`` (kept by the daemon outside the
 database, :mod:`controller.store.anchor`) must still be in the log with its MAC, else the tail was
-truncated or rewritten. ``--anchor SEQ:MAC`` / ``--anchor-from FILE`` add a head kept off the device.
+truncated or rewritten. ``--anchor SEQ:MAC`` adds a head kept off the device; ``--anchor-from FILE`` a
+file of heads collected off the device (published messages, e-mail lines, exports; every one must be in
+the log or an archive with its MAC: :func:`controller.store.chain_check.check_heads`).
 Without archives (and on SQLite) it reads the database over a read-only ``sqlite3`` connection and
 imports no SQLAlchemy (:mod:`controller.store.chain_check`, docs/performance.md W10); with archives
 it takes the session path of :mod:`controller.ops.archive_verify` (the same walk over a session).
@@ -16,6 +18,8 @@ it takes the session path of :mod:`controller.ops.archive_verify` (the same walk
 from __future__ import annotations
 
 import argparse
+import sys
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, time
 from pathlib import Path
@@ -28,7 +32,14 @@ from controller.core.vocabulary import EventType
 from controller.errors import DataDirError, InvalidInput, StoreError
 from controller.paths import DataDir
 from controller.store import chain_check, reader
-from controller.store.chain_check import GENESIS_MAC, KeptHead, SqliteReader, VerifyResult
+from controller.store.chain_check import (
+    GENESIS_MAC,
+    CollectedHeads,
+    HeadsCheck,
+    KeptHead,
+    SqliteReader,
+    VerifyResult,
+)
 from controller.store.keys import load_audit_key
 from controller.timefmt import parse_iso_utc, utcnow
 
@@ -62,7 +73,9 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
     given.add_argument(
         "--anchor-from",
         metavar="FILE",
-        help="read the head from FILE: an export (CSV or JSON), a copy of DATA/anchor/heads, or SEQ:MAC",
+        help="check every head collected off the device in FILE ('-' = stdin): published messages (MQTT "
+        "'mosquitto_sub -v' lines, webhook bodies), e-mail 'Log head: seq=N mac=HEX' lines, an export, a copy "
+        "of DATA/anchor/heads, SEQ:MAC; one per line (docs/alerts.md)",
     )
     check.set_defaults(func=run_verify)
     show = sub.add_parser("head", parents=[common], help="print the chain head (seq and MAC) to keep off the device")
@@ -109,16 +122,38 @@ def parse_anchor(text: str) -> tuple[int, str]:
     return int(parts[0]), mac
 
 
-def _given_anchor(args: argparse.Namespace) -> tuple[int, str] | None:
-    """The head given with ``--anchor`` or ``--anchor-from`` (None without either)."""
-    if getattr(args, "anchor_from", None):
-        from controller.store import anchor as anchors  # the export formats live there (imports SQLAlchemy)
+def read_collected(name: str) -> CollectedHeads:
+    """The heads in the file ``name`` (``-``: standard input) given with ``--anchor-from``; InvalidInput
+    naming the file and line if a line is not a head (nothing is verified then)."""
+    try:
+        text = sys.stdin.read() if name == "-" else Path(name).read_text(encoding="utf-8", errors="replace")
+    except OSError as exc:
+        raise InvalidInput(f"cannot read {name}: {exc.strerror or exc}") from None
+    return chain_check.parse_collected(text, "standard input" if name == "-" else name)
 
-        try:
-            return anchors.read_anchor_file(Path(args.anchor_from))
-        except ValueError as exc:
-            raise InvalidInput(str(exc)) from None
-    return parse_anchor(args.anchor) if args.anchor else None
+
+def _given_anchor(args: argparse.Namespace) -> tuple[int, str] | None:
+    """The head given with ``--anchor`` (None without it)."""
+    return parse_anchor(args.anchor) if getattr(args, "anchor", None) else None
+
+
+def _archived_macs(directory: Path) -> Callable[[set[int]], Mapping[int, bytes]]:
+    """``lookup(seqs) -> {seq: mac}`` over the archive files in ``directory`` (verified before it is called)."""
+    from controller.ops.archive_format import list_archives, read_archive
+
+    def lookup(seqs: set[int]) -> Mapping[int, bytes]:
+        found: dict[int, bytes] = {}
+        for first, last, path in list_archives(directory):
+            if not any(first <= seq <= last for seq in seqs):
+                continue
+            lines = read_archive(path)
+            next(lines, None)  # the header
+            for event in lines:
+                if event.get("seq") in seqs:
+                    found[int(event["seq"])] = bytes.fromhex(event["mac"])
+        return found
+
+    return lookup
 
 
 @dataclass(frozen=True)
@@ -132,9 +167,11 @@ class _Outcome:
     kept_problem: str | None
     ran_daemon: bool
     full: FullVerifyResult | None = None
+    heads: HeadsCheck | None = None
 
 
-def _verify_fast(conn: Any, key: bytes, given: tuple[int, str] | None, kept: KeptHead | None) -> _Outcome | None:
+def _verify_fast(conn: Any, key: bytes, given: tuple[int, str] | None, kept: KeptHead | None,
+                 collected: CollectedHeads | None) -> _Outcome | None:
     """The live chain over a read-only ``sqlite3`` connection (no archives); None if the log was pruned
     (the session path names the missing archives)."""
     rows = SqliteReader(conn)
@@ -147,16 +184,19 @@ def _verify_fast(conn: Any, key: bytes, given: tuple[int, str] | None, kept: Kep
     live = chain_check.verify_chain(rows, key, anchor=check, progress=progress.add)
     progress.done()
     kept_problem = chain_check.compare_kept(rows, kept) if kept is not None and not archived_kept else None
+    heads = chain_check.check_heads(rows, collected.heads) if collected is not None and live.ok else None
     ran = rows.all("SELECT id FROM events WHERE type = :type LIMIT 1", {"type": str(EventType.DAEMON_STARTED)})
-    return _Outcome(live, live.problem, live.first_bad_seq, kept_problem, bool(ran))
+    return _Outcome(live, live.problem, live.first_bad_seq, kept_problem, bool(ran), heads=heads)
 
 
-def _verify_session(datadir: DataDir, key: bytes, given: tuple[int, str] | None, kept: KeptHead | None) -> _Outcome:
+def _verify_session(datadir: DataDir, key: bytes, given: tuple[int, str] | None, kept: KeptHead | None,
+                    collected: CollectedHeads | None) -> _Outcome:
     """Archives and the live chain through SQLAlchemy (:func:`controller.ops.archive_verify.verify_all`)."""
     from sqlalchemy import func, select
 
     from controller.ops import archive_format, archive_verify
     from controller.store import anchor as anchors
+    from controller.store import audit_verify
     from controller.store.db import session_factory
     from controller.store.models import Event
 
@@ -175,10 +215,14 @@ def _verify_session(datadir: DataDir, key: bytes, given: tuple[int, str] | None,
             kept_problem = None
             if kept is not None and not archived_kept:
                 kept_problem = anchors.compare(session, anchors.Head(kept.seq, kept.mac, kept.time))
+            heads = None
+            if collected is not None and full.ok:  # archived heads: looked up in the archives just verified
+                heads = chain_check.check_heads(audit_verify.SessionReader(session), collected.heads,
+                                                _archived_macs(archive_format.archive_dir(datadir.root)))
             ran_daemon = session.scalar(select(Event.id).where(Event.type == EventType.DAEMON_STARTED).limit(1))
     finally:
         engine.dispose()
-    return _Outcome(full.live, full.problem, full.first_bad_seq, kept_problem, ran_daemon is not None, full)
+    return _Outcome(full.live, full.problem, full.first_bad_seq, kept_problem, ran_daemon is not None, full, heads)
 
 
 def _has_archives(datadir: DataDir) -> bool:
@@ -190,6 +234,7 @@ def run_verify(args: argparse.Namespace) -> int:
     """Verify, read-only; exit 0 if intact, 1 if broken, unsealed or truncated."""
     datadir = DataDir.resolve(args.data)
     given = _given_anchor(args)
+    collected = read_collected(args.anchor_from) if getattr(args, "anchor_from", None) else None
     # The anchor file is read before the database snapshot: a head is appended only after its commit,
     # so a snapshot taken later always holds it (a running daemon cannot cause a false alarm).
     heads = datadir.anchor_file
@@ -201,12 +246,12 @@ def run_verify(args: argparse.Namespace) -> int:
         with reader.connect(datadir, config.store.url, busy_timeout_ms=config.store.busy_timeout_ms,
                             readonly=True) as conn:
             if conn is not None:
-                outcome = _verify_fast(conn, load_audit_key(datadir), given, kept)
+                outcome = _verify_fast(conn, load_audit_key(datadir), given, kept, collected)
     if outcome is None:
-        outcome = _verify_session(datadir, load_audit_key(datadir), given, kept)
+        outcome = _verify_session(datadir, load_audit_key(datadir), given, kept, collected)
     if outcome.full is not None and _print_archives(outcome.full):
         return 1
-    return _report(datadir, outcome, kept, kept_present)
+    return _report(datadir, outcome, kept, kept_present, collected)
 
 
 def _print_archives(full: FullVerifyResult) -> bool:
@@ -223,7 +268,8 @@ def _print_archives(full: FullVerifyResult) -> bool:
     return False
 
 
-def _report(datadir: DataDir, outcome: _Outcome, kept: KeptHead | None, kept_present: bool) -> int:
+def _report(datadir: DataDir, outcome: _Outcome, kept: KeptHead | None, kept_present: bool,
+            collected: CollectedHeads | None = None) -> int:
     """The live chain's lines and the exit code."""
     result = outcome.live
     if result is not None and result.unsealed:
@@ -236,14 +282,21 @@ def _report(datadir: DataDir, outcome: _Outcome, kept: KeptHead | None, kept_pre
         where = f"at seq {bad}" if bad is not None else "(unsealed rows)"
         print(f"audit chain BROKEN {where}: {outcome.problem}")
         return 1
+    broken = False
+    if outcome.heads is not None and collected is not None:
+        for problem in outcome.heads.problems:
+            print(f"audit chain BROKEN: {problem} (published heads from {collected.source})")
+            broken = True
     if outcome.kept_problem is not None:
         print(f"audit chain BROKEN: {outcome.kept_problem} - anchor file {datadir.anchor_file}")
-        return 1
-    if kept is None and outcome.ran_daemon:
+        broken = True
+    elif kept is None and outcome.ran_daemon:
         what = "is empty or unreadable" if kept_present else "is missing"
         print(f"audit chain BROKEN: the anchor file {datadir.anchor_file} {what} although the daemon has run "
               "here: a truncated tail cannot be ruled out (restore DATA/anchor from a backup, or check with "
               "--anchor SEQ:MAC from a head kept off the device)")
+        broken = True
+    if broken:
         return 1
     seq = result.head_seq or 0
     mac = result.head_mac_hex or GENESIS_MAC.hex()
@@ -251,6 +304,12 @@ def _report(datadir: DataDir, outcome: _Outcome, kept: KeptHead | None, kept_pre
     print(f"audit chain OK: {result.checked} {noun}, head seq={seq} mac={mac}")
     if kept is not None:
         print(f"anchor file: newest head seq={kept.seq} ({kept.time}) is in the log")
+    if outcome.heads is not None and collected is not None:
+        heads = outcome.heads
+        skipped = f", {collected.skipped} messages without a head skipped" if collected.skipped else ""
+        print(f"published heads OK: {heads.checked} head{'s' if heads.checked != 1 else ''} from "
+              f"{collected.source} checked{skipped}, newest seq={heads.newest}: the log holds every event up to "
+              f"seq {heads.newest} that was published off the device")
     return 0
 
 

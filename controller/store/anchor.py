@@ -31,21 +31,16 @@ from __future__ import annotations
 
 import logging
 import os
-import re
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
 
 from sqlalchemy import event as sa_event
-from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from controller.store import audit, audit_verify
-from controller.errors import StoreError
 from controller.fileio import fsync_dir
-from controller.store.models import Event
 from controller.paths import DataDir
+from controller.store import audit, audit_verify, chain_check
 from controller.timefmt import iso_utc, utcnow
 
 log = logging.getLogger(__name__)
@@ -55,10 +50,6 @@ ROTATE_BYTES = 256 * 1024
 #: Mode of the anchor directory and files.
 DIR_MODE = 0o750
 FILE_MODE = 0o640
-#: How much of a file's end :func:`read_newest` reads to find the last complete line.
-_TAIL_BYTES = 4096
-
-_LINE = re.compile(r"^seq=(\d+) mac=([0-9a-f]{64}) time=(\S+)$")
 
 
 @dataclass(frozen=True)
@@ -85,12 +76,14 @@ def previous_path(path: Path) -> Path:
     return path.with_name(path.name + ".1")
 
 
+def _head(kept: chain_check.KeptHead | None) -> Head | None:
+    return None if kept is None else Head(kept.seq, kept.mac, kept.time)
+
+
 def parse_line(line: str) -> Head | None:
     """One line -> :class:`Head`; ``None`` for a malformed or partial line (a crash mid-write)."""
-    match = _LINE.match(line.strip())
-    if match is None:
-        return None
-    return Head(int(match.group(1)), match.group(2), match.group(3))
+    found = chain_check.parse_kept(line)
+    return _head(found[0]) if len(found) == 1 else None
 
 
 def read_heads(path: Path) -> list[Head]:
@@ -99,36 +92,15 @@ def read_heads(path: Path) -> list[Head]:
         text = path.read_text(encoding="ascii", errors="replace")
     except FileNotFoundError:
         return []
-    return [head for head in map(parse_line, text.splitlines()) if head is not None]
-
-
-def _newest_in(path: Path) -> Head | None:
-    try:
-        with path.open("rb") as fh:
-            size = fh.seek(0, os.SEEK_END)
-            fh.seek(max(0, size - _TAIL_BYTES))
-            tail = fh.read().decode("ascii", errors="replace")
-    except FileNotFoundError:
-        return None
-    except OSError as exc:
-        raise StoreError(f"cannot read the anchor file {path}: {exc.strerror or exc} "
-                         "(run as the door daemon's account)") from exc
-    for line in reversed(tail.splitlines()):
-        head = parse_line(line)
-        if head is not None:
-            return head
-    if size > _TAIL_BYTES:  # a very long damaged tail: read the whole file
-        heads = read_heads(path)
-        return heads[-1] if heads else None
-    return None
+    return [Head(k.seq, k.mac, k.time) for k in chain_check.parse_kept(text)]
 
 
 def newest(target: DataDir | Path | str) -> Head | None:
     """The newest head recorded for ``target`` (a data directory or an anchor file): the last valid
     line of ``heads``, else of ``heads.1`` (right after a rotation); ``None`` if nothing was recorded.
-    Raises :class:`~controller.errors.StoreError` if a file exists but cannot be read."""
-    path = heads_path(target)
-    return _newest_in(path) or _newest_in(previous_path(path))
+    Raises :class:`~controller.errors.StoreError` if a file exists but cannot be read.
+    (:func:`controller.store.chain_check.newest_kept`, the one reader.)"""
+    return _head(chain_check.newest_kept(heads_path(target)))
 
 
 def present(target: DataDir | Path | str) -> bool:
@@ -261,53 +233,21 @@ def compare(session: Session, head: Head) -> str | None:
     Returns the problem as one line otherwise: the row at the anchor's seq is gone (truncated) or has
     another MAC (rewritten). A seq older than the live log's first event (moved to an archive by
     ``kunci audit archive``) is left to the archive check and returns ``None``.
+    (:func:`controller.store.chain_check.compare_kept` over this session.)
     """
-    mac = session.scalar(select(Event.mac).where(Event.seq == head.seq))
-    stored = audit.head(session)
-    end = stored[0] if stored is not None else 0
-    when = f" (written {head.time})" if head.time else ""
-    if mac is None:
-        first = session.scalar(select(func.min(Event.seq)))
-        if first is not None and head.seq < int(first) and audit_verify.pruned_start(session) is not None:
-            return None
-        return (f"truncated/rewritten: the anchor names seq {head.seq}{when}, the log ends at {end} "
-                f"(events committed earlier are missing)")
-    if bytes(mac).hex() != head.mac:
-        return (f"truncated/rewritten: the anchor names seq {head.seq} with MAC {head.mac[:16]}...{when}, "
-                f"the log holds another event there (rewritten; the log ends at {end})")
-    return None
+    return chain_check.compare_kept(audit_verify.SessionReader(session), chain_check.KeptHead(head.seq, head.mac,
+                                                                                             head.time))
 
 
 def read_anchor_file(path: Path) -> tuple[int, str]:
-    """An anchor ``(seq, mac_hex)`` from a file kept off the device, for ``verify --anchor-from``.
-
-    Accepts an anchor file (its newest line), a CSV export (first line
-    ``# kunci events export; anchor seq=N mac=HEX; ...``), a JSON export (first line
-    ``{"anchor": {"seq": N, "mac": "HEX"}, ...}``) or a file holding ``SEQ:MAC``. Raises ``ValueError``.
+    """The newest anchor ``(seq, mac_hex)`` in a file kept off the device: any file
+    ``kunci audit verify --anchor-from`` reads (:func:`controller.store.chain_check.parse_collected`: an anchor
+    file, a CSV or JSON export, published messages, ``SEQ:MAC``). Raises ``ValueError``
+    (:class:`~controller.errors.InvalidInput`) naming the line that holds no head.
     """
-    import json
-
     try:
         text = path.read_text(encoding="utf-8", errors="replace")
     except OSError as exc:
         raise ValueError(f"cannot read {path}: {exc.strerror or exc}") from None
-    lines = [line.strip() for line in text.splitlines() if line.strip()]
-    heads = [h for h in map(parse_line, lines) if h is not None]
-    if heads:
-        return heads[-1].seq, heads[-1].mac
-    first = lines[0] if lines else ""
-    if first.startswith("{"):
-        try:
-            obj: Any = json.loads(first)
-            seq, mac = int(obj["anchor"]["seq"]), str(obj["anchor"]["mac"]).lower()
-        except (ValueError, KeyError, TypeError):
-            raise ValueError(f"{path}: the first line is JSON but holds no anchor") from None
-    else:
-        match = re.search(r"seq=(\d+)\s+mac=([0-9a-fA-F]{64})", first) or re.fullmatch(
-            r"(\d+):([0-9a-fA-F]{64})", first)
-        if match is None:
-            raise ValueError(f"{path} holds no anchor (expected an anchor file, an export or SEQ:MAC)")
-        seq, mac = int(match.group(1)), match.group(2).lower()
-    if not re.fullmatch(r"[0-9a-f]{64}", mac):
-        raise ValueError(f"{path}: the anchor MAC must be 64 hexadecimal characters")
-    return seq, mac
+    newest_head = max(chain_check.parse_collected(text, str(path)).heads, key=lambda h: h.seq)
+    return newest_head.seq, newest_head.mac
