@@ -148,8 +148,9 @@ class MatrixKeypad:
 
         This is exactly what the scanner thread does every interval; returns the key (or None).
         """
-        t = self._clock()
-        key = self._debouncer.feed(self.scan_once(), t)
+        down = self.scan_once()
+        t = self._clock()  # when the scan's reading is known: a key cannot be decided on before that
+        key = self._debouncer.feed(down, t)
         if key is not None:
             self.accepted += 1
             self._on_event(KeyPressed(key=key, t=t))

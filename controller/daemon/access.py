@@ -176,14 +176,13 @@ class AccessController:
         return lk.KeypadLockout.from_state(state, **params)
 
     def _stage_lockout(self, name: str, before: lk.LockoutState | None = None) -> None:
-        """Write the lockout row in the caller's transaction when its state changed (or a write was lost)."""
+        """Stage the lockout row for the next event's transaction when its state changed (or a write was lost)."""
         state = self._lockout(name).to_state()
         if state == before and name not in self._unsaved:
             return
-        hotpath.save_lockout(
-            self.session, name, state.failures, state.level,
-            iso_utc(state.locked_until_utc) if state.locked_until_utc else None,
-            json.dumps(self._iso_times(state.failure_times)), state.suspended)
+        self.journal.stage_lockout(hotpath.LockoutRow(
+            name, state.failures, state.level, iso_utc(state.locked_until_utc) if state.locked_until_utc else None,
+            json.dumps(self._iso_times(state.failure_times)), state.suspended))
         self._unsaved.add(name)  # until the commit that carries it succeeds
 
     def _iso_times(self, times: tuple[datetime, ...]) -> list[str]:
@@ -226,7 +225,7 @@ class AccessController:
                 logged &= self.journal.write(EventType.LOCKOUT_ENDED, method=method.value, time=now,
                                              **(ended or {"detail": {"channel": name}}))
         if not effects:
-            self.session.commit()
+            logged = self.journal.commit_staged()
         self._committed(name, logged)
 
     def poll(self, now: datetime, t: float) -> None:
@@ -262,7 +261,7 @@ class AccessController:
         """A submitted PIN (never logged). ``tamper_hold`` and ``clock_trusted`` are the daemon's facts."""
         person = None
         if pin and pin.isascii() and pin.isdigit():  # anything else matches nobody
-            person = hotpath.person_by_digest(self.session, pins.pin_digest(self._pepper, pin))
+            person = hotpath.person_by_digest(self.journal.reader(), pins.pin_digest(self._pepper, pin))
         if person is not None and person.duress:  # sealed first: nothing later can stop the alarm
             self.journal.write(EventType.DURESS, method=Method.PIN.value, user=person.code, time=now)
             self.journal.raise_alarm(AlarmKind.DURESS, f"duress PIN of {person.code}")
@@ -274,7 +273,7 @@ class AccessController:
         """The sensor matched ``slot`` with ``score`` (a score below the minimum is not looked up)."""
         person, detail = None, None
         if score >= self.config.sensor.min_match_score:
-            person = hotpath.person_by_slot(self.session, slot)
+            person = hotpath.person_by_slot(self.journal.reader(), slot)
             if person is None:
                 self.journal.raise_alarm(AlarmKind.ORPHAN_TEMPLATE, f"sensor slot {slot} matched but belongs to nobody")
                 detail = {"orphan_slot": slot}

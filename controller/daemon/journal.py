@@ -11,6 +11,12 @@ RAM are spilled to ``DATA/run/unstored-events.jsonl`` (:meth:`Journal.spill`, fs
 next start stores them first (:meth:`Journal.restore_spilled`), sealed, in order, marked
 ``"recovered": true`` in their detail.
 
+On SQLite the journal holds a *direct* connection (``direct=True``; the daemon's): while the loop session
+has no transaction open, a decision reads on it (:meth:`Journal.reader`) and :meth:`Journal.write` makes its
+event and any staged lockout row durable in one short transaction there (:func:`controller.store.hotpath.seal_direct`),
+without SQLAlchemy's transaction machinery; inside a session transaction (an admin command) it writes in that
+transaction as before, so an admin change and its events still commit together.
+
 Every commit of sealed events is followed by one line in the anchor file (``anchor=``, an
 :class:`controller.store.anchor.AnchorWriter` attached to the session): the head kept outside the database.
 """
@@ -69,11 +75,19 @@ class Journal:
     :param door: door name put on every event.
     :param anchor: the anchor file writer; attached to ``session`` so every commit that sealed events
         appends the head (optional: tests may run without one).
+    :param direct: hold a direct connection for decisions (SQLite only; default False). Call :meth:`close`.
     """
 
     def __init__(self, session: Session, audit_key: bytes, door: str, *,
-                 anchor: AnchorWriter | None = None) -> None:
+                 anchor: AnchorWriter | None = None, direct: bool = False) -> None:
         self.session = session
+        self._direct_proxy = hotpath.open_direct(session) if direct else None
+        #: The direct connection's SQLite driver connection (None: everything goes through the session).
+        self.direct: Any = None if self._direct_proxy is None else self._direct_proxy.driver_connection
+        #: Journal lines of decisions' events, written by :meth:`settle` after the relay.
+        self._log_due: list[tuple[str, dict[str, Any]]] = []
+        #: Lockout rows to write in the next event's transaction (:meth:`stage_lockout`).
+        self._staged: dict[str, hotpath.LockoutRow] = {}
         self._key = audit_key
         self.door = door
         self.anchor = anchor
@@ -93,6 +107,51 @@ class Journal:
         """Events waiting in RAM for the database to accept writes again."""
         return len(self._buffer)
 
+    def _direct_now(self) -> Any:
+        """The direct connection when a statement may go there now (the session has no transaction open)."""
+        return self.direct if self.direct is not None and not self.session.in_transaction() else None
+
+    def reader(self) -> Any:
+        """Where a decision reads (:func:`hotpath.person_by_digest`): the direct connection, in autocommit, when
+        the session has no transaction open; else the session (inside an admin command's transaction)."""
+        return self._direct_now() or self.session
+
+    def stage_lockout(self, row: hotpath.LockoutRow) -> None:
+        """Write ``row`` in the transaction of the next :meth:`write` (or :meth:`commit_staged`); a failed
+        write drops it (the caller stages it again)."""
+        self._staged[row.name] = row
+
+    def commit_staged(self) -> bool:
+        """Store the staged lockout rows without an event; False if the database refused (nothing stored)."""
+        staged, self._staged = list(self._staged.values()), {}
+        try:
+            for row in staged:
+                hotpath.save_lockout(self.session, row)
+            self.session.commit()
+        except (SQLAlchemyError, OSError) as exc:
+            self._failed(exc)
+            return False
+        return True
+
+    def _seal(self, type: str, fields: dict[str, Any], anchor_later: bool) -> None:
+        """Store one sealed event (and the staged lockout rows) durably, or raise. The anchor line follows the
+        commit, or waits for :meth:`settle` when ``anchor_later``."""
+        staged, self._staged = tuple(self._staged.values()), {}
+        direct = self._direct_now()
+        if direct is not None:
+            due = hotpath.seal_direct(direct, self._key, type, lockouts=staged, **_columns(fields))
+            if anchor_later:
+                self._anchor_due = due
+            elif self.anchor is not None:
+                self.anchor.append_logged(*due)
+            return
+        for row in staged:
+            hotpath.save_lockout(self.session, row)
+        hotpath.append_sealed(self.session, self._key, type, **_columns(fields))  # the sealed INSERT
+        if anchor_later:  # taken from the session so the after-commit hook leaves it to settle()
+            self._anchor_due = self.session.info.pop(audit.SEALED_HEAD_INFO, None)
+        self.session.commit()
+
     def write(self, type: EventType, *, time: datetime | None = None, anchor_later: bool = False,
               **fields: Any) -> bool:
         """Append one sealed event and commit. ``False`` when it could not be stored (buffered in RAM).
@@ -103,23 +162,21 @@ class Journal:
         fields.setdefault("door", self.door)
         fields["time"] = time or utcnow()
         if self._buffer and not self.flush():
+            self._staged.clear()
             self._keep(type, fields)
             return False
         try:
-            hotpath.append_sealed(self.session, self._key, type, **_columns(fields))  # the sealed INSERT
-            if anchor_later:  # taken from the session so the after-commit hook leaves it to settle()
-                self._anchor_due = self.session.info.pop(audit.SEALED_HEAD_INFO, None)
-            self.session.commit()
+            self._seal(type, fields, anchor_later)
         except (SQLAlchemyError, OSError) as exc:
             self._anchor_due = None
             self._failed(exc)
             self._keep(type, fields)
             return False
         self.available = True
-        # One journal line per event: codes only (type, reason, method, person code), never names or PINs.
-        log.log(logging.WARNING if type in _WARN_EVENTS else logging.INFO, "event %s reason=%s method=%s user=%s",
-                type, fields.get("reason") or "-", fields.get("method") or "-",
-                getattr(fields.get("user"), "code", fields.get("user")) or "-")
+        if anchor_later:  # a decision: its journal line follows the relay, with the anchor line (settle)
+            self._log_due.append((type, fields))
+        else:
+            _log_event(type, fields)
         return True
 
     def flush(self) -> bool:
@@ -127,8 +184,7 @@ class Journal:
         while self._buffer:
             item = self._buffer[0]
             try:
-                hotpath.append_sealed(self.session, self._key, item.type, **_columns(item.fields))
-                self.session.commit()
+                self._seal(item.type, item.fields, anchor_later=False)
             except (SQLAlchemyError, OSError) as exc:
                 self._failed(exc)
                 return False
@@ -142,8 +198,12 @@ class Journal:
         return True
 
     def settle(self) -> None:
-        """Append the head a decision's commit left for later (:meth:`write` ``anchor_later``) to the anchor
-        file, unless a newer head is there already. The daemon calls this once its effects are applied."""
+        """Write the journal lines of decisions and append the head a decision's commit left for later
+        (:meth:`write` ``anchor_later``) to the anchor file, unless a newer head is there already. The daemon
+        calls this once its effects are applied."""
+        for type, fields in self._log_due:
+            _log_event(type, fields)
+        self._log_due.clear()
         due, self._anchor_due = self._anchor_due, None
         if due is not None and self.anchor is not None and (self.anchor.last is None or self.anchor.last.seq < due[0]):
             self.anchor.append_logged(due[0], due[1])
@@ -246,6 +306,15 @@ class Journal:
         except SQLAlchemyError:
             log.debug("rollback failed too", exc_info=True)
 
+    def close(self) -> None:
+        """Give the direct connection back (at the daemon's stop); the session is the caller's. Safe twice."""
+        proxy, self._direct_proxy, self.direct = self._direct_proxy, None, None
+        if proxy is not None:
+            try:
+                proxy.close()
+            except Exception:
+                log.debug("closing the direct connection failed", exc_info=True)
+
     def _failed(self, exc: BaseException) -> None:
         self.rollback()
         if self.available:
@@ -309,6 +378,13 @@ class Journal:
                 .limit(limit)
             )
         )
+
+
+def _log_event(type: str, fields: dict[str, Any]) -> None:
+    """One journal line per stored event: codes only (type, reason, method, person code), never names or PINs."""
+    log.log(logging.WARNING if type in _WARN_EVENTS else logging.INFO, "event %s reason=%s method=%s user=%s",
+            type, fields.get("reason") or "-", fields.get("method") or "-",
+            getattr(fields.get("user"), "code", fields.get("user")) or "-")
 
 
 def _plain(fields: dict[str, Any]) -> dict[str, Any]:

@@ -181,7 +181,7 @@ class Daemon:
         # before anything is written: refuses a log that lost events
         truncated = startup.check_anchor(self.datadir, session, self.accept_truncated_log)
         self._anchor = AnchorWriter(self.datadir)
-        self.journal = Journal(session, audit_key, self.config.door.name, anchor=self._anchor)
+        self.journal = Journal(session, audit_key, self.config.door.name, anchor=self._anchor, direct=True)
         self.journal.restore_spilled(self.datadir.unstored_events_file)  # events an earlier stop kept
         self._log_watch.foreign_rows(self.journal)
         self.clock_watch = ClockWatch(self.config.site.clock_trust, simulated=self.config.simulated)

@@ -122,6 +122,7 @@ def release(journal: Journal | None, engine: Engine | None, anchor: anchors.Anch
             lock: audit.SealerLock | None) -> None:
     """At the end of a stop: close the session, the engine, the anchor file and the sealer lock (each if set)."""
     if journal is not None:
+        journal.close()
         try:
             journal.session.close()
         except SQLAlchemyError:

@@ -7,6 +7,12 @@ is a plain statement on the caller's session: prepared SQL on the session's own 
 its transaction; the driver's errors raised as SQLAlchemy's), or the same SQLAlchemy core statement on
 another database; no ORM identity map, no relationship loads, no unit-of-work flush. Only the sealer (the daemon loop) calls the writers.
 
+On SQLite the daemon also holds one *direct* connection (:func:`open_direct`): while its loop session has no
+transaction open, a decision reads the person on it in autocommit and writes its sealed event (and lockout
+row) in one ``BEGIN IMMEDIATE`` ... ``COMMIT`` (:func:`seal_direct`), without SQLAlchemy's transaction and
+pool machinery (0.6 ms of a 2 ms decision on the bench VM, docs/performance.md). Its write transaction never
+outlives one call, so it can never wait for the session's and the session never waits for it.
+
 The cache is the daemon's to invalidate: it is the only writer of the door database, so it calls
 :func:`load_site` again after each of its own admin changes (and re-reads the door row, whose
 ``lockdown`` flag may be set by an operator, off the decision path).
@@ -14,9 +20,9 @@ The cache is the daemon's to invalidate: it is the only writer of the door datab
 
 from __future__ import annotations
 
-import sqlite3
-from collections.abc import Mapping
 import dataclasses
+import sqlite3
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
@@ -44,14 +50,17 @@ from controller.store.models import (
 from controller.timefmt import iso_utc, parse_iso_utc
 
 __all__ = [
+    "LockoutRow",
     "Person",
     "Site",
     "append_sealed",
     "load_door",
     "load_site",
+    "open_direct",
     "person_by_digest",
     "person_by_slot",
     "save_lockout",
+    "seal_direct",
 ]
 
 
@@ -158,21 +167,26 @@ def _person(row: Any) -> Person | None:
                   parse_iso_utc(row[8]) if row[8] else None, row[9])
 
 
-def person_by_digest(session: Session, digest: bytes) -> Person | None:
+def _driver(source: Session | sqlite3.Connection) -> Any:
+    """The SQLite driver connection to run on: ``source`` itself (a direct connection), the session's own, or None."""
+    return source if isinstance(source, sqlite3.Connection) else _sqlite(source)
+
+
+def person_by_digest(source: Session | sqlite3.Connection, digest: bytes) -> Person | None:
     """The person whose PIN or duress PIN digest is ``digest`` (any status; ``duress`` says which), or None:
-    one statement probing the two UNIQUE digest indexes."""
-    raw = _sqlite(session)
+    one statement probing the two UNIQUE digest indexes. ``source``: the loop session or the direct connection."""
+    raw = _driver(source)
     if raw is not None:
         return _person(_raw(raw, _BY_DIGEST_SQL, (digest, digest)).fetchone())
-    return _person(session.execute(_BY_DIGEST, {"digest": digest}).first())
+    return _person(source.execute(_BY_DIGEST, {"digest": digest}).first())
 
 
-def person_by_slot(session: Session, slot: int) -> Person | None:
+def person_by_slot(source: Session | sqlite3.Connection, slot: int) -> Person | None:
     """The person whose *active* finger is in sensor ``slot``, or None."""
-    raw = _sqlite(session)
+    raw = _driver(source)
     if raw is not None:
         return _person(_raw(raw, _BY_SLOT_SQL, (slot,)).fetchone())
-    return _person(session.execute(_BY_SLOT, {"slot": slot}).first())
+    return _person(source.execute(_BY_SLOT, {"slot": slot}).first())
 
 
 def load_door(session: Session, name: str) -> policy.DoorView:
@@ -207,6 +221,19 @@ def load_site(session: Session, door_name: str) -> Site:
     return Site(load_door(session, door_name), holidays, groups, names, rules)
 
 
+def _sealed(key: bytes, head: Any, type: str, time: datetime, reason: str | None, method: str | None,
+            user: str | None, door: str | None, actor: str | None, score: int | None,
+            detail: Mapping[str, Any] | None) -> tuple[int, bytes, tuple]:
+    """The next row after ``head`` (a ``(seq, mac)`` row or None): ``(seq, mac, INSERT parameters)``."""
+    seq, prev = (0, audit.GENESIS_MAC) if head is None else (int(head[0]), bytes(head[1]))
+    values = {"seq": seq + 1, "time": iso_utc(time), "type": type, "reason": reason, "method": method,
+              "user": user, "door": door, "actor": actor, "score": score,
+              "detail": None if detail is None else canonical_json(dict(detail))}
+    mac = audit.chain_mac(key, prev, values)
+    return seq + 1, mac, (seq + 1, mac, values["time"], type, reason, method, user, door, actor, score,
+                          values["detail"])
+
+
 def append_sealed(session: Session, key: bytes, type: str, *, time: datetime, reason: str | None = None,
                   method: str | None = None, user: str | None = None, door: str | None = None,
                   actor: str | None = None, score: int | None = None,
@@ -217,27 +244,79 @@ def append_sealed(session: Session, key: bytes, type: str, *, time: datetime, re
     """
     raw = _sqlite(session)
     head = _raw(raw, _HEAD_SQL, ()).fetchone() if raw is not None else session.execute(_HEAD).first()
-    seq, prev = (0, audit.GENESIS_MAC) if head is None else (int(head[0]), bytes(head[1]))
-    values = {"seq": seq + 1, "time": iso_utc(time), "type": type, "reason": reason, "method": method,
-              "user": user, "door": door, "actor": actor, "score": score,
-              "detail": None if detail is None else canonical_json(dict(detail))}
-    mac = audit.chain_mac(key, prev, values)
+    seq, mac, row = _sealed(key, head, type, time, reason, method, user, door, actor, score, detail)
     if raw is not None:
-        _raw(raw, _INSERT_SQL, (values["seq"], mac, values["time"], type, reason, method, user, door, actor, score,
-                                values["detail"]))
+        _raw(raw, _INSERT_SQL, row)
     else:
-        session.execute(_INSERT_EVENT, {"seq": values["seq"], "mac": mac, "time": values["time"], "type": type,
-                                        "reason": reason, "method": method, "user_code": user, "door": door,
-                                        "actor": actor, "score": score, "detail": values["detail"]})
-    session.info[audit.SEALED_HEAD_INFO] = (values["seq"], mac)
-    return values["seq"], mac
+        session.execute(_INSERT_EVENT, dict(zip(("seq", "mac", "time", "type", "reason", "method", "user_code",
+                                                 "door", "actor", "score", "detail"), row)))
+    session.info[audit.SEALED_HEAD_INFO] = (seq, mac)
+    return seq, mac
 
 
-def save_lockout(session: Session, name: str, failures: int, level: int, locked_until: str | None,
-                 failure_times: str, suspended: bool) -> None:
-    """Write lockout row ``name`` (update, else insert) in the caller's transaction."""
-    values = {"failures": failures, "level": level, "locked_until": locked_until, "failure_times": failure_times,
-              "suspended": suspended}
-    done = session.execute(update(_LOCKOUT).where(_LOCKOUT.c.name == name).values(**values))
+@dataclass(frozen=True, slots=True)
+class LockoutRow:
+    """One ``lockout_state`` row as written (times already UTC ISO text, ``failure_times`` a JSON list)."""
+
+    name: str
+    failures: int
+    level: int
+    locked_until: str | None
+    failure_times: str
+    suspended: bool
+
+
+def open_direct(session: Session) -> Any | None:
+    """A connection of the session's engine for the daemon to hold (SQLite only: None on another database).
+
+    It comes from the engine's pool, so it has the same pragmas (WAL, ``synchronous=FULL``, ``busy_timeout``,
+    no implicit transactions); the caller closes it (back to the pool) at its stop. Use its
+    ``driver_connection`` with :func:`person_by_digest`, :func:`person_by_slot` and :func:`seal_direct`.
+    """
+    engine = session.get_bind()
+    return engine.raw_connection() if engine.dialect.name == "sqlite" else None
+
+
+_UPDATE_LOCKOUT_SQL = ("UPDATE lockout_state SET failures = ?, level = ?, locked_until = ?, failure_times = ?, "
+                       "suspended = ? WHERE name = ?")
+_INSERT_LOCKOUT_SQL = ("INSERT INTO lockout_state (failures, level, locked_until, failure_times, suspended, name) "
+                       "VALUES (?, ?, ?, ?, ?, ?)")
+
+
+def seal_direct(conn: sqlite3.Connection, key: bytes, type: str, *, lockouts: Sequence[LockoutRow] = (),
+                time: datetime, reason: str | None = None, method: str | None = None, user: str | None = None,
+                door: str | None = None, actor: str | None = None, score: int | None = None,
+                detail: Mapping[str, Any] | None = None) -> tuple[int, bytes]:
+    """One durable transaction on a direct connection: ``lockouts`` rows, then one event sealed after the head.
+
+    ``BEGIN IMMEDIATE``, the head probe, the INSERT, ``COMMIT`` (``synchronous=FULL``: durable when it returns).
+    Returns ``(seq, mac)``. On any error the transaction is rolled back and SQLAlchemy's ``DBAPIError`` raised
+    (as every store path raises), so nothing of it is stored.
+    """
+    try:
+        _raw(conn, "BEGIN IMMEDIATE", ())
+        for row in lockouts:
+            params = (row.failures, row.level, row.locked_until, row.failure_times, row.suspended, row.name)
+            if _raw(conn, _UPDATE_LOCKOUT_SQL, params).rowcount == 0:
+                _raw(conn, _INSERT_LOCKOUT_SQL, params)
+        seq, mac, params = _sealed(key, _raw(conn, _HEAD_SQL, ()).fetchone(), type, time, reason, method, user,
+                                   door, actor, score, detail)
+        _raw(conn, _INSERT_SQL, params)
+        _raw(conn, "COMMIT", ())
+    except BaseException:
+        if conn.in_transaction:
+            try:
+                conn.rollback()
+            except sqlite3.Error:
+                pass  # the connection is unusable; the next BEGIN reports it
+        raise
+    return seq, mac
+
+
+def save_lockout(session: Session, row: LockoutRow) -> None:
+    """Write lockout row ``row.name`` (update, else insert) in the session's transaction."""
+    values = {"failures": row.failures, "level": row.level, "locked_until": row.locked_until,
+              "failure_times": row.failure_times, "suspended": row.suspended}
+    done = session.execute(update(_LOCKOUT).where(_LOCKOUT.c.name == row.name).values(**values))
     if done.rowcount == 0:
-        session.execute(insert(_LOCKOUT).values(name=name, **values))
+        session.execute(insert(_LOCKOUT).values(name=row.name, **values))

@@ -102,8 +102,8 @@ def test_sealed_inserts_chain_like_audit_append_and_verify(session) -> None:
 
 
 def test_the_lockout_row_is_inserted_then_updated(session) -> None:
-    hotpath.save_lockout(session, "keypad", 2, 0, None, "[]", False)
-    hotpath.save_lockout(session, "keypad", 3, 1, "2026-06-17T12:00:30.000000Z", "[]", False)
+    hotpath.save_lockout(session, hotpath.LockoutRow("keypad", 2, 0, None, "[]", False))
+    hotpath.save_lockout(session, hotpath.LockoutRow("keypad", 3, 1, "2026-06-17T12:00:30.000000Z", "[]", False))
     session.commit()
     row = session.get(LockoutState, "keypad")
     assert (row.failures, row.level, row.locked_until) == (3, 1, "2026-06-17T12:00:30.000000Z")

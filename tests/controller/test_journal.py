@@ -22,17 +22,20 @@ KEY = b"j" * 32
 REFUSE = "CREATE TRIGGER refuse BEFORE INSERT ON events BEGIN SELECT RAISE(ABORT, 'disk I/O error'); END"
 
 
-@pytest.fixture
-def db(tmp_path: Path) -> Iterator[tuple[Path, object]]:
+@pytest.fixture(params=[False, True], ids=["session", "direct"])
+def db(tmp_path: Path, request) -> Iterator[tuple[Path, object]]:
+    """The database, and whether journals on it write through the session or a direct connection (the
+    daemon's way on SQLite): every test here runs both ways."""
     path = tmp_path / "kunci.db"
     engine = make_engine(f"sqlite:///{path}")
     upgrade_database(engine)
+    engine.kunci_direct = request.param  # read by journal_on
     yield path, engine
     engine.dispose()
 
 
 def journal_on(engine) -> Journal:
-    return Journal(session_factory(engine)(), KEY, "main")
+    return Journal(session_factory(engine)(), KEY, "main", direct=engine.kunci_direct)
 
 
 def sql(path: Path, statement: str) -> None:
@@ -131,3 +134,38 @@ def test_an_alarm_is_raised_once_until_cleared_and_acknowledged(db) -> None:
     assert [a.cleared_at is not None for a in journal.active_alarms()] == [True]  # cleared, not yet seen
     journal.acknowledge(alarm.id, "ani")
     assert journal.active_alarms() == []
+
+
+def test_a_decision_writes_its_lockout_row_and_event_in_one_transaction(db) -> None:
+    """The staged lockout row lands with the event, or (the event refused) not at all."""
+    from controller.store import hotpath
+
+    path, engine = db
+    journal = journal_on(engine)
+    journal.stage_lockout(hotpath.LockoutRow("keypad", 1, 0, None, "[]", False))
+    assert journal.write(EventType.ACCESS_DENIED, reason="unknown_credential", method="pin")
+    sql(path, REFUSE)
+    journal.stage_lockout(hotpath.LockoutRow("keypad", 2, 0, None, "[]", False))
+    assert not journal.write(EventType.ACCESS_DENIED, reason="unknown_credential", method="pin")
+    con = sqlite3.connect(path)
+    assert con.execute("SELECT failures FROM lockout_state WHERE name = 'keypad'").fetchone() == (1,)
+    con.close()
+    assert stored_types(path) == ["access.denied"]
+    journal.close()
+    journal.close()
+
+
+def test_inside_an_admin_transaction_the_event_commits_with_the_change(db) -> None:
+    """An open session transaction (an admin command) takes the event: change and event commit together."""
+    from sqlalchemy import text
+
+    path, engine = db
+    journal = journal_on(engine)
+    journal.session.execute(text("INSERT INTO holidays (day, name) VALUES ('2026-12-25', 'Christmas')"))
+    assert journal.reader() is journal.session
+    assert journal.write(EventType.ADMIN_HOLIDAY_ADDED, actor="admin")
+    journal.session.rollback()  # nothing left to roll back: both were committed by the write
+    con = sqlite3.connect(path)
+    assert con.execute("SELECT count(*) FROM holidays").fetchone() == (1,)
+    con.close()
+    assert stored_types(path) == ["admin.holiday_added"] and chain_ok(engine)

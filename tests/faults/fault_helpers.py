@@ -77,18 +77,31 @@ class StorageFault:
     NO_LIMIT = 1_073_741_823
 
     def __init__(self, runner: DaemonRunner) -> None:
+        self.runner = runner
         self.engine = runner.daemon._engine  # noqa: SLF001 - the daemon's own connections
         self.mode: str | None = None
         self._lock = threading.Lock()
         event.listen(self.engine, "checkout", self._on_checkout)
 
     def set(self, mode: str | None) -> None:
+        """Switch the fault; the connection the journal holds for decisions (checked out once, at start) gets
+        it at once, on the loop thread, as a disk that filled up affects every connection."""
         with self._lock:
             self.mode = mode
+
+        def apply(daemon: Any) -> None:
+            if daemon.journal.direct is not None:
+                self._apply(daemon.journal.direct, mode)
+
+        if self.runner._thread.is_alive():  # noqa: SLF001 - a stopped daemon holds no connection
+            on_loop(self.runner, apply)
 
     def _on_checkout(self, dbapi_conn: sqlite3.Connection, _record: Any, _proxy: Any) -> None:
         with self._lock:
             mode = self.mode
+        self._apply(dbapi_conn, mode)
+
+    def _apply(self, dbapi_conn: Any, mode: str | None) -> None:
         cur = dbapi_conn.cursor()
         try:
             if mode == "full":
