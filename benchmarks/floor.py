@@ -11,7 +11,8 @@ the seeded data directory, in its own fresh process, in the same run as the deci
   the standard ``sqlite3`` module: the cheapest way Python can make one event durable.
 
 Each repetition makes ``OPS_PER_RUN`` of each, interleaved and ``GAP_S`` apart (a door decides
-at human pace; back-to-back fsyncs of a warm device are faster than the ones a decision sees).
+at human pace; back-to-back fsyncs of a warm device are faster than the ones a decision sees, and on
+this VM so is a commit 5 ms after the previous one).
 The scratch files live in a temporary directory inside the data directory and are removed; the
 door database is never opened. :func:`overhead` turns a decision figure and the floor into the
 overhead the targets are on.
@@ -29,8 +30,10 @@ from typing import Any
 
 #: Durable operations of each kind per repetition.
 OPS_PER_RUN = 100
-#: Pause between two operations, seconds.
-GAP_S = 0.005
+#: Pause between two operations, seconds. Measured on the bench VM (docs/performance.md "The floor in every
+#: run"): a FULL commit after 5 ms of idle took 0.46-0.55 ms median, after 20, 50 or 100 ms 0.65-0.72 ms (the
+#: figure levels off from 20 ms); a door's decisions are seconds apart, so the floor is taken at 50 ms.
+GAP_S = 0.05
 #: Bytes written per operation (about one event row).
 PAYLOAD = b"x" * 200
 

@@ -364,7 +364,8 @@ class Daemon:
             self.journal.rollback()
             return
         try:
-            self.journal.session.commit()
+            if self.journal.session.in_transaction():  # a decision on the direct connection left none open
+                self.journal.session.commit()
         except SQLAlchemyError as exc:
             log.warning("ending the transaction failed: %s", str(exc).splitlines()[0])
             self.journal.rollback()
