@@ -16,6 +16,7 @@ __all__ = [
     "GUESSING_ALARM",
     "PRE_SESSION_EVENTS",
     "RECORDABLE_EVENTS",
+    "ALARM_EVENTS",
     "SUSPENDED_ALARM",
     "AdminRole",
     "AlarmKind",
@@ -96,6 +97,10 @@ class EventType(StrEnum):
     CLOCK_JUMPED = "clock.jumped"
     CLOCK_TRUST_CHANGED = "clock.trust_changed"
     LOG_TRUNCATED = "log.truncated"
+    # alarms (the alarms table's rows are the dashboard's view; these sealed events are what leaves the room)
+    ALARM_RAISED = "alarm.raised"  # detail.alarm: the AlarmKind; detail.detail: a short text (codes only)
+    ALARM_CLEARED = "alarm.cleared"  # detail.alarm
+    ALERT_TEST = "alert.test"  # `kunci alert test` / the web's "send a test alarm": actor
     # admin changes and the admin web's own events (actor = the staff login or cli:<account>)
     ADMIN_ACCOUNT_ADDED = "admin.account_added"
     ADMIN_ACCOUNT_DISABLED = "admin.account_disabled"
@@ -148,6 +153,11 @@ RECORDABLE_EVENTS = frozenset({
     EventType.ADMIN_BACKUP_CREATED,
 })
 
+#: The events that are alarms for the destinations outside the room (docs/alerts.md): with ``outbox.events =
+#: "alarms"`` only these leave; the rest only with ``"all"``. An overflow never skips them.
+ALARM_EVENTS = frozenset({EventType.ALARM_RAISED, EventType.ALARM_CLEARED, EventType.ALERT_TEST,
+                          EventType.ADMIN_ALARM_ACKNOWLEDGED})
+
 #: Recorded before any session exists (the actor is the username tried), so they need no live session.
 PRE_SESSION_EVENTS = frozenset({EventType.ADMIN_LOGIN, EventType.ADMIN_LOGIN_FAILED, EventType.ADMIN_ACCOUNT_LOCKED})
 
@@ -176,6 +186,8 @@ class AlarmKind(StrEnum):
     DURESS = "duress"
     # the daemon itself
     DAEMON_ERROR = "daemon_error"  # a handler failed; the relay was forced off
+    # what leaves the room (controller/alerts)
+    OUTBOX_OVERFLOW = "outbox_overflow"  # a destination fell so far behind that routine events were skipped
 
 
 #: The alarm a lockout channel raises when it is suspended until an admin clears it, and on a burst.

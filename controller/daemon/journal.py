@@ -340,21 +340,37 @@ class Journal:
             if active is not None:
                 if active.cleared_at is not None:
                     active.cleared_at = None
-                    self.session.commit()
+                    self._seal_alarm(EventType.ALARM_RAISED, kind, detail, reopened=True)
                 return False
             self.session.add(Alarm(kind=kind, raised_at=iso_utc(utcnow()), detail=detail))
-            self.session.commit()
-            return True
+            return self._seal_alarm(EventType.ALARM_RAISED, kind, detail)
         except (SQLAlchemyError, OSError) as exc:
             self._failed(exc)
             return False
 
+    def _seal_alarm(self, type: EventType, kind: AlarmKind, detail: str | None = None, *,
+                    reopened: bool = False) -> bool:
+        """Seal ``alarm.raised``/``alarm.cleared`` in the transaction of the alarm row's change (the row and its
+        event commit together: the sealed event is what the alert destinations receive). When the database
+        refuses, the event waits in RAM like any other and the row change is rolled back (False)."""
+        fields: dict[str, Any] = {"alarm": str(kind)}
+        if detail:
+            fields["detail"] = detail[:200]
+        if reopened:
+            fields["reopened"] = True
+        return self.write(type, detail=fields)
+
     def clear_alarm(self, kind: AlarmKind) -> None:
         """Mark open alarms of ``kind`` as cleared (the condition ended; acknowledgement is separate)."""
         try:
+            cleared = 0
             for alarm in self.session.scalars(select(Alarm).where(Alarm.kind == kind, Alarm.cleared_at.is_(None))):
                 alarm.cleared_at = iso_utc(utcnow())
-            self.session.commit()
+                cleared += 1
+            if cleared:
+                self._seal_alarm(EventType.ALARM_CLEARED, kind)
+            else:
+                self.session.commit()
         except (SQLAlchemyError, OSError) as exc:
             self._failed(exc)
 

@@ -170,10 +170,11 @@ def test_a_kill_9_then_a_deleted_wal_is_detected_and_the_daemon_refuses_to_start
         rows = logged(root)
         types = [r["type"] for r in rows]
         # (the whole run was in the WAL, its daemon.started too: the loss is log.truncated, with both heads)
-        assert types[-2:] == ["log.truncated", "daemon.started"] and "access.granted" not in types, types
+        # (log.truncated raises the log_truncated alarm: its alarm.raised follows)
+        assert types[-3:] == ["log.truncated", "alarm.raised", "daemon.started"] and "access.granted" not in types, types
         stored = events(DataDir(root))  # kunci log does not print details; read them as stored
         truncated = [r for r in stored if r["type"] == "log.truncated"][-1]["detail"]
-        assert truncated["anchor_seq"] > truncated["log_head_seq"] == rows[-3]["seq"]
+        assert truncated["anchor_seq"] > truncated["log_head_seq"] == rows[-4]["seq"]
         assert "the anchor names seq" in truncated["problem"]
         alarms = status_or_none(root)["alarms"]
         assert any(a["kind"] == "log_truncated" for a in alarms), alarms

@@ -56,9 +56,10 @@ def test_a_duress_pin_opens_like_the_pin_with_the_same_feedback_and_a_silent_sea
         door.type(duress_pin + "#", gap=TICK_SECONDS)
         assert (door.relay_on, indicators.pattern, indicators.state) == normal  # nothing tells them apart
         rows = events(daemon_datadir, mark)
-        assert [r["type"] for r in rows] == ["duress", "access.granted"]  # sealed first, in the same step
-        assert rows[0]["user"] == rows[1]["user"] == person.code and rows[0]["seq"] < rows[1]["seq"]
-        assert rows[1]["detail"] == {"duress": True}
+        assert [r["type"] for r in rows] == ["duress", "alarm.raised", "access.granted"]  # sealed first, in the same step
+        assert rows[0]["user"] == rows[2]["user"] == person.code and rows[0]["seq"] < rows[2]["seq"]
+        assert rows[1]["detail"]["alarm"] == "duress" and rows[1]["user"] is None  # what leaves the room: codes
+        assert rows[2]["detail"] == {"duress": True}
         assert "duress" in active_alarms(door)
         assert indicators.pattern != "alarm"  # silent: the door shows no alarm
 

@@ -112,6 +112,6 @@ def test_event_types_and_alarm_kinds_are_written_through_their_enums_only() -> N
 def test_every_alarm_kind_and_event_type_is_a_documented_public_value() -> None:
     assert all(kind.value.islower() and " " not in kind.value for kind in AlarmKind)
     assert {t.split(".")[0] for t in EventType if "." in t} == {
-        "access", "door", "exit", "lockdown", "lockout", "sensor", "daemon", "clock", "log", "admin"}
+        "access", "door", "exit", "lockdown", "lockout", "sensor", "daemon", "clock", "log", "admin", "alarm", "alert"}
     assert RECORDABLE_EVENTS < set(EventType) and PRE_SESSION_EVENTS < RECORDABLE_EVENTS
     assert set(SUSPENDED_ALARM.values()) | set(GUESSING_ALARM.values()) < set(AlarmKind)
