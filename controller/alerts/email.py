@@ -85,7 +85,7 @@ def _entry(message: Message) -> list[str]:
         else:
             lines.append(f"  {key}: {_value(value)}")
     if message.head is not None:
-        lines.append(f"  log head: seq {message.head[0]}, mac {message.head[1]}")
+        lines.append(f"Log head: seq={message.head[0]} mac={message.head[1]}")  # kunci audit verify --anchor-from
     return lines
 
 
@@ -177,7 +177,7 @@ class EmailSink:
                 lines += [*_entry(message), ""]
         for message in summaries:
             lines += ["Daily summary:", "", *_entry(message), ""]
-        mail.set_content("\n".join(lines))
+        mail.set_content("\n".join(lines), cte="8bit")  # no folding: each "Log head:" line stays one line
         return mail
 
     def _deliver(self, mail: EmailMessage) -> None:

@@ -98,7 +98,7 @@ def payload_of(message: Message) -> str:
 #: Home Assistant entities: (component, object id, name, device class, topic suffix, value template).
 #: HA's binary sensor is "on" for payload ``ON``. Device class ``lock`` means on = *unlocked*, hence the
 #: inverted template; ``door`` means on = open; ``problem`` means on = a problem (an alarm is active).
-#: The last-alarm sensor shows the alarm code (``door_forced``) or, without one, the type (``alert.test``);
+#: The last-alarm sensor shows the alarm code (``door_forced``) or, without one, the type (``alert.test_sent``);
 #: the whole message becomes its attributes.
 _ENTITIES: tuple[tuple[str, str, str, str | None, str, str], ...] = (
     ("binary_sensor", "door", "Door", "door", "state", "{{ 'ON' if value_json.body.open else 'OFF' }}"),

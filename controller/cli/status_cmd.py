@@ -39,9 +39,29 @@ def format_status(s: dict) -> str:
         lines += [f"  #{a.get('id')} {a.get('kind')} since {a.get('raised_at')}" for a in alarms]
     else:
         lines.append("alarms:   none")
+    lines += alert_lines(s.get("alerts") or {})
     if s.get("simulated"):
         lines.append("hardware: SIMULATED")
     return "\n".join(lines)
+
+
+def alert_lines(alerts: dict) -> list[str]:
+    """One line per alert destination: running or not, the queue, the last success and the last error."""
+    if not alerts:
+        return ["alerts:   none configured"]
+    lines = ["alerts:"]
+    for name, a in sorted(alerts.items()):
+        if a.get("setup_error"):
+            lines.append(f"  {name}: NOT RUNNING: {a['setup_error']}")
+            continue
+        text = f"  {name}: {'running' if a.get('running') else 'STOPPED'}, {a.get('depth', 0)} waiting"
+        text += f", last delivered {a['last_success']}" if a.get("last_success") else ", nothing delivered yet"
+        if a.get("last_error") and (not a.get("last_success") or a.get("last_error_at", "") > a["last_success"]):
+            text += f"; FAILING since {a.get('last_error_at')}: {a['last_error']}"
+        if a.get("dropped"):
+            text += f"; {a['dropped']} routine events skipped (overflow)"
+        lines.append(text)
+    return lines
 
 
 def log_line(s: dict) -> str:

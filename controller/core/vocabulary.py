@@ -100,7 +100,7 @@ class EventType(StrEnum):
     # alarms (the alarms table's rows are the dashboard's view; these sealed events are what leaves the room)
     ALARM_RAISED = "alarm.raised"  # detail.alarm: the AlarmKind; detail.detail: a short text (codes only)
     ALARM_CLEARED = "alarm.cleared"  # detail.alarm
-    ALERT_TEST = "alert.test"  # `kunci alert test` / the web's "send a test alarm": actor
+    ALERT_TEST = "alert.test_sent"  # `kunci alert test` / the web page's "send a test alarm": actor
     # admin changes and the admin web's own events (actor = the staff login or cli:<account>)
     ADMIN_ACCOUNT_ADDED = "admin.account_added"
     ADMIN_ACCOUNT_DISABLED = "admin.account_disabled"

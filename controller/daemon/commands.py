@@ -134,6 +134,10 @@ class CommandHandlers:
         self.d.hw.indicators.granted()
         return {"unlocked_seconds": self.d.config.door.unlock_seconds}
 
+    def _alert_test(self, params: dict[str, Any]) -> dict[str, Any]:
+        """Send a test alarm to every running destination (sealed as ``alert.test_sent``, delivered like an alarm)."""
+        return self.d.alerts.test(_actor(params))
+
     def _alarm_ack(self, params: dict[str, Any]) -> dict[str, Any]:
         actor = _actor(params)
         try:
@@ -231,6 +235,7 @@ LOOP_COMMANDS = {
     "unlock": "_unlock",
     "alarm.ack": "_alarm_ack",
     "lockout.clear": "_lockout_clear",
+    "alert.test": "_alert_test",
 }
 
 #: Database steps of the fingerprint commands (internal: sent by connection threads, never by clients).
@@ -244,7 +249,8 @@ FINGER_LOOP_COMMANDS = {
 }
 
 #: Commands a socket client may send; the finger.* steps above are internal to enrolment.
-PUBLIC_LOOP_COMMANDS = frozenset({"status", "pin.issue", "unlock", "alarm.ack", "lockout.clear"})
+PUBLIC_LOOP_COMMANDS = frozenset({"status", "pin.issue", "unlock", "alarm.ack", "lockout.clear", "alert.test"})
 
 #: Commands a staff login may send only with an active admin account (``event.record`` excepted).
-STAFF_ADMIN_COMMANDS = frozenset({"admin", "pin.issue", "unlock", "finger.enroll", "finger.delete", "lockout.clear"})
+STAFF_ADMIN_COMMANDS = frozenset({"admin", "pin.issue", "unlock", "finger.enroll", "finger.delete", "lockout.clear",
+                                  "alert.test"})

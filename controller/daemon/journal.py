@@ -84,6 +84,11 @@ class Journal:
         self._direct_proxy = hotpath.open_direct(session) if direct else None
         #: The direct connection's SQLite driver connection (None: everything goes through the session).
         self.direct: Any = None if self._direct_proxy is None else self._direct_proxy.driver_connection
+        #: Events stored so far (the alert workers are poked when it moves) and the newest decision's
+        #: ``(type, method, reason)``; ``on_stored(type)`` is called for each (the metrics).
+        self.sealed_count = 0
+        self.last_access: tuple[str, str | None, str | None] | None = None
+        self.on_stored: Any = None
         #: Journal lines of decisions' events, written by :meth:`settle` after the relay.
         self._log_due: list[tuple[str, dict[str, Any]]] = []
         #: Lockout rows to write in the next event's transaction (:meth:`stage_lockout`).
@@ -176,8 +181,17 @@ class Journal:
         if anchor_later:  # a decision: its journal line follows the relay, with the anchor line (settle)
             self._log_due.append((type, fields))
         else:
-            _log_event(type, fields)
+            self._stored(type, fields)
         return True
+
+    def _stored(self, type: str, fields: dict[str, Any]) -> None:
+        """An event is in the database: its journal line, the count the alert workers follow, the listener."""
+        _log_event(type, fields)
+        self.sealed_count += 1
+        if type in (EventType.ACCESS_GRANTED, EventType.ACCESS_DENIED):
+            self.last_access = (type, fields.get("method"), fields.get("reason"))
+        if self.on_stored is not None:
+            self.on_stored(type)
 
     def flush(self) -> bool:
         """Try to store the RAM-buffered events (oldest first); True when none are left."""
@@ -189,6 +203,7 @@ class Journal:
                 self._failed(exc)
                 return False
             self._buffer.popleft()
+            self.sealed_count += 1
         if self._restored_from is not None:
             _unlink(self._restored_from)
             self._restored_from = None
@@ -202,7 +217,7 @@ class Journal:
         (:meth:`write` ``anchor_later``) to the anchor file, unless a newer head is there already. The daemon
         calls this once its effects are applied."""
         for type, fields in self._log_due:
-            _log_event(type, fields)
+            self._stored(type, fields)
         self._log_due.clear()
         due, self._anchor_due = self._anchor_due, None
         if due is not None and self.anchor is not None and (self.anchor.last is None or self.anchor.last.seq < due[0]):

@@ -32,11 +32,13 @@ from typing import Any
 
 from sqlalchemy.exc import SQLAlchemyError
 
+from controller.alerts.worker import Progress
 from controller.config import Config
 from controller.core.pin_entry import Invalid, PinEntry, Submitted, TimedOut
 from controller.core.vocabulary import AlarmKind, EventType
 from controller.daemon import startup
 from controller.daemon.access import AccessController, Outcome
+from controller.daemon.alerts import Alerts
 from controller.daemon.effects import CappedRelay, apply_effects
 from controller.daemon.hardware import Hardware, build_hardware
 from controller.daemon.journal import Journal
@@ -57,6 +59,9 @@ log = logging.getLogger(__name__)
 LOOP_WAIT_SECONDS = 0.05
 #: How often pending admin events from other processes are sealed (seconds).
 SEAL_INTERVAL_SECONDS = 0.5  # how often the loop retries buffered events and checks for foreign rows
+#: Inputs that end in a door decision (timed for the metrics' decision histogram).
+DECISION_INPUTS = (ev.KeyPressed, ev.FingerMatched, ev.FingerUnknown)
+
 #: Indicator pattern for each :attr:`Outcome.feedback` ("none": nothing).
 FEEDBACK = {"granted": "granted", "wait": "wait", "second_factor": "key_ack", "denied": "denied"}
 
@@ -109,6 +114,7 @@ class Daemon:
         self.ready = threading.Event()
         self.hw: Hardware | None = None
         self.journal: Journal | None = None
+        self.alerts: Alerts | None = None
         self.access: AccessController | None = None
         self.door = startup.door_machine(config)
         self.pin_entry = PinEntry(config.pin.max_entry_digits, config.pin.inter_digit_timeout_seconds)
@@ -187,6 +193,8 @@ class Daemon:
         self.clock_watch = ClockWatch(self.config.site.clock_trust, simulated=self.config.simulated)
         self.access = AccessController(self.journal, pepper, self.config)
         session.commit()
+        self.alerts = Alerts(self)
+        self.journal.on_stored = self.alerts.on_stored
         startup.log_unclean_stop(self.journal)
         startup.record_start(self.journal, truncated, self.config.simulated, self.clock_watch.trusted)
         if self.hw.inputs is not None and self.hw.inputs.door_open:
@@ -201,6 +209,7 @@ class Daemon:
 
         self._control = ControlServer(self.datadir.socket_path, self.commands.handle)
         self._control.start()
+        self.alerts.start()  # the delivery workers and the metrics endpoint (off the loop thread)
         gc.collect()
         gc.freeze()  # start-up objects never move to a collected generation: no full-collection pause at the door
         self.ready.set()
@@ -217,6 +226,8 @@ class Daemon:
             self._control.close()
         if self.journal is not None and self.ready.is_set():
             self.journal.write(EventType.DAEMON_STOPPED, actor="daemon")
+        if self.alerts is not None:
+            self.alerts.close()
         if self.journal is not None and self.journal.buffered:
             startup.spill_unstored(self.journal, self.datadir.unstored_events_file)
         if self.hw is not None:
@@ -305,6 +316,11 @@ class Daemon:
         if isinstance(item, Command):
             self._run_command(item)
             return
+        if isinstance(item, Progress):  # an alert worker's report (controller/daemon/alerts.py)
+            self.alerts.progress(item)
+            self._end_transaction()
+            return
+        decided = self.journal.sealed_count
         t = item.t
         now = self.wall()
         if isinstance(item, ev.KeyPressed):
@@ -338,7 +354,9 @@ class Daemon:
             self.commands.reconcile_fingers()
         elif isinstance(item, SENSOR_RESULTS):  # answers of the sensor service (controller/daemon/sensor_service.py)
             self.commands.sensor_result(item)
-        self._end_transaction()
+        self._end_transaction()  # the decision's journal line and anchor line follow its relay here
+        if isinstance(item, DECISION_INPUTS) and self.journal.sealed_count != decided:
+            self.alerts.decided(self.clock() - t)
 
     def _run_command(self, command: Command) -> None:
         try:
@@ -360,6 +378,8 @@ class Daemon:
         if self.journal is None:
             return
         self.journal.settle()  # the anchor line of a decision, after its relay and feedback
+        if self.alerts is not None:
+            self.alerts.after_turn()  # wakes the delivery workers if events were stored
         if rollback:
             self.journal.rollback()
             return
@@ -422,6 +442,8 @@ class Daemon:
                 self.journal.flush()
             self._log_watch.foreign_rows(self.journal)
             self._log_watch.availability(self.journal, self.hw.indicators, self.door)
+        if self.alerts is not None:
+            self.alerts.tick(t)
         self._end_transaction()
 
     def follow_lockdown(self) -> None:

@@ -48,4 +48,5 @@ def daemon_status(d: Daemon) -> dict[str, Any]:
         "mode": str(d.access.site.door.mode),
         "lockdown": bool(d.access.site.door.lockdown),
         "entry_blocked": "tamper" if d.tamper_hold else "lockdown" if d.access.site.door.lockdown else None,
+        "alerts": d.alerts.status() if d.alerts is not None else {},
     }

@@ -354,6 +354,23 @@ class LockoutState(Base):
     suspended: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
 
+class OutboxCursor(Base):
+    """How far one alert destination has got (docs/alerts.md "The outbox"): every sealed event up to ``seq``
+    was delivered to it (or skipped as routine when it overflowed). Written by the daemon only."""
+
+    __tablename__ = "outbox_cursors"
+    __table_args__ = (CheckConstraint("seq >= 0 AND failures >= 0 AND dropped >= 0", name="counters"),)
+
+    destination: Mapped[str] = mapped_column(String(32), primary_key=True)
+    seq: Mapped[int] = mapped_column(Integer)
+    updated_at: Mapped[str] = mapped_column(String(TIME_LEN), default=_now_text)
+    last_success_at: Mapped[Optional[str]] = mapped_column(String(TIME_LEN))
+    last_error: Mapped[Optional[str]] = mapped_column(String(200))
+    last_error_at: Mapped[Optional[str]] = mapped_column(String(TIME_LEN))
+    failures: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
+    dropped: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
+
+
 class Alarm(Base):
     """An alarm (forced door, held open, tamper, ...). Active while not cleared or not acknowledged."""
 

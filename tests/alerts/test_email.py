@@ -139,7 +139,7 @@ def test_one_alarm_is_one_mail_with_subject_codes_and_log_head(starttls_server, 
     text = _text(mail)
     # The entry is exactly the message's codes and log head: the sink adds nothing (no names) of its own.
     entry = ["2026-06-01T12:00:00Z  alarm.raised  seq 41", "  alarm: door_forced", "  person: P0042",
-             f"  log head: seq 41, mac {41:064x}"]
+             f"Log head: seq=41 mac={41:064x}"]
     assert "\n".join(entry) in text
     assert text.count("P0042") == 1
 
@@ -147,7 +147,7 @@ def test_one_alarm_is_one_mail_with_subject_codes_and_log_head(starttls_server, 
 def test_implicit_tls_delivers(tls_server, authorities) -> None:
     config = _config(tls_server.port, authorities[0].ca_file, security="tls", username="")
     with EmailSink(config, "records", clock=Clock()) as sink:
-        sink.send([Message(id=9, kind="test", type="alert.test", time="2026-06-01T12:00:00Z", door="records")])
+        sink.send([Message(id=9, kind="test", type="alert.test_sent", time="2026-06-01T12:00:00Z", door="records")])
     mails = wait_for(lambda: tls_server.mailbox.mails, 10, "the test mail")
     assert mails[0]["Subject"] == "[Kunci] records: test alarm" and tls_server.mailbox.sessions == [(True, False)]
 
@@ -241,7 +241,7 @@ def test_the_daily_summary_is_its_own_mail(starttls_server, authorities) -> None
     assert mails[1]["Subject"] == "[Kunci] records: daily summary"
     text = _text(mails[1])
     assert "    access.granted: 31" in text and '  open_alarms: ["door_forced"]' in text
-    assert "log head: seq 900" in text
+    assert "Log head: seq=900 " in text
 
 
 def test_a_summary_is_not_mailed_when_daily_summary_is_off(starttls_server, authorities) -> None:

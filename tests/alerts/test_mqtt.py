@@ -40,7 +40,7 @@ ALARM_BATCH = [
     message(1, "alarm", "alarm.raised", {"alarm": "door_forced"}, seq=40),
     message(2, "event", "door.forced", {"reason": "no_grant"}, seq=41),
     message(3, "alarm", "alarm.cleared", {"alarm": "door_forced"}, seq=42),
-    message(4, "test", "alert.test", {"by": "A0001"}),
+    message(4, "test", "alert.test_sent", {"by": "A0001"}),
 ]
 LOCKED_STATE = message(5, "state", "door.state", {"locked": True, "open": False, "lockdown": False,
                                                   "mode": "pin_or_finger", "alarms": ["door_forced"]}, seq=42)
@@ -217,7 +217,7 @@ def test_home_assistant_discovery_is_retained_and_reads_the_state_topic(make_sin
     assert [_render(t, opened) for t in templates] == ["ON", "ON", "OFF", "ON"]
     # The last alarm: its code, or the type when the message has none (a test alarm); attributes: the message.
     assert _render(last_alarm["value_template"], payload_of(ALARM_BATCH[0]).encode()) == "door_forced"
-    assert _render(last_alarm["value_template"], payload_of(ALARM_BATCH[3]).encode()) == "alert.test"
+    assert _render(last_alarm["value_template"], payload_of(ALARM_BATCH[3]).encode()) == "alert.test_sent"
     assert last_alarm["json_attributes_topic"] == f"{BASE}/alarm"
 
 

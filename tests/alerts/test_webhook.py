@@ -109,7 +109,7 @@ def _alarm(msg_id: int, seq: int | None, door: str = "records") -> Message:
 
 
 def test_each_message_arrives_signed_in_order_with_its_idempotency_key(receiver, authorities) -> None:
-    batch = [_alarm(1, 41), _alarm(2, 42), Message(id=3, kind="test", type="alert.test",
+    batch = [_alarm(1, 41), _alarm(2, 42), Message(id=3, kind="test", type="alert.test_sent",
                                                    time="2026-06-01T12:00:01Z", door="records")]
     with _sink(receiver.url, authorities[0].ca_file) as sink:
         sink.send(batch)

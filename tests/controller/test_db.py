@@ -57,7 +57,7 @@ def test_upgrade_from_empty_matches_models_exactly(engine) -> None:
     with engine.connect() as conn:
         ctx = MigrationContext.configure(conn, opts={"compare_type": True, "compare_server_default": True})
         assert compare_metadata(ctx, Base.metadata) == []
-    assert database_revision(engine) == head_revision() == "0005"
+    assert database_revision(engine) == head_revision() == "0006"
 
 
 def _ddl(url: str) -> dict[str, list[str]]:
@@ -86,14 +86,14 @@ def test_baseline_seeds_the_main_door(engine) -> None:
 
 
 def test_upgrade_is_idempotent(engine) -> None:
-    assert upgrade_database(engine) == ("0005", "0005")
+    assert upgrade_database(engine) == ("0006", "0006")
     with engine.connect() as conn:
         assert conn.exec_driver_sql("SELECT count(*) FROM doors").scalar() == 1
 
 
 def test_upgrade_accepts_a_url(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'by_url.db'}"
-    assert upgrade_database(url) == (None, "0005")
+    assert upgrade_database(url) == (None, "0006")
 
 
 @pytest.mark.parametrize(
