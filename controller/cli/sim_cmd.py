@@ -34,7 +34,11 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     door.add_argument("state", choices=["open", "close"])
     door.set_defaults(func=lambda a: _call(a, "sim.door", open=a.state == "open"))
     ex = sim.add_parser("exit", parents=[common], help="press the simulated request-to-exit button")
-    ex.set_defaults(func=lambda a: _call(a, "sim.exit"))
+    ex.add_argument("--times", type=int, default=1, metavar="N", help="press it N times (1-1000, default 1)")
+    ex.add_argument("--hold-ms", type=int, default=300, metavar="MS",
+                    help="hold each press this long, and wait as long between presses (20-5000, default 300; "
+                         "above the contact debounce, [door] door_contact_debounce_ms)")
+    ex.set_defaults(func=run_exit)
     tamper = sim.add_parser("tamper", parents=[common], help="open (on) or close (off) the simulated enclosure")
     tamper.add_argument("state", choices=["on", "off"])
     tamper.set_defaults(func=lambda a: _call(a, "sim.tamper", active=a.state == "on"))
@@ -53,6 +57,15 @@ def run_press(args: argparse.Namespace) -> int:
     if not is_key_sequence(keys):
         raise InvalidInput(f"keys must be 1-{MAX_TYPED_KEYS} of {KEYS_TEXT} (quote them in the shell: '123456#')")
     return _call(args, "sim.press", timeout=60.0, keys=keys)
+
+
+def run_exit(args: argparse.Namespace) -> int:
+    if not 1 <= args.times <= 1000:
+        raise InvalidInput("--times must be between 1 and 1000")
+    if not 20 <= args.hold_ms <= 5000:
+        raise InvalidInput("--hold-ms must be between 20 and 5000")
+    seconds = args.times * 2 * args.hold_ms / 1000.0
+    return _call(args, "sim.exit", timeout=30.0 + 2 * seconds, times=args.times, hold_ms=args.hold_ms)
 
 
 def run_finger(args: argparse.Namespace) -> int:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import re
+import time
 from typing import TYPE_CHECKING, Any
 
 from controller.control import actors
@@ -201,7 +202,13 @@ class CommandHandlers:
             sim.panel.door(open=bool(params.get("open")))
             return {}
         if cmd == "sim.exit":
-            sim.panel.exit_press()
+            times, hold_ms = int(params.get("times", 1)), float(params.get("hold_ms", 300))
+            if not (1 <= times <= 1000 and 20 <= hold_ms <= 5000):
+                raise InvalidInput("times must be 1-1000 and hold_ms 20-5000")
+            for press in range(times):
+                if press:
+                    time.sleep(hold_ms / 1000.0)  # released as long as held: the debouncer sees each press
+                sim.panel.exit_press(hold_ms)
             return {}
         if cmd == "sim.tamper":
             sim.panel.tamper(active=bool(params.get("active")))
