@@ -1,9 +1,10 @@
-"""Dashboard: door state, relay, sensor, alarms (acknowledge), last events, entries-per-hour chart.
+"""Dashboard: door state, relay, sensor, alert destinations (send a test alarm), alarms (acknowledge), last events,
+entries-per-hour chart.
 
 The live part is a server-rendered fragment (``/dashboard/live``) that
 ``static/refresh.js`` fetches every few seconds; ``/status.json`` gives the daemon's
 status to the virtual door panel. Auditors see the dashboard read-only; acknowledging
-an alarm and the remote unlock are admin actions.
+an alarm, the remote unlock and the test alarm are admin actions.
 """
 
 from __future__ import annotations
@@ -121,4 +122,17 @@ def remote_unlock() -> Any:
         flash(exc.message, "error")
     else:
         flash("The door was unlocked remotely.", "ok")
+    return redirect(url_for("dashboard.index"), code=303)
+
+
+@bp.route("/alerts/test", methods=["POST"])
+@allow(ADMIN_ONLY)
+def alert_test() -> Any:
+    """Send a test alarm to every running alert destination (the daemon seals ``alert.test_sent`` with this login)."""
+    try:
+        result = daemon.call("alert.test", actor=g.account.username)
+    except daemon.DaemonProblem as exc:
+        flash(exc.message, "error")
+    else:
+        flash("Test alarm sent to " + ", ".join(result.get("destinations", [])), "ok")
     return redirect(url_for("dashboard.index"), code=303)
