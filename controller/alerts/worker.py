@@ -101,6 +101,7 @@ class DeliveryWorker:
         self._lock = threading.Lock()
         self._state: dict[str, Any] | None = None  # the newest door state to publish (live only)
         self._state_sent: dict[str, Any] | None = None
+        self._extra: list[Message] = []
         self._thread = threading.Thread(target=self._run, name=f"kunci-alerts-{self.name}", daemon=True)
 
     # -- called from the daemon ----------------------------------------------------------------
@@ -116,6 +117,12 @@ class DeliveryWorker:
         """The door's current state (locked, open, lockdown, mode, alarms); published when it changed."""
         with self._lock:
             self._state = dict(state)
+        self._wake.set()
+
+    def add(self, message: Message) -> None:
+        """Send ``message`` (not from the log: the daily summary) before the next batch; kept in memory only."""
+        with self._lock:
+            self._extra.append(message)
         self._wake.set()
 
     def close(self, timeout: float = 10.0) -> None:
@@ -150,6 +157,7 @@ class DeliveryWorker:
                         next_beat = now + self._heartbeat
                     elif self._live:
                         self._send_live(reader, heartbeat=False)
+                    self._send_extra()
                     delivered, dropped = self._deliver(reader)
                     backoff = 0.0
                     if delivered or dropped:
@@ -194,6 +202,14 @@ class DeliveryWorker:
         self.sink.send(batch)
         self.cursor = batch[-1].seq or self.cursor
         return len(batch), 0
+
+    def _send_extra(self) -> None:
+        with self._lock:
+            extra = list(self._extra)
+        if extra:
+            self.sink.send(extra)
+            with self._lock:
+                del self._extra[:len(extra)]
 
     def _send_live(self, reader: Reader, *, heartbeat: bool) -> None:
         with self._lock:

@@ -12,10 +12,13 @@ from __future__ import annotations
 
 import logging
 import queue
+from datetime import date, datetime
+from datetime import time as dt_time
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
+from controller.alerts.message import Message
 from controller.alerts.secret_file import read_secret
 from controller.alerts.worker import DeliveryWorker, DestinationState, Progress
 from controller.core.vocabulary import ALARM_EVENTS, AlarmKind, EventType
@@ -49,6 +52,7 @@ class Alerts:
         self._poked_at = -1
         self._state: dict[str, Any] | None = None
         self._state_seen = -1
+        self._summary_day: date | None = None
 
     # -- start and stop --------------------------------------------------------------------------
 
@@ -191,6 +195,29 @@ class Alerts:
             self._persist()
         if self.workers or self.metrics is not None:
             self._publish_state()
+        if "email" in self.workers and self.d.config.email.daily_summary:
+            self._daily_summary()
+
+    def _daily_summary(self) -> None:
+        """Once the site's day turned: yesterday's events counted by type and the open alarms, as one mail."""
+        tz = self.d.access.tz
+        today = self.d.wall().astimezone(tz).date()
+        if self._summary_day is None or today == self._summary_day:
+            self._summary_day = self._summary_day or today
+            return
+        day, self._summary_day = self._summary_day, today
+        start = datetime.combine(day, dt_time(0), tz)
+        end = datetime.combine(today, dt_time(0), tz)
+        session = self.d.journal.session
+        counts = dict(session.execute(
+            select(models.Event.type, func.count()).where(models.Event.time >= iso_utc(start),
+                                                          models.Event.time < iso_utc(end))
+            .group_by(models.Event.type).order_by(models.Event.type)).all())
+        alarms = sorted({a.kind for a in self.d.journal.active_alarms()})
+        head = audit.head(session)
+        self.workers["email"].add(Message(id=0, kind="summary", type="summary.daily", time=iso_utc(utcnow()),
+                                          door=self.d.config.door.name, head=head,
+                                          body={"day": day.isoformat(), "events": counts, "open_alarms": alarms}))
 
     def _persist(self) -> None:
         session = self.d.journal.session
