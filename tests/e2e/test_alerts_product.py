@@ -18,6 +18,7 @@ import signal
 import ssl
 import threading
 import time
+import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,7 +27,7 @@ import pytest
 
 from tests.alerts.broker import Broker, Listener, free_port, mosquitto_or_skip
 from tests.alerts.certs import CertAuthority
-from tests.e2e.product import kunci, log_events, start_daemon, wait_until
+from tests.e2e.product import add_person, kunci, log_events, start_daemon, wait_until
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -172,12 +173,21 @@ def _mkdir(path: Path) -> Path:
     return path
 
 
+def _metrics(port: int, needle: str) -> str | None:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as answer:
+        text = answer.read().decode()
+    return text if needle in text else None
+
+
 def test_a_forced_door_reaches_mqtt_the_webhook_and_the_mailbox(tmp_path: Path, broker: Broker, webhook,
                                                                  mailbox) -> None:
     hooks, hook_url, hook_ca = webhook
     mails, smtp_port, smtp_ca = mailbox
     data = tmp_path / "d"
     configure(data, broker, hook_url, hook_ca, smtp_port, smtp_ca)
+    metrics_port = free_port()
+    set_keys(data / "kunci.toml", "metrics", enabled=True, port=metrics_port)
+    code, pin = add_person(data, "Rina Hartono")
     listener = Listener(broker, ["kunci/#"])
     proc = start_daemon(data, tmp_path / "run.out")
     try:
@@ -219,6 +229,13 @@ def test_a_forced_door_reaches_mqtt_the_webhook_and_the_mailbox(tmp_path: Path, 
         wait_until(lambda: [m for _, m in mails if b"test alarm" in m], what="the test alarm in the mailbox")
         text = kunci(data, "status").stdout
         assert "webhook: running, 0 waiting, last delivered" in text, text
+        # Prometheus: the decision counted by method and result, the delivery state, and no name or code.
+        kunci(data, "sim", "press", pin + "#")
+        wait_until(lambda: [e for e in log_events(data) if e["type"] == "access.granted"], what="the grant")
+        scrape = wait_until(lambda: _metrics(metrics_port, 'kunci_decisions_total{method="pin",reason="",'
+                                             'result="granted"} 1.0'), what="the grant in /metrics")
+        assert 'kunci_outbox_depth{destination="webhook"} 0.0' in scrape
+        assert code not in scrape and "Rina" not in scrape
         stop(proc)
     finally:
         if proc.poll() is None:
