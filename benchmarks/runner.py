@@ -34,7 +34,7 @@ from benchmarks.stats import REPO, git_commit, machine_info, summarize
 
 #: Workloads in run order for each N; W8 last (it changes lockout state), W3 late (it adds people).
 #: FLOOR (the disk's fsync and durable-commit time) runs first, in the same run as the decisions.
-ORDER = ("FLOOR", "W7", "W1", "W2", "W2L", "W9", "W5", "W6", "W6X", "W11", "W10", "W3", "W8")
+ORDER = ("FLOOR", "W7", "W1", "W2", "W2L", "W9", "W12", "W5", "W6", "W6X", "W11", "W10", "W3", "W8")
 #: Workloads run on the largest N only.
 LARGEST_ONLY = frozenset({"W3", "W6X", "W10"})
 #: Workload -> the workload name it is reported under (the export is part of W6, the loaded burst of W2).
@@ -62,13 +62,13 @@ class Mode:
 
 FULL = Mode("full", (10, 1000, 10000), 1_000_000,
             {"FLOOR": 5, "W1": 30, "W2": 5, "W2L": 5, "W3": 20, "W5": 50, "W6": 30, "W6X": 2, "W7": 7, "W8": 2,
-             "W9": 20, "W10": 7, "W11": 10})
+             "W9": 20, "W10": 7, "W11": 10, "W12": 40})
 QUICK = Mode("quick", (10, 1000), 100_000,
              {"FLOOR": 3, "W1": 8, "W2": 2, "W2L": 2, "W3": 10, "W5": 20, "W6": 20, "W6X": 1, "W7": 3, "W8": 1,
-              "W9": 6, "W10": 3, "W11": 5})
+              "W9": 6, "W10": 3, "W11": 5, "W12": 20})
 SMOKE = Mode("smoke", (10,), 2_000,
              {"FLOOR": 1, "W1": 2, "W2": 1, "W2L": 1, "W3": 2, "W5": 2, "W6": 2, "W6X": 1, "W7": 1, "W8": 1,
-              "W9": 2, "W10": 1, "W11": 1})
+              "W9": 2, "W10": 1, "W11": 1, "W12": 4})
 
 #: Rows of the printed table: (workload, metric, label, target as text).
 TABLE: tuple[tuple[str, str, str, str], ...] = (
@@ -109,6 +109,8 @@ TABLE: tuple[tuple[str, str, str, str], ...] = (
     ("W11", "near_miss", "W11 PIN lookup: near miss (last digit wrong)", "= far miss"),
     ("W11", "far_miss", "W11 PIN lookup: far miss", "-"),
     ("W8", "locked_refusal", "W8 right PIN while locked out -> refused", "pass"),
+    ("W12", "plain.key_to_relay", "W12 decision, no alert destination", "-"),
+    ("W12", "hanging.key_to_relay", "W12 decision while the webhook destination hangs", "= no destination"),
     ("W9", "matched_to_relay", "W9 FingerMatched -> relay", "-"),
     ("W9", "matched_to_relay.overhead", "W9 overhead above the floor: matched -> relay",
      f"median <= {OVERHEAD_MEDIAN_MS} ms, p99 <= {OVERHEAD_P99_MS} ms"),
@@ -212,6 +214,9 @@ def format_table(results: list[dict[str, Any]]) -> str:
     for r in results:
         if r["workload"] == "W8":
             out.append(f"W8 lockout correctness N={r['n']}: {'PASS' if r['values'].get('passed') else 'FAIL'}")
+        if r["workload"] == "W12":
+            out.append(f"W12 decision median while a destination hangs / without, N={r['n']}: "
+                       f"{r['values'].get('median_ratio_hanging_over_plain')}")
         if r["workload"] == "W11":
             out.append(f"W11 near miss / far miss, medians, N={r['n']}: {r['values'].get('near_over_far_median')}")
         for metric, verdict in (r["values"].get("overhead_targets") or {}).items():
