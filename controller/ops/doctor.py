@@ -159,12 +159,16 @@ def run_doctor(
 
 def _store_findings(datadir: DataDir, config: Config | None) -> list[Finding]:
     """The database and audit findings (one engine for both)."""
-    from controller.store.db import open_database
-
     url = config.store.url if config is not None else ""
     if not url and not datadir.db_file.exists():
         missing = fail("database", f"no database at {datadir.db_file}", "run `kunci init`")
         return [missing, warn("audit", "chain not verified: no database", "run `kunci init`")]
+    if not url:  # the data directory's SQLite file: plain sqlite3, no SQLAlchemy import
+        from controller.ops.doctor_services import check_sqlite_file
+
+        return check_sqlite_file(datadir)
+    from controller.store.db import open_database
+
     try:
         engine = open_database(datadir, url, busy_timeout_ms=config.store.busy_timeout_ms if config else 5000)
     except KunciError as exc:

@@ -17,14 +17,12 @@ never overwrites it.
 
 from __future__ import annotations
 
-import functools
 import logging
 import os
-import re
 import sqlite3
 from pathlib import Path
-from urllib.parse import quote
 from typing import Any
+from urllib.parse import quote
 
 from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import Connection, make_url
@@ -33,11 +31,10 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from controller.errors import DataLost, StoreError
 from controller.paths import DataDir
+from controller.store.revision import MIGRATIONS_DIR, shipped_head  # Alembic's env.py and versions/; re-exported
 
 logger = logging.getLogger(__name__)
 
-#: Directory holding Alembic's ``env.py`` and ``versions/`` inside the package.
-MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 
 #: Execution option naming how a SQLite transaction begins (``"IMMEDIATE"`` or ``"DEFERRED"``).
 BEGIN_OPTION = "kunci_sqlite_begin"
@@ -168,29 +165,6 @@ def _stored_revision(engine: Engine) -> str | None:
             return None
         rows = conn.execute(text("SELECT version_num FROM alembic_version")).all()
     return rows[0][0] if len(rows) == 1 else None
-
-
-@functools.cache
-def shipped_head() -> str:
-    """The head revision of the migrations in this package, read from the version files' source.
-
-    A linear chain: the revision no other file names as its ``down_revision``. Avoids importing
-    Alembic; ``tests/controller/test_db.py`` checks it against Alembic's own answer.
-    """
-    revisions: set[str] = set()
-    parents: set[str] = set()
-    for path in (MIGRATIONS_DIR / "versions").glob("*.py"):
-        source = path.read_text(encoding="utf-8")
-        rev = re.search(r'^revision\s*=\s*["\']([^"\']+)["\']', source, re.M)
-        down = re.search(r'^down_revision\s*=\s*["\']([^"\']+)["\']', source, re.M)
-        if rev:
-            revisions.add(rev.group(1))
-        if down:
-            parents.add(down.group(1))
-    heads = revisions - parents
-    if len(heads) != 1:
-        raise StoreError(f"the shipped migrations have {len(heads)} heads; expected one")
-    return heads.pop()
 
 
 def head_revision() -> str | None:

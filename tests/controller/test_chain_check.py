@@ -223,3 +223,36 @@ def test_doctor_tail_fails_a_truncation_against_the_anchor_file(site) -> None:
     _sql(datadir.db_file, "DELETE FROM events WHERE seq > 17")
     finding = check_audit(engine, datadir, newest=5)
     assert finding.status == Status.FAIL and "truncated/rewritten" in finding.message
+
+
+def test_doctor_on_the_sqlite_file_agrees_without_sqlalchemy(site) -> None:
+    """``kunci doctor`` on a plain data directory reads the file with sqlite3 (no SQLAlchemy import): the
+    same findings as the engine path for an intact chain, a rewritten event and a truncation."""
+    from controller.ops.doctor_services import check_sqlite_file
+
+    datadir, engine = site
+    key = load_audit_key(datadir)
+    _fill(engine, key, 20)
+    with session_factory(engine)() as session:
+        anchor.record_head(datadir, session)
+    database, audit_finding = check_sqlite_file(datadir)
+    assert database.status == Status.OK and "integrity ok, schema revision" in database.message
+    assert audit_finding.status == Status.OK and "20 events" in audit_finding.message
+    _sql(datadir.db_file, "UPDATE events SET door = 'x' WHERE seq = 18")
+    broken = check_sqlite_file(datadir)[1]
+    assert broken.status == Status.FAIL and "BROKEN at seq 18" in broken.message
+    assert broken.message == check_audit(engine, datadir).message
+    _sql(datadir.db_file, "DELETE FROM events WHERE seq > 17")
+    truncated = check_sqlite_file(datadir)[1]
+    assert truncated.status == Status.FAIL and "truncated/rewritten" in truncated.message
+
+
+def test_kunci_doctor_imports_no_sqlalchemy_on_a_plain_data_directory(site) -> None:
+    import subprocess
+    import sys
+
+    datadir, _engine = site
+    proc = subprocess.run([sys.executable, "-X", "importtime", "-m", "controller", "doctor", "--data", str(datadir.root)],
+                          capture_output=True, text=True, timeout=120, check=False)
+    assert "audit:" in proc.stdout, proc.stdout + proc.stderr
+    assert "sqlalchemy" not in proc.stderr
