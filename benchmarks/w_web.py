@@ -9,6 +9,7 @@ in once; each run then GETs the people list page and the newest entry-log page o
 
 from __future__ import annotations
 
+import gc
 import re
 import time
 from pathlib import Path
@@ -43,6 +44,8 @@ def w5_admin_pages(root: Path, runs: int, seed_value: int) -> dict[str, Any]:
         "username": info["admin"]["username"], "password": info["admin"]["password"], "csrf_token": token.group(1)})
     if reply.status_code != 303:
         raise RuntimeError(f"login failed ({reply.status_code})")
+    gc.collect()
+    gc.freeze()  # as `kunci web` does once it serves (controller/cli/web_cmd.py)
     samples: dict[str, list[float]] = {}
     sizes: dict[str, int] = {}
     for name, path in PAGES.items():

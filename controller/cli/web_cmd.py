@@ -15,6 +15,7 @@ listens (``kunci demo`` starts ``kunci web`` as a child process and learns the p
 from __future__ import annotations
 
 import argparse
+import gc
 import logging
 import signal
 import socket
@@ -152,6 +153,8 @@ def _run(args: argparse.Namespace) -> int:
         except OSError as exc:  # the port is taken, or the address is not this machine's
             raise InvalidInput(f"the admin web cannot listen on {host}:{port} ({exc.strerror or exc}); "
                                "choose another port with --port (or web.port)") from exc
+        gc.collect()
+        gc.freeze()  # the start-up heap never moves to a collected generation: no full-collection pause per request
         if port_file is not None:
             write_port_file(port_file, server.bind_addr[1])
         if created:
