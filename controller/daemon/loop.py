@@ -28,6 +28,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy.exc import SQLAlchemyError
@@ -39,6 +40,7 @@ from controller.core.vocabulary import AlarmKind, EventType
 from controller.daemon import startup
 from controller.daemon.access import AccessController, Outcome
 from controller.daemon.alerts import Alerts
+from controller.daemon.checkpointer import Checkpointer, no_autocheckpoint
 from controller.daemon.effects import CappedRelay, apply_effects
 from controller.daemon.hardware import Hardware, build_hardware
 from controller.daemon.journal import Journal
@@ -120,6 +122,7 @@ class Daemon:
         self.pin_entry = PinEntry(config.pin.max_entry_digits, config.pin.inter_digit_timeout_seconds)
         self.sensor_state = "disabled" if not config.sensor.enabled else "starting"
         self._engine = None
+        self._checkpointer: Checkpointer | None = None
         self._lock: audit.SealerLock | None = None
         self._control = None
         self._relay: CappedRelay | None = None
@@ -181,6 +184,12 @@ class Daemon:
         if not self._lock.try_acquire():
             raise StoreError(f"another kunci daemon is running on {self.datadir.root}")
         self._engine = startup.open_checked_database(self.datadir, self.config)
+        no_autocheckpoint(self._engine)  # WAL checkpoints on their own thread, never inside a decision's commit
+        if self._engine.dialect.name == "sqlite":
+            self._checkpointer = Checkpointer(self.datadir.db_file if not self.config.store.url
+                                              else Path(self._engine.url.database),
+                                              stored=lambda: self.journal.sealed_count if self.journal else 0)
+            self._checkpointer.start()
         pepper = keys.load_pepper(self.datadir)
         audit_key = keys.load_audit_key(self.datadir)
         session = db.session_factory(self._engine)()
@@ -232,6 +241,8 @@ class Daemon:
             startup.spill_unstored(self.journal, self.datadir.unstored_events_file)
         if self.hw is not None:
             self.hw.close()
+        if self._checkpointer is not None:
+            self._checkpointer.close()
         startup.release(self.journal, self._engine, self._anchor, self._lock)
         log.info("kunci daemon stopped; relay off")
 
