@@ -25,10 +25,8 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
-from types import TracebackType
-from typing import Self
 
-from controller.alerts.message import DeliveryError, Message
+from controller.alerts.message import ConnectionlessSink, DeliveryError, Message
 from controller.config.schema import EmailConfig
 from controller.errors import ConfigError
 
@@ -96,7 +94,7 @@ def _subject(door: str, alarms: Sequence[Message], summaries: Sequence[Message])
     return f"[Kunci] {door}: {what}" + (" and the daily summary" if summaries else "")
 
 
-class EmailSink:
+class EmailSink(ConnectionlessSink):
     """Mails alarms through ``config.host`` (STARTTLS, implicit TLS or, to a local relay only, plain SMTP).
 
     :param config: the ``[email]`` section.
@@ -213,14 +211,3 @@ class EmailSink:
             raise DeliveryError(f"e-mail {where}: {type(exc).__name__}: {str(exc)[:120]}") from exc
         if refused:
             logger.warning("e-mail: the server refused %d of %d recipient(s)", len(refused), len(config.recipients))
-
-    def close(self) -> None:
-        """Refuse further sends (no connection is kept between mails); safe to call more than once."""
-        self._closed = True
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
-        self.close()

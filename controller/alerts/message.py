@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from types import TracebackType
+from typing import Any, Protocol, Self
 
 
 class DeliveryError(Exception):
@@ -49,3 +50,21 @@ class Sink(Protocol):
     def send(self, batch: Sequence[Message]) -> None: ...
 
     def close(self) -> None: ...
+
+
+class ConnectionlessSink:
+    """``close()`` and the context manager of a sink that keeps no connection between sends (webhook, e-mail):
+    closing only makes later sends refuse. Safe to call more than once."""
+
+    _closed = False
+
+    def close(self) -> None:
+        """Refuse further sends; safe to call more than once."""
+        self._closed = True
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.close()

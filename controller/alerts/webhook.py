@@ -28,11 +28,9 @@ import threading
 import time
 import urllib.parse
 from collections.abc import Callable, Sequence
-from types import TracebackType
-from typing import Self
 
 from controller import __version__
-from controller.alerts.message import DeliveryError, Message
+from controller.alerts.message import ConnectionlessSink, DeliveryError, Message
 from controller.config.schema import WebhookConfig
 from controller.errors import ConfigError
 
@@ -104,7 +102,7 @@ def _reason(exc: BaseException, timed_out: bool) -> str:
     return f"connection failed ({exc.strerror or type(exc).__name__})" if isinstance(exc, OSError) else str(exc)
 
 
-class WebhookSink:
+class WebhookSink(ConnectionlessSink):
     """POSTs each message to ``config.url`` over verified HTTPS, signed with ``secret``.
 
     :param config: the ``[webhook]`` section (``url``, ``verify_tls``, ``ca_file``, ``timeout_seconds``).
@@ -190,14 +188,3 @@ class WebhookSink:
         if not 200 <= status < 300:
             raise DeliveryError(f"webhook {self._where}: receiver answered HTTP {status}")
         logger.debug("webhook: delivered %s", headers["Idempotency-Key"])
-
-    def close(self) -> None:
-        """Refuse further sends (no connection is kept between POSTs); safe to call more than once."""
-        self._closed = True
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
-        self.close()

@@ -22,18 +22,13 @@ import ssl
 import subprocess
 import threading
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
-from ipaddress import IPv4Address
 from pathlib import Path
 
 import paho.mqtt.client as mqtt
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 from paho.mqtt.enums import CallbackAPIVersion
 
+from tests.alerts.certs import CertAuthority
 from tests.polling import wait_for
 
 #: Generous deadline for anything the broker or a client does (start, connect, deliver), in seconds.
@@ -53,57 +48,6 @@ def mosquitto_or_skip() -> str:
     if os.environ.get("KUNCI_REQUIRE_BROKER"):
         pytest.fail(reason + "; KUNCI_REQUIRE_BROKER is set, so this is a failure")
     pytest.skip(reason)
-
-
-def _name(common_name: str) -> x509.Name:
-    return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
-
-
-@dataclass(frozen=True)
-class LocalCA:
-    """A throw-away certificate authority (EC P-256) that signs server certificates for loopback."""
-
-    key: ec.EllipticCurvePrivateKey
-    cert: x509.Certificate
-
-    @classmethod
-    def create(cls, common_name: str = "Kunci test CA") -> LocalCA:
-        key = ec.generate_private_key(ec.SECP256R1())
-        now = datetime.now(UTC)
-        cert = (x509.CertificateBuilder().subject_name(_name(common_name)).issuer_name(_name(common_name))
-                .public_key(key.public_key()).serial_number(x509.random_serial_number())
-                .not_valid_before(now - timedelta(minutes=5)).not_valid_after(now + timedelta(days=2))
-                .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-                .add_extension(x509.KeyUsage(digital_signature=False, content_commitment=False,
-                                             key_encipherment=False, data_encipherment=False, key_agreement=False,
-                                             key_cert_sign=True, crl_sign=True, encipher_only=False,
-                                             decipher_only=False), critical=True)
-                .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
-                .sign(key, hashes.SHA256()))
-        return cls(key, cert)
-
-    def write_cert(self, path: Path) -> Path:
-        path.write_bytes(self.cert.public_bytes(serialization.Encoding.PEM))
-        return path
-
-    def issue_server_cert(self, cert_path: Path, key_path: Path) -> None:
-        """A server certificate for ``localhost`` and ``127.0.0.1``, signed by this CA, and its key."""
-        key = ec.generate_private_key(ec.SECP256R1())
-        now = datetime.now(UTC)
-        cert = (x509.CertificateBuilder().subject_name(_name("localhost")).issuer_name(self.cert.subject)
-                .public_key(key.public_key()).serial_number(x509.random_serial_number())
-                .not_valid_before(now - timedelta(minutes=5)).not_valid_after(now + timedelta(days=2))
-                .add_extension(x509.SubjectAlternativeName([x509.DNSName("localhost"),
-                                                            x509.IPAddress(IPv4Address("127.0.0.1"))]),
-                               critical=False)
-                .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-                .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(self.key.public_key()),
-                               critical=False)
-                .sign(self.key, hashes.SHA256()))
-        key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                               serialization.NoEncryption()))
-        key_path.chmod(0o600)
-        cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
 
 
 def free_port() -> int:
@@ -127,9 +71,9 @@ class Broker:
         self.directory = directory
         self.binary = binary
         self.port = free_port()
-        ca = LocalCA.create()
-        self.ca_file = str(ca.write_cert(directory / "ca.pem"))
-        ca.issue_server_cert(directory / "server.pem", directory / "server.key")
+        ca = CertAuthority.create(directory / "ca")
+        self.ca_file = str(ca.ca_file)
+        server = ca.issue_server(directory / "server")
         passwd = directory / "passwd"
         subprocess.run([shutil.which("mosquitto_passwd") or "/usr/bin/mosquitto_passwd", "-b", "-c", str(passwd),
                         self.username, self.password], check=True, capture_output=True)
@@ -147,8 +91,8 @@ class Broker:
             "log_type all",
             f"listener {self.port} {self.host}",
             f"cafile {self.ca_file}",
-            f"certfile {directory / 'server.pem'}",
-            f"keyfile {directory / 'server.key'}",
+            f"certfile {server.cert_file}",
+            f"keyfile {server.key_file}",
             "",
         ]))
         self._process: subprocess.Popen[bytes] | None = None

@@ -22,7 +22,8 @@ import pytest
 from controller.alerts.message import DeliveryError, Message
 from controller.alerts.mqtt import MqttSink, payload_of, topic_slug
 from controller.config.schema import MqttConfig
-from tests.alerts.broker import DEADLINE_SECONDS, Broker, Listener, LocalCA
+from tests.alerts.broker import DEADLINE_SECONDS, Broker, Listener
+from tests.alerts.certs import CertAuthority
 from tests.polling import wait_for
 
 DOOR = "Records Room 1"
@@ -243,7 +244,7 @@ def test_wrong_password_is_a_delivery_error_and_is_never_logged(make_sink, caplo
 
 
 def test_broker_certificate_not_signed_by_ca_file_is_a_delivery_error(make_sink, tmp_path: Path) -> None:
-    other_ca = LocalCA.create("Somebody else's CA").write_cert(tmp_path / "other-ca.pem")
+    other_ca = CertAuthority.create(tmp_path / "other", "Somebody else's CA").ca_file
     sink = make_sink(ca_file=str(other_ca))
 
     with pytest.raises(DeliveryError, match="certificate verify failed"):
