@@ -18,6 +18,7 @@ it takes the session path of :mod:`controller.ops.archive_verify` (the same walk
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -107,8 +108,16 @@ def _config(datadir: DataDir) -> Config:
     return load_config(datadir.config_file)
 
 
+#: ``seq=N mac=HEX`` inside longer text (an export's anchor column, an e-mail's head line).
+_NAMED_HEAD = re.compile(r"\bseq=(\d+)\s+mac=([0-9A-Fa-f]+)\b")
+
+
 def parse_anchor(text: str) -> tuple[int, str]:
-    """``"SEQ:MAC"`` (also ``seq=SEQ mac=MAC``) -> ``(seq, mac_hex)``; InvalidInput if malformed."""
+    """``"SEQ:MAC"`` (also ``seq=SEQ mac=MAC``, or a CSV export's anchor column name pasted whole:
+    ``kunci anchor seq=SEQ mac=MAC exported_at=...``) -> ``(seq, mac_hex)``; InvalidInput if malformed."""
+    named = _NAMED_HEAD.search(text)
+    if named:
+        text = f"{named.group(1)}:{named.group(2)}"
     cleaned = text.replace("seq=", "").replace("mac=", "").replace(" ", ":").strip(":")
     parts = [p for p in cleaned.split(":") if p]
     if len(parts) != 2 or not parts[0].isdigit():

@@ -6,9 +6,10 @@ from now (``90m``, ``24h``, ``7d``, ``2w``); ``--user CODE``, ``--result
 granted|denied``, ``--reason``, ``--method``, ``--type`` (``admin.*`` for a family).
 
 The table shows the newest events first (``--limit``, default 50). CSV and JSON
-stream every matching event in chain order (``--limit`` stops after that many),
-start with the chain head anchor to keep off the device, carry person codes only,
-and CSV cells that a spreadsheet would evaluate are prefixed with ``'``.
+stream every matching sealed event in chain order (``--limit`` stops after that many)
+and carry the chain head anchor to keep off the device (CSV: the name of the header row's last column; JSON:
+the first line). Events not sealed yet are left out and counted (in the anchor, and on stderr). They carry
+person codes only, and CSV cells that a spreadsheet would evaluate are prefixed with ``'``.
 """
 
 from __future__ import annotations
@@ -99,9 +100,14 @@ def run_log(args: argparse.Namespace) -> int:
         if args.format in ("csv", "json"):
             progress = Progress(f"kunci log --format {args.format}")
             out = CountingWriter(sys.stdout, progress)
-            export = eventlog.export_csv if args.format == "csv" else eventlog.export_json
-            export(session, out, filters, anchor=audit.head(session), limit=args.limit, now=now)  # type: ignore[arg-type]
+            head = eventlog.export_head(session, filters, anchor=audit.head(session), now=now)
+            chunks = eventlog.csv_chunks if args.format == "csv" else eventlog.json_chunks
+            for text in chunks(session, head, filters, limit=args.limit):
+                out.write(text)
             progress.done()
+            if head.unsealed_left_out:
+                print(f"kunci log: {head.unsealed_left_out} matching event(s) not sealed yet were left out of the "
+                      "export ('kunci audit verify' names them)", file=sys.stderr)
             return 0
         events = list(
             eventlog.iter_events(session, filters, oldest_first=False, limit=args.limit or TABLE_LIMIT)

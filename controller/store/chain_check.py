@@ -401,6 +401,9 @@ LOOKUP_BATCH = 500
 _MAIL = re.compile(r"^log head:\s*seq(?:=|\s+)(\S+?),?\s+mac(?:=|\s+)(\S+)$", re.IGNORECASE)
 _KEPT_LINE = re.compile(r"^(?:head\s+)?seq=(\S+)\s+mac=(\S+?)(?:\s+time=\S+)?$")  # anchor file, `audit head`
 _SEQ_MAC = re.compile(r"^(-?\d+):(\S+)$")
+#: A CSV export's header row: the columns, then one whose name is the anchor (controller.store.eventlog.ExportHead).
+_CSV_HEADER = re.compile(r'^seq,time,[^"]*,"?kunci anchor seq=(\S+) mac=([^;\s",]+)')
+#: The comment line that started CSV exports made before that header (still read).
 _CSV_EXPORT = re.compile(r'^"?# kunci events export; anchor seq=(\S+) mac=([^;\s"]+)')
 _TOPIC_LINE = re.compile(r"^([^\s{\"=:]*/\S*)\s+(.+)$")  # mosquitto_sub -v: ``topic payload``
 
@@ -500,7 +503,9 @@ def parse_collected(text: str, source: str) -> CollectedHeads:
     ``kunci audit head``'s ``head seq=N mac=HEX`` or ``SEQ:MAC``. Blank lines and ``#`` comments are
     skipped; so are messages without a head (counted in ``skipped``): a JSON object with neither ``head``
     nor ``mac``, or ``"head": null``, an ``.../availability`` line, a topic with an empty payload. A file
-    whose first line is an events export's header (CSV or JSON) gives that export's anchor only.
+    whose first line is an events export's header (CSV: the header row whose last column names the anchor, or
+    the ``# kunci events export`` comment line of older exports; JSON: the ``anchor`` line) gives that export's
+    anchor only.
 
     Raises :class:`~controller.errors.InvalidInput` naming the file and line for any other line, a
     negative seq or a MAC that is not 64 hexadecimal characters, and if the file holds no head at all.
@@ -515,7 +520,7 @@ def parse_collected(text: str, source: str) -> CollectedHeads:
         where = f"{source} line {number}"
         if first:
             first = False
-            export = _CSV_EXPORT.match(line)
+            export = _CSV_HEADER.match(line) or _CSV_EXPORT.match(line)
             if export:
                 return CollectedHeads(source, (_head(export.group(1), export.group(2), where, number),), 0)
             if line.startswith("{") and '"anchor"' in line:

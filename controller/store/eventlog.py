@@ -7,17 +7,19 @@ first; each filter has an index behind it (``(user_code, id)``, ``(type, id)``,
 
 Exports (docs/security.md "Hardening of the processes") carry the public fields only —
 :data:`EXPORT_COLUMNS`: person codes, never names — start with the chain head
-anchor ``(seq, mac)`` to keep off the device, and in CSV every cell that a
-spreadsheet would read as a formula is prefixed with ``'`` (:func:`csv_cell`).
+anchor ``(seq, mac)`` to keep off the device (:class:`ExportHead`: in CSV the name of the last column of the
+header row, in JSON lines the first line; docs/security.md "Exports"), hold sealed events only, and in CSV
+every cell that a spreadsheet would read as a formula is prefixed with ``'`` (:func:`csv_cell`).
 Both stream in batches, so memory stays flat whatever the size of the log.
 """
 
 from __future__ import annotations
 
 import csv
+import io
 import json
 import logging
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TextIO
@@ -234,6 +236,124 @@ def _anchor_text(anchor: tuple[int, bytes | str] | None) -> tuple[int, str]:
     return int(seq), mac.hex() if isinstance(mac, (bytes, bytearray)) else str(mac)
 
 
+#: The words that start the anchor column's name in a CSV export (``kunci audit verify`` finds them there).
+ANCHOR_COLUMN_PREFIX = "kunci anchor"
+
+
+@dataclass(frozen=True)
+class ExportHead:
+    """What an export says about itself: the chain head to keep off the device (``seq`` 0 and the chain's
+    starting MAC for an empty chain), when it was made, its filters, and how many matching events were
+    left out because they are not sealed yet (``seq`` NULL: no MAC vouches for them)."""
+
+    seq: int
+    mac: str
+    exported_at: str
+    filters: dict[str, str]
+    unsealed_left_out: int
+
+    def column(self) -> str:
+        """The CSV export's anchor column name:
+        ``kunci anchor seq=N mac=HEX exported_at=T unsealed_left_out=K[ filters k=v ...]``."""
+        text = (f"{ANCHOR_COLUMN_PREFIX} seq={self.seq} mac={self.mac} exported_at={self.exported_at} "
+                f"unsealed_left_out={self.unsealed_left_out}")
+        if self.filters:
+            text += " filters " + " ".join(f"{k}={v}" for k, v in sorted(self.filters.items()))
+        return text
+
+    def json(self) -> dict[str, Any]:
+        """The JSON-lines export's first line (an object; every other line is an event)."""
+        return {
+            "anchor": {"seq": self.seq, "mac": self.mac},
+            "exported_at": self.exported_at,
+            "filters": self.filters,
+            "unsealed_left_out": self.unsealed_left_out,
+            "columns": list(EXPORT_COLUMNS),
+        }
+
+
+def count_unsealed(session: Session, filters: EventFilter | None = None) -> int:
+    """How many events matching ``filters`` are not sealed (``seq`` NULL); exports leave them out."""
+    stmt = _apply(select(func.count()).select_from(Event), filters or EventFilter()).where(Event.seq.is_(None))
+    return int(session.scalar(stmt) or 0)
+
+
+def export_head(
+    session: Session, filters: EventFilter | None = None, *, anchor: tuple[int, bytes | str] | None,
+    now: datetime | None = None,
+) -> ExportHead:
+    """The :class:`ExportHead` of an export of ``filters`` made ``now`` (default: the clock) at chain head
+    ``anchor`` (``audit.head(session)``, read in the same transaction as the rows)."""
+    seq, mac = _anchor_text(anchor)
+    f = filters or EventFilter()
+    return ExportHead(seq, mac, iso_utc(now or utcnow()), f.as_dict(), count_unsealed(session, f))
+
+
+def _sealed_events(session: Session, f: EventFilter, limit: int | None) -> Iterator[Event]:
+    """The sealed events matching ``f``, oldest first (an unsealed row may still be read by the log page,
+    never exported: no MAC vouches for it)."""
+    for event in iter_events(session, f, limit=limit):
+        if event.seq is not None:
+            yield event
+
+
+def csv_chunks(
+    session: Session, head: ExportHead, filters: EventFilter | None = None, *, limit: int | None = None,
+    chunk_rows: int = 200,
+) -> Generator[str, None, int]:
+    """The CSV export as text chunks of ``chunk_rows`` (default 200) rows.
+
+    The first row is the header that ``csv.DictReader`` and pandas read as column names: the columns
+    :data:`EXPORT_COLUMNS`, then one more whose *name* is the anchor (:meth:`ExportHead.column`); every
+    event row leaves that last cell empty, so the file is rectangular. No comment line. Every cell goes
+    through :func:`csv_cell`.
+    """
+    buf = io.StringIO()
+    writer = csv.writer(buf)
+    writer.writerow([*EXPORT_COLUMNS, csv_cell(head.column())])
+    n = 0
+    for n, event in enumerate(_sealed_events(session, filters or EventFilter(), limit), start=1):
+        fields = public_fields(event)
+        writer.writerow([*(csv_cell(fields[c]) for c in EXPORT_COLUMNS), ""])
+        if n % chunk_rows == 0:
+            yield buf.getvalue()
+            buf.seek(0)
+            buf.truncate()
+    if buf.tell():
+        yield buf.getvalue()
+    return n
+
+
+def json_chunks(
+    session: Session, head: ExportHead, filters: EventFilter | None = None, *, limit: int | None = None,
+    chunk_rows: int = 200,
+) -> Generator[str, None, int]:
+    """The JSON-lines export as text chunks: first :meth:`ExportHead.json`, then one sealed event per line
+    with the fields :data:`EXPORT_COLUMNS`."""
+    chunk = [json.dumps(head.json(), sort_keys=True, ensure_ascii=True) + "\n"]
+    n = 0
+    for n, event in enumerate(_sealed_events(session, filters or EventFilter(), limit), start=1):
+        chunk.append(json.dumps(public_fields(event), ensure_ascii=True) + "\n")
+        if len(chunk) >= chunk_rows:
+            yield "".join(chunk)
+            chunk.clear()
+    if chunk:
+        yield "".join(chunk)
+    return n
+
+
+def _export(chunks: Any, session: Session, out: TextIO, filters: EventFilter | None,
+            anchor: tuple[int, bytes | str] | None, limit: int | None, now: datetime | None) -> int:
+    """Write the export that ``chunks`` makes to ``out``; the number of events (the generator's return value)."""
+    head = export_head(session, filters, anchor=anchor, now=now)
+    gen = chunks(session, head, filters, limit=limit)
+    while True:
+        try:
+            out.write(next(gen))
+        except StopIteration as stop:
+            return int(stop.value)
+
+
 def export_csv(
     session: Session,
     out: TextIO,
@@ -243,25 +363,9 @@ def export_csv(
     limit: int | None = None,
     now: datetime | None = None,
 ) -> int:
-    """Write matching events (oldest first) to ``out`` as CSV; returns the number of events.
-
-    The first row is one cell ``# kunci events export; anchor seq=N mac=HEX; exported_at=...``
-    (the chain head to record off the device; seq 0 and zeros = empty chain), the second the
-    column names :data:`EXPORT_COLUMNS`. Every cell goes through :func:`csv_cell`.
-    """
-    seq, mac = _anchor_text(anchor)
-    f = filters or EventFilter()
-    writer = csv.writer(out)
-    header = f"# kunci events export; anchor seq={seq} mac={mac}; exported_at={iso_utc(now or utcnow())}"
-    if f.as_dict():
-        header += "; filters " + " ".join(f"{k}={v}" for k, v in sorted(f.as_dict().items()))
-    writer.writerow([csv_cell(header)])
-    writer.writerow(EXPORT_COLUMNS)
-    count = 0
-    for event in iter_events(session, f, limit=limit):
-        fields = public_fields(event)
-        writer.writerow([csv_cell(fields[c]) for c in EXPORT_COLUMNS])
-        count += 1
+    """Write matching sealed events (oldest first) to ``out`` as CSV (:func:`csv_chunks`); returns the number
+    of events (:func:`export_head` says how many unsealed ones were left out)."""
+    count = _export(csv_chunks, session, out, filters, anchor, limit, now)
     logger.info("exported %d events as CSV", count)
     return count
 
@@ -275,23 +379,8 @@ def export_json(
     limit: int | None = None,
     now: datetime | None = None,
 ) -> int:
-    """Write matching events (oldest first) to ``out`` as JSON lines; returns the number of events.
-
-    The first line is ``{"anchor": {"seq": N, "mac": "HEX"}, "exported_at": ..., "filters": {...},
-    "columns": [...]}``; each following line is one event with the fields :data:`EXPORT_COLUMNS`.
-    """
-    seq, mac = _anchor_text(anchor)
-    f = filters or EventFilter()
-    first = {
-        "anchor": {"seq": seq, "mac": mac},
-        "exported_at": iso_utc(now or utcnow()),
-        "filters": f.as_dict(),
-        "columns": list(EXPORT_COLUMNS),
-    }
-    out.write(json.dumps(first, sort_keys=True, ensure_ascii=True) + "\n")
-    count = 0
-    for event in iter_events(session, f, limit=limit):
-        out.write(json.dumps(public_fields(event), ensure_ascii=True) + "\n")
-        count += 1
+    """Write matching sealed events (oldest first) to ``out`` as JSON lines (:func:`json_chunks`); returns
+    the number of events."""
+    count = _export(json_chunks, session, out, filters, anchor, limit, now)
     logger.info("exported %d events as JSON lines", count)
     return count

@@ -12,6 +12,8 @@ where a missing browser is a failure.
 
 from __future__ import annotations
 
+import csv
+import io
 import os
 import re
 import shutil
@@ -187,13 +189,15 @@ def test_a_newcomer_adds_a_person_enrols_a_finger_opens_the_door_and_finds_it_in
     assert "Browser Tester" not in page.locator("main").inner_text(), "the log shows codes, never names"
     shot(page, "05-entry-log")
 
-    # Export CSV: anchor first, the grant is in it, no name.
+    # Export CSV: the column names first (the anchor names the last column), the grant is in it, no name.
     with page.expect_download() as download_info:
         page.get_by_role("link", name="CSV").click()
     path = download_info.value.path()
     text = Path(path).read_text(encoding="utf-8")
-    assert text.startswith("# kunci events export; anchor seq=")
-    assert f"access.granted" in text and code in text
+    reader = csv.DictReader(io.StringIO(text))
+    assert (reader.fieldnames or [])[:3] == ["seq", "time", "type"]
+    assert (reader.fieldnames or [""])[-1].startswith("kunci anchor seq=")
+    assert any(row["type"] == "access.granted" and row["user"] == code for row in reader)
     assert "Browser Tester" not in text
     assert download_info.value.suggested_filename.endswith(".csv")
 

