@@ -6,15 +6,12 @@ the event id (``before``/``after``), so a deep page costs what the first one doe
 Only whitelisted parameters are accepted; anything else is a 400.
 
 Exports stream from a generator with their own read-only session, batch by batch,
-so memory stays flat for any log size. The first line (anchor, filters) comes from
-:mod:`controller.store.eventlog` itself; file names are made by the server only.
+so memory stays flat for any log size. The header (anchor, filters, unsealed events left out) and the rows
+come from :mod:`controller.store.eventlog` itself; file names are made by the server only.
 """
 
 from __future__ import annotations
 
-import csv
-import io
-import json
 import logging
 from collections.abc import Iterator
 from typing import Any
@@ -100,47 +97,20 @@ def index() -> Any:
     )
 
 
-def _csv_rows(sessions: Any, f: eventlog.EventFilter) -> Iterator[str]:
-    """The CSV export: service-written header lines, then every event, in chunks."""
+def _export_chunks(sessions: Any, f: eventlog.EventFilter, fmt: str) -> Iterator[str]:
+    """The export in chunks from its own read session: the header (anchor, filters, unsealed events left out)
+    from :mod:`controller.store.eventlog`, then every sealed event."""
     with sessions() as db:
-        header = io.StringIO()
-        eventlog.export_csv(db, header, f, anchor=audit.head(db), limit=0)
-        yield header.getvalue()
-        buf = io.StringIO()
-        writer = csv.writer(buf)
-        n = 0
-        for event in eventlog.iter_events(db, f):
-            fields = eventlog.public_fields(event)
-            writer.writerow([eventlog.csv_cell(fields[c]) for c in eventlog.EXPORT_COLUMNS])
-            n += 1
-            if n % EXPORT_CHUNK_ROWS == 0:
-                yield buf.getvalue()
-                buf.seek(0)
-                buf.truncate()
-        if buf.tell():
-            yield buf.getvalue()
-
-
-def _json_rows(sessions: Any, f: eventlog.EventFilter) -> Iterator[str]:
-    """The JSON-lines export: the service's anchor line, then one line per event, in chunks."""
-    with sessions() as db:
-        header = io.StringIO()
-        eventlog.export_json(db, header, f, anchor=audit.head(db), limit=0)
-        yield header.getvalue()
-        chunk: list[str] = []
-        for event in eventlog.iter_events(db, f):
-            chunk.append(json.dumps(eventlog.public_fields(event), ensure_ascii=True) + "\n")
-            if len(chunk) >= EXPORT_CHUNK_ROWS:
-                yield "".join(chunk)
-                chunk.clear()
-        if chunk:
-            yield "".join(chunk)
+        head = eventlog.export_head(db, f, anchor=audit.head(db))
+        chunks = eventlog.csv_chunks if fmt == "csv" else eventlog.json_chunks
+        yield from chunks(db, head, f, chunk_rows=EXPORT_CHUNK_ROWS)
 
 
 @bp.route("/export.<any(csv, json):fmt>")
 @allow(STAFF)
 def export(fmt: str) -> Any:
-    """Download the filtered log, oldest first, with the chain anchor on the first line."""
+    """Download the filtered log's sealed events, oldest first, with the chain anchor in the header (CSV: the
+    last column's name; JSON: the first line) and the number of unsealed events left out."""
     try:
         f = LogFilterForm(formdata=request.args, tz=site_zone()).checked().event_filter()
     except InvalidInput as exc:
@@ -151,10 +121,7 @@ def export(fmt: str) -> Any:
                                  "nothing was exported. Try again once it runs.")
     stamp = utcnow().strftime("%Y%m%dT%H%M%SZ")
     sessions = state().read_sessions
-    if fmt == "csv":
-        body, mimetype = _csv_rows(sessions, f), "text/csv"
-    else:
-        body, mimetype = _json_rows(sessions, f), "application/x-ndjson"
-    response = Response(body, mimetype=mimetype)
+    mimetype = "text/csv" if fmt == "csv" else "application/x-ndjson"
+    response = Response(_export_chunks(sessions, f, fmt), mimetype=mimetype)
     response.headers["Content-Disposition"] = f'attachment; filename="kunci-events-{stamp}.{"csv" if fmt == "csv" else "jsonl"}"'
     return response
