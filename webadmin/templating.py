@@ -13,7 +13,10 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from flask import Flask, g
 
+from controller.core.policy import DoorMode, Method, Reason
+from controller.core.vocabulary import AlarmKind, EventType
 from controller.timefmt import parse_iso_utc
+from webadmin import labels
 from webadmin.state import state
 
 logger = logging.getLogger(__name__)
@@ -42,6 +45,7 @@ def init_app(app: Flask) -> None:
     """Register the filters and the context processor."""
     app.jinja_env.autoescape = True
     app.add_template_filter(localtime, "localtime")
+    _register_labels(app)
 
     @app.context_processor
     def _page_values() -> dict[str, Any]:
@@ -54,3 +58,28 @@ def init_app(app: Flask) -> None:
             "account": g.get("account"),
             "timezone_name": cfg.site.timezone,
         }
+
+
+#: The vocabularies a template names by a word: ``{{ e.reason|label('reason') }}``.
+_VOCABULARIES = {"event": EventType, "reason": Reason, "mode": DoorMode, "method": Method, "alarm": AlarmKind}
+
+
+def _register_labels(app: Flask) -> None:
+    """The words of :mod:`webadmin.labels` for templates: filters ``label``/``explain`` (codes to words),
+    globals ``event_sentence(e, names)`` (``names``: code -> name, empty for auditors), ``is_alert`` and
+    ``setting_help(section, key)``."""
+
+    def _label(value: str | None, vocabulary: str = "event") -> str:
+        return labels.label(value, _VOCABULARIES[vocabulary])
+
+    def _explain(value: str | None, vocabulary: str = "event") -> str:
+        return labels.explain(value, _VOCABULARIES[vocabulary])
+
+    def _event_sentence(event: Any, names: dict[str, str] | None = None) -> str:
+        return labels.sentence(event, (names or {}).get(event.user_code or ""), event.door)
+
+    app.add_template_filter(_label, "label")
+    app.add_template_filter(_explain, "explain")
+    app.add_template_global(_event_sentence, "event_sentence")
+    app.add_template_global(labels.is_alert, "is_alert")
+    app.add_template_global(labels.setting_help, "setting_help")

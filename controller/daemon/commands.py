@@ -25,7 +25,8 @@ from controller.daemon.params import code as _code
 from controller.daemon.sensor_service import SensorResult
 from controller.errors import InvalidInput, KunciError, NotFound, PolicyRefused
 from controller.store import admin_ops, models
-from controller.store.validation import validate_reason
+from controller.store.validation import REASON_MAX_LENGTH, validate_reason
+from controller.store.validation import _check_text as check_text  # the store's rule for one line of free text
 from drivers.keys import KEYS_TEXT, MAX_TYPED_KEYS, is_key_sequence
 
 if TYPE_CHECKING:
@@ -147,6 +148,9 @@ class CommandHandlers:
             raise InvalidInput("alarm id must be a number") from exc
         if not 1 <= alarm_id <= models.MAX_ROW_ID:  # SQLite cannot even look a larger one up (OverflowError)
             raise InvalidInput(f"alarm id must be a whole number from 1 to {models.MAX_ROW_ID}")
+        note = params.get("note")
+        if note is not None:  # optional, sealed in the event's detail: checked before anything changes
+            note = check_text(note, what="note", max_length=REASON_MAX_LENGTH) or None
         alarm = self.d.journal.session.get(models.Alarm, alarm_id)
         if alarm is None:
             raise NotFound(f"no alarm #{alarm_id}")
@@ -154,7 +158,7 @@ class CommandHandlers:
             raise KunciError("the enclosure is still open: shut it, check the reader, then acknowledge")
         alarm = self.d.journal.acknowledge(alarm_id, actor)
         self.d.journal.write(EventType.ADMIN_ALARM_ACKNOWLEDGED, actor=actor,
-                             detail={"alarm": alarm_id, "kind": alarm.kind})
+                             detail={"alarm": alarm_id, "kind": alarm.kind, **({"note": note} if note else {})})
         for channel, kind in SUSPENDED_ALARM.items():
             if alarm.kind == kind:
                 self.d.access.clear_lockout(channel, self.d.wall())

@@ -64,7 +64,7 @@ def test_auditor_sees_codes_and_no_acknowledge_button(auditor: Any, engine: Any,
         db.add(Alarm(kind="door_forced"))
         db.commit()
     page = get(auditor, "/").get_data(as_text=True)
-    assert "door forced" in page
+    assert "Door forced open" in page and "door_forced" in page  # the label, and the code beside it
     assert "/ack\"" not in page and ">Acknowledge</button>" not in page and "Remote unlock" not in page
     assert "People" not in page.split("<main", 1)[0]
 

@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 
 from controller.store import eventlog
 from webadmin.forms import KunciForm
-from webadmin.forms.fields import Choice, LocalDateTime, Token, UserCode, WholeNumber
+from webadmin.forms.fields import Choice, LocalDateTime, Text, Token, UserCode, WholeNumber
 
 logger = logging.getLogger(__name__)
 
@@ -16,6 +16,10 @@ ORDERS = ("newest", "oldest")
 RESULTS = ("granted", "denied")
 FILTER_KEYS = ("since", "until", "user", "result", "reason", "method", "type")
 PAGE_KEYS = ("before", "after", "order")
+#: The log page's free-text search over people (names for admins, codes for everyone); not an export filter.
+SEARCH_KEYS = ("q",)
+#: Longest search text (characters): a display name has at most 120.
+SEARCH_MAX_LENGTH = 120
 #: Largest event id a page position may name.
 MAX_POSITION = 2**62
 
@@ -65,9 +69,11 @@ class LogFilterForm(KunciForm):
 
 
 class LogPageForm(LogFilterForm):
-    """The log page: the filters plus the order and the page position (an event id)."""
+    """The log page: the filters plus the order, the page position (an event id) and the people search."""
 
-    PARAMETERS = FILTER_KEYS + PAGE_KEYS
+    PARAMETERS = FILTER_KEYS + PAGE_KEYS + SEARCH_KEYS
+
+    q = Text("Search people", max_length=SEARCH_MAX_LENGTH)
 
     order = Choice("Order", ORDERS, default="newest")
     before = WholeNumber("Page position", minimum=1, maximum=MAX_POSITION)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from webadmin.views.alarms import bp as alarms_bp
 from webadmin.views.audit import bp as audit_bp
 from webadmin.views.auth import bp as auth_bp
 from webadmin.views.dashboard import bp as dashboard_bp
@@ -15,4 +16,4 @@ from webadmin.views.settings import bp as settings_bp
 from webadmin.views.staff import bp as staff_bp
 from webadmin.views.visitors import bp as visitors_bp
 
-BLUEPRINTS = (auth_bp, dashboard_bp, door_bp, people_bp, visitors_bp, groups_bp, log_bp, audit_bp, review_bp, staff_bp, settings_bp, panel_bp)
+BLUEPRINTS = (auth_bp, dashboard_bp, door_bp, people_bp, visitors_bp, groups_bp, log_bp, alarms_bp, audit_bp, review_bp, staff_bp, settings_bp, panel_bp)

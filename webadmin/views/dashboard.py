@@ -20,17 +20,22 @@ from flask import (
     jsonify,
     redirect,
     render_template,
+    request,
     url_for,
 )
 from sqlalchemy import or_, select
 
 from controller.core.vocabulary import EventType
+from controller.errors import InvalidInput
 from controller.store import eventlog
 from controller.store.models import MAX_ROW_ID, Alarm
 from controller.timefmt import utcnow
 from webadmin import charts, daemon
 from webadmin import login as passwords
+from webadmin.forms import KunciForm, sentence
 from webadmin.forms.accounts import UnlockForm
+from webadmin.forms.fields import Text
+from webadmin.names import names_for
 from webadmin.security import ADMIN_ONLY, STAFF, allow
 from webadmin.state import read_db, state
 from webadmin.templating import site_zone
@@ -41,6 +46,14 @@ bp = Blueprint("dashboard", __name__)
 
 #: Events listed on the dashboard.
 LAST_EVENTS = 10
+#: Longest note an admin may add when acknowledging an alarm (the daemon checks it too).
+ACK_NOTE_MAX_LENGTH = 200
+
+
+class AckForm(KunciForm):
+    """Acknowledging an alarm: an optional one-line note (sealed in the ``admin.alarm_acknowledged`` event)."""
+
+    note = Text("Note", max_length=ACK_NOTE_MAX_LENGTH)
 
 
 def _live_context() -> dict[str, Any]:
@@ -61,6 +74,7 @@ def _live_context() -> dict[str, Any]:
         "daemon_error": daemon_error,
         "alarms": alarms,
         "events": events,
+        "names": names_for(db, [e.user_code for e in events], with_names=g.account.is_admin),
         "chart": chart,
         "no_log_no_entry": state().config.site.no_log_no_entry,
     }
@@ -91,11 +105,17 @@ def status_json() -> Any:
 @bp.route("/alarms/<int:alarm_id>/ack", methods=["POST"])
 @allow(ADMIN_ONLY)
 def acknowledge(alarm_id: int) -> Any:
-    """Acknowledge an alarm (through the daemon, which clears indicators and logs it)."""
+    """Acknowledge an alarm with an optional note (through the daemon, which clears indicators and seals
+    ``admin.alarm_acknowledged`` with the note)."""
     if alarm_id > MAX_ROW_ID:
         abort(400, description=f"There is no such alarm: alarm numbers go up to {MAX_ROW_ID}. Nothing was changed.")
     try:
-        daemon.call("alarm.ack", id=alarm_id, actor=g.account.username)
+        note = AckForm(formdata=request.form).checked().note.data
+    except InvalidInput as exc:
+        flash(f"Alarm {alarm_id} was not acknowledged. {sentence(str(exc))}", "error")
+        return redirect(url_for("dashboard.index"), code=303)
+    try:
+        daemon.call("alarm.ack", id=alarm_id, actor=g.account.username, **({"note": note} if note else {}))
     except daemon.DaemonProblem as exc:
         flash(exc.message, "error")
     else:

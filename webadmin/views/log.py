@@ -13,19 +13,22 @@ come from :mod:`controller.store.eventlog` itself; file names are made by the se
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Iterator
 from typing import Any
 
-from flask import Blueprint, Response, abort, render_template, request, url_for
+from flask import Blueprint, Response, abort, g, render_template, request, url_for
 
 from controller.core.policy import Method, Reason
 from controller.core.vocabulary import EventType, values
 from controller.errors import InvalidInput
-from controller.store import audit, eventlog
+from controller.store import audit, eventlog, people_search
+from controller.store.models import Event
 from controller.timefmt import utcnow
 from webadmin import daemon
 from webadmin.forms import sentence
-from webadmin.forms.log import FILTER_KEYS, ORDERS, RESULTS, LogFilterForm, LogPageForm
+from webadmin.forms.log import FILTER_KEYS, ORDERS, RESULTS, SEARCH_KEYS, SEARCH_MAX_LENGTH, LogFilterForm, LogPageForm
+from webadmin.names import names_for
 from webadmin.security import STAFF, allow
 from webadmin.state import read_db, state
 from webadmin.templating import site_zone
@@ -44,6 +47,22 @@ METHODS = values(Method)
 REASONS = tuple(reason.value for reason in Reason if reason is not Reason.GRANTED)
 #: Every event type but the admin ones, which the filter offers as one family (``admin.*``).
 TYPES = (*(t.value for t in EventType if not t.startswith("admin.")), "admin.*")
+#: Most people a search of the log matches; their entries are shown, the page says when there were more.
+SEARCH_PEOPLE = 50
+#: A search an auditor may make: a person code or its start (``U00``); auditors never search names.
+_CODE_SEARCH = re.compile(r"U\d{1,15}", re.IGNORECASE)
+
+
+def _search_codes(db: Any, term: str, *, with_names: bool) -> tuple[list[str], bool]:
+    """The codes of the people ``term`` finds (names and codes for admins, codes only otherwise), at most
+    :data:`SEARCH_PEOPLE`, and whether more matched."""
+    if with_names:
+        hits = [hit.code for hit in people_search.search(db, term, limit=SEARCH_PEOPLE + 1)]
+    elif _CODE_SEARCH.fullmatch(term):
+        hits = [code for code, *_ in db.execute(people_search.code_prefix_query(term.upper(), SEARCH_PEOPLE + 1))]
+    else:
+        hits = []
+    return hits[:SEARCH_PEOPLE], len(hits) > SEARCH_PEOPLE
 
 
 @bp.route("")
@@ -55,6 +74,8 @@ def index() -> Any:
     error = None
     has_more = False
     order = "newest"
+    with_names = g.account.is_admin
+    search: dict[str, Any] | None = None
     try:
         form = LogPageForm(formdata=args, tz=site_zone()).checked()
         f, order = form.event_filter(), form.order.data
@@ -65,12 +86,20 @@ def index() -> Any:
             after_id=after if order == "oldest" else None,
             newest_first=order == "newest",
         ).limit(PAGE_SIZE + 1)
-        events = list(read_db().scalars(stmt))
+        if form.q.data:
+            codes, capped = _search_codes(read_db(), form.q.data, with_names=with_names)
+            search = {"codes": codes, "capped": capped, "limit": SEARCH_PEOPLE, "by_code_only": not with_names}
+            stmt = stmt.where(Event.user_code.in_(codes))
+        events = list(read_db().scalars(stmt)) if search is None or search["codes"] else []
         has_more = len(events) > PAGE_SIZE
         events = events[:PAGE_SIZE]
     except InvalidInput as exc:
         error = sentence(str(exc))
+    names = names_for(read_db(), [e.user_code for e in events] + (search["codes"] if search else []),
+                      with_names=with_names)
     kept = {k: args.get(k) for k in FILTER_KEYS if args.get(k)}
+    exported = dict(kept)
+    kept.update({k: args.get(k) for k in SEARCH_KEYS if args.get(k)})
     next_url = None
     if has_more and events:
         key = "before" if order == "newest" else "after"
@@ -81,7 +110,9 @@ def index() -> Any:
             "log.html",
             events=events,
             error=error,
-            values={k: args.get(k, "")[:64] for k in FILTER_KEYS},
+            values={**{k: args.get(k, "")[:64] for k in FILTER_KEYS}, "q": args.get("q", "")[:SEARCH_MAX_LENGTH]},
+            names=names,
+            search=search,
             order=order,
             orders=ORDERS,
             results=RESULTS,
@@ -90,8 +121,8 @@ def index() -> Any:
             types=TYPES,
             next_url=next_url,
             first_url=first_url,
-            export_csv=url_for("log.export", fmt="csv", **kept),
-            export_json=url_for("log.export", fmt="json", **kept),
+            export_csv=url_for("log.export", fmt="csv", **exported),
+            export_json=url_for("log.export", fmt="json", **exported),
         ),
         400 if error else 200,
     )
