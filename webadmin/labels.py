@@ -93,8 +93,7 @@ _EVENTS: dict[str, Label] = {
     _E.ADMIN_ROLE_CHANGED: Label("Staff role changed", "A staff login became admin or auditor."),
     _E.ADMIN_SCHEDULE_ADDED: Label("Schedule added", "A weekly schedule was created."),
     _E.ADMIN_SCHEDULE_DELETED: Label("Schedule deleted", "A weekly schedule was deleted."),
-    # Keyed by its text: the member is new in another change of issue 15 (a StrEnum member equals its text).
-    "admin.schedule_updated": Label("Schedule changed", "A weekly schedule's times, holiday rule or name were changed."),
+    _E.ADMIN_SCHEDULE_UPDATED: Label("Schedule changed", "A weekly schedule's times, holiday rule or name were changed."),
     _E.ADMIN_SESSIONS_ENDED: Label("Sessions ended", "A staff login's other sessions were signed out."),
     _E.ADMIN_UNLOCK_REFUSED: Label("Remote unlock refused", "A remote unlock was refused (wrong password)."),
     _E.ADMIN_USER_ADDED: Label("Person added", "A person was added and may get a PIN or fingers."),

@@ -29,6 +29,11 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     p.add_argument("name")
     p.add_argument("--schedule", help="schedule name (default: any time)")
     p.set_defaults(func=lambda a: _change(a, "group.add", {"name": a.name, "schedule": a.schedule}))
+    p = group.add_parser("rename", parents=[common], help="rename a group (its members and visitors it "
+                                                          "escorts stay with it)")
+    p.add_argument("name")
+    p.add_argument("new_name")
+    p.set_defaults(func=lambda a: _change(a, "group.rename", {"group": a.name, "new_name": a.new_name}))
     p = group.add_parser("delete", parents=[common], help="delete a group nobody belongs to")
     p.add_argument("name")
     p.set_defaults(func=lambda a: _change(a, "group.delete", {"name": a.name}))
@@ -56,6 +61,18 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
                    help="e.g. 'mon-fri 08:00-18:00' (repeat for more windows; 24:00 = midnight)")
     p.add_argument("--open-on-holidays", action="store_true", help="the windows apply on holidays too")
     p.set_defaults(func=run_schedule_add)
+    p = schedule.add_parser("set", parents=[common], help="change a schedule: its windows (all replaced), "
+                                                          "holiday rule or name; its groups keep it")
+    p.add_argument("name")
+    p.add_argument("--window", action="append", metavar="'DAYS HH:MM-HH:MM'",
+                   help="the new windows, e.g. 'mon-fri 08:00-18:00' (repeat; replaces every window)")
+    holidays = p.add_mutually_exclusive_group()
+    holidays.add_argument("--open-on-holidays", dest="allow_on_holidays", action="store_const", const=True,
+                          help="the windows apply on holidays too")
+    holidays.add_argument("--closed-on-holidays", dest="allow_on_holidays", action="store_const", const=False,
+                          help="no entry on holidays")
+    p.add_argument("--rename", metavar="NEW_NAME", help="a new name for the schedule")
+    p.set_defaults(func=run_schedule_set)
     p = schedule.add_parser("delete", parents=[common], help="delete a schedule no group uses")
     p.add_argument("name")
     p.set_defaults(func=lambda a: _change(a, "schedule.delete", {"name": a.name}))
@@ -96,6 +113,8 @@ def parse_window(text: str) -> list[list[int]]:
             raise InvalidInput(f"days are {', '.join(DAYS)} (or a range like mon-fri, or all)")
         span = range(DAYS.index(first), DAYS.index(last or first) + 1)
     start, end = (_minutes(match[k]) for k in ("start", "end"))
+    if end <= start:
+        raise InvalidInput(f"in {text.strip()[:40]!r} the end must be after the start (24:00 = midnight)")
     return [[day, start, end] for day in span]
 
 
@@ -110,6 +129,19 @@ def run_schedule_add(args: argparse.Namespace) -> int:
     windows = [w for text in args.window for w in parse_window(text)]
     return _change(args, "schedule.add", {"name": args.name, "windows": windows,
                                           "allow_on_holidays": args.open_on_holidays})
+
+
+def run_schedule_set(args: argparse.Namespace) -> int:
+    params: dict = {"name": args.name}
+    if args.window:
+        params["windows"] = [w for text in args.window for w in parse_window(text)]
+    if args.allow_on_holidays is not None:
+        params["allow_on_holidays"] = args.allow_on_holidays
+    if args.rename is not None:
+        params["new_name"] = args.rename
+    if len(params) == 1:
+        raise InvalidInput("nothing to change: give --window, --open-on-holidays/--closed-on-holidays or --rename")
+    return _change(args, "schedule.update", params)
 
 
 def _snapshot(args: argparse.Namespace):

@@ -134,6 +134,7 @@ class EventType(StrEnum):
     ADMIN_ROLE_CHANGED = "admin.role_changed"
     ADMIN_SCHEDULE_ADDED = "admin.schedule_added"
     ADMIN_SCHEDULE_DELETED = "admin.schedule_deleted"
+    ADMIN_SCHEDULE_UPDATED = "admin.schedule_updated"  # detail: the windows and holiday rule now, renamed_from
     ADMIN_SESSIONS_ENDED = "admin.sessions_ended"
     ADMIN_UNLOCK_REFUSED = "admin.unlock_refused"
     ADMIN_USER_ADDED = "admin.user_added"

@@ -30,7 +30,7 @@ from sqlalchemy.orm import Session
 from controller.config import Config
 from controller.core.vocabulary import RECORDABLE_EVENTS, EventType, PersonStatus
 from controller.errors import InvalidInput, PolicyRefused
-from controller.store import audit, door_settings, people, people_import, pins, schedules, staff, validation, visitors
+from controller.store import audit, door_settings, people, people_import, pins, staff, validation, visitors
 from controller.store import review as access_review
 
 #: Events a client may record through ``event.record``: what happens in the web or the CLI itself
@@ -211,70 +211,6 @@ def _visitor_add(session: Session, ctx: OpContext, params: dict[str, Any]) -> di
     return {"code": user.code, "pin": pin, "valid_until_at": user.valid_until_at, "escort_group": user.escort_group}
 
 
-# --- groups, schedules, holidays -----------------------------------------------------------------
-
-
-@operation("group.add")
-def _group_add(session: Session, ctx: OpContext, params: dict[str, Any]) -> dict[str, Any]:
-    group = schedules.add_group(session, _text(params, "name"), schedule=_text(params, "schedule", required=False),
-                             actor=ctx.actor)
-    return {"group": group.name}
-
-
-@operation("group.set_schedule")
-def _group_schedule(session: Session, ctx: OpContext, params: dict[str, Any]) -> dict[str, Any]:
-    group = schedules.set_group_schedule(session, _text(params, "group"),
-                                      _text(params, "schedule", required=False), actor=ctx.actor)
-    return {"group": group.name}
-
-
-@operation("group.set_rules")
-def _group_rules(session: Session, ctx: OpContext, params: dict[str, Any]) -> dict[str, Any]:
-    group = schedules.set_group_rules(session, _text(params, "group"), _text(params, "required_mode", required=False)
-                                      or None, _flag(params, "two_person"), actor=ctx.actor)
-    return {"group": group.name, "required_mode": group.required_mode, "two_person": group.two_person}
-
-
-@operation("group.delete")
-def _group_delete(session: Session, ctx: OpContext, params: dict[str, Any]) -> dict[str, Any]:
-    schedules.delete_group(session, _text(params, "name"), actor=ctx.actor)
-    return {}
-
-
-@operation("schedule.add")
-def _schedule_add(session: Session, ctx: OpContext, params: dict[str, Any]) -> dict[str, Any]:
-    windows = params.get("windows")
-    if not isinstance(windows, list):
-        raise InvalidInput("windows must be a list of [weekday, start minute, end minute]")
-    schedule = schedules.add_schedule(session, _text(params, "name"), windows,
-                                   _flag(params, "allow_on_holidays"), actor=ctx.actor)
-    return {"schedule": schedule.name}
-
-
-@operation("schedule.delete")
-def _schedule_delete(session: Session, ctx: OpContext, params: dict[str, Any]) -> dict[str, Any]:
-    schedules.delete_schedule(session, _text(params, "name"), actor=ctx.actor)
-    return {}
-
-
-@operation("holiday.add")
-def _holiday_add(session: Session, ctx: OpContext, params: dict[str, Any]) -> dict[str, Any]:
-    day = _day(params, "day")
-    if day is None:
-        raise InvalidInput("day must be a date like 2026-03-01")
-    schedules.add_holiday(session, day, _text(params, "name"), actor=ctx.actor)
-    return {"day": day.isoformat()}
-
-
-@operation("holiday.delete")
-def _holiday_delete(session: Session, ctx: OpContext, params: dict[str, Any]) -> dict[str, Any]:
-    day = _day(params, "day")
-    if day is None:
-        raise InvalidInput("day must be a date like 2026-03-01")
-    schedules.delete_holiday(session, day, actor=ctx.actor)
-    return {}
-
-
 # --- staff accounts -------------------------------------------------------------------------------
 
 
@@ -386,3 +322,6 @@ def _event_record(session: Session, ctx: OpContext, params: dict[str, Any]) -> d
         raise InvalidInput("detail must be a JSON object")
     audit.record(session, kind, actor=ctx.actor, detail=detail)
     return {}
+
+
+from controller.store import admin_ops_access as _access  # noqa: F401 - registers group.*, schedule.*, holiday.*

@@ -11,7 +11,7 @@ from collections.abc import Iterable, Sequence
 from datetime import date
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from controller.core.policy import DoorMode
@@ -107,6 +107,33 @@ def delete_group(session: Session, name: str, *, actor: str) -> None:
     audit.record(session, EventType.ADMIN_GROUP_DELETED, actor=actor, detail={"group": row.name})
 
 
+def rename_group(session: Session, name: str, new_name: str, *, actor: str) -> AccessGroup:
+    """Rename the access group ``name`` to ``new_name`` (unique). Its members keep it (they refer to it by id);
+    visitors it escorts (``users.escort_group`` holds the name) follow it. Records ``admin.group_updated`` with
+    ``renamed_from``."""
+    row = find_group(session, validate_label(name, "group"))
+    clean = validate_label(new_name, "group")
+    if clean == row.name:
+        raise InvalidInput("the new group name is the same as the old one")
+    if session.scalar(select(AccessGroup.id).where(AccessGroup.name == clean)) is not None:
+        raise InvalidInput("an access group with that name already exists")
+    old = row.name
+    row.name = clean
+    session.execute(update(User).where(User.escort_group == old).values(escort_group=clean))
+    session.flush()
+    audit.record(session, EventType.ADMIN_GROUP_UPDATED, actor=actor, detail={"group": clean, "renamed_from": old})
+    return row
+
+
+def group_in_use(session: Session, name: str) -> tuple[AccessGroup, int, int]:
+    """The group ``name``, how many people belong to it, and how many visitors it escorts (what deleting it
+    would do; :class:`NotFound` if there is none)."""
+    row = find_group(session, validate_label(name, "group"))
+    members = session.scalar(select(func.count()).select_from(User).where(User.group_id == row.id)) or 0
+    escorted = session.scalar(select(func.count()).select_from(User).where(User.escort_group == row.name)) or 0
+    return row, members, escorted
+
+
 def _window_tuple(window: Any) -> tuple[int, int, int]:
     if isinstance(window, Sequence) and not isinstance(window, str):
         values = tuple(window)
@@ -160,6 +187,51 @@ def list_schedules(session: Session) -> list[Schedule]:
     return list(session.scalars(select(Schedule).order_by(Schedule.name)))
 
 
+def update_schedule(
+    session: Session,
+    name: str,
+    *,
+    windows: Iterable[Any] | None = None,
+    allow_on_holidays: bool | None = None,
+    new_name: str | None = None,
+    actor: str,
+) -> Schedule:
+    """Change the schedule ``name``: replace its windows (at least one), its holiday rule, its name (unique);
+    ``None`` leaves that part as it is. Groups keep following it. Everything is checked before anything
+    changes. Records ``admin.schedule_updated`` with the schedule as it is now (and ``renamed_from``)."""
+    row = _find_schedule(session, validate_label(name, "schedule"))
+    clean = validate_label(new_name, "schedule") if new_name is not None else row.name
+    if clean != row.name and session.scalar(select(Schedule.id).where(Schedule.name == clean)) is not None:
+        raise InvalidInput("a schedule with that name already exists")
+    spans = [_window_tuple(w) for w in windows] if windows is not None else None
+    if spans is not None and not spans:
+        raise InvalidInput("a schedule needs at least one window; to close a group, bind it to another schedule")
+    if spans is None and allow_on_holidays is None and clean == row.name:
+        raise InvalidInput("nothing to change: give the windows, the holiday rule or a new name")
+    detail: dict[str, Any] = {"schedule": clean}
+    if clean != row.name:
+        detail["renamed_from"] = row.name
+        row.name = clean
+    if spans is not None:
+        row.windows = [ScheduleWindow(weekday=d, start_minute=s, end_minute=e) for d, s, e in spans]
+    if allow_on_holidays is not None:
+        row.allow_on_holidays = bool(allow_on_holidays)
+    session.flush()
+    detail.update(windows=[[w.weekday, w.start_minute, w.end_minute] for w in row.windows],
+                  allow_on_holidays=bool(row.allow_on_holidays))
+    audit.record(session, EventType.ADMIN_SCHEDULE_UPDATED, actor=actor, detail=detail)
+    return row
+
+
+def schedule_in_use(session: Session, name: str) -> tuple[Schedule, list[str]]:
+    """The schedule ``name`` and the names of the groups that follow it (what deleting it would do;
+    :class:`NotFound` if there is none)."""
+    row = _find_schedule(session, validate_label(name, "schedule"))
+    groups = session.scalars(select(AccessGroup.name).where(AccessGroup.schedule_id == row.id)
+                             .order_by(AccessGroup.name))
+    return row, list(groups)
+
+
 def delete_schedule(session: Session, name: str, *, actor: str) -> None:
     """Delete a schedule no group uses (else :class:`PolicyRefused`). Records ``admin.schedule_deleted``."""
     row = _find_schedule(session, validate_label(name, "schedule"))
@@ -191,6 +263,17 @@ def list_holidays(session: Session, *, year: int | None = None) -> list[Holiday]
     if year is not None:
         stmt = stmt.where(Holiday.day >= date(year, 1, 1), Holiday.day <= date(year, 12, 31))
     return list(session.scalars(stmt))
+
+
+def holiday_in_use(session: Session, day: date) -> tuple[Holiday, list[str]]:
+    """The holiday on ``day`` and the schedules that deny on holidays, which would open that day again if it
+    were removed (:class:`NotFound` if ``day`` is no holiday)."""
+    row = session.scalars(select(Holiday).where(Holiday.day == day)).one_or_none()
+    if row is None:
+        raise NotFound(f"{day.isoformat()} is not a holiday")
+    closed = session.scalars(select(Schedule.name).where(Schedule.allow_on_holidays.is_(False))
+                             .order_by(Schedule.name))
+    return row, list(closed)
 
 
 def delete_holiday(session: Session, day: date, *, actor: str) -> None:

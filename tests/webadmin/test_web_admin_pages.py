@@ -42,7 +42,7 @@ def test_groups_add_bind_schedule_delete(admin: Any, engine: Any) -> None:
     assert _all(engine, AccessGroup)[0].schedule is None
     page = get(admin, "/groups").get_data(as_text=True)
     assert "Archivists" in page and "any time" in page
-    post(admin, "/groups/delete", {"name": "Archivists"})
+    post(admin, "/groups/delete", {"name": "Archivists", "confirm": "yes"})
     assert _all(engine, AccessGroup) == []
     assert [e.type for e in events(engine, "admin.group")] == ["admin.group_added", "admin.group_updated", "admin.group_deleted"]
 
@@ -85,7 +85,7 @@ def test_group_with_members_cannot_be_deleted(admin: Any, engine: Any) -> None:
         schedules.add_group(db, "Day", actor="cli")
         people.add_user(db, name=None, agreement_signed_on=date(2026, 1, 1), group="Day", actor="cli")
         db.commit()
-    r = post(admin, "/groups/delete", {"name": "Day"})
+    r = post(admin, "/groups/delete", {"name": "Day", "confirm": "yes"})
     assert r.status_code == 400 and "still has 1 member" in r.get_data(as_text=True)
 
 
@@ -110,7 +110,7 @@ def test_schedule_add_with_windows_and_delete(admin: Any, engine: Any) -> None:
     assert sched.allow_on_holidays
     page = get(admin, "/schedules").get_data(as_text=True)
     assert "Monday 08:00–12:00" in page and "Friday 08:00–24:00" in page
-    post(admin, "/schedules/delete", {"name": "Weekdays"})
+    post(admin, "/schedules/delete", {"name": "Weekdays", "confirm": "yes"})
     assert _all(engine, Schedule) == []
 
 
@@ -135,7 +135,7 @@ def test_schedule_in_use_cannot_be_deleted(admin: Any, engine: Any) -> None:
         schedules.add_schedule(db, "Nights", [(1, 0, 360)], actor="cli")
         schedules.add_group(db, "Guards", schedule="Nights", actor="cli")
         db.commit()
-    r = post(admin, "/schedules/delete", {"name": "Nights"})
+    r = post(admin, "/schedules/delete", {"name": "Nights", "confirm": "yes"})
     assert r.status_code == 400 and "still use this schedule" in r.get_data(as_text=True)
 
 
@@ -150,9 +150,9 @@ def test_holidays(admin: Any, engine: Any) -> None:
     r = post(admin, "/holidays/new", {"day": "25/12/2026", "name": "X"})
     assert r.status_code == 400 and "must be a date" in r.get_data(as_text=True)
     assert "Christmas" in get(admin, "/holidays").get_data(as_text=True)
-    post(admin, "/holidays/delete", {"day": "2026-12-25"})
+    post(admin, "/holidays/delete", {"day": "2026-12-25", "confirm": "yes"})
     assert _all(engine, Holiday) == []
-    r = post(admin, "/holidays/delete", {"day": "2026-12-26"})
+    r = post(admin, "/holidays/delete", {"day": "2026-12-26", "confirm": "yes"})
     assert r.status_code == 400 and "not a holiday" in r.get_data(as_text=True)
 
 

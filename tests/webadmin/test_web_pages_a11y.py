@@ -102,7 +102,7 @@ def test_no_pin_or_name_in_the_server_log(admin: Any, daemon: Any, caplog: Any) 
         page = get(admin, r.headers["Location"]).get_data(as_text=True)
         pin = pin_re.search(page).group(1)
         code = re.search(r"U\d{4}", page).group(0)
-        r = post(admin, f"/people/{code}/reset-pin")
+        r = post(admin, f"/people/{code}/reset-pin", {"confirm": "yes"})
         assert r.status_code == 303, r.get_data(as_text=True)[-600:]
         new_pin = pin_re.search(get(admin, r.headers["Location"]).get_data(as_text=True)).group(1)
     for secret in (pin, new_pin, "Hidden Person"):

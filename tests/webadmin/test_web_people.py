@@ -312,7 +312,7 @@ def test_revoking_someone_with_fingers_asks_the_daemon_to_delete_them(admin: Any
 
 def test_reset_pin(admin: Any, engine: Any, daemon: Any) -> None:
     (code,) = _add_people(engine, 1)
-    r = post(admin, f"/people/{code}/reset-pin")
+    r = post(admin, f"/people/{code}/reset-pin", {"confirm": "yes"})
     assert r.status_code == 303
     page = get(admin, r.headers["Location"])
     body = page.get_data(as_text=True)
@@ -324,7 +324,7 @@ def test_reset_pin(admin: Any, engine: Any, daemon: Any) -> None:
 def test_reset_pin_daemon_unreachable(admin: Any, engine: Any, daemon: Any) -> None:
     (code,) = _add_people(engine, 1)
     daemon.close()
-    r = post(admin, f"/people/{code}/reset-pin")
+    r = post(admin, f"/people/{code}/reset-pin", {"confirm": "yes"})
     assert r.status_code == 303
     assert "not running; no change was made" in get(admin, r.headers["Location"]).get_data(as_text=True)
 
@@ -416,7 +416,7 @@ def test_finger_status_of_unknown_job_or_other_person_is_404(admin: Any, engine:
 def test_delete_finger(admin: Any, engine: Any, daemon: Any) -> None:
     (code,) = _add_people(engine, 1)
     daemon.handlers["finger.delete"] = lambda req, progress: {"deleted": 1}
-    r = post(admin, f"/people/{code}/finger/delete")
+    r = post(admin, f"/people/{code}/finger/delete", {"confirm": "yes"})
     assert r.status_code == 303
     assert "were deleted" in get(admin, r.headers["Location"]).get_data(as_text=True)
     assert daemon.sent("finger.delete", user=code, actor="alice")

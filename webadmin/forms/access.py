@@ -34,10 +34,18 @@ class GroupRulesForm(KunciForm):
     two_person = Tick("Two-person rule")
 
 
-class GroupDeleteForm(KunciForm):
-    """The group to delete."""
+class GroupRenameForm(KunciForm):
+    """A group's current name and its new one."""
 
     name = Text("Group name", max_length=LABEL_MAX_LENGTH, required=True)
+    new_name = Text("New name", max_length=LABEL_MAX_LENGTH, required=True)
+
+
+class GroupDeleteForm(KunciForm):
+    """The group to delete; nothing is deleted unless ``confirm`` is set (the confirmation page sets it)."""
+
+    name = Text("Group name", max_length=LABEL_MAX_LENGTH, required=True)
+    confirm = Tick("Yes, delete it")
 
 
 class ScheduleForm(KunciForm):
@@ -86,10 +94,39 @@ for _day, _day_name in enumerate(WEEKDAYS):
         setattr(ScheduleForm, f"end_{_day}_{_slot}", TimeOfDay(f"{_day_name} end", allow_24=True))
 
 
+class ScheduleEditForm(ScheduleForm):
+    """An existing schedule (``original``, its current name) with its new name, windows and holiday rule."""
+
+    original = Text("Schedule", max_length=LABEL_MAX_LENGTH, required=True)
+
+
+def schedule_values(schedule: Any) -> dict[str, str] | None:
+    """The edit form's values for a stored ``schedule`` (``None`` if a weekday has more windows than the
+    form has rows: such a schedule is changed with ``kunci schedule set``)."""
+    values = {"name": schedule.name, "original": schedule.name}
+    if schedule.allow_on_holidays:
+        values["allow_on_holidays"] = "on"
+    used = [0] * len(WEEKDAYS)
+    for window in sorted(schedule.windows, key=lambda w: (w.weekday, w.start_minute)):
+        slot = used[window.weekday]
+        if slot >= WINDOWS_PER_DAY:
+            return None
+        used[window.weekday] += 1
+        values[f"start_{window.weekday}_{slot}"] = hh_mm(window.start_minute)
+        values[f"end_{window.weekday}_{slot}"] = hh_mm(window.end_minute)
+    return values
+
+
+def hh_mm(minutes: int) -> str:
+    """Minutes since midnight as 24-hour ``HH:MM`` (1440 is ``24:00``)."""
+    return f"{minutes // 60:02d}:{minutes % 60:02d}"
+
+
 class ScheduleDeleteForm(KunciForm):
-    """The schedule to delete."""
+    """The schedule to delete; nothing is deleted unless ``confirm`` is set."""
 
     name = Text("Schedule name", max_length=LABEL_MAX_LENGTH, required=True)
+    confirm = Tick("Yes, delete it")
 
 
 class HolidayForm(KunciForm):
@@ -100,6 +137,7 @@ class HolidayForm(KunciForm):
 
 
 class HolidayDeleteForm(KunciForm):
-    """The holiday to remove."""
+    """The holiday to remove; nothing is removed unless ``confirm`` is set."""
 
     day = Day("Date", required=True)
+    confirm = Tick("Yes, remove it")

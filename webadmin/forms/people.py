@@ -72,3 +72,10 @@ class RevokeForm(KunciForm):
     """Revoking a person is final: the box must be ticked."""
 
     confirm = Tick("Yes, revoke for good")
+
+
+class ConfirmForm(KunciForm):
+    """A change that cannot be undone (reset a PIN, delete fingerprints) happens only with ``confirm`` set,
+    which the confirmation page's button sends."""
+
+    confirm = Tick("Yes, do it")

@@ -2,8 +2,12 @@
 
 Each change is one ``admin`` call to the door daemon (``group.*``, ``schedule.*``,
 ``holiday.*``), which applies it with its admin event; the web only reads.
-Schedules are created whole (name, up to two windows per weekday, holiday rule);
-to change one, create a new schedule, move the groups to it, delete the old one.
+A schedule (name, up to two windows per weekday, holiday rule) is edited in place
+(``schedule.update``); a group is renamed with ``group.rename``. Deleting a group, a
+schedule or a holiday first shows a confirmation page (a GET on the same address) that
+says what the deletion would do; the POST changes nothing without its ``confirm`` field.
+Times are typed as 24-hour ``HH:MM`` text (no browser time picker, which shows 12 hours
+in some locales) and checked here.
 """
 
 from __future__ import annotations
@@ -24,24 +28,38 @@ from webadmin.forms.access import (
     WINDOWS_PER_DAY,
     GroupDeleteForm,
     GroupForm,
+    GroupRenameForm,
     GroupRulesForm,
     HolidayDeleteForm,
     HolidayForm,
     ScheduleDeleteForm,
+    ScheduleEditForm,
     ScheduleForm,
+    hh_mm,
+    schedule_values,
 )
 from webadmin.security import ADMIN_ONLY, allow
-from webadmin.state import read_db
+from webadmin.state import read_db, state
+from webadmin.views.confirm import confirm_page, unconfirmed
 
 logger = logging.getLogger(__name__)
 
 bp = Blueprint("groups", __name__)
 
 _ERRORS = (InvalidInput, NotFound, PolicyRefused)
+NOT_DELETED = "Nothing was deleted: confirm on this page first."
 
 
-def _minutes_text(minutes: int) -> str:
-    return f"{minutes // 60:02d}:{minutes % 60:02d}"
+def _refusal(exc: Exception) -> tuple[str, int]:
+    """The message and HTTP status of a refused change (a form or store error: 400; the daemon's own)."""
+    if isinstance(exc, daemon.ChangeRefused):
+        return exc.message, exc.status
+    return sentence(str(exc)), 400
+
+
+def _windows_text(schedule: Any) -> str:
+    return ", ".join(f"{WEEKDAYS[w.weekday]} {hh_mm(w.start_minute)}–{hh_mm(w.end_minute)}"
+                     for w in sorted(schedule.windows, key=lambda w: (w.weekday, w.start_minute))) or "no windows"
 
 
 # --- groups ----------------------------------------------------------------------------------------
@@ -112,12 +130,63 @@ def group_rules() -> Any:
     return _group_change(change, "Group rules saved.")
 
 
-@bp.route("/groups/delete", methods=["POST"])
+@bp.route("/groups/rename", methods=["GET", "POST"])
+@allow(ADMIN_ONLY)
+def group_rename() -> Any:
+    """GET: the rename form of the group ``?name=``; POST: rename it through the daemon."""
+    if request.method == "GET":
+        try:
+            name = GroupForm(formdata=request.args).checked().name.data
+            group, members, escorted = rules.group_in_use(read_db(), name)
+        except _ERRORS as exc:
+            return _groups_page(sentence(str(exc)), None, 404)
+        return render_template("groups/group_rename.html", group=group, members=members, escorted=escorted,
+                               values={"new_name": group.name}, error=None)
+    try:
+        form = GroupRenameForm().checked()
+        daemon.admin("group.rename", group=form.name.data, new_name=form.new_name.data)
+    except (*_ERRORS, daemon.ChangeRefused) as exc:
+        message, status = _refusal(exc)
+        try:
+            group, members, escorted = rules.group_in_use(read_db(), request.form.get("name", ""))
+        except _ERRORS:
+            return _groups_page(message, None, status)
+        return render_template("groups/group_rename.html", group=group, members=members, escorted=escorted,
+                               values=request.form, error=message), status
+    flash(f"Group '{form.name.data}' is now '{form.new_name.data}'.", "ok")
+    return redirect(url_for("groups.groups"), code=303)
+
+
+@bp.route("/groups/delete", methods=["GET", "POST"])
 @allow(ADMIN_ONLY)
 def group_delete() -> Any:
-    """Delete a group nobody belongs to."""
-    return _group_change(lambda: daemon.admin("group.delete", name=GroupDeleteForm().checked().name.data),
-                         "Group deleted.")
+    """GET: what deleting the group ``?name=`` would do; POST with ``confirm``: delete it (nobody may belong to it)."""
+    if request.method == "GET":
+        try:
+            group, members, escorted = rules.group_in_use(read_db(), GroupDeleteForm(formdata=request.args)
+                                                          .checked().name.data)
+        except _ERRORS as exc:
+            return _groups_page(sentence(str(exc)), None, 404)
+        schedule = group.schedule.name if group.schedule else "any time"
+        lines = [f"This deletes the access group '{group.name}' (schedule: {schedule})."]
+        if escorted:
+            lines.append(f"{escorted} visitor(s) need an escort from this group: they could no longer enter.")
+        if group.name == state().config.door.lockdown_override_group:
+            lines.append("The configuration names it as the lockdown override group: during a lockdown nobody "
+                         "could enter any more.")
+        blocked = (f"{members} person(s) belong to it: move them to another group first. Nothing can be deleted "
+                   "until then.") if members else None
+        return confirm_page(f"Delete group '{group.name}'?", lines, action=url_for("groups.group_delete"),
+                        fields={"name": group.name}, button=f"Delete group '{group.name}'",
+                        back=url_for("groups.groups"), blocked=blocked)
+    try:
+        form = GroupDeleteForm().checked()
+    except _ERRORS as exc:
+        return _groups_page(sentence(str(exc)), None, 400)
+    if not form.confirm.data:
+        return unconfirmed(url_for("groups.group_delete", name=form.name.data), NOT_DELETED)
+    return _group_change(lambda: daemon.admin("group.delete", name=form.name.data),
+                         f"Group '{form.name.data}' deleted.")
 
 
 # --- schedules -------------------------------------------------------------------------------------
@@ -130,7 +199,7 @@ def _schedules_page(error: str | None = None, values: Any = None, status: int = 
             schedules=rules.list_schedules(read_db()),
             weekdays=WEEKDAYS,
             slots=range(WINDOWS_PER_DAY),
-            minutes_text=_minutes_text,
+            minutes_text=hh_mm,
             error=error,
             values=values or {},
         ),
@@ -161,17 +230,66 @@ def schedule_add() -> Any:
     return redirect(url_for("groups.schedules"), code=303)
 
 
-@bp.route("/schedules/delete", methods=["POST"])
+def _edit_page(schedule: Any, groups: list[str], values: Any, error: str | None = None, status: int = 200) -> Any:
+    return render_template("groups/schedule_edit.html", schedule=schedule, groups=groups, values=values,
+                           weekdays=WEEKDAYS, slots=range(WINDOWS_PER_DAY), error=error), status
+
+
+@bp.route("/schedules/edit", methods=["GET", "POST"])
+@allow(ADMIN_ONLY)
+def schedule_edit() -> Any:
+    """GET: the schedule ``?name=`` in the schedule form; POST: change it through the daemon (``schedule.update``);
+    the groups that follow it keep it, and the door uses the new windows at once."""
+    if request.method == "GET":
+        try:
+            schedule, groups = rules.schedule_in_use(read_db(), ScheduleDeleteForm(formdata=request.args)
+                                                     .checked().name.data)
+        except _ERRORS as exc:
+            return _schedules_page(sentence(str(exc)), None, 404)
+        return _edit_page(schedule, groups, schedule_values(schedule))
+    try:
+        form = ScheduleEditForm().checked()
+        daemon.admin("schedule.update", name=form.original.data, new_name=form.name.data, windows=form.windows(),
+                     allow_on_holidays=bool(form.allow_on_holidays.data))
+    except (*_ERRORS, daemon.ChangeRefused) as exc:
+        message, status = _refusal(exc)
+        try:
+            schedule, groups = rules.schedule_in_use(read_db(), request.form.get("original", ""))
+        except _ERRORS:
+            return _schedules_page(message, None, status)
+        return _edit_page(schedule, groups, request.form, message, status)
+    flash(f"Schedule '{form.name.data}' saved; the door uses it now.", "ok")
+    return redirect(url_for("groups.schedules"), code=303)
+
+
+@bp.route("/schedules/delete", methods=["GET", "POST"])
 @allow(ADMIN_ONLY)
 def schedule_delete() -> Any:
-    """Delete a schedule no group uses."""
+    """GET: what deleting the schedule ``?name=`` would do; POST with ``confirm``: delete it (no group may use it)."""
+    if request.method == "GET":
+        try:
+            schedule, groups = rules.schedule_in_use(read_db(), ScheduleDeleteForm(formdata=request.args)
+                                                     .checked().name.data)
+        except _ERRORS as exc:
+            return _schedules_page(sentence(str(exc)), None, 404)
+        blocked = (f"{len(groups)} group(s) use it ({', '.join(groups)}): bind them to another schedule first. "
+                   "Nothing can be deleted until then.") if groups else None
+        holidays = "allowed" if schedule.allow_on_holidays else "denied"
+        return confirm_page(f"Delete schedule '{schedule.name}'?",
+                        [(f"This deletes the schedule '{schedule.name}': {_windows_text(schedule)}; "
+                          f"holidays {holidays}.")],
+                        action=url_for("groups.schedule_delete"), fields={"name": schedule.name},
+                        button=f"Delete schedule '{schedule.name}'", back=url_for("groups.schedules"), blocked=blocked)
     try:
-        daemon.admin("schedule.delete", name=ScheduleDeleteForm().checked().name.data)
+        form = ScheduleDeleteForm().checked()
+        if not form.confirm.data:
+            return unconfirmed(url_for("groups.schedule_delete", name=form.name.data), NOT_DELETED)
+        daemon.admin("schedule.delete", name=form.name.data)
     except _ERRORS as exc:
         return _schedules_page(sentence(str(exc)), None, 400)
     except daemon.ChangeRefused as exc:
         return _schedules_page(exc.message, None, exc.status)
-    flash("Schedule deleted.", "ok")
+    flash(f"Schedule '{form.name.data}' deleted.", "ok")
     return redirect(url_for("groups.schedules"), code=303)
 
 
@@ -207,12 +325,29 @@ def holiday_add() -> Any:
     return redirect(url_for("groups.holidays"), code=303)
 
 
-@bp.route("/holidays/delete", methods=["POST"])
+@bp.route("/holidays/delete", methods=["GET", "POST"])
 @allow(ADMIN_ONLY)
 def holiday_delete() -> Any:
-    """Remove a holiday."""
+    """GET: what removing the holiday ``?day=`` would do; POST with ``confirm``: remove it."""
+    if request.method == "GET":
+        try:
+            wanted = HolidayDeleteForm(formdata=request.args).checked().day.data
+            holiday, closed = rules.holiday_in_use(read_db(), wanted)
+        except _ERRORS as exc:
+            return _holidays_page(sentence(str(exc)), None, 404)
+        day = holiday.day.isoformat()
+        effect = (f"On that day {len(closed)} schedule(s) that deny entry on holidays will open at their usual "
+                  f"times again: {', '.join(closed)}." if closed
+                  else "No schedule denies entry on holidays, so entry on that day does not change.")
+        return confirm_page(f"Remove the holiday on {day}?",
+                            [f"This removes the holiday '{holiday.name}' on {day}.", effect],
+                        action=url_for("groups.holiday_delete"), fields={"day": day},
+                        button=f"Remove the holiday on {day}", back=url_for("groups.holidays"))
     try:
-        daemon.admin("holiday.delete", day=HolidayDeleteForm().checked().day.data.isoformat())
+        form = HolidayDeleteForm().checked()
+        if not form.confirm.data:
+            return unconfirmed(url_for("groups.holiday_delete", day=form.day.data.isoformat()), NOT_DELETED)
+        daemon.admin("holiday.delete", day=form.day.data.isoformat())
     except _ERRORS as exc:
         return _holidays_page(sentence(str(exc)), None, 400)
     except daemon.ChangeRefused as exc:

@@ -40,15 +40,16 @@ from controller.timefmt import utcnow
 from webadmin import daemon
 from webadmin.forms import USER_CODE, sentence
 from webadmin.forms.people import (
+    ConfirmForm,
     PeopleListForm,
     PeopleSearchForm,
     PersonForm,
     RevokeForm,
 )
 from webadmin.security import ADMIN_ONLY, allow
-from webadmin.shown_once import PinNotice
 from webadmin.state import read_db, state
 from webadmin.templating import site_zone
+from webadmin.views.confirm import confirm_page, unconfirmed
 from webadmin.views.errors import render_error
 
 logger = logging.getLogger(__name__)
@@ -200,32 +201,7 @@ def add() -> Any:
         ), 400
     except daemon.ChangeRefused as exc:
         return render_template("people/new.html", **_form_context(values=request.form, error=exc.message)), exc.status
-    return _show_pin_once(result, new=True)
-
-
-def _show_pin_once(result: dict[str, Any], *, new: bool, duress: bool = False) -> Any:
-    """Keep the daemon's ``{code, pin}`` (or ``duress_pin``) for one showing and redirect (303) to the page
-    that shows it."""
-    code, pin = str(result.get("code") or ""), str(result.get("duress_pin" if duress else "pin") or "")
-    if not USER_CODE.fullmatch(code):
-        flash("The door daemon made the change but did not say which person; check the list.", "error")
-        return redirect(url_for("people.index"), code=303)
-    if not pin.isdigit():
-        flash(f"{code}: the door daemon did not return a PIN. Use 'Reset PIN'.", "error")
-        return redirect(url_for("people.show", code=code), code=303)
-    key = state().shown_once.put(g.account.token_hash, PinNotice(code=code, pin=pin, new=new, duress=duress))
-    return redirect(url_for("people.pin_once", key=key), code=303)
-
-
-@bp.route("/pin-once/<key>")
-@allow(ADMIN_ONLY)
-def pin_once(key: str) -> Any:
-    """Show a new PIN once. A reload (or another session) gets "already shown" and changes nothing."""
-    notice = state().shown_once.take(g.account.token_hash, key[:64])
-    if notice is None:
-        return render_template("people/pin_once.html", shown=True), 410
-    return render_template("people/pin_once.html", shown=False, code=notice.code, pin=notice.pin, new=notice.new,
-                           duress=notice.duress)
+    return _pins.show_pin_once(result, new=True)
 
 
 @bp.route("/<code>")
@@ -262,6 +238,11 @@ def edit(code: str) -> Any:
     ), status
 
 
+def who(user: Any) -> str:
+    """``U0002 (Rina Hartono)``, or the code alone for a person without a name."""
+    return f"{user.code} ({user.display_name})" if user.display_name else user.code
+
+
 def _user_or_404(code: str) -> Any:
     try:
         return people.get_user(read_db(), code)
@@ -294,35 +275,6 @@ def set_status(code: str, action: str) -> Any:
         except daemon.DaemonProblem as exc:
             flash("Their fingerprints are still on the sensor (they no longer open the door): " + exc.message, "error")
     return redirect(url_for("people.show", code=code), code=303)
-
-
-@bp.route("/<code>/reset-pin", methods=["POST"])
-@allow(ADMIN_ONLY)
-def reset_pin(code: str) -> Any:
-    """Have the daemon draw a new PIN (the old one stops working) and show it once."""
-    user = _user_or_404(_code_or_404(code))
-    if user.status == PersonStatus.REVOKED:
-        flash(f"{user.code} is revoked; a revoked person cannot get a PIN.", "error")
-        return redirect(url_for("people.show", code=user.code), code=303)
-    try:
-        result = daemon.admin("user.reset_pin", user=user.code)
-    except daemon.ChangeRefused as exc:
-        flash("No PIN was issued. " + exc.message, "error")
-        return redirect(url_for("people.show", code=user.code), code=303)
-    return _show_pin_once(result, new=False)
-
-
-@bp.route("/<code>/duress-pin", methods=["POST"])
-@allow(ADMIN_ONLY)
-def duress_pin(code: str) -> Any:
-    """Have the daemon draw the person's duress PIN (replacing an older one) and show it once."""
-    user = _user_or_404(_code_or_404(code))
-    try:
-        result = daemon.admin("user.issue_duress_pin", user=user.code)
-    except daemon.ChangeRefused as exc:
-        flash("No duress PIN was issued. " + exc.message, "error")
-        return redirect(url_for("people.show", code=user.code), code=303)
-    return _show_pin_once(result, new=False, duress=True)
 
 
 @bp.route("/<code>/finger", methods=["GET"])
@@ -364,11 +316,21 @@ def finger_status(code: str) -> Any:
     return jsonify(snapshot)
 
 
-@bp.route("/<code>/finger/delete", methods=["POST"])
+@bp.route("/<code>/finger/delete", methods=["GET", "POST"])
 @allow(ADMIN_ONLY)
 def finger_delete(code: str) -> Any:
-    """Delete the person's fingerprints from the sensor and the database (through the daemon)."""
+    """GET: what deleting does; POST with ``confirm``: delete the person's fingerprints from the sensor and the
+    database (through the daemon)."""
     user = _user_or_404(_code_or_404(code))
+    page = url_for("people.finger_delete", code=user.code)
+    if request.method == "GET":
+        return confirm_page(f"Delete the fingerprints of {user.code}?", [
+            f"This deletes the {len(user.fingers)} fingerprint(s) of {who(user)} from the sensor and the database.",
+            ("Their fingers no longer open the door; to use them again they must be enrolled again. Their PIN "
+             "does not change.")], action=page, button="Delete fingerprints",
+            back=url_for("people.show", code=user.code))
+    if not ConfirmForm().confirm.data:
+        return unconfirmed(page)
     try:
         daemon.call("finger.delete", user=user.code, actor=g.account.username)
     except daemon.DaemonProblem as exc:
@@ -379,3 +341,4 @@ def finger_delete(code: str) -> Any:
 
 
 from webadmin.views import people_import as _people_import  # noqa: F401 - registers "Import people" on bp
+from webadmin.views import people_pins as _pins  # registers the PIN pages on bp
