@@ -342,41 +342,9 @@ def check_cross(values: Mapping[str, Mapping[str, Any]], bad: set[str], errors: 
         errors.append("web.cert_file, web.key_file: set both or neither (empty = DATA/tls/cert.pem and key.pem)")
     if usable("sensor.enabled", "sensor.port") and get("sensor.enabled") and not get("sensor.port").strip():
         errors.append("sensor.port: must not be empty while sensor.enabled = true")
-    _check_alerts(values, usable, errors)
+    from controller.config.validate_alerts import check_alerts  # here: that module imports this one
 
-
-#: Host names that are this machine (a plain SMTP relay and a token-less metrics endpoint must be one).
-LOOPBACK_HOSTS = frozenset({"127.0.0.1", "::1", "localhost"})
-
-
-def _check_alerts(values: Mapping[str, Mapping[str, Any]], usable: Callable[..., bool], errors: list[str]) -> None:
-    """The alert destinations (docs/alerts.md): what an enabled destination needs, and where it may be plain."""
-    def need(section: str, *keys: str) -> None:
-        for key in keys:
-            if usable(f"{section}.{key}") and not values[section][key]:
-                errors.append(f"{section}.{key}: required while {section}.enabled = true")
-
-    if values["mqtt"]["enabled"]:
-        need("mqtt", "host")
-        if values["mqtt"]["password_file"] and not values["mqtt"]["username"]:
-            errors.append("mqtt.password_file: set mqtt.username too (the broker logs in a user, not a password)")
-    if values["webhook"]["enabled"]:
-        need("webhook", "url", "secret_file")
-        url = values["webhook"]["url"]
-        if url and not url.startswith("https://"):
-            errors.append(f"webhook.url: {toml_value(url)} must start with https:// (alarms are signed, and sent "
-                          "encrypted)")
-    if values["email"]["enabled"]:
-        need("email", "host", "sender", "recipients")
-        if values["email"]["security"] == "none" and values["email"]["host"] not in LOOPBACK_HOSTS | {""}:
-            errors.append(f"email.security: none sends mail unencrypted; allowed only to a relay on this machine, "
-                          f"not to {toml_value(values['email']['host'])}")
-        if values["email"]["password_file"] and not values["email"]["username"]:
-            errors.append("email.password_file: set email.username too")
-    metrics = values["metrics"]
-    if metrics["enabled"] and metrics["host"] not in LOOPBACK_HOSTS and not metrics["token_file"]:
-        errors.append(f"metrics.token_file: required when metrics.host = {toml_value(metrics['host'])} is not "
-                      "loopback (nobody on the network reads the door's state without the token)")
+    check_alerts(values, usable, errors)
 
 
 def _check_pin_clash(
