@@ -1,4 +1,5 @@
-// Kunci finger enrolment: poll the progress endpoint and show the current step.
+// Kunci finger enrolment: poll the progress endpoint and show the current step; a step is ticked only once
+// the daemon has moved past it. With simulated hardware the page's Touch/Lift buttons drive the sensor.
 (function () {
   "use strict";
   var box = document.getElementById("enrol");
@@ -6,31 +7,53 @@
   var url = box.getAttribute("data-status-url");
   var message = document.getElementById("enrol-message");
   var result = document.getElementById("enrol-result");
+  var again = document.getElementById("enrol-again");
+  var sim = document.getElementById("enrol-sim");
   // The steps in the page's order (rendered from the one step list, controller/core/enrolment.py).
   var order = Array.prototype.map.call(box.querySelectorAll("li[data-step]"), function (li) {
     return li.getAttribute("data-step");
   });
+  // done: every step ticked (stored); otherwise the steps before the one the daemon asks for now are done.
   function mark(step, done) {
     var reached = order.indexOf(step);
     box.querySelectorAll("li[data-step]").forEach(function (li) {
       var i = order.indexOf(li.getAttribute("data-step"));
-      li.setAttribute("data-state", done || i < reached ? "done" : (i === reached ? "current" : ""));
+      li.setAttribute("data-state", done || (reached >= 0 && i < reached) ? "done" : (i === reached ? "current" : ""));
     });
   }
+  box.querySelectorAll("form[data-enrol-sim]").forEach(function (form) {
+    form.addEventListener("submit", function (ev) {
+      ev.preventDefault();
+      fetch(form.action, {
+        method: "POST", credentials: "same-origin", body: new URLSearchParams(new FormData(form)),
+        headers: { "X-Requested-With": "fetch", "Accept": "application/json" }
+      })
+        .then(function (r) { return r.json(); })
+        .then(function (d) { if (!d.ok) { message.textContent = d.message || "The simulated sensor did not answer."; } })
+        .catch(function () { message.textContent = "The request failed."; });
+    });
+  });
   function poll() {
     fetch(url, { credentials: "same-origin", headers: { "Accept": "application/json" } })
       .then(function (r) { return r.json(); })
       .then(function (s) {
         if (s.error && !s.done) { message.textContent = s.error; return; }
         message.textContent = s.message || "";
-        mark(s.step, s.done && s.ok);
+        if (s.done && !s.ok) {
+          // Failed: keep the ticks of the steps that were done, mark none as current.
+          box.querySelectorAll("li[data-step][data-state=current]").forEach(function (li) { li.setAttribute("data-state", "failed"); });
+        } else {
+          mark(s.step, s.done && s.ok);
+        }
         if (s.done) {
           result.hidden = false;
+          if (sim) { sim.hidden = true; }
           if (s.ok) {
             result.textContent = "Done" + (s.slot !== null && s.slot !== undefined ? ": stored in sensor slot " + s.slot : "") + ".";
           } else {
             message.classList.add("error");
-            result.textContent = "The enrolment failed: " + (s.error || "unknown error") + ". You can start again.";
+            result.textContent = "The enrolment failed: " + (s.error || "unknown error") + ".";
+            again.hidden = false;
           }
           return;
         }

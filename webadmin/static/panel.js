@@ -1,4 +1,5 @@
-// Kunci virtual door panel: send button presses without reloading; show relay and LEDs every second.
+// Kunci virtual door panel: send button presses without reloading; show relay and LEDs every second;
+// a dot for each digit typed (never the digit), and after "#" what the door decided.
 (function () {
   "use strict";
   var panel = document.getElementById("panel");
@@ -6,16 +7,73 @@
   var statusUrl = panel.getAttribute("data-status-url");
   var message = document.getElementById("panel-message");
   var errorBox = document.getElementById("panel-error");
+  var dots = document.getElementById("panel-dots");
+  var outcome = document.getElementById("panel-outcome");
+  // Reasons of a refusal in words (codes: controller/core/policy.py Reason). The keypad itself reveals
+  // nothing to the person at the door; this panel is the admin's simulator, so it says why.
+  var REASONS = {
+    unknown_credential: { pin: "wrong PIN", finger: "finger not recognised" },
+    suspended: "the person is suspended",
+    revoked: "the person is revoked",
+    not_yet_valid: "the person's access has not started yet",
+    expired: "the person's access has expired",
+    outside_schedule: "outside the person's schedule",
+    holiday: "a holiday, and the schedule is closed on holidays",
+    locked_out: "the keypad is locked out",
+    second_factor_required: "the second factor did not follow in time",
+    second_person_required: "waiting for a second person",
+    escort_required: "the visitor's escort has not come",
+    lockdown: "the door is in lockdown",
+    clock_untrusted: "the door's clock is not trusted",
+    method_not_allowed: "the door does not accept this method",
+    log_unavailable: "the event log cannot be written"
+  };
+  var typed = 0;          // digits typed on this panel since the last "#" or "*"
+  var lastSeen = null;    // id of the newest access decision the page knows of (0: none yet)
+  var waitingAfter = null;  // "#" was sent: the first decision newer than this id is the PIN's outcome
+
   function text(id, value) { var el = document.getElementById(id); if (el) { el.textContent = value; } }
   function light(id, on) { var el = document.getElementById(id); if (el) { el.setAttribute("data-on", on ? "yes" : "no"); } }
+  function showDots() {
+    dots.setAttribute("data-count", String(typed));
+    dots.textContent = typed ? new Array(typed + 1).join("\u25CF") : "No digits typed";
+    dots.setAttribute("aria-label", typed + " digit(s) typed");
+  }
+  function reasonWords(access) {
+    var words = REASONS[access.reason];
+    if (words && typeof words === "object") { words = words[access.method] || words.pin; }
+    return words || String(access.reason || "refused").replace(/_/g, " ");
+  }
+  function sayOutcome(data) {
+    var s = data.status || {};
+    var access = data.last_access;
+    var locked = s.lockout && s.lockout.active;
+    var line;
+    if (locked && data.lockout_until_local) {
+      line = "Locked out until " + data.lockout_until_local;
+    } else if (access && access.result === "granted") {
+      line = "Granted";
+    } else if (access) {
+      line = "Refused: " + reasonWords(access);
+    } else {
+      return;
+    }
+    outcome.hidden = false;
+    outcome.textContent = line;
+    outcome.setAttribute("data-result", locked ? "locked_out" : (access ? access.result : ""));
+  }
   function show(data) {
+    var access = data.last_access;
+    lastSeen = access ? access.id : 0;
+    if (waitingAfter !== null && access && access.id !== waitingAfter) { waitingAfter = null; sayOutcome(data); }
     if (!data.reachable) { errorBox.hidden = false; errorBox.textContent = data.error || "The door daemon is not reachable."; return; }
     errorBox.hidden = true;
     var s = data.status || {};
     var ind = s.indicators || {};
     text("st-door", String(s.door || "unknown").replace(/_/g, " "));
     text("st-relay", s.relay ? "energised (unlocked)" : "off (locked)");
-    text("st-lockout", s.lockout && s.lockout.active ? "active" : "none");
+    text("st-lockout", s.lockout && s.lockout.active
+      ? "active" + (data.lockout_until_local ? " until " + data.lockout_until_local : "") : "none");
     light("led-green", ind.green); light("led-red", ind.red); light("buzzer", ind.buzzer);
   }
   function poll() {
@@ -24,15 +82,36 @@
       .then(show)
       .catch(function () { /* try again next second */ });
   }
+  // Count what a key form sends: digits add dots, "*" clears, "#" submits (the outcome follows).
+  function keysSent(keys) {
+    for (var i = 0; i < keys.length; i += 1) {
+      var k = keys.charAt(i);
+      if (k === "#") { typed = 0; outcome.hidden = false; outcome.textContent = "Checking..."; outcome.removeAttribute("data-result"); }
+      else if (k === "*") { typed = 0; }
+      else if (/[0-9]/.test(k)) { typed += 1; if (typed === 1 && waitingAfter === null) { outcome.hidden = true; } }
+    }
+    showDots();
+  }
   panel.querySelectorAll("form[data-panel]").forEach(function (form) {
     form.addEventListener("submit", function (ev) {
       ev.preventDefault();
+      var isKeys = /\/press$/.test(form.getAttribute("action") || "");
+      var keyInput = form.querySelector("input[name=keys]");
+      var keys = keyInput ? keyInput.value : "";
+      var body = new URLSearchParams(new FormData(form));
+      // Before sending: the decision this "#" causes may be polled before the request returns.
+      if (isKeys && keys.indexOf("#") >= 0 && lastSeen !== null) { waitingAfter = lastSeen; }
+      if (isKeys && keyInput && keyInput.type === "text") { keyInput.value = ""; }  // never left on screen
       fetch(form.action, {
-        method: "POST", credentials: "same-origin", body: new URLSearchParams(new FormData(form)),
+        method: "POST", credentials: "same-origin", body: body,
         headers: { "X-Requested-With": "fetch", "Accept": "application/json" }
       })
         .then(function (r) { return r.json(); })
-        .then(function (d) { message.textContent = d.message || d.error || ""; poll(); })
+        .then(function (d) {
+          if (isKeys && d.ok) { message.textContent = ""; keysSent(String(keys).toUpperCase()); }
+          else { message.textContent = d.message || d.error || ""; }
+          poll();
+        })
         .catch(function () { message.textContent = "The request failed."; });
     });
   });

@@ -29,7 +29,7 @@ from controller.core.vocabulary import EventType
 from controller.errors import InvalidInput
 from controller.store import eventlog
 from controller.store.models import MAX_ROW_ID, Alarm
-from controller.timefmt import utcnow
+from controller.timefmt import parse_iso_utc, utcnow
 from webadmin import charts, daemon
 from webadmin import login as passwords
 from webadmin.forms import KunciForm, sentence
@@ -97,9 +97,22 @@ def live() -> Any:
 @bp.route("/status.json")
 @allow(STAFF)
 def status_json() -> Any:
-    """The daemon's status for page scripts: ``{reachable, status, error}``."""
+    """The daemon's status for page scripts: ``{reachable, status, error, last_access, lockout_until_local}``.
+
+    ``last_access`` is the newest access decision in the log (``{id, result, reason, method, time}``, codes
+    only, never a PIN or a name; ``None`` before the first), so the virtual door panel can say what became of
+    a PIN; ``lockout_until_local`` is the keypad lockout's end as ``HH:MM`` in the site's time zone."""
     result, error = daemon.status()
-    return jsonify(reachable=result is not None, status=result, error=error)
+    newest = eventlog.query_events(read_db(), type="access.*", limit=1)
+    last_access = None
+    if newest:
+        event = newest[0]
+        last_access = {"id": event.id, "result": "granted" if event.type == EventType.ACCESS_GRANTED else "denied",
+                       "reason": event.reason, "method": event.method, "time": event.time}
+    until = ((result or {}).get("lockout") or {}).get("until")
+    until_local = parse_iso_utc(until).astimezone(site_zone()).strftime("%H:%M") if until else None
+    return jsonify(reachable=result is not None, status=result, error=error, last_access=last_access,
+                   lockout_until_local=until_local)
 
 
 @bp.route("/alarms/<int:alarm_id>/ack", methods=["POST"])

@@ -286,7 +286,8 @@ def finger(code: str) -> Any:
     snapshot = state().enrolments.snapshot(job) if job else None
     if snapshot is not None and snapshot["user"] != user.code:
         snapshot, job = None, ""
-    return render_template("people/finger.html", person=user, job=job if snapshot else "", progress=snapshot)
+    return render_template("people/finger.html", person=user, job=job if snapshot else "", progress=snapshot,
+                           simulated=state().config.simulated)
 
 
 @bp.route("/<code>/finger/enroll", methods=["POST"])
@@ -314,6 +315,40 @@ def finger_status(code: str) -> Any:
     if snapshot is None or snapshot["user"] != code:
         return jsonify(ok=False, error="No such enrolment (it may have finished long ago)."), 404
     return jsonify(snapshot)
+
+
+#: How long a simulated touch from the enrolment page lasts at most (seconds): until "Lift your finger".
+SIM_TOUCH_HOLD_SECONDS = 30.0
+
+
+def sim_finger_label(code: str) -> str:
+    """The simulated finger of person ``code`` (``sim-U0042``): the same person always touches with the same
+    finger, so an enrolled simulated finger later opens the door with the virtual panel's same label."""
+    return f"sim-{code}"
+
+
+@bp.route("/<code>/finger/sim/<any(touch, lift):action>", methods=["POST"])
+@allow(ADMIN_ONLY)
+def finger_sim(code: str, action: str) -> Any:
+    """Simulated hardware only: touch the sensor with the person's simulated finger (held until lifted) or
+    lift it, through the daemon's ``sim.finger`` / ``sim.lift``; JSON for the page's script, else a redirect."""
+    if not state().config.simulated:
+        abort(404)
+    user = _user_or_404(_code_or_404(code))
+    try:
+        if action == "touch":
+            daemon.call("sim.finger", label=sim_finger_label(user.code), hold_seconds=SIM_TOUCH_HOLD_SECONDS)
+        else:
+            daemon.call("sim.lift")
+    except daemon.DaemonProblem as exc:
+        ok, message = False, exc.message
+    else:
+        ok, message = True, "Finger on the sensor." if action == "touch" else "Finger lifted."
+    if request.headers.get("X-Requested-With") == "fetch":
+        return jsonify(ok=ok, message=message), 200 if ok else 503
+    if not ok:
+        flash(message, "error")
+    return redirect(url_for("people.finger", code=user.code, job=request.args.get("job", "")), code=303)
 
 
 @bp.route("/<code>/finger/delete", methods=["GET", "POST"])
