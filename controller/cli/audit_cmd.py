@@ -7,7 +7,7 @@ error; and the newest head of the anchor file ``DATA/anchor/heads`` (kept by the
 database, :mod:`controller.store.anchor`) must still be in the log with its MAC, else the tail was
 truncated or rewritten. ``--anchor SEQ:MAC`` adds a head kept off the device; ``--anchor-from FILE`` a
 file of heads collected off the device (published messages, e-mail lines, exports; every one must be in
-the log or an archive with its MAC: :func:`controller.store.chain_check.check_heads`).
+the log or an archive with its MAC: :func:`controller.store.chain_heads.check_heads`).
 Without archives (and on SQLite) it reads the database over a read-only ``sqlite3`` connection and
 imports no SQLAlchemy (:mod:`controller.store.chain_check`, docs/performance.md W10); with archives
 it takes the session path of :mod:`controller.ops.archive_verify` (the same walk over a session).
@@ -32,15 +32,14 @@ from controller.config import load_config
 from controller.core.vocabulary import EventType
 from controller.errors import DataDirError, InvalidInput, StoreError
 from controller.paths import DataDir
-from controller.store import chain_check, reader
+from controller.store import chain_check, chain_heads, reader
 from controller.store.chain_check import (
     GENESIS_MAC,
-    CollectedHeads,
-    HeadsCheck,
     KeptHead,
     SqliteReader,
     VerifyResult,
 )
+from controller.store.chain_heads import CollectedHeads, HeadsCheck
 from controller.store.keys import load_audit_key
 from controller.timefmt import parse_iso_utc, utcnow
 
@@ -138,7 +137,7 @@ def read_collected(name: str) -> CollectedHeads:
         text = sys.stdin.read() if name == "-" else Path(name).read_text(encoding="utf-8", errors="replace")
     except OSError as exc:
         raise InvalidInput(f"cannot read {name}: {exc.strerror or exc}") from None
-    return chain_check.parse_collected(text, "standard input" if name == "-" else name)
+    return chain_heads.parse_collected(text, "standard input" if name == "-" else name)
 
 
 def _given_anchor(args: argparse.Namespace) -> tuple[int, str] | None:
@@ -193,7 +192,7 @@ def _verify_fast(conn: Any, key: bytes, given: tuple[int, str] | None, kept: Kep
     live = chain_check.verify_chain(rows, key, anchor=check, progress=progress.add)
     progress.done()
     kept_problem = chain_check.compare_kept(rows, kept) if kept is not None and not archived_kept else None
-    heads = chain_check.check_heads(rows, collected.heads) if collected is not None and live.ok else None
+    heads = chain_heads.check_heads(rows, collected.heads) if collected is not None and live.ok else None
     ran = rows.all("SELECT id FROM events WHERE type = :type LIMIT 1", {"type": str(EventType.DAEMON_STARTED)})
     return _Outcome(live, live.problem, live.first_bad_seq, kept_problem, bool(ran), heads=heads)
 
@@ -226,7 +225,7 @@ def _verify_session(datadir: DataDir, key: bytes, given: tuple[int, str] | None,
                 kept_problem = anchors.compare(session, anchors.Head(kept.seq, kept.mac, kept.time))
             heads = None
             if collected is not None and full.ok:  # archived heads: looked up in the archives just verified
-                heads = chain_check.check_heads(audit_verify.SessionReader(session), collected.heads,
+                heads = chain_heads.check_heads(audit_verify.SessionReader(session), collected.heads,
                                                 _archived_macs(archive_format.archive_dir(datadir.root)))
             ran_daemon = session.scalar(select(Event.id).where(Event.type == EventType.DAEMON_STARTED).limit(1))
     finally:

@@ -40,7 +40,7 @@ from sqlalchemy.orm import Session
 
 from controller.fileio import fsync_dir
 from controller.paths import DataDir
-from controller.store import audit, audit_verify, chain_check
+from controller.store import audit, audit_verify, chain_check, chain_heads
 from controller.timefmt import iso_utc, utcnow
 
 log = logging.getLogger(__name__)
@@ -241,7 +241,7 @@ def compare(session: Session, head: Head) -> str | None:
 
 def read_anchor_file(path: Path) -> tuple[int, str]:
     """The newest anchor ``(seq, mac_hex)`` in a file kept off the device: any file
-    ``kunci audit verify --anchor-from`` reads (:func:`controller.store.chain_check.parse_collected`: an anchor
+    ``kunci audit verify --anchor-from`` reads (:func:`controller.store.chain_heads.parse_collected`: an anchor
     file, a CSV or JSON export, published messages, ``SEQ:MAC``). Raises ``ValueError``
     (:class:`~controller.errors.InvalidInput`) naming the line that holds no head.
     """
@@ -249,5 +249,5 @@ def read_anchor_file(path: Path) -> tuple[int, str]:
         text = path.read_text(encoding="utf-8", errors="replace")
     except OSError as exc:
         raise ValueError(f"cannot read {path}: {exc.strerror or exc}") from None
-    newest_head = max(chain_check.parse_collected(text, str(path)).heads, key=lambda h: h.seq)
+    newest_head = max(chain_heads.parse_collected(text, str(path)).heads, key=lambda h: h.seq)
     return newest_head.seq, newest_head.mac

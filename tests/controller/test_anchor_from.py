@@ -18,9 +18,10 @@ from controller.alerts.message import Message
 from controller.cli import main
 from controller.errors import InvalidInput
 from controller.paths import DataDir
-from controller.store import anchor, audit, chain_check, keys
+from controller.store import anchor, audit, chain_heads, keys
 from controller.store.audit_verify import SessionReader
-from controller.store.chain_check import SqliteReader, check_heads, parse_collected
+from controller.store.chain_check import SqliteReader
+from controller.store.chain_heads import check_heads, parse_collected
 from controller.store.db import open_database, session_factory
 from tests.controller.test_chain_check import KEY, _fill, _sql, site  # noqa: F401  (site is a fixture)
 
@@ -38,7 +39,7 @@ def _heads(text: str) -> list[tuple[int, str]]:
     f"kunci/main/alarm {MESSAGE}",                              # mosquitto_sub -v
     f'kunci/main/head {{"seq": 5, "mac": "{MAC}"}}',
     f'{{"seq": 5, "mac": "{MAC.upper()}"}}',
-    chain_check.MAIL_HEAD_LINE.format(seq=5, mac=MAC),          # the alarm e-mail's line
+    chain_heads.MAIL_HEAD_LINE.format(seq=5, mac=MAC),          # the alarm e-mail's line
     f"log head: seq 5, mac {MAC}",                              # as the e-mail sink words it today
     f"seq=5 mac={MAC} time=2026-12-01T22:10:00.123456Z",        # a copy of DATA/anchor/heads
     f"head seq=5 mac={MAC}",                                    # kunci audit head
@@ -64,7 +65,7 @@ def test_messages_without_a_head_are_skipped_and_counted() -> None:
         f"kunci/main/state {state}",                            # retained state, "head": null
         '{"door": "main", "locked": true}',
         "",
-        chain_check.MAIL_HEAD_LINE.format(seq=9, mac="cd" * 32),
+        chain_heads.MAIL_HEAD_LINE.format(seq=9, mac="cd" * 32),
     ])
     collected = parse_collected(text, "heads.txt")
     assert [(h.seq, h.line) for h in collected.heads] == [(5, 2), (9, 8)]
@@ -104,7 +105,7 @@ def _stored(db: Path, seq: int) -> str:
     return mac
 
 
-def _check(engine: object, db: Path, text: str) -> chain_check.HeadsCheck:
+def _check(engine: object, db: Path, text: str) -> chain_heads.HeadsCheck:
     """The sqlite3 path and the session path agree; one result returned."""
     heads = parse_collected(text, "heads.txt").heads
     conn = sqlite3.connect(f"{db.resolve().as_uri()}?mode=ro", uri=True)
@@ -137,7 +138,7 @@ def test_a_head_after_the_end_is_a_truncation(site) -> None:  # noqa: F811
 def test_a_head_with_another_mac_is_a_rewrite(site) -> None:  # noqa: F811
     datadir, engine = site
     _fill(engine, KEY)
-    text = f"4:{_stored(datadir.db_file, 4)}\n8:{MAC}\n{chain_check.MAIL_HEAD_LINE.format(seq=12, mac=MAC)}\n"
+    text = f"4:{_stored(datadir.db_file, 4)}\n8:{MAC}\n{chain_heads.MAIL_HEAD_LINE.format(seq=12, mac=MAC)}\n"
     result = _check(engine, datadir.db_file, text)
     rewritten = "rewritten: event seq 8 differs from the head published for it (2 published heads differ, seq 8..12)"
     assert result.problems == (rewritten,)
@@ -159,7 +160,7 @@ def test_thousands_of_heads_take_a_few_batched_queries(site) -> None:  # noqa: F
     with sqlite3.connect(datadir.db_file) as conn:
         rows = conn.execute("SELECT seq, mac FROM events ORDER BY seq").fetchall()
     conn.close()
-    lines = [chain_check.MAIL_HEAD_LINE.format(seq=seq, mac=bytes(mac).hex()) for seq, mac in rows]
+    lines = [chain_heads.MAIL_HEAD_LINE.format(seq=seq, mac=bytes(mac).hex()) for seq, mac in rows]
     heads = parse_collected("\n".join(lines * 2), "heads.txt").heads
     assert len(heads) == 4800
     conn = sqlite3.connect(datadir.db_file)
@@ -168,7 +169,7 @@ def test_thousands_of_heads_take_a_few_batched_queries(site) -> None:  # noqa: F
     finally:
         conn.close()
     assert result.ok and result.checked == 2400 and result.newest == 2400
-    assert CountingReader.queries == 1 + -(-2400 // chain_check.LOOKUP_BATCH)  # the end, then 500 seqs a query
+    assert CountingReader.queries == 1 + -(-2400 // chain_heads.LOOKUP_BATCH)  # the end, then 500 seqs a query
 
 
 def test_anchor_module_reads_the_newest_head_through_the_same_parser(tmp_path: Path) -> None:

@@ -5,17 +5,17 @@ from __future__ import annotations
 import csv
 import io
 import json
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pytest
 from sqlalchemy import text
 
-from controller.store import audit, chain_check, eventlog, people
-from controller.store.db import make_engine, session_factory, upgrade_database
 from controller.errors import InvalidInput
+from controller.store import audit, chain_heads, eventlog, people
+from controller.store.db import make_engine, session_factory, upgrade_database
 
-T0 = datetime(2026, 2, 1, 8, 0, tzinfo=timezone.utc)
+T0 = datetime(2026, 2, 1, 8, 0, tzinfo=UTC)
 KEY = bytes(range(32))
 
 
@@ -183,7 +183,7 @@ def test_export_header_names_filters_and_reads_back_as_the_anchor(session) -> No
                         now=T0 + timedelta(hours=2))
     first = out.getvalue().splitlines()[0]
     assert first.endswith(" unsealed_left_out=0 filters result=denied user=U0002")
-    collected = chain_check.parse_collected(out.getvalue(), "export.csv")
+    collected = chain_heads.parse_collected(out.getvalue(), "export.csv")
     assert [(h.seq, h.mac) for h in collected.heads] == [head]
 
 
