@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import re
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from controller.control import actors
@@ -203,21 +204,42 @@ class CommandHandlers:
             sim.lift()
             return {}
         if cmd == "sim.door":
-            sim.panel.door(open=bool(params.get("open")))
+            opened = bool(params.get("open"))
+            sim.panel.door(open=opened)
+            self._until_read("door", lambda inputs: inputs.door_open == opened)
             return {}
         if cmd == "sim.exit":
             times, hold_ms = int(params.get("times", 1)), float(params.get("hold_ms", 300))
             if not (1 <= times <= 1000 and 20 <= hold_ms <= 5000):
                 raise InvalidInput("times must be 1-1000 and hold_ms 20-5000")
-            for press in range(times):
-                if press:
-                    time.sleep(hold_ms / 1000.0)  # released as long as held: the debouncer sees each press
-                sim.panel.exit_press(hold_ms)
+            for _ in range(times):  # each press held and released until the input driver has read it
+                sim.panel.exit_button(pressed=True)
+                time.sleep(hold_ms / 1000.0)
+                self._until_read("exit", lambda inputs: inputs.exit_pressed)
+                sim.panel.exit_button(pressed=False)
+                time.sleep(hold_ms / 1000.0)
+                self._until_read("exit", lambda inputs: not inputs.exit_pressed)
             return {}
         if cmd == "sim.tamper":
-            sim.panel.tamper(active=bool(params.get("active")))
+            active = bool(params.get("active"))
+            sim.panel.tamper(active=active)
+            self._until_read("tamper", lambda inputs: inputs.tamper_active == active)
             return {}
         raise InvalidInput(f"unknown simulation command {cmd[:40]!r}")
+
+    def _until_read(self, line: str, done: Callable[[Any], bool]) -> None:
+        """Wait until the input driver's debounced level of ``line`` (door, exit, tamper) shows a simulated
+        change (``done(inputs)``), as ``sim press`` waits for the keypad scanner: a short pulse is never lost
+        to a starved poller. Nothing to wait for when the input is not fitted."""
+        inputs = self.d.hw.inputs if self.d.hw is not None else None
+        if inputs is None or line not in inputs.fitted:
+            return
+        what = {"door": "door contact", "exit": "exit button", "tamper": "tamper switch"}[line]
+        deadline = time.monotonic() + SIM_READ_SECONDS
+        while not done(inputs):
+            if time.monotonic() > deadline:
+                raise KunciError(f"the simulated {what} was not read within {SIM_READ_SECONDS:.0f} s")
+            time.sleep(0.005)
 
     # -- the fingerprint sensor (loop thread; see controller.daemon.fingers) ------------------------
 
@@ -237,6 +259,9 @@ class CommandHandlers:
         """Capacity and templates for ``status``."""
         return self.fingers.summary()
 
+
+#: How long a simulated door, exit or tamper change may take to reach the input driver's debounced level.
+SIM_READ_SECONDS = 30.0
 
 LOOP_COMMANDS = {
     "status": "_status",

@@ -20,6 +20,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -48,6 +49,10 @@ class Demo:
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
         )
         self.banner = self._read_banner()
+        # Keep reading what the demo prints (its daemon's and web's log lines): a pipe nobody drains fills
+        # up and then blocks the daemon's next log line, and with it the door loop.
+        self.output: list[str] = []
+        threading.Thread(target=self._drain, name="demo-output", daemon=True).start()
         self.url = re.search(r"Admin web\s+(https://\S+)", self.banner).group(1).rstrip("/")
         self.admin_password = re.search(r"demo / (\S+)", self.banner).group(1)
         self.auditor_password = re.search(r"auditor / (\S+)", self.banner).group(1)
@@ -65,6 +70,11 @@ class Demo:
                 return "".join(lines)
         self.stop()
         raise AssertionError("kunci demo printed no banner:\n" + "".join(lines))
+
+    def _drain(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            self.output.append(line)
 
     def kunci(self, *args: str) -> str:
         out = subprocess.run([sys.executable, "-m", "controller", *args, "--data", str(self.data)],
