@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
-WORKLOADS = ("FLOOR", "W1", "W2", "W3", "W4", "W5", "W6", "W7", "W8", "W9", "W10", "W11")
+WORKLOADS = ("FLOOR", "W1", "W2", "W3", "W4", "W5", "W6", "W7", "W8", "W9", "W10", "W11", "W12")
 
 
 @pytest.mark.slow
@@ -54,6 +54,10 @@ def test_smoke_run_produces_every_workload(tmp_path: Path) -> None:
     w2 = by_workload["W2"]
     assert {"throughput", "loaded.throughput"} <= set(w2["metrics"])
     assert w2["values"]["decisions_completed"] >= 1 and w2["values"]["loaded.decisions_completed"] >= 1
+    # W12 timed decisions with no alert destination and with one that hangs (it held a connection)
+    w12 = by_workload["W12"]
+    assert {"plain.key_to_relay", "hanging.key_to_relay"} <= set(w12["metrics"])
+    assert w12["values"]["connections_held"] >= 1 and w12["values"]["median_ratio_hanging_over_plain"] > 0
     # W10 timed every read command as a fresh process on both data directories
     for size in ("demo", "large"):
         for command in ("log", "user_list", "audit_verify", "doctor", "status"):
