@@ -7,7 +7,7 @@ text order equals time order in the database and in exports.
 from __future__ import annotations
 
 import logging
-from datetime import datetime, timezone
+from datetime import datetime, timezone, tzinfo
 
 logger = logging.getLogger(__name__)
 
@@ -50,3 +50,14 @@ def parse_iso_utc(s: str) -> datetime:
     if dt.tzinfo is None or dt.utcoffset() is None:
         raise ValueError("timestamp has no UTC offset")
     return dt.astimezone(timezone.utc)
+
+
+def local_text(value: str | None, zone: tzinfo, fmt: str = "%Y-%m-%d %H:%M:%S") -> str:
+    """A stored UTC instant (ISO text) as ``fmt`` in ``zone`` (the site's time zone: what the CLI's tables and
+    the admin page show; exports and JSON stay UTC). ``""`` for None; text that is not an instant unchanged."""
+    if not value:
+        return ""
+    try:
+        return parse_iso_utc(value).astimezone(zone).strftime(fmt)
+    except ValueError:
+        return value

@@ -25,7 +25,7 @@ from controller.config import Config
 from controller.errors import InvalidInput
 from controller.paths import DataDir
 from controller.store.reader import RESULT_TYPES
-from controller.timefmt import iso_utc, utcnow
+from controller.timefmt import iso_utc, local_text, utcnow
 
 # The table is read with plain sqlite3 (controller.store.reader); SQLAlchemy and the event log
 # module are imported only for the exports (docs/performance.md, W10).
@@ -89,7 +89,7 @@ def run_log(args: argparse.Namespace) -> int:
     if args.format == "table":
         rows = _table_rows(datadir, config, args, since, until, user)
         if rows is not None:
-            return _print_rows(rows)
+            return _print_rows(rows, tz)
     from controller.cli.people_cmd import read_only
     from controller.cli.progress import CountingWriter, Progress
     from controller.store import audit, eventlog
@@ -113,7 +113,7 @@ def run_log(args: argparse.Namespace) -> int:
             eventlog.iter_events(session, filters, oldest_first=False, limit=args.limit or TABLE_LIMIT)
         )
         rows = [(e.seq, e.time, e.type, e.reason, e.method, e.user_code, e.door, e.actor) for e in events]
-    return _print_rows(rows)
+    return _print_rows(rows, tz)
 
 
 def _table_rows(datadir: DataDir, config: Config, args: argparse.Namespace, since: datetime | None,
@@ -133,9 +133,11 @@ def _table_rows(datadir: DataDir, config: Config, args: argparse.Namespace, sinc
         return [row[1:] for row in reader.newest_events(conn, query, args.limit or TABLE_LIMIT)]
 
 
-def _print_rows(rows: list[tuple[object, ...]]) -> int:
+def _print_rows(rows: list[tuple[object, ...]], tz: ZoneInfo) -> int:
+    """The table, times in the site's time zone (named in the header; ``--format csv|json`` stay UTC)."""
     if not rows:
         print("no events match")
         return 0
-    print_table(("SEQ", "TIME (UTC)", "TYPE", "REASON", "METHOD", "USER", "DOOR", "ACTOR"), rows)
+    shown = [(row[0], local_text(row[1], tz), *row[2:]) for row in rows]
+    print_table(("SEQ", f"TIME ({tz.key})", "TYPE", "REASON", "METHOD", "USER", "DOOR", "ACTOR"), shown)
     return 0

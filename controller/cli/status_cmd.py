@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import argparse
 import json
+from collections.abc import Callable
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from controller.control.client import ControlClient
 from controller.paths import DataDir
+from controller.timefmt import local_text
 
 
 def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
@@ -16,7 +19,13 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
 
 
 def format_status(s: dict) -> str:
-    """Human-readable lines for a status object (see docs/internals.md)."""
+    """Human-readable lines for a status object (see docs/internals.md); times in the site's time zone
+    (``s["timezone"]``, UTC when absent), as the admin page shows them; ``--json`` keeps UTC."""
+    zone = _zone(s.get("timezone"))
+
+    def local(value: object) -> str:
+        return f"{local_text(str(value), zone, '%Y-%m-%d %H:%M:%S')} {zone.key}" if value else "?"
+
     sensor = s.get("sensor") or {}
     lockout = s.get("lockout") or {}
     ind = s.get("indicators") or {}
@@ -26,7 +35,7 @@ def format_status(s: dict) -> str:
         f"mode:     {s.get('mode', '?')}" + ("; LOCKDOWN: every credential refused" if s.get("lockdown") else ""),
         f"sensor:   {sensor.get('state', '?')}"
         + (f", {sensor.get('templates')} of {sensor.get('capacity')} slots used" if sensor.get("capacity") else ""),
-        f"keypad:   {'LOCKED OUT until ' + str(lockout.get('until')) if lockout.get('active') else 'ready'}"
+        f"keypad:   {'LOCKED OUT until ' + local(lockout.get('until')) if lockout.get('active') else 'ready'}"
         + (f" ({lockout.get('failures')} recent failures)" if lockout.get("failures") else ""),
         f"clock:    {'trusted' if s.get('clock_trusted') else 'NOT trusted (schedule-restricted people are refused)'}",
         f"leds:     green {'on' if ind.get('green') else 'off'}, red {'on' if ind.get('red') else 'off'}"
@@ -36,17 +45,25 @@ def format_status(s: dict) -> str:
     alarms = s.get("alarms") or []
     if alarms:
         lines.append("alarms:")
-        lines += [f"  #{a.get('id')} {a.get('kind')} since {a.get('raised_at')}" for a in alarms]
+        lines += [f"  #{a.get('id')} {a.get('kind')} since {local(a.get('raised_at'))}" for a in alarms]
     else:
         lines.append("alarms:   none")
-    lines += alert_lines(s.get("alerts") or {})
+    lines += alert_lines(s.get("alerts") or {}, local)
     if s.get("simulated"):
         lines.append("hardware: SIMULATED")
     return "\n".join(lines)
 
 
-def alert_lines(alerts: dict) -> list[str]:
-    """One line per alert destination: running or not, the queue, the last success and the last error."""
+def _zone(name: object) -> ZoneInfo:
+    try:
+        return ZoneInfo(str(name)) if name else ZoneInfo("UTC")
+    except (ZoneInfoNotFoundError, ValueError):
+        return ZoneInfo("UTC")
+
+
+def alert_lines(alerts: dict, local: Callable[[object], str] = str) -> list[str]:
+    """One line per alert destination: running or not, the queue, the last success and the last error
+    (times through ``local``)."""
     if not alerts:
         return ["alerts:   none configured"]
     lines = ["alerts:"]
@@ -55,9 +72,9 @@ def alert_lines(alerts: dict) -> list[str]:
             lines.append(f"  {name}: NOT RUNNING: {a['setup_error']}")
             continue
         text = f"  {name}: {'running' if a.get('running') else 'STOPPED'}, {a.get('depth', 0)} waiting"
-        text += f", last delivered {a['last_success']}" if a.get("last_success") else ", nothing delivered yet"
+        text += f", last delivered {local(a['last_success'])}" if a.get("last_success") else ", nothing delivered yet"
         if a.get("last_error") and (not a.get("last_success") or a.get("last_error_at", "") > a["last_success"]):
-            text += f"; FAILING since {a.get('last_error_at')}: {a['last_error']}"
+            text += f"; FAILING since {local(a.get('last_error_at'))}: {a['last_error']}"
         if a.get("dropped"):
             text += f"; {a['dropped']} routine events skipped (overflow)"
         lines.append(text)

@@ -45,6 +45,7 @@ def daemon_status(d: Daemon) -> dict[str, Any]:
         "buffered_events": d.journal.buffered,
         "anchor_error": d._anchor.error if d._anchor is not None else None,
         "door_name": d.config.door.name,
+        "timezone": d.config.site.timezone,
         "mode": str(d.access.site.door.mode),
         "lockdown": bool(d.access.site.door.lockdown),
         "entry_blocked": "tamper" if d.tamper_hold else "lockdown" if d.access.site.door.lockdown else None,

@@ -150,3 +150,30 @@ def test_parse_time(text, end_of_day, expected) -> None:
 def test_parse_time_refuses(text) -> None:
     with pytest.raises(InvalidInput):
         parse_time(text, JAKARTA, NOW)
+
+
+def test_the_table_is_in_the_sites_time_and_exports_stay_utc(capsys, data: Path) -> None:
+    """Issue 15 item 2: a person reads the site's local time in the table; the CSV and JSON exports keep UTC."""
+    config = data / "kunci.toml"
+    config.write_text(config.read_text().replace('timezone = "UTC"', 'timezone = "Asia/Jakarta"'))
+    _, csv_out, _ = run(capsys, "log", "--format", "csv", "--data", str(data))
+    newest = next(csv.DictReader(io.StringIO(csv_out)))
+    utc = datetime.fromisoformat(newest["time"].replace("Z", "+00:00"))
+    assert newest["time"].endswith("Z")
+    rc, out, _ = run(capsys, "log", "--limit", "1", "--data", str(data))
+    header, row = out.splitlines()
+    assert rc == 0 and "TIME (Asia/Jakarta)" in header
+    assert utc.astimezone(JAKARTA).strftime("%Y-%m-%d %H:%M:%S") in row and newest["time"] not in row
+
+
+def test_status_lines_show_the_sites_time() -> None:
+    from controller.cli.status_cmd import format_status
+
+    status = {"timezone": "Asia/Jakarta", "lockout": {"active": True, "until": "2026-03-10T12:00:00.000000Z"},
+              "alarms": [{"id": 3, "kind": "door_forced", "raised_at": "2026-03-10T11:00:00.000000Z"}],
+              "alerts": {"webhook": {"running": True, "depth": 0, "last_success": "2026-03-10T11:30:00.000000Z"}}}
+    text = format_status(status)
+    assert "LOCKED OUT until 2026-03-10 19:00:00 Asia/Jakarta" in text
+    assert "#3 door_forced since 2026-03-10 18:00:00 Asia/Jakarta" in text
+    assert "last delivered 2026-03-10 18:30:00 Asia/Jakarta" in text
+    assert "until 2026-03-10 12:00:00 UTC" in format_status({**status, "timezone": None})
