@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.kunci-installed
 
-.PHONY: demo test faults venv bench bench-quick clean
+.PHONY: demo test faults venv bench bench-quick clean translations
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Kunci needs Python 3.11 or newer"'
@@ -37,6 +37,13 @@ bench: $(STAMP)
 
 bench-quick: $(STAMP)
 	$(PY) -m benchmarks --quick $(BENCH_ARGS)
+
+# The admin page's catalogue (webadmin/translations): extract the English msgids, merge them into the Indonesian
+# messages.po (translate the new, empty or fuzzy entries there), compile messages.mo. Both files are committed.
+translations: $(STAMP)
+	$(VENV)/bin/pybabel extract -F babel.cfg -k lazy_gettext --project=Kunci --no-wrap -o webadmin/translations/messages.pot .
+	$(VENV)/bin/pybabel update -i webadmin/translations/messages.pot -d webadmin/translations -l id --no-wrap
+	$(VENV)/bin/pybabel compile -d webadmin/translations -l id
 
 clean:
 	rm -rf $(VENV) kunci-demo .pytest_cache

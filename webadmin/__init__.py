@@ -8,7 +8,8 @@ anything needing the pepper, the audit key or hardware goes to the daemon.
 
 The door database is opened read-only (:mod:`webadmin.readonly_db`); every change is sent
 to the door daemon, the only writer. The web's own sessions and login counters live in
-``DATA/web/web.db`` (:mod:`controller.store.web_store`), created here when missing.
+``DATA/web/web.db`` (:mod:`controller.store.web_store`), created here when missing. Pages are in
+English or Bahasa Indonesia (:mod:`webadmin.i18n`).
 """
 
 from __future__ import annotations
@@ -48,7 +49,7 @@ def create_app(datadir: str | os.PathLike[str] | None = None, *, test_config: di
     from controller.core.enrolment import progress_wait_seconds
     from controller.store.db import session_factory
     from controller.store.web_store import WebStore
-    from webadmin import security, templating
+    from webadmin import i18n, security, templating
     from webadmin.enrol import EnrolJobs
     from webadmin.readonly_db import open_readonly
     from webadmin.shown_once import ShownOnce
@@ -104,6 +105,7 @@ def create_app(datadir: str | os.PathLike[str] | None = None, *, test_config: di
     csrf = CSRFProtect()
     security.init_app(app, csrf.init_app)
     app.teardown_appcontext(close_db)
+    i18n.init_app(app)
     templating.init_app(app)
     errors.init_app(app)
     for blueprint in BLUEPRINTS:

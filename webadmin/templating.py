@@ -12,6 +12,7 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from flask import Flask, g
+from flask_babel import gettext
 
 from controller.core.policy import DoorMode, Method, Reason
 from controller.core.vocabulary import AlarmKind, EventType
@@ -65,18 +66,19 @@ _VOCABULARIES = {"event": EventType, "reason": Reason, "mode": DoorMode, "method
 
 
 def _register_labels(app: Flask) -> None:
-    """The words of :mod:`webadmin.labels` for templates: filters ``label``/``explain`` (codes to words),
+    """The words of :mod:`webadmin.labels` for templates, in the page's language (Flask-Babel's ``gettext``):
+    filters ``label``/``explain`` (codes to words),
     globals ``event_sentence(e, names)`` (``names``: code -> name, empty for auditors), ``is_alert`` and
     ``setting_help(section, key)``."""
 
     def _label(value: str | None, vocabulary: str = "event") -> str:
-        return labels.label(value, _VOCABULARIES[vocabulary])
+        return labels.label(value, _VOCABULARIES[vocabulary], gettext=gettext)
 
     def _explain(value: str | None, vocabulary: str = "event") -> str:
         return labels.explain(value, _VOCABULARIES[vocabulary])
 
     def _event_sentence(event: Any, names: dict[str, str] | None = None) -> str:
-        return labels.sentence(event, (names or {}).get(event.user_code or ""), event.door)
+        return labels.sentence(event, (names or {}).get(event.user_code or ""), event.door, gettext=gettext)
 
     app.add_template_filter(_label, "label")
     app.add_template_filter(_explain, "explain")

@@ -1,4 +1,5 @@
-"""The admin web's own database ``DATA/web/web.db``: its sessions and its login throttle.
+"""The admin web's own database ``DATA/web/web.db``: its sessions, its login throttle and each
+staff login's chosen page language.
 
 The door database has one writer, the door daemon (docs/internals.md "One writer, one sealer").
 The web still needs to write on every login (a session row, per-account failure counters), so it keeps those in this
@@ -21,6 +22,8 @@ Tables (schema version in ``PRAGMA user_version``):
   (the token itself is never stored). ``idle_until`` and ``expires_at`` are written by the web
   from its configuration, so a reader needs no configuration to tell a live session.
 * ``login_failures``: per staff username, failed logins in a row and ``locked_until``.
+* ``staff_language`` (since version 2): per staff username, the admin page's language the login chose
+  (``en`` or ``id``); a login without a row reads the page in ``site.language``.
 
 Times are :func:`controller.timefmt.iso_utc` text (fixed width: text order is time order).
 """
@@ -44,7 +47,10 @@ from controller.timefmt import iso_utc
 logger = logging.getLogger(__name__)
 
 #: Current schema version (``PRAGMA user_version``).
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+
+#: Languages a staff login may choose for the admin page (gettext locale codes).
+LANGUAGES = ("en", "id")
 
 #: Mode of ``DATA/web/`` and of ``web.db``: the web's account writes, its group (the door daemon) reads.
 WEB_DIR_MODE = 0o750
@@ -71,6 +77,10 @@ CREATE TABLE IF NOT EXISTS login_failures (
     username TEXT PRIMARY KEY,
     failures INTEGER NOT NULL DEFAULT 0,
     locked_until TEXT
+);
+CREATE TABLE IF NOT EXISTS staff_language (
+    username TEXT PRIMARY KEY,
+    language TEXT NOT NULL CHECK (language IN ('en', 'id'))
 );
 """
 
@@ -186,7 +196,8 @@ class WebStore:
 
     def migrate(self) -> None:
         """Create the tables (rollback journal, see the module docstring); refuse a file that is not a web
-        database of a known version."""
+        database of a known version. Every table is ``CREATE ... IF NOT EXISTS``, so an older file (version 1:
+        no ``staff_language``) gains the new tables and moves to :data:`SCHEMA_VERSION`."""
         try:
             with self._connect() as conn:
                 conn.execute("PRAGMA journal_mode = DELETE")
@@ -295,3 +306,22 @@ class WebStore:
         """Forget failures and any lock of ``username`` (a good login, or an admin re-enabling it)."""
         with self._write() as conn:
             conn.execute("DELETE FROM login_failures WHERE username = ?", (username,))
+
+    # -- per-account page language -----------------------------------------------------------------
+
+    def language(self, username: str) -> str | None:
+        """The admin page language ``username`` chose (one of :data:`LANGUAGES`), or ``None`` if none."""
+        with self._connect() as conn:
+            found = conn.execute("SELECT language FROM staff_language WHERE username = ?", (username,)).fetchone()
+        return found[0] if found else None
+
+    def set_language(self, username: str, language: str) -> None:
+        """Store ``username``'s admin page language.
+
+        :raises ValueError: when ``language`` is not one of :data:`LANGUAGES` (nothing is stored).
+        """
+        if language not in LANGUAGES:
+            raise ValueError(f"unknown language {language!r}; expected one of {', '.join(LANGUAGES)}")
+        with self._write() as conn:
+            conn.execute("INSERT INTO staff_language (username, language) VALUES (?, ?) "
+                         "ON CONFLICT (username) DO UPDATE SET language = excluded.language", (username, language))

@@ -6,6 +6,7 @@ import logging
 from typing import Any
 
 from controller.store.models import ADMIN_ROLES
+from controller.store.web_store import LANGUAGES
 from webadmin.forms import KunciForm
 from webadmin.forms.fields import Choice, Password, Raw, Text
 
@@ -38,6 +39,12 @@ class PasswordChangeForm(KunciForm):
         if self.new_password.data != self.confirm_password.data:
             ok = self.refuse(self.confirm_password, "The new password and its confirmation differ.")
         return ok
+
+
+class LanguageForm(KunciForm):
+    """One's own admin page language: a code of :data:`controller.store.web_store.LANGUAGES`."""
+
+    language = Choice("Language", LANGUAGES, required=True)
 
 
 class StaffAddForm(KunciForm):

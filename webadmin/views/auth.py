@@ -1,4 +1,4 @@
-"""Login, logout and password change (every staff role).
+"""Login, logout, password change and one's own page language (every staff role).
 
 A login goes through :func:`webadmin.login.authenticate` (argon2id outside any database
 transaction, dummy hash for unknown names, per-account lock in ``web.db``) after the
@@ -14,13 +14,15 @@ import logging
 from typing import Any
 
 from flask import Blueprint, g, redirect, render_template, request, session, url_for
+from flask_babel import gettext
 
 from controller.errors import InvalidInput
 from controller.store import staff
 from webadmin import daemon
 from webadmin import login as passwords
 from webadmin.forms import sentence
-from webadmin.forms.accounts import LOGIN_NAME_SHOWN, LoginForm, PasswordChangeForm
+from webadmin.labels import N_
+from webadmin.forms.accounts import LOGIN_NAME_SHOWN, LanguageForm, LoginForm, PasswordChangeForm
 from webadmin.security import (
     PUBLIC,
     STAFF,
@@ -35,7 +37,8 @@ logger = logging.getLogger(__name__)
 
 bp = Blueprint("auth", __name__)
 
-LOGIN_FAILED = "Login failed: wrong username or password, or the account is disabled or locked for a while."
+#: Marked for the catalogue; shown through ``gettext`` (the constant stays English for the tests).
+LOGIN_FAILED = N_("Login failed: wrong username or password, or the account is disabled or locked for a while.")
 
 
 @bp.route("/login", methods=["GET", "POST"])
@@ -54,7 +57,7 @@ def login() -> Any:
     except passwords.Throttled as exc:
         return render_template("login.html", error=exc.message), 429
     if account is None:
-        return render_template("login.html", error=LOGIN_FAILED, username=username[:LOGIN_NAME_SHOWN]), 401
+        return render_template("login.html", error=gettext(LOGIN_FAILED), username=username[:LOGIN_NAME_SHOWN]), 401
     start_session(account)
     return redirect(url_for("dashboard.index"), code=303)
 
@@ -64,7 +67,7 @@ def login() -> Any:
 def logout() -> Any:
     """End the session on the server; the old cookie is refused from now on."""
     end_session()
-    return render_template("login.html", notice="You are logged out."), 200
+    return render_template("login.html", notice=gettext("You are logged out.")), 200
 
 
 @bp.route("/account/password", methods=["GET", "POST"])
@@ -72,7 +75,7 @@ def logout() -> Any:
 def change_password() -> Any:
     """Change one's own password; every other session of the account ends."""
     if request.method == "GET":
-        return render_template("password.html")
+        return render_template("password.html", language_saved=request.args.get("language") == "saved")
     me = g.account
     try:
         form = PasswordChangeForm().checked()
@@ -92,3 +95,16 @@ def change_password() -> Any:
     if row is not None:
         session["sv"] = row.session_version
     return render_template("password.html", done=True)
+
+
+@bp.route("/account/language", methods=["POST"])
+@allow(STAFF)
+def change_language() -> Any:
+    """Store the admin page language of one's own login (``web.db``); the next page is in it."""
+    try:
+        form = LanguageForm().checked()
+    except InvalidInput as exc:
+        return render_template("password.html", language_error=sentence(str(exc))), 400
+    state().web_store.set_language(g.account.username, form.language.data)
+    logger.info("staff login %s chose the page language %s", g.account.username, form.language.data)
+    return redirect(url_for("auth.change_password", language="saved"), code=303)
