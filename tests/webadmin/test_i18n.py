@@ -139,3 +139,15 @@ def test_event_sentence_in_indonesian() -> None:
     refused = SimpleNamespace(type="access.denied", reason="outside_schedule", method="pin", user_code="U0002",
                               actor=None, detail=None, door="main")
     assert labels.sentence(refused, None, "main", gettext=gettext) == "U0002 ditolak: di luar jadwalnya"
+
+
+def test_the_translated_pages_render_in_indonesian_without_leftover_placeholders(admin: Any) -> None:
+    """Every page translated so far answers in Indonesian and no ``%(name)s`` or template braces leak through."""
+    assert post(admin, "/account/language", {"language": "id"}).status_code == 303
+    for path, word in (("/", "Alarm aktif"), ("/log", "Cari"), ("/people", "Personel"), ("/people/new", "Nama"),
+                       ("/alarms", "Riwayat alarm")):
+        reply = get(admin, path)
+        page = reply.get_data(as_text=True)
+        assert reply.status_code == 200, path
+        assert word in page and 'lang="id"' in page, path
+        assert "%(" not in page and "{{" not in page and "{%" not in page, path
