@@ -104,7 +104,7 @@ class Reader:
         if row is None:
             return cursor, 0, []
         cut = int(row[0])  # this one and everything before it (after the cursor) is over the bound
-        alarms = tuple(sorted(ALARM_EVENTS | {EventType.ALERT_TEST}))
+        alarms = tuple(sorted(ALARM_EVENTS))
         marks = ", ".join("?" * len(alarms))
         kept = [message_of(r, self.door) for r in self._conn.execute(
             f"SELECT {_COLUMNS} FROM events WHERE seq > ? AND seq <= ?{self._where} AND type IN ({marks}) "

@@ -237,7 +237,8 @@ class Alerts:
 
     def _publish_state(self) -> None:
         d = self.d
-        if d.journal.sealed_count != self._state_seen or self._state is None:
+        changed = d.journal.sealed_count != self._state_seen or self._state is None
+        if changed:  # alarms and the head move only with stored events: read them only then
             self._state_seen = d.journal.sealed_count
             alarms = sorted({a.kind for a in d.journal.active_alarms() if a.cleared_at is None})
         else:
@@ -262,7 +263,7 @@ class Alerts:
             now = d.wall()
             m.lockout("keypad", lockout.is_locked(now, d.clock()))
             m.lockout("finger", d.access.finger_lockout.is_locked(now, d.clock()))
-            head = audit.head(d.journal.session) if d.journal.available else None
+            head = audit.head(d.journal.session) if changed and d.journal.available else None
             if head is not None:
                 m.head(head[0])
             for name, st in self.states.items():
@@ -281,7 +282,8 @@ class Alerts:
         if not self.d.journal.write(EventType.ALERT_TEST, actor=actor, detail={"destinations": sorted(self.workers)}):
             raise KunciError("the test alarm could not be stored (the event log refuses writes)")
         self.after_turn()
-        return {"destinations": sorted(self.workers), "seq": self.d.journal.sealed_count}
+        head = audit.head(self.d.journal.session)
+        return {"destinations": sorted(self.workers), "seq": head[0] if head is not None else None}
 
     def status(self) -> dict[str, Any]:
         out: dict[str, Any] = {}

@@ -63,6 +63,32 @@ def _write_new_secret(path: Path) -> bool:
     return True
 
 
+def read_private(path: Path, what: str, limit: int, *, missing: str = "") -> bytes:
+    """Up to ``limit`` bytes of ``path``, a regular file (no symlink followed) with mode 0600 or 0400.
+
+    Raises :class:`SecretsError` naming ``what``, the path and the fix otherwise (``missing``: what to do
+    when it does not exist). The mode is checked on the open file, so it cannot change in between.
+    """
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+    except FileNotFoundError:
+        raise SecretsError(f"{what} {path} is missing" + (f"; {missing}" if missing else "")) from None
+    except OSError as exc:
+        raise SecretsError(f"cannot open {what} {path}: {exc.strerror}") from exc
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise SecretsError(f"{what} {path} is not a regular file")
+        fmode = stat.S_IMODE(st.st_mode)
+        if fmode not in _ALLOWED_FILE_MODES:
+            raise SecretsError(
+                f"{what} {path} has unsafe permissions (mode {fmode:04o}); fix with: chmod 600 {path}"
+            )
+        return os.read(fd, limit)
+    finally:
+        os.close(fd)
+
+
 def _load(datadir: DataDir, path: Path, what: str) -> bytes:
     sdir = datadir.secrets_dir
     try:
@@ -75,24 +101,8 @@ def _load(datadir: DataDir, path: Path, what: str) -> bytes:
         raise SecretsError(
             f"{sdir} is accessible by group or others (mode {dmode:04o}); fix with: chmod 700 {sdir}"
         )
-    try:
-        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
-    except FileNotFoundError:
-        raise SecretsError(f"{what} {path} is missing; run 'kunci init' or restore it from the backup") from None
-    except OSError as exc:
-        raise SecretsError(f"cannot open {what} {path}: {exc.strerror}") from exc
-    try:
-        st = os.fstat(fd)
-        if not stat.S_ISREG(st.st_mode):
-            raise SecretsError(f"{what} {path} is not a regular file")
-        fmode = stat.S_IMODE(st.st_mode)
-        if fmode not in _ALLOWED_FILE_MODES:
-            raise SecretsError(
-                f"{what} {path} has unsafe permissions (mode {fmode:04o}); fix with: chmod 600 {path}"
-            )
-        data = os.read(fd, SECRET_LENGTH + 1)
-    finally:
-        os.close(fd)
+    data = read_private(path, what, SECRET_LENGTH + 1,
+                        missing="run 'kunci init' or restore it from the backup")
     if len(data) != SECRET_LENGTH:
         raise SecretsError(
             f"{what} {path} has the wrong length (expected {SECRET_LENGTH} bytes); restore it from the backup"
