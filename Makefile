@@ -38,12 +38,10 @@ bench: $(STAMP)
 bench-quick: $(STAMP)
 	$(PY) -m benchmarks --quick $(BENCH_ARGS)
 
-# The admin page's catalogue (webadmin/translations): extract the English msgids, merge them into the Indonesian
-# messages.po (translate the new, empty or fuzzy entries there), compile messages.mo. Both files are committed.
+# The Indonesian catalogue (controller/translations): extract the English msgids of the admin page and the CLI,
+# merge them into messages.po (translate the new, empty entries there), compile messages.mo. Both are committed.
 translations: $(STAMP)
-	$(VENV)/bin/pybabel extract -F babel.cfg -k lazy_gettext --project=Kunci --no-wrap -o webadmin/translations/messages.pot .
-	$(VENV)/bin/pybabel update -i webadmin/translations/messages.pot -d webadmin/translations -l id --no-wrap
-	$(VENV)/bin/pybabel compile -d webadmin/translations -l id
+	$(PY) -m controller.i18n_catalogue update
 
 clean:
 	rm -rf $(VENV) kunci-demo .pytest_cache

@@ -4,13 +4,31 @@ Every error Kunci raises on purpose derives from :class:`KunciError`; leaves als
 inherit the builtin they mean, so callers can catch either. Vendor errors are
 wrapped at the boundary (``raise SensorError(...) from exc``). Messages are one
 clear line meant for a person; they never contain a PIN, a digest or a name.
+
+A message meant for a person is a :class:`~controller.i18n.Text` (``T("no person {code}", code=c)``):
+``str(exc)`` shows it in the current language, :meth:`KunciError.wire` carries it across the control
+socket so the CLI or the admin page shows it in its reader's language.
 """
 
 from __future__ import annotations
 
+from typing import Any
+
+from controller.i18n import Text
+
 
 class KunciError(Exception):
     """Root of every Kunci error."""
+
+    def wire(self) -> dict[str, Any] | None:
+        """The message as msgid + values (:meth:`Text.wire`) when it is translatable, else None."""
+        message = self.args[0] if len(self.args) == 1 else None
+        return message.wire() if isinstance(message, Text) else None
+
+    def english(self) -> str:
+        """The message in English (for log lines)."""
+        message = self.args[0] if len(self.args) == 1 else None
+        return message.english() if isinstance(message, Text) else str(self)
 
 
 class ConfigError(KunciError, ValueError):
@@ -18,7 +36,7 @@ class ConfigError(KunciError, ValueError):
 
     def __init__(self, errors: list[str]) -> None:
         self.errors = list(errors)
-        super().__init__("; ".join(self.errors) if self.errors else "invalid configuration")
+        super().__init__("; ".join(str(e) for e in self.errors) if self.errors else "invalid configuration")
 
 
 class DataDirError(KunciError, OSError):

@@ -1,30 +1,25 @@
-"""Page language: Flask-Babel with the gettext catalogues in ``webadmin/translations``.
+"""Page language: Flask-Babel with the one gettext catalogue of :mod:`controller.i18n`.
 
 The locale of a request is the logged-in staff member's own choice (``staff_language`` in
 ``DATA/web/web.db``, set on their account page), else the configuration's ``site.language``.
-English is the source language (the msgids); ``translations/id/LC_MESSAGES/messages.po`` holds
-Bahasa Indonesia and its compiled ``messages.mo`` is committed next to it (``make translations``
+English is the source language (the msgids); ``controller/translations/id/LC_MESSAGES/messages.po``
+holds Bahasa Indonesia and its compiled ``messages.mo`` is committed next to it (``make translations``
 extracts, updates and compiles; ``tests/webadmin/test_i18n.py`` fails on a missing translation).
+The same locale is made :mod:`controller.i18n`'s current language for the request, so an error the
+door daemon raised (a :class:`~controller.i18n.Text`) reads in the login's language too.
 """
 
 from __future__ import annotations
 
 import logging
-from pathlib import Path
 
 from flask import Flask, g
 from flask_babel import Babel, get_locale
 
-from controller.store.web_store import LANGUAGES
+from controller.i18n import LANGUAGE_NAMES, LANGUAGES, TRANSLATIONS_DIR, set_language
 from webadmin.state import state
 
 logger = logging.getLogger(__name__)
-
-#: The catalogues (one directory per locale, gettext layout).
-TRANSLATIONS_DIR = Path(__file__).resolve().parent / "translations"
-
-#: Each language's name in itself, for the language form (codes: :data:`LANGUAGES`).
-LANGUAGE_NAMES = {"en": "English", "id": "Bahasa Indonesia"}
 
 
 def select_locale() -> str:
@@ -48,5 +43,6 @@ def init_app(app: Flask) -> None:
     app.config.setdefault("BABEL_TRANSLATION_DIRECTORIES", str(TRANSLATIONS_DIR))
     app.config.setdefault("BABEL_DEFAULT_LOCALE", "en")
     Babel(app, locale_selector=select_locale)
+    app.before_request(lambda: set_language(current_language()))
     app.add_template_global(current_language, "current_language")
     app.add_template_global(LANGUAGE_NAMES, "language_names")

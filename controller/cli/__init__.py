@@ -7,6 +7,9 @@ the parsed ``argparse.Namespace`` and returns the exit code.
 
 Errors: any :class:`~controller.errors.KunciError` becomes one line on stderr and
 a non-zero exit (2 for configuration and usage errors, 1 otherwise); never a traceback.
+
+Language: messages and tables are in ``KUNCI_LANG`` (``en`` or ``id``) when it is set, else in the
+data directory's ``[site] language`` (:func:`cli_language`); ``--help`` texts stay English.
 """
 
 from __future__ import annotations
@@ -14,11 +17,18 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import os
 import sys
+import tomllib
 from collections.abc import Sequence
 
 from controller.errors import ConfigError, InvalidInput, KunciError
+from controller.i18n import LANGUAGES, _, set_language
+from controller.paths import DataDir
 from drivers.errors import DriverError
+
+#: The environment variable that picks the CLI's language over ``[site] language``.
+LANGUAGE_ENV = "KUNCI_LANG"
 
 #: Modules (under ``controller.cli``) that contribute sub-commands, in help order.
 COMMAND_MODULES = (
@@ -111,6 +121,22 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
     return parser
 
 
+def cli_language(data: str | None) -> str:
+    """``KUNCI_LANG`` if it names a language, else ``[site] language`` of the data directory's
+    configuration (read leniently: a missing or broken file means English; ``kunci config check``
+    is the place that reports it), else ``en``."""
+    chosen = os.environ.get(LANGUAGE_ENV, "").strip().lower()[:2]
+    if chosen in LANGUAGES:
+        return chosen
+    try:
+        with open(DataDir.resolve(data).config_file, "rb") as f:
+            site = tomllib.load(f).get("site", {})
+    except (OSError, tomllib.TOMLDecodeError, ValueError):
+        return "en"
+    language = site.get("language") if isinstance(site, dict) else None
+    return language if language in LANGUAGES else "en"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``kunci`` console script."""
     logging.basicConfig(
@@ -124,20 +150,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if not hasattr(args, "data"):
         args.data = None
+    set_language(cli_language(args.data))
     try:
         return int(args.func(args) or 0)
     except ConfigError as exc:
         for line in exc.errors or [str(exc)]:
-            print(f"kunci: config error: {line}", file=sys.stderr)
+            print(_("kunci: config error: {problem}").format(problem=line), file=sys.stderr)
         return 2
     except InvalidInput as exc:
-        print(f"kunci: error: {exc}", file=sys.stderr)
+        print(_("kunci: error: {problem}").format(problem=exc), file=sys.stderr)
         return 2
     except (KunciError, DriverError) as exc:
-        print(f"kunci: error: {exc}", file=sys.stderr)
+        print(_("kunci: error: {problem}").format(problem=exc), file=sys.stderr)
         return 1
     except KeyboardInterrupt:
-        print("kunci: interrupted", file=sys.stderr)
+        print(_("kunci: interrupted"), file=sys.stderr)
         return 130
     except BrokenPipeError:
         return 0

@@ -16,11 +16,11 @@ import os
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from controller.store import admin_ops, anchor, audit, keys
-from controller.control.client import ControlClient
 from controller.config import Config
+from controller.control.client import ControlClient
 from controller.errors import DaemonUnavailable, DataDirError, SecretsError
 from controller.paths import DataDir
+from controller.store import admin_ops, anchor, audit, keys
 from controller.timefmt import utcnow
 
 log = logging.getLogger(__name__)

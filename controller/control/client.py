@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from controller.errors import DaemonUnavailable, KunciError
+from controller.i18n import T, Text
 
 log = logging.getLogger(__name__)
 
@@ -54,9 +55,11 @@ class ControlClient:
             sock.settimeout(self.timeout)
             sock.connect(str(self.socket_path))
         except FileNotFoundError as exc:
-            raise DaemonUnavailable(f"the door daemon is not running (no socket at {self.socket_path})") from exc
+            raise DaemonUnavailable(T("the door daemon is not running (no socket at {path})", path=self.socket_path)) from exc
         except OSError as exc:
-            raise DaemonUnavailable(f"cannot reach the door daemon at {self.socket_path}: {exc.strerror or exc}") from exc
+            raise DaemonUnavailable(
+                T("cannot reach the door daemon at {path}: {reason}", path=self.socket_path, reason=exc.strerror or exc)
+            ) from exc
         with sock:
             try:
                 sock.sendall(request)
@@ -64,7 +67,7 @@ class ControlClient:
                 while True:
                     line = reader.readline(MAX_LINE_BYTES)
                     if not line:
-                        raise DaemonUnavailable("the door daemon closed the connection without an answer")
+                        raise DaemonUnavailable(T("the door daemon closed the connection without an answer"))
                     reply = json.loads(line)
                     if "progress" in reply:
                         if on_progress is not None:
@@ -72,10 +75,12 @@ class ControlClient:
                         continue
                     if reply.get("ok"):
                         return dict(reply.get("result") or {})
-                    raise DaemonError(str(reply.get("error") or "the door daemon refused the request"))
+                    raise DaemonError(
+                        Text.from_wire(reply.get("message")) or str(reply.get("error") or "") or T("the door daemon refused the request")
+                    )
             except TimeoutError as exc:
-                raise DaemonUnavailable("the door daemon did not answer in time") from exc
+                raise DaemonUnavailable(T("the door daemon did not answer in time")) from exc
             except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-                raise DaemonUnavailable("the door daemon sent an unreadable answer") from exc
+                raise DaemonUnavailable(T("the door daemon sent an unreadable answer")) from exc
             except OSError as exc:
-                raise DaemonUnavailable(f"connection to the door daemon failed: {exc}") from exc
+                raise DaemonUnavailable(T("connection to the door daemon failed: {reason}", reason=exc)) from exc

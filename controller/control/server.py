@@ -129,7 +129,7 @@ class ControlServer:
         except FileNotFoundError:
             pass
 
-    def __enter__(self) -> "ControlServer":
+    def __enter__(self) -> ControlServer:
         self.start()
         return self
 
@@ -172,12 +172,12 @@ class ControlServer:
                 result = self._handler(request, progress, peer)
                 send({"ok": True, "result": result})
             except KunciError as exc:
-                self._try_send(send, {"ok": False, "error": str(exc)})
+                self._try_send(send, {"ok": False, "error": exc.english(), "message": exc.wire()})
             except (ValueError, UnicodeDecodeError) as exc:
                 self._try_send(send, {"ok": False, "error": f"bad request: {exc}"})
             except OSError:
                 log.debug("control client connection failed", exc_info=True)
-            except Exception:  # noqa: BLE001 - never let a client crash the server
+            except Exception:
                 log.exception("control command failed")
                 self._try_send(send, {"ok": False, "error": "internal error in the door daemon (see its log)"})
 

@@ -41,6 +41,7 @@ from pathlib import Path
 from urllib.parse import quote
 
 from controller.errors import StoreError
+from controller.i18n import LANGUAGES  # the languages a staff login may choose
 from controller.paths import DataDir
 from controller.timefmt import iso_utc
 
@@ -48,9 +49,6 @@ logger = logging.getLogger(__name__)
 
 #: Current schema version (``PRAGMA user_version``).
 SCHEMA_VERSION = 2
-
-#: Languages a staff login may choose for the admin page (gettext locale codes).
-LANGUAGES = ("en", "id")
 
 #: Mode of ``DATA/web/`` and of ``web.db``: the web's account writes, its group (the door daemon) reads.
 WEB_DIR_MODE = 0o750

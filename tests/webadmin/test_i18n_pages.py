@@ -1,25 +1,22 @@
-"""Bahasa Indonesia on the admin page: a complete catalogue, ``site.language`` and each login's own choice."""
+"""Bahasa Indonesia on the admin page: ``site.language`` and each login's own choice (the catalogue's own
+checks are in tests/test_i18n_catalogue.py)."""
 
 from __future__ import annotations
 
 import re
-from io import BytesIO
 from pathlib import Path
 from typing import Any
 
 import pytest
-from babel.messages.extract import extract_from_dir
-from babel.messages.frontend import parse_mapping_cfg
-from babel.messages.mofile import read_mo, write_mo
 from babel.messages.pofile import read_po
-
-from controller.config import Config, SiteConfig
-from webadmin import create_app
-
 from web_support import ADMIN, AUDITOR, HASHER, get, login, new_client, post
 
+from controller.config import Config, SiteConfig
+from controller.i18n import TRANSLATIONS_DIR
+from webadmin import create_app
+
 ROOT = Path(__file__).resolve().parents[2]
-CATALOGUE = ROOT / "webadmin" / "translations" / "id" / "LC_MESSAGES"
+CATALOGUE = TRANSLATIONS_DIR / "id" / "LC_MESSAGES"
 _LANG = re.compile(r'<html lang="([a-z]+)">')
 
 
@@ -30,34 +27,6 @@ def _po() -> Any:
 
 def _translations(catalog: Any) -> dict[Any, Any]:
     return {m.id: m.string for m in catalog if m.id}
-
-
-def test_every_wrapped_string_has_an_indonesian_translation() -> None:
-    """Every msgid in the source (babel.cfg, as `make translations` extracts) has a non-empty, non-fuzzy msgstr."""
-    catalog = _po()
-    translated = {m.id: m for m in catalog if m.id}
-    with open(ROOT / "babel.cfg") as f:
-        method_map, options_map = parse_mapping_cfg(f)
-    in_source = {msgid for _file, _line, msgid, *_rest in extract_from_dir(
-        str(ROOT), method_map, options_map, keywords={"_": None, "gettext": None, "N_": None, "lazy_gettext": None})}
-    assert len(in_source) > 150
-    missing = sorted(str(m) for m in in_source if m not in translated or not translated[m].string)
-    assert not missing, f"no Indonesian translation (run `make translations`, then translate): {missing}"
-    empty = sorted(str(m.id) for m in translated.values() if not m.string or (isinstance(m.string, tuple) and not all(m.string)))
-    assert not empty, f"empty msgstr in messages.po: {empty}"
-    fuzzy = sorted(str(m.id) for m in translated.values() if m.fuzzy)
-    assert not fuzzy, f"fuzzy (unchecked) entries in messages.po: {fuzzy}"
-
-
-def test_compiled_catalogue_matches_the_po_file() -> None:
-    """The committed messages.mo holds exactly what messages.po says (`make translations` compiles it)."""
-    catalog = _po()
-    compiled = BytesIO()
-    write_mo(compiled, catalog)
-    compiled.seek(0)
-    with open(CATALOGUE / "messages.mo", "rb") as f:
-        committed = read_mo(f)
-    assert _translations(committed) == _translations(read_mo(compiled))
 
 
 @pytest.mark.parametrize(("language", "lang", "words", "not_words"), [
