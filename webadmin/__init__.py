@@ -25,6 +25,7 @@ from flask import Flask
 from flask_wtf.csrf import CSRFProtect
 
 from controller.errors import StoreError
+from controller.i18n import T
 from controller.paths import DataDir
 
 logger = logging.getLogger(__name__)
@@ -124,10 +125,9 @@ def _require_schema(engine: Any) -> None:
     current, expected = database_revision(engine), head_revision()
     if current is None:
         engine.dispose()
-        raise StoreError("the database is not initialised; run 'kunci init' first")
+        raise StoreError(T("the database is not initialised; run 'kunci init' first"))
     if current != expected:
         engine.dispose()
-        raise StoreError(
-            f"the database is at schema revision {current} but this Kunci expects {expected}; "
-            "run 'kunci init' (it upgrades the database) and start the web page again"
-        )
+        raise StoreError(T("the database is at schema revision {current} but this Kunci expects {expected}; "
+                           "run 'kunci init' (it upgrades the database) and start the web page again",
+                           current=current, expected=expected))

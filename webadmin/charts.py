@@ -3,20 +3,25 @@
 :func:`hourly_entries` counts ``access.granted`` events per UTC hour with one
 grouped query on the ``time`` index; :func:`bar_chart` turns the counts into plain
 geometry (numbers and short labels) that ``templates/_chart.html`` draws as SVG.
-No user data reaches the chart, and the template autoescapes anyway.
+No user data reaches the chart, and the template autoescapes anyway. Its words and day names are in the
+request's language.
 """
 
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
+from babel.dates import format_date
+from flask_babel import gettext as _
+from flask_babel import ngettext
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from controller.core.vocabulary import EventType
+from controller.i18n import language
 from controller.store.models import Event
 from controller.timefmt import iso_utc
 
@@ -28,7 +33,7 @@ CHART_HOURS = 72
 
 def hourly_entries(session: Session, now: datetime, hours: int = CHART_HOURS) -> list[tuple[datetime, int]]:
     """``(hour_start_utc, granted_count)`` for each of the ``hours`` hours up to and including ``now``'s hour."""
-    end_hour = now.astimezone(timezone.utc).replace(minute=0, second=0, microsecond=0)
+    end_hour = now.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
     start = end_hour - timedelta(hours=hours - 1)
     hour_text = func.substr(Event.time, 1, 13)
     rows = session.execute(
@@ -95,6 +100,7 @@ def bar_chart(buckets: list[tuple[datetime, int]], tz: ZoneInfo, *, width: int =
         local = hour.astimezone(tz)
         h = (bottom - top) * count / scale_max
         x = left + i * step
+        when = format_date(local, "EEE dd MMM", locale=language()) + local.strftime(" %H")
         bars.append(
             Bar(
                 x=round(x + step * 0.1, 2),
@@ -102,15 +108,17 @@ def bar_chart(buckets: list[tuple[datetime, int]], tz: ZoneInfo, *, width: int =
                 width=round(step * 0.8, 2),
                 height=round(h, 2),
                 count=count,
-                label=f"{local:%a %d %b %H}:00: {count} entr{'y' if count == 1 else 'ies'}",
+                label=ngettext("%(when)s:00: %(num)s entry", "%(when)s:00: %(num)s entries", count,
+                               when=when),
             )
         )
         if local.hour == 0:
-            x_ticks.append(Tick(round(x, 2), f"{local:%a %d}"))
+            x_ticks.append(Tick(round(x, 2), format_date(local, "EEE dd", locale=language())))
         elif local.hour == 12:
             x_ticks.append(Tick(round(x, 2), "12:00"))
     y_values = sorted({0, scale_max // 2, scale_max}) if scale_max > 1 else [0, 1]
     y_ticks = [Tick(round(bottom - (bottom - top) * v / scale_max, 2), str(v)) for v in y_values]
     total = sum(c for _, c in buckets)
-    summary = f"Entries per hour over the last {len(buckets)} hours: {total} in total, at most {peak} in one hour."
+    summary = _("Entries per hour over the last %(hours)s hours: %(total)s in total, at most %(peak)s in one hour.",
+                hours=len(buckets), total=total, peak=peak)
     return Chart(width, height, left, top, bottom, right, bars, x_ticks, y_ticks, total, peak, summary)

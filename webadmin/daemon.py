@@ -20,16 +20,19 @@ import logging
 from typing import Any
 
 from flask import g
+from flask_babel import gettext as _
 
 from controller.control.client import DaemonError
 from controller.errors import DaemonUnavailable, KunciError
 from webadmin.forms import sentence
+from webadmin.labels import N_
 from webadmin.state import end_read, state
 
 logger = logging.getLogger(__name__)
 
-#: What pages show when the socket is absent or silent.
-UNREACHABLE = "The door daemon is not reachable, so live status and door actions are unavailable. Is 'kunci run' running?"
+#: What pages show when the socket is absent or silent (English here; shown through ``gettext``).
+UNREACHABLE = N_("The door daemon is not reachable, so live status and door actions are unavailable. "
+                 "Is 'kunci run' running?")
 
 
 class DaemonProblem(Exception):
@@ -41,8 +44,8 @@ class DaemonProblem(Exception):
         self.unreachable = unreachable
 
 
-#: What a page says when a change could not be sent.
-NOT_RUNNING = "The door daemon is not running; no change was made."
+#: What a page says when a change could not be sent (English here; shown through ``gettext``).
+NOT_RUNNING = N_("The door daemon is not running; no change was made.")
 
 
 class ChangeRefused(Exception):
@@ -73,10 +76,10 @@ def admin(op: str, *, timeout: float | None = None, **params: Any) -> dict[str, 
         return client.call("admin", op=op, params=params, **staff_identity())
     except DaemonError as exc:
         logger.info("daemon refused %s", op)
-        raise ChangeRefused(sentence(str(exc)) or "The door daemon refused the change.", 400) from exc
+        raise ChangeRefused(sentence(str(exc)) or _("The door daemon refused the change."), 400) from exc
     except DaemonUnavailable as exc:
         logger.warning("daemon unreachable for %s: %s", op, exc)
-        raise ChangeRefused(NOT_RUNNING, 503) from exc
+        raise ChangeRefused(_(NOT_RUNNING), 503) from exc
 
 
 def record_event(type_: str, detail: dict[str, Any] | None = None, *, login_name: str | None = None) -> bool:
@@ -117,10 +120,10 @@ def call(cmd: str, *, timeout: float | None = None, **params: Any) -> dict[str, 
         return client.call(cmd, **params)
     except DaemonUnavailable as exc:
         logger.info("daemon unreachable for %s: %s", cmd, exc)
-        raise DaemonProblem(UNREACHABLE, unreachable=True) from exc
+        raise DaemonProblem(_(UNREACHABLE), unreachable=True) from exc
     except KunciError as exc:
         logger.info("daemon refused %s", cmd)
-        raise DaemonProblem(f"The door daemon refused: {exc}", unreachable=False) from exc
+        raise DaemonProblem(_("The door daemon refused: %(error)s", error=str(exc)), unreachable=False) from exc
 
 
 def status() -> tuple[dict[str, Any] | None, str | None]:

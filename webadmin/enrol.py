@@ -23,6 +23,7 @@ from typing import Any
 from controller.control.client import ControlClient
 from controller.core.enrolment import EnrolStep
 from controller.errors import KunciError
+from controller.i18n import T, Text
 
 logger = logging.getLogger(__name__)
 
@@ -32,9 +33,22 @@ KEEP_FINISHED_SECONDS = 600.0
 MAX_JOBS = 50
 
 #: What the page says before the daemon's first step arrives.
-STARTING_TEXT = "Contacting the door controller..."
-#: The steps in order, as the page lists them: ``[{"step", "text"}]``.
-PLAN = [{"step": s.value, "text": s.text} for s in EnrolStep]
+STARTING_TEXT = T("Contacting the door controller...")
+
+#: A job's message: a step (its text), a message translated when shown, or the daemon's own words.
+Message = EnrolStep | Text | str
+
+
+def plan() -> list[dict[str, str]]:
+    """The steps in order, as the page lists them (``[{"step", "text"}]``), in the current language."""
+    return [{"step": s.value, "text": s.text} for s in EnrolStep]
+
+
+def _shown(message: Message | None, limit: int) -> str | None:
+    """``message`` as text in the current language (the thread stored it untranslated), at most ``limit``."""
+    if message is None:
+        return None
+    return (message.text if isinstance(message, EnrolStep) else str(message))[:limit]
 
 
 @dataclass
@@ -46,12 +60,12 @@ class EnrolJob:
     actor: str
     web_session: str = ""
     step: str = "starting"
-    message: str = STARTING_TEXT
+    message: Message = STARTING_TEXT
     steps: list[str] = field(default_factory=list)
     done: bool = False
     ok: bool = False
     slot: int | None = None
-    error: str | None = None
+    error: Text | str | None = None
     finished_at: float | None = None
 
 
@@ -104,7 +118,7 @@ class EnrolJobs:
                 if job.user_code == user_code and not job.done:
                     return job.id
             if len(self._jobs) >= MAX_JOBS:
-                raise KunciError("too many enrolments at once; wait a minute and try again")
+                raise KunciError(T("too many enrolments at once; wait a minute and try again"))
             job = EnrolJob(id=secrets.token_urlsafe(16), user_code=user_code, actor=actor, web_session=web_session)
             self._jobs[job.id] = job
         thread = threading.Thread(target=self._run, args=(job,), name="kunci-enrol", daemon=True)
@@ -117,7 +131,7 @@ class EnrolJobs:
             job.step = step
             job.steps.append(step)
             try:
-                job.message = EnrolStep(step).text
+                job.message = EnrolStep(step)
             except ValueError:  # a step this page does not know: the daemon's own words
                 job.message = str(line.get("message") or step)[:200]
 
@@ -130,27 +144,28 @@ class EnrolJobs:
             )
         except KunciError as exc:
             with self._lock:
-                job.error = str(exc)[:300] or "the enrolment failed"
+                message = exc.args[0] if len(exc.args) == 1 else None
+                job.error = message if isinstance(message, Text) else str(exc) or T("the enrolment failed")
                 job.step, job.message = "failed", job.error
             logger.info("finger enrolment failed: %s", exc.__class__.__name__)
         except Exception:  # the thread must always finish the job
             logger.exception("finger enrolment crashed")
             with self._lock:
-                job.error = "the enrolment failed unexpectedly; see the web server log"
+                job.error = T("the enrolment failed unexpectedly; see the web server log")
                 job.step, job.message = "failed", job.error
         else:
             with self._lock:
                 job.ok = True
                 slot = result.get("slot")
                 job.slot = slot if isinstance(slot, int) else None
-                job.step, job.message = "done", "Fingerprint stored."
+                job.step, job.message = "done", T("Fingerprint stored.")
         finally:
             with self._lock:
                 job.done = True
                 job.finished_at = self._clock()
 
     def snapshot(self, job_id: str) -> dict[str, Any] | None:
-        """A JSON-ready copy of the job's state, or ``None`` for an unknown id."""
+        """A JSON-ready copy of the job's state in the current language, or ``None`` for an unknown id."""
         with self._lock:
             job = self._jobs.get(job_id)
             if job is None:
@@ -158,11 +173,11 @@ class EnrolJobs:
             return {
                 "user": job.user_code,
                 "step": job.step,
-                "message": job.message,
+                "message": _shown(job.message, 300),
                 "steps": list(job.steps),
                 "done": job.done,
                 "ok": job.ok,
                 "slot": job.slot,
-                "error": job.error,
-                "plan": PLAN,
+                "error": _shown(job.error, 300),
+                "plan": plan(),
             }

@@ -26,6 +26,7 @@ from typing import Any
 
 from argon2 import PasswordHasher
 from flask import g, request
+from flask_babel import gettext as _
 
 from controller.core.vocabulary import EventType
 from controller.store import staff
@@ -42,7 +43,8 @@ class Throttled(Exception):
 
     def __init__(self, seconds: float) -> None:
         minutes = max(1, math.ceil(seconds / 60))
-        self.message = f"Too many failed password attempts from this address. Try again in {minutes} minute(s)."
+        self.message = _("Too many failed password attempts from this address. Try again in %(minutes)s minute(s).",
+                         minutes=minutes)
         super().__init__(self.message)
 
 

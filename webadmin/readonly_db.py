@@ -27,9 +27,10 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.pool import NullPool
 
-from controller.store.db import require_existing_database
 from controller.errors import StoreError
+from controller.i18n import T
 from controller.paths import DataDir
+from controller.store.db import require_existing_database
 
 logger = logging.getLogger(__name__)
 
@@ -65,11 +66,11 @@ def open_readonly(datadir: DataDir, url: str = "", *, busy_timeout_ms: int = 500
     else:
         database = parsed.database or ""
         if not database or database == ":memory:" or database.startswith("file:"):
-            raise StoreError("the admin web reads the door database from a file path (store.url sqlite:///PATH)")
+            raise StoreError(T("the admin web reads the door database from a file path (store.url sqlite:///PATH)"))
         path = Path(database)
         require_existing_database(datadir, path)  # missing or 0 bytes: a lost database (restore), never "new"
         if not path.is_file():
-            raise StoreError(f"the door database {path} does not exist; run 'kunci init' first")
+            raise StoreError(T("the door database {path} does not exist; run 'kunci init' first", path=path))
         timeout_s = busy_timeout_ms / 1000.0
         engine = create_engine("sqlite://", creator=lambda: _connect_ro(path, timeout_s), poolclass=NullPool)
 
@@ -93,5 +94,5 @@ def open_readonly(datadir: DataDir, url: str = "", *, busy_timeout_ms: int = 500
     except SQLAlchemyError as exc:
         engine.dispose()
         orig = getattr(exc, "orig", None) or exc
-        raise StoreError(f"cannot read the door database: {str(orig).splitlines()[0]}") from exc
+        raise StoreError(T("cannot read the door database: {error}", error=str(orig).splitlines()[0])) from exc
     return engine

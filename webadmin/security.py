@@ -34,6 +34,7 @@ from typing import Any, TypeVar
 from urllib.parse import parse_qsl
 
 from flask import Flask, Response, abort, current_app, flash, g, jsonify, redirect, request, session, url_for
+from flask_babel import gettext as _
 from werkzeug.sansio.multipart import Data, Epilogue, Field, File, MultipartDecoder, NeedData
 
 from controller.core.vocabulary import AdminRole, EventType
@@ -42,6 +43,7 @@ from controller.store.models import AdminAccount
 from controller.store.web_store import WebSessionRow
 from controller.timefmt import iso_utc, parse_iso_utc, utcnow
 from webadmin import daemon
+from webadmin.labels import N_
 from webadmin.state import end_read, read_db, state
 
 logger = logging.getLogger(__name__)
@@ -65,14 +67,14 @@ SECURITY_HEADERS = {
     "Cross-Origin-Opener-Policy": "same-origin",
 }
 
-#: What the login page says after a session ended, by reason.
+#: What the login page says after a session ended, by reason (English here; shown through ``gettext``).
 SESSION_ENDED = {
-    "unknown": "Your session has ended. Please log in again.",
-    "revoked": "You were logged out. Please log in again.",
-    "idle": "Your session ended after a period without activity. Please log in again.",
-    "too_old": "Your session reached its maximum length. Please log in again.",
-    "account_changed": "Your account was changed (password or role). Please log in again.",
-    "account_disabled": "Your account was disabled.",
+    "unknown": N_("Your session has ended. Please log in again."),
+    "revoked": N_("You were logged out. Please log in again."),
+    "idle": N_("Your session ended after a period without activity. Please log in again."),
+    "too_old": N_("Your session reached its maximum length. Please log in again."),
+    "account_changed": N_("Your account was changed (password or role). Please log in again."),
+    "account_disabled": N_("Your account was disabled."),
 }
 
 #: A session's ``last_seen_at`` is rewritten at most this often (seconds), to spare the database.
@@ -124,10 +126,10 @@ def _bad_urlencoded(raw: bytes) -> str | None:
     try:
         pairs = parse_qsl(raw.decode("utf-8"), keep_blank_values=True, encoding="utf-8", errors="strict")
     except (UnicodeDecodeError, ValueError):
-        return "The request contained text that is not valid UTF-8. Nothing was saved."
+        return _("The request contained text that is not valid UTF-8. Nothing was saved.")
     for key, value in pairs:
         if "\x00" in key or "\x00" in value:
-            return "The request contained a NUL character, which is never valid here. Nothing was saved."
+            return _("The request contained a NUL character, which is never valid here. Nothing was saved.")
     return None
 
 
@@ -156,7 +158,7 @@ def _bad_multipart(raw: bytes, boundary: str) -> str | None:
                 if not event.more_data:
                     b"".join(chunks).decode("utf-8")
     except UnicodeError:
-        return "The request contained text that is not valid UTF-8. Nothing was saved."
+        return _("The request contained text that is not valid UTF-8. Nothing was saved.")
     except ValueError:
         return None
     return None
@@ -172,7 +174,7 @@ def screen_input() -> Any:
             problem = _bad_multipart(request.get_data(cache=True), request.mimetype_params.get("boundary", ""))
             values = [*request.form.keys(), *request.form.values()]
             if problem is None and any("\x00" in v for v in values):
-                problem = "The request contained a NUL character, which is never valid here. Nothing was saved."
+                problem = _("The request contained a NUL character, which is never valid here. Nothing was saved.")
     if problem is not None:
         logger.info("refused request with malformed input on %s", request.endpoint)
         abort(400, description=problem)
@@ -251,7 +253,7 @@ def load_session() -> None:
     now = utcnow()
     if row is None:
         session.clear()
-        flash(SESSION_ENDED["unknown"], "error")
+        flash(_(SESSION_ENDED["unknown"]), "error")
         return
     account = staff.get_account_or_none(read_db(), row.username)
     end_read()
@@ -260,7 +262,7 @@ def load_session() -> None:
         if not row.revoked:
             web.web_store.revoke(row.id)
         session.clear()
-        flash(SESSION_ENDED[problem], "error")
+        flash(_(SESSION_ENDED[problem]), "error")
         logger.info("web session ended: %s", problem)
         return
     assert account is not None
@@ -284,7 +286,7 @@ def authorize() -> Any:
     account: CurrentAccount | None = g.get("account")
     if account is None:
         if wants_json():
-            return jsonify(ok=False, error="Please log in again."), 401
+            return jsonify(ok=False, error=_("Please log in again.")), 401
         return redirect(url_for("auth.login"), code=303)
     if account.role not in roles:
         daemon.record_event(EventType.ADMIN_FORBIDDEN, {"endpoint": request.endpoint, "method": request.method})

@@ -19,8 +19,8 @@ from flask import current_app, g
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from controller.control.client import ControlClient
 from controller.config import Config
+from controller.control.client import ControlClient
 from controller.paths import DataDir
 from controller.store.web_store import WebStore
 

@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from flask import Flask, g
 from flask_babel import gettext
 
+from controller.core.door_state import DoorState
 from controller.core.policy import DoorMode, Method, Reason
 from controller.core.vocabulary import AlarmKind, EventType
 from controller.timefmt import parse_iso_utc
@@ -62,12 +63,13 @@ def init_app(app: Flask) -> None:
 
 
 #: The vocabularies a template names by a word: ``{{ e.reason|label('reason') }}``.
-_VOCABULARIES = {"event": EventType, "reason": Reason, "mode": DoorMode, "method": Method, "alarm": AlarmKind}
+_VOCABULARIES = {"event": EventType, "reason": Reason, "mode": DoorMode, "method": Method, "alarm": AlarmKind,
+                 "door_state": DoorState, "sensor_state": labels.SensorState}
 
 
 def _register_labels(app: Flask) -> None:
     """The words of :mod:`webadmin.labels` for templates, in the page's language (Flask-Babel's ``gettext``):
-    filters ``label``/``explain`` (codes to words),
+    filters ``label``/``explain`` (codes to words; also the daemon's ``door_state`` and ``sensor_state``),
     globals ``event_sentence(e, names)`` (``names``: code -> name, empty for auditors), ``is_alert`` and
     ``setting_help(section, key)``."""
 
@@ -75,7 +77,7 @@ def _register_labels(app: Flask) -> None:
         return labels.label(value, _VOCABULARIES[vocabulary], gettext=gettext)
 
     def _explain(value: str | None, vocabulary: str = "event") -> str:
-        return labels.explain(value, _VOCABULARIES[vocabulary])
+        return labels.explain(value, _VOCABULARIES[vocabulary], gettext=gettext)
 
     def _event_sentence(event: Any, names: dict[str, str] | None = None) -> str:
         return labels.sentence(event, (names or {}).get(event.user_code or ""), event.door, gettext=gettext)
@@ -84,4 +86,4 @@ def _register_labels(app: Flask) -> None:
     app.add_template_filter(_explain, "explain")
     app.add_template_global(_event_sentence, "event_sentence")
     app.add_template_global(labels.is_alert, "is_alert")
-    app.add_template_global(labels.setting_help, "setting_help")
+    app.add_template_global(lambda section, key: labels.setting_help(section, key, gettext=gettext), "setting_help")

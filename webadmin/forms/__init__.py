@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 from typing import Any, Self
 
+from flask_babel import gettext as _
 from flask_wtf import FlaskForm
 
 from controller.errors import InvalidInput
@@ -41,12 +42,12 @@ class KunciForm(FlaskForm):
 
     def problems(self) -> list[tuple[str, str]]:
         """``(field name, message)`` for every error of the last validation, in form order."""
-        return [(field.name, message) for field in self for message in field.errors]
+        return [(field.name, str(message)) for field in self for message in field.errors]
 
     def checked(self) -> Self:
         """This form if it validates; else :class:`FormError` with every message (first field named)."""
         if not self.validate():
-            found = self.problems() or [("", "The form was not valid.")]
+            found = self.problems() or [("", _("The form was not valid."))]
             raise FormError(found[0][0], " ".join(message for _, message in found))
         return self
 

@@ -5,15 +5,20 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext
+
 from controller.core.policy import DoorMode
 from controller.core.vocabulary import values
 from controller.store.validation import LABEL_MAX_LENGTH
 from webadmin.forms import KunciForm
-from webadmin.forms.fields import Choice, Day, Text, Tick, TimeOfDay
+from webadmin.forms.fields import Choice, Day, Text, Tick, TimeOfDay, time_message
 
 logger = logging.getLogger(__name__)
 
-WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
+#: The weekdays, Monday first, in the page's language when shown.
+WEEKDAYS = (lazy_gettext("Monday"), lazy_gettext("Tuesday"), lazy_gettext("Wednesday"), lazy_gettext("Thursday"),
+            lazy_gettext("Friday"), lazy_gettext("Saturday"), lazy_gettext("Sunday"))
 #: Windows offered per weekday on the schedule form.
 WINDOWS_PER_DAY = 2
 
@@ -21,31 +26,31 @@ WINDOWS_PER_DAY = 2
 class GroupForm(KunciForm):
     """A group's name and the schedule it follows (none: any time); adds a group or rebinds one."""
 
-    name = Text("Group name", max_length=LABEL_MAX_LENGTH, required=True)
-    schedule = Text("Schedule", max_length=LABEL_MAX_LENGTH)
+    name = Text(lazy_gettext("Group name"), max_length=LABEL_MAX_LENGTH, required=True)
+    schedule = Text(lazy_gettext("Schedule"), max_length=LABEL_MAX_LENGTH)
 
 
 class GroupRulesForm(KunciForm):
     """What a group requires: a door mode (empty: the door's mode alone; the stricter applies) and the
     two-person rule."""
 
-    name = Text("Group name", max_length=LABEL_MAX_LENGTH, required=True)
-    required_mode = Choice("Required credentials", ("", *values(DoorMode)))
-    two_person = Tick("Two-person rule")
+    name = Text(lazy_gettext("Group name"), max_length=LABEL_MAX_LENGTH, required=True)
+    required_mode = Choice(lazy_gettext("Required credentials"), ("", *values(DoorMode)))
+    two_person = Tick(lazy_gettext("Two-person rule"))
 
 
 class GroupRenameForm(KunciForm):
     """A group's current name and its new one."""
 
-    name = Text("Group name", max_length=LABEL_MAX_LENGTH, required=True)
-    new_name = Text("New name", max_length=LABEL_MAX_LENGTH, required=True)
+    name = Text(lazy_gettext("Group name"), max_length=LABEL_MAX_LENGTH, required=True)
+    new_name = Text(lazy_gettext("New name"), max_length=LABEL_MAX_LENGTH, required=True)
 
 
 class GroupDeleteForm(KunciForm):
     """The group to delete; nothing is deleted unless ``confirm`` is set (the confirmation page sets it)."""
 
-    name = Text("Group name", max_length=LABEL_MAX_LENGTH, required=True)
-    confirm = Tick("Yes, delete it")
+    name = Text(lazy_gettext("Group name"), max_length=LABEL_MAX_LENGTH, required=True)
+    confirm = Tick(lazy_gettext("Yes, delete it"))
 
 
 class ScheduleForm(KunciForm):
@@ -55,8 +60,8 @@ class ScheduleForm(KunciForm):
     after the start. At least one window is required.
     """
 
-    name = Text("Schedule name", max_length=LABEL_MAX_LENGTH, required=True)
-    allow_on_holidays = Tick("Allow entry on holidays")
+    name = Text(lazy_gettext("Schedule name"), max_length=LABEL_MAX_LENGTH, required=True)
+    allow_on_holidays = Tick(lazy_gettext("Allow entry on holidays"))
 
     def window_fields(self) -> list[tuple[int, Any, Any]]:
         """``(weekday, start field, end field)`` for every window of the form."""
@@ -75,12 +80,11 @@ class ScheduleForm(KunciForm):
             used += 1
             for field in (start, end):
                 if not field.text:
-                    hint = " (or 24:00)" if field is end else ""
-                    ok = self.refuse(field, f"{field.label.text} must be a time like 08:30{hint}.")
+                    ok = self.refuse(field, time_message(field.label.text, allow_24=field is end))
             if start.data is not None and end.data is not None and end.data <= start.data:
-                ok = self.refuse(end, f"{WEEKDAYS[day]}: the end time must be after the start time.")
+                ok = self.refuse(end, _("%(day)s: the end time must be after the start time.", day=WEEKDAYS[day]))
         if not used:
-            ok = self.refuse(self["start_0_0"], "Give at least one time window.")
+            ok = self.refuse(self["start_0_0"], _("Give at least one time window."))
         return ok
 
     def windows(self) -> list[list[int]]:
@@ -90,14 +94,15 @@ class ScheduleForm(KunciForm):
 
 for _day, _day_name in enumerate(WEEKDAYS):
     for _slot in range(WINDOWS_PER_DAY):
-        setattr(ScheduleForm, f"start_{_day}_{_slot}", TimeOfDay(f"{_day_name} start"))
-        setattr(ScheduleForm, f"end_{_day}_{_slot}", TimeOfDay(f"{_day_name} end", allow_24=True))
+        setattr(ScheduleForm, f"start_{_day}_{_slot}", TimeOfDay(lazy_gettext("%(day)s start", day=_day_name)))
+        setattr(ScheduleForm, f"end_{_day}_{_slot}",
+                TimeOfDay(lazy_gettext("%(day)s end", day=_day_name), allow_24=True))
 
 
 class ScheduleEditForm(ScheduleForm):
     """An existing schedule (``original``, its current name) with its new name, windows and holiday rule."""
 
-    original = Text("Schedule", max_length=LABEL_MAX_LENGTH, required=True)
+    original = Text(lazy_gettext("Schedule"), max_length=LABEL_MAX_LENGTH, required=True)
 
 
 def schedule_values(schedule: Any) -> dict[str, str] | None:
@@ -125,19 +130,19 @@ def hh_mm(minutes: int) -> str:
 class ScheduleDeleteForm(KunciForm):
     """The schedule to delete; nothing is deleted unless ``confirm`` is set."""
 
-    name = Text("Schedule name", max_length=LABEL_MAX_LENGTH, required=True)
-    confirm = Tick("Yes, delete it")
+    name = Text(lazy_gettext("Schedule name"), max_length=LABEL_MAX_LENGTH, required=True)
+    confirm = Tick(lazy_gettext("Yes, delete it"))
 
 
 class HolidayForm(KunciForm):
     """A holiday to declare."""
 
-    day = Day("Date", required=True)
-    name = Text("Holiday name", max_length=LABEL_MAX_LENGTH, required=True)
+    day = Day(lazy_gettext("Date"), required=True)
+    name = Text(lazy_gettext("Holiday name"), max_length=LABEL_MAX_LENGTH, required=True)
 
 
 class HolidayDeleteForm(KunciForm):
     """The holiday to remove; nothing is removed unless ``confirm`` is set."""
 
-    day = Day("Date", required=True)
-    confirm = Tick("Yes, remove it")
+    day = Day(lazy_gettext("Date"), required=True)
+    confirm = Tick(lazy_gettext("Yes, remove it"))

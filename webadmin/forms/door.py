@@ -6,6 +6,9 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext
+
 from controller.core.policy import DoorMode
 from controller.core.vocabulary import values
 from controller.store.validation import REASON_MAX_LENGTH
@@ -14,33 +17,33 @@ from webadmin.forms.fields import Choice, Text, Tick
 
 logger = logging.getLogger(__name__)
 
-#: What each door mode means, for a person (the same words as ``kunci door mode``).
+#: What each door mode means, for a person (the same words as ``kunci door mode``), in the page's language.
 MODE_LABELS = {
-    DoorMode.PIN.value: "PIN only",
-    DoorMode.FINGER.value: "fingerprint only",
-    DoorMode.PIN_OR_FINGER.value: "PIN or fingerprint",
-    DoorMode.PIN_AND_FINGER.value: "PIN and fingerprint of the same person",
+    DoorMode.PIN.value: lazy_gettext("PIN only"),
+    DoorMode.FINGER.value: lazy_gettext("fingerprint only"),
+    DoorMode.PIN_OR_FINGER.value: lazy_gettext("PIN or fingerprint"),
+    DoorMode.PIN_AND_FINGER.value: lazy_gettext("PIN and fingerprint of the same person"),
 }
 
 
 def _reason() -> Text:
-    return Text("Reason", max_length=REASON_MAX_LENGTH, required=True)
+    return Text(lazy_gettext("Reason"), max_length=REASON_MAX_LENGTH, required=True)
 
 
 class _Confirmed(KunciForm):
-    confirm = Tick("Confirm")
+    confirm = Tick(lazy_gettext("Confirm"))
 
     def validate(self, extra_validators: Any = None) -> bool:
         ok = super().validate(extra_validators)
         if not self.confirm.data:
-            ok = self.refuse(self.confirm, "Tick the confirmation box to make this change.")
+            ok = self.refuse(self.confirm, _("Tick the confirmation box to make this change."))
         return ok
 
 
 class DoorModeForm(_Confirmed):
     """A new door mode, confirmed."""
 
-    mode = Choice("Door mode", values(DoorMode), required=True)
+    mode = Choice(lazy_gettext("Door mode"), values(DoorMode), required=True)
 
 
 class LockdownStartForm(_Confirmed):

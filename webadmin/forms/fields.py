@@ -16,12 +16,16 @@ from datetime import date, datetime, time
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from flask_babel import gettext as _
+from flask_babel.speaklater import LazyString
 from wtforms import Field
 from wtforms.validators import StopValidation
 from wtforms.widgets import CheckboxInput, PasswordInput, TextInput
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 USER_CODE = re.compile(r"U\d{4,15}")
+#: A field's label or message: text, or words translated when shown (``lazy_gettext``).
+Words = str | LazyString
 
 #: Range of dates a ``datetime-local`` filter accepts: no door event predates 1970, and the upper
 #: bound leaves a day of margin so converting to UTC cannot leave ``datetime``'s range (year 9999).
@@ -39,7 +43,7 @@ class Value(Field):
 
     widget = TextInput()
 
-    def __init__(self, label: str, *, required: bool = False, default: Any = None, **kwargs: Any) -> None:
+    def __init__(self, label: Words, *, required: bool = False, default: Any = None, **kwargs: Any) -> None:
         super().__init__(label, default=default, **kwargs)
         self.required = required
         self.text = ""
@@ -53,7 +57,7 @@ class Value(Field):
     def pre_validate(self, form: Any) -> None:
         if not self.text:
             if self.required:
-                raise StopValidation(f"{self.label.text} is required.")
+                raise StopValidation(_("%(label)s is required.", label=self.label.text))
             raise StopValidation()  # empty and optional: nothing to check
         try:
             self.data = self.parse(self.text, form)
@@ -68,31 +72,30 @@ class Value(Field):
 class Text(Value):
     """One line of text, at most ``max_length`` characters, no control characters."""
 
-    def __init__(self, label: str, *, max_length: int, **kwargs: Any) -> None:
+    def __init__(self, label: Words, *, max_length: int, **kwargs: Any) -> None:
         super().__init__(label, **kwargs)
         self.max_length = max_length
 
     def parse(self, text: str, form: Any) -> str:
         if len(text) > self.max_length:
-            raise ValueError(
-                f"{self.label.text} is too long: at most {self.max_length} characters (got {len(text)})."
-            )
+            raise ValueError(_("%(label)s is too long: at most %(maximum)s characters (got %(length)s).",
+                               label=self.label.text, maximum=self.max_length, length=len(text)))
         if _CONTROL.search(text):
-            raise ValueError(f"{self.label.text} must be one line without control characters.")
+            raise ValueError(_("%(label)s must be one line without control characters.", label=self.label.text))
         return text
 
 
 class Choice(Value):
     """A value from ``choices`` (a sequence, or a callable giving one, read when the form validates)."""
 
-    def __init__(self, label: str, choices: Iterable[str] | Callable[[], Iterable[str]] = (), **kwargs: Any) -> None:
+    def __init__(self, label: Words, choices: Iterable[str] | Callable[[], Iterable[str]] = (), **kwargs: Any) -> None:
         super().__init__(label, **kwargs)
         self.choices = choices
 
     def parse(self, text: str, form: Any) -> str:
         allowed = list(self.choices() if callable(self.choices) else self.choices)
         if text not in allowed:
-            raise ValueError(f"{self.label.text} must be one of: {', '.join(allowed)}.")
+            raise ValueError(_("%(label)s must be one of: %(choices)s.", label=self.label.text, choices=", ".join(allowed)))
         return text
 
 
@@ -105,29 +108,30 @@ class Day(Value):
                 raise ValueError
             return date.fromisoformat(text)
         except ValueError:
-            raise ValueError(f"{self.label.text} must be a date like 2026-03-31.") from None
+            raise ValueError(_("%(label)s must be a date like 2026-03-31.", label=self.label.text)) from None
 
 
 class WholeNumber(Value):
     """A decimal integer within ``minimum``..``maximum``."""
 
-    def __init__(self, label: str, *, minimum: int, maximum: int, **kwargs: Any) -> None:
+    def __init__(self, label: Words, *, minimum: int, maximum: int, **kwargs: Any) -> None:
         super().__init__(label, **kwargs)
         self.minimum, self.maximum = minimum, maximum
 
     def parse(self, text: str, form: Any) -> int:
         if not re.fullmatch(r"-?\d{1,19}", text):
-            raise ValueError(f"{self.label.text} must be a whole number.")
+            raise ValueError(_("%(label)s must be a whole number.", label=self.label.text))
         number = int(text)
         if not self.minimum <= number <= self.maximum:
-            raise ValueError(f"{self.label.text} must be between {self.minimum} and {self.maximum}.")
+            raise ValueError(_("%(label)s must be between %(minimum)s and %(maximum)s.", label=self.label.text,
+                               minimum=self.minimum, maximum=self.maximum))
         return number
 
 
 class TimeOfDay(Value):
     """A ``HH:MM`` time as minutes since midnight; ``24:00`` (1440) only with ``allow_24`` (an end time)."""
 
-    def __init__(self, label: str, *, allow_24: bool = False, **kwargs: Any) -> None:
+    def __init__(self, label: Words, *, allow_24: bool = False, **kwargs: Any) -> None:
         super().__init__(label, **kwargs)
         self.allow_24 = allow_24
 
@@ -139,9 +143,15 @@ class TimeOfDay(Value):
                 raise ValueError
             t = time.fromisoformat(text)
         except ValueError:
-            hint = " (or 24:00)" if self.allow_24 else ""
-            raise ValueError(f"{self.label.text} must be a time like 08:30{hint}.") from None
+            raise ValueError(time_message(self.label.text, allow_24=self.allow_24)) from None
         return t.hour * 60 + t.minute
+
+
+def time_message(label: Any, *, allow_24: bool = False) -> str:
+    """"<label> must be a time like 08:30." (with "(or 24:00)" for an end time), in the request's language."""
+    if allow_24:
+        return _("%(label)s must be a time like 08:30 (or 24:00).", label=label)
+    return _("%(label)s must be a time like 08:30.", label=label)
 
 
 class LocalDateTime(Value):
@@ -165,9 +175,10 @@ def local_datetime(text: str, label: str, tz: ZoneInfo) -> datetime:
         else:
             raise ValueError
     except ValueError:
-        raise ValueError(f"{label} must be a date and time like 2026-03-31T08:00.") from None
+        raise ValueError(_("%(label)s must be a date and time like 2026-03-31T08:00.", label=label)) from None
     if not LOCAL_DATETIME_MIN <= naive <= LOCAL_DATETIME_MAX:
-        raise ValueError(f"{label} must be between {LOCAL_DATETIME_MIN:%Y-%m-%d} and {LOCAL_DATETIME_MAX:%Y-%m-%d}.")
+        raise ValueError(_("%(label)s must be between %(minimum)s and %(maximum)s.", label=label,
+                           minimum=LOCAL_DATETIME_MIN.date().isoformat(), maximum=LOCAL_DATETIME_MAX.date().isoformat()))
     return naive.replace(tzinfo=tz).astimezone(ZoneInfo("UTC"))
 
 
@@ -177,7 +188,7 @@ class UserCode(Value):
     def parse(self, text: str, form: Any) -> str:
         code = text.upper()
         if not USER_CODE.fullmatch(code):
-            raise ValueError(f"{self.label.text} must look like U0042.")
+            raise ValueError(_("%(label)s must look like U0042.", label=self.label.text))
         return code
 
 
@@ -188,7 +199,8 @@ class Token(Value):
 
     def parse(self, text: str, form: Any) -> str:
         if not self._PATTERN.fullmatch(text):
-            raise ValueError(f"{self.label.text} may only contain lower-case letters, digits and . _ + * - (up to 64).")
+            raise ValueError(_("%(label)s may only contain lower-case letters, digits and . _ + * - (up to 64).",
+                               label=self.label.text))
         return text
 
 
@@ -197,7 +209,7 @@ class Tick(Field):
 
     widget = CheckboxInput()
 
-    def __init__(self, label: str, **kwargs: Any) -> None:
+    def __init__(self, label: Words, **kwargs: Any) -> None:
         super().__init__(label, default=False, **kwargs)
 
     def process_formdata(self, valuelist: list[str]) -> None:
@@ -209,7 +221,7 @@ class Raw(Field):
 
     widget = TextInput()
 
-    def __init__(self, label: str, **kwargs: Any) -> None:
+    def __init__(self, label: Words, **kwargs: Any) -> None:
         super().__init__(label, default="", **kwargs)
 
     def process_formdata(self, valuelist: list[str]) -> None:
@@ -225,16 +237,16 @@ class Password(Raw):
 class Pattern(Value):
     """A value matching ``pattern`` in full; ``message`` (naming the rule) when it is empty or does not match."""
 
-    def __init__(self, label: str, pattern: str, message: str, **kwargs: Any) -> None:
+    def __init__(self, label: Words, pattern: str, message: Words, **kwargs: Any) -> None:
         super().__init__(label, **kwargs)
         self.pattern, self.message = re.compile(pattern), message
 
     def pre_validate(self, form: Any) -> None:
         if not self.text and self.required:
-            raise StopValidation(self.message)
+            raise StopValidation(str(self.message))
         super().pre_validate(form)
 
     def parse(self, text: str, form: Any) -> str:
         if not self.pattern.fullmatch(text):
-            raise ValueError(self.message)
+            raise ValueError(str(self.message))
         return text

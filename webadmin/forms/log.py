@@ -6,6 +6,9 @@ import logging
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext
+
 from controller.store import eventlog
 from webadmin.forms import KunciForm
 from webadmin.forms.fields import Choice, LocalDateTime, Text, Token, UserCode, WholeNumber
@@ -33,13 +36,13 @@ class LogFilterForm(KunciForm):
 
     PARAMETERS = FILTER_KEYS
 
-    since = LocalDateTime("From")
-    until = LocalDateTime("Until")
-    user = UserCode("Person code")
-    result = Choice("Result", RESULTS)
-    reason = Token("Reason")
-    method = Token("Method")
-    type = Token("Event type")
+    since = LocalDateTime(lazy_gettext("From"))
+    until = LocalDateTime(lazy_gettext("Until"))
+    user = UserCode(lazy_gettext("Person code"))
+    result = Choice(lazy_gettext("Result"), RESULTS)
+    reason = Token(lazy_gettext("Reason"))
+    method = Token(lazy_gettext("Method"))
+    type = Token(lazy_gettext("Event type"))
 
     def __init__(self, *args: Any, tz: ZoneInfo, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -50,9 +53,10 @@ class LogFilterForm(KunciForm):
         ok = super().validate(extra_validators)
         if self.unknown:
             name = self.unknown[0][:40]
-            ok = self.refuse(self.since, f"Unknown parameter {name!r}; file names and paths are chosen by the server.")
+            ok = self.refuse(self.since, _("Unknown parameter %(name)s; file names and paths are chosen by the server.",
+                                              name=repr(name)))
         if self.since.data is not None and self.until.data is not None and self.until.data <= self.since.data:
-            ok = self.refuse(self.until, "'Until' must be later than 'From'.")
+            ok = self.refuse(self.until, _("'Until' must be later than 'From'."))
         return ok
 
     def event_filter(self) -> eventlog.EventFilter:
@@ -73,8 +77,8 @@ class LogPageForm(LogFilterForm):
 
     PARAMETERS = FILTER_KEYS + PAGE_KEYS + SEARCH_KEYS
 
-    q = Text("Search people", max_length=SEARCH_MAX_LENGTH)
+    q = Text(lazy_gettext("Search people"), max_length=SEARCH_MAX_LENGTH)
 
-    order = Choice("Order", ORDERS, default="newest")
-    before = WholeNumber("Page position", minimum=1, maximum=MAX_POSITION)
-    after = WholeNumber("Page position", minimum=0, maximum=MAX_POSITION)
+    order = Choice(lazy_gettext("Order"), ORDERS, default="newest")
+    before = WholeNumber(lazy_gettext("Page position"), minimum=1, maximum=MAX_POSITION)
+    after = WholeNumber(lazy_gettext("Page position"), minimum=0, maximum=MAX_POSITION)

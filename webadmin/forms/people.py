@@ -7,6 +7,8 @@ from collections.abc import Callable, Iterable
 from datetime import date
 from typing import Any
 
+from flask_babel import lazy_gettext
+
 from controller.store.models import DOOR_MODES, USER_STATUSES
 from controller.store.validation import NAME_MAX_LENGTH
 from webadmin.forms import KunciForm
@@ -28,13 +30,13 @@ class PersonForm(KunciForm):
     :param groups: the group names a person may be put in (a callable is read when validating).
     """
 
-    name = Text("Name", max_length=NAME_MAX_LENGTH)
-    agreement_signed_on = Day("Agreement signed on")
-    group = Choice("Group")
-    valid_from = Day("Valid from")
-    valid_until = Day("Valid until")
-    mode_override = Choice("Door mode", DOOR_MODES)
-    extended_unlock = Tick("Extended unlock")
+    name = Text(lazy_gettext("Name"), max_length=NAME_MAX_LENGTH)
+    agreement_signed_on = Day(lazy_gettext("Agreement signed on"))
+    group = Choice(lazy_gettext("Group"))
+    valid_from = Day(lazy_gettext("Valid from"))
+    valid_until = Day(lazy_gettext("Valid until"))
+    mode_override = Choice(lazy_gettext("Door mode"), DOOR_MODES)
+    extended_unlock = Tick(lazy_gettext("Extended unlock"))
 
     def __init__(self, *args: Any, groups: Iterable[str] | Callable[[], Iterable[str]] = (), **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -56,26 +58,26 @@ class PersonForm(KunciForm):
 class PeopleListForm(KunciForm):
     """The people list's query: search text, status, sort order and page position (``after``)."""
 
-    q = Text("Search", max_length=NAME_MAX_LENGTH)
-    status = Choice("Status", USER_STATUSES)
-    sort = Choice("Sort order", SORT_KEYS, default="code")
-    after = UserCode("Page position")
+    q = Text(lazy_gettext("Search"), max_length=NAME_MAX_LENGTH)
+    status = Choice(lazy_gettext("Status"), USER_STATUSES)
+    sort = Choice(lazy_gettext("Sort order"), SORT_KEYS, default="code")
+    after = UserCode(lazy_gettext("Page position"))
 
 
 class PeopleSearchForm(KunciForm):
     """Search as you type: a code prefix or a fragment of a name (required)."""
 
-    q = Text("Search", max_length=NAME_MAX_LENGTH, required=True)
+    q = Text(lazy_gettext("Search"), max_length=NAME_MAX_LENGTH, required=True)
 
 
 class RevokeForm(KunciForm):
     """Revoking a person is final: the box must be ticked."""
 
-    confirm = Tick("Yes, revoke for good")
+    confirm = Tick(lazy_gettext("Yes, revoke for good"))
 
 
 class ConfirmForm(KunciForm):
     """A change that cannot be undone (reset a PIN, delete fingerprints) happens only with ``confirm`` set,
     which the confirmation page's button sends."""
 
-    confirm = Tick("Yes, do it")
+    confirm = Tick(lazy_gettext("Yes, do it"))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from flask_babel import lazy_gettext
+
 from webadmin.forms import KunciForm
 from webadmin.forms.fields import Text
 
@@ -12,4 +14,4 @@ NOTE_MAX_LENGTH = 500
 class SignOffForm(KunciForm):
     """What the reviewer checked and decided."""
 
-    note = Text("Note", max_length=NOTE_MAX_LENGTH, required=True)
+    note = Text(lazy_gettext("Note"), max_length=NOTE_MAX_LENGTH, required=True)

@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from flask_babel import lazy_gettext
+
 from controller.store.validation import NAME_MAX_LENGTH
 from controller.store.visitors import MAX_HOURS
 from webadmin.forms import KunciForm
@@ -20,11 +22,11 @@ class VisitorForm(KunciForm):
     :param groups: the access group names (a callable is read when validating).
     """
 
-    name = Text("Name", max_length=NAME_MAX_LENGTH)
-    length = WholeNumber("Length of the visit", minimum=1, maximum=MAX_HOURS, required=True)
-    unit = Choice("Unit", UNITS, required=True)
-    escort_group = Choice("Escort group")
-    group = Choice("Access group")
+    name = Text(lazy_gettext("Name"), max_length=NAME_MAX_LENGTH)
+    length = WholeNumber(lazy_gettext("Length of the visit"), minimum=1, maximum=MAX_HOURS, required=True)
+    unit = Choice(lazy_gettext("Unit"), UNITS, required=True)
+    escort_group = Choice(lazy_gettext("Escort group"))
+    group = Choice(lazy_gettext("Access group"))
 
     def __init__(self, *args: Any, groups: Iterable[str] | Callable[[], Iterable[str]] = (), **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

@@ -13,6 +13,8 @@ import logging
 from typing import Any
 
 from flask import Blueprint, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext
 from sqlalchemy import func, select
 
 from controller.core.vocabulary import EventType
@@ -33,7 +35,7 @@ PAGE_SIZE = 50
 class AlarmPageForm(KunciForm):
     """The page position: show alarms with an id below ``before`` (nothing else is accepted)."""
 
-    before = WholeNumber("Page position", minimum=1, maximum=MAX_ROW_ID)
+    before = WholeNumber(lazy_gettext("Page position"), minimum=1, maximum=MAX_ROW_ID)
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -42,7 +44,7 @@ class AlarmPageForm(KunciForm):
     def validate(self, extra_validators: Any = None) -> bool:
         ok = super().validate(extra_validators)
         if self.unknown:
-            ok = self.refuse(self.before, f"Unknown parameter {self.unknown[0][:40]!r}.")
+            ok = self.refuse(self.before, _("Unknown parameter %(name)s.", name=repr(self.unknown[0][:40])))
         return ok
 
 

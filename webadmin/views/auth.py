@@ -17,12 +17,13 @@ from flask import Blueprint, g, redirect, render_template, request, session, url
 from flask_babel import gettext
 
 from controller.errors import InvalidInput
+from controller.i18n import T
 from controller.store import staff
 from webadmin import daemon
 from webadmin import login as passwords
 from webadmin.forms import sentence
-from webadmin.labels import N_
 from webadmin.forms.accounts import LOGIN_NAME_SHOWN, LanguageForm, LoginForm, PasswordChangeForm
+from webadmin.labels import N_
 from webadmin.security import (
     PUBLIC,
     STAFF,
@@ -80,7 +81,7 @@ def change_password() -> Any:
     try:
         form = PasswordChangeForm().checked()
         if not passwords.recheck_password(form.current_password.data):
-            raise InvalidInput("The current password is wrong.")
+            raise InvalidInput(T("The current password is wrong."))
         password_hash = staff.hash_new_password(form.new_password.data, me.username, hasher=state().hasher)
         daemon.admin("staff.set_password", username=me.username, password_hash=password_hash)
     except passwords.Throttled as exc:

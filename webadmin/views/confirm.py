@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from flask import flash, redirect, render_template
+from flask_babel import gettext as _
 
 
 def confirm_page(title: str, consequences: list[str], *, action: str, button: str, back: str,
@@ -21,7 +22,8 @@ def confirm_page(title: str, consequences: list[str], *, action: str, button: st
                            fields=fields or {}, button=button, back=back, blocked=blocked)
 
 
-def unconfirmed(page: str, message: str = "Nothing was changed: confirm on this page first.") -> Any:
-    """The answer to a destructive POST without ``confirm``: nothing changed; 303 to its confirmation ``page``."""
-    flash(message, "error")
+def unconfirmed(page: str, message: Any = None) -> Any:
+    """The answer to a destructive POST without ``confirm``: nothing changed; 303 to its confirmation ``page``
+    (``message``: default "Nothing was changed: confirm on this page first.", in the page's language)."""
+    flash(str(message) if message is not None else _("Nothing was changed: confirm on this page first."), "error")
     return redirect(page, code=303)

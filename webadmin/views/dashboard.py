@@ -23,6 +23,8 @@ from flask import (
     request,
     url_for,
 )
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext
 from sqlalchemy import or_, select
 
 from controller.core.vocabulary import EventType
@@ -53,7 +55,7 @@ ACK_NOTE_MAX_LENGTH = 200
 class AckForm(KunciForm):
     """Acknowledging an alarm: an optional one-line note (sealed in the ``admin.alarm_acknowledged`` event)."""
 
-    note = Text("Note", max_length=ACK_NOTE_MAX_LENGTH)
+    note = Text(lazy_gettext("Note"), max_length=ACK_NOTE_MAX_LENGTH)
 
 
 def _live_context() -> dict[str, Any]:
@@ -121,18 +123,19 @@ def acknowledge(alarm_id: int) -> Any:
     """Acknowledge an alarm with an optional note (through the daemon, which clears indicators and seals
     ``admin.alarm_acknowledged`` with the note)."""
     if alarm_id > MAX_ROW_ID:
-        abort(400, description=f"There is no such alarm: alarm numbers go up to {MAX_ROW_ID}. Nothing was changed.")
+        abort(400, description=_("There is no such alarm: alarm numbers go up to %(maximum)s. Nothing was changed.",
+                                  maximum=MAX_ROW_ID))
     try:
         note = AckForm(formdata=request.form).checked().note.data
     except InvalidInput as exc:
-        flash(f"Alarm {alarm_id} was not acknowledged. {sentence(str(exc))}", "error")
+        flash(_("Alarm %(id)s was not acknowledged. %(error)s", id=alarm_id, error=sentence(str(exc))), "error")
         return redirect(url_for("dashboard.index"), code=303)
     try:
         daemon.call("alarm.ack", id=alarm_id, actor=g.account.username, **({"note": note} if note else {}))
     except daemon.DaemonProblem as exc:
         flash(exc.message, "error")
     else:
-        flash(f"Alarm {alarm_id} acknowledged.", "ok")
+        flash(_("Alarm %(id)s acknowledged.", id=alarm_id), "ok")
     return redirect(url_for("dashboard.index"), code=303)
 
 
@@ -143,18 +146,18 @@ def remote_unlock() -> Any:
     try:
         ok = passwords.recheck_password(UnlockForm().password.data, log_failure=False)
     except passwords.Throttled as exc:
-        flash("Remote unlock refused. " + exc.message, "error")
+        flash(_("Remote unlock refused. %(error)s", error=exc.message), "error")
         return redirect(url_for("dashboard.index"), code=303)
     if not ok:
         daemon.record_event(EventType.ADMIN_UNLOCK_REFUSED, {"why": "wrong_password"})
-        flash("Remote unlock refused: the password is wrong.", "error")
+        flash(_("Remote unlock refused: the password is wrong."), "error")
         return redirect(url_for("dashboard.index"), code=303)
     try:
         daemon.call("unlock", actor=g.account.username)
     except daemon.DaemonProblem as exc:
         flash(exc.message, "error")
     else:
-        flash("The door was unlocked remotely.", "ok")
+        flash(_("The door was unlocked remotely."), "ok")
     return redirect(url_for("dashboard.index"), code=303)
 
 
@@ -167,5 +170,5 @@ def alert_test() -> Any:
     except daemon.DaemonProblem as exc:
         flash(exc.message, "error")
     else:
-        flash("Test alarm sent to " + ", ".join(result.get("destinations", [])), "ok")
+        flash(_("Test alarm sent to %(destinations)s", destinations=", ".join(result.get("destinations", []))), "ok")
     return redirect(url_for("dashboard.index"), code=303)

@@ -14,6 +14,7 @@ import logging
 from typing import Any
 
 from flask import Blueprint, flash, g, redirect, render_template, url_for
+from flask_babel import gettext as _
 from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -82,16 +83,17 @@ def set_mode() -> Any:
     try:
         form = DoorModeForm().checked()
     except FormError as exc:
-        return _refused(f"The door mode was not changed: {exc}", 400)
+        return _refused(_("The door mode was not changed: %(error)s", error=str(exc)), 400)
     mode = form.mode.data
     try:
         result = daemon.admin("door.set_mode", mode=mode)
     except daemon.ChangeRefused as exc:
         return _refused(exc.message, exc.status)
     if result.get("changed"):
-        flash(f"The door mode is now {MODE_LABELS[mode]} ({mode}).", "ok")
+        flash(_("The door mode is now %(label)s (%(mode)s).", label=MODE_LABELS[mode], mode=mode), "ok")
     else:
-        flash(f"The door mode already was {MODE_LABELS[mode]} ({mode}); nothing changed.", "ok")
+        flash(_("The door mode already was %(label)s (%(mode)s); nothing changed.", label=MODE_LABELS[mode], mode=mode),
+              "ok")
     return _back()
 
 
@@ -102,7 +104,7 @@ def lockdown_start() -> Any:
     try:
         form = LockdownStartForm().checked()
     except FormError as exc:
-        return _refused(f"The lockdown was not started: {exc}", 400)
+        return _refused(_("The lockdown was not started: %(error)s", error=str(exc)), 400)
     return _lockdown(True, form.reason.data)
 
 
@@ -113,7 +115,7 @@ def lockdown_end() -> Any:
     try:
         form = ReasonForm().checked()
     except FormError as exc:
-        return _refused(f"The lockdown was not ended: {exc}", 400)
+        return _refused(_("The lockdown was not ended: %(error)s", error=str(exc)), 400)
     return _lockdown(False, form.reason.data)
 
 
@@ -123,12 +125,13 @@ def _lockdown(on: bool, reason: str) -> Any:
     except daemon.ChangeRefused as exc:
         return _refused(exc.message, exc.status)
     if not result.get("changed"):
-        flash(f"The lockdown already was {'on' if on else 'off'}; nothing changed.", "ok")
+        flash(_("The lockdown already was on; nothing changed.") if on
+              else _("The lockdown already was off; nothing changed."), "ok")
     elif on:
-        flash("Lockdown started: every PIN, fingerprint, remote unlock and exit button unlock is refused "
-              "until it is ended.", "ok")
+        flash(_("Lockdown started: every PIN, fingerprint, remote unlock and exit button unlock is refused "
+                "until it is ended."), "ok")
     else:
-        flash("Lockdown ended: the door opens again for the people allowed in.", "ok")
+        flash(_("Lockdown ended: the door opens again for the people allowed in."), "ok")
     return _back()
 
 
@@ -139,11 +142,11 @@ def lockout_clear() -> Any:
     try:
         form = ReasonForm().checked()
     except FormError as exc:
-        return _refused(f"The keypad lockout was not ended: {exc}", 400)
+        return _refused(_("The keypad lockout was not ended: %(error)s", error=str(exc)), 400)
     try:
         daemon.call("lockout.clear", channel=LockoutChannel.KEYPAD.value, reason=form.reason.data,
                     actor=g.account.username)
     except daemon.DaemonProblem as exc:
         return _refused(exc.message, 503 if exc.unreachable else 400)
-    flash("The keypad lockout was ended: the next PIN is decided normally.", "ok")
+    flash(_("The keypad lockout was ended: the next PIN is decided normally."), "ok")
     return _back()

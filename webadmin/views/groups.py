@@ -17,12 +17,13 @@ from collections.abc import Callable
 from typing import Any
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext
 
 from controller.errors import InvalidInput, NotFound, PolicyRefused
 from controller.store import schedules as rules
 from webadmin import daemon
 from webadmin.forms import sentence
-from webadmin.forms.door import MODE_LABELS
 from webadmin.forms.access import (
     WEEKDAYS,
     WINDOWS_PER_DAY,
@@ -38,6 +39,7 @@ from webadmin.forms.access import (
     hh_mm,
     schedule_values,
 )
+from webadmin.forms.door import MODE_LABELS
 from webadmin.security import ADMIN_ONLY, allow
 from webadmin.state import read_db, state
 from webadmin.views.confirm import confirm_page, unconfirmed
@@ -47,7 +49,7 @@ logger = logging.getLogger(__name__)
 bp = Blueprint("groups", __name__)
 
 _ERRORS = (InvalidInput, NotFound, PolicyRefused)
-NOT_DELETED = "Nothing was deleted: confirm on this page first."
+NOT_DELETED = lazy_gettext("Nothing was deleted: confirm on this page first.")
 
 
 def _refusal(exc: Exception) -> tuple[str, int]:
@@ -59,7 +61,7 @@ def _refusal(exc: Exception) -> tuple[str, int]:
 
 def _windows_text(schedule: Any) -> str:
     return ", ".join(f"{WEEKDAYS[w.weekday]} {hh_mm(w.start_minute)}–{hh_mm(w.end_minute)}"
-                     for w in sorted(schedule.windows, key=lambda w: (w.weekday, w.start_minute))) or "no windows"
+                     for w in sorted(schedule.windows, key=lambda w: (w.weekday, w.start_minute))) or _("no windows")
 
 
 # --- groups ----------------------------------------------------------------------------------------
@@ -106,7 +108,7 @@ def group_add() -> Any:
     def change() -> None:
         form = GroupForm().checked()
         daemon.admin("group.add", name=form.name.data, schedule=form.schedule.data)
-    return _group_change(change, "Group added.", request.form)
+    return _group_change(change, _("Group added."), request.form)
 
 
 @bp.route("/groups/schedule", methods=["POST"])
@@ -116,7 +118,7 @@ def group_schedule() -> Any:
     def change() -> None:
         form = GroupForm().checked()
         daemon.admin("group.set_schedule", group=form.name.data, schedule=form.schedule.data)
-    return _group_change(change, "Group schedule saved.")
+    return _group_change(change, _("Group schedule saved."))
 
 
 @bp.route("/groups/rules", methods=["POST"])
@@ -127,7 +129,7 @@ def group_rules() -> Any:
         form = GroupRulesForm().checked()
         daemon.admin("group.set_rules", group=form.name.data, required_mode=form.required_mode.data or None,
                      two_person=bool(form.two_person.data))
-    return _group_change(change, "Group rules saved.")
+    return _group_change(change, _("Group rules saved."))
 
 
 @bp.route("/groups/rename", methods=["GET", "POST"])
@@ -153,7 +155,7 @@ def group_rename() -> Any:
             return _groups_page(message, None, status)
         return render_template("groups/group_rename.html", group=group, members=members, escorted=escorted,
                                values=request.form, error=message), status
-    flash(f"Group '{form.name.data}' is now '{form.new_name.data}'.", "ok")
+    flash(_("Group '%(name)s' is now '%(new_name)s'.", name=form.name.data, new_name=form.new_name.data), "ok")
     return redirect(url_for("groups.groups"), code=303)
 
 
@@ -167,17 +169,18 @@ def group_delete() -> Any:
                                                           .checked().name.data)
         except _ERRORS as exc:
             return _groups_page(sentence(str(exc)), None, 404)
-        schedule = group.schedule.name if group.schedule else "any time"
-        lines = [f"This deletes the access group '{group.name}' (schedule: {schedule})."]
+        schedule = group.schedule.name if group.schedule else _("any time")
+        lines = [_("This deletes the access group '%(name)s' (schedule: %(schedule)s).", name=group.name,
+                   schedule=schedule)]
         if escorted:
-            lines.append(f"{escorted} visitor(s) need an escort from this group: they could no longer enter.")
+            lines.append(_("%(n)s visitor(s) need an escort from this group: they could no longer enter.", n=escorted))
         if group.name == state().config.door.lockdown_override_group:
-            lines.append("The configuration names it as the lockdown override group: during a lockdown nobody "
-                         "could enter any more.")
-        blocked = (f"{members} person(s) belong to it: move them to another group first. Nothing can be deleted "
-                   "until then.") if members else None
-        return confirm_page(f"Delete group '{group.name}'?", lines, action=url_for("groups.group_delete"),
-                        fields={"name": group.name}, button=f"Delete group '{group.name}'",
+            lines.append(_("The configuration names it as the lockdown override group: during a lockdown nobody "
+                           "could enter any more."))
+        blocked = _("%(n)s person(s) belong to it: move them to another group first. Nothing can be deleted "
+                    "until then.", n=members) if members else None
+        return confirm_page(_("Delete group '%(name)s'?", name=group.name), lines, action=url_for("groups.group_delete"),
+                        fields={"name": group.name}, button=_("Delete group '%(name)s'", name=group.name),
                         back=url_for("groups.groups"), blocked=blocked)
     try:
         form = GroupDeleteForm().checked()
@@ -186,7 +189,7 @@ def group_delete() -> Any:
     if not form.confirm.data:
         return unconfirmed(url_for("groups.group_delete", name=form.name.data), NOT_DELETED)
     return _group_change(lambda: daemon.admin("group.delete", name=form.name.data),
-                         f"Group '{form.name.data}' deleted.")
+                         _("Group '%(name)s' deleted.", name=form.name.data))
 
 
 # --- schedules -------------------------------------------------------------------------------------
@@ -226,7 +229,7 @@ def schedule_add() -> Any:
         return _schedules_page(sentence(str(exc)), request.form, 400)
     except daemon.ChangeRefused as exc:
         return _schedules_page(exc.message, request.form, exc.status)
-    flash("Schedule added.", "ok")
+    flash(_("Schedule added."), "ok")
     return redirect(url_for("groups.schedules"), code=303)
 
 
@@ -258,7 +261,7 @@ def schedule_edit() -> Any:
         except _ERRORS:
             return _schedules_page(message, None, status)
         return _edit_page(schedule, groups, request.form, message, status)
-    flash(f"Schedule '{form.name.data}' saved; the door uses it now.", "ok")
+    flash(_("Schedule '%(name)s' saved; the door uses it now.", name=form.name.data), "ok")
     return redirect(url_for("groups.schedules"), code=303)
 
 
@@ -272,14 +275,16 @@ def schedule_delete() -> Any:
                                                      .checked().name.data)
         except _ERRORS as exc:
             return _schedules_page(sentence(str(exc)), None, 404)
-        blocked = (f"{len(groups)} group(s) use it ({', '.join(groups)}): bind them to another schedule first. "
-                   "Nothing can be deleted until then.") if groups else None
-        holidays = "allowed" if schedule.allow_on_holidays else "denied"
-        return confirm_page(f"Delete schedule '{schedule.name}'?",
-                        [(f"This deletes the schedule '{schedule.name}': {_windows_text(schedule)}; "
-                          f"holidays {holidays}.")],
+        blocked = _("%(n)s group(s) use it (%(groups)s): bind them to another schedule first. "
+                    "Nothing can be deleted until then.", n=len(groups), groups=", ".join(groups)) if groups else None
+        consequence = (_("This deletes the schedule '%(name)s': %(windows)s; holidays allowed.", name=schedule.name,
+                         windows=_windows_text(schedule)) if schedule.allow_on_holidays else
+                       _("This deletes the schedule '%(name)s': %(windows)s; holidays denied.", name=schedule.name,
+                         windows=_windows_text(schedule)))
+        return confirm_page(_("Delete schedule '%(name)s'?", name=schedule.name), [consequence],
                         action=url_for("groups.schedule_delete"), fields={"name": schedule.name},
-                        button=f"Delete schedule '{schedule.name}'", back=url_for("groups.schedules"), blocked=blocked)
+                        button=_("Delete schedule '%(name)s'", name=schedule.name), back=url_for("groups.schedules"),
+                        blocked=blocked)
     try:
         form = ScheduleDeleteForm().checked()
         if not form.confirm.data:
@@ -289,7 +294,7 @@ def schedule_delete() -> Any:
         return _schedules_page(sentence(str(exc)), None, 400)
     except daemon.ChangeRefused as exc:
         return _schedules_page(exc.message, None, exc.status)
-    flash(f"Schedule '{form.name.data}' deleted.", "ok")
+    flash(_("Schedule '%(name)s' deleted.", name=form.name.data), "ok")
     return redirect(url_for("groups.schedules"), code=303)
 
 
@@ -321,7 +326,7 @@ def holiday_add() -> Any:
         return _holidays_page(sentence(str(exc)), request.form, 400)
     except daemon.ChangeRefused as exc:
         return _holidays_page(exc.message, request.form, exc.status)
-    flash("Holiday added.", "ok")
+    flash(_("Holiday added."), "ok")
     return redirect(url_for("groups.holidays"), code=303)
 
 
@@ -336,13 +341,13 @@ def holiday_delete() -> Any:
         except _ERRORS as exc:
             return _holidays_page(sentence(str(exc)), None, 404)
         day = holiday.day.isoformat()
-        effect = (f"On that day {len(closed)} schedule(s) that deny entry on holidays will open at their usual "
-                  f"times again: {', '.join(closed)}." if closed
-                  else "No schedule denies entry on holidays, so entry on that day does not change.")
-        return confirm_page(f"Remove the holiday on {day}?",
-                            [f"This removes the holiday '{holiday.name}' on {day}.", effect],
+        effect = (_("On that day %(n)s schedule(s) that deny entry on holidays will open at their usual "
+                    "times again: %(schedules)s.", n=len(closed), schedules=", ".join(closed)) if closed
+                  else _("No schedule denies entry on holidays, so entry on that day does not change."))
+        return confirm_page(_("Remove the holiday on %(day)s?", day=day),
+                            [_("This removes the holiday '%(name)s' on %(day)s.", name=holiday.name, day=day), effect],
                         action=url_for("groups.holiday_delete"), fields={"day": day},
-                        button=f"Remove the holiday on {day}", back=url_for("groups.holidays"))
+                        button=_("Remove the holiday on %(day)s", day=day), back=url_for("groups.holidays"))
     try:
         form = HolidayDeleteForm().checked()
         if not form.confirm.data:
@@ -352,5 +357,5 @@ def holiday_delete() -> Any:
         return _holidays_page(sentence(str(exc)), None, 400)
     except daemon.ChangeRefused as exc:
         return _holidays_page(exc.message, None, exc.status)
-    flash("Holiday removed.", "ok")
+    flash(_("Holiday removed."), "ok")
     return redirect(url_for("groups.holidays"), code=303)

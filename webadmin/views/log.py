@@ -18,6 +18,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from flask import Blueprint, Response, abort, g, render_template, request, url_for
+from flask_babel import gettext as _
 
 from controller.core.policy import Method, Reason
 from controller.core.vocabulary import EventType, values
@@ -148,8 +149,8 @@ def export(fmt: str) -> Any:
         abort(400, description=sentence(str(exc)))
     # No export without its log entry: the daemon must have logged it before any row is sent.
     if not daemon.record_event(EventType.ADMIN_LOG_EXPORTED, {"format": fmt, "filters": f.as_dict()}):
-        return render_error(503, "The door daemon is not running, so the export could not be logged; "
-                                 "nothing was exported. Try again once it runs.")
+        return render_error(503, _("The door daemon is not running, so the export could not be logged; "
+                                   "nothing was exported. Try again once it runs."))
     stamp = utcnow().strftime("%Y%m%dT%H%M%SZ")
     sessions = state().read_sessions
     mimetype = "text/csv" if fmt == "csv" else "application/x-ndjson"

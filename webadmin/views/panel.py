@@ -21,6 +21,7 @@ from flask import (
     request,
     url_for,
 )
+from flask_babel import gettext as _
 
 from webadmin import daemon
 from webadmin.forms import FormError
@@ -57,19 +58,19 @@ def _command(action: str) -> tuple[str, dict[str, Any], str]:
     """The daemon command, its parameters and a short description for ``action``; FormError if invalid."""
     if action == "press":
         keys = KeysForm().checked().keys.data
-        return "sim.press", {"keys": keys}, f"Pressed {len(keys)} key(s)."
+        return "sim.press", {"keys": keys}, _("Pressed %(n)s key(s).", n=len(keys))
     if action == "finger":
         label = FingerForm().checked().label.data
-        return "sim.finger", {"label": label}, f"Finger {label} placed on the sensor."
+        return "sim.finger", {"label": label}, _("Finger %(label)s placed on the sensor.", label=label)
     if action == "lift":
-        return "sim.lift", {}, "Finger lifted."
+        return "sim.lift", {}, _("Finger lifted.")
     if action == "door":
         is_open = DoorForm().open.data
-        return "sim.door", {"open": is_open}, "Door opened." if is_open else "Door closed."
+        return "sim.door", {"open": is_open}, _("Door opened.") if is_open else _("Door closed.")
     if action == "exit":
-        return "sim.exit", {}, "Exit button pressed."
+        return "sim.exit", {}, _("Exit button pressed.")
     active = TamperForm().active.data
-    return "sim.tamper", {"active": active}, "Tamper switch opened." if active else "Tamper switch closed."
+    return "sim.tamper", {"active": active}, _("Tamper switch opened.") if active else _("Tamper switch closed.")
 
 
 @bp.route("/<any(press, finger, lift, door, exit, tamper):action>", methods=["POST"])

@@ -31,6 +31,7 @@ from flask import (
     request,
     url_for,
 )
+from flask_babel import gettext as _
 
 from controller.core.vocabulary import EventType, PersonKind, PersonStatus
 from controller.errors import InvalidInput, KunciError, NotFound
@@ -175,10 +176,10 @@ def export() -> Any:
     there is no export (503). Cells are made inert for spreadsheets like the log export's.
     """
     if request.args:
-        abort(400, description="The people export takes no parameters; the file name is chosen by the server.")
+        abort(400, description=_("The people export takes no parameters; the file name is chosen by the server."))
     if not daemon.record_event(EventType.ADMIN_PEOPLE_EXPORTED, {"format": "csv"}):
-        return render_error(503, "The door daemon is not running, so the export could not be logged; "
-                                 "nothing was exported. Try again once it runs.")
+        return render_error(503, _("The door daemon is not running, so the export could not be logged; "
+                                   "nothing was exported. Try again once it runs."))
     stamp = utcnow().strftime("%Y%m%dT%H%M%SZ")
     response = Response(_export_rows(state().read_sessions), mimetype="text/csv")
     response.headers["Content-Disposition"] = f'attachment; filename="kunci-people-{stamp}.csv"'
@@ -231,7 +232,7 @@ def edit(code: str) -> Any:
     except daemon.ChangeRefused as exc:
         error, status = exc.message, exc.status
     else:
-        flash(f"{code} saved.", "ok")
+        flash(_("%(code)s saved.", code=code), "ok")
         return redirect(url_for("people.show", code=code), code=303)
     return render_template(
         "people/show.html", person=user, enrol_job=None, **_form_context(values=request.form, error=error)
@@ -259,7 +260,7 @@ def set_status(code: str, action: str) -> Any:
     """Suspend, resume or revoke; the daemon reads the status on every attempt, so it is effective at once."""
     code = _code_or_404(code)
     if action == "revoke" and not RevokeForm().confirm.data:
-        flash("Tick the box to confirm: revocation is final.", "error")
+        flash(_("Tick the box to confirm: revocation is final."), "error")
         return redirect(url_for("people.show", code=code), code=303)
     has_fingers = bool(_user_or_404(code).fingers)
     try:
@@ -267,13 +268,14 @@ def set_status(code: str, action: str) -> Any:
     except daemon.ChangeRefused as exc:
         flash(exc.message, "error")
         return redirect(url_for("people.show", code=code), code=303)
-    flash(f"{code} is now {STATUS_ACTIONS[action]}.", "ok")
+    flash(_("%(code)s is now %(status)s.", code=code, status=_(STATUS_ACTIONS[action])), "ok")
     if action == "revoke" and has_fingers:
         try:
             daemon.call("finger.delete", user=code, actor=g.account.username)
-            flash("Their fingerprints were deleted from the sensor.", "ok")
+            flash(_("Their fingerprints were deleted from the sensor."), "ok")
         except daemon.DaemonProblem as exc:
-            flash("Their fingerprints are still on the sensor (they no longer open the door): " + exc.message, "error")
+            flash(_("Their fingerprints are still on the sensor (they no longer open the door): %(error)s",
+                    error=exc.message), "error")
     return redirect(url_for("people.show", code=code), code=303)
 
 
@@ -296,7 +298,7 @@ def finger_enroll(code: str) -> Any:
     """Start an enrolment in the background and go to its progress page."""
     user = _user_or_404(_code_or_404(code))
     if user.status == PersonStatus.REVOKED:
-        flash(f"{user.code} is revoked; a revoked person cannot enrol a finger.", "error")
+        flash(_("%(code)s is revoked; a revoked person cannot enrol a finger.", code=user.code), "error")
         return redirect(url_for("people.show", code=user.code), code=303)
     try:
         job = state().enrolments.start(user.code, **daemon.staff_identity())
@@ -313,7 +315,7 @@ def finger_status(code: str) -> Any:
     code = _code_or_404(code)
     snapshot = state().enrolments.snapshot(request.args.get("job", ""))
     if snapshot is None or snapshot["user"] != code:
-        return jsonify(ok=False, error="No such enrolment (it may have finished long ago)."), 404
+        return jsonify(ok=False, error=_("No such enrolment (it may have finished long ago).")), 404
     return jsonify(snapshot)
 
 
@@ -343,7 +345,7 @@ def finger_sim(code: str, action: str) -> Any:
     except daemon.DaemonProblem as exc:
         ok, message = False, exc.message
     else:
-        ok, message = True, "Finger on the sensor." if action == "touch" else "Finger lifted."
+        ok, message = True, _("Finger on the sensor.") if action == "touch" else _("Finger lifted.")
     if request.headers.get("X-Requested-With") == "fetch":
         return jsonify(ok=ok, message=message), 200 if ok else 503
     if not ok:
@@ -359,10 +361,11 @@ def finger_delete(code: str) -> Any:
     user = _user_or_404(_code_or_404(code))
     page = url_for("people.finger_delete", code=user.code)
     if request.method == "GET":
-        return confirm_page(f"Delete the fingerprints of {user.code}?", [
-            f"This deletes the {len(user.fingers)} fingerprint(s) of {who(user)} from the sensor and the database.",
-            ("Their fingers no longer open the door; to use them again they must be enrolled again. Their PIN "
-             "does not change.")], action=page, button="Delete fingerprints",
+        return confirm_page(_("Delete the fingerprints of %(code)s?", code=user.code), [
+            _("This deletes the %(n)s fingerprint(s) of %(who)s from the sensor and the database.",
+              n=len(user.fingers), who=who(user)),
+            _("Their fingers no longer open the door; to use them again they must be enrolled again. Their PIN "
+              "does not change.")], action=page, button=_("Delete fingerprints"),
             back=url_for("people.show", code=user.code))
     if not ConfirmForm().confirm.data:
         return unconfirmed(page)
@@ -371,7 +374,7 @@ def finger_delete(code: str) -> Any:
     except daemon.DaemonProblem as exc:
         flash(exc.message, "error")
     else:
-        flash(f"The fingerprints of {user.code} were deleted.", "ok")
+        flash(_("The fingerprints of %(code)s were deleted.", code=user.code), "ok")
     return redirect(url_for("people.show", code=user.code), code=303)
 
 

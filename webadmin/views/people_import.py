@@ -22,8 +22,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from flask import Response, g, redirect, render_template, request, url_for
+from flask_babel import gettext as _
 
 from controller.errors import InvalidInput
+from controller.i18n import T
 from controller.store import eventlog, people_import
 from webadmin import daemon
 from webadmin.forms import sentence
@@ -79,11 +81,11 @@ def import_check() -> Any:
         upload = ImportUploadForm().checked().file.data
         raw = upload.read(people_import.MAX_FILE_BYTES + 1)
         if len(raw) > people_import.MAX_FILE_BYTES:
-            raise InvalidInput("the file is too large")
+            raise InvalidInput(T("the file is too large"))
         try:
             text = raw.decode("utf-8")
         except UnicodeDecodeError:
-            raise InvalidInput("the file is not UTF-8 text") from None
+            raise InvalidInput(T("the file is not UTF-8 text")) from None
     except InvalidInput as exc:
         return _page("upload", 400, error=sentence(str(exc)))
     rows, problems = people_import.parse_csv(text)
@@ -91,9 +93,9 @@ def import_check() -> Any:
                                             today=_today())
     problems = sorted(problems + bad, key=lambda p: p.line)
     if problems:
-        return _page("upload", 400, problems=problems, error=f"{len(problems)} bad line(s); nothing was imported.")
+        return _page("upload", 400, problems=problems, error=_("%(n)s bad line(s); nothing was imported.", n=len(problems)))
     if not checked:
-        return _page("upload", 400, error="The file has no people to import.")
+        return _page("upload", 400, error=_("The file has no people to import."))
     filename = (upload.filename or "people.csv")[:80]
     key = PENDING.put(g.account.token_hash, _Pending(rows, filename))
     return _page("confirm", count=len(checked), key=key, filename=filename)

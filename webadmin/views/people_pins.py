@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from flask import flash, g, redirect, render_template, request, url_for
+from flask_babel import gettext as _
 
 from controller.core.vocabulary import PersonStatus
 from webadmin import daemon
@@ -28,10 +29,10 @@ def show_pin_once(result: dict[str, Any], *, new: bool, duress: bool = False) ->
     that shows it."""
     code, pin = str(result.get("code") or ""), str(result.get("duress_pin" if duress else "pin") or "")
     if not USER_CODE.fullmatch(code):
-        flash("The door daemon made the change but did not say which person; check the list.", "error")
+        flash(_("The door daemon made the change but did not say which person; check the list."), "error")
         return redirect(url_for("people.index"), code=303)
     if not pin.isdigit():
-        flash(f"{code}: the door daemon did not return a PIN. Use 'Reset PIN'.", "error")
+        flash(_("%(code)s: the door daemon did not return a PIN. Use 'Reset PIN'.", code=code), "error")
         return redirect(url_for("people.show", code=code), code=303)
     key = state().shown_once.put(g.account.token_hash, PinNotice(code=code, pin=pin, new=new, duress=duress))
     return redirect(url_for("people.pin_once", key=key), code=303)
@@ -55,21 +56,21 @@ def reset_pin(code: str) -> Any:
     working) and show it once."""
     user = _user_or_404(_code_or_404(code))
     if user.status == PersonStatus.REVOKED:
-        flash(f"{user.code} is revoked; a revoked person cannot get a PIN.", "error")
+        flash(_("%(code)s is revoked; a revoked person cannot get a PIN.", code=user.code), "error")
         return redirect(url_for("people.show", code=user.code), code=303)
     page = url_for("people.reset_pin", code=user.code)
     if request.method == "GET":
-        return confirm_page(f"Reset the PIN of {user.code}?", [
-            f"This draws a new PIN for {who(user)} and shows it to you once.",
-            ("Their current PIN stops working at once: give them the new one before they next come to the door. "
-             "Their fingerprints do not change.")], action=page, button="Reset PIN",
+        return confirm_page(_("Reset the PIN of %(code)s?", code=user.code), [
+            _("This draws a new PIN for %(who)s and shows it to you once.", who=who(user)),
+            _("Their current PIN stops working at once: give them the new one before they next come to the door. "
+              "Their fingerprints do not change.")], action=page, button=_("Reset PIN"),
             back=url_for("people.show", code=user.code))
     if not ConfirmForm().confirm.data:
         return unconfirmed(page)
     try:
         result = daemon.admin("user.reset_pin", user=user.code)
     except daemon.ChangeRefused as exc:
-        flash("No PIN was issued. " + exc.message, "error")
+        flash(_("No PIN was issued. %(error)s", error=exc.message), "error")
         return redirect(url_for("people.show", code=user.code), code=303)
     return show_pin_once(result, new=False)
 
@@ -82,6 +83,6 @@ def duress_pin(code: str) -> Any:
     try:
         result = daemon.admin("user.issue_duress_pin", user=user.code)
     except daemon.ChangeRefused as exc:
-        flash("No duress PIN was issued. " + exc.message, "error")
+        flash(_("No duress PIN was issued. %(error)s", error=exc.message), "error")
         return redirect(url_for("people.show", code=user.code), code=303)
     return show_pin_once(result, new=False, duress=True)

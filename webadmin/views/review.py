@@ -14,6 +14,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from flask import Blueprint, flash, g, redirect, render_template, url_for
+from flask_babel import gettext as _
 
 from controller.errors import InvalidInput
 from controller.store import review as access_review
@@ -61,7 +62,7 @@ def sign_off() -> Any:
         return _page(sentence(str(exc)), 400)
     except daemon.ChangeRefused as exc:
         return _page(exc.message, exc.status)
-    flash("Access review signed off.", "ok")
+    flash(_("Access review signed off."), "ok")
     return redirect(url_for("review.index"), code=303)
 
 
@@ -70,10 +71,10 @@ def sign_off() -> Any:
 def suspend_dormant() -> Any:
     """Suspend everyone whose every credential is dormant past review.auto_suspend_dormant_days."""
     if state().config.review.auto_suspend_dormant_days <= 0:
-        return _page("Automatic suspension is off (review.auto_suspend_dormant_days is 0).", 400)
+        return _page(_("Automatic suspension is off (review.auto_suspend_dormant_days is 0)."), 400)
     try:
         result = daemon.admin("review.apply_suspensions", users=_review().suspension_candidates)
     except daemon.ChangeRefused as exc:
         return _page(exc.message, exc.status)
-    flash(f"Suspended: {', '.join(result['suspended']) or 'nobody'}.", "ok")
+    flash(_("Suspended: %(people)s.", people=", ".join(result["suspended"]) or _("nobody")), "ok")
     return redirect(url_for("review.index"), code=303)

@@ -25,9 +25,11 @@ from flask import (
     request,
     url_for,
 )
+from flask_babel import gettext as _
 
 from controller.core.vocabulary import EventType
 from controller.errors import InvalidInput
+from controller.i18n import T
 from controller.store import staff
 from controller.store.models import ADMIN_ROLES
 from controller.timefmt import utcnow
@@ -73,7 +75,7 @@ def index() -> Any:
 def _reauthenticate(current_password: str) -> None:
     """Raise :class:`InvalidInput` unless ``current_password`` is the admin's own password."""
     if not passwords.recheck_password(current_password):
-        raise InvalidInput("your own password is wrong; nothing was changed")
+        raise InvalidInput(T("your own password is wrong; nothing was changed"))
 
 
 def _account_exists(username: str) -> bool:
@@ -97,7 +99,7 @@ def add() -> Any:
         return _page(sentence(str(exc)), values, 400)
     except daemon.ChangeRefused as exc:
         return _page(exc.message, values, exc.status)
-    flash(f"Account {username} added.", "ok")
+    flash(_("Account %(username)s added.", username=username), "ok")
     return redirect(url_for("staff.index"), code=303)
 
 
@@ -107,7 +109,7 @@ def role(username: str) -> Any:
     """Change an account's role (needs the admin's password); its sessions end."""
     username = _username_or_404(username)
     if username == g.account.username:
-        flash("You cannot change your own role; ask another admin.", "error")
+        flash(_("You cannot change your own role; ask another admin."), "error")
         return redirect(url_for("staff.index"), code=303)
     if not _account_exists(username):
         abort(404)
@@ -123,7 +125,7 @@ def role(username: str) -> Any:
     except daemon.ChangeRefused as exc:
         return _page(exc.message, None, exc.status)
     revoke_other_sessions(username, keep_session_id=None)
-    flash(f"{username} is now {new_role}; their open sessions have ended.", "ok")
+    flash(_("%(username)s is now %(role)s; their open sessions have ended.", username=username, role=new_role), "ok")
     return redirect(url_for("staff.index"), code=303)
 
 
@@ -133,7 +135,7 @@ def set_active(username: str, action: str) -> Any:
     """Disable an account (its sessions end) or enable it again (which also lifts a login lock)."""
     username = _username_or_404(username)
     if username == g.account.username:
-        flash("You cannot disable or re-enable your own account; ask another admin.", "error")
+        flash(_("You cannot disable or re-enable your own account; ask another admin."), "error")
         return redirect(url_for("staff.index"), code=303)
     if not _account_exists(username):
         abort(404)
@@ -144,7 +146,8 @@ def set_active(username: str, action: str) -> Any:
     revoke_other_sessions(username, keep_session_id=None)
     if action == "enable":
         state().web_store.clear_failures(username)
-    flash(f"{username} {'enabled (and unlocked)' if action == 'enable' else 'disabled'}.", "ok")
+    flash(_("%(username)s enabled (and unlocked).", username=username) if action == "enable"
+          else _("%(username)s disabled.", username=username), "ok")
     return redirect(url_for("staff.index"), code=303)
 
 
@@ -158,5 +161,5 @@ def end_sessions(username: str) -> Any:
     keep = g.account.session_id if username == g.account.username else None
     daemon.record_event(EventType.ADMIN_SESSIONS_ENDED, {"account": username})
     revoke_other_sessions(username, keep_session_id=keep)
-    flash(f"The open sessions of {username} have ended.", "ok")
+    flash(_("The open sessions of %(username)s have ended.", username=username), "ok")
     return redirect(url_for("staff.index"), code=303)

@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Blueprint, flash, g, redirect, render_template, request, url_for
+from flask_babel import gettext as _
 
 from controller.errors import InvalidInput, NotFound
 from controller.store import people, schedules, visitors
@@ -57,7 +58,7 @@ def add() -> Any:
         return _page(request.form, exc.message, exc.status)
     code, pin = str(result.get("code") or ""), str(result.get("pin") or "")
     if not USER_CODE.fullmatch(code) or not pin.isdigit():
-        flash("The door daemon made the change but returned no code and PIN; check the list.", "error")
+        flash(_("The door daemon made the change but returned no code and PIN; check the list."), "error")
         return redirect(url_for("visitors.index"), code=303)
     key = state().shown_once.put(g.account.token_hash, PinNotice(code=code, pin=pin, new=True))
     return redirect(url_for("visitors.pin_once", key=key), code=303)
