@@ -22,6 +22,7 @@ import sys
 import tomllib
 from collections.abc import Sequence
 
+from controller.driver_text import describe
 from controller.errors import ConfigError, InvalidInput, KunciError
 from controller.i18n import LANGUAGES, _, set_language
 from controller.paths import DataDir
@@ -160,8 +161,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except InvalidInput as exc:
         print(_("kunci: error: {problem}").format(problem=exc), file=sys.stderr)
         return 2
-    except (KunciError, DriverError) as exc:
-        print(_("kunci: error: {problem}").format(problem=exc), file=sys.stderr)
+    except (KunciError, DriverError) as exc:  # a driver's English detail is said in a translated sentence
+        print(_("kunci: error: {problem}").format(problem=describe(exc) if isinstance(exc, DriverError) else exc),
+              file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print(_("kunci: interrupted"), file=sys.stderr)

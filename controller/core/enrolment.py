@@ -1,7 +1,8 @@
 """Fingerprint enrolment: the one list of steps and the one rule for how long a client waits for each.
 
 The daemon reports each step as a progress line on the control socket (docs/internals.md "Control
-socket"); the CLI prints its :attr:`EnrolStep.text` and the admin web shows it. The sensor driver
+socket"); the CLI prints its :attr:`EnrolStep.text` and the admin web shows it, each in its reader's
+language (the daemon's own progress text is English). The sensor driver
 names the same steps with plain strings (:data:`drivers.fingerprint.ENROLL_STEPS`: drivers never
 import the controller), mapped here with ``EnrolStep(name)``. How long a person has for each step is
 one setting, ``sensor.enroll_step_timeout_seconds``; :func:`progress_wait_seconds` derives from it how
@@ -11,6 +12,8 @@ long a client waits for the next line.
 from __future__ import annotations
 
 from enum import StrEnum
+
+from controller.i18n import T, Text
 
 
 class EnrolStep(StrEnum):
@@ -22,16 +25,21 @@ class EnrolStep(StrEnum):
     STORING = "storing"
 
     @property
-    def text(self) -> str:
-        """What the person at the sensor is asked to do (one sentence)."""
+    def message(self) -> Text:
+        """What the person at the sensor is asked to do (one sentence), translated when shown."""
         return _TEXT[self]
+
+    @property
+    def text(self) -> str:
+        """:attr:`message` in the current language."""
+        return str(_TEXT[self])
 
 
 _TEXT = {
-    EnrolStep.PLACE_FINGER: "Place the finger on the sensor.",
-    EnrolStep.LIFT_FINGER: "Lift the finger.",
-    EnrolStep.PLACE_AGAIN: "Place the same finger again.",
-    EnrolStep.STORING: "Storing the fingerprint...",
+    EnrolStep.PLACE_FINGER: T("Place the finger on the sensor."),
+    EnrolStep.LIFT_FINGER: T("Lift the finger."),
+    EnrolStep.PLACE_AGAIN: T("Place the same finger again."),
+    EnrolStep.STORING: T("Storing the fingerprint..."),
 }
 
 #: Sensor commands that can run between two progress lines besides the wait for the person: the

@@ -23,6 +23,7 @@ from controller.alerts.secret_file import read_secret
 from controller.alerts.worker import DeliveryWorker, DestinationState, Progress
 from controller.core.vocabulary import ALARM_EVENTS, AlarmKind, EventType
 from controller.errors import ConfigError, KunciError
+from controller.i18n import T
 from controller.store import audit, models
 from controller.timefmt import iso_utc, parse_iso_utc, utcnow
 
@@ -277,10 +278,11 @@ class Alerts:
         """``kunci alert test``: seal an ``alert.test_sent`` event; every destination delivers it like an alarm."""
         if not self.workers:
             reasons = "; ".join(f"{k}: {v}" for k, v in self.errors.items())
-            raise KunciError("no alert destination is running" + (f" ({reasons})" if reasons else
-                                                                   ": enable [mqtt], [webhook] or [email] in kunci.toml"))
+            if reasons:
+                raise KunciError(T("no alert destination is running ({reasons})", reasons=reasons))
+            raise KunciError(T("no alert destination is running: enable [mqtt], [webhook] or [email] in kunci.toml"))
         if not self.d.journal.write(EventType.ALERT_TEST, actor=actor, detail={"destinations": sorted(self.workers)}):
-            raise KunciError("the test alarm could not be stored (the event log refuses writes)")
+            raise KunciError(T("the test alarm could not be stored (the event log refuses writes)"))
         self.after_turn()
         head = audit.head(self.d.journal.session)
         return {"destinations": sorted(self.workers), "seq": head[0] if head is not None else None}

@@ -25,6 +25,7 @@ from controller.daemon.params import actor as _actor
 from controller.daemon.params import code as _code
 from controller.daemon.sensor_service import SensorResult
 from controller.errors import InvalidInput, KunciError, NotFound, PolicyRefused
+from controller.i18n import T, Text
 from controller.store import admin_ops, models
 from controller.store.validation import REASON_MAX_LENGTH, validate_reason
 from controller.store.validation import _check_text as check_text  # the store's rule for one line of free text
@@ -38,6 +39,19 @@ log = logging.getLogger(__name__)
 LABEL_RE = re.compile(r"^[A-Za-z0-9_.-]{1,32}$")
 #: Seconds a control request waits for a bulk import of people on the loop (other changes: the loop's default).
 IMPORT_WAIT_SECONDS = 120.0
+#: The refusal of ``lockout.clear`` for a channel that is not locked out.
+NOT_LOCKED_OUT = {LockoutChannel.KEYPAD: T("the keypad is not locked out; nothing was changed"),
+                  LockoutChannel.FINGER: T("the finger is not locked out; nothing was changed")}
+
+
+def _not_read(line: str) -> Text:
+    """The refusal when the input driver did not read a simulated ``line`` (door, exit, tamper) in time."""
+    seconds = f"{SIM_READ_SECONDS:.0f}"
+    if line == "door":
+        return T("the simulated door contact was not read within {seconds} s", seconds=seconds)
+    if line == "exit":
+        return T("the simulated exit button was not read within {seconds} s", seconds=seconds)
+    return T("the simulated tamper switch was not read within {seconds} s", seconds=seconds)
 
 
 class CommandHandlers:
@@ -78,7 +92,7 @@ class CommandHandlers:
             return self.fingers.reload(params)
         if cmd in PUBLIC_LOOP_COMMANDS:
             return self.d.submit(cmd, params)
-        raise InvalidInput(f"unknown command {cmd[:40]!r}")
+        raise InvalidInput(T("unknown command {cmd}", cmd=repr(cmd[:40])))
 
     def run_on_loop(self, name: str, params: dict[str, Any]) -> dict[str, Any]:
         """Run a loop-thread command (called by the daemon loop)."""
@@ -102,10 +116,10 @@ class CommandHandlers:
         actor = _actor(params)
         account = get_account_or_none(self.d.journal.session, actor)
         if account is None or not account.active:
-            raise PolicyRefused(f"the staff login {actor} is not an active account")
+            raise PolicyRefused(T("the staff login {actor} is not an active account", actor=actor))
         op = params.get("op")
         if account.role != "admin" and not (params.get("cmd") == "admin" and op == "event.record"):
-            raise PolicyRefused(f"{actor} is an auditor: auditors read the log, they change nothing")
+            raise PolicyRefused(T("{actor} is an auditor: auditors read the log, they change nothing", actor=actor))
         return {}
 
     def _admin(self, params: dict[str, Any]) -> dict[str, Any]:
@@ -121,8 +135,8 @@ class CommandHandlers:
         try:
             self.d.journal.commit_change()
         except (SQLAlchemyError, OSError) as exc:
-            raise StoreError(f"the change could not be stored, so it was not made: {str(exc).splitlines()[0]}") \
-                from exc
+            raise StoreError(T("the change could not be stored, so it was not made: {reason}",
+                               reason=str(exc).splitlines()[0])) from exc
         self.d.access.refresh_site(wall)  # the one writer refreshes its cached site facts after its own change
         self.d.follow_lockdown()  # a lockdown started here relocks the strike before the answer goes back
         return result
@@ -130,9 +144,9 @@ class CommandHandlers:
     def _unlock(self, params: dict[str, Any]) -> dict[str, Any]:
         decision = self.d.access.remote(_actor(params), self.d.wall())  # decided by policy.decide, logged
         if decision.reason == Reason.LOCKDOWN:
-            raise KunciError("the door is in lockdown; remote unlock refused")
+            raise KunciError(T("the door is in lockdown; remote unlock refused"))
         if not decision.granted:
-            raise KunciError("the event log is unavailable; remote unlock refused (no log, no entry)")
+            raise KunciError(T("the event log is unavailable; remote unlock refused (no log, no entry)"))
         self.d._apply(self.d.door.remote_unlock(self.d.clock(), self.d.config.door.unlock_seconds))
         self.d.hw.indicators.granted()
         return {"unlocked_seconds": self.d.config.door.unlock_seconds}
@@ -146,17 +160,17 @@ class CommandHandlers:
         try:
             alarm_id = int(params.get("id"))
         except (TypeError, ValueError) as exc:
-            raise InvalidInput("alarm id must be a number") from exc
+            raise InvalidInput(T("alarm id must be a number")) from exc
         if not 1 <= alarm_id <= models.MAX_ROW_ID:  # SQLite cannot even look a larger one up (OverflowError)
-            raise InvalidInput(f"alarm id must be a whole number from 1 to {models.MAX_ROW_ID}")
+            raise InvalidInput(T("alarm id must be a whole number from 1 to {largest}", largest=models.MAX_ROW_ID))
         note = params.get("note")
         if note is not None:  # optional, sealed in the event's detail: checked before anything changes
             note = check_text(note, what="note", max_length=REASON_MAX_LENGTH) or None
         alarm = self.d.journal.session.get(models.Alarm, alarm_id)
         if alarm is None:
-            raise NotFound(f"no alarm #{alarm_id}")
+            raise NotFound(T("no alarm #{id}", id=alarm_id))
         if alarm.kind == AlarmKind.TAMPER and not self.d.release_tamper_hold():
-            raise KunciError("the enclosure is still open: shut it, check the reader, then acknowledge")
+            raise KunciError(T("the enclosure is still open: shut it, check the reader, then acknowledge"))
         alarm = self.d.journal.acknowledge(alarm_id, actor)
         self.d.journal.write(EventType.ADMIN_ALARM_ACKNOWLEDGED, actor=actor,
                              detail={"alarm": alarm_id, "kind": alarm.kind, **({"note": note} if note else {})})
@@ -172,32 +186,33 @@ class CommandHandlers:
         try:
             channel = LockoutChannel(str(params.get("channel") or ""))
         except ValueError as exc:
-            raise InvalidInput(f"the lockout channel must be one of: {', '.join(LockoutChannel)}") from exc
+            raise InvalidInput(T("the lockout channel must be one of: {channels}",
+                                  channels=", ".join(LockoutChannel))) from exc
         reason = validate_reason(params.get("reason"))
         lockout = self.d.access.keypad_lockout if channel == LockoutChannel.KEYPAD else self.d.access.finger_lockout
         now = self.d.wall()
         if not lockout.is_locked(now, self.d.clock()):
-            raise KunciError(f"the {channel} is not locked out; nothing was changed")
+            raise KunciError(NOT_LOCKED_OUT[channel])
         self.d.access.clear_lockout(channel.value, now, actor=actor, reason=reason)
         return {"channel": channel.value, "cleared": True}
 
     def _sim(self, cmd: str, params: dict[str, Any]) -> dict[str, Any]:
         sim = self.d.hw.sim if self.d.hw is not None else None
         if sim is None:
-            raise InvalidInput("simulation commands exist only when the hardware is simulated")
+            raise InvalidInput(T("simulation commands exist only when the hardware is simulated"))
         if cmd == "sim.press":
             keys = str(params.get("keys", "")).upper()
             if not is_key_sequence(keys):
-                raise InvalidInput(f"keys must be 1-{MAX_TYPED_KEYS} of {KEYS_TEXT}")
+                raise InvalidInput(T("keys must be 1-{most} of {keys}", most=MAX_TYPED_KEYS, keys=KEYS_TEXT))
             sim.type_keys(keys)
             return {}
         if cmd == "sim.finger":
             label = str(params.get("label", ""))
             if not LABEL_RE.match(label):
-                raise InvalidInput("a finger label is 1-32 letters, digits, '.', '_' or '-'")
+                raise InvalidInput(T("a finger label is 1-32 letters, digits, '.', '_' or '-'"))
             hold = float(params.get("hold_seconds", 1.0))
             if not 0.1 <= hold <= 30:
-                raise InvalidInput("hold_seconds must be between 0.1 and 30")
+                raise InvalidInput(T("hold_seconds must be between 0.1 and 30"))
             sim.touch(label, hold)
             return {}
         if cmd == "sim.lift":
@@ -211,7 +226,7 @@ class CommandHandlers:
         if cmd == "sim.exit":
             times, hold_ms = int(params.get("times", 1)), float(params.get("hold_ms", 300))
             if not (1 <= times <= 1000 and 20 <= hold_ms <= 5000):
-                raise InvalidInput("times must be 1-1000 and hold_ms 20-5000")
+                raise InvalidInput(T("times must be 1-1000 and hold_ms 20-5000"))
             for _ in range(times):  # each press held and released until the input driver has read it
                 sim.panel.exit_button(pressed=True)
                 time.sleep(hold_ms / 1000.0)
@@ -225,7 +240,7 @@ class CommandHandlers:
             sim.panel.tamper(active=active)
             self._until_read("tamper", lambda inputs: inputs.tamper_active == active)
             return {}
-        raise InvalidInput(f"unknown simulation command {cmd[:40]!r}")
+        raise InvalidInput(T("unknown simulation command {cmd}", cmd=repr(cmd[:40])))
 
     def _until_read(self, line: str, done: Callable[[Any], bool]) -> None:
         """Wait until the input driver's debounced level of ``line`` (door, exit, tamper) shows a simulated
@@ -234,11 +249,10 @@ class CommandHandlers:
         inputs = self.d.hw.inputs if self.d.hw is not None else None
         if inputs is None or line not in inputs.fitted:
             return
-        what = {"door": "door contact", "exit": "exit button", "tamper": "tamper switch"}[line]
         deadline = time.monotonic() + SIM_READ_SECONDS
         while not done(inputs):
             if time.monotonic() > deadline:
-                raise KunciError(f"the simulated {what} was not read within {SIM_READ_SECONDS:.0f} s")
+                raise KunciError(_not_read(line))
             time.sleep(0.005)
 
     # -- the fingerprint sensor (loop thread; see controller.daemon.fingers) ------------------------

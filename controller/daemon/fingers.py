@@ -31,7 +31,9 @@ from controller.daemon.sensor_service import (
     SlotsRead,
     delete_each,
 )
+from controller.driver_text import describe
 from controller.errors import InvalidInput, KunciError, NotFound
+from controller.i18n import T
 from controller.store import models
 from controller.timefmt import iso_utc
 
@@ -40,20 +42,6 @@ if TYPE_CHECKING:
     from controller.daemon.sensor_service import SensorService
 
 log = logging.getLogger(__name__)
-
-
-
-def _refusal(exc: BaseException) -> str | None:
-    """What a person is told when the sensor refuses an enrolment (None: not a refusal)."""
-    from drivers.errors import DuplicateFinger, EnrollMismatch, EnrollTimeout, PoorImage
-
-    for kind, message in ((DuplicateFinger, "this finger is already enrolled"),
-                          (EnrollMismatch, "the two touches did not match; try again with the same finger"),
-                          (EnrollTimeout, "no finger was placed in time"),
-                          (PoorImage, "the image was unusable; clean the sensor and try again")):
-        if isinstance(exc, kind):
-            return message
-    return None
 
 
 def _occupied(sensor: Any) -> tuple[frozenset[int], int]:
@@ -140,12 +128,12 @@ class Fingers:
         code = p.code(params)
         user = self.user(code)
         if user.status == "revoked":
-            raise InvalidInput(f"{code} is revoked; enrol refused")
+            raise InvalidInput(T("{code} is revoked; enrol refused", code=code))
         session = self.d.journal.session
         used = set(session.scalars(select(models.FingerCredential.slot))) | {int(s) for s in params["sensor_slots"]}
         free = next((s for s in range(int(params["capacity"])) if s not in used), None)
         if free is None:
-            raise KunciError("the sensor's template library is full")
+            raise KunciError(T("the sensor's template library is full"))
         session.add(models.FingerCredential(user_id=user.id, slot=free, state="pending"))
         session.commit()
         self._enrolling.add(free)
@@ -158,7 +146,7 @@ class Fingers:
         cred = self.d.journal.session.scalar(select(models.FingerCredential)
                                              .where(models.FingerCredential.slot == slot))
         if cred is None:
-            raise KunciError("the enrolment record disappeared; enrol again")
+            raise KunciError(T("the enrolment record disappeared; enrol again"))
         cred.state = "active"
         self.d.journal.write(EventType.ADMIN_FINGER_ENROLLED, user=code, actor=actor, detail={"slot": slot})
         self._templates = None
@@ -201,7 +189,7 @@ class Fingers:
     def user(self, code: str) -> models.User:
         user = self.d.journal.session.scalar(select(models.User).where(models.User.code == code))
         if user is None:
-            raise NotFound(f"no person with code {code}")
+            raise NotFound(T("no person with code {code}", code=code))
         return user
 
     def summary(self) -> dict[str, Any]:
@@ -218,19 +206,19 @@ class Fingers:
     def _ready_service(self) -> SensorService:
         service = self.service
         if service is None or self.d.sensor_state != "ok":
-            raise KunciError(f"the fingerprint sensor is {self.d.sensor_state}; enrol later")
+            raise KunciError(T("the fingerprint sensor is {state}; enrol later", state=self.d.sensor_state))
         return service
 
     def enroll(self, params: dict[str, Any], progress) -> dict[str, Any]:
         """``finger.enroll``: the sensor's steps reported as progress lines (:class:`EnrolStep`)."""
-        from drivers.errors import SensorError
+        from drivers.errors import DriverError
 
         code, actor = p.code(params), p.actor(params)
         service = self._ready_service()
         try:
             used, capacity = service.run(_occupied)
-        except SensorError as exc:
-            raise KunciError(f"sensor error: {exc}") from exc
+        except DriverError as exc:
+            raise KunciError(describe(exc)) from exc
         slot = self.d.submit("finger.begin", {"user": code, "sensor_slots": sorted(used),
                                               "capacity": capacity})["slot"]
         timeout = self.d.config.sensor.enroll_step_timeout_seconds
@@ -243,11 +231,8 @@ class Fingers:
             service.run(lambda sensor: sensor.enroll(on_step, timeout_seconds=timeout, slot=slot), exclusive=True)
         except BaseException as exc:
             self.d.submit("finger.abort", {"slot": slot})
-            message = _refusal(exc)
-            if message is not None:
-                raise KunciError(message) from exc
-            if isinstance(exc, SensorError):
-                raise KunciError(f"sensor error: {exc}") from exc
+            if isinstance(exc, DriverError):  # a refusal (a duplicate, no finger in time...) or a sensor fault
+                raise KunciError(describe(exc)) from exc
             raise
         try:
             return self.d.submit("finger.commit", {"user": code, "actor": actor, "slot": slot})

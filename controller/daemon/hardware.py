@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from controller.config import Config
+from controller.i18n import T
 from controller.paths import DataDir
 from drivers.events import EventSink
 
@@ -252,10 +253,10 @@ def real_pin_factory() -> Any:
         except Exception as exc:  # noqa: BLE001 - wrapped at the vendor boundary
             reasons = [str(w.message) for w in fallbacks if issubclass(w.category, PinFactoryFallback)]
             detail = "; ".join([*reasons, f"{type(exc).__name__}: {exc}"])
-            raise GpioUnavailable(
+            raise GpioUnavailable(T(
                 "the GPIO pins cannot be used on this machine, so the door cannot be driven "
-                f"(simulated = false in the configuration): {detail}"
-            ) from exc
+                "(simulated = false in the configuration): {detail}", detail=detail
+            )) from exc
     return Device.pin_factory
 
 

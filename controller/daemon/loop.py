@@ -50,6 +50,7 @@ from controller.daemon.status import daemon_status
 from controller.daemon.systemd import Notifier
 from controller.daemon.watch import ClockWatch, LogWatch
 from controller.errors import KunciError, StoreError
+from controller.i18n import T
 from controller.paths import DataDir
 from controller.store import audit, db, keys
 from controller.store.anchor import AnchorWriter
@@ -158,13 +159,13 @@ class Daemon:
     def submit(self, name: str, params: dict[str, Any] | None = None, timeout: float = 10.0) -> dict[str, Any]:
         """Run command ``name`` on the loop thread and return its result (from any other thread)."""
         if not self.ready.is_set():
-            raise KunciError("the door daemon is still starting")
+            raise KunciError(T("the door daemon is still starting"))
         command = Command(name, dict(params or {}))
         self.queue.put(command)
         try:
             ok, value = command.reply.get(timeout=timeout)
         except queue.Empty as exc:
-            raise KunciError("the door daemon is busy; try again") from exc
+            raise KunciError(T("the door daemon is busy; try again")) from exc
         if ok:
             return value
         raise value
@@ -187,7 +188,7 @@ class Daemon:
         self._lock = audit.SealerLock(self.datadir)
         self.datadir.run_dir.mkdir(parents=True, exist_ok=True)
         if not self._lock.try_acquire():
-            raise StoreError(f"another kunci daemon is running on {self.datadir.root}")
+            raise StoreError(T("another kunci daemon is running on {path}", path=self.datadir.root))
         self._engine = startup.open_checked_database(self.datadir, self.config)
         no_autocheckpoint(self._engine)  # WAL checkpoints on their own thread, never inside a decision's commit
         if self._engine.dialect.name == "sqlite":
@@ -390,7 +391,7 @@ class Daemon:
             else:  # a failure, maybe after the relay went on (remote unlock): fail secure like any handler
                 log.error("command %s failed", command.name)
                 self._handler_failed(exc)
-                exc = KunciError("internal error in the door daemon (see its log)")
+                exc = KunciError(T("internal error in the door daemon (see its log)"))
             command.reply.put((False, exc))
             return
         self._end_transaction()

@@ -28,12 +28,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+from controller.i18n import T
 from drivers import events as ev
 from drivers.errors import SensorError, SensorUnavailable
 
 log = logging.getLogger(__name__)
 
-T = TypeVar("T")
+R = TypeVar("R")
 
 
 @dataclass(frozen=True, slots=True)
@@ -177,7 +178,7 @@ class SensorService:
 
     # -- what other threads may wait for -------------------------------------------------------
 
-    def run(self, fn: Callable[[Any], T], *, exclusive: bool = False) -> T:
+    def run(self, fn: Callable[[Any], R], *, exclusive: bool = False) -> R:
         """Run ``fn(sensor)`` on the worker and return its result or raise its error (blocks the caller).
 
         For control-connection threads (enrolment, deletion, ``reload``); never the door loop.
@@ -201,7 +202,7 @@ class SensorService:
                         ok, value = job.done.get_nowait()
                         break
                     except queue.Empty:
-                        raise SensorUnavailable("the fingerprint sensor service is closed") from None
+                        raise SensorUnavailable(T("the fingerprint sensor service is closed")) from None
         if ok:
             return value
         raise value
@@ -210,7 +211,7 @@ class SensorService:
 
     def _put(self, job: _Job) -> None:
         if self._closed.is_set():
-            self._fail(job, SensorUnavailable("the fingerprint sensor service is closed"))
+            self._fail(job, SensorUnavailable(T("the fingerprint sensor service is closed")))
             return
         self._jobs.put(job)
 
@@ -219,7 +220,7 @@ class SensorService:
             job = self._jobs.get()
             if job is None or self._closed.is_set():
                 if job is not None:
-                    self._fail(job, SensorUnavailable("the fingerprint sensor service is closed"))
+                    self._fail(job, SensorUnavailable(T("the fingerprint sensor service is closed")))
                 break
             self._run_job(job)
         while True:  # whatever was asked for while closing
@@ -228,7 +229,7 @@ class SensorService:
             except queue.Empty:
                 break
             if job is not None:
-                self._fail(job, SensorUnavailable("the fingerprint sensor service is closed"))
+                self._fail(job, SensorUnavailable(T("the fingerprint sensor service is closed")))
 
     def _run_job(self, job: _Job) -> None:
         try:

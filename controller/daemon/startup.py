@@ -22,6 +22,7 @@ from controller.core.door_state import DoorStateMachine
 from controller.core.vocabulary import AlarmKind, EventType
 from controller.daemon.journal import Journal
 from controller.errors import DataLost, StoreError
+from controller.i18n import T
 from controller.paths import DataDir
 from controller.store import anchor as anchors
 from controller.store import audit, db
@@ -50,8 +51,8 @@ def open_checked_database(datadir: DataDir, config: Config) -> Engine:
     if integrity != "ok":
         problems = [line for line in integrity.splitlines() if not line.startswith("***")] or ["damaged"]
         engine.dispose()
-        raise StoreError(f"database integrity check failed ({problems[0][:120]}); the door stays "
-                         "locked. Restore a backup (docs/reliability.md); the file was not modified")
+        raise StoreError(T("database integrity check failed ({problem}); the door stays locked. Restore a backup "
+                           "(docs/reliability.md); the file was not modified", problem=problems[0][:120]))
     db.upgrade_database(engine)
     return engine
 
@@ -73,11 +74,12 @@ def check_anchor(datadir: DataDir, session: Session, accept_truncated_log: bool)
     if problem is None:
         return None
     if not accept_truncated_log:
-        raise DataLost(
-            f"the entry log lost committed events: {problem} ({datadir.anchor_file}). The door "
+        raise DataLost(T(
+            "the entry log lost committed events: {problem} ({path}). The door "
             "stays locked and nothing was written. Restore the newest backup (docs/backup.md), or start "
             "with 'kunci run --accept-truncated-log' to carry on with the log as it is (the loss is "
-            "then logged as log.truncated and raised as an alarm; docs/reliability.md)")
+            "then logged as log.truncated and raised as an alarm; docs/reliability.md)",
+            problem=problem, path=datadir.anchor_file))
     log.critical("starting on a truncated entry log (--accept-truncated-log): %s", problem)
     return {"problem": problem, "anchor_seq": kept.seq, "anchor_mac": kept.mac, "anchor_time": kept.time,
             "log_head_seq": last[0] if last else 0}
