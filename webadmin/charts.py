@@ -16,7 +16,6 @@ from zoneinfo import ZoneInfo
 
 from babel.dates import format_date
 from flask_babel import gettext as _
-from flask_babel import ngettext
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
@@ -108,8 +107,8 @@ def bar_chart(buckets: list[tuple[datetime, int]], tz: ZoneInfo, *, width: int =
                 width=round(step * 0.8, 2),
                 height=round(h, 2),
                 count=count,
-                label=ngettext("%(when)s:00: %(num)s entry", "%(when)s:00: %(num)s entries", count,
-                               when=when),
+                label=(_("%(when)s:00: %(num)s entry", when=when, num=count) if count == 1
+                       else _("%(when)s:00: %(num)s entries", when=when, num=count)),
             )
         )
         if local.hour == 0:
