@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from controller.errors import DataDirError, KunciError
+from controller.i18n import T
 
 log = logging.getLogger(__name__)
 
@@ -93,9 +94,10 @@ class ControlServer:
             on Linux): the data directory must move to a shorter path.
         """
         if len(os.fsencode(self.socket_path)) > MAX_SOCKET_PATH:
-            raise DataDirError(
-                f"the control socket's path {self.socket_path} is {len(os.fsencode(self.socket_path))} bytes, "
-                f"more than a Unix socket allows ({MAX_SOCKET_PATH}); use a data directory with a shorter path")
+            raise DataDirError(T(
+                "the control socket's path {path} is {size} bytes, more than a Unix socket allows ({limit}); "
+                "use a data directory with a shorter path",
+                path=self.socket_path, size=len(os.fsencode(self.socket_path)), limit=MAX_SOCKET_PATH))
         self.socket_path.parent.mkdir(parents=True, exist_ok=True)
         try:
             self.socket_path.unlink()
