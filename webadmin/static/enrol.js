@@ -9,6 +9,16 @@
   var result = document.getElementById("enrol-result");
   var again = document.getElementById("enrol-again");
   var sim = document.getElementById("enrol-sim");
+  // Every word shown comes from the page, in its language (finger.html's "enrol-texts" JSON block).
+  var textsBlock = document.getElementById("enrol-texts");
+  var TEXTS = textsBlock ? JSON.parse(textsBlock.textContent) : {};
+  var STEPS = TEXTS.steps || {};
+  // TEXTS[key] with each "{name}" replaced by values[name].
+  function say(key, values) {
+    return String(TEXTS[key] || "").replace(/\{([a-z_]+)\}/g, function (all, name) {
+      return values && values[name] !== undefined ? String(values[name]) : all;
+    });
+  }
   // The steps in the page's order (rendered from the one step list, controller/core/enrolment.py).
   var order = Array.prototype.map.call(box.querySelectorAll("li[data-step]"), function (li) {
     return li.getAttribute("data-step");
@@ -29,8 +39,8 @@
         headers: { "X-Requested-With": "fetch", "Accept": "application/json" }
       })
         .then(function (r) { return r.json(); })
-        .then(function (d) { if (!d.ok) { message.textContent = d.message || "The simulated sensor did not answer."; } })
-        .catch(function () { message.textContent = "The request failed."; });
+        .then(function (d) { if (!d.ok) { message.textContent = d.message || say("sim_no_answer"); } })
+        .catch(function () { message.textContent = say("request_failed"); });
     });
   });
   function poll() {
@@ -38,7 +48,7 @@
       .then(function (r) { return r.json(); })
       .then(function (s) {
         if (s.error && !s.done) { message.textContent = s.error; return; }
-        message.textContent = s.message || "";
+        message.textContent = (s.done && !s.ok ? s.error : STEPS[s.step]) || s.message || "";
         if (s.done && !s.ok) {
           // Failed: keep the ticks of the steps that were done, mark none as current.
           box.querySelectorAll("li[data-step][data-state=current]").forEach(function (li) { li.setAttribute("data-state", "failed"); });
@@ -49,10 +59,10 @@
           result.hidden = false;
           if (sim) { sim.hidden = true; }
           if (s.ok) {
-            result.textContent = "Done" + (s.slot !== null && s.slot !== undefined ? ": stored in sensor slot " + s.slot : "") + ".";
+            result.textContent = s.slot !== null && s.slot !== undefined ? say("done_in_slot", { slot: s.slot }) : say("done");
           } else {
             message.classList.add("error");
-            result.textContent = "The enrolment failed: " + (s.error || "unknown error") + ".";
+            result.textContent = say("failed", { error: s.error || say("unknown_error") });
             again.hidden = false;
           }
           return;

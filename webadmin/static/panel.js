@@ -9,25 +9,19 @@
   var errorBox = document.getElementById("panel-error");
   var dots = document.getElementById("panel-dots");
   var outcome = document.getElementById("panel-outcome");
-  // Reasons of a refusal in words (codes: controller/core/policy.py Reason). The keypad itself reveals
-  // nothing to the person at the door; this panel is the admin's simulator, so it says why.
-  var REASONS = {
-    unknown_credential: { pin: "wrong PIN", finger: "finger not recognised" },
-    suspended: "the person is suspended",
-    revoked: "the person is revoked",
-    not_yet_valid: "the person's access has not started yet",
-    expired: "the person's access has expired",
-    outside_schedule: "outside the person's schedule",
-    holiday: "a holiday, and the schedule is closed on holidays",
-    locked_out: "the keypad is locked out",
-    second_factor_required: "the second factor did not follow in time",
-    second_person_required: "waiting for a second person",
-    escort_required: "the visitor's escort has not come",
-    lockdown: "the door is in lockdown",
-    clock_untrusted: "the door's clock is not trusted",
-    method_not_allowed: "the door does not accept this method",
-    log_unavailable: "the event log cannot be written"
-  };
+  // Every word shown comes from the page, in its language (panel.html's "panel-texts" JSON block):
+  // reasons of a refusal (codes: controller/core/policy.py Reason), door states and the outcome lines.
+  // The keypad itself reveals nothing to the person at the door; this panel is the admin's simulator, so it says why.
+  var textsBlock = document.getElementById("panel-texts");
+  var TEXTS = textsBlock ? JSON.parse(textsBlock.textContent) : {};
+  var REASONS = TEXTS.reasons || {};
+  var DOOR = TEXTS.door || {};
+  // TEXTS[key] with each "{name}" replaced by values[name].
+  function say(key, values) {
+    return String(TEXTS[key] || "").replace(/\{([a-z_]+)\}/g, function (all, name) {
+      return values && values[name] !== undefined ? String(values[name]) : all;
+    });
+  }
   var typed = 0;          // digits typed on this panel since the last "#" or "*"
   var lastSeen = null;    // id of the newest access decision the page knows of (0: none yet)
   var waitingAfter = null;  // "#" was sent: the first decision newer than this id is the PIN's outcome
@@ -36,13 +30,13 @@
   function light(id, on) { var el = document.getElementById(id); if (el) { el.setAttribute("data-on", on ? "yes" : "no"); } }
   function showDots() {
     dots.setAttribute("data-count", String(typed));
-    dots.textContent = typed ? new Array(typed + 1).join("\u25CF") : "No digits typed";
-    dots.setAttribute("aria-label", typed + " digit(s) typed");
+    dots.textContent = typed ? new Array(typed + 1).join("\u25CF") : say("no_digits");
+    dots.setAttribute("aria-label", say("digits_typed", { count: typed }));
   }
   function reasonWords(access) {
     var words = REASONS[access.reason];
     if (words && typeof words === "object") { words = words[access.method] || words.pin; }
-    return words || String(access.reason || "refused").replace(/_/g, " ");
+    return words || (access.reason ? String(access.reason).replace(/_/g, " ") : say("refused"));
   }
   function sayOutcome(data) {
     var s = data.status || {};
@@ -50,11 +44,11 @@
     var locked = s.lockout && s.lockout.active;
     var line;
     if (locked && data.lockout_until_local) {
-      line = "Locked out until " + data.lockout_until_local;
+      line = say("locked_out_until", { time: data.lockout_until_local });
     } else if (access && access.result === "granted") {
-      line = "Granted";
+      line = say("granted");
     } else if (access) {
-      line = "Refused: " + reasonWords(access);
+      line = say("refused_because", { reason: reasonWords(access) });
     } else {
       return;
     }
@@ -66,14 +60,15 @@
     var access = data.last_access;
     lastSeen = access ? access.id : 0;
     if (waitingAfter !== null && access && access.id !== waitingAfter) { waitingAfter = null; sayOutcome(data); }
-    if (!data.reachable) { errorBox.hidden = false; errorBox.textContent = data.error || "The door daemon is not reachable."; return; }
+    if (!data.reachable) { errorBox.hidden = false; errorBox.textContent = data.error || say("unreachable"); return; }
     errorBox.hidden = true;
     var s = data.status || {};
     var ind = s.indicators || {};
-    text("st-door", String(s.door || "unknown").replace(/_/g, " "));
-    text("st-relay", s.relay ? "energised (unlocked)" : "off (locked)");
+    text("st-door", DOOR[s.door || "unknown"] || String(s.door).replace(/_/g, " "));
+    text("st-relay", say(s.relay ? "relay_on" : "relay_off"));
     text("st-lockout", s.lockout && s.lockout.active
-      ? "active" + (data.lockout_until_local ? " until " + data.lockout_until_local : "") : "none");
+      ? (data.lockout_until_local ? say("lockout_active_until", { time: data.lockout_until_local }) : say("lockout_active"))
+      : say("lockout_none"));
     light("led-green", ind.green); light("led-red", ind.red); light("buzzer", ind.buzzer);
   }
   function poll() {
@@ -86,7 +81,7 @@
   function keysSent(keys) {
     for (var i = 0; i < keys.length; i += 1) {
       var k = keys.charAt(i);
-      if (k === "#") { typed = 0; outcome.hidden = false; outcome.textContent = "Checking..."; outcome.removeAttribute("data-result"); }
+      if (k === "#") { typed = 0; outcome.hidden = false; outcome.textContent = say("checking"); outcome.removeAttribute("data-result"); }
       else if (k === "*") { typed = 0; }
       else if (/[0-9]/.test(k)) { typed += 1; if (typed === 1 && waitingAfter === null) { outcome.hidden = true; } }
     }
@@ -112,7 +107,7 @@
           else { message.textContent = d.message || d.error || ""; }
           poll();
         })
-        .catch(function () { message.textContent = "The request failed."; });
+        .catch(function () { message.textContent = say("request_failed"); });
     });
   });
   window.setInterval(poll, 1000);

@@ -10,6 +10,16 @@
   var delayMs = parseInt(box.getAttribute("data-delay-ms") || "250", 10);
   var timer = null;
   var asked = 0;
+  // Every word shown comes from the page, in its language (people/list.html's "live-results-texts" JSON block).
+  var textsBlock = document.getElementById("live-results-texts");
+  var TEXTS = textsBlock ? JSON.parse(textsBlock.textContent) : {};
+  var STATUS = TEXTS.status || {};
+  // TEXTS[key] with each "{name}" replaced by values[name].
+  function say(key, values) {
+    return String(TEXTS[key] || "").replace(/\{([a-z_]+)\}/g, function (all, name) {
+      return values && values[name] !== undefined ? String(values[name]) : all;
+    });
+  }
 
   function show(term, answer) {
     var list = document.createElement("ul");
@@ -19,15 +29,14 @@
       link.href = p.url;
       link.textContent = p.code;
       item.appendChild(link);
-      item.appendChild(document.createTextNode(" " + (p.name || "") + " (" + p.status + ")"));
+      item.appendChild(document.createTextNode(" " + (p.name || "") + " (" + (STATUS[p.status] || p.status) + ")"));
       list.appendChild(item);
     });
     var note = document.createElement("p");
     if (!answer.people.length) {
-      note.textContent = "Nobody matches \u201c" + term + "\u201d.";
+      note.textContent = say("nobody", { term: term });
     } else {
-      note.textContent = answer.people.length + (answer.more ? " first matches" : " matches") +
-        " for \u201c" + term + "\u201d" + (answer.more ? "; type more to narrow." : ".");
+      note.textContent = say(answer.more ? "first_matches" : "matches", { count: answer.people.length, term: term });
     }
     box.replaceChildren(note, list);
     box.hidden = false;
@@ -46,7 +55,7 @@
         if (!answer || mine !== asked) { return; }  // a newer search is under way
         if (answer.ok) { show(term, answer); return; }
         var p = document.createElement("p");
-        p.textContent = answer.error || "The search failed.";
+        p.textContent = answer.error || say("failed");
         box.replaceChildren(p);
         box.hidden = false;
       })
