@@ -11,13 +11,14 @@ from __future__ import annotations
 import argparse
 import logging
 
-from controller.store import password_rules, staff
-from controller.control import changes
-from controller.cli.people_cmd import print_table, read_only
+from controller.cli.people_cmd import print_table, read_only, yes_no
 from controller.cli.secret_input import ask_secret, read_secret_line
+from controller.control import changes
 from controller.errors import InvalidInput
-from controller.store.models import ADMIN_ROLES
+from controller.i18n import T, _
 from controller.paths import DataDir
+from controller.store import password_rules, staff
+from controller.store.models import ADMIN_ROLES
 
 logger = logging.getLogger(__name__)
 
@@ -38,15 +39,17 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
 
 
 def _read_password(args: argparse.Namespace) -> str:
-    rules = f"at least {password_rules.PASSWORD_MIN_LENGTH} characters; a long passphrase is best"
+    rules = _("at least {count} characters; a long passphrase is best").format(
+        count=password_rules.PASSWORD_MIN_LENGTH)
     if args.password_stdin:
-        return read_secret_line("password")
-    first = ask_secret(f"Password for {args.username} ({rules}): ", what="password", option="--password-stdin")
+        return read_secret_line(_("password"))
+    first = ask_secret(_("Password for {username} ({rules}): ").format(username=args.username, rules=rules),
+                       what=_("password"), option="--password-stdin")
     problems = password_rules.check_password(first, args.username)
     if problems:
-        raise InvalidInput("; ".join(problems))
-    if ask_secret("Repeat the password: ", what="password", option="--password-stdin") != first:
-        raise InvalidInput("the two passwords differ; nothing was changed")
+        raise InvalidInput("; ".join(str(p) for p in problems))  # already in the reader's language
+    if ask_secret(_("Repeat the password: "), what=_("password"), option="--password-stdin") != first:
+        raise InvalidInput(T("the two passwords differ; nothing was changed"))
     return first
 
 
@@ -56,11 +59,11 @@ def run_add(args: argparse.Namespace) -> int:
     password = _read_password(args)
     problems = password_rules.check_password(password, args.username)
     if problems:
-        raise InvalidInput("; ".join(problems))
+        raise InvalidInput("; ".join(str(p) for p in problems))  # already in the reader's language
     password_hash = staff.hash_new_password(password, args.username)
     changes.apply(DataDir.resolve(args.data), "staff.add",
                   {"username": args.username, "role": args.role, "password_hash": password_hash})
-    print(f"admin account {args.username} created with role {args.role}")
+    print(_("admin account {username} created with role {role}").format(username=args.username, role=args.role))
     return 0
 
 
@@ -68,11 +71,11 @@ def run_list(args: argparse.Namespace) -> int:
     """Print every account: username, role, active, lock and dates (never the hash)."""
     with read_only(DataDir.resolve(args.data)) as (_config, session):
         rows = [
-            (a.username, a.role, "yes" if a.active else "no", a.locked_until, a.created_at, a.password_changed_at)
+            (a.username, a.role, yes_no(a.active), a.locked_until, a.created_at, a.password_changed_at)
             for a in staff.list_accounts(session)
         ]
     if not rows:
-        print("no admin accounts yet: create one with 'kunci admin add USERNAME --role admin'")
+        print(_("no admin accounts yet: create one with 'kunci admin add USERNAME --role admin'"))
         return 0
-    print_table(("USERNAME", "ROLE", "ACTIVE", "LOCKED UNTIL", "CREATED", "PASSWORD CHANGED"), rows)
+    print_table((_("USERNAME"), _("ROLE"), _("ACTIVE"), _("LOCKED UNTIL"), _("CREATED"), _("PASSWORD CHANGED")), rows)
     return 0

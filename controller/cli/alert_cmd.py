@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 
+from controller.i18n import _
 from controller.paths import DataDir
 
 
@@ -27,5 +28,6 @@ def run_test(args: argparse.Namespace) -> int:
     from controller.control.client import ControlClient
 
     result = ControlClient(DataDir.resolve(args.data).socket_path).call("alert.test")
-    print(f"test alarm queued for {', '.join(result['destinations'])}; 'kunci status' shows when each delivered it")
+    print(_("test alarm queued for {destinations}; 'kunci status' shows when each delivered it").format(
+        destinations=", ".join(result["destinations"])))
     return 0

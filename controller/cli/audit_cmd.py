@@ -31,6 +31,7 @@ from controller.cli.progress import Progress
 from controller.config import load_config
 from controller.core.vocabulary import EventType
 from controller.errors import DataDirError, InvalidInput, StoreError
+from controller.i18n import T, _
 from controller.paths import DataDir
 from controller.store import chain_check, chain_heads, reader
 from controller.store.chain_check import (
@@ -103,7 +104,7 @@ def _open(datadir: DataDir) -> Engine:
 
 def _config(datadir: DataDir) -> Config:
     if not datadir.root.is_dir():
-        raise DataDirError(f"{datadir.root} does not exist; run 'kunci init' first")
+        raise DataDirError(T("{path} does not exist; run 'kunci init' first", path=datadir.root))
     return load_config(datadir.config_file)
 
 
@@ -120,13 +121,13 @@ def parse_anchor(text: str) -> tuple[int, str]:
     cleaned = text.replace("seq=", "").replace("mac=", "").replace(" ", ":").strip(":")
     parts = [p for p in cleaned.split(":") if p]
     if len(parts) != 2 or not parts[0].isdigit():
-        raise InvalidInput("--anchor must look like SEQ:MAC (e.g. 1234:9f2c...)")
+        raise InvalidInput(T("--anchor must look like SEQ:MAC (e.g. 1234:9f2c...)"))
     mac = parts[1].lower()
     try:
         if len(bytes.fromhex(mac)) != 32:
             raise ValueError
     except ValueError:
-        raise InvalidInput("--anchor MAC must be 64 hexadecimal characters") from None
+        raise InvalidInput(T("--anchor MAC must be 64 hexadecimal characters")) from None
     return int(parts[0]), mac
 
 
@@ -136,8 +137,8 @@ def read_collected(name: str) -> CollectedHeads:
     try:
         text = sys.stdin.read() if name == "-" else Path(name).read_text(encoding="utf-8", errors="replace")
     except OSError as exc:
-        raise InvalidInput(f"cannot read {name}: {exc.strerror or exc}") from None
-    return chain_heads.parse_collected(text, "standard input" if name == "-" else name)
+        raise InvalidInput(T("cannot read {path}: {reason}", path=name, reason=exc.strerror or exc)) from None
+    return chain_heads.parse_collected(text, _("standard input") if name == "-" else name)
 
 
 def _given_anchor(args: argparse.Namespace) -> tuple[int, str] | None:
@@ -188,7 +189,7 @@ def _verify_fast(conn: Any, key: bytes, given: tuple[int, str] | None, kept: Kep
     first_live = rows.all(chain_check.FIRST_SQL, {})[0][0]
     archived_kept = kept is not None and first_live is not None and kept.seq < int(first_live)
     check = given if given is not None else ((kept.seq, kept.mac) if archived_kept and kept is not None else None)
-    progress = Progress("kunci audit verify", unit="events")
+    progress = Progress("kunci audit verify", unit=_("events"))
     live = chain_check.verify_chain(rows, key, anchor=check, progress=progress.add)
     progress.done()
     kept_problem = chain_check.compare_kept(rows, kept) if kept is not None and not archived_kept else None
@@ -216,7 +217,7 @@ def _verify_session(datadir: DataDir, key: bytes, given: tuple[int, str] | None,
             archived_kept = kept is not None and first_live is not None and kept.seq < int(first_live)
             check_in_archive = given if given is not None else (
                 (kept.seq, kept.mac) if archived_kept and kept is not None else None)
-            progress = Progress("kunci audit verify", unit="events")
+            progress = Progress("kunci audit verify", unit=_("events"))
             full = archive_verify.verify_all(session, key, archive_format.archive_dir(datadir.root),
                                              anchor=check_in_archive, progress=progress.add)
             progress.done()
@@ -265,12 +266,14 @@ def run_verify(args: argparse.Namespace) -> int:
 def _print_archives(full: FullVerifyResult) -> bool:
     """The archives' lines; True if one is broken."""
     if full.archive is not None:
-        print(f"audit chain BROKEN in archive {full.archive} at seq {full.first_bad_seq}: {full.problem}")
+        print(_("audit chain BROKEN in archive {archive} at seq {seq}: {problem}").format(
+            archive=full.archive, seq=full.first_bad_seq, problem=full.problem))
         return True
     if full.archives:
         masked = sum(a.masked for a in full.archives)
-        print(f"archives OK: {len(full.archives)} files, {full.archived_events} events "
-              f"(seq {full.archives[0].first_seq}..{full.archives[-1].last_seq}, {masked} masked)")
+        print(_("archives OK: {files} files, {events} events (seq {first}..{last}, {masked} masked)").format(
+            files=len(full.archives), events=full.archived_events, first=full.archives[0].first_seq,
+            last=full.archives[-1].last_seq, masked=masked))
     for note in full.notes:
         print(note)
     return False
@@ -282,42 +285,49 @@ def _report(datadir: DataDir, outcome: _Outcome, kept: KeptHead | None, kept_pre
     result = outcome.live
     if result is not None and result.unsealed:
         for line in result.unsealed:
-            print(f"ERROR: {line}")
+            print(_("ERROR: {problem}").format(problem=line))
         if result.pending > len(result.unsealed):
-            print(f"ERROR: ... and {result.pending - len(result.unsealed)} more unsealed events")
+            print(_("ERROR: ... and {count} more unsealed events").format(count=result.pending - len(result.unsealed)))
     if result is None or not result.ok:
         bad = result.first_bad_seq if result is not None else outcome.bad
-        where = f"at seq {bad}" if bad is not None else "(unsealed rows)"
-        print(f"audit chain BROKEN {where}: {outcome.problem}")
+        where = _("at seq {seq}").format(seq=bad) if bad is not None else _("(unsealed rows)")
+        print(_("audit chain BROKEN {where}: {problem}").format(where=where, problem=outcome.problem))
         return 1
     broken = False
     if outcome.heads is not None and collected is not None:
         for problem in outcome.heads.problems:
-            print(f"audit chain BROKEN: {problem} (published heads from {collected.source})")
+            print(_("audit chain BROKEN: {problem} (published heads from {source})").format(
+                problem=problem, source=collected.source))
             broken = True
     if outcome.kept_problem is not None:
-        print(f"audit chain BROKEN: {outcome.kept_problem} - anchor file {datadir.anchor_file}")
+        print(_("audit chain BROKEN: {problem} - anchor file {path}").format(problem=outcome.kept_problem,
+                                                                            path=datadir.anchor_file))
         broken = True
     elif kept is None and outcome.ran_daemon:
-        what = "is empty or unreadable" if kept_present else "is missing"
-        print(f"audit chain BROKEN: the anchor file {datadir.anchor_file} {what} although the daemon has run "
-              "here: a truncated tail cannot be ruled out (restore DATA/anchor from a backup, or check with "
-              "--anchor SEQ:MAC from a head kept off the device)")
+        what = _("is empty or unreadable") if kept_present else _("is missing")
+        print(_("audit chain BROKEN: the anchor file {path} {what} although the daemon has run here: a truncated "
+                "tail cannot be ruled out (restore DATA/anchor from a backup, or check with --anchor SEQ:MAC from a "
+                "head kept off the device)").format(path=datadir.anchor_file, what=what))
         broken = True
     if broken:
         return 1
     seq = result.head_seq or 0
     mac = result.head_mac_hex or GENESIS_MAC.hex()
-    noun = "event" if result.checked == 1 else "events"
-    print(f"audit chain OK: {result.checked} {noun}, head seq={seq} mac={mac}")
+    ok = (_("audit chain OK: {count} event, head seq={seq} mac={mac}") if result.checked == 1
+          else _("audit chain OK: {count} events, head seq={seq} mac={mac}"))
+    print(ok.format(count=result.checked, seq=seq, mac=mac))
     if kept is not None:
-        print(f"anchor file: newest head seq={kept.seq} ({kept.time}) is in the log")
+        print(_("anchor file: newest head seq={seq} ({time}) is in the log").format(seq=kept.seq, time=kept.time))
     if outcome.heads is not None and collected is not None:
         heads = outcome.heads
-        skipped = f", {collected.skipped} messages without a head skipped" if collected.skipped else ""
-        print(f"published heads OK: {heads.checked} head{'s' if heads.checked != 1 else ''} from "
-              f"{collected.source} checked{skipped}, newest seq={heads.newest}: the log holds every event up to "
-              f"seq {heads.newest} that was published off the device")
+        skipped = (_(", {count} messages without a head skipped").format(count=collected.skipped)
+                   if collected.skipped else "")
+        published = (_("published heads OK: {count} head from {source} checked{skipped}, newest seq={newest}: the "
+                       "log holds every event up to seq {newest} that was published off the device")
+                     if heads.checked == 1 else
+                     _("published heads OK: {count} heads from {source} checked{skipped}, newest seq={newest}: the "
+                       "log holds every event up to seq {newest} that was published off the device"))
+        print(published.format(count=heads.checked, source=collected.source, skipped=skipped, newest=heads.newest))
     return 0
 
 
@@ -333,7 +343,8 @@ def run_head(args: argparse.Namespace) -> int:
     finally:
         engine.dispose()
     seq, mac = found if found is not None else (0, GENESIS_MAC.hex())
-    print(f"head seq={seq} mac={mac}")
+    # Machine-readable (``audit verify --anchor`` and scripts read it back): the same in every language.
+    sys.stdout.write(f"head seq={seq} mac={mac}\n")
     return 0
 
 
@@ -345,7 +356,7 @@ def parse_before(text: str, tz: str) -> datetime:
             return datetime.combine(date.fromisoformat(value), time(0), tzinfo=ZoneInfo(tz))
         return parse_iso_utc(value)
     except ValueError:
-        raise InvalidInput("--before must be a date like 2026-01-31 or a time like 2026-01-31T12:00:00Z") from None
+        raise InvalidInput(T("--before must be a date like 2026-01-31 or a time like 2026-01-31T12:00:00Z")) from None
 
 
 def run_archive(args: argparse.Namespace) -> int:
@@ -363,14 +374,14 @@ def run_archive(args: argparse.Namespace) -> int:
         before = parse_before(args.before, config.site.timezone) if args.before else None
         cutoff, clamped = archive.cutoff_for(now, before=before, retention_days=config.store.retention_days)
         if cutoff is None:
-            print("store.retention_days is 0 (keep everything): nothing archived; give --before DATE to archive")
+            print(_("store.retention_days is 0 (keep everything): nothing archived; give --before DATE to archive"))
             return 0
         if clamped:
-            print("the cut-off was moved back to now - 120 hours: recent events always stay on the unit")
+            print(_("the cut-off was moved back to now - 120 hours: recent events always stay on the unit"))
         key = load_audit_key(datadir)
         lock = SealerLock(datadir)
         if not lock.try_acquire():
-            raise StoreError("the daemon is running (sealer lock held); stop it before archiving")
+            raise StoreError(T("the daemon is running (sealer lock held); stop it before archiving"))
         try:
             result = archive.archive_events(engine, key, archive_format.archive_dir(datadir.root), cutoff, now=now)
             with session_factory(engine, readonly=True)() as session, session.begin():
@@ -380,10 +391,10 @@ def run_archive(args: argparse.Namespace) -> int:
     finally:
         engine.dispose()
     if result.pruned_overlap:
-        print(f"removed {result.pruned_overlap} events already archived by an interrupted run")
+        print(_("removed {count} events already archived by an interrupted run").format(count=result.pruned_overlap))
     if result.path is None:
-        print(f"no sealed events older than {result.cutoff.isoformat()} to archive")
+        print(_("no sealed events older than {time} to archive").format(time=result.cutoff.isoformat()))
         return 0
-    print(f"archived {result.count} events (seq {result.first_seq}..{result.last_seq}, {result.masked} masked) "
-          f"to {result.path}")
+    print(_("archived {count} events (seq {first}..{last}, {masked} masked) to {path}").format(
+        count=result.count, first=result.first_seq, last=result.last_seq, masked=result.masked, path=result.path))
     return 0

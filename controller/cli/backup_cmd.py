@@ -17,6 +17,7 @@ from controller.cli.secret_input import ask_secret
 from controller.control import changes
 from controller.core.vocabulary import EventType
 from controller.errors import DataDirError
+from controller.i18n import T, _
 from controller.ops.backup import create_backup, daemon_running
 from controller.ops.backup_format import KDF_NAMES, MIN_PASSPHRASE, BackupError, check_new_passphrase, check_passphrase
 from controller.ops.backup_keys import export_keys, import_keys
@@ -83,13 +84,16 @@ def read_passphrase(args: argparse.Namespace, what: str, *, confirm: bool) -> st
         passphrase = line[:-1] if line.endswith("\n") else line
         passphrase = passphrase[:-1] if passphrase.endswith("\r") else passphrase
         if not passphrase:
-            raise BackupError("no passphrase on stdin")
+            raise BackupError(T("no passphrase on stdin"))
     else:
-        rule = f"at least {MIN_PASSPHRASE} characters{', several uncommon words' if confirm else ''}"
-        passphrase = ask_secret(f"Passphrase for {what} ({rule}): ", what="passphrase", option=STDIN_OPTION)
+        rule = (_("at least {count} characters, several uncommon words") if confirm
+                else _("at least {count} characters")).format(count=MIN_PASSPHRASE)
+        passphrase = ask_secret(_("Passphrase for {what} ({rule}): ").format(what=what, rule=rule),
+                                what=_("passphrase"), option=STDIN_OPTION)
         check(passphrase)
-        if confirm and ask_secret("Repeat the passphrase: ", what="passphrase", option=STDIN_OPTION) != passphrase:
-            raise BackupError("the two passphrases differ")
+        if confirm and ask_secret(_("Repeat the passphrase: "), what=_("passphrase"),
+                                  option=STDIN_OPTION) != passphrase:
+            raise BackupError(T("the two passphrases differ"))
     check(passphrase)
     return passphrase
 
@@ -98,18 +102,19 @@ def run_create(args: argparse.Namespace) -> int:
     """Write the backup, then record ``admin.backup_created``."""
     datadir = DataDir.resolve(args.data)
     if not datadir.root.is_dir():
-        raise DataDirError(f"{datadir.root} does not exist; run 'kunci init' first")
-    passphrase = read_passphrase(args, "the backup", confirm=True)
+        raise DataDirError(T("{path} does not exist; run 'kunci init' first", path=datadir.root))
+    passphrase = read_passphrase(args, _("the backup"), confirm=True)
     info = create_backup(datadir, args.file, passphrase, kdf=args.kdf)
     head = info.manifest["chain_head"]
     changes.apply(datadir, "event.record", {"type": EventType.ADMIN_BACKUP_CREATED, "detail": {
         "sha256": info.sha256, "head_seq": head["seq"], "bytes": info.size,
     }})
     counts = info.manifest["counts"]
-    print(f"backup written: {info.path} ({info.size} bytes, sha256 {info.sha256})")
-    print(f"contains {counts['users']} people, {counts['events']} events, chain head seq={head['seq']} "
-          f"mac={head['mac']}")
-    print("the pepper and audit key are NOT in it: keep a key file ('kunci backup export-keys') in a safe")
+    print(_("backup written: {path} ({size} bytes, sha256 {sha256})").format(path=info.path, size=info.size,
+                                                                            sha256=info.sha256))
+    print(_("contains {people} people, {events} events, chain head seq={seq} mac={mac}").format(
+        people=counts["users"], events=counts["events"], seq=head["seq"], mac=head["mac"]))
+    print(_("the pepper and audit key are NOT in it: keep a key file ('kunci backup export-keys') in a safe"))
     return 0
 
 
@@ -117,47 +122,52 @@ def run_restore(args: argparse.Namespace) -> int:
     """Restore; print the changes made after the backup (codes only), the chain check and warnings."""
     datadir = DataDir.resolve(args.data)
     if datadir.root.exists() and daemon_running(datadir):
-        raise BackupError("the daemon is running (sealer lock held); stop it before restoring - the door stays as it is")
-    passphrase = read_passphrase(args, "the backup", confirm=False)
+        raise BackupError(T("the daemon is running (sealer lock held); stop it before restoring - the door stays as "
+                            "it is"))
+    passphrase = read_passphrase(args, _("the backup"), confirm=False)
     report = restore_backup(datadir, args.file, passphrase, force=args.force, reapply=not args.no_reapply)
     manifest = report.manifest
-    print(f"restored backup of {manifest.get('created_at')} (Kunci {manifest.get('kunci_version')}, "
-          f"chain head seq={manifest.get('chain_head', {}).get('seq')}) into {report.database}")
+    print(_("restored backup of {created} (Kunci {version}, chain head seq={seq}) into {database}").format(
+        created=manifest.get("created_at"), version=manifest.get("kunci_version"),
+        seq=manifest.get("chain_head", {}).get("seq"), database=report.database))
     if report.before_restore is not None:
-        print(f"the replaced database is kept as {report.before_restore}")
+        print(_("the replaced database is kept as {path}").format(path=report.before_restore))
     if report.after_backup:
-        verb = "re-applied" if report.reapplied else "NOT re-applied (--no-reapply): re-apply them before opening"
-        print(f"changes made after the backup ({verb}):")
+        print(_("changes made after the backup (re-applied):") if report.reapplied else
+              _("changes made after the backup (NOT re-applied (--no-reapply): re-apply them before opening):"))
         for item in report.after_backup:
-            print(f"  {item.code}  {item.what}  (backup: {item.backup_value}; now: {item.now_value})")
+            print(_("  {code}  {what}  (backup: {backup}; now: {now})").format(
+                code=item.code, what=item.what, backup=item.backup_value, now=item.now_value))
     else:
-        print("no revocations, suspensions, PIN resets or finger removals made after the backup")
+        print(_("no revocations, suspensions, PIN resets or finger removals made after the backup"))
     for note in report.notes:
-        print(f"WARNING: {note}")
+        print(_("WARNING: {note}").format(note=note))
     if report.chain is not None:
         if report.chain.ok:
-            print(f"audit chain OK: {report.chain.checked} events, head seq={report.chain.head_seq} "
-                  f"mac={report.chain.head_mac_hex}")
+            print(_("audit chain OK: {count} events, head seq={seq} mac={mac}").format(
+                count=report.chain.checked, seq=report.chain.head_seq, mac=report.chain.head_mac_hex))
         else:
-            print(f"audit chain BROKEN at seq {report.chain.first_bad_seq}: {report.chain.problem}")
+            print(_("audit chain BROKEN at seq {seq}: {problem}").format(seq=report.chain.first_bad_seq,
+                                                                        problem=report.chain.problem))
             return 1
-    print("stop 'kunci web' during restores; start the daemon when ready ('kunci run')")
+    print(_("stop 'kunci web' during restores; start the daemon when ready ('kunci run')"))
     return 0
 
 
 def run_export_keys(args: argparse.Namespace) -> int:
     """Write the key file."""
     datadir = DataDir.resolve(args.data)
-    passphrase = read_passphrase(args, "the key file (not the backup's)", confirm=True)
+    passphrase = read_passphrase(args, _("the key file (not the backup's)"), confirm=True)
     ids = export_keys(datadir, args.file, passphrase, kdf=args.kdf)
-    print(f"key file written: {args.file} (pepper id {ids['pepper']}, audit key id {ids['audit_key']})")
-    print("keep it in a safe, away from the backups; with the database it reveals every PIN")
+    print(_("key file written: {path} (pepper id {pepper}, audit key id {audit_key})").format(
+        path=args.file, pepper=ids["pepper"], audit_key=ids["audit_key"]))
+    print(_("keep it in a safe, away from the backups; with the database it reveals every PIN"))
     return 0
 
 
 def run_import_keys(args: argparse.Namespace) -> int:
     """Install the keys."""
     datadir = DataDir.resolve(args.data)
-    passphrase = read_passphrase(args, "the key file", confirm=False)
+    passphrase = read_passphrase(args, _("the key file"), confirm=False)
     print(import_keys(datadir, args.file, passphrase, force=args.force))
     return 0

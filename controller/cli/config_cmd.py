@@ -7,6 +7,7 @@ from pathlib import Path
 
 from controller.config import Config, config_as_toml, load_config
 from controller.errors import ConfigError
+from controller.i18n import _
 from controller.paths import DataDir
 
 
@@ -41,10 +42,11 @@ def _load(path: Path) -> Config:
     try:
         return load_config(path)
     except ConfigError as exc:
-        if len(exc.errors) == 1 and exc.errors[0].startswith(str(path)):
+        if len(exc.errors) == 1 and str(exc.errors[0]).startswith(str(path)):
             raise  # a syntax or read error already names the file
         count = len(exc.errors)
-        summary = f"{path}: {count} problem{'s' if count != 1 else ''}"
+        summary = (_("{path}: {count} problem") if count == 1 else _("{path}: {count} problems")).format(
+            path=path, count=count)
         raise ConfigError([summary, *exc.errors]) from exc
 
 
@@ -52,8 +54,8 @@ def run_check(args: argparse.Namespace) -> int:
     """Load and validate the file; a problem raises ConfigError (the dispatcher exits 2)."""
     path = _config_path(args)
     _load(path)
-    note = "" if path.exists() else " (no file: all defaults)"
-    print(f"config OK: {path}{note}")
+    print((_("config OK: {path}") if path.exists() else _("config OK: {path} (no file: all defaults)")).format(
+        path=path))
     return 0
 
 
@@ -61,6 +63,7 @@ def run_show(args: argparse.Namespace) -> int:
     """Print the effective configuration as TOML; keys that differ from the default say so."""
     path = _config_path(args)
     config = _load(path)
-    print(f"# effective configuration from {path}" + ("" if path.exists() else " (no file: all defaults)"))
+    print((_("# effective configuration from {path}") if path.exists()
+           else _("# effective configuration from {path} (no file: all defaults)")).format(path=path))
     print(config_as_toml(config), end="")
     return 0

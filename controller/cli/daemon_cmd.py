@@ -22,6 +22,7 @@ import sys
 
 from controller.config import load_config
 from controller.errors import DataLost
+from controller.i18n import _
 from controller.paths import DataDir
 from drivers.errors import GpioUnavailable
 
@@ -50,7 +51,7 @@ class JournalFormatter(logging.Formatter):
 def stderr_is_journal(environ: dict[str, str] | os._Environ[str] = os.environ, stream: object = sys.stderr) -> bool:
     """True when ``JOURNAL_STREAM`` (``device:inode``) matches ``stream`` (systemd connected it to journald)."""
     value = environ.get("JOURNAL_STREAM", "")
-    device, _, inode = value.partition(":")
+    device, _colon, inode = value.partition(":")
     if not (device.isdigit() and inode.isdigit()):
         return False
     try:
@@ -89,10 +90,10 @@ def run(args: argparse.Namespace) -> int:
     try:
         return Daemon(datadir, config, accept_truncated_log=getattr(args, "accept_truncated_log", False)).run()
     except DataLost as exc:
-        print(f"kunci: {exc}", file=sys.stderr)
+        print(_("kunci: {problem}").format(problem=exc), file=sys.stderr)
         return EXIT_DATA_LOST
     except GpioUnavailable as exc:
-        print(f"kunci: hardware error: {exc}", file=sys.stderr)
-        print("kunci: on a machine without the door's GPIO, set simulated = true to try Kunci out "
-              "(docs/configuration.md)", file=sys.stderr)
+        print(_("kunci: hardware error: {problem}").format(problem=exc), file=sys.stderr)
+        print(_("kunci: on a machine without the door's GPIO, set simulated = true to try Kunci out "
+                "(docs/configuration.md)"), file=sys.stderr)
         return EXIT_GPIO_UNAVAILABLE

@@ -28,6 +28,7 @@ from typing import Any
 
 from controller.errors import InvalidInput, KunciError
 from controller.fileio import atomic_write
+from controller.i18n import T, _
 from controller.paths import DEMO_DATA_DIR, DataDir
 
 log = logging.getLogger(__name__)
@@ -37,6 +38,9 @@ DEMO_AUDITOR = "auditor"
 DEMO_PERSON_NAME = "Demo Person"
 #: File in ``DATA/run/`` where the demo's ``kunci web`` writes the port it bound (``--port 0``).
 WEB_PORT_FILE = "web.port"
+#: The two children's names (said in the reader's language by :func:`_child`).
+DAEMON = "door daemon"
+WEB = "admin web"
 #: Longest wait for a child to be ready (the daemon answering ``status``, the web's TLS port), seconds.
 START_TIMEOUT_SECONDS = 60.0
 #: Longest wait for both children to stop after the stop was forwarded, seconds (then SIGKILL).
@@ -112,12 +116,12 @@ def run(args: argparse.Namespace) -> int:
     _prepare(datadir)
     config = load_config(datadir.config_file)
     if not config.simulated:
-        raise InvalidInput(f"{datadir.root} is configured for real hardware (simulated = false); "
-                           "the demo needs its own data directory: kunci demo --data ./kunci-demo")
+        raise InvalidInput(T("{path} is configured for real hardware (simulated = false); the demo needs its own "
+                             "data directory: kunci demo --data ./kunci-demo", path=datadir.root))
     host = args.host or config.web.host
     port = args.port if args.port is not None else config.web.port
     if not 0 <= port <= 65535:
-        raise InvalidInput("--port must be 0..65535")
+        raise InvalidInput(T("--port must be 0..65535"))
     seeded = _seed(datadir, config)  # before the daemon starts: nobody else writes yet
     logging.getLogger().setLevel(logging.WARNING)
     return DemoSupervisor(datadir, config, host, port, seeded).run()
@@ -168,19 +172,19 @@ class DemoSupervisor:
                 code = 1
             for s, handler in previous.items():
                 signal.signal(s, handler)
-            print("kunci demo stopped; relay off", flush=True)
+            print(_("kunci demo stopped; relay off"), flush=True)
         return code
 
     def _run(self) -> int:
         root = str(self.datadir.root)
         self.datadir.run_dir.mkdir(parents=True, exist_ok=True)
         self.port_file.unlink(missing_ok=True)
-        self._spawn("door daemon", kunci_argv("run", "--data", root))
-        if not self._wait_until("door daemon", self._daemon_answers):
+        self._spawn(DAEMON, kunci_argv("run", "--data", root))
+        if not self._wait_until(DAEMON, self._daemon_answers):
             return 1
-        self._spawn("admin web", kunci_argv("web", "--data", root, "--host", self.host, "--port", str(self.port),
-                                            "--port-file", str(self.port_file)), quiet=True)
-        bound = self._wait_until("admin web", self._web_port)
+        self._spawn(WEB, kunci_argv("web", "--data", root, "--host", self.host, "--port", str(self.port),
+                                    "--port-file", str(self.port_file)), quiet=True)
+        bound = self._wait_until(WEB, self._web_port)
         if not bound:
             return 1
         self._banner(bound)
@@ -205,8 +209,10 @@ class DemoSupervisor:
             if code is not None:
                 self._reported.add(name)
                 other = [n for n in self.children if n != name]
-                print(f"kunci demo: the {name} stopped unexpectedly ({_exit_text(code)})"
-                      + (f"; stopping the {other[0]}" if other else ""), file=sys.stderr, flush=True)
+                print(_("kunci demo: the {child} stopped unexpectedly ({how})").format(child=_child(name),
+                                                                                      how=_exit_text(code))
+                      + (_("; stopping the {child}").format(child=_child(other[0])) if other else ""),
+                      file=sys.stderr, flush=True)
                 return name
         return None
 
@@ -221,8 +227,8 @@ class DemoSupervisor:
             if value:
                 return value
             if time.monotonic() > deadline:
-                print(f"kunci demo: the {name} did not start within {START_TIMEOUT_SECONDS:.0f} s; stopping",
-                      file=sys.stderr, flush=True)
+                print(_("kunci demo: the {child} did not start within {seconds} s; stopping").format(
+                    child=_child(name), seconds=f"{START_TIMEOUT_SECONDS:.0f}"), file=sys.stderr, flush=True)
                 return None
             time.sleep(POLL_SECONDS)
         return None
@@ -266,14 +272,16 @@ class DemoSupervisor:
             try:
                 code = child.wait(timeout=max(0.1, deadline - time.monotonic()))
             except subprocess.TimeoutExpired:
-                print(f"kunci demo: the {name} did not stop within {STOP_TIMEOUT_SECONDS:.0f} s; killed",
-                      file=sys.stderr, flush=True)
+                print(_("kunci demo: the {child} did not stop within {seconds} s; killed").format(
+                    child=_child(name), seconds=f"{STOP_TIMEOUT_SECONDS:.0f}"), file=sys.stderr, flush=True)
                 child.kill()
                 code = child.wait()
             if code != 0:
                 clean = False
                 if name not in self._reported:
-                    print(f"kunci demo: the {name} stopped with {_exit_text(code)}", file=sys.stderr, flush=True)
+                    print(_("kunci demo: the {child} stopped with {how}").format(child=_child(name),
+                                                                                 how=_exit_text(code)),
+                          file=sys.stderr, flush=True)
         return clean
 
     def _banner(self, bound: int) -> None:
@@ -283,40 +291,46 @@ class DemoSupervisor:
         seeded = self.seeded
         data = f"--data {_short_path(str(self.datadir.root))}"
         prog = _program()
-        d_pid, w_pid = self.children["door daemon"].pid, self.children["admin web"].pid
-        print(
-            f"""
-Kunci demo is running on SIMULATED hardware (data: {self.datadir.root})
+        d_pid, w_pid = self.children[DAEMON].pid, self.children[WEB].pid
+        print(_("""
+Kunci demo is running on SIMULATED hardware (data: {root})
   Processes   door daemon `kunci run` (pid {d_pid}), admin web `kunci web` (pid {w_pid})
 
-  Admin web   https://{self.host}:{bound}/    (self-signed certificate,
-              SHA-256 {cert_fingerprint_sha256(cert)})
-  Logins      {DEMO_ADMIN} / {seeded['admin_password']}      (admin)
-              {DEMO_AUDITOR} / {seeded['auditor_password']}   (auditor: log and audit only)
-  Person      {seeded['code']} with PIN {seeded['pin']}   (new PIN and passwords at every start)
+  Admin web   https://{host}:{port}/    (self-signed certificate,
+              SHA-256 {fingerprint})
+  Logins      {admin} / {admin_password}      (admin)
+              {auditor} / {auditor_password}   (auditor: log and audit only)
+  Person      {code} with PIN {pin}   (new PIN and passwords at every start)
 
 Try it from another terminal (or use the virtual door panel on the web page):
-  {prog} sim press {seeded['pin']}# {data}     open the door with the PIN
+  {prog} sim press {pin}# {data}     open the door with the PIN
   {prog} sim press 000000# {data}     a wrong PIN; three in a row lock the keypad
-  {prog} finger enroll {seeded['code']} {data}   then twice: {prog} sim finger alice {data}
+  {prog} finger enroll {code} {data}   then twice: {prog} sim finger alice {data}
   {prog} sim finger alice {data}      opens the door once enrolled
   {prog} sim door open {data}         without a grant: door.forced alarm
   {prog} status {data}
   {prog} log {data}
   {prog} audit verify {data}
 
-Ctrl-C stops the demo (relay off).""",
-            flush=True,
-        )
+Ctrl-C stops the demo (relay off).""").format(
+            root=self.datadir.root, d_pid=d_pid, w_pid=w_pid, host=self.host, port=bound,
+            fingerprint=cert_fingerprint_sha256(cert), admin=DEMO_ADMIN, admin_password=seeded["admin_password"],
+            auditor=DEMO_AUDITOR, auditor_password=seeded["auditor_password"], code=seeded["code"],
+            pin=seeded["pin"], prog=prog, data=data), flush=True)
+
+
+def _child(name: str) -> str:
+    """A child's name (:data:`DAEMON`, :data:`WEB`) in the reader's language."""
+    return _("door daemon") if name == DAEMON else _("admin web")
 
 
 def _exit_text(code: int) -> str:
     if code < 0:
         try:
-            return f"killed by {signal.Signals(-code).name}"
+            return _("killed by {signal}").format(signal=signal.Signals(-code).name)
         except ValueError:
-            return f"killed by signal {-code}"
-    return f"exit code {code}"
+            return _("killed by signal {number}").format(number=-code)
+    return _("exit code {code}").format(code=code)
 
 
 def _short_path(path: str) -> str:

@@ -6,6 +6,7 @@ import argparse
 import json
 from pathlib import Path
 
+from controller.i18n import _
 from controller.ops.doctor import DoctorOptions, exit_code, run_doctor
 from controller.ops.doctor_findings import Status
 
@@ -49,7 +50,8 @@ def run(args: argparse.Namespace) -> int:
     for f in findings:
         line = f"{f.status:<4} {f.check}: {f.message}"
         if f.fix and f.status is not Status.OK:
-            line += f" -- fix: {f.fix}"
+            line += _(" -- fix: {fix}").format(fix=f.fix)
         print(line)
-    print(f"doctor: {counts[Status.FAIL]} FAIL, {counts[Status.WARN]} WARN, {counts[Status.OK]} OK")
+    print(_("doctor: {fail} FAIL, {warn} WARN, {ok} OK").format(fail=counts[Status.FAIL], warn=counts[Status.WARN],
+                                                             ok=counts[Status.OK]))
     return code

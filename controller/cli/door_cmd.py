@@ -13,14 +13,16 @@ import argparse
 
 from controller.core.policy import DoorMode
 from controller.core.vocabulary import LockoutChannel, values
+from controller.i18n import T, _
 from controller.paths import DataDir
 
-#: What each door mode means, for ``kunci door mode --help`` and the messages.
+#: What each door mode means, for the messages (in the reader's language) and ``kunci door mode --help``
+#: (in English: :meth:`~controller.i18n.Text.english`).
 MODE_HELP = {
-    DoorMode.PIN: "PIN only",
-    DoorMode.FINGER: "fingerprint only",
-    DoorMode.PIN_OR_FINGER: "PIN or fingerprint",
-    DoorMode.PIN_AND_FINGER: "PIN and fingerprint of the same person",
+    DoorMode.PIN: T("PIN only"),
+    DoorMode.FINGER: T("fingerprint only"),
+    DoorMode.PIN_OR_FINGER: T("PIN or fingerprint"),
+    DoorMode.PIN_AND_FINGER: T("PIN and fingerprint of the same person"),
 }
 
 
@@ -29,7 +31,7 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     door_sub = door.add_subparsers(dest="door_command", metavar="SETTING")
     door_sub.required = True
     mode = door_sub.add_parser("mode", parents=[common], help="set which credentials open the door",
-                               description="; ".join(f"{m}: {MODE_HELP[m]}" for m in DoorMode))
+                               description="; ".join(f"{m}: {MODE_HELP[m].english()}" for m in DoorMode))
     mode.add_argument("mode", choices=values(DoorMode), help="the new mode")
     mode.set_defaults(func=run_mode)
 
@@ -59,9 +61,11 @@ def run_mode(args: argparse.Namespace) -> int:
     result = changes.apply(DataDir.resolve(args.data), "door.set_mode", {"mode": args.mode})
     what = MODE_HELP[DoorMode(args.mode)]
     if result["changed"]:
-        print(f"door {result['door']}: mode is now {args.mode} ({what})")
+        print(_("door {door}: mode is now {mode} ({meaning})").format(door=result["door"], mode=args.mode,
+                                                                     meaning=what))
     else:
-        print(f"door {result['door']}: mode was already {args.mode} ({what}); nothing changed")
+        print(_("door {door}: mode was already {mode} ({meaning}); nothing changed").format(
+            door=result["door"], mode=args.mode, meaning=what))
     return 0
 
 
@@ -70,11 +74,12 @@ def run_lockdown(args: argparse.Namespace) -> int:
 
     on = args.state == "on"
     result = changes.apply(DataDir.resolve(args.data), "door.lockdown", {"on": on, "reason": args.reason})
-    state = "ON: every credential is refused" if on else "off"
     if result["changed"]:
-        print(f"door {result['door']}: lockdown {state}")
+        print((_("door {door}: lockdown ON: every credential is refused") if on
+               else _("door {door}: lockdown off")).format(door=result["door"]))
     else:
-        print(f"door {result['door']}: lockdown was already {args.state}; nothing changed")
+        print((_("door {door}: lockdown was already on; nothing changed") if on
+               else _("door {door}: lockdown was already off; nothing changed")).format(door=result["door"]))
     return 0
 
 
@@ -83,5 +88,6 @@ def run_lockout_clear(args: argparse.Namespace) -> int:
 
     result = ControlClient(DataDir.resolve(args.data).socket_path).call(
         "lockout.clear", channel=args.channel, reason=args.reason)
-    print(f"{result['channel']} lockout ended; the next {result['channel']} attempt is decided normally")
+    print(_("{channel} lockout ended; the next {channel} attempt is decided normally").format(
+        channel=result["channel"]))
     return 0

@@ -7,6 +7,7 @@ import argparse
 from controller.config import load_config
 from controller.control.client import ControlClient
 from controller.core.enrolment import EnrolStep, progress_wait_seconds
+from controller.i18n import T, _
 from controller.paths import DataDir
 from controller.store.people import validate_code
 
@@ -31,7 +32,7 @@ def run_enroll(args: argparse.Namespace) -> int:
     client = ControlClient(datadir.socket_path, timeout=wait)
     result = client.stream("finger.enroll", lambda line: print(f"... {_step_text(line)}", flush=True),
                            user=code, actor="cli")
-    print(f"{code}: finger enrolled in sensor slot {result.get('slot')}")
+    print(_("{code}: finger enrolled in sensor slot {slot}").format(code=code, slot=result.get("slot")))
     return 0
 
 
@@ -40,13 +41,23 @@ def run_delete(args: argparse.Namespace) -> int:
     result = ControlClient(DataDir.resolve(args.data).socket_path, timeout=15.0).call(
         "finger.delete", user=code, actor="cli"
     )
-    print(f"{code}: {result.get('deleted', 0)} finger(s) deleted")
+    print(_("{code}: {count} finger(s) deleted").format(code=code, count=result.get("deleted", 0)))
     return 0
+
+
+#: Each enrolment step's sentence (:attr:`EnrolStep.text`, the same English) in the reader's language.
+_STEP_TEXT = {
+    EnrolStep.PLACE_FINGER: T("Place the finger on the sensor."),
+    EnrolStep.LIFT_FINGER: T("Lift the finger."),
+    EnrolStep.PLACE_AGAIN: T("Place the same finger again."),
+    EnrolStep.STORING: T("Storing the fingerprint..."),
+}
 
 
 def _step_text(line: dict) -> str:
     """The sentence for a progress line (the daemon's own message for a step this CLI does not know)."""
     try:
-        return EnrolStep(str(line.get("progress") or "")).text
+        step = EnrolStep(str(line.get("progress") or ""))
     except ValueError:
         return str(line.get("message") or line.get("progress"))
+    return str(_STEP_TEXT.get(step) or step.text)

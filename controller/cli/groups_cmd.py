@@ -14,6 +14,7 @@ import re
 from controller.core.policy import DoorMode
 from controller.core.vocabulary import values
 from controller.errors import InvalidInput
+from controller.i18n import T, _
 from controller.paths import DataDir
 
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -95,7 +96,8 @@ def _change(args: argparse.Namespace, op: str, params: dict) -> int:
     from controller.control import changes
 
     result = changes.apply(DataDir.resolve(args.data), op, params)
-    print(f"{op}: done" + (f" ({', '.join(f'{k} {v}' for k, v in result.items())})" if result else ""))
+    done = _("{operation}: done").format(operation=op)
+    print(done + (f" ({', '.join(f'{k} {v}' for k, v in result.items())})" if result else ""))
     return 0
 
 
@@ -103,25 +105,26 @@ def parse_window(text: str) -> list[list[int]]:
     """``'mon-fri 08:00-18:00'`` -> ``[[weekday, start minute, end minute], ...]`` (Monday = 0)."""
     match = WINDOW.match(text.strip().lower())
     if not match:
-        raise InvalidInput(f"a window looks like 'mon-fri 08:00-18:00', not {text[:40]!r}")
+        raise InvalidInput(T("a window looks like 'mon-fri 08:00-18:00', not {value}", value=repr(text[:40])))
     days = match["days"]
     if days == "all":
         span = range(7)
     else:
-        first, _, last = days.partition("-")
+        first, _dash, last = days.partition("-")
         if first not in DAYS or (last and last not in DAYS):
-            raise InvalidInput(f"days are {', '.join(DAYS)} (or a range like mon-fri, or all)")
+            raise InvalidInput(T("days are {days} (or a range like mon-fri, or all)", days=", ".join(DAYS)))
         span = range(DAYS.index(first), DAYS.index(last or first) + 1)
     start, end = (_minutes(match[k]) for k in ("start", "end"))
     if end <= start:
-        raise InvalidInput(f"in {text.strip()[:40]!r} the end must be after the start (24:00 = midnight)")
+        raise InvalidInput(T("in {value} the end must be after the start (24:00 = midnight)",
+                             value=repr(text.strip()[:40])))
     return [[day, start, end] for day in span]
 
 
 def _minutes(hhmm: str) -> int:
     hours, minutes = int(hhmm[:2]), int(hhmm[3:])
     if minutes > 59 or hours > 24 or (hours == 24 and minutes):
-        raise InvalidInput(f"{hhmm} is not a time of day (00:00 to 24:00)")
+        raise InvalidInput(T("{value} is not a time of day (00:00 to 24:00)", value=hhmm))
     return hours * 60 + minutes
 
 
@@ -140,7 +143,7 @@ def run_schedule_set(args: argparse.Namespace) -> int:
     if args.rename is not None:
         params["new_name"] = args.rename
     if len(params) == 1:
-        raise InvalidInput("nothing to change: give --window, --open-on-holidays/--closed-on-holidays or --rename")
+        raise InvalidInput(T("nothing to change: give --window, --open-on-holidays/--closed-on-holidays or --rename"))
     return _change(args, "schedule.update", params)
 
 
@@ -155,10 +158,11 @@ def run_group_list(args: argparse.Namespace) -> int:
 
     with _snapshot(args) as (_config, session):
         for g in schedules.list_groups(session):
-            rules = [f"requires {g.required_mode}"] if g.required_mode else []
-            rules += ["two-person"] if g.two_person else []
-            print(f"{g.name:24s} schedule: {g.schedule.name if g.schedule else 'any time':16s} "
-                  f"{'; '.join(rules) or 'door mode only'}")
+            rules = [_("requires {mode}").format(mode=g.required_mode)] if g.required_mode else []
+            rules += [_("two-person")] if g.two_person else []
+            schedule = g.schedule.name if g.schedule else _("any time")
+            print(f"{g.name:24s} " + _("schedule: {schedule}").format(schedule=f"{schedule:16s}")
+                  + " " + ("; ".join(rules) or _("door mode only")))
     return 0
 
 
@@ -169,7 +173,7 @@ def run_schedule_list(args: argparse.Namespace) -> int:
         for s in schedules.list_schedules(session):
             windows = ", ".join(f"{DAYS[w.weekday]} {w.start_minute // 60:02d}:{w.start_minute % 60:02d}-"
                                 f"{w.end_minute // 60:02d}:{w.end_minute % 60:02d}" for w in s.windows)
-            print(f"{s.name:24s} {windows}{'; open on holidays' if s.allow_on_holidays else ''}")
+            print(f"{s.name:24s} {windows}" + (_("; open on holidays") if s.allow_on_holidays else ""))
     return 0
 
 

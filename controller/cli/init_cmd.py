@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from controller.errors import DataDirError
+from controller.i18n import T, _
 from controller.ops.initialise import initialise, upgrade
 from controller.paths import DataDir
 
@@ -35,7 +36,7 @@ def run_init(args: argparse.Namespace) -> int:
     datadir = DataDir.resolve(args.data)
     for line in initialise(datadir, new_database=getattr(args, "new_database", False)):
         print(line)
-    print(f"{datadir.root} is ready")
+    print(_("{path} is ready").format(path=datadir.root))
     return 0
 
 
@@ -43,6 +44,6 @@ def run_db_upgrade(args: argparse.Namespace) -> int:
     """Migrate the database of DATA to the newest schema."""
     datadir = DataDir.resolve(args.data)
     if not datadir.root.is_dir():
-        raise DataDirError(f"{datadir.root} does not exist; run 'kunci init' first")
+        raise DataDirError(T("{path} does not exist; run 'kunci init' first", path=datadir.root))
     print(upgrade(datadir))
     return 0

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path, PurePosixPath
 
+from controller.i18n import _
 from controller.ops.install import install_service
 from controller.ops.install_plan import DEFAULT_PREFIX
 from controller.paths import DEFAULT_DATA_DIR
@@ -44,10 +45,10 @@ def run(args: argparse.Namespace) -> int:
     for line in report.changes:
         print(line)
     if not report.changes:
-        print("nothing to change: the installation already matches " + str(report.manifest))
+        print(_("nothing to change: the installation already matches {manifest}").format(manifest=report.manifest))
     for note in report.notes:
-        print(f"note: {note}")
+        print(_("note: {note}").format(note=note))
     if not args.dry_run and args.root == "/":
-        print("next: edit the configuration, run `sudo -u kunci-door kunci doctor`, then "
-              "`sudo systemctl enable --now kunci-door kunci-web`")
+        print(_("next: edit the configuration, run `sudo -u kunci-door kunci doctor`, then "
+                "`sudo systemctl enable --now kunci-door kunci-web`"))
     return 0

@@ -23,6 +23,7 @@ from zoneinfo import ZoneInfo
 from controller.cli.people_cmd import _config, print_table
 from controller.config import Config
 from controller.errors import InvalidInput
+from controller.i18n import T, _
 from controller.paths import DataDir
 from controller.store.reader import RESULT_TYPES
 from controller.timefmt import iso_utc, local_text, utcnow
@@ -54,7 +55,7 @@ def parse_time(text: str, tz: tzinfo, now: datetime, *, end_of_day: bool = False
         moment = datetime.fromisoformat(value)
     except ValueError:
         raise InvalidInput(
-            "a time must be a date (2026-03-01), a date-time (2026-03-01T08:30) or a span like 24h or 7d"
+            T("a time must be a date (2026-03-01), a date-time (2026-03-01T08:30) or a span like 24h or 7d")
         ) from None
     return moment if moment.tzinfo is not None else moment.replace(tzinfo=tz)
 
@@ -78,7 +79,7 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
 def run_log(args: argparse.Namespace) -> int:
     """Print the table or stream the export to stdout."""
     if args.limit is not None and args.limit < 1:
-        raise InvalidInput("--limit must be at least 1")
+        raise InvalidInput(T("--limit must be at least 1"))
     datadir = DataDir.resolve(args.data)
     config = _config(datadir)
     tz = ZoneInfo(config.site.timezone)
@@ -106,8 +107,8 @@ def run_log(args: argparse.Namespace) -> int:
                 out.write(text)
             progress.done()
             if head.unsealed_left_out:
-                print(f"kunci log: {head.unsealed_left_out} matching event(s) not sealed yet were left out of the "
-                      "export ('kunci audit verify' names them)", file=sys.stderr)
+                print(_("kunci log: {count} matching event(s) not sealed yet were left out of the export "
+                        "('kunci audit verify' names them)").format(count=head.unsealed_left_out), file=sys.stderr)
             return 0
         events = list(
             eventlog.iter_events(session, filters, oldest_first=False, limit=args.limit or TABLE_LIMIT)
@@ -136,8 +137,9 @@ def _table_rows(datadir: DataDir, config: Config, args: argparse.Namespace, sinc
 def _print_rows(rows: list[tuple[object, ...]], tz: ZoneInfo) -> int:
     """The table, times in the site's time zone (named in the header; ``--format csv|json`` stay UTC)."""
     if not rows:
-        print("no events match")
+        print(_("no events match"))
         return 0
     shown = [(row[0], local_text(row[1], tz), *row[2:]) for row in rows]
-    print_table(("SEQ", f"TIME ({tz.key})", "TYPE", "REASON", "METHOD", "USER", "DOOR", "ACTOR"), shown)
+    print_table((_("SEQ"), _("TIME ({zone})").format(zone=tz.key), _("TYPE"), _("REASON"), _("METHOD"), _("USER"),
+                 _("DOOR"), _("ACTOR")), shown)
     return 0

@@ -26,6 +26,7 @@ from zoneinfo import ZoneInfo
 from controller.config import Config, load_config
 from controller.core.vocabulary import PersonKind, PersonStatus, values
 from controller.errors import DataDirError, InvalidInput
+from controller.i18n import T, _
 from controller.paths import DataDir
 
 if TYPE_CHECKING:
@@ -40,7 +41,8 @@ USER_STATUSES = values(PersonStatus)
 
 logger = logging.getLogger(__name__)
 
-SHOWN_ONCE = "(shown once; give it to the person)"
+#: Said next to a PIN printed once (a :class:`~controller.i18n.Text`: translated when shown).
+SHOWN_ONCE = T("(shown once; give it to the person)")
 
 
 # --- store plumbing (shared with admin_cmd and log_cmd) ---------------------------------------
@@ -48,7 +50,7 @@ SHOWN_ONCE = "(shown once; give it to the person)"
 
 def _config(datadir: DataDir) -> Config:
     if not datadir.root.is_dir():
-        raise DataDirError(f"{datadir.root} does not exist; run 'kunci init' first")
+        raise DataDirError(T("{path} does not exist; run 'kunci init' first", path=datadir.root))
     return load_config(datadir.config_file)
 
 
@@ -86,7 +88,7 @@ def printable(value: object) -> str:
 
 
 def print_table(header: tuple[str, ...], rows: list[tuple[object, ...]]) -> None:
-    """Left-aligned columns, two spaces apart."""
+    """Left-aligned columns, two spaces apart (``header``: labels already in the reader's language)."""
     cells = [tuple(printable(c) for c in row) for row in rows]
     widths = [max([len(h)] + [len(r[i]) for r in cells]) for i, h in enumerate(header)]
     for row in [header, *cells]:
@@ -105,7 +107,7 @@ def parse_day(text: str | None, what: str, config: Config) -> date | None:
     try:
         return date.fromisoformat(text.strip())
     except ValueError:
-        raise InvalidInput(f"{what} must be a date like 2026-03-01 (or 'today')") from None
+        raise InvalidInput(T("{what} must be a date like 2026-03-01 (or 'today')", what=what)) from None
 
 
 def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
@@ -179,7 +181,7 @@ def run_add(args: argparse.Namespace) -> int:
     from controller.control import changes
 
     result = changes.apply(datadir, "user.add", params)
-    print(f"{result['code']}  PIN {result['pin']}  {SHOWN_ONCE}")
+    print(_("{code}  PIN {pin}  {note}").format(code=result["code"], pin=result["pin"], note=SHOWN_ONCE))
     return 0
 
 
@@ -189,21 +191,34 @@ def _iso(day: date | None) -> str | None:
 
 def _summary_rows(summary: dict[str, object]) -> list[tuple[object, ...]]:
     fingers = summary["fingers"]
+    slot = _("slot {slot} ({state})")
     return [
-        ("code", summary["code"]),
-        *([("name", summary["name"])] if "name" in summary else []),
-        ("status", summary["status"]),
-        ("group", summary["group"]),
-        ("valid from", summary["valid_from"]),
-        ("valid until", summary["valid_until"]),
-        ("agreement signed", summary["agreement_signed_on"]),
-        ("PIN", "yes" if summary["has_pin"] else "no"),
-        ("fingers", ", ".join(f"slot {f['slot']} ({f['state']})" for f in fingers) or None),  # type: ignore[attr-defined]
-        ("extended unlock", "yes" if summary["extended_unlock"] else "no"),
-        ("mode override", summary["mode_override"]),
-        ("created", summary["created_at"]),
-        ("updated", summary["updated_at"]),
+        (_("code"), summary["code"]),
+        *([(_("name"), summary["name"])] if "name" in summary else []),
+        (_("status"), summary["status"]),
+        (_("group"), summary["group"]),
+        (_("valid from"), summary["valid_from"]),
+        (_("valid until"), summary["valid_until"]),
+        (_("agreement signed"), summary["agreement_signed_on"]),
+        ("PIN", yes_no(summary["has_pin"])),
+        (_("fingers"), ", ".join(slot.format(slot=f["slot"], state=f["state"])
+                                 for f in fingers) or None),  # type: ignore[attr-defined]
+        (_("extended unlock"), yes_no(summary["extended_unlock"])),
+        (_("mode override"), summary["mode_override"]),
+        (_("created"), summary["created_at"]),
+        (_("updated"), summary["updated_at"]),
     ]
+
+
+def yes_no(flag: object) -> str:
+    """``yes`` or ``no`` in the reader's language."""
+    return _("yes") if flag else _("no")
+
+
+def people_header(with_names: bool) -> tuple[str, ...]:
+    """The ``user list`` table's header in the reader's language."""
+    return (_("CODE"), *((_("NAME"),) if with_names else ()), _("STATUS"), _("GROUP"), _("VALID UNTIL"), "PIN",
+            _("FINGERS"))
 
 
 def _list_table(args: argparse.Namespace) -> bool:
@@ -217,17 +232,15 @@ def _list_table(args: argparse.Namespace) -> bool:
         if conn is None:
             return False
         rows = [
-            (code, *((name,) if args.with_names else ()), status, group, valid_until, "yes" if has_pin else "no",
-             fingers)
+            (code, *((name,) if args.with_names else ()), status, group, valid_until, yes_no(has_pin), fingers)
             for code, name, status, group, valid_until, has_pin, fingers
             in reader.people(conn, search=args.search, status=args.status, statuses=USER_STATUSES,
                              kind=PersonKind.STAFF.value)
         ]
     if not rows:
-        print("no people match")
+        print(_("no people match"))
         return True
-    print_table(("CODE", *(("NAME",) if args.with_names else ()), "STATUS", "GROUP", "VALID UNTIL", "PIN",
-                 "FINGERS"), rows)
+    print_table(people_header(args.with_names), rows)
     return True
 
 
@@ -251,9 +264,9 @@ def run_list(args: argparse.Namespace) -> int:
         print(json.dumps(summaries, indent=1, ensure_ascii=True))
         return 0
     if not summaries:
-        print("no people match")
+        print(_("no people match"))
         return 0
-    header = ("CODE", *(("NAME",) if args.with_names else ()), "STATUS", "GROUP", "VALID UNTIL", "PIN", "FINGERS")
+    header = people_header(args.with_names)
     rows = [
         (
             s["code"],
@@ -261,7 +274,7 @@ def run_list(args: argparse.Namespace) -> int:
             s["status"],
             s["group"],
             s["valid_until"],
-            "yes" if s["has_pin"] else "no",
+            yes_no(s["has_pin"]),
             len(s["fingers"]),  # type: ignore[arg-type]
         )
         for s in summaries
@@ -279,8 +292,10 @@ def run_show(args: argparse.Namespace) -> int:
     if args.format == "json":
         print(json.dumps(summary, indent=1, ensure_ascii=True))
     else:
-        for label, value in _summary_rows(summary):
-            print(f"{label + ':':<18}{printable(value)}")
+        rows = _summary_rows(summary)
+        width = max(len(label) for label, _value in rows) + 2  # 18 in English, as before
+        for label, value in rows:
+            print(f"{label + ':':<{width}}{printable(value)}")
     return 0
 
 
@@ -290,9 +305,10 @@ def run_status(args: argparse.Namespace) -> int:
 
     result = changes.apply(DataDir.resolve(args.data), "user.set_status", {"user": args.code, "status": args.status})
     code, fingers = result["code"], result.get("fingers", 0)
-    print(f"{code} is now {args.status}")
+    print(_("{code} is now {status}").format(code=code, status=args.status))
     if args.status == PersonStatus.REVOKED and fingers:
-        print(f"its fingerprint templates are still on the sensor: run 'kunci finger delete {code}'")
+        print(_("its fingerprint templates are still on the sensor: run 'kunci finger delete {code}'").format(
+            code=code))
     return 0
 
 
@@ -301,8 +317,8 @@ def run_duress_pin(args: argparse.Namespace) -> int:
     from controller.control import changes
 
     result = changes.apply(DataDir.resolve(args.data), "user.issue_duress_pin", {"user": args.code})
-    print(f"{result['code']}  DURESS PIN {result['duress_pin']}  {SHOWN_ONCE}")
-    print("Entered at the door it opens exactly like the normal PIN and alerts security silently.")
+    print(_("{code}  DURESS PIN {pin}  {note}").format(code=result["code"], pin=result["duress_pin"], note=SHOWN_ONCE))
+    print(_("Entered at the door it opens exactly like the normal PIN and alerts security silently."))
     return 0
 
 
@@ -311,5 +327,5 @@ def run_reset_pin(args: argparse.Namespace) -> int:
     from controller.control import changes
 
     result = changes.apply(DataDir.resolve(args.data), "user.reset_pin", {"user": args.code})
-    print(f"{result['code']}  PIN {result['pin']}  {SHOWN_ONCE}")
+    print(_("{code}  PIN {pin}  {note}").format(code=result["code"], pin=result["pin"], note=SHOWN_ONCE))
     return 0

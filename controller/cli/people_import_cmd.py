@@ -24,9 +24,11 @@ from controller.cli.people_cmd import _config, read_only, site_today
 from controller.cli.progress import Progress
 from controller.errors import InvalidInput, KunciError
 from controller.fileio import atomic_write
+from controller.i18n import T, _
 from controller.paths import DataDir
 
-DELETE_QUESTION = "Have you handed out or stored the PINs? Delete {path} now? [y/N] "
+#: The question asked before the PIN file is deleted (a :class:`~controller.i18n.Text`; ``{path}`` filled in).
+DELETE_QUESTION = T("Have you handed out or stored the PINs? Delete {path} now? [y/N] ")
 
 
 def register_import(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
@@ -50,13 +52,14 @@ def _read(path: str) -> str:
         with open(path, "rb") as fh:
             raw = fh.read(MAX_FILE_BYTES + 1)
     except OSError as exc:
-        raise InvalidInput(f"cannot read {path}: {exc.strerror or exc}") from None
+        raise InvalidInput(T("cannot read {path}: {reason}", path=path, reason=exc.strerror or exc)) from None
     if len(raw) > MAX_FILE_BYTES:
-        raise InvalidInput(f"{path} is larger than {MAX_FILE_BYTES // (1024 * 1024)} MiB; split it")
+        raise InvalidInput(T("{path} is larger than {size} MiB; split it", path=path,
+                             size=MAX_FILE_BYTES // (1024 * 1024)))
     try:
         return raw.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise InvalidInput(f"{path} is not UTF-8 text (byte {exc.start})") from None
+        raise InvalidInput(T("{path} is not UTF-8 text (byte {byte})", path=path, byte=exc.start)) from None
 
 
 def _report(problems: list) -> None:
@@ -72,13 +75,13 @@ def run_import(args: argparse.Namespace) -> int:
     pins_out = Path(args.pins_out) if args.pins_out else None
     if not args.dry_run:
         if pins_out is None:
-            raise InvalidInput("--pins-out PINFILE is required: the new PINs are written there, never printed")
+            raise InvalidInput(T("--pins-out PINFILE is required: the new PINs are written there, never printed"))
         if pins_out.exists() or pins_out.is_symlink():
-            raise InvalidInput(f"{pins_out} already exists; choose a new file for the PINs")
+            raise InvalidInput(T("{path} already exists; choose a new file for the PINs", path=pins_out))
         if not pins_out.parent.is_dir():
-            raise InvalidInput(f"{pins_out.parent} is not a directory")
+            raise InvalidInput(T("{path} is not a directory", path=pins_out.parent))
     _config(datadir)
-    progress = Progress("import", unit="people")
+    progress = Progress(_("import"), unit=_("people"))
     rows, problems = people_import.parse_csv(_read(args.file))
     progress.add(len(rows))
     # Every line is checked here first (a read-only snapshot), so a bad file is reported in full and never
@@ -91,9 +94,10 @@ def run_import(args: argparse.Namespace) -> int:
     if args.dry_run:
         progress.done()
         if problems:
-            print(f"{len(problems)} bad line(s); nothing would be imported (dry run: nothing was changed)")
+            print(_("{count} bad line(s); nothing would be imported (dry run: nothing was changed)").format(
+                count=len(problems)))
             return 2
-        print(f"{len(checked)} people would be added (dry run: nothing was changed)")
+        print(_("{count} people would be added (dry run: nothing was changed)").format(count=len(checked)))
         return 0
     if problems:
         raise InvalidInput(people_import.refusal(problems))
@@ -111,10 +115,11 @@ def run_import(args: argparse.Namespace) -> int:
     try:
         atomic_write(pins_out, buf.getvalue(), mode=0o600, replace=False)
     except OSError as exc:
-        raise KunciError(f"{count} people were added (import {result['batch']}) but their PINs could not be "
-                         f"written to {pins_out} ({exc}); reset their PINs with 'kunci user reset-pin'") from exc
-    print(f"imported {count} people (import {result['batch']}, {result['codes'][0]}..{result['codes'][-1]}); "
-          f"their PINs are in {pins_out} (mode 0600)")
+        raise KunciError(T("{count} people were added (import {batch}) but their PINs could not be written to "
+                           "{path} ({reason}); reset their PINs with 'kunci user reset-pin'", count=count,
+                           batch=result["batch"], path=pins_out, reason=exc)) from exc
+    print(_("imported {count} people (import {batch}, {first}..{last}); their PINs are in {path} (mode 0600)").format(
+        count=count, batch=result["batch"], first=result["codes"][0], last=result["codes"][-1], path=pins_out))
     _offer_delete(pins_out, args.yes_delete_pins)
     return 0
 
@@ -122,14 +127,15 @@ def run_import(args: argparse.Namespace) -> int:
 def _offer_delete(path: Path, yes: bool) -> None:
     if not yes:
         if not sys.stdin.isatty():
-            print(f"kept {path}: no terminal to ask; delete it once the PINs are handed out or stored")
+            print(_("kept {path}: no terminal to ask; delete it once the PINs are handed out or stored").format(
+                path=path))
             return
         try:
-            answer = input(DELETE_QUESTION.format(path=path))
+            answer = input(str(DELETE_QUESTION).format(path=path))
         except EOFError:
             answer = ""
-        if answer.strip().lower() not in ("y", "yes"):
-            print(f"kept {path}; delete it once the PINs are handed out or stored")
+        if answer.strip().lower() not in ("y", "yes", _("yes")):
+            print(_("kept {path}; delete it once the PINs are handed out or stored").format(path=path))
             return
     path.unlink(missing_ok=True)
-    print(f"deleted {path}")
+    print(_("deleted {path}").format(path=path))

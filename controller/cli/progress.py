@@ -12,6 +12,8 @@ import sys
 import time
 from typing import TextIO
 
+from controller.i18n import _
+
 #: Seconds between two redraws of the progress line.
 REDRAW_S = 0.25
 
@@ -19,9 +21,9 @@ REDRAW_S = 0.25
 class Progress:
     """Counts rows of one streaming command; shows them on ``stream`` (default stderr) if it is a tty."""
 
-    def __init__(self, label: str, *, stream: TextIO | None = None, unit: str = "rows") -> None:
+    def __init__(self, label: str, *, stream: TextIO | None = None, unit: str | None = None) -> None:
         self.label = label
-        self.unit = unit
+        self.unit = unit if unit is not None else _("rows")  # in the reader's language
         self.stream = stream if stream is not None else sys.stderr
         self.shown = bool(getattr(self.stream, "isatty", lambda: False)())
         self.count = 0
@@ -35,7 +37,8 @@ class Progress:
             now = time.monotonic()
             if now - self._drawn >= REDRAW_S:
                 self._drawn = now
-                self.stream.write(f"\r{self.label}: {self.count:,} {self.unit}, {self.rate(now):,.0f} {self.unit}/s")
+                self.stream.write("\r" + _("{label}: {count} {unit}, {rate} {unit}/s").format(
+                    label=self.label, count=f"{self.count:,}", unit=self.unit, rate=f"{self.rate(now):,.0f}"))
                 self.stream.flush()
 
     def rate(self, now: float | None = None) -> float:
@@ -47,8 +50,9 @@ class Progress:
         """The final line: total, seconds and mean rate (terminal only)."""
         if self.shown:
             seconds = time.monotonic() - self.started
-            self.stream.write(f"\r{self.label}: {self.count:,} {self.unit} in {seconds:.1f} s "
-                              f"({self.rate():,.0f} {self.unit}/s)\n")
+            self.stream.write("\r" + _("{label}: {count} {unit} in {seconds} s ({rate} {unit}/s)").format(
+                label=self.label, count=f"{self.count:,}", unit=self.unit, seconds=f"{seconds:.1f}",
+                rate=f"{self.rate():,.0f}") + "\n")
             self.stream.flush()
 
 

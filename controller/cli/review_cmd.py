@@ -19,6 +19,7 @@ from zoneinfo import ZoneInfo
 
 from controller.cli.people_cmd import print_table, read_only, site_today
 from controller.errors import InvalidInput
+from controller.i18n import T, _
 from controller.paths import DataDir
 
 
@@ -37,28 +38,29 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
 
 
 def _print_lists(review: Any, with_names: bool) -> None:
-    name = ("NAME",) if with_names else ()
+    name = (_("NAME"),) if with_names else ()
 
     def who(row: dict[str, Any]) -> tuple[Any, ...]:
         return (row["code"], *((row.get("name"),) if with_names else ()))
 
-    print(f"Access review on {review.today.isoformat()} (site date)")
-    print(f"\nCredentials unused for {review.dormant_days} days or more: {len(review.dormant)}")
+    print(_("Access review on {day} (site date)").format(day=review.today.isoformat()))
+    print("\n" + _("Credentials unused for {days} days or more: {count}").format(days=review.dormant_days,
+                                                                              count=len(review.dormant)))
     if review.dormant:
-        print_table(("CODE", *name, "CREDENTIAL", "LAST USED", "IDLE DAYS"),
-                    [(*who(r), r["credential"], r["last_used"] or "never", r["idle_days"]) for r in review.dormant])
-    print(f"\nAgreements older than {review.agreement_max_age_days} days (or none recorded): "
-          f"{len(review.old_agreements)}")
+        print_table((_("CODE"), *name, _("CREDENTIAL"), _("LAST USED"), _("IDLE DAYS")),
+                    [(*who(r), r["credential"], r["last_used"] or _("never"), r["idle_days"]) for r in review.dormant])
+    print("\n" + _("Agreements older than {days} days (or none recorded): {count}").format(
+        days=review.agreement_max_age_days, count=len(review.old_agreements)))
     if review.old_agreements:
-        print_table(("CODE", *name, "AGREEMENT SIGNED", "AGE DAYS"),
-                    [(*who(r), r["agreement_signed_on"] or "none", r["age_days"]) for r in review.old_agreements])
-    print(f"\nStill active after their last valid day: {len(review.expired)}")
+        print_table((_("CODE"), *name, _("AGREEMENT SIGNED"), _("AGE DAYS")),
+                    [(*who(r), r["agreement_signed_on"] or _("none"), r["age_days"]) for r in review.old_agreements])
+    print("\n" + _("Still active after their last valid day: {count}").format(count=len(review.expired)))
     if review.expired:
-        print_table(("CODE", *name, "VALID UNTIL", "DAYS PAST"),
+        print_table((_("CODE"), *name, _("VALID UNTIL"), _("DAYS PAST")),
                     [(*who(r), r["valid_until"], r["days_past"]) for r in review.expired])
     if review.auto_suspend_dormant_days:
-        print(f"\nTo suspend (every credential unused for {review.auto_suspend_dormant_days} days or more): "
-              f"{', '.join(review.suspension_candidates) or 'nobody'}")
+        print("\n" + _("To suspend (every credential unused for {days} days or more): {codes}").format(
+            days=review.auto_suspend_dormant_days, codes=", ".join(review.suspension_candidates) or _("nobody")))
 
 
 def run_review(args: argparse.Namespace) -> int:
@@ -66,15 +68,15 @@ def run_review(args: argparse.Namespace) -> int:
     from controller.store import review as access_review
 
     if args.note is not None and not args.sign_off:
-        raise InvalidInput("--note goes with --sign-off")
+        raise InvalidInput(T("--note goes with --sign-off"))
     if args.sign_off and not (args.note or "").strip():
-        raise InvalidInput("--sign-off needs --note TEXT (what was reviewed and decided)")
+        raise InvalidInput(T("--sign-off needs --note TEXT (what was reviewed and decided)"))
     datadir = DataDir.resolve(args.data)
     with read_only(datadir) as (config, session):
         review = access_review.build(access_review.usage(session), config.review, site_today(config),
                                      ZoneInfo(config.site.timezone), with_names=args.with_names)
     if args.apply_suspensions and config.review.auto_suspend_dormant_days <= 0:
-        raise InvalidInput("automatic suspension is off: set review.auto_suspend_dormant_days above 0")
+        raise InvalidInput(T("automatic suspension is off: set review.auto_suspend_dormant_days above 0"))
     out: dict[str, Any] = review.as_json()
     if args.format == "table":
         _print_lists(review, args.with_names)
@@ -85,12 +87,13 @@ def run_review(args: argparse.Namespace) -> int:
             out["applied"] = changes.apply(datadir, "review.apply_suspensions",
                                            {"users": review.suspension_candidates})
             if args.format == "table":
-                print(f"\nsuspended: {', '.join(out['applied']['suspended']) or 'nobody'}")
+                suspended = ", ".join(out["applied"]["suspended"]) or _("nobody")
+                print("\n" + _("suspended: {codes}").format(codes=suspended))
         if args.sign_off:
             out["signed_off"] = changes.apply(datadir, "review.sign_off",
                                               {"note": args.note, "counts": review.counts()})
             if args.format == "table":
-                print("\nreview signed off (sealed admin.review_signed_off)")
+                print("\n" + _("review signed off (sealed admin.review_signed_off)"))
     if args.format == "json":
         print(json.dumps(out, indent=1, ensure_ascii=True))
     return 0

@@ -14,6 +14,7 @@ import sys
 import warnings
 
 from controller.errors import InvalidInput
+from controller.i18n import T
 
 logger = logging.getLogger(__name__)
 
@@ -22,7 +23,7 @@ def ask_secret(prompt: str, *, what: str, option: str) -> str:
     """Ask for a secret on the terminal without echo.
 
     :param prompt: the question shown on the terminal.
-    :param what: what is asked for (``"password"``), for the error.
+    :param what: what is asked for (``"password"``, in the reader's language), for the error.
     :param option: the command-line option that reads the secret from standard input instead
         (``--password-stdin``), named in the error.
     :raises InvalidInput: when there is no terminal to ask on, or input ends before a line.
@@ -33,10 +34,11 @@ def ask_secret(prompt: str, *, what: str, option: str) -> str:
         try:
             return getpass.getpass(prompt)
         except (getpass.GetPassWarning, EOFError):
-            raise InvalidInput(
-                f"cannot ask for the {what}: there is no terminal (standard input is closed or not a "
-                f"terminal); give the {what} as one line on standard input with {option}. Nothing was changed"
-            ) from None
+            raise InvalidInput(T(
+                "cannot ask for the {what}: there is no terminal (standard input is closed or not a "
+                "terminal); give the {what} as one line on standard input with {option}. Nothing was changed",
+                what=what, option=option,
+            )) from None
 
 
 def read_secret_line(what: str) -> str:
@@ -48,5 +50,5 @@ def read_secret_line(what: str) -> str:
     secret = line[:-1] if line.endswith("\n") else line
     secret = secret[:-1] if secret.endswith("\r") else secret
     if not secret:
-        raise InvalidInput(f"no {what} on standard input (one line expected). Nothing was changed")
+        raise InvalidInput(T("no {what} on standard input (one line expected). Nothing was changed", what=what))
     return secret

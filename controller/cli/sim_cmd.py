@@ -13,6 +13,7 @@ import re
 
 from controller.control.client import ControlClient
 from controller.errors import InvalidInput
+from controller.i18n import T
 from controller.paths import DataDir
 from drivers.keys import KEYS_TEXT, MAX_TYPED_KEYS, is_key_sequence
 
@@ -55,22 +56,23 @@ def _call(args: argparse.Namespace, cmd: str, timeout: float = 10.0, **params: o
 def run_press(args: argparse.Namespace) -> int:
     keys = args.keys.upper()
     if not is_key_sequence(keys):
-        raise InvalidInput(f"keys must be 1-{MAX_TYPED_KEYS} of {KEYS_TEXT} (quote them in the shell: '123456#')")
+        raise InvalidInput(T("keys must be 1-{count} of {keys} (quote them in the shell: '123456#')",
+                             count=MAX_TYPED_KEYS, keys=KEYS_TEXT))
     return _call(args, "sim.press", timeout=60.0, keys=keys)
 
 
 def run_exit(args: argparse.Namespace) -> int:
     if not 1 <= args.times <= 1000:
-        raise InvalidInput("--times must be between 1 and 1000")
+        raise InvalidInput(T("--times must be between 1 and 1000"))
     if not 20 <= args.hold_ms <= 5000:
-        raise InvalidInput("--hold-ms must be between 20 and 5000")
+        raise InvalidInput(T("--hold-ms must be between 20 and 5000"))
     seconds = args.times * 2 * args.hold_ms / 1000.0
     return _call(args, "sim.exit", timeout=30.0 + 2 * seconds, times=args.times, hold_ms=args.hold_ms)
 
 
 def run_finger(args: argparse.Namespace) -> int:
     if not re.fullmatch(r"[A-Za-z0-9_.-]{1,32}", args.label):
-        raise InvalidInput("a finger label is 1-32 letters, digits, '.', '_' or '-'")
+        raise InvalidInput(T("a finger label is 1-32 letters, digits, '.', '_' or '-'"))
     if not 0.1 <= args.hold <= 30:
-        raise InvalidInput("--hold must be between 0.1 and 30 seconds")
+        raise InvalidInput(T("--hold must be between 0.1 and 30 seconds"))
     return _call(args, "sim.finger", label=args.label, hold_seconds=args.hold)

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from controller.control.client import ControlClient
+from controller.i18n import _
 from controller.paths import DataDir
 from controller.timefmt import local_text
 
@@ -18,10 +19,22 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     p.set_defaults(func=run)
 
 
+def _labels() -> dict[str, str]:
+    """Each status line's label with its colon, in the reader's language, padded to one column."""
+    labels = {"door": _("door:"), "relay": _("relay:"), "mode": _("mode:"), "sensor": _("sensor:"),
+              "keypad": _("keypad:"), "clock": _("clock:"), "leds": _("leds:"), "log": _("log:"),
+              "alarms": _("alarms:"), "alerts": _("alerts:"), "hardware": _("hardware:")}
+    width = max(len(text) for text in labels.values()) + 1  # 10 in English
+    return {key: text.ljust(width) for key, text in labels.items()}
+
+
 def format_status(s: dict) -> str:
     """Human-readable lines for a status object (see docs/internals.md); times in the site's time zone
-    (``s["timezone"]``, UTC when absent), as the admin page shows them; ``--json`` keeps UTC."""
+    (``s["timezone"]``, UTC when absent), as the admin page shows them; ``--json`` keeps UTC. Values the
+    daemon names (door state, mode, sensor state, alarm kind) stay as they are; the words around them are
+    in the reader's language."""
     zone = _zone(s.get("timezone"))
+    label = _labels()
 
     def local(value: object) -> str:
         return f"{local_text(str(value), zone, '%Y-%m-%d %H:%M:%S')} {zone.key}" if value else "?"
@@ -29,28 +42,37 @@ def format_status(s: dict) -> str:
     sensor = s.get("sensor") or {}
     lockout = s.get("lockout") or {}
     ind = s.get("indicators") or {}
+    contact = _("(contact open)") if s.get("door_open") else _("(contact shut)")
+    keypad = (_("LOCKED OUT until {time}").format(time=local(lockout.get("until"))) if lockout.get("active")
+              else _("ready"))
+    if lockout.get("failures"):
+        keypad += _(" ({count} recent failures)").format(count=lockout.get("failures"))
+    leds = _("green {green}, red {red}").format(green=_("on") if ind.get("green") else _("off"),
+                                                  red=_("on") if ind.get("red") else _("off"))
     lines = [
-        f"door:     {s.get('door', '?')} (contact {'open' if s.get('door_open') else 'shut'})",
-        f"relay:    {'ENERGISED (unlocked)' if s.get('relay') else 'off (locked)'}",
-        f"mode:     {s.get('mode', '?')}" + ("; LOCKDOWN: every credential refused" if s.get("lockdown") else ""),
-        f"sensor:   {sensor.get('state', '?')}"
-        + (f", {sensor.get('templates')} of {sensor.get('capacity')} slots used" if sensor.get("capacity") else ""),
-        f"keypad:   {'LOCKED OUT until ' + local(lockout.get('until')) if lockout.get('active') else 'ready'}"
-        + (f" ({lockout.get('failures')} recent failures)" if lockout.get("failures") else ""),
-        f"clock:    {'trusted' if s.get('clock_trusted') else 'NOT trusted (schedule-restricted people are refused)'}",
-        f"leds:     green {'on' if ind.get('green') else 'off'}, red {'on' if ind.get('red') else 'off'}"
-        + (", buzzer on" if ind.get("buzzer") else ""),
+        f"{label['door']}{s.get('door', '?')} {contact}",
+        label["relay"] + (_("ENERGISED (unlocked)") if s.get("relay") else _("off (locked)")),
+        f"{label['mode']}{s.get('mode', '?')}" + (_("; LOCKDOWN: every credential refused") if s.get("lockdown")
+                                                  else ""),
+        f"{label['sensor']}{sensor.get('state', '?')}"
+        + (_(", {used} of {capacity} slots used").format(used=sensor.get("templates"), capacity=sensor.get("capacity"))
+           if sensor.get("capacity") else ""),
+        label["keypad"] + keypad,
+        label["clock"] + (_("trusted") if s.get("clock_trusted")
+                          else _("NOT trusted (schedule-restricted people are refused)")),
+        label["leds"] + leds + (_(", buzzer on") if ind.get("buzzer") else ""),
     ]
     lines.append(log_line(s))
     alarms = s.get("alarms") or []
     if alarms:
-        lines.append("alarms:")
-        lines += [f"  #{a.get('id')} {a.get('kind')} since {local(a.get('raised_at'))}" for a in alarms]
+        lines.append(label["alarms"].rstrip())
+        since = _("  #{id} {kind} since {time}")
+        lines += [since.format(id=a.get("id"), kind=a.get("kind"), time=local(a.get("raised_at"))) for a in alarms]
     else:
-        lines.append("alarms:   none")
+        lines.append(label["alarms"] + _("none"))
     lines += alert_lines(s.get("alerts") or {}, local)
     if s.get("simulated"):
-        lines.append("hardware: SIMULATED")
+        lines.append(label["hardware"] + _("SIMULATED"))
     return "\n".join(lines)
 
 
@@ -64,19 +86,23 @@ def _zone(name: object) -> ZoneInfo:
 def alert_lines(alerts: dict, local: Callable[[object], str] = str) -> list[str]:
     """One line per alert destination: running or not, the queue, the last success and the last error
     (times through ``local``)."""
+    label = _labels()["alerts"]
     if not alerts:
-        return ["alerts:   none configured"]
-    lines = ["alerts:"]
+        return [label + _("none configured")]
+    lines = [label.rstrip()]
     for name, a in sorted(alerts.items()):
         if a.get("setup_error"):
-            lines.append(f"  {name}: NOT RUNNING: {a['setup_error']}")
+            lines.append(_("  {name}: NOT RUNNING: {error}").format(name=name, error=a["setup_error"]))
             continue
-        text = f"  {name}: {'running' if a.get('running') else 'STOPPED'}, {a.get('depth', 0)} waiting"
-        text += f", last delivered {local(a['last_success'])}" if a.get("last_success") else ", nothing delivered yet"
+        text = (_("  {name}: running, {count} waiting") if a.get("running")
+                else _("  {name}: STOPPED, {count} waiting")).format(name=name, count=a.get("depth", 0))
+        text += (_(", last delivered {time}").format(time=local(a["last_success"])) if a.get("last_success")
+                 else _(", nothing delivered yet"))
         if a.get("last_error") and (not a.get("last_success") or a.get("last_error_at", "") > a["last_success"]):
-            text += f"; FAILING since {local(a.get('last_error_at'))}: {a['last_error']}"
+            text += _("; FAILING since {time}: {error}").format(time=local(a.get("last_error_at")),
+                                                                 error=a["last_error"])
         if a.get("dropped"):
-            text += f"; {a['dropped']} routine events skipped (overflow)"
+            text += _("; {count} routine events skipped (overflow)").format(count=a["dropped"])
         lines.append(text)
     return lines
 
@@ -85,17 +111,23 @@ def log_line(s: dict) -> str:
     """The entry log's state: available, or UNAVAILABLE with how many events wait in the daemon's RAM."""
     waiting = int(s.get("buffered_events") or 0)
     foreign = int(s.get("pending_events") or 0)
+    text = _labels()["log"]
     if s.get("log_available", True) is False:
-        text = (f"log:      UNAVAILABLE (the database refuses writes): {waiting} event{'s' if waiting != 1 else ''} "
-                "waiting in memory to be stored")
+        text += (_("UNAVAILABLE (the database refuses writes): {count} event waiting in memory to be stored")
+                 if waiting == 1 else
+                 _("UNAVAILABLE (the database refuses writes): {count} events waiting in memory to be stored")
+                 ).format(count=waiting)
     elif waiting:
-        text = f"log:      ok, {waiting} event{'s' if waiting != 1 else ''} waiting to be stored"
+        text += (_("ok, {count} event waiting to be stored") if waiting == 1
+                 else _("ok, {count} events waiting to be stored")).format(count=waiting)
     else:
-        text = "log:      ok"
+        text += _("ok")
     if foreign:
-        text += f"; {foreign} unsealed row{'s' if foreign != 1 else ''} in the database (run 'kunci audit verify')"
+        text += (_("; {count} unsealed row in the database (run 'kunci audit verify')") if foreign == 1
+                 else _("; {count} unsealed rows in the database (run 'kunci audit verify')")).format(count=foreign)
     if s.get("anchor_error"):
-        text += f"; the anchor file cannot be written ({s['anchor_error']}): a truncated log would go unnoticed"
+        text += _("; the anchor file cannot be written ({error}): a truncated log would go unnoticed").format(
+            error=s["anchor_error"])
     return text
 
 

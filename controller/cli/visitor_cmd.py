@@ -14,6 +14,7 @@ import json
 from zoneinfo import ZoneInfo
 
 from controller.cli.people_cmd import SHOWN_ONCE, _config, print_table, read_only
+from controller.i18n import _
 from controller.paths import DataDir
 from controller.timefmt import parse_iso_utc, utcnow
 
@@ -57,9 +58,9 @@ def run_add(args: argparse.Namespace) -> int:
     from controller.control import changes
 
     result = changes.apply(datadir, "visitor.add", params)
-    print(f"{result['code']}  until {_local(config, result['valid_until_at'])}"
-          + (f"  escort group {result['escort_group']}" if result.get("escort_group") else ""))
-    print(f"PIN {result['pin']}  {SHOWN_ONCE}")
+    print(_("{code}  until {time}").format(code=result["code"], time=_local(config, result["valid_until_at"]))
+          + (_("  escort group {group}").format(group=result["escort_group"]) if result.get("escort_group") else ""))
+    print(_("PIN {pin}  {note}").format(pin=result["pin"], note=SHOWN_ONCE))
     return 0
 
 
@@ -76,10 +77,11 @@ def run_list(args: argparse.Namespace) -> int:
         print(json.dumps(rows, indent=1, ensure_ascii=True))
         return 0
     if not rows:
-        print("no visitors")
+        print(_("no visitors"))
         return 0
-    header = ("CODE", *(("NAME",) if args.with_names else ()), "VISIT", "UNTIL", "ESCORT GROUP", "GROUP", "STATUS")
+    header = (_("CODE"), *((_("NAME"),) if args.with_names else ()), _("VISIT"), _("UNTIL"), _("ESCORT GROUP"),
+              _("GROUP"), _("STATUS"))
     print_table(header, [
-        (r["code"], *((r["name"],) if args.with_names else ()), "current" if r["current"] else "ended",
+        (r["code"], *((r["name"],) if args.with_names else ()), _("current") if r["current"] else _("ended"),
          _local(config, r["valid_until_at"]), r["escort_group"], r["group"], r["status"]) for r in rows])
     return 0

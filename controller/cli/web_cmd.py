@@ -28,6 +28,7 @@ from typing import Any
 
 from controller.errors import ConfigError, DataDirError, InvalidInput
 from controller.fileio import atomic_write
+from controller.i18n import T, _
 from controller.paths import DataDir
 
 logger = logging.getLogger(__name__)
@@ -60,7 +61,8 @@ def make_ssl_adapter(cert: str | Path, key: str | Path) -> Any:
     try:
         adapter = Adapter(str(cert), str(key))
     except (OSError, ssl.SSLError) as exc:
-        raise DataDirError(f"cannot load the TLS certificate {cert} / key {key}: {exc}") from exc
+        raise DataDirError(T("cannot load the TLS certificate {cert} / key {key}: {reason}", cert=cert, key=key,
+                             reason=exc)) from exc
     adapter.context.minimum_version = ssl.TLSVersion.TLSv1_2
     # TLS 1.2 suites: forward-secret key exchange and AEAD only (no CBC, no static RSA). TLS 1.3 has
     # only AEAD suites and is not affected by this list.
@@ -112,11 +114,11 @@ def resolve_tls_files(datadir: DataDir, cert_file: str, key_file: str) -> tuple[
 
     if cert_file or key_file:
         if not (cert_file and key_file):
-            raise ConfigError(["web.cert_file and web.key_file must be set together"])
+            raise ConfigError([_("web.cert_file and web.key_file must be set together")])
         cert, key = Path(cert_file), Path(key_file)
         missing = [str(p) for p in (cert, key) if not p.is_file()]
         if missing:
-            raise ConfigError([f"web certificate file not found: {m}" for m in missing])
+            raise ConfigError([_("web certificate file not found: {path}").format(path=m) for m in missing])
         return cert, key, False
     hosts = [socket.gethostname()]
     created = ensure_self_signed_cert(datadir.tls_cert_file, datadir.tls_key_file, hosts)
@@ -151,22 +153,23 @@ def _run(args: argparse.Namespace) -> int:
         try:
             server = serve_https(app, host, port, cert, key)
         except OSError as exc:  # the port is taken, or the address is not this machine's
-            raise InvalidInput(f"the admin web cannot listen on {host}:{port} ({exc.strerror or exc}); "
-                               "choose another port with --port (or web.port)") from exc
+            raise InvalidInput(T("the admin web cannot listen on {host}:{port} ({reason}); choose another port with "
+                                 "--port (or web.port)", host=host, port=port, reason=exc.strerror or exc)) from exc
         gc.collect()
         gc.freeze()  # the start-up heap never moves to a collected generation: no full-collection pause per request
         if port_file is not None:
             write_port_file(port_file, server.bind_addr[1])
         if created:
-            print(f"Created a self-signed certificate: {cert}")
-        print(f"Kunci admin page: https://{host}:{server.bind_addr[1]}/")
-        print(f"Certificate SHA-256 fingerprint: {cert_fingerprint_sha256(cert)}")
-        print(f"Certificate valid until: {cert_expiry(cert):%Y-%m-%d}")
+            print(_("Created a self-signed certificate: {path}").format(path=cert))
+        print(_("Kunci admin page: {url}").format(url=f"https://{host}:{server.bind_addr[1]}/"))
+        print(_("Certificate SHA-256 fingerprint: {fingerprint}").format(fingerprint=cert_fingerprint_sha256(cert)))
+        print(_("Certificate valid until: {day}").format(day=f"{cert_expiry(cert):%Y-%m-%d}"))
         sys.stdout.flush()
         while not signalled:
             time.sleep(STOP_POLL_SECONDS)
             if not server.kunci_thread.is_alive():
-                print("kunci: error: the web server stopped unexpectedly", file=sys.stderr)
+                print(_("kunci: error: {problem}").format(problem=_("the web server stopped unexpectedly")),
+                      file=sys.stderr)
                 return 1
         logger.info("signal %s: stopping the admin web", signalled[0])
     finally:
@@ -177,7 +180,7 @@ def _run(args: argparse.Namespace) -> int:
             signal.signal(s, handler)
         if port_file is not None:
             port_file.unlink(missing_ok=True)
-    print("Kunci admin page stopped.")
+    print(_("Kunci admin page stopped."))
     return 0
 
 
