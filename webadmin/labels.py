@@ -345,5 +345,7 @@ def setting_help(section: str, key: str, *, gettext: Gettext = english) -> Label
     :param section: the TOML section (``door``), or ``general`` for a top-level key.
     :param key: the field name (``unlock_seconds``).
     """
+    from webadmin.setting_words import SETTING_LABELS  # imports N_ from here
+
     doc = _setting_docs().get((section, key), "")
-    return Label(gettext(_words(key)), gettext(doc) if doc else "")
+    return Label(gettext(SETTING_LABELS.get(key) or _words(key)), gettext(doc) if doc else "")
