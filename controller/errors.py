@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from controller.i18n import Text
+from controller.i18n import T, Text
 
 
 class KunciError(Exception):
@@ -32,11 +32,20 @@ class KunciError(Exception):
 
 
 class ConfigError(KunciError, ValueError):
-    """The configuration is invalid. ``errors`` lists every problem found, one line each."""
+    """The configuration is invalid. ``errors`` lists every problem found, one line each (a :class:`Text`,
+    or a plain ``str``); ``str()`` joins them in the current language."""
 
-    def __init__(self, errors: list[str]) -> None:
+    def __init__(self, errors: list[Text | str]) -> None:
         self.errors = list(errors)
-        super().__init__("; ".join(str(e) for e in self.errors) if self.errors else "invalid configuration")
+        super().__init__("; ".join(str(e) for e in self.errors) if self.errors else T("invalid configuration"))
+
+    def __str__(self) -> str:
+        return "; ".join(str(e) for e in self.errors) if self.errors else str(T("invalid configuration"))
+
+    def english(self) -> str:
+        if not self.errors:
+            return T("invalid configuration").english()
+        return "; ".join(e.english() if isinstance(e, Text) else str(e) for e in self.errors)
 
 
 class DataDirError(KunciError, OSError):

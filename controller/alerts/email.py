@@ -29,6 +29,7 @@ from email.utils import formatdate, make_msgid
 from controller.alerts.message import ConnectionlessSink, DeliveryError, Message
 from controller.config.schema import EmailConfig
 from controller.errors import ConfigError
+from controller.i18n import T
 
 logger = logging.getLogger(__name__)
 
@@ -118,7 +119,8 @@ class EmailSink(ConnectionlessSink):
             # Verification is always on: ca_file, or the system's CAs.
             self._context = ssl.create_default_context(cafile=config.ca_file or None)
         except (OSError, ValueError) as exc:
-            raise ConfigError([f"email.ca_file: cannot load {config.ca_file}: {exc}"]) from exc
+            raise ConfigError([T("email.ca_file: cannot load {path}: {error}", path=config.ca_file,
+                                 error=exc)]) from exc
         self._sent: deque[float] = deque()  # when each mail of the last hour left (memory only)
         self._last_alarm_mail: float | None = None
         self._closed = False

@@ -33,6 +33,7 @@ from controller.config.schema import MetricsConfig
 from controller.core.policy import DoorMode, Method, Reason
 from controller.core.vocabulary import AlarmKind, EventType, LockoutChannel, values
 from controller.errors import ConfigError, KunciError
+from controller.i18n import T
 
 logger = logging.getLogger(__name__)
 
@@ -328,7 +329,7 @@ class MetricsServer:
 
     def __init__(self, config: MetricsConfig, metrics: DoorMetrics, *, token: str | None) -> None:
         if token is not None and not token.strip():
-            raise ConfigError(["metrics.token_file: the token is empty (a token must be secret text)"])
+            raise ConfigError([T("metrics.token_file: the token is empty (a token must be secret text)")])
         self._config = config
         self._metrics = metrics
         self._token = None if token is None else token.strip().encode("utf-8")
@@ -345,14 +346,14 @@ class MetricsServer:
         if self._token is None and not _is_loopback(host):
             # config validation already refuses this; checked again here because serving the door's state
             # unauthenticated to a network is the one mistake this class must never make.
-            raise ConfigError([(f"metrics.token_file: required when metrics.host = {host!r} is not loopback "
-                                "(refusing to serve the door's state to the network without a token)")])
+            raise ConfigError([T("metrics.token_file: required when metrics.host = {host} is not loopback (refusing "
+                                 "to serve the door's state to the network without a token)", host=repr(host))])
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
         try:
             server = _Server((host, port), family, self._metrics, self._token)
         except OSError as exc:
-            raise MetricsServerError(f"metrics: cannot listen on {host} port {port}: {exc.strerror or exc}") \
-                from exc
+            raise MetricsServerError(T("metrics: cannot listen on {host} port {port}: {error}", host=host, port=port,
+                                       error=exc.strerror or exc)) from exc
         self._server = server
         self._thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.25},
                                         name="kunci-metrics", daemon=True)

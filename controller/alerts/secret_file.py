@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from controller.errors import ConfigError, SecretsError
+from controller.i18n import T
 from controller.store.keys import read_private
 
 __all__ = ["read_secret"]
@@ -27,8 +28,8 @@ def read_secret(setting: str, value: str, data_root: Path) -> str:
     try:
         data = read_private(path, "secret file", MAX_SECRET_BYTES)
     except SecretsError as exc:
-        raise ConfigError([f"{setting}: {exc}"]) from exc
+        raise ConfigError([T("{setting}: {error}", setting=setting, error=exc)]) from exc
     text = data.decode("utf-8", errors="replace").strip()
     if not text:
-        raise ConfigError([f"{setting}: {path} is empty"])
+        raise ConfigError([T("{setting}: {path} is empty", setting=setting, path=path)])
     return text

@@ -33,6 +33,7 @@ from controller import __version__
 from controller.alerts.message import ConnectionlessSink, DeliveryError, Message
 from controller.config.schema import WebhookConfig
 from controller.errors import ConfigError
+from controller.i18n import T
 
 logger = logging.getLogger(__name__)
 
@@ -82,7 +83,7 @@ def _tls_context(config: WebhookConfig) -> ssl.SSLContext:
     try:
         context = ssl.create_default_context(cafile=config.ca_file or None)
     except (OSError, ValueError) as exc:  # ssl.SSLError is an OSError
-        raise ConfigError([f"webhook.ca_file: cannot load {config.ca_file}: {exc}"]) from exc
+        raise ConfigError([T("webhook.ca_file: cannot load {path}: {error}", path=config.ca_file, error=exc)]) from exc
     if not config.verify_tls:
         context.check_hostname = False
         context.verify_mode = ssl.CERT_NONE
@@ -117,9 +118,9 @@ class WebhookSink(ConnectionlessSink):
         url = urllib.parse.urlsplit(config.url)
         errors = []
         if url.scheme != "https" or not url.hostname:
-            errors.append(f"webhook.url: {config.url!r} must be an https:// URL")
+            errors.append(T("webhook.url: {url} must be an https:// URL", url=repr(config.url)))
         if not secret:
-            errors.append("webhook.secret_file: the secret is empty")
+            errors.append(T("webhook.secret_file: the secret is empty"))
         if errors:
             raise ConfigError(errors)
         self._host = url.hostname

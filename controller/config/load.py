@@ -15,6 +15,7 @@ from controller.config.reference import default_config_text
 from controller.config.schema import SECTIONS, Config
 from controller.errors import ConfigError
 from controller.fileio import atomic_write
+from controller.i18n import T, Text
 
 log = logging.getLogger(__name__)
 
@@ -25,7 +26,7 @@ def parse_config(data: dict[str, Any]) -> Config:
     Raises :class:`ConfigError` whose ``errors`` lists every problem, one line each,
     naming the key (``door.unlock_seconds: 0.2 is below the minimum 1.0``).
     """
-    errors: list[str] = []
+    errors: list[Text] = []
     bad: set[str] = set()
     top = {k: val for k, val in data.items() if k not in SECTIONS}
     top_values = v.convert_section(Config, "", top, errors, bad)
@@ -33,7 +34,7 @@ def parse_config(data: dict[str, Any]) -> Config:
     for name, cls in SECTIONS.items():
         table = data.get(name, {})
         if not isinstance(table, dict):
-            errors.append(f"{name}: expected a table [{name}], got {v.toml_value(table)}")
+            errors.append(T("{name}: expected a table [{name}], got {got}", name=name, got=v.toml_value(table)))
             table = {}
         values[name] = v.convert_section(cls, name, table, errors, bad)
     effective = {
@@ -59,11 +60,12 @@ def load_config(path: Path) -> Config:
         log.info("no configuration file at %s; using the defaults", path)
         return Config()
     except tomllib.TOMLDecodeError as exc:
-        raise ConfigError([f"{path}: not valid TOML: {exc}"]) from exc
+        raise ConfigError([T("{path}: not valid TOML: {error}", path=path, error=exc)]) from exc
     except UnicodeDecodeError as exc:
-        raise ConfigError([f"{path}: not valid TOML: not UTF-8 text (byte {exc.start})"]) from exc
+        raise ConfigError([T("{path}: not valid TOML: not UTF-8 text (byte {byte})", path=path,
+                             byte=exc.start)]) from exc
     except OSError as exc:
-        raise ConfigError([f"{path}: cannot read: {exc.strerror or exc}"]) from exc
+        raise ConfigError([T("{path}: cannot read: {error}", path=path, error=exc.strerror or exc)]) from exc
     return parse_config(data)
 
 

@@ -4,7 +4,8 @@ The schema lives in :mod:`controller.config` (frozen dataclasses whose fields ca
 :class:`Spec` in their metadata). This module knows how to check one raw TOML table
 against such a dataclass (:func:`convert_section`) and how to check the rules that
 span keys (:func:`check_cross`: GPIO pin clashes, the keypad grid, the PIN keyspace,
-limits that must be ordered). Every check appends one line per problem to a list,
+limits that must be ordered). Every check appends one line per problem to a list (a
+:class:`~controller.i18n.Text`, shown in the reader's language; key names stay as they are),
 so the caller can report all of them at once; nothing here raises for a bad value.
 """
 
@@ -20,10 +21,11 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from drivers.keys import KEYS_TEXT, REQUIRED_KEYS, VALID_KEYS
+from controller.i18n import T, Text
+from drivers.keys import KEYS_TEXT, VALID_KEYS
 
 #: A field check: ``check(key, value)`` returns one full line per problem (empty = fine).
-Check = Callable[[str, Any], list[str]]
+Check = Callable[[str, Any], list[Text]]
 
 #: Lowest and highest BCM GPIO numbers on a Raspberry Pi header.
 BCM_MIN, BCM_MAX = 0, 27
@@ -79,25 +81,25 @@ def toml_value(value: Any) -> str:
 
 def _toml_type(value: Any) -> str:
     if isinstance(value, bool):
-        return "a boolean"
+        return str(T("a boolean"))
     if isinstance(value, int):
-        return "an integer"
+        return str(T("an integer"))
     if isinstance(value, float):
-        return "a float"
+        return str(T("a float"))
     if isinstance(value, str):
-        return "a string"
+        return str(T("a string"))
     if isinstance(value, list):
-        return "an array"
+        return str(T("an array"))
     if isinstance(value, Mapping):
-        return "a table"
+        return str(T("a table"))
     if isinstance(value, (_dt.date, _dt.time)):
-        return "a date/time"
+        return str(T("a date/time"))
     return type(value).__name__
 
 
 def _got(value: Any) -> str:
     if isinstance(value, Mapping):
-        return "a table"
+        return str(T("a table"))
     text = toml_value(value)
     if len(text) > 40:
         text = text[:37] + "..."
@@ -106,8 +108,8 @@ def _got(value: Any) -> str:
 
 # --- types ----------------------------------------------------------------------------------------
 
-_SINGULAR = {bool: "true or false", int: "an integer", float: "a number", str: "a string"}
-_PLURAL = {bool: "booleans", int: "integers", float: "numbers", str: "strings"}
+_SINGULAR = {bool: T("true or false"), int: T("an integer"), float: T("a number"), str: T("a string")}
+_PLURAL = {bool: T("booleans"), int: T("integers"), float: T("numbers"), str: T("strings")}
 
 
 def type_text(tp: Any) -> str:
@@ -119,12 +121,12 @@ def type_text(tp: Any) -> str:
 
 def _expected(tp: Any, plural: bool = False) -> str:
     if typing.get_origin(tp) is tuple:
-        inner = typing.get_args(tp)[0]
-        return ("lists of " if plural else "a list of ") + _expected(inner, plural=True)
-    return _PLURAL[tp] if plural else _SINGULAR[tp]
+        items = _expected(typing.get_args(tp)[0], plural=True)
+        return str(T("lists of {items}", items=items) if plural else T("a list of {items}", items=items))
+    return str(_PLURAL[tp] if plural else _SINGULAR[tp])
 
 
-def _convert(key: str, value: Any, tp: Any, errors: list[str]) -> Any:
+def _convert(key: str, value: Any, tp: Any, errors: list[Text]) -> Any:
     """``value`` as type ``tp`` (lists become tuples, ints become floats), else an error and None."""
     ok: bool
     if tp is bool:
@@ -135,7 +137,7 @@ def _convert(key: str, value: Any, tp: Any, errors: list[str]) -> Any:
         ok = isinstance(value, (int, float)) and not isinstance(value, bool)
         if ok and not math.isfinite(value):
             # TOML allows nan and inf; every comparison with nan is false, so no range check would catch it.
-            errors.append(f"{key}: {toml_value(value)} is not a finite number")
+            errors.append(T("{key}: {value} is not a finite number", key=key, value=toml_value(value)))
             return None
         if ok:
             return float(value)
@@ -143,7 +145,7 @@ def _convert(key: str, value: Any, tp: Any, errors: list[str]) -> Any:
         ok = isinstance(value, str)
     elif typing.get_origin(tp) is tuple:
         if not isinstance(value, list):
-            errors.append(f"{key}: expected {_expected(tp)}, got {_got(value)}")
+            errors.append(T("{key}: expected {expected}, got {got}", key=key, expected=_expected(tp), got=_got(value)))
             return None
         inner = typing.get_args(tp)[0]
         before = len(errors)
@@ -152,36 +154,39 @@ def _convert(key: str, value: Any, tp: Any, errors: list[str]) -> Any:
     else:  # pragma: no cover - the schema only uses the types above
         raise TypeError(f"unsupported config type {tp!r}")
     if not ok:
-        errors.append(f"{key}: expected {_expected(tp)}, got {_got(value)}")
+        errors.append(T("{key}: expected {expected}, got {got}", key=key, expected=_expected(tp), got=_got(value)))
         return None
     return value
 
 
-def _check_value(key: str, value: Any, spec: Spec) -> list[str]:
+def _check_value(key: str, value: Any, spec: Spec) -> list[Text]:
     """Range, choice and custom-rule problems of an already typed value."""
-    problems: list[str] = []
+    problems: list[Text] = []
+    shown = toml_value(value)
     if spec.choices is not None and value not in spec.choices:
         options = ", ".join(toml_value(c) for c in spec.choices)
-        problems.append(f"{key}: {toml_value(value)} is not one of {options}")
+        problems.append(T("{key}: {value} is not one of {options}", key=key, value=shown, options=options))
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         if spec.min is not None and value < spec.min:
-            problems.append(f"{key}: {toml_value(value)} is below the minimum {toml_value(spec.min)}")
+            problems.append(T("{key}: {value} is below the minimum {minimum}", key=key, value=shown,
+                              minimum=toml_value(spec.min)))
         if spec.max is not None and value > spec.max:
-            problems.append(f"{key}: {toml_value(value)} is above the maximum {toml_value(spec.max)}")
+            problems.append(T("{key}: {value} is above the maximum {maximum}", key=key, value=shown,
+                              maximum=toml_value(spec.max)))
     if spec.check is not None:
         problems.extend(spec.check(key, value))
     return problems
 
 
-def unknown_key(key: str, known: Iterable[str]) -> str:
+def unknown_key(key: str, known: Iterable[str]) -> Text:
     """The line for a key the schema does not have, with a suggestion when one is close."""
     close = difflib.get_close_matches(key, list(known), n=1, cutoff=0.75)
-    hint = f" (did you mean {close[0]}?)" if close else ""
-    return f"unknown key {key}{hint}"
+    return T("unknown key {key} (did you mean {close}?)", key=key, close=close[0]) if close else T("unknown key {key}",
+                                                                                                   key=key)
 
 
 def convert_section(
-    cls: type, prefix: str, table: Mapping[str, Any], errors: list[str], bad: set[str]
+    cls: type, prefix: str, table: Mapping[str, Any], errors: list[Text], bad: set[str]
 ) -> dict[str, Any]:
     """Typed values for dataclass ``cls`` from one TOML ``table``.
 
@@ -216,45 +221,49 @@ def convert_section(
 def bcm_pin(*, allow_not_fitted: bool) -> Check:
     """Check one BCM pin number or a list of them; ``-1`` (not fitted) only when allowed."""
 
-    def check(key: str, value: Any) -> list[str]:
+    def check(key: str, value: Any) -> list[Text]:
         pins = [(f"{key}[{i}]", p) for i, p in enumerate(value)] if isinstance(value, tuple) else [(key, value)]
         problems = []
         for name, pin in pins:
             if pin == NOT_FITTED and allow_not_fitted:
                 continue
             if pin == NOT_FITTED:
-                problems.append(f"{name}: -1 (not fitted) is not allowed here; a BCM GPIO number {BCM_MIN}..{BCM_MAX} is required")
+                problems.append(T("{key}: -1 (not fitted) is not allowed here; a BCM GPIO number {low}..{high} is "
+                                  "required", key=name, low=BCM_MIN, high=BCM_MAX))
             elif not BCM_MIN <= pin <= BCM_MAX:
-                problems.append(f"{name}: {pin} is not a BCM GPIO number ({BCM_MIN}..{BCM_MAX})")
+                problems.append(T("{key}: {pin} is not a BCM GPIO number ({low}..{high})", key=name, pin=pin,
+                                  low=BCM_MIN, high=BCM_MAX))
         return problems
 
     return check
 
 
-def non_empty(key: str, value: Any) -> list[str]:
+def non_empty(key: str, value: Any) -> list[Text]:
     """The string must contain something besides spaces."""
-    return [] if value.strip() else [f"{key}: must not be empty"]
+    return [] if value.strip() else [T("{key}: must not be empty", key=key)]
 
 
-def baud_rate(key: str, value: Any) -> list[str]:
+def baud_rate(key: str, value: Any) -> list[Text]:
     """A rate pyfingerprint accepts: a multiple of 9600 from 9600 to 115200."""
     if value % BAUD_STEP == 0 and BAUD_MIN <= value <= BAUD_MAX:
         return []
-    return [f"{key}: {value} is not a multiple of {BAUD_STEP} between {BAUD_MIN} and {BAUD_MAX}"]
+    return [T("{key}: {value} is not a multiple of {step} between {low} and {high}", key=key, value=value,
+              step=BAUD_STEP, low=BAUD_MIN, high=BAUD_MAX)]
 
 
-def timezone(key: str, value: Any) -> list[str]:
+def timezone(key: str, value: Any) -> list[Text]:
     """An IANA time zone key that zoneinfo can load on this machine."""
     from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
     try:
         ZoneInfo(value)
     except (ZoneInfoNotFoundError, ValueError):
-        return [f"{key}: {toml_value(value)} is not a known time zone (e.g. \"UTC\", \"Europe/Berlin\")"]
+        return [T('{key}: {value} is not a known time zone (e.g. "UTC", "Europe/Berlin")', key=key,
+                  value=toml_value(value))]
     return []
 
 
-def sqlalchemy_url(key: str, value: Any) -> list[str]:
+def sqlalchemy_url(key: str, value: Any) -> list[Text]:
     """Empty (the default SQLite file in DATA) or a URL SQLAlchemy can parse."""
     if value == "":
         return []
@@ -264,17 +273,19 @@ def sqlalchemy_url(key: str, value: Any) -> list[str]:
     try:
         make_url(value)
     except ArgumentError:
-        return [f"{key}: not a SQLAlchemy database URL (e.g. \"postgresql+psycopg://user@host/kunci\")"]
+        return [T('{key}: not a SQLAlchemy database URL (e.g. "postgresql+psycopg://user@host/kunci")', key=key)]
     return []
 
 
-def keypad_keys(key: str, value: Any) -> list[str]:
+def keypad_keys(key: str, value: Any) -> list[Text]:
     """Every key label is a single character of the key alphabet (:data:`drivers.keys.VALID_KEYS`)."""
     problems = []
     for r, row in enumerate(value):
         for c, label in enumerate(row):
             if len(label) != 1 or label not in VALID_KEYS:
-                problems.append(f"{key}[{r}][{c}]: {toml_value(label)} is not one of {KEYS_TEXT}")
+                where = f"{key}[{r}][{c}]"
+                problems.append(T("{key}: {value} is not one of {options}", key=where,
+                                  value=toml_value(label), options=KEYS_TEXT))
     return problems
 
 
@@ -290,10 +301,8 @@ ORDERED: tuple[tuple[str, str, bool], ...] = (
     ("pin.lockout_base_seconds", "pin.lockout_max_seconds", False),
 )
 
-_GPIO_KEYS = ("relay_pin", "door_contact_pin", "exit_pin", "tamper_pin", "buzzer_pin", "green_led_pin", "red_led_pin")
 
-
-def check_cross(values: Mapping[str, Mapping[str, Any]], bad: set[str], errors: list[str]) -> None:
+def check_cross(values: Mapping[str, Mapping[str, Any]], bad: set[str], errors: list[Text]) -> None:
     """Append the problems that involve more than one key.
 
     ``values[section][key]`` holds every effective value (defaults included); keys in
@@ -307,91 +316,39 @@ def check_cross(values: Mapping[str, Mapping[str, Any]], bad: set[str], errors: 
     def usable(*keys: str) -> bool:
         return not any(k in bad for k in keys)
 
-    _check_pin_clash(values, usable, errors)
-    if values["keypad"]["type"] == "matrix":
-        if usable("keypad.keys", "keypad.row_pins", "keypad.column_pins"):
-            _check_keypad_grid(values["keypad"], errors)
-        if usable("keypad.keys"):
-            _check_keypad_labels(values["keypad"]["keys"], errors)
+    from controller.config.validate_wiring import check_wiring  # here: that module imports this one
+
+    check_wiring(values, usable, errors)
 
     if usable("pin.length_digits", "site.max_users"):
         digits, users = get("pin.length_digits"), get("site.max_users")
         codes = 10**digits
         if codes < MIN_CODES_PER_USER * users:
-            errors.append(
-                f"pin.length_digits: {digits} digits give {codes} codes, fewer than "
-                f"{MIN_CODES_PER_USER} per user for site.max_users = {users}"
-            )
+            errors.append(T("pin.length_digits: {digits} digits give {codes} codes, fewer than {minimum} per user "
+                            "for site.max_users = {users}", digits=digits, codes=codes, minimum=MIN_CODES_PER_USER,
+                            users=users))
 
     for lesser, greater, strict in ORDERED:
         if not usable(lesser, greater):
             continue
         a, b = get(lesser), get(greater)
         if strict and a >= b:
-            errors.append(f"{lesser}: {toml_value(a)} must be below {greater} = {toml_value(b)}")
+            errors.append(T("{lesser}: {value} must be below {greater} = {limit}", lesser=lesser, value=toml_value(a),
+                            greater=greater, limit=toml_value(b)))
         elif not strict and a > b:
-            errors.append(f"{lesser}: {toml_value(a)} is above {greater} = {toml_value(b)}")
+            errors.append(T("{lesser}: {value} is above {greater} = {limit}", lesser=lesser, value=toml_value(a),
+                            greater=greater, limit=toml_value(b)))
 
     if usable("web.session_idle_minutes", "web.session_max_hours"):
         idle, hours = get("web.session_idle_minutes"), get("web.session_max_hours")
         if idle > hours * 60:
-            errors.append(
-                f"web.session_idle_minutes: {idle} is longer than web.session_max_hours = {hours} ({hours * 60} minutes)"
-            )
+            errors.append(T("web.session_idle_minutes: {idle} is longer than web.session_max_hours = {hours} "
+                            "({minutes} minutes)", idle=idle, hours=hours, minutes=hours * 60))
     if usable("web.cert_file", "web.key_file") and bool(get("web.cert_file")) != bool(get("web.key_file")):
-        errors.append("web.cert_file, web.key_file: set both or neither (empty = DATA/tls/cert.pem and key.pem)")
+        errors.append(T("web.cert_file, web.key_file: set both or neither (empty = DATA/tls/cert.pem and key.pem)"))
     if usable("sensor.enabled", "sensor.port") and get("sensor.enabled") and not get("sensor.port").strip():
-        errors.append("sensor.port: must not be empty while sensor.enabled = true")
+        errors.append(T("sensor.port: must not be empty while sensor.enabled = true"))
     from controller.config.validate_alerts import check_alerts  # here: that module imports this one
 
     check_alerts(values, usable, errors)
 
-
-def _check_pin_clash(
-    values: Mapping[str, Mapping[str, Any]], usable: Callable[..., bool], errors: list[str]
-) -> None:
-    users: dict[int, list[str]] = {}
-
-    def claim(key: str, pin: int) -> None:
-        if pin != NOT_FITTED:
-            users.setdefault(pin, []).append(key)
-
-    for name in _GPIO_KEYS:
-        if usable(f"gpio.{name}"):
-            claim(f"gpio.{name}", values["gpio"][name])
-    keypad = values["keypad"]
-    if keypad["type"] == "matrix":
-        for name in ("row_pins", "column_pins"):
-            if usable(f"keypad.{name}"):
-                for i, pin in enumerate(keypad[name]):
-                    claim(f"keypad.{name}[{i}]", pin)
-    elif keypad["type"] == "wiegand":
-        for name in ("wiegand_d0_pin", "wiegand_d1_pin"):
-            if usable(f"keypad.{name}"):
-                claim(f"keypad.{name}", keypad[name])
-    for pin, keys in users.items():
-        if len(keys) == 2:
-            errors.append(f"gpio: pin {pin} is used by both {keys[0]} and {keys[1]}")
-        elif len(keys) > 2:
-            errors.append(f"gpio: pin {pin} is used by {', '.join(keys[:-1])} and {keys[-1]}")
-
-
-def _check_keypad_grid(keypad: Mapping[str, Any], errors: list[str]) -> None:
-    keys, rows, cols = keypad["keys"], len(keypad["row_pins"]), len(keypad["column_pins"])
-    if len(keys) != rows:
-        errors.append(
-            f"keypad.keys: {rows} rows x {cols} columns expected (row_pins x column_pins), got {len(keys)} rows"
-        )
-    for r, row in enumerate(keys):
-        if len(row) != cols:
-            errors.append(f"keypad.keys[{r}]: {cols} columns expected (column_pins), got {len(row)} keys")
-
-
-def _check_keypad_labels(keys: tuple[tuple[str, ...], ...], errors: list[str]) -> None:
-    labels = [label for row in keys for label in row]
-    for label in REQUIRED_KEYS:
-        count = labels.count(label)
-        if count == 0:
-            errors.append(f"keypad.keys: {toml_value(label)} is missing (a matrix keypad needs 0-9, * and #)")
-        elif count > 1:
-            errors.append(f"keypad.keys: {toml_value(label)} appears {count} times (once expected)")

@@ -22,6 +22,7 @@ from typing import Any
 from controller.control.server import Peer
 from controller.core.vocabulary import PRE_SESSION_EVENTS
 from controller.errors import InvalidInput, PolicyRefused
+from controller.i18n import T
 from controller.paths import DataDir
 
 log = logging.getLogger(__name__)
@@ -58,7 +59,7 @@ def resolve(peer: Peer, request: dict[str, Any], datadir: DataDir, now: datetime
     try:
         username = validate_username(named)
     except InvalidInput:
-        raise PolicyRefused("the web named an invalid staff login") from None
+        raise PolicyRefused(T("the web named an invalid staff login")) from None
     if request.get("cmd") == "admin" and request.get("op") == "event.record":
         params = request.get("params") or {}
         if isinstance(params, dict) and params.get("type") in PRE_SESSION_EVENTS:
@@ -67,10 +68,10 @@ def resolve(peer: Peer, request: dict[str, Any], datadir: DataDir, now: datetime
     if token is None:
         return local_actor(peer)  # the web's account acting as itself (e.g. its maintenance CLI)
     if not isinstance(token, str) or not _TOKEN_HASH.fullmatch(token):
-        raise PolicyRefused("a staff login acts only inside a web session the web has verified")
+        raise PolicyRefused(T("a staff login acts only inside a web session the web has verified"))
     from controller.store import web_store
 
     if not web_store.session_is_live(datadir, username, bytes.fromhex(token), now):
         log.warning("refused a command naming %s without a live web session", username)
-        raise PolicyRefused("that web session is not live; log in again")
+        raise PolicyRefused(T("that web session is not live; log in again"))
     return username

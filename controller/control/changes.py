@@ -19,6 +19,7 @@ from zoneinfo import ZoneInfo
 from controller.config import Config
 from controller.control.client import ControlClient
 from controller.errors import DaemonUnavailable, DataDirError, SecretsError
+from controller.i18n import T
 from controller.paths import DataDir
 from controller.store import admin_ops, anchor, audit, keys
 from controller.timefmt import utcnow
@@ -48,7 +49,7 @@ def apply(datadir: DataDir, op: str, params: dict[str, Any] | None = None, *, ac
     :class:`DaemonUnavailable` when the daemon holds the data directory but does not answer.
     """
     if not datadir.root.is_dir():
-        raise DataDirError(f"{datadir.root} does not exist; run 'kunci init' first")
+        raise DataDirError(T("{path} does not exist; run 'kunci init' first", path=datadir.root))
     client = ControlClient(datadir.socket_path,
                            timeout=IMPORT_TIMEOUT_SECONDS if op == "user.import" else CHANGE_TIMEOUT_SECONDS)
     try:
@@ -57,8 +58,8 @@ def apply(datadir: DataDir, op: str, params: dict[str, Any] | None = None, *, ac
         unreachable = exc
     lock = audit.SealerLock(datadir)
     if not lock.try_acquire():
-        raise DaemonUnavailable(f"{unreachable}; the door daemon holds {datadir.root} but did not answer, "
-                                "so nothing was changed (if it is stopping, try again)")
+        raise DaemonUnavailable(T("{error}; the door daemon holds {path} but did not answer, so nothing was changed "
+                                  "(if it is stopping, try again)", error=unreachable, path=datadir.root))
     try:
         return _apply_here(datadir, op, params or {}, actor or local_account(), config)
     finally:
@@ -75,8 +76,8 @@ def _apply_here(datadir: DataDir, op: str, params: dict[str, Any], actor: str,
     try:
         key = keys.load_audit_key(datadir)
     except SecretsError as exc:
-        raise SecretsError(f"{exc}; with the door daemon stopped, admin changes must be run as its account "
-                           "(they are sealed into the entry log with its audit key)") from exc
+        raise SecretsError(T("{error}; with the door daemon stopped, admin changes must be run as its account "
+                             "(they are sealed into the entry log with its audit key)", error=exc)) from exc
     try:
         pepper: bytes | None = keys.load_pepper(datadir)
     except SecretsError:

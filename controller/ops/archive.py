@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session
 from controller.canonical import canonical_bytes
 from controller.errors import InvalidInput, StoreError
 from controller.fileio import atomic_writer
+from controller.i18n import T
 from controller.ops.archive_format import (
     ARCHIVE_DIR_MODE,
     ARCHIVE_FILE_MODE,
@@ -100,7 +101,7 @@ def archive_events(engine: Engine, key: bytes, directory: Path, cutoff: datetime
     """
     now = now or utcnow()
     if cutoff > now - MIN_AGE:
-        raise InvalidInput("events younger than 120 hours are never archived (docs/backup.md)")
+        raise InvalidInput(T("events younger than 120 hours are never archived (docs/backup.md)"))
     cut_text = iso_utc(cutoff)
     directory.mkdir(mode=ARCHIVE_DIR_MODE, exist_ok=True)
     final: Path | None = None
@@ -109,9 +110,12 @@ def archive_events(engine: Engine, key: bytes, directory: Path, cutoff: datetime
         with session_factory(engine)() as session, session.begin():
             checked = verify_all(session, key, directory)
             if not checked.ok:
-                where = f" in {checked.archive}" if checked.archive else ""
-                raise StoreError(f"the audit chain is broken{where} at seq {checked.first_bad_seq}: "
-                                 f"{checked.problem}; nothing archived")
+                if checked.archive:
+                    raise StoreError(T("the audit chain is broken in {archive} at seq {seq}: {problem}; nothing "
+                                       "archived", archive=checked.archive, seq=checked.first_bad_seq,
+                                       problem=checked.problem))
+                raise StoreError(T("the audit chain is broken at seq {seq}: {problem}; nothing archived",
+                                   seq=checked.first_bad_seq, problem=checked.problem))
             pruned = 0
             files = list_archives(directory)
             start: tuple[int, bytes] = (0, audit.GENESIS_MAC)
@@ -133,7 +137,8 @@ def archive_events(engine: Engine, key: bytes, directory: Path, cutoff: datetime
                 return ArchiveResult(None, None, None, 0, 0, cutoff, pruned)
             first, last = int(first), int(last)
             if first != start[0] + 1:
-                raise StoreError(f"the live log starts at seq {first} but the archives end at seq {start[0]}")
+                raise StoreError(T("the live log starts at seq {first} but the archives end at seq {end}",
+                                   first=first, end=start[0]))
             end_mac = bytes(session.scalar(select(Event.mac).where(Event.seq == last)))
             header: dict[str, Any] = {
                 "kunci_archive": ARCHIVE_VERSION,
@@ -166,7 +171,7 @@ def _read_header(path: Path) -> dict[str, Any]:
     try:
         return next(read_archive(path))
     except (ArchiveBroken, StopIteration):
-        raise StoreError(f"archive {path.name} has no readable header") from None
+        raise StoreError(T("archive {name} has no readable header", name=path.name)) from None
 
 
 def _write_archive(session: Session, key: bytes, raw: BinaryIO, header: dict[str, Any], prev: bytes,
@@ -185,10 +190,10 @@ def _write_archive(session: Session, key: bytes, raw: BinaryIO, header: dict[str
                 break
             for row in rows:
                 if row.seq != expected or row.mac is None:
-                    raise StoreError(f"seq {expected} is missing; nothing archived")
+                    raise StoreError(T("seq {expected} is missing; nothing archived", expected=expected))
                 mac = bytes(row.mac)
                 if not hmac.compare_digest(audit.chain_mac(key, prev, row), mac):
-                    raise StoreError(f"seq {row.seq} does not match its MAC; nothing archived")
+                    raise StoreError(T("seq {seq} does not match its MAC; nothing archived", seq=row.seq))
                 line: dict[str, Any] = {
                     "seq": row.seq, "time": row.time, "type": row.type, "reason": row.reason,
                     "method": row.method, "user": row.user_code, "door": row.door, "actor": row.actor,
@@ -211,5 +216,5 @@ def _write_archive(session: Session, key: bytes, raw: BinaryIO, header: dict[str
                 session.expunge(row)
             cursor = rows[-1].seq
         if expected != last + 1:
-            raise StoreError(f"seq {expected} is missing; nothing archived")
+            raise StoreError(T("seq {expected} is missing; nothing archived", expected=expected))
     return masked

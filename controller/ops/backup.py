@@ -26,6 +26,7 @@ from sqlalchemy.engine import make_url
 
 from controller import __version__
 from controller.config import load_config
+from controller.i18n import T
 from controller.ops.archive_format import archive_dir, list_archives
 from controller.ops.backup_format import (
     CONTENT_DATA,
@@ -60,7 +61,8 @@ def sqlite_path(datadir: DataDir, store_url: str) -> Path:
     parsed = make_url(url)
     database = parsed.database
     if parsed.get_backend_name() != "sqlite" or not database or database == ":memory:" or database.startswith("file:"):
-        raise BackupError("kunci backup covers SQLite databases only; back up a server database with its own tools")
+        raise BackupError(T("kunci backup covers SQLite databases only; back up a server database with its own "
+                            "tools"))
     return Path(database)
 
 
@@ -71,7 +73,7 @@ def daemon_running(datadir: DataDir) -> bool:
     except FileNotFoundError:
         return False
     except OSError as exc:
-        raise BackupError(f"cannot open {datadir.daemon_lock_file}: {exc.strerror}") from exc
+        raise BackupError(T("cannot open {path}: {error}", path=datadir.daemon_lock_file, error=exc.strerror)) from exc
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
@@ -91,7 +93,7 @@ def snapshot_database(path: Path, busy_timeout_ms: int = 5000) -> bytes:
     daemon writes; it goes to memory, never to a clear-text file.
     """
     if not path.is_file():
-        raise BackupError(f"database {path} does not exist")
+        raise BackupError(T("database {path} does not exist", path=path))
     try:
         src = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=busy_timeout_ms / 1000)
         try:
@@ -104,7 +106,7 @@ def snapshot_database(path: Path, busy_timeout_ms: int = 5000) -> bytes:
         finally:
             src.close()
     except sqlite3.Error as exc:
-        raise BackupError(f"cannot read database {path}: {exc}") from exc
+        raise BackupError(T("cannot read database {path}: {error}", path=path, error=exc)) from exc
     if image[:16] == SQLITE_HEADER and image[18:20] == b"\x02\x02":
         image[18:20] = b"\x01\x01"  # WAL flag off in the copy; the engine turns WAL on again when opened
     return bytes(image)
@@ -130,7 +132,7 @@ def _snapshot_facts(db_bytes: bytes) -> dict[str, Any]:
             "events_unsealed": conn.execute("SELECT count(*) FROM events WHERE seq IS NULL").fetchone()[0],
         }
     except sqlite3.Error as exc:
-        raise BackupError(f"the database snapshot is not a Kunci database: {exc}") from exc
+        raise BackupError(T("the database snapshot is not a Kunci database: {error}", error=exc)) from exc
     finally:
         conn.close()
     return {
@@ -164,7 +166,7 @@ def create_backup(
     """
     check_new_passphrase(passphrase)
     if dest.exists():
-        raise BackupError(f"{dest} already exists; choose another file name")
+        raise BackupError(T("{path} already exists; choose another file name", path=dest))
     config = load_config(datadir.config_file)
     db_path = sqlite_path(datadir, config.store.url)
     # The anchor files first: the daemon appends a head only after its commit, so a snapshot taken

@@ -38,6 +38,7 @@ from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 from controller.canonical import canonical_bytes
 from controller.errors import KunciError
 from controller.fileio import atomic_write
+from controller.i18n import T
 
 MAGIC = b"KUNCI-BACKUP"
 FORMAT_VERSION = 1
@@ -86,16 +87,17 @@ def check_new_passphrase(passphrase: str) -> bytes:
     result = zxcvbn(passphrase[:_ZXCVBN_MAX_LENGTH], user_inputs=list(_PASSPHRASE_CONTEXT))
     if result["score"] < MIN_PASSPHRASE_SCORE:
         feedback = result["feedback"]
-        why = (feedback.get("warning") or "it is made of words, names, dates or patterns that are tried early")
-        advice = " ".join(feedback.get("suggestions") or []) or "Add another word or two; uncommon words are better."
-        raise BackupError(f"the passphrase is too easy to guess: {why.rstrip('.')}. {advice}")
+        why = feedback.get("warning") or str(T("it is made of words, names, dates or patterns that are tried early"))
+        advice = " ".join(feedback.get("suggestions") or []) or str(T("Add another word or two; uncommon words are "
+                                                                      "better."))
+        raise BackupError(T("the passphrase is too easy to guess: {why}. {advice}", why=why.rstrip("."), advice=advice))
     return secret
 
 
 def check_passphrase(passphrase: str) -> bytes:
     """The passphrase as UTF-8 bytes; :class:`BackupError` if shorter than :data:`MIN_PASSPHRASE`."""
     if not isinstance(passphrase, str) or len(passphrase) < MIN_PASSPHRASE:
-        raise BackupError(f"the passphrase must be at least {MIN_PASSPHRASE} characters")
+        raise BackupError(T("the passphrase must be at least {minimum} characters", minimum=MIN_PASSPHRASE))
     return passphrase.encode("utf-8")
 
 
@@ -105,7 +107,8 @@ def _new_kdf(name: str) -> dict[str, Any]:
     elif name == "argon2id":
         params = {"name": "argon2id", **ARGON2_DEFAULT}
     else:
-        raise BackupError(f"unknown key derivation {name!r} (use one of: {', '.join(KDF_NAMES)})")
+        raise BackupError(T("unknown key derivation {name} (use one of: {names})", name=repr(name),
+                            names=", ".join(KDF_NAMES)))
     params["salt"] = secrets.token_bytes(_SALT_LEN).hex()
     return params
 
@@ -113,7 +116,7 @@ def _new_kdf(name: str) -> dict[str, Any]:
 def _int_in(params: dict[str, Any], name: str, low: int, high: int) -> int:
     value = params.get(name)
     if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
-        raise BackupError(f"unsupported key derivation parameter {name} in the file header")
+        raise BackupError(T("unsupported key derivation parameter {name} in the file header", name=name))
     return value
 
 
@@ -127,14 +130,14 @@ def derive_key(passphrase: str, kdf: dict[str, Any]) -> bytes:
     try:
         salt = bytes.fromhex(str(kdf.get("salt", "")))
     except ValueError:
-        raise BackupError("the file header has an invalid salt") from None
+        raise BackupError(T("the file header has an invalid salt")) from None
     if not 16 <= len(salt) <= 64:
-        raise BackupError("the file header has an invalid salt")
+        raise BackupError(T("the file header has an invalid salt"))
     name = kdf.get("name")
     if name == "scrypt":
         n = _int_in(kdf, "n", 2**14, 2**20)
         if n & (n - 1):
-            raise BackupError("unsupported key derivation parameter n in the file header")
+            raise BackupError(T("unsupported key derivation parameter n in the file header"))
         r = _int_in(kdf, "r", 8, 32)
         p = _int_in(kdf, "p", 1, 16)
         return Scrypt(salt=salt, length=32, n=n, r=r, p=p).derive(secret)
@@ -145,7 +148,7 @@ def derive_key(passphrase: str, kdf: dict[str, Any]) -> bytes:
         m = _int_in(kdf, "m", 19 * 1024, 1024 * 1024)
         p = _int_in(kdf, "p", 1, 16)
         return hash_secret_raw(secret, salt, time_cost=t, memory_cost=m, parallelism=p, hash_len=32, type=Type.ID)
-    raise BackupError("the file header names an unknown key derivation")
+    raise BackupError(T("the file header names an unknown key derivation"))
 
 
 def seal(payload: bytes, passphrase: str, content: str, *, kdf: str = "scrypt") -> bytes:
@@ -176,22 +179,24 @@ class Header:
     aad: bytes
 
 
-def parse_header(blob: bytes, *, name: str = "the file") -> Header:
+def parse_header(blob: bytes, *, name: str | None = None) -> Header:
     """Parse and check the header of ``blob`` (magic, version, JSON, lengths); BackupError otherwise."""
+    name = str(T("the file")) if name is None else name
     if len(blob) < len(MAGIC) + _PREFIX.size:
         if MAGIC.startswith(blob[: len(MAGIC)]) and blob:
-            raise BackupError(f"{name} is truncated (shorter than its header)")
-        raise BackupError(f"{name} is not a Kunci backup (no KUNCI-BACKUP header)")
+            raise BackupError(T("{name} is truncated (shorter than its header)", name=name))
+        raise BackupError(T("{name} is not a Kunci backup (no KUNCI-BACKUP header)", name=name))
     if blob[: len(MAGIC)] != MAGIC:
-        raise BackupError(f"{name} is not a Kunci backup (no KUNCI-BACKUP header)")
+        raise BackupError(T("{name} is not a Kunci backup (no KUNCI-BACKUP header)", name=name))
     version, length = _PREFIX.unpack_from(blob, len(MAGIC))
     if version != FORMAT_VERSION:
-        raise BackupError(f"{name} has format version {version}; this Kunci reads version {FORMAT_VERSION}")
+        raise BackupError(T("{name} has format version {version}; this Kunci reads version {supported}",
+                            name=name, version=version, supported=FORMAT_VERSION))
     start = len(MAGIC) + _PREFIX.size
     if length > _HEADER_MAX:
-        raise BackupError(f"{name} has a damaged header")
+        raise BackupError(T("{name} has a damaged header", name=name))
     if len(blob) < start + length:
-        raise BackupError(f"{name} is truncated (shorter than its header)")
+        raise BackupError(T("{name} is truncated (shorter than its header)", name=name))
     try:
         header = json.loads(blob[start : start + length].decode("ascii"))
         content = header["content"]
@@ -200,7 +205,7 @@ def parse_header(blob: bytes, *, name: str = "the file") -> Header:
         clen = header["length"]
         cipher = header["cipher"]
     except (ValueError, KeyError, TypeError, UnicodeDecodeError):
-        raise BackupError(f"{name} has a damaged header") from None
+        raise BackupError(T("{name} has a damaged header", name=name)) from None
     if (
         cipher != "AES-256-GCM"
         or content not in (CONTENT_DATA, CONTENT_KEYS)
@@ -209,52 +214,56 @@ def parse_header(blob: bytes, *, name: str = "the file") -> Header:
         or not isinstance(clen, int)
         or clen < _TAG_LEN
     ):
-        raise BackupError(f"{name} has a damaged or unsupported header")
+        raise BackupError(T("{name} has a damaged or unsupported header", name=name))
     actual = len(blob) - start - length
     if actual < clen:
-        raise BackupError(f"{name} is truncated ({actual} of {clen} encrypted bytes present)")
+        raise BackupError(T("{name} is truncated ({actual} of {clen} encrypted bytes present)",
+                            name=name, actual=actual, clen=clen))
     if actual > clen:
-        raise BackupError(f"{name} has {actual - clen} unexpected bytes after the encrypted data")
+        raise BackupError(T("{name} has {count} unexpected bytes after the encrypted data", name=name,
+                            count=actual - clen))
     return Header(content=content, kdf=kdf, nonce=nonce, length=clen, aad=blob[: start + length])
 
 
-def open_sealed(blob: bytes, passphrase: str, content: str, *, name: str = "the file") -> bytes:
+def open_sealed(blob: bytes, passphrase: str, content: str, *, name: str | None = None) -> bytes:
     """Check the header and decrypt; :class:`BackupError` on any mismatch (nothing else happens)."""
+    name = str(T("the file")) if name is None else name
     header = parse_header(blob, name=name)
     if header.content != content:
         if header.content == CONTENT_KEYS:
-            raise BackupError(f"{name} is a key file; use 'kunci backup import-keys'")
-        raise BackupError(f"{name} is a data backup, not a key file; use 'kunci backup restore'")
+            raise BackupError(T("{name} is a key file; use 'kunci backup import-keys'", name=name))
+        raise BackupError(T("{name} is a data backup, not a key file; use 'kunci backup restore'", name=name))
     key = derive_key(passphrase, header.kdf)
     try:
         return AESGCM(key).decrypt(header.nonce, memoryview(blob)[len(header.aad) :], header.aad)
     except InvalidTag:
         raise BackupError(
-            f"cannot decrypt {name}: wrong passphrase, or the file was altered or damaged (authentication failed)"
+            T("cannot decrypt {name}: wrong passphrase, or the file was altered or damaged (authentication failed)",
+              name=name)
         ) from None
 
 
 def write_new_file(path: Path, data: bytes, mode: int = FILE_MODE) -> None:
     """Write ``data`` to a new file ``path`` atomically (:func:`controller.fileio.atomic_write`); never overwrite."""
     if path.exists():
-        raise BackupError(f"{path} already exists; choose another file name")
+        raise BackupError(T("{path} already exists; choose another file name", path=path))
     if not path.parent.is_dir():
-        raise BackupError(f"directory {path.parent} does not exist")
+        raise BackupError(T("directory {path} does not exist", path=path.parent))
     try:
         atomic_write(path, data, mode=mode, replace=False)  # fails if someone created path meanwhile
     except FileExistsError:
-        raise BackupError(f"{path} already exists; choose another file name") from None
+        raise BackupError(T("{path} already exists; choose another file name", path=path)) from None
     except OSError as exc:
-        raise BackupError(f"cannot write {path}: {exc.strerror}") from exc
+        raise BackupError(T("cannot write {path}: {error}", path=path, error=exc.strerror)) from exc
 
 
 def read_file(path: Path) -> bytes:
     try:
         return path.read_bytes()
     except FileNotFoundError:
-        raise BackupError(f"{path} does not exist") from None
+        raise BackupError(T("{path} does not exist", path=path)) from None
     except OSError as exc:
-        raise BackupError(f"cannot read {path}: {exc.strerror}") from exc
+        raise BackupError(T("cannot read {path}: {error}", path=path, error=exc.strerror)) from exc
 
 
 def file_stamp(now: datetime) -> str:

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from controller.errors import SecretsError
 from controller.fileio import atomic_write, fsync_dir
+from controller.i18n import T
 from controller.ops.backup_format import (
     CONTENT_KEYS,
     DATA_DIR_MODE,
@@ -90,17 +91,17 @@ def import_keys(datadir: DataDir, src: Path, passphrase: str, *, force: bool = F
         pepper = bytes.fromhex(data["pepper"])
         audit_key = bytes.fromhex(data["audit_key"])
     except (ValueError, KeyError, TypeError):
-        raise BackupError(f"{src} decrypts but does not hold Kunci keys") from None
+        raise BackupError(T("{path} decrypts but does not hold Kunci keys", path=src)) from None
     if len(pepper) != keys.SECRET_LENGTH or len(audit_key) != keys.SECRET_LENGTH:
-        raise BackupError(f"{src} decrypts but does not hold Kunci keys")
+        raise BackupError(T("{path} decrypts but does not hold Kunci keys", path=src))
     wanted = {datadir.pepper_file: pepper, datadir.audit_key_file: audit_key}
     present = {p: p.read_bytes() for p in wanted if p.is_file()}
     if present and all(present.get(p) == v for p, v in wanted.items()):
         return f"the keys in {datadir.secrets_dir} are already these keys; nothing changed"
     if any(present.get(p) not in (None, v) for p, v in wanted.items()) and not force:
         raise BackupError(
-            f"{datadir.secrets_dir} already holds different keys (made by 'kunci init'?); "
-            "repeat with --force to replace them (the old ones are kept aside)"
+            T("{path} already holds different keys (made by 'kunci init'?); repeat with --force to replace "
+              "them (the old ones are kept aside)", path=datadir.secrets_dir)
         )
     if not datadir.root.exists():
         datadir.root.mkdir(mode=DATA_DIR_MODE, parents=True)

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+from controller.i18n import T
 from controller.ops.archive_format import FILE_PATTERN
 from controller.ops.backup_format import DB_FILE_MODE, BackupError
 from controller.paths import DataDir
@@ -84,7 +85,7 @@ def unpack(plaintext: bytes, db_tmp: Path, name: str) -> Payload:
         with tarfile.open(fileobj=io.BytesIO(plaintext), mode="r:gz") as tar:
             for member in tar:
                 if not member.isfile():
-                    raise BackupError(f"{name} contains an unexpected entry")
+                    raise BackupError(T("{name} contains an unexpected entry", name=name))
                 handle = tar.extractfile(member)
                 assert handle is not None
                 if member.name == DB_MEMBER:
@@ -114,14 +115,14 @@ def unpack(plaintext: bytes, db_tmp: Path, name: str) -> Payload:
                 elif member.name.startswith(ANCHOR_PREFIX) and member.name[len(ANCHOR_PREFIX):] in ANCHOR_FILES:
                     anchor_files[member.name[len(ANCHOR_PREFIX):]] = data
                 else:
-                    raise BackupError(f"{name} contains an unexpected entry")
+                    raise BackupError(T("{name} contains an unexpected entry", name=name))
                 digests[member.name] = hashlib.sha256(data).hexdigest()
     except (tarfile.TarError, OSError, EOFError, ValueError, gzip.BadGzipFile) as exc:
         if isinstance(exc, BackupError):
             raise
-        raise BackupError(f"{name} decrypts but its content is damaged") from None
+        raise BackupError(T("{name} decrypts but its content is damaged", name=name)) from None
     if manifest is None or not seen_db or manifest.get("files") != digests:
-        raise BackupError(f"{name} decrypts but its content does not match its manifest")
+        raise BackupError(T("{name} decrypts but its content does not match its manifest", name=name))
     return Payload(manifest=manifest, config=config, sim=sim, archives=archives, anchor=anchor_files)
 
 

@@ -29,6 +29,7 @@ from typing import Any
 
 from controller.config import Config
 from controller.errors import KunciError
+from controller.i18n import T
 from controller.ops.doctor_files import (
     Owners,
     check_data_dir,
@@ -161,8 +162,8 @@ def _store_findings(datadir: DataDir, config: Config | None) -> list[Finding]:
     """The database and audit findings (one engine for both)."""
     url = config.store.url if config is not None else ""
     if not url and not datadir.db_file.exists():
-        missing = fail("database", f"no database at {datadir.db_file}", "run `kunci init`")
-        return [missing, warn("audit", "chain not verified: no database", "run `kunci init`")]
+        missing = fail("database", T("no database at {path}", path=datadir.db_file), T("run `kunci init`"))
+        return [missing, warn("audit", T("chain not verified: no database"), T("run `kunci init`"))]
     if not url:  # the data directory's SQLite file: plain sqlite3, no SQLAlchemy import
         from controller.ops.doctor_services import check_sqlite_file
 
@@ -172,9 +173,9 @@ def _store_findings(datadir: DataDir, config: Config | None) -> list[Finding]:
     try:
         engine = open_database(datadir, url, busy_timeout_ms=config.store.busy_timeout_ms if config else 5000)
     except KunciError as exc:
-        return [fail("database", str(exc), "run doctor as kunci-door or root; if the file is damaged, restore the "
-                     "newest backup"), warn("audit", "chain not verified: the database cannot be opened",
-                                           "see the database finding")]
+        return [fail("database", str(exc),
+                     T("run doctor as kunci-door or root; if the file is damaged, restore the newest backup")),
+                warn("audit", T("chain not verified: the database cannot be opened"), T("see the database finding"))]
     try:
         return [check_database(engine), check_audit(engine, datadir)]
     finally:

@@ -10,6 +10,7 @@ from typing import Any
 
 from controller.config import Config, load_config
 from controller.errors import ConfigError, DaemonUnavailable, KunciError
+from controller.i18n import T
 from controller.ops.doctor_findings import Finding, fail, ok, warn
 from controller.ops.install_plan import DOOR_USER, GROUP
 from controller.paths import DataDir
@@ -25,13 +26,14 @@ def check_database(engine: Any) -> Finding:
 
     result = check_integrity(engine)
     if result != "ok":
-        return fail("database", f"integrity check failed: {result.splitlines()[0]}",
-                    "stop the daemon (the door stays locked) and restore the newest backup; keep the damaged file")
+        return fail("database", T("integrity check failed: {result}", result=result.splitlines()[0]),
+                    T("stop the daemon (the door stays locked) and restore the newest backup; keep the damaged file"))
     revision, head = _stored_revision(engine), shipped_head()
     if revision != head:
-        return warn("database", f"schema at revision {revision}, this version expects {head}",
-                    "sudo -u kunci-door kunci db upgrade (the daemon also does it when it starts)")
-    return ok("database", f"integrity ok, schema revision {revision}")
+        return warn("database",
+                    T("schema at revision {revision}, this version expects {head}", revision=revision, head=head),
+                    T("sudo -u kunci-door kunci db upgrade (the daemon also does it when it starts)"))
+    return ok("database", T("integrity ok, schema revision {revision}", revision=revision))
 
 
 def check_sqlite_file(datadir: DataDir) -> list[Finding]:
@@ -52,21 +54,23 @@ def check_sqlite_file(datadir: DataDir) -> list[Finding]:
             versions = conn.execute("SELECT version_num FROM alembic_version").fetchall() if has else []
             revision = versions[0][0] if len(versions) == 1 else None
             if result != "ok":
-                database = fail("database", f"integrity check failed: {result.splitlines()[0]}",
-                                "stop the daemon (the door stays locked) and restore the newest backup; keep the "
-                                "damaged file")
+                database = fail("database", T("integrity check failed: {result}", result=result.splitlines()[0]),
+                                T("stop the daemon (the door stays locked) and restore the newest backup; keep the "
+                                  "damaged file"))
             elif revision != shipped_head():
-                database = warn("database", f"schema at revision {revision}, this version expects {shipped_head()}",
-                                "sudo -u kunci-door kunci db upgrade (the daemon also does it when it starts)")
+                database = warn("database",
+                                T("schema at revision {revision}, this version expects {head}",
+                                  revision=revision, head=shipped_head()),
+                                T("sudo -u kunci-door kunci db upgrade (the daemon also does it when it starts)"))
             else:
-                database = ok("database", f"integrity ok, schema revision {revision}")
+                database = ok("database", T("integrity ok, schema revision {revision}", revision=revision))
             return [database, _audit(datadir, conn)]
         finally:
             conn.close()
     except sqlite3.Error as exc:
-        return [fail("database", f"cannot read {datadir.db_file}: {exc}", "run doctor as kunci-door or root; if the "
-                     "file is damaged, restore the newest backup"),
-                warn("audit", "chain not verified: the database cannot be opened", "see the database finding")]
+        return [fail("database", T("cannot read {path}: {error}", path=datadir.db_file, error=exc),
+                     T("run doctor as kunci-door or root; if the file is damaged, restore the newest backup")),
+                warn("audit", T("chain not verified: the database cannot be opened"), T("see the database finding"))]
 
 
 def _audit(datadir: DataDir, conn: Any) -> Finding:
@@ -82,8 +86,8 @@ def _audit(datadir: DataDir, conn: Any) -> Finding:
     try:
         kept = chain_check.newest_kept(datadir.anchor_file)
     except OSError as exc:
-        return warn("audit", f"chain not checked against the anchor file: {exc}",
-                    f"run as the {DOOR_USER} user: sudo -u {DOOR_USER} kunci doctor")
+        return warn("audit", T("chain not checked against the anchor file: {error}", error=exc),
+                    T("run as the {user} user: sudo -u {user} kunci doctor", user=DOOR_USER))
     reader = chain_check.SqliteReader(conn)
     conn.execute("BEGIN")  # one snapshot for the tail and the comparison
     try:
@@ -96,9 +100,9 @@ def _audit(datadir: DataDir, conn: Any) -> Finding:
 
 def _key_finding(exc: Exception) -> Finding:
     if isinstance(exc.__cause__, PermissionError):
-        return warn("audit", "the audit key is not readable by this user, chain not verified",
-                    f"run as the {DOOR_USER} user: sudo -u {DOOR_USER} kunci doctor")
-    return warn("audit", f"chain not verified: {exc}", "fix the secrets finding first")
+        return warn("audit", T("the audit key is not readable by this user, chain not verified"),
+                    T("run as the {user} user: sudo -u {user} kunci doctor", user=DOOR_USER))
+    return warn("audit", T("chain not verified: {error}", error=exc), T("fix the secrets finding first"))
 
 
 def check_audit(engine: Any, datadir: DataDir, newest: int | None = None) -> Finding:
@@ -127,59 +131,69 @@ def check_audit(engine: Any, datadir: DataDir, newest: int | None = None) -> Fin
     try:
         kept = anchor.newest(datadir)  # before the snapshot: a head is appended only after its commit
     except StoreError as exc:
-        return warn("audit", f"chain not checked against the anchor file: {exc}",
-                    f"run as the {DOOR_USER} user: sudo -u {DOOR_USER} kunci doctor")
+        return warn("audit", T("chain not checked against the anchor file: {error}", error=exc),
+                    T("run as the {user} user: sudo -u {user} kunci doctor", user=DOOR_USER))
     try:
         with session_factory(engine, readonly=True)() as session, session.begin():
             tail = verify_tail(session, key, TAIL_EVENTS if newest is None else newest)
             result = tail.result
             truncated = anchor.compare(session, kept) if kept is not None and result.ok else None
     except SQLAlchemyError as exc:
-        return fail("audit", f"cannot read the event chain: {str(exc).splitlines()[0]}", "see the database finding")
+        return fail("audit", T("cannot read the event chain: {error}", error=str(exc).splitlines()[0]),
+                    T("see the database finding"))
     return _audit_finding(datadir, tail, truncated)
 
 
 def _audit_finding(datadir: DataDir, tail: Any, truncated: str | None) -> Finding:
     """The audit finding of a verified tail (``chain_check.TailResult``) and the anchor comparison."""
     result = tail.result
-    incident = ("treat as an incident: compare with your last off-device anchor (`kunci audit verify --anchor "
-                "SEQ:MAC`), keep a copy of the database, find who had write access")
+    incident = T("treat as an incident: compare with your last off-device anchor (`kunci audit verify --anchor "
+                 "SEQ:MAC`), keep a copy of the database, find who had write access")
     if not result.ok:
-        where = f"at seq {result.first_bad_seq}" if result.first_bad_seq is not None else "(unsealed rows)"
-        return fail("audit", f"event chain BROKEN {where}: {result.problem}", incident)
+        if result.first_bad_seq is None:
+            return fail("audit", T("event chain BROKEN (unsealed rows): {problem}", problem=result.problem), incident)
+        return fail("audit", T("event chain BROKEN at seq {seq}: {problem}", seq=result.first_bad_seq,
+                               problem=result.problem), incident)
     if truncated is not None:
-        return fail("audit", f"event chain BROKEN: {truncated} (anchor file {datadir.anchor_file})",
-                    incident + "; docs/reliability.md (a log that lost committed events)")
-    head = f"head seq={result.head_seq} mac={result.head_mac_hex[:16]}..." if result.head_mac_hex else "empty"
+        return fail("audit",
+                    T("event chain BROKEN: {truncated} (anchor file {anchor_file})",
+                      truncated=truncated, anchor_file=datadir.anchor_file),
+                    T("{incident}; docs/reliability.md (a log that lost committed events)", incident=incident))
+    head = f"head seq={result.head_seq} mac={result.head_mac_hex[:16]}..." if result.head_mac_hex else str(T("empty"))
     if tail.verified < tail.total:
-        return ok("audit", f"event chain intact: newest {tail.verified} of {tail.total} events verified; run "
-                  f"`kunci audit verify` for the whole chain, {head}")
-    return ok("audit", f"event chain intact: {result.checked} events, {head}")
+        return ok("audit",
+                  T("event chain intact: newest {verified} of {total} events verified; run `kunci audit verify` for "
+                    "the whole chain, {head}", verified=tail.verified, total=tail.total, head=head))
+    return ok("audit", T("event chain intact: {checked} events, {head}", checked=result.checked, head=head))
 
 
 def check_daemon(socket_path: Path, timeout: float = 3.0) -> tuple[Finding, dict[str, Any] | None]:
     """Ask the running daemon for its status over the control socket."""
     from controller.control.client import ControlClient
 
-    fix = "sudo systemctl start kunci-door; see `journalctl -u kunci-door -e` for why it stopped"
+    fix = T("sudo systemctl start kunci-door; see `journalctl -u kunci-door -e` for why it stopped")
     try:
         status = ControlClient(socket_path, timeout=timeout).call("status")
     except DaemonUnavailable as exc:
         if "Permission denied" in str(exc):
-            return warn("daemon", f"cannot connect to {socket_path}: permission denied",
-                        f"run as {DOOR_USER} or a member of the {GROUP} group"), None
-        return warn("daemon", f"the door daemon is not reachable: {exc}", fix), None
+            return warn("daemon", T("cannot connect to {path}: permission denied", path=socket_path),
+                        T("run as {user} or a member of the {group} group", user=DOOR_USER, group=GROUP)), None
+        return warn("daemon", T("the door daemon is not reachable: {error}", error=exc), fix), None
     except KunciError as exc:
-        return warn("daemon", f"the door daemon refused the status request: {exc}", fix), None
+        return warn("daemon", T("the door daemon refused the status request: {error}", error=exc), fix), None
     alarms = [a for a in status.get("alarms") or [] if not a.get("acknowledged")]
     if status.get("log_available") is False:
-        return fail("daemon", "running, but the event log is not writable (entries are refused)",
-                    "see the disk and database findings"), status
+        return fail("daemon", T("running, but the event log is not writable (entries are refused)"),
+                    T("see the disk and database findings")), status
     if alarms:
         kinds = ", ".join(sorted({str(a.get("kind")) for a in alarms}))
-        return warn("daemon", f"running, door {status.get('door')}; {len(alarms)} unacknowledged alarm(s): {kinds}",
-                    "review and acknowledge them on the admin page (Alarms)"), status
-    return ok("daemon", f"running, door {status.get('door')}, relay {'on' if status.get('relay') else 'off'}"), status
+        return warn("daemon",
+                    T("running, door {door}; {count} unacknowledged alarm(s): {kinds}", door=status.get("door"),
+                      count=len(alarms), kinds=kinds),
+                    T("review and acknowledge them on the admin page (Alarms)")), status
+    if status.get("relay"):
+        return ok("daemon", T("running, door {door}, relay on", door=status.get("door"))), status
+    return ok("daemon", T("running, door {door}, relay off", door=status.get("door"))), status
 
 
 SimulatorFactory = Callable[[Config, DataDir], Any]
@@ -222,31 +236,38 @@ def check_sensor(config: Config, datadir: DataDir, daemon_status: dict[str, Any]
     from drivers.errors import SensorAuthError, SensorError, SensorUnavailable
 
     if not config.sensor.enabled:
-        return ok("sensor", "fingerprint sensor disabled in the configuration (sensor.enabled = false)")
-    where = "the simulated sensor" if config.simulated else config.sensor.port
+        return ok("sensor", T("fingerprint sensor disabled in the configuration (sensor.enabled = false)"))
+    where = str(T("the simulated sensor")) if config.simulated else config.sensor.port
     if daemon_status is not None:
         sensor = daemon_status.get("sensor") or {}
         state = sensor.get("state")
         if state == "starting":  # the daemon connects to the sensor off its door loop, just after start-up
-            return warn("sensor", "the daemon is still connecting to the sensor", "run kunci doctor again in a few "
-                        "seconds; if it stays like this, check the sensor's wiring")
+            return warn("sensor", T("the daemon is still connecting to the sensor"),
+                        T("run kunci doctor again in a few seconds; if it stays like this, check the sensor's "
+                          "wiring"))
         if state == "ok":
-            return ok("sensor", f"{where} answers the daemon: capacity {sensor.get('capacity')}, "
-                      f"{sensor.get('templates')} templates")
-        return fail("sensor", f"the daemon reports the sensor {state}", "check the sensor's wiring (3.3 V, TX->RX, "
-                    "RX->TX, GND) and the uart/serial_console findings; `journalctl -u kunci-door` has the error")
+            return ok("sensor",
+                      T("{where} answers the daemon: capacity {capacity}, {templates} templates", where=where,
+                        capacity=sensor.get("capacity"), templates=sensor.get("templates")))
+        return fail("sensor", T("the daemon reports the sensor {state}", state=state),
+                    T("check the sensor's wiring (3.3 V, TX->RX, RX->TX, GND) and the uart/serial_console findings; "
+                      "`journalctl -u kunci-door` has the error"))
     try:
         info = probe(config, datadir)
     except SensorAuthError:
-        return fail("sensor", f"{where} refused the configured password (sensor.password / sensor.address): a "
-                    "replaced module or a wrong setting", "check the module; set sensor.password to its password")
+        return fail("sensor",
+                    T("{where} refused the configured password (sensor.password / sensor.address): a replaced "
+                      "module or a wrong setting", where=where),
+                    T("check the module; set sensor.password to its password"))
     except SensorUnavailable as exc:
-        return fail("sensor", f"no answer from {where}: {exc}", "check power (3.3 V), TX->RX and RX->TX, the baud "
-                    "rate (sensor.baud_rate), the uart and serial_console findings, and that this user is in dialout")
+        return fail("sensor", T("no answer from {where}: {error}", where=where, error=exc),
+                    T("check power (3.3 V), TX->RX and RX->TX, the baud rate (sensor.baud_rate), the uart and "
+                      "serial_console findings, and that this user is in dialout"))
     except SensorError as exc:
-        return fail("sensor", f"{where}: {exc}", "check the wiring and sensor settings")
-    return ok("sensor", f"{where} answers with the configured password: capacity {info.capacity}, "
-              f"{info.template_count} templates")
+        return fail("sensor", f"{where}: {exc}", T("check the wiring and sensor settings"))
+    return ok("sensor",
+              T("{where} answers with the configured password: capacity {capacity}, {templates} templates",
+                where=where, capacity=info.capacity, templates=info.template_count))
 
 
 def check_config(datadir: DataDir, model: str | None) -> tuple[Finding, Config | None]:
@@ -255,13 +276,14 @@ def check_config(datadir: DataDir, model: str | None) -> tuple[Finding, Config |
     try:
         config = load_config(path)
     except ConfigError as exc:
-        return fail("config", f"{path}: " + "; ".join(exc.errors),
-                    "edit the file; `kunci config check` lists every problem"), None
+        return fail("config", f"{path}: {exc}",
+                    T("edit the file; `kunci config check` lists every problem")), None
     if not path.exists():
-        return warn("config", f"no {path}: running on the defaults", "run `kunci init` to write the commented "
-                    "defaults, then edit them"), config
+        return warn("config", T("no {path}: running on the defaults", path=path),
+                    T("run `kunci init` to write the commented defaults, then edit them")), config
     if config.simulated and model and "Raspberry Pi" in model:
-        return warn("config", f"simulated = true on a {model}: the door hardware is not used",
-                    f"set simulated = false in {path}"), config
-    hardware = "SIMULATED hardware" if config.simulated else "real hardware"
-    return ok("config", f"{path} is valid ({hardware})"), config
+        return warn("config", T("simulated = true on a {model}: the door hardware is not used", model=model),
+                    T("set simulated = false in {path}", path=path)), config
+    if config.simulated:
+        return ok("config", T("{path} is valid (SIMULATED hardware)", path=path)), config
+    return ok("config", T("{path} is valid (real hardware)", path=path)), config

@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
+from controller.i18n import T
 from controller.ops.doctor_findings import Finding, fail, ok, warn
 
 #: UART device names that are the GPIO 14/15 UART (or an alias of it) on a Raspberry Pi.
@@ -102,13 +103,15 @@ def _uart_names(port: str) -> frozenset[str]:
 def check_relay_pin(pin: int) -> Finding:
     """The relay must sit on GPIO 9-27 and not on the UART (GPIO 14/15)."""
     if pin in BOOT_PULLUP_PINS:
-        return fail("relay_pin", f"relay on GPIO{pin}: GPIO 0-8 are pulled up at power-on, so the relay driver can "
-                    "energise (unlock) while the Pi boots",
-                    "move the relay driver to a free GPIO in 9-27 (default 17) and set gpio.relay_pin")
+        return fail("relay_pin",
+                    T("relay on GPIO{pin}: GPIO 0-8 are pulled up at power-on, so the relay driver can energise "
+                      "(unlock) while the Pi boots", pin=pin),
+                    T("move the relay driver to a free GPIO in 9-27 (default 17) and set gpio.relay_pin"))
     if pin in UART_PINS:
-        return fail("relay_pin", f"relay on GPIO{pin}: GPIO 14/15 are the UART (sensor, boot messages) and toggle "
-                    "at boot", "move the relay driver to a free GPIO in 9-27 (default 17) and set gpio.relay_pin")
-    return ok("relay_pin", f"relay on GPIO{pin} (pulled down at power-on, not the UART)")
+        return fail("relay_pin",
+                    T("relay on GPIO{pin}: GPIO 14/15 are the UART (sensor, boot messages) and toggle at boot",
+                      pin=pin), T("move the relay driver to a free GPIO in 9-27 (default 17) and set gpio.relay_pin"))
+    return ok("relay_pin", T("relay on GPIO{pin} (pulled down at power-on, not the UART)", pin=pin))
 
 
 def check_strict_gpiod(boot: BootConfig | None, boot_path: Path, cmdline: list[str] | None) -> Finding:
@@ -116,110 +119,126 @@ def check_strict_gpiod(boot: BootConfig | None, boot_path: Path, cmdline: list[s
     for token in cmdline or []:
         key, _, value = token.partition("=")
         if key == "pinctrl_bcm2835.persist_gpio_outputs" and value.lower() in ("n", "0", "false", "no"):
-            return ok("strict_gpiod", "released GPIO outputs revert to inputs (pinctrl_bcm2835.persist_gpio_outputs=n)")
-    fix = (f"add the line dtparam=strict_gpiod to {boot_path} under [all], before any dtoverlay= line, and "
-           "reboot; without it a crashed or killed daemon leaves the relay energised (door unlocked)")
+            return ok("strict_gpiod",
+                      T("released GPIO outputs revert to inputs (pinctrl_bcm2835.persist_gpio_outputs=n)"))
+    fix = T("add the line dtparam=strict_gpiod to {boot_path} under [all], before any dtoverlay= line, and reboot; "
+            "without it a crashed or killed daemon leaves the relay energised (door unlocked)", boot_path=boot_path)
     if boot is None:
-        return fail("strict_gpiod", f"cannot read {boot_path}", fix)
+        return fail("strict_gpiod", T("cannot read {path}", path=boot_path), fix)
     value = boot.dtparams.get("strict_gpiod")
     if value is not None and value in _TRUE:
-        return ok("strict_gpiod", f"dtparam=strict_gpiod is set in {boot_path}")
+        return ok("strict_gpiod", T("dtparam=strict_gpiod is set in {boot_path}", boot_path=boot_path))
     if value is not None:
-        return fail("strict_gpiod", f"dtparam=strict_gpiod={value} in {boot_path} turns it off", fix)
+        return fail("strict_gpiod",
+                    T("dtparam=strict_gpiod={value} in {boot_path} turns it off", value=value, boot_path=boot_path),
+                    fix)
     if "strict_gpiod" in boot.overlay_dtparams:
-        return fail("strict_gpiod", f"dtparam=strict_gpiod follows a dtoverlay= line in {boot_path}, so it sets that "
-                    "overlay's parameter, not the base device tree's", fix)
-    return fail("strict_gpiod", f"dtparam=strict_gpiod is missing from {boot_path}", fix)
+        return fail("strict_gpiod",
+                    T("dtparam=strict_gpiod follows a dtoverlay= line in {boot_path}, so it sets that overlay's "
+                      "parameter, not the base device tree's", boot_path=boot_path), fix)
+    return fail("strict_gpiod", T("dtparam=strict_gpiod is missing from {boot_path}", boot_path=boot_path), fix)
 
 
 def check_relay_boot_state(boot: BootConfig | None, boot_path: Path, pin: int, active_high: bool) -> Finding:
     """``gpio=<relay>=op,dl`` (``dh`` for an active-low driver) holds the relay off from the firmware on."""
     level = "dl" if active_high else "dh"
     wanted = f"gpio={pin}=op,{level}"
-    fix = f"add the line {wanted} to {boot_path} under [all] and reboot"
+    fix = T("add the line {wanted} to {boot_path} under [all] and reboot", wanted=wanted, boot_path=boot_path)
     if boot is None:
-        return warn("relay_boot_state", f"cannot read {boot_path}", fix)
+        return warn("relay_boot_state", T("cannot read {path}", path=boot_path), fix)
     opts = boot.gpio.get(pin)
     if opts is None:
-        return warn("relay_boot_state", f"{wanted} is missing: until the daemon starts only the pull resistor holds "
-                    "the relay off", fix)
+        return warn("relay_boot_state",
+                    T("{wanted} is missing: until the daemon starts only the pull resistor holds the relay off",
+                      wanted=wanted), fix)
     opposite = "dh" if active_high else "dl"
     if "op" in opts and opposite in opts:
-        return fail("relay_boot_state", f"gpio={pin}={','.join(opts)} drives the relay ON (door unlocked) from boot "
-                    "until the daemon starts", f"change it to {wanted}")
+        return fail("relay_boot_state",
+                    T("gpio={pin}={options} drives the relay ON (door unlocked) from boot until the daemon starts",
+                      pin=pin, options=",".join(opts)), T("change it to {wanted}", wanted=wanted))
     if "op" in opts and level in opts:
-        return ok("relay_boot_state", f"{wanted}: relay held off from the firmware on")
-    return warn("relay_boot_state", f"gpio={pin}={','.join(opts)} does not hold the relay off at boot", fix)
+        return ok("relay_boot_state", T("{wanted}: relay held off from the firmware on", wanted=wanted))
+    return warn("relay_boot_state",
+                T("gpio={pin}={options} does not hold the relay off at boot", pin=pin, options=",".join(opts)), fix)
 
 
 def check_uart(boot: BootConfig | None, boot_path: Path, port: str, enabled: bool, model: str | None) -> Finding:
     """The GPIO UART must be enabled for a sensor on it; on a Pi 3/4 the PL011 should not be given to Bluetooth."""
     if not enabled:
-        return ok("uart", "fingerprint sensor disabled: the UART is not needed")
+        return ok("uart", T("fingerprint sensor disabled: the UART is not needed"))
     if PurePosixPath(port).name not in GPIO_UART_NAMES:
-        return ok("uart", f"sensor on {port}, not the GPIO UART")
-    fix = f"add enable_uart=1 to {boot_path} under [all] and reboot"
+        return ok("uart", T("sensor on {port}, not the GPIO UART", port=port))
+    fix = T("add enable_uart=1 to {boot_path} under [all] and reboot", boot_path=boot_path)
     if boot is None:
-        return fail("uart", f"cannot read {boot_path}", fix)
+        return fail("uart", T("cannot read {path}", path=boot_path), fix)
     if boot.settings.get("enable_uart") != "1" and boot.dtparams.get("uart0") not in _TRUE:
-        return fail("uart", f"enable_uart=1 is missing from {boot_path}: the sensor's UART (GPIO 14/15) is off", fix)
+        return fail("uart",
+                    T("enable_uart=1 is missing from {boot_path}: the sensor's UART (GPIO 14/15) is off",
+                      boot_path=boot_path), fix)
     if model and any(m in model for m in ("Raspberry Pi 3", "Raspberry Pi 4", "Zero W", "Zero 2")) and not (
         {"disable-bt", "pi3-disable-bt", "miniuart-bt", "pi3-miniuart-bt"} & set(boot.overlays)
     ):
-        return warn("uart", f"{model}: GPIO 14/15 get the mini UART (its speed follows the core clock) because "
-                    "Bluetooth holds the PL011", f"add dtoverlay=disable-bt to {boot_path} and run "
-                    "`sudo systemctl disable hciuart`, then reboot")
-    return ok("uart", "enable_uart=1: the GPIO UART is on")
+        return warn("uart",
+                    T("{model}: GPIO 14/15 get the mini UART (its speed follows the core clock) because Bluetooth "
+                      "holds the PL011", model=model),
+                    T("add dtoverlay=disable-bt to {boot_path} and run `sudo systemctl disable hciuart`, then reboot",
+                      boot_path=boot_path))
+    return ok("uart", T("enable_uart=1: the GPIO UART is on"))
 
 
 def check_serial_console(cmdline: list[str] | None, cmdline_path: Path, port: str, enabled: bool,
                          gettys: Sequence[str] = ()) -> Finding:
     """No kernel console and no login prompt may use the sensor's UART."""
     if not enabled:
-        return ok("serial_console", "fingerprint sensor disabled")
+        return ok("serial_console", T("fingerprint sensor disabled"))
     names = _uart_names(port)
-    fix_console = ("remove the console=... entry from " + str(cmdline_path) + " (or raspi-config: Interface "
-                   "Options > Serial Port > login shell No, hardware Yes) and reboot")
+    fix_console = T("remove the console=... entry from {cmdline_path} (or raspi-config: Interface Options > Serial "
+                    "Port > login shell No, hardware Yes) and reboot", cmdline_path=cmdline_path)
     if cmdline is None:
-        return warn("serial_console", f"cannot read {cmdline_path}", fix_console)
+        return warn("serial_console", T("cannot read {path}", path=cmdline_path), fix_console)
     for token in cmdline:
         key, _, value = token.partition("=")
         if key == "console" and value.split(",", 1)[0] in names:
-            return fail("serial_console", f"{token} in {cmdline_path} puts the kernel console on the sensor's UART",
-                        fix_console)
+            return fail("serial_console",
+                        T("{token} in {cmdline_path} puts the kernel console on the sensor's UART",
+                          token=token, cmdline_path=cmdline_path), fix_console)
     if gettys:
-        return fail("serial_console", f"{gettys[0]} (a login prompt) is enabled on the sensor's UART",
+        return fail("serial_console", T("{unit} (a login prompt) is enabled on the sensor's UART", unit=gettys[0]),
                     f"sudo systemctl disable --now {gettys[0]}")
-    return ok("serial_console", f"no serial console on {PurePosixPath(port).name}")
+    return ok("serial_console", T("no serial console on {name}", name=PurePosixPath(port).name))
 
 
 def check_sensor_password(password: int, enabled: bool) -> Finding:
     """The sensor's factory password (0) lets anyone with the four wires talk to it."""
     if not enabled:
-        return ok("sensor_password", "fingerprint sensor disabled")
+        return ok("sensor_password", T("fingerprint sensor disabled"))
     if password == 0:
-        return warn("sensor_password", "sensor.password is the factory default 0: a swapped or replaced module is "
-                    "not noticed", "set a new module password (docs/install-pi.md, 'Sensor password') and put it in "
-                    "sensor.password")
-    return ok("sensor_password", "sensor.password is not the factory default")
+        return warn("sensor_password",
+                    T("sensor.password is the factory default 0: a swapped or replaced module is not noticed"),
+                    T("set a new module password (docs/install-pi.md, 'Sensor password') and put it in "
+                      "sensor.password"))
+    return ok("sensor_password", T("sensor.password is not the factory default"))
 
 
 def check_clock(trust: str, simulated: bool, synchronised: bool | None) -> Finding:
     """Whether schedules and validity windows can rely on the wall clock (controller.daemon.clock)."""
-    fix = ("enable time synchronisation (`sudo timedatectl set-ntp true`, needs the network) or fit an RTC "
-           "(Pi 5 battery, DS3231) and set site.clock_trust = \"always\"")
+    fix = T("enable time synchronisation (`sudo timedatectl set-ntp true`, needs the network) or fit an RTC "
+            '(Pi 5 battery, DS3231) and set site.clock_trust = "always"')
     if synchronised:
-        return ok("clock", "the kernel reports the clock synchronised (NTP or RTC)")
-    state = "unknown (adjtimex unavailable)" if synchronised is None else "not synchronised"
+        return ok("clock", T("the kernel reports the clock synchronised (NTP or RTC)"))
+    state = str(T("unknown (adjtimex unavailable)") if synchronised is None else T("not synchronised"))
     if trust == "never":
-        return ok("clock", f"site.clock_trust = \"never\": restricted people are always refused (clock {state})")
+        return ok("clock",
+                  T('site.clock_trust = "never": restricted people are always refused (clock {state})', state=state))
     if trust == "always":
-        return warn("clock", f"site.clock_trust = \"always\" but the clock is {state}: schedules may be judged at a "
-                    "wrong time", fix)
+        return warn("clock",
+                    T('site.clock_trust = "always" but the clock is {state}: schedules may be judged at a wrong time',
+                      state=state), fix)
     if simulated:
-        return ok("clock", f"simulated hardware: the daemon trusts the clock (clock {state})")
-    return warn("clock", f"the clock is {state}: people restricted by a schedule or validity window are refused "
-                "(clock_untrusted)", fix)
+        return ok("clock", T("simulated hardware: the daemon trusts the clock (clock {state})", state=state))
+    return warn("clock",
+                T("the clock is {state}: people restricted by a schedule or validity window are refused "
+                  "(clock_untrusted)", state=state), fix)
 
 
 def getty_units(root: Path, port: str) -> list[str]:

@@ -11,10 +11,11 @@ from pathlib import Path
 from sqlalchemy import Engine
 
 from controller.config import load_config, write_default_config
-from controller.store.db import open_database, upgrade_database
 from controller.errors import DataDirError
-from controller.store.keys import create_secrets
+from controller.i18n import T
 from controller.paths import DataDir
+from controller.store.db import open_database, upgrade_database
+from controller.store.keys import create_secrets
 
 DATA_DIR_MODE = 0o750
 RUN_DIR_MODE = 0o750
@@ -26,10 +27,10 @@ def _make_dir(path: Path, mode: int) -> bool:
         path.mkdir(mode=mode, parents=True)
     except FileExistsError:
         if not path.is_dir():
-            raise DataDirError(f"{path} exists and is not a directory") from None
+            raise DataDirError(T("{path} exists and is not a directory", path=path)) from None
         return False
     except OSError as exc:
-        raise DataDirError(f"cannot create {path}: {exc.strerror}") from exc
+        raise DataDirError(T("cannot create {path}: {error}", path=path, error=exc.strerror)) from exc
     os.chmod(path, mode)  # mkdir's mode is masked by the umask
     return True
 

@@ -40,6 +40,7 @@ from pathlib import Path, PurePosixPath
 
 from controller.errors import KunciError
 from controller.fileio import atomic_write
+from controller.i18n import T
 from controller.ops.install_plan import (
     DEFAULT_PREFIX,
     DOOR_USER,
@@ -102,9 +103,10 @@ def _apply(entry: PlannedPath, target: Path, *, set_owner: bool, dry_run: bool, 
     except FileNotFoundError:
         return
     if stat.S_ISLNK(st.st_mode):
-        raise InstallError(f"{target} is a symbolic link; refusing to change its permissions")
+        raise InstallError(T("{target} is a symbolic link; refusing to change its permissions", target=target))
     if (entry.kind == "dir") != stat.S_ISDIR(st.st_mode):
-        raise InstallError(f"{target} should be a {'directory' if entry.kind == 'dir' else 'file'}")
+        raise InstallError(T("{target} should be a directory", target=target) if entry.kind == "dir"
+                           else T("{target} should be a file", target=target))
     verb = "would set" if dry_run else "set"
     if set_owner:
         uid, gid = pwd.getpwnam(entry.owner).pw_uid, grp.getgrnam(entry.group).gr_gid
@@ -148,15 +150,15 @@ def install_service(
     """
     for name, value in (("--data", data), ("--prefix", prefix)):
         if not value.is_absolute():
-            raise InstallError(f"{name} must be an absolute path, got {value}")
+            raise InstallError(T("{name} must be an absolute path, got {value}", name=name, value=value))
     root = Path(root).absolute()
     real = root == Path("/")
     accounts = accounts or Accounts()
     if is_root is None:
         is_root = os.geteuid() == 0
     if real and not is_root and not dry_run:
-        raise InstallError("run as root (sudo) to install on this system, or use --root PREFIX for a scratch "
-                           "install, or --dry-run to see what would change")
+        raise InstallError(T("run as root (sudo) to install on this system, or use --root PREFIX for a scratch "
+                             "install, or --dry-run to see what would change"))
     report = InstallReport()
     units = find_units_dir(prefix, units_dir)
 
@@ -193,7 +195,7 @@ def install_service(
         try:
             done = init(datadir)
         except (KunciError, OSError) as exc:
-            raise InstallError(f"initialising {datadir.root} failed: {exc}") from exc
+            raise InstallError(T("initialising {path} failed: {error}", path=datadir.root, error=exc)) from exc
         report.changes += [line for line in done if not line.startswith("database: up to date")]
     if not datadir.web_dir.exists():
         report.changes.append(f"{'would create' if dry_run else 'created'} {datadir.web_dir}")
@@ -231,7 +233,7 @@ def scratch_executable(root: Path, prefix: PurePosixPath) -> Path:
     Refuses the real root: the real executable comes from ``pip install``.
     """
     if Path(root).absolute() == Path("/"):
-        raise InstallError("scratch_executable is for scratch roots only")
+        raise InstallError(T("scratch_executable is for scratch roots only"))
     exe = _target(Path(root), prefix / "venv" / "bin" / "kunci")
     exe.parent.mkdir(parents=True, exist_ok=True)
     if not exe.exists():

@@ -33,6 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from controller.errors import KunciError
+from controller.i18n import T
 from controller.paths import DataDir
 
 DOOR_USER = "kunci-door"
@@ -174,8 +175,8 @@ def find_units_dir(prefix: PurePosixPath, explicit: Path | None = None) -> Path:
         if all((candidate / name).is_file() for name in UNIT_NAMES):
             return candidate
     looked = ", ".join(str(c) for c in candidates)
-    raise InstallError(f"cannot find {' and '.join(UNIT_NAMES)} (looked in {looked}); pass --units DIR "
-                       "pointing at config/systemd of the Kunci source")
+    raise InstallError(T("cannot find {units} (looked in {looked}); pass --units DIR pointing at config/systemd of "
+                         "the Kunci source", units=" and ".join(UNIT_NAMES), looked=looked))
 
 
 class Accounts:
@@ -207,10 +208,11 @@ class Accounts:
         try:
             subprocess.run(list(argv), check=True, capture_output=True, text=True)
         except FileNotFoundError as exc:
-            raise InstallError(f"{argv[0]} is not installed") from exc
+            raise InstallError(T("{command} is not installed", command=argv[0])) from exc
         except subprocess.CalledProcessError as exc:
             message = (exc.stderr or exc.stdout or "").strip().splitlines()
-            raise InstallError(f"{' '.join(argv)} failed: {message[-1] if message else exc.returncode}") from exc
+            raise InstallError(T("{command} failed: {reason}", command=" ".join(argv),
+                                 reason=message[-1] if message else exc.returncode)) from exc
 
 
 def account_commands(accounts: Accounts) -> list[list[str]]:

@@ -30,6 +30,7 @@ from controller.config import load_config, parse_config
 from controller.core.vocabulary import EventType
 from controller.errors import KunciError, StoreError
 from controller.fileio import atomic_write, fsync_dir
+from controller.i18n import T
 from controller.ops.archive_format import archive_dir, list_archives
 from controller.ops.archive_verify import verify_all
 from controller.ops.backup import daemon_running, sqlite_path
@@ -106,7 +107,8 @@ def _count_people_and_events(path: Path) -> int:
 def _sealer(datadir: DataDir) -> Iterator[audit.SealerLock]:
     lock = audit.SealerLock(datadir)
     if not lock.try_acquire():
-        raise BackupError("the daemon is running (sealer lock held); stop it before restoring - the door stays as it is")
+        raise BackupError(T("the daemon is running (sealer lock held); stop it before restoring - the door stays as "
+                            "it is"))
     try:
         yield lock
     finally:
@@ -152,7 +154,8 @@ def restore_backup(
     """
     name = str(src)
     if datadir.root.exists() and daemon_running(datadir):
-        raise BackupError("the daemon is running (sealer lock held); stop it before restoring - the door stays as it is")
+        raise BackupError(T("the daemon is running (sealer lock held); stop it before restoring - the door stays as "
+                            "it is"))
     blob = read_file(src)
     plaintext = open_sealed(blob, passphrase, CONTENT_DATA, name=name)
     del blob
@@ -181,12 +184,12 @@ def _restore_locked(datadir: DataDir, plaintext: bytes, name: str, *, force: boo
             config = parse_config(_toml(payload.config)) if payload.config is not None else load_config(
                 datadir.config_file)
         except KunciError as exc:
-            raise BackupError(f"the configuration in {name} is not valid: {exc}") from exc
+            raise BackupError(T("the configuration in {name} is not valid: {error}", name=name, error=exc)) from exc
         target = sqlite_path(datadir, config.store.url)
         tmp_db_final = target.with_name(f".{target.name}.restore-{os.getpid()}.tmp")
         if tmp_db_final != tmp_db:
             if not target.parent.is_dir():
-                raise BackupError(f"database directory {target.parent} does not exist")
+                raise BackupError(T("database directory {path} does not exist", path=target.parent))
             os.replace(tmp_db, tmp_db_final)
             tmp_db = tmp_db_final
         current: dict[str, tuple[str, bytes | None, set[int]]] = {}
@@ -194,10 +197,10 @@ def _restore_locked(datadir: DataDir, plaintext: bytes, name: str, *, force: boo
             try:
                 refuse_non_database(target)  # through SQLite: never a plain open() of a database file
             except StoreError as exc:
-                raise BackupError(f"{target} is not a SQLite database; move it aside first") from exc
+                raise BackupError(T("{target} is not a SQLite database; move it aside first", target=target)) from exc
             if target.stat().st_size and _count_people_and_events(target) and not force:
-                raise BackupError(f"{target} already holds people or events; repeat with --force to replace it "
-                                  "(it is kept as a .before-restore copy)")
+                raise BackupError(T("{target} already holds people or events; repeat with --force to replace it (it "
+                                    "is kept as a .before-restore copy)", target=target))
             if target.stat().st_size:
                 current = read_people(target)
 
@@ -225,11 +228,12 @@ def _restore_locked(datadir: DataDir, plaintext: bytes, name: str, *, force: boo
         try:
             integrity = check_integrity(engine)
             if integrity != "ok":
-                raise BackupError(f"the database in {name} fails its integrity check")
+                raise BackupError(T("the database in {name} fails its integrity check", name=name))
             revision = manifest.get("db_revision")
             shipped = head_revision()
             if revision is not None and shipped is not None and revision != shipped and not _known_revision(revision):
-                raise BackupError(f"{name} was made by a newer Kunci (database revision {revision}); upgrade first")
+                raise BackupError(T("{name} was made by a newer Kunci (database revision {revision}); upgrade first",
+                                    name=name, revision=revision))
             upgrade_database(engine)
             with session_factory(engine)() as session, session.begin():
                 if audit_key is not None:
@@ -249,11 +253,12 @@ def _restore_locked(datadir: DataDir, plaintext: bytes, name: str, *, force: boo
                     where = f"archive {full.archive}, " if full.archive else ""
                     problem = f"{where}seq {full.first_bad_seq}: {full.problem}"
                     if not force:
-                        raise BackupError(f"the restored audit chain does not verify ({problem}); "
-                                          "nothing was changed (use --force to restore anyway)")
+                        raise BackupError(T("the restored audit chain does not verify ({problem}); nothing was "
+                                            "changed (use --force to restore anyway)", problem=problem))
                     notes.append(f"the restored audit chain does NOT verify ({problem})")
         except SQLAlchemyError as exc:
-            raise BackupError(f"the database in {name} cannot be used: {str(exc).splitlines()[0]}") from exc
+            raise BackupError(T("the database in {name} cannot be used: {error}", name=name,
+                                error=str(exc).splitlines()[0])) from exc
         finally:
             engine.dispose()
         for suffix in ("-wal", "-shm"):
@@ -293,7 +298,7 @@ def _restore_locked(datadir: DataDir, plaintext: bytes, name: str, *, force: boo
                              config_restored=payload.config is not None, sim_restored=bool(payload.sim),
                              after_backup=found, reapplied=reapply, chain=chain, notes=notes)
     except OSError as exc:
-        raise BackupError(f"restore failed, DATA left as it was: {exc.strerror or exc}") from exc
+        raise BackupError(T("restore failed, DATA left as it was: {error}", error=exc.strerror or exc)) from exc
     finally:
         for path in (tmp_db, Path(f"{tmp_db}-wal"), Path(f"{tmp_db}-shm")):
             path.unlink(missing_ok=True)
@@ -318,7 +323,7 @@ def _toml(data: bytes) -> dict[str, Any]:
     try:
         return tomllib.loads(data.decode("utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise BackupError(f"the configuration in the backup is not valid TOML: {exc}") from None
+        raise BackupError(T("the configuration in the backup is not valid TOML: {error}", error=exc)) from None
 
 
 def _known_revision(revision: str) -> bool:

@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy import select
 
 from controller.core.vocabulary import EventType, PersonStatus
+from controller.i18n import T
 from controller.ops.backup_format import ACTOR, BackupError
 from controller.store import audit
 from controller.store.models import PinCredential, User
@@ -43,7 +44,7 @@ def read_people(path: Path) -> dict[str, tuple[str, bytes | None, set[int]]]:
             out[code][2].add(int(slot))
         return out
     except sqlite3.Error as exc:
-        raise BackupError(f"cannot read the current database {path}: {exc}") from exc
+        raise BackupError(T("cannot read the current database {path}: {error}", path=path, error=exc)) from exc
     finally:
         conn.close()
 
@@ -54,12 +55,13 @@ def refuse_if_in_use(path: Path) -> None:
     try:
         busy, _log, _done = conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
     except sqlite3.Error as exc:
-        raise BackupError(f"cannot checkpoint the current database {path}: {exc}") from exc
+        raise BackupError(T("cannot checkpoint the current database {path}: {error}", path=path, error=exc)) from exc
     finally:
         conn.close()
     wal = path.with_name(path.name + "-wal")
     if busy or (wal.exists() and wal.stat().st_size > 0):
-        raise BackupError(f"{path} is in use by another process; stop 'kunci web' (and the daemon) and retry")
+        raise BackupError(T("{path} is in use by another process; stop 'kunci web' (and the daemon) and retry",
+                            path=path))
 
 
 #: How far each status keeps a person out (a restore never lets someone back in).

@@ -25,6 +25,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from controller.errors import DataDirError
 from controller.fileio import atomic_write
+from controller.i18n import T
 
 logger = logging.getLogger(__name__)
 
@@ -66,7 +67,8 @@ def ensure_self_signed_cert(
     if cert_file.exists() or key_file.exists():
         present = cert_file if cert_file.exists() else key_file
         raise DataDirError(
-            f"{present} exists but its pair does not; remove it or restore the missing file (not overwritten)"
+            T("{present} exists but its pair does not; remove it or restore the missing file (not overwritten)",
+              present=present)
         )
     hosts = [h for h in hostnames if h and h.strip()]
     common_name = hosts[0].strip() if hosts else "localhost"
@@ -115,7 +117,7 @@ def ensure_self_signed_cert(
         atomic_write(key_file, key_pem, mode=0o600, replace=False)
         atomic_write(cert_file, cert.public_bytes(serialization.Encoding.PEM), mode=0o644, replace=False)
     except OSError as exc:
-        raise DataDirError(f"cannot write the TLS certificate: {exc}") from exc
+        raise DataDirError(T("cannot write the TLS certificate: {error}", error=exc)) from exc
     logger.info("created self-signed TLS certificate %s", cert_file)
     return True
 
@@ -125,7 +127,7 @@ def _load(cert_path: str | os.PathLike[str]) -> x509.Certificate:
     try:
         return x509.load_pem_x509_certificate(Path(cert_path).read_bytes())
     except (OSError, ValueError) as exc:
-        raise DataDirError(f"cannot read the TLS certificate {cert_path}: {exc}") from exc
+        raise DataDirError(T("cannot read the TLS certificate {path}: {error}", path=cert_path, error=exc)) from exc
 
 
 def cert_fingerprint_sha256(cert_path: str | os.PathLike[str]) -> str:

@@ -31,7 +31,7 @@ REPO = Path(__file__).resolve().parents[2]
 def errors_of(data: dict[str, Any]) -> list[str]:
     with pytest.raises(ConfigError) as info:
         parse_config(data)
-    return info.value.errors
+    return [str(e) for e in info.value.errors]
 
 
 # --- defaults ---------------------------------------------------------------------------------------
@@ -284,7 +284,7 @@ def test_toml_syntax_error_names_line_and_column(tmp_path: Path) -> None:
     path.write_text("[door]\nunlock_seconds = \n")
     with pytest.raises(ConfigError) as info:
         load_config(path)
-    assert info.value.errors == [f"{path}: not valid TOML: Invalid value (at line 2, column 18)"]
+    assert [str(e) for e in info.value.errors] == [f"{path}: not valid TOML: Invalid value (at line 2, column 18)"]
 
 
 def test_non_utf8_file_is_a_config_error(tmp_path: Path) -> None:

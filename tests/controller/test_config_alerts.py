@@ -11,7 +11,7 @@ from controller.errors import ConfigError
 def _errors(data: dict) -> list[str]:
     with pytest.raises(ConfigError) as caught:
         parse_config(data)
-    return caught.value.errors
+    return [str(e) for e in caught.value.errors]
 
 
 def test_defaults_send_nothing() -> None:

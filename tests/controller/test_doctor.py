@@ -115,7 +115,7 @@ def test_good_installation_with_running_daemon_passes(inst: Installation, runnin
     assert not_ok(findings) == {}, [f for f in findings if f.status is not Status.OK]
     assert exit_code(findings) == 0
     sensor = next(f for f in findings if f.check == "sensor")
-    assert "capacity 300" in sensor.message
+    assert "capacity 300" in str(sensor.message)
     # the command itself: one line per finding, exit 0
     assert main(["doctor", "--root", str(inst.root)]) == 0
     out = capsys.readouterr().out.splitlines()
@@ -130,7 +130,7 @@ def test_daemon_not_running_is_a_warning(inst: Installation) -> None:
     findings = doctor(inst)
     assert not_ok(findings) == {"daemon": Status.WARN}
     sensor = next(f for f in findings if f.check == "sensor")
-    assert sensor.status is Status.OK and "capacity 300" in sensor.message  # probed the simulator directly
+    assert sensor.status is Status.OK and "capacity 300" in str(sensor.message)  # probed the simulator directly
     assert exit_code(findings) == 1
     assert exit_code(findings, allow_warnings=True) == 0
 
@@ -282,14 +282,14 @@ def test_broken_installation_is_reported(inst: Installation, name: str, monkeypa
 def test_wrong_password_finding_names_the_setting(inst: Installation) -> None:
     findings = doctor(inst, probe=_sensor_with(_nothing, password=0x11111111))
     sensor = next(f for f in findings if f.check == "sensor")
-    assert "refused the configured password" in sensor.message
+    assert "refused the configured password" in str(sensor.message)
 
 
 def test_invalid_configuration_fails_and_skips_dependent_checks(inst: Installation) -> None:
     inst.set_config("unlock_seconds = 5.0", "unlock_seconds = 0.2")
     findings = doctor(inst)
     config = next(f for f in findings if f.check == "config")
-    assert config.status is Status.FAIL and "door.unlock_seconds" in config.message
+    assert config.status is Status.FAIL and "door.unlock_seconds" in str(config.message)
     assert "relay_pin" not in {f.check for f in findings}
     assert exit_code(findings, allow_warnings=True) == 1
 
@@ -334,7 +334,7 @@ def test_clock_rule(trust: str, simulated: bool, synced: bool | None, status: St
 def test_serial_getty_on_the_sensor_uart_fails() -> None:
     finding = check_serial_console(["console=tty1"], Path("/boot/firmware/cmdline.txt"), "/dev/serial0", True,
                                    ["serial-getty@ttyAMA0.service"])
-    assert finding.status is Status.FAIL and "systemctl disable --now serial-getty@ttyAMA0.service" in finding.fix
+    assert finding.status is Status.FAIL and "systemctl disable --now serial-getty@ttyAMA0.service" in str(finding.fix)
     usb = check_serial_console(["console=serial0,115200"], Path("c"), "/dev/ttyUSB0", True)
     assert usb.status is Status.OK  # a USB adapter is not the console's UART
 
@@ -342,7 +342,7 @@ def test_serial_getty_on_the_sensor_uart_fails() -> None:
 def test_pi4_without_disable_bt_warns() -> None:
     boot = parse_boot_config("enable_uart=1\n")
     finding = check_uart(boot, Path("/boot/firmware/config.txt"), "/dev/serial0", True, "Raspberry Pi 4 Model B Rev 1.4")
-    assert finding.status is Status.WARN and "dtoverlay=disable-bt" in finding.fix
+    assert finding.status is Status.WARN and "dtoverlay=disable-bt" in str(finding.fix)
     assert check_uart(parse_boot_config("enable_uart=1\ndtoverlay=disable-bt\n"), Path("c"), "/dev/serial0", True,
                       "Raspberry Pi 4 Model B Rev 1.4").status is Status.OK
 
@@ -357,7 +357,7 @@ def test_web_access_checks_the_owners_the_daemon_relies_on(inst: Installation) -
     assert check_web_access(inst.datadir, right).status is Status.OK
     foreign_db = Owners({DOOR_USER: me + 1, WEB_USER: me, "root": 0}, {GROUP: my_group, "root": 0})
     finding = check_web_access(inst.datadir, foreign_db)
-    assert finding.status is Status.FAIL and "kunci.db is not owned by kunci-door" in finding.message
+    assert finding.status is Status.FAIL and "kunci.db is not owned by kunci-door" in str(finding.message)
     foreign_web = Owners({DOOR_USER: me, WEB_USER: me + 1, "root": 0}, {GROUP: my_group, "root": 0})
     finding = check_web_access(inst.datadir, foreign_web)
-    assert finding.status is Status.FAIL and "web is not owned by kunci-web:kunci" in finding.message
+    assert finding.status is Status.FAIL and "web is not owned by kunci-web:kunci" in str(finding.message)
