@@ -30,6 +30,7 @@ from sqlalchemy.orm import Session
 from controller.config import Config
 from controller.core.vocabulary import RECORDABLE_EVENTS, EventType, PersonStatus
 from controller.errors import InvalidInput, PolicyRefused
+from controller.i18n import T
 from controller.store import audit, door_settings, people, people_import, pins, staff, validation, visitors
 from controller.store import review as access_review
 
@@ -81,11 +82,11 @@ def run(session: Session, name: str, params: Any, ctx: OpContext) -> dict[str, A
     caller then rolls back, so a refused change leaves nothing behind.
     """
     if not isinstance(name, str) or name not in OPERATIONS:
-        raise InvalidInput(f"unknown admin operation {str(name)[:40]!r}")
+        raise InvalidInput(T("unknown admin operation {name}", name=repr(str(name)[:40])))
     if params is None:
         params = {}
     if not isinstance(params, dict):
-        raise InvalidInput("the parameters of an admin operation are a JSON object")
+        raise InvalidInput(T("the parameters of an admin operation are a JSON object"))
     return OPERATIONS[name](session, ctx, params)
 
 
@@ -97,7 +98,7 @@ def _text(params: dict[str, Any], key: str, *, required: bool = True) -> str | N
     if value is None and not required:
         return None
     if not isinstance(value, str):
-        raise InvalidInput(f"{key} must be text")
+        raise InvalidInput(T("{key} must be text", key=key))
     return value
 
 
@@ -106,24 +107,24 @@ def _day(params: dict[str, Any], key: str) -> date | None:
     if value is None or value == "":
         return None
     if not isinstance(value, str):
-        raise InvalidInput(f"{key} must be a date like 2026-03-01")
+        raise InvalidInput(T("{key} must be a date like 2026-03-01", key=key))
     try:
         return date.fromisoformat(value)
     except ValueError:
-        raise InvalidInput(f"{key} must be a date like 2026-03-01") from None
+        raise InvalidInput(T("{key} must be a date like 2026-03-01", key=key)) from None
 
 
 def _flag(params: dict[str, Any], key: str) -> bool:
     value = params.get(key, False)
     if not isinstance(value, bool):
-        raise InvalidInput(f"{key} must be true or false")
+        raise InvalidInput(T("{key} must be true or false", key=key))
     return value
 
 
 def _person_fields(params: dict[str, Any], *, only_given: bool) -> dict[str, Any]:
     unknown = set(params) - set(PERSON_FIELDS) - {"user"}
     if unknown:
-        raise InvalidInput(f"unknown field {sorted(unknown)[0][:40]!r}")
+        raise InvalidInput(T("unknown field {field}", field=repr(sorted(unknown)[0][:40])))
     parsers: dict[str, Callable[[dict[str, Any], str], Any]] = {
         "name": lambda p, k: _text(p, k, required=False),
         "agreement_signed_on": _day,
@@ -138,7 +139,7 @@ def _person_fields(params: dict[str, Any], *, only_given: bool) -> dict[str, Any
 
 def _pepper(ctx: OpContext) -> bytes:
     if ctx.pepper is None:
-        raise PolicyRefused("issuing a PIN needs the PIN pepper: run this as the door daemon's account")
+        raise PolicyRefused(T("issuing a PIN needs the PIN pepper: run this as the door daemon's account"))
     return ctx.pepper
 
 
@@ -187,11 +188,11 @@ def _user_reset_pin(session: Session, ctx: OpContext, params: dict[str, Any]) ->
 @operation("user.issue_duress_pin")
 def _user_duress_pin(session: Session, ctx: OpContext, params: dict[str, Any]) -> dict[str, Any]:
     if not ctx.config.pin.duress_pins:
-        raise PolicyRefused("duress PINs are off: set [pin] duress_pins = true in the configuration first")
+        raise PolicyRefused(T("duress PINs are off: set [pin] duress_pins = true in the configuration first"))
     code = validation.validate_code(_text(params, "user"))
     user = people.get_user(session, code)
     if user.status == "revoked":
-        raise PolicyRefused(f"{code} is revoked: a revoked person gets no new credential")
+        raise PolicyRefused(T("{code} is revoked: a revoked person gets no new credential", code=code))
     pin = pins.issue_duress_pin(session, _pepper(ctx), user, ctx.config.pin.length_digits)
     audit.record(session, EventType.ADMIN_DURESS_PIN_ISSUED, actor=ctx.actor, user=code)
     return {"code": code, "duress_pin": pin}
@@ -202,7 +203,7 @@ def _visitor_add(session: Session, ctx: OpContext, params: dict[str, Any]) -> di
     """A visitor until now + hours or days, with a one-off PIN (:mod:`controller.store.visitors`)."""
     unknown = set(params) - {"name", "hours", "days", "escort_group", "group"}
     if unknown:
-        raise InvalidInput(f"unknown field {sorted(unknown)[0][:40]!r}")
+        raise InvalidInput(T("unknown field {field}", field=repr(sorted(unknown)[0][:40])))
     user, pin = visitors.add_visitor(
         session, _pepper(ctx), name=_text(params, "name", required=False),
         visit=visitors.parse_length(params.get("hours"), params.get("days")), now=ctx.now, actor=ctx.actor,
@@ -272,12 +273,13 @@ def _review_sign_off(session: Session, ctx: OpContext, params: dict[str, Any]) -
     """
     note = (_text(params, "note", required=False) or "").strip()
     if len(note) > REVIEW_NOTE_MAX_LENGTH or not all(ch.isprintable() for ch in note):
-        raise InvalidInput(f"the note must be printable text of at most {REVIEW_NOTE_MAX_LENGTH} characters")
+        raise InvalidInput(T("the note must be printable text of at most {max_length} characters",
+                                 max_length=REVIEW_NOTE_MAX_LENGTH))
     counts = params.get("counts")
     keys = ("dormant_credentials", "old_agreements", "expired_active")
     if not isinstance(counts, dict) or set(counts) != set(keys) or not all(
             isinstance(counts[k], int) and not isinstance(counts[k], bool) and counts[k] >= 0 for k in keys):
-        raise InvalidInput(f"counts must give {', '.join(keys)} as whole numbers")
+        raise InvalidInput(T("counts must give {keys} as whole numbers", keys=", ".join(keys)))
     settings = ctx.config.review
     detail = {**{k: counts[k] for k in keys}, "note": note, "dormant_days": settings.dormant_days,
               "agreement_max_age_days": settings.agreement_max_age_days}
@@ -292,10 +294,10 @@ def _review_suspend(session: Session, ctx: OpContext, params: dict[str, Any]) ->
     People who no longer qualify are skipped and returned as such."""
     days = ctx.config.review.auto_suspend_dormant_days
     if days <= 0:
-        raise PolicyRefused("automatic suspension is off (set review.auto_suspend_dormant_days above 0)")
+        raise PolicyRefused(T("automatic suspension is off (set review.auto_suspend_dormant_days above 0)"))
     codes = params.get("users")
     if not isinstance(codes, list) or not all(isinstance(c, str) for c in codes):
-        raise InvalidInput("users must be a list of person codes")
+        raise InvalidInput(T("users must be a list of person codes"))
     tz = ZoneInfo(ctx.config.site.timezone)
     suspended, skipped = [], []
     for code in dict.fromkeys(validation.validate_code(c) for c in codes):
@@ -316,10 +318,10 @@ def _review_suspend(session: Session, ctx: OpContext, params: dict[str, Any]) ->
 def _event_record(session: Session, ctx: OpContext, params: dict[str, Any]) -> dict[str, Any]:
     kind = _text(params, "type")
     if kind not in RECORDABLE_EVENT_TYPES:
-        raise InvalidInput("that event type cannot be recorded from outside the daemon")
+        raise InvalidInput(T("that event type cannot be recorded from outside the daemon"))
     detail = params.get("detail")
     if detail is not None and not isinstance(detail, dict):
-        raise InvalidInput("detail must be a JSON object")
+        raise InvalidInput(T("detail must be a JSON object"))
     audit.record(session, kind, actor=ctx.actor, detail=detail)
     return {}
 

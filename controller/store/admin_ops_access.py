@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from controller.errors import InvalidInput, PolicyRefused
+from controller.i18n import T
 from controller.store import schedules
 from controller.store.admin_ops import OpContext, _day, _flag, _text, operation
 
@@ -47,8 +48,8 @@ def _group_rename(session: Session, ctx: OpContext, params: dict[str, Any]) -> d
     configuration would then name a group that does not exist, and nobody could enter in a lockdown)."""
     name = _text(params, "group")
     if name and name == ctx.config.door.lockdown_override_group:
-        raise PolicyRefused("the configuration names this group as [door] lockdown_override_group: change the "
-                            "configuration first, or nobody could enter during a lockdown")
+        raise PolicyRefused(T("the configuration names this group as [door] lockdown_override_group: change the "
+                              "configuration first, or nobody could enter during a lockdown"))
     group = schedules.rename_group(session, name, _text(params, "new_name"), actor=ctx.actor)
     return {"group": group.name}
 
@@ -63,7 +64,7 @@ def _group_delete(session: Session, ctx: OpContext, params: dict[str, Any]) -> d
 def _schedule_add(session: Session, ctx: OpContext, params: dict[str, Any]) -> dict[str, Any]:
     windows = params.get("windows")
     if not isinstance(windows, list):
-        raise InvalidInput("windows must be a list of [weekday, start minute, end minute]")
+        raise InvalidInput(T("windows must be a list of [weekday, start minute, end minute]"))
     schedule = schedules.add_schedule(session, _text(params, "name"), windows,
                                    _flag(params, "allow_on_holidays"), actor=ctx.actor)
     return {"schedule": schedule.name}
@@ -75,10 +76,10 @@ def _schedule_update(session: Session, ctx: OpContext, params: dict[str, Any]) -
     ``null`` key leaves that part as it is."""
     unknown = set(params) - {"name", "windows", "allow_on_holidays", "new_name"}
     if unknown:
-        raise InvalidInput(f"unknown field {min(unknown)[:40]!r}")
+        raise InvalidInput(T("unknown field {field}", field=repr(min(unknown)[:40])))
     windows = params.get("windows")
     if windows is not None and not isinstance(windows, list):
-        raise InvalidInput("windows must be a list of [weekday, start minute, end minute]")
+        raise InvalidInput(T("windows must be a list of [weekday, start minute, end minute]"))
     allow = _flag(params, "allow_on_holidays") if params.get("allow_on_holidays") is not None else None
     schedule = schedules.update_schedule(session, _text(params, "name"), windows=windows, allow_on_holidays=allow,
                                          new_name=_text(params, "new_name", required=False), actor=ctx.actor)
@@ -95,7 +96,7 @@ def _schedule_delete(session: Session, ctx: OpContext, params: dict[str, Any]) -
 def _holiday_add(session: Session, ctx: OpContext, params: dict[str, Any]) -> dict[str, Any]:
     day = _day(params, "day")
     if day is None:
-        raise InvalidInput("day must be a date like 2026-03-01")
+        raise InvalidInput(T("{key} must be a date like 2026-03-01", key="day"))
     schedules.add_holiday(session, day, _text(params, "name"), actor=ctx.actor)
     return {"day": day.isoformat()}
 
@@ -104,6 +105,6 @@ def _holiday_add(session: Session, ctx: OpContext, params: dict[str, Any]) -> di
 def _holiday_delete(session: Session, ctx: OpContext, params: dict[str, Any]) -> dict[str, Any]:
     day = _day(params, "day")
     if day is None:
-        raise InvalidInput("day must be a date like 2026-03-01")
+        raise InvalidInput(T("{key} must be a date like 2026-03-01", key="day"))
     schedules.delete_holiday(session, day, actor=ctx.actor)
     return {}

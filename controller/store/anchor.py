@@ -38,7 +38,9 @@ from pathlib import Path
 from sqlalchemy import event as sa_event
 from sqlalchemy.orm import Session
 
+from controller.errors import InvalidInput
 from controller.fileio import fsync_dir
+from controller.i18n import T
 from controller.paths import DataDir
 from controller.store import audit, audit_verify, chain_check, chain_heads
 from controller.timefmt import iso_utc, utcnow
@@ -248,6 +250,6 @@ def read_anchor_file(path: Path) -> tuple[int, str]:
     try:
         text = path.read_text(encoding="utf-8", errors="replace")
     except OSError as exc:
-        raise ValueError(f"cannot read {path}: {exc.strerror or exc}") from None
+        raise InvalidInput(T("cannot read {path}: {reason}", path=path, reason=exc.strerror or exc)) from None
     newest_head = max(chain_heads.parse_collected(text, str(path)).heads, key=lambda h: h.seq)
     return newest_head.seq, newest_head.mac

@@ -34,6 +34,7 @@ from sqlalchemy.orm import Session
 
 from controller.canonical import canonical_json
 from controller.errors import InvalidInput, StoreError
+from controller.i18n import T
 from controller.paths import DataDir
 from controller.store.chain_check import FIELDS, GENESIS_MAC, canonical_fields
 from controller.store.models import Door, Event, User
@@ -85,11 +86,11 @@ def _detail_text(detail: Mapping[str, Any] | None) -> str | None:
     if detail is None:
         return None
     if not isinstance(detail, Mapping):
-        raise InvalidInput("event detail must be a JSON object")
+        raise InvalidInput(T("event detail must be a JSON object"))
     try:
         return canonical_json(dict(detail))
     except (TypeError, ValueError) as exc:
-        raise InvalidInput("event detail must be JSON-serialisable") from exc
+        raise InvalidInput(T("event detail must be JSON-serialisable")) from exc
 
 
 def _new_event(
@@ -105,7 +106,7 @@ def _new_event(
     time: datetime | None,
 ) -> Event:
     if not type:
-        raise InvalidInput("event type is empty")
+        raise InvalidInput(T("event type is empty"))
     return Event(
         time=iso_utc(time if time is not None else utcnow()),
         type=type,
@@ -313,7 +314,8 @@ class SealerLock:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o640)
         except OSError as exc:
-            raise StoreError(f"cannot open sealer lock {self.path}: {exc.strerror}") from exc
+            raise StoreError(T("cannot open sealer lock {path}: {reason}", path=self.path,
+                               reason=exc.strerror)) from exc
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -321,7 +323,7 @@ class SealerLock:
             return False
         except OSError as exc:
             os.close(fd)
-            raise StoreError(f"cannot lock {self.path}: {exc.strerror}") from exc
+            raise StoreError(T("cannot lock {path}: {reason}", path=self.path, reason=exc.strerror)) from exc
         os.ftruncate(fd, 0)
         os.write(fd, f"{os.getpid()}\n".encode("ascii"))
         self._fd = fd
@@ -339,7 +341,7 @@ class SealerLock:
 
     def __enter__(self) -> SealerLock:
         if not self.try_acquire():
-            raise StoreError(f"another process holds {self.path} (is the daemon running?)")
+            raise StoreError(T("another process holds {path} (is the daemon running?)", path=self.path))
         return self
 
     def __exit__(

@@ -31,6 +31,7 @@ from typing import Any, Protocol
 from controller.canonical import canonical_bytes
 from controller.core.vocabulary import EventType
 from controller.errors import InvalidInput, StoreError
+from controller.i18n import T
 
 #: The chain's predecessor of seq 1.
 GENESIS_MAC = bytes(32)
@@ -136,9 +137,9 @@ def _start_walk(start: tuple[int, str] | None) -> _Walk:
     try:
         prev_mac = bytes.fromhex(start[1])
     except ValueError:
-        raise InvalidInput("the start anchor MAC must be hexadecimal") from None
+        raise InvalidInput(T("the start anchor MAC must be hexadecimal")) from None
     if start[0] < 0 or len(prev_mac) != len(GENESIS_MAC):
-        raise InvalidInput("the start anchor must be (seq >= 0, 64 hexadecimal characters)")
+        raise InvalidInput(T("the start anchor must be (seq >= 0, 64 hexadecimal characters)"))
     return _Walk(start[0] + 1, prev_mac)
 
 
@@ -356,8 +357,8 @@ def _newest_in(path: Path) -> KeptHead | None:
     except FileNotFoundError:
         return None
     except OSError as exc:
-        raise StoreError(f"cannot read the anchor file {path}: {exc.strerror or exc} "
-                         "(run as the door daemon's account)") from exc
+        raise StoreError(T("cannot read the anchor file {path}: {reason} (run as the door daemon's account)",
+                           path=path, reason=exc.strerror or exc)) from exc
     return heads[-1] if heads else None
 
 

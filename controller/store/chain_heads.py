@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from controller.errors import InvalidInput
+from controller.i18n import T
 from controller.store.chain_check import GENESIS_MAC, Reader, stored_head
 
 #: The line an alarm e-mail carries (docs/alerts.md); the e-mail sink writes it with these words.
@@ -58,13 +59,15 @@ def _head(seq: Any, mac: Any, where: str, number: int) -> PublishedHead:
     if isinstance(seq, str) and re.fullmatch(r"-?\d+", seq.strip()):
         seq = int(seq)
     if isinstance(seq, bool) or not isinstance(seq, int):
-        raise InvalidInput(f"{where}: the head's seq must be a whole number, not {seq!r}")
+        raise InvalidInput(T("{source} line {line}: the head's seq must be a whole number, not {value}",
+                             source=where, line=number, value=repr(seq)))
     if seq < 0:
-        raise InvalidInput(f"{where}: the head's seq must not be negative ({seq})")
+        raise InvalidInput(T("{source} line {line}: the head's seq must not be negative ({seq})",
+                             source=where, line=number, seq=seq))
     text = mac.strip().lower() if isinstance(mac, str) else ""
     if len(text) != 2 * len(GENESIS_MAC) or not re.fullmatch(r"[0-9a-f]+", text):
-        raise InvalidInput(f"{where}: the head's mac must be {2 * len(GENESIS_MAC)} hexadecimal characters, "
-                           f"not {mac!r}")
+        raise InvalidInput(T("{source} line {line}: the head's mac must be {length} hexadecimal characters, "
+                             "not {value}", source=where, line=number, length=2 * len(GENESIS_MAC), value=repr(mac)))
     return PublishedHead(seq, text, number)
 
 
@@ -73,19 +76,21 @@ def _from_object(obj: Any, where: str, number: int) -> PublishedHead | None:
     ``anchor``; ``None`` for an object that carries none (a state or availability message, a message
     queued before the first event has ``"head": null``)."""
     if not isinstance(obj, dict):
-        raise InvalidInput(f"{where}: JSON that is not an object holds no head")
+        raise InvalidInput(T("{source} line {line}: JSON that is not an object holds no head", source=where,
+                             line=number))
     for key in ("head", "anchor"):
         if key in obj:
             inner = obj[key]
             if inner is None:
                 return None
             if not isinstance(inner, dict):
-                raise InvalidInput(f"{where}: \"{key}\" must be an object {{\"seq\": N, \"mac\": \"HEX\"}}")
+                raise InvalidInput(T("{source} line {line}: \"{key}\" must be an object {example}", source=where,
+                                     line=number, key=key, example='{"seq": N, "mac": "HEX"}'))
             return _head(inner.get("seq"), inner.get("mac"), where, number)
     if "mac" in obj:
         return _head(obj.get("seq"), obj["mac"], where, number)
     if "seq" in obj and "kind" not in obj and "type" not in obj:
-        raise InvalidInput(f"{where}: a seq without its mac is no head")
+        raise InvalidInput(T("{source} line {line}: a seq without its mac is no head", source=where, line=number))
     return None
 
 
@@ -93,7 +98,7 @@ def _json_line(text: str, where: str, number: int) -> PublishedHead | None:
     try:
         obj = json.loads(text)
     except ValueError:
-        raise InvalidInput(f"{where}: not valid JSON") from None
+        raise InvalidInput(T("{source} line {line}: not valid JSON", source=where, line=number)) from None
     return _from_object(obj, where, number)
 
 
@@ -116,9 +121,10 @@ def _parse_line(text: str, where: str, number: int) -> tuple[PublishedHead | Non
             return None, True
     if _TOPIC_LINE.match(text + " -") and " " not in text:  # an empty retained message (a removed config)
         return None, True
-    raise InvalidInput(f"{where}: holds no anchor head: {text[:60]!r} (expected a published message, "
-                       "{\"seq\": N, \"mac\": \"HEX\"}, a mosquitto_sub -v line, 'Log head: seq=N mac=HEX', "
-                       "an anchor-file line or SEQ:MAC)")
+    raise InvalidInput(T("{source} line {line}: holds no anchor head: {text} (expected a published message, "
+                         "{example}, a mosquitto_sub -v line, 'Log head: seq=N mac=HEX', an anchor-file line "
+                         "or SEQ:MAC)",
+                         source=where, line=number, text=repr(text[:60]), example='{"seq": N, "mac": "HEX"}'))
 
 
 def parse_collected(text: str, source: str) -> CollectedHeads:
@@ -144,7 +150,7 @@ def parse_collected(text: str, source: str) -> CollectedHeads:
         line = raw.strip()
         if not line:
             continue
-        where = f"{source} line {number}"
+        where = source  # messages name it with the line number
         if first:
             first = False
             export = _CSV_HEADER.match(line) or _CSV_EXPORT.match(line)
@@ -160,7 +166,8 @@ def parse_collected(text: str, source: str) -> CollectedHeads:
             heads.append(head)
         skipped += skip
     if not heads:
-        raise InvalidInput(f"{source} holds no anchor head ({skipped} messages without one)")
+        raise InvalidInput(T("{source} holds no anchor head ({skipped} messages without one)", source=source,
+                             skipped=skipped))
     return CollectedHeads(source, tuple(heads), skipped)
 
 

@@ -30,6 +30,7 @@ from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from controller.errors import DataLost, StoreError
+from controller.i18n import T
 from controller.paths import DataDir
 from controller.store.revision import MIGRATIONS_DIR, shipped_head  # Alembic's env.py and versions/; re-exported
 
@@ -144,7 +145,7 @@ def upgrade_database(engine_or_url: Engine | str, revision: str = "head") -> tup
             command.upgrade(cfg, revision)
         after = database_revision(engine)
     except SQLAlchemyError as exc:
-        raise StoreError(f"database migration failed: {_short(exc)}") from exc
+        raise StoreError(T("database migration failed: {reason}", reason=_short(exc))) from exc
     finally:
         if isinstance(engine_or_url, str):
             engine.dispose()
@@ -210,23 +211,23 @@ def refuse_non_database(path: Path) -> None:
     if not path.exists():
         return
     if not path.is_file():
-        raise StoreError(f"{path} is not a regular file; move it aside")
+        raise StoreError(T("{path} is not a regular file; move it aside", path=path))
     if path.stat().st_size == 0:
         return
     uri = f"file:{quote(str(path))}?mode=ro"
     try:
         probe = sqlite3.connect(uri, uri=True, timeout=5.0)
     except sqlite3.Error as exc:
-        raise StoreError(f"cannot read database file {path}: {exc}") from exc
+        raise StoreError(T("cannot read database file {path}: {reason}", path=path, reason=exc)) from exc
     try:
         probe.execute("PRAGMA schema_version").fetchone()
     except sqlite3.DatabaseError as exc:
         if "not a database" in str(exc) or "malformed" in str(exc):
-            raise StoreError(
-                f"{path} is not a SQLite database (corrupt or a different file); "
-                "it was left untouched: move it aside or restore it from a backup"
-            ) from exc
-        raise StoreError(f"cannot read database file {path}: {exc}") from exc
+            raise StoreError(T(
+                "{path} is not a SQLite database (corrupt or a different file); "
+                "it was left untouched: move it aside or restore it from a backup", path=path
+            )) from exc
+        raise StoreError(T("cannot read database file {path}: {reason}", path=path, reason=exc)) from exc
     finally:
         probe.close()
 
@@ -241,7 +242,7 @@ def _create_private(path: Path) -> None:
     except FileExistsError:
         return
     except OSError as exc:
-        raise StoreError(f"cannot create database file {path}: {exc.strerror}") from exc
+        raise StoreError(T("cannot create database file {path}: {reason}", path=path, reason=exc.strerror)) from exc
     os.fchmod(fd, DB_FILE_MODE)
     os.close(fd)
 
@@ -265,15 +266,21 @@ def _is_empty(path: Path) -> bool:
 
 def _refuse_lost_database(datadir: DataDir, path: Path) -> None:
     """A missing or empty database file: say whether it was lost (restore) or never made (init)."""
-    state = "missing" if not path.exists() else "empty (0 bytes)"
-    if datadir.initialised():
-        raise DataLost(
-            f"the database {path} is {state}, but {datadir.root} is an initialised data directory "
+    if datadir.initialised() and not path.exists():
+        raise DataLost(T(
+            "the database {path} is missing, but {root} is an initialised data directory "
             "(its secrets or anchor file exist): the door's people and entry log were lost, this is not a new "
             "installation. Restore the newest backup (docs/backup.md: 'kunci backup restore'); nothing was "
-            "created. Only if there is no backup: 'kunci init --new-database' starts an empty database on purpose"
-        )
-    raise StoreError(f"there is no database at {path}; run 'kunci init' first")
+            "created. Only if there is no backup: 'kunci init --new-database' starts an empty database on purpose",
+            path=path, root=datadir.root))
+    if datadir.initialised():
+        raise DataLost(T(
+            "the database {path} is empty (0 bytes), but {root} is an initialised data directory "
+            "(its secrets or anchor file exist): the door's people and entry log were lost, this is not a new "
+            "installation. Restore the newest backup (docs/backup.md: 'kunci backup restore'); nothing was "
+            "created. Only if there is no backup: 'kunci init --new-database' starts an empty database on purpose",
+            path=path, root=datadir.root))
+    raise StoreError(T("there is no database at {path}; run 'kunci init' first", path=path))
 
 
 def require_existing_database(datadir: DataDir, path: Path) -> None:
@@ -312,7 +319,7 @@ def open_database(
         if database and database != ":memory:" and not database.startswith("file:"):
             path = Path(database)
             if not path.parent.is_dir():
-                raise StoreError(f"database directory {path.parent} does not exist; run 'kunci init'")
+                raise StoreError(T("database directory {path} does not exist; run 'kunci init'", path=path.parent))
             refuse_non_database(path)
             if _is_empty(path) and not create:
                 _refuse_lost_database(datadir, path)
@@ -324,12 +331,13 @@ def open_database(
             conn.execute(text(probe))
     except SQLAlchemyError as exc:
         engine.dispose()
-        raise StoreError(f"cannot open database {make_url(url).render_as_string()}: {_short(exc)}") from exc
+        raise StoreError(T("cannot open database {url}: {reason}", url=make_url(url).render_as_string(),
+                           reason=_short(exc))) from exc
     if quick_check:
         result = check_integrity(engine)
         if result != "ok":
             engine.dispose()
-            raise StoreError(f"database integrity check failed: {result.splitlines()[0]}")
+            raise StoreError(T("database integrity check failed: {result}", result=result.splitlines()[0]))
     return engine
 
 

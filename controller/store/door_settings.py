@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 from controller.core.policy import DoorMode
 from controller.core.vocabulary import EventType
 from controller.errors import InvalidInput, NotFound
+from controller.i18n import T
 from controller.store import audit, validation
 from controller.store.models import Door
 
@@ -34,14 +35,14 @@ def _door(session: Session, name: str) -> Door:
     if row is None:
         row = session.scalars(select(Door).order_by(Door.id).limit(1)).first()
     if row is None:
-        raise NotFound("the database has no door row; run `kunci init` again")
+        raise NotFound(T("the database has no door row; run `kunci init` again"))
     return row
 
 
 def set_mode(session: Session, door_name: str, mode: str, actor: str) -> DoorChange:
     """Set the door's mode (``pin``, ``finger``, ``pin_or_finger``, ``pin_and_finger``)."""
     if mode not in set(DoorMode):
-        raise InvalidInput(f"the door mode must be one of: {', '.join(m.value for m in DoorMode)}")
+        raise InvalidInput(T("the door mode must be one of: {modes}", modes=", ".join(m.value for m in DoorMode)))
     row = _door(session, door_name)
     if row.mode == mode:
         return DoorChange(row.name, False)

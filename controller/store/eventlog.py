@@ -29,6 +29,7 @@ from sqlalchemy.orm import Session
 
 from controller.core.vocabulary import EventType
 from controller.errors import InvalidInput
+from controller.i18n import T
 from controller.store import audit
 from controller.store.models import Event
 from controller.timefmt import iso_utc, utcnow
@@ -105,7 +106,7 @@ def _apply(stmt: Select[Any], f: EventFilter) -> Select[Any]:
         stmt = stmt.where(Event.user_code == f.user)
     if f.result is not None:
         if f.result not in RESULT_TYPES:
-            raise InvalidInput("result must be 'granted' or 'denied'")
+            raise InvalidInput(T("result must be 'granted' or 'denied'"))
         stmt = stmt.where(Event.type == RESULT_TYPES[f.result])
     if f.reason is not None:
         stmt = stmt.where(Event.reason == f.reason)
@@ -116,7 +117,7 @@ def _apply(stmt: Select[Any], f: EventFilter) -> Select[Any]:
             # A family like "admin.*": a range on the (type, id) index; LIKE would not use it.
             prefix = f.type[:-1]
             if not prefix:
-                raise InvalidInput("type '*' matches everything; leave the type filter out instead")
+                raise InvalidInput(T("type '*' matches everything; leave the type filter out instead"))
             upper = prefix[:-1] + chr(ord(prefix[-1]) + 1)
             stmt = stmt.where(Event.type >= prefix, Event.type < upper)
         else:
@@ -126,7 +127,7 @@ def _apply(stmt: Select[Any], f: EventFilter) -> Select[Any]:
 
 def _check_limit(limit: int) -> int:
     if not 1 <= limit <= MAX_PAGE:
-        raise InvalidInput(f"limit must be between 1 and {MAX_PAGE}")
+        raise InvalidInput(T("limit must be between 1 and {max}", max=MAX_PAGE))
     return limit
 
 

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from controller.errors import SecretsError
 from controller.fileio import atomic_write
+from controller.i18n import T, Text
 from controller.paths import DataDir
 
 logger = logging.getLogger(__name__)
@@ -44,7 +45,7 @@ def create_secrets(datadir: DataDir) -> list[Path]:
     except FileExistsError:
         pass
     except OSError as exc:
-        raise SecretsError(f"cannot create {sdir}: {exc.strerror}") from exc
+        raise SecretsError(T("cannot create {path}: {reason}", path=sdir, reason=exc.strerror)) from exc
     for path in (datadir.pepper_file, datadir.audit_key_file):
         if _write_new_secret(path):
             created.append(path)
@@ -58,32 +59,60 @@ def _write_new_secret(path: Path) -> bool:
     except FileExistsError:
         return False
     except OSError as exc:
-        raise SecretsError(f"cannot write {path}: {exc.strerror}") from exc
+        raise SecretsError(T("cannot write {path}: {reason}", path=path, reason=exc.strerror)) from exc
     logger.info("created secret file %s", path)
     return True
 
 
-def read_private(path: Path, what: str, limit: int, *, missing: str = "") -> bytes:
+#: Each secret's refusals, written out whole so each reads naturally in every language ({path}: the file).
+_REFUSALS: dict[str, dict[str, Text]] = {
+    "pepper": {
+        "missing": T("pepper {path} is missing; run 'kunci init' or restore it from the backup"),
+        "open": T("cannot open pepper {path}: {reason}"),
+        "irregular": T("pepper {path} is not a regular file"),
+        "mode": T("pepper {path} has unsafe permissions (mode {mode}); fix with: chmod 600 {path}"),
+        "length": T("pepper {path} has the wrong length (expected {length} bytes); restore it from the backup"),
+    },
+    "audit key": {
+        "missing": T("audit key {path} is missing; run 'kunci init' or restore it from the backup"),
+        "open": T("cannot open audit key {path}: {reason}"),
+        "irregular": T("audit key {path} is not a regular file"),
+        "mode": T("audit key {path} has unsafe permissions (mode {mode}); fix with: chmod 600 {path}"),
+        "length": T("audit key {path} has the wrong length (expected {length} bytes); restore it from the backup"),
+    },
+    "secret file": {
+        "missing": T("secret file {path} is missing"),
+        "open": T("cannot open secret file {path}: {reason}"),
+        "irregular": T("secret file {path} is not a regular file"),
+        "mode": T("secret file {path} has unsafe permissions (mode {mode}); fix with: chmod 600 {path}"),
+    },
+}
+
+
+def _refusal(what: str, problem: str, **values: object) -> SecretsError:
+    """The refusal ``problem`` for the secret ``what`` (a key of :data:`_REFUSALS`; others read as a secret file)."""
+    return SecretsError(Text(_REFUSALS.get(what, _REFUSALS["secret file"])[problem].msgid, **values))
+
+
+def read_private(path: Path, what: str, limit: int) -> bytes:
     """Up to ``limit`` bytes of ``path``, a regular file (no symlink followed) with mode 0600 or 0400.
 
-    Raises :class:`SecretsError` naming ``what``, the path and the fix otherwise (``missing``: what to do
-    when it does not exist). The mode is checked on the open file, so it cannot change in between.
+    Raises :class:`SecretsError` naming ``what`` (``pepper``, ``audit key`` or ``secret file``), the path and
+    the fix otherwise. The mode is checked on the open file, so it cannot change in between.
     """
     try:
         fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
     except FileNotFoundError:
-        raise SecretsError(f"{what} {path} is missing" + (f"; {missing}" if missing else "")) from None
+        raise _refusal(what, "missing", path=path) from None
     except OSError as exc:
-        raise SecretsError(f"cannot open {what} {path}: {exc.strerror}") from exc
+        raise _refusal(what, "open", path=path, reason=exc.strerror) from exc
     try:
         st = os.fstat(fd)
         if not stat.S_ISREG(st.st_mode):
-            raise SecretsError(f"{what} {path} is not a regular file")
+            raise _refusal(what, "irregular", path=path)
         fmode = stat.S_IMODE(st.st_mode)
         if fmode not in _ALLOWED_FILE_MODES:
-            raise SecretsError(
-                f"{what} {path} has unsafe permissions (mode {fmode:04o}); fix with: chmod 600 {path}"
-            )
+            raise _refusal(what, "mode", path=path, mode=format(fmode, "04o"))
         return os.read(fd, limit)
     finally:
         os.close(fd)
@@ -94,19 +123,15 @@ def _load(datadir: DataDir, path: Path, what: str) -> bytes:
     try:
         dmode = stat.S_IMODE(sdir.stat().st_mode)
     except FileNotFoundError:
-        raise SecretsError(f"{sdir} does not exist; run 'kunci init'") from None
+        raise SecretsError(T("{path} does not exist; run 'kunci init'", path=sdir)) from None
     except OSError as exc:
-        raise SecretsError(f"cannot access {sdir}: {exc.strerror}") from exc
+        raise SecretsError(T("cannot access {path}: {reason}", path=sdir, reason=exc.strerror)) from exc
     if dmode & 0o077:
-        raise SecretsError(
-            f"{sdir} is accessible by group or others (mode {dmode:04o}); fix with: chmod 700 {sdir}"
-        )
-    data = read_private(path, what, SECRET_LENGTH + 1,
-                        missing="run 'kunci init' or restore it from the backup")
+        raise SecretsError(T("{path} is accessible by group or others (mode {mode}); fix with: chmod 700 {path}",
+                             path=sdir, mode=format(dmode, "04o")))
+    data = read_private(path, what, SECRET_LENGTH + 1)
     if len(data) != SECRET_LENGTH:
-        raise SecretsError(
-            f"{what} {path} has the wrong length (expected {SECRET_LENGTH} bytes); restore it from the backup"
-        )
+        raise _refusal(what, "length", path=path, length=SECRET_LENGTH)
     return data
 
 

@@ -13,6 +13,8 @@ import functools
 import unicodedata
 from importlib import resources
 
+from controller.i18n import T
+
 PASSWORD_MIN_LENGTH = 12
 PASSWORD_MAX_LENGTH = 1024
 
@@ -66,29 +68,29 @@ def _repeated_piece(password: str) -> bool:
 def check_password(password: str, username: str = "") -> list[str]:
     """Every problem with ``password`` for account ``username``, one line each; empty when acceptable.
 
-    The messages never repeat the password.
+    The messages are in the current language (:func:`controller.i18n.language`) and never repeat the password.
     """
     problems: list[str] = []
     pw = normalise_password(password)
     if len(pw) < PASSWORD_MIN_LENGTH:
-        problems.append(f"the password must have at least {PASSWORD_MIN_LENGTH} characters")
+        problems.append(str(T("the password must have at least {count} characters", count=PASSWORD_MIN_LENGTH)))
     if len(pw) > PASSWORD_MAX_LENGTH:
-        problems.append(f"the password must have at most {PASSWORD_MAX_LENGTH} characters")
+        problems.append(str(T("the password must have at most {count} characters", count=PASSWORD_MAX_LENGTH)))
         return problems  # the other checks are pointless on such input
     if "\x00" in pw:
-        problems.append("the password must not contain a NUL character")
+        problems.append(str(T("the password must not contain a NUL character")))
     lowered = pw.casefold()
     if not pw:
         return problems
     if len(set(pw)) == 1:
-        problems.append("the password is one character repeated")
+        problems.append(str(T("the password is one character repeated")))
     elif _repeated_piece(pw):
-        problems.append("the password is a short piece repeated")
+        problems.append(str(T("the password is a short piece repeated")))
     if lowered in common_passwords():
-        problems.append("the password is on the list of common passwords")
+        problems.append(str(T("the password is on the list of common passwords")))
     elif _is_keyboard_run(lowered):
-        problems.append("the password is a keyboard or alphabet run")
+        problems.append(str(T("the password is a keyboard or alphabet run")))
     user = username.casefold()
     if user and (lowered == user or (len(user) >= 3 and user in lowered)):
-        problems.append("the password must not contain the username")
+        problems.append(str(T("the password must not contain the username")))
     return problems

@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session, selectinload
 
 from controller.core.vocabulary import EventType, PersonStatus
 from controller.errors import InvalidInput, NotFound, PolicyRefused
+from controller.i18n import T, Text
 from controller.store import audit
 from controller.store.models import USER_STATUSES, AccessGroup, Event, User
 from controller.store.schedules import find_group, schedule_view
@@ -44,9 +45,15 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-AGREEMENT_REQUIRED = (
+AGREEMENT_REQUIRED = T(
     "a confidentiality agreement date is required before a person can be activated (site.require_agreement)"
 )
+#: "Already in that status", one message per status (each reads whole in every language).
+_ALREADY = {
+    PersonStatus.ACTIVE: T("{code} is already active"),
+    PersonStatus.SUSPENDED: T("{code} is already suspended"),
+    PersonStatus.REVOKED: T("{code} is already revoked"),
+}
 #: What ``set_status`` does for each target status, named as the admin event.
 STATUS_EVENTS = {
     PersonStatus.ACTIVE: EventType.ADMIN_USER_RESUMED,
@@ -144,7 +151,7 @@ def get_user(session: Session, code: str) -> User:
     clean = validate_code(code)
     user = session.scalars(select(User).where(User.code == clean)).one_or_none()
     if user is None:
-        raise NotFound(f"no person with code {clean}")
+        raise NotFound(T("no person with code {code}", code=clean))
     return user
 
 
@@ -161,12 +168,13 @@ def set_status(
     ``admin.user_resumed`` or ``admin.user_revoked``.
     """
     if status not in USER_STATUSES:
-        raise InvalidInput(f"the status must be one of: {', '.join(USER_STATUSES)}")
+        raise InvalidInput(T("the status must be one of: {statuses}", statuses=", ".join(USER_STATUSES)))
     user = get_user(session, code)
     if user.status == status:
-        raise InvalidInput(f"{user.code} is already {status}")
+        raise InvalidInput(Text(_ALREADY[status].msgid, code=user.code))
     if user.status == PersonStatus.REVOKED:
-        raise PolicyRefused(f"{user.code} is revoked; revocation is final (add the person again for a new code)")
+        raise PolicyRefused(T("{code} is revoked; revocation is final (add the person again for a new code)",
+                              code=user.code))
     if status == PersonStatus.ACTIVE and require_agreement and user.agreement_signed_on is None:
         raise PolicyRefused(AGREEMENT_REQUIRED)
     previous = user.status
@@ -260,7 +268,7 @@ def reset_pin(session: Session, pepper: bytes, code: str, length: int, actor: st
 
     user = get_user(session, code)
     if user.status == PersonStatus.REVOKED:
-        raise PolicyRefused(f"{user.code} is revoked; a revoked person cannot get a PIN")
+        raise PolicyRefused(T("{code} is revoked; a revoked person cannot get a PIN", code=user.code))
     kind = EventType.ADMIN_PIN_RESET if user.pin is not None else EventType.ADMIN_PIN_ISSUED
     pin = pins.issue_pin(session, pepper, user, length)
     audit.record(session, kind, user=user.code, actor=actor)
@@ -284,13 +292,13 @@ def list_users(
     (default 50) must be 1..1000. ``kind``: only ``staff`` or only ``visitor`` (default both).
     """
     if not 1 <= limit <= 1000:
-        raise InvalidInput("limit must be between 1 and 1000")
+        raise InvalidInput(T("limit must be between 1 and {max}", max=1000))
     stmt = select(User)
     if kind is not None:
         stmt = stmt.where(User.kind == kind)
     if status is not None:
         if status not in USER_STATUSES:
-            raise InvalidInput(f"the status must be one of: {', '.join(USER_STATUSES)}")
+            raise InvalidInput(T("the status must be one of: {statuses}", statuses=", ".join(USER_STATUSES)))
         stmt = stmt.where(User.status == status)
     if search:
         term = search.strip()[:NAME_MAX_LENGTH]

@@ -45,6 +45,7 @@ from sqlalchemy.orm import Session
 
 from controller.core.vocabulary import EventType, PersonStatus
 from controller.errors import InvalidInput, PolicyRefused
+from controller.i18n import T, Text
 from controller.store import audit, models, pins
 from controller.store.models import AccessGroup, PinCredential, User
 from controller.store.people import AGREEMENT_REQUIRED, next_code
@@ -69,10 +70,10 @@ class Problem:
     """One bad line: its number in the file (1 = the header) and why."""
 
     line: int
-    reason: str
+    reason: Text | str  # a Text: shown in the reader's language
 
     def __str__(self) -> str:
-        return f"line {self.line}: {self.reason}"
+        return str(T("line {line}: {reason}", line=self.line, reason=self.reason))
 
 
 @dataclass(frozen=True)
@@ -92,20 +93,22 @@ def parse_csv(text: str) -> tuple[list[list[Any]], list[Problem]]:
     with ``None`` for an absent column or empty cell.
     """
     if len(text.encode("utf-8", "surrogatepass")) > MAX_FILE_BYTES:
-        return [], [Problem(0, f"the file is larger than {MAX_FILE_BYTES // (1024 * 1024)} MiB")]
+        return [], [Problem(0, T("the file is larger than {size} MiB", size=MAX_FILE_BYTES // (1024 * 1024)))]
     reader = csv.reader(io.StringIO(text.removeprefix("\ufeff"), newline=""), strict=True)
     try:
         header = next(reader, None)
     except csv.Error as exc:
-        return [], [Problem(1, f"the header is not valid CSV ({exc})")]
+        return [], [Problem(1, T("the header is not valid CSV ({reason})", reason=exc))]
     if not header:
-        return [], [Problem(1, "the file needs a header row: " + ",".join(COLUMNS))]
+        return [], [Problem(1, T("the file needs a header row: {columns}", columns=",".join(COLUMNS)))]
     names = [h.strip().lower() for h in header]
-    problems = [Problem(1, f"column {n} appears twice") for n in sorted({n for n in names if names.count(n) > 1})]
-    problems += [Problem(1, f"unknown column {n[:40]!r} (columns: {', '.join(COLUMNS)})")
+    problems = [Problem(1, T("column {column} appears twice", column=n))
+                for n in sorted({n for n in names if names.count(n) > 1})]
+    problems += [Problem(1, T("unknown column {column} (columns: {columns})", column=repr(n[:40]),
+                              columns=", ".join(COLUMNS)))
                  for n in names if n not in COLUMNS]
     if "name" not in names:
-        problems.append(Problem(1, "the header has no name column"))
+        problems.append(Problem(1, T("the header has no name column")))
     if problems:
         return [], problems
     where = [names.index(c) if c in names else None for c in COLUMNS]
@@ -116,33 +119,34 @@ def parse_csv(text: str) -> tuple[list[list[Any]], list[Problem]]:
         except StopIteration:
             break
         except csv.Error as exc:
-            problems.append(Problem(reader.line_num, f"not valid CSV ({exc})"))
+            problems.append(Problem(reader.line_num, T("not valid CSV ({reason})", reason=exc)))
             break
         if not any(c.strip() for c in cells):
             continue
         if len(cells) != len(names):
-            problems.append(Problem(reader.line_num, f"{len(cells)} cells where the header has {len(names)}"))
+            problems.append(Problem(reader.line_num, T("{cells} cells where the header has {columns}", cells=len(cells),
+                                                         columns=len(names))))
             continue
         rows.append([reader.line_num, *((cells[i].strip() or None) if i is not None else None for i in where)])
         if len(rows) > MAX_ROWS:
-            return [], [Problem(reader.line_num, f"more than {MAX_ROWS} people in one file; split it")]
+            return [], [Problem(reader.line_num, T("more than {max} people in one file; split it", max=MAX_ROWS))]
     return rows, problems
 
 
-def _day(value: Any, what: str) -> date | None:
+def _day(value: Any, key: str) -> date | None:
     if value is None:
         return None
     if not isinstance(value, str) or not _DAY.fullmatch(value):
-        raise InvalidInput(f"{what} must be a date like 2026-03-01")
+        raise InvalidInput(T("{key} must be a date like 2026-03-01", key=key))
     try:
         return date.fromisoformat(value)
     except ValueError:
-        raise InvalidInput(f"{what} is not a real date") from None
+        raise InvalidInput(T("{key} is not a real date", key=key)) from None
 
 
-def _text(value: Any, what: str) -> str | None:
+def _text(value: Any, refusal: Text) -> str | None:
     if value is not None and not isinstance(value, str):
-        raise InvalidInput(f"{what} must be text")
+        raise InvalidInput(refusal)
     return value
 
 
@@ -154,40 +158,48 @@ def check_rows(session: Session, rows: Any, *, require_agreement: bool,
     only when ``rows`` is not a list of rows at all.
     """
     if not isinstance(rows, list) or len(rows) > MAX_ROWS:
-        raise InvalidInput(f"rows must be a list of at most {MAX_ROWS} rows")
+        raise InvalidInput(T("rows must be a list of at most {max} rows", max=MAX_ROWS))
     groups = {g.name: g for g in session.scalars(select(AccessGroup))}
     people: list[_Person] = []
     problems: list[Problem] = []
     for row in rows:
         if (not isinstance(row, list) or len(row) != 1 + len(COLUMNS) or not isinstance(row[0], int)
                 or isinstance(row[0], bool)):
-            raise InvalidInput("each row is [line, name, group, valid_from, valid_until, agreement_signed_on]")
+            raise InvalidInput(T("each row is [line, name, group, valid_from, valid_until, agreement_signed_on]"))
         line, name, group, valid_from, valid_until, agreement = row
         try:
-            clean_name = validate_name(_text(name, "the name"))
+            clean_name = validate_name(_text(name, T("the name must be text")))
             group_row = None
             if group is not None:
-                label = validate_label(_text(group, "the group"), "group")
+                label = validate_label(_text(group, T("the group must be text")), "group")
                 group_row = groups.get(label)
                 if group_row is None:
-                    raise InvalidInput(f"no group named {label[:40]!r}")
+                    raise InvalidInput(T("no group named {name}", name=repr(label[:40])))
             start, end = _day(valid_from, "valid_from"), _day(valid_until, "valid_until")
             signed = _day(agreement, "agreement_signed_on")
             check_dates(start, end, signed, today)
             if require_agreement and signed is None:
                 raise PolicyRefused(AGREEMENT_REQUIRED)
         except (InvalidInput, PolicyRefused) as exc:
-            problems.append(Problem(line, str(exc)))
+            problems.append(Problem(line, _message(exc)))
             continue
         people.append(_Person(line, clean_name, group_row, start, end, signed))
     return people, problems
 
 
-def refusal(problems: list[Problem]) -> str:
-    """One message for a refused import: how many lines are bad, the first few."""
+def _message(exc: Exception) -> Text | str:
+    """The refusal's own message: a :class:`Text` stays one, to be shown in the reader's language."""
+    message = exc.args[0] if len(exc.args) == 1 else None
+    return message if isinstance(message, Text) else str(exc)
+
+
+def refusal(problems: list[Problem]) -> Text:
+    """One message for a refused import: how many lines are bad, the first few (in the current language)."""
     quoted = "; ".join(str(p) for p in problems[:REFUSAL_QUOTES])
-    more = f" (and {len(problems) - REFUSAL_QUOTES} more)" if len(problems) > REFUSAL_QUOTES else ""
-    return f"{len(problems)} bad line(s), nothing was imported: {quoted}{more}"
+    if len(problems) > REFUSAL_QUOTES:
+        return T("{count} bad line(s), nothing was imported: {problems} (and {more} more)", count=len(problems),
+                 problems=quoted, more=len(problems) - REFUSAL_QUOTES)
+    return T("{count} bad line(s), nothing was imported: {problems}", count=len(problems), problems=quoted)
 
 
 def import_rows(session: Session, pepper: bytes, rows: Any, *, require_agreement: bool, today: date,
@@ -201,11 +213,12 @@ def import_rows(session: Session, pepper: bytes, rows: Any, *, require_agreement
     if problems:
         raise InvalidInput(refusal(problems))
     if not checked:
-        raise InvalidInput("the file has no people to import")
+        raise InvalidInput(T("the file has no people to import"))
     enrolled = int(session.scalar(select(func.count()).select_from(PinCredential)) or 0)
     if not pins.keyspace_allows(pin_length, enrolled + len(checked)):
-        raise PolicyRefused(f"{pin_length}-digit PINs are too few for {enrolled + len(checked)} people "
-                            f"(need {pins.CODES_PER_PIN} possible codes per PIN); increase pin.length_digits")
+        raise PolicyRefused(T("{digits}-digit PINs are too few for {count} people (need {per_pin} possible codes "
+                              "per PIN); increase pin.length_digits", digits=pin_length,
+                              count=enrolled + len(checked), per_pin=pins.CODES_PER_PIN))
     # PINs and duress PINs share the keypad's code space (pins.digest_taken, one probe each; here all at once).
     taken = set(session.scalars(select(PinCredential.digest)))
     taken.update(session.scalars(select(models.DuressCredential.digest)))
@@ -222,7 +235,7 @@ def import_rows(session: Session, pepper: bytes, rows: Any, *, require_agreement
             if digest not in taken:
                 break
         else:
-            raise PolicyRefused("could not draw a free PIN; increase pin.length_digits")
+            raise PolicyRefused(T("could not draw a free PIN; increase pin.length_digits"))
         taken.add(digest)
         digests.append(digest)
         drawn.append(pin)

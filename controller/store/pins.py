@@ -18,6 +18,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, joinedload
 
 from controller.errors import InvalidInput, PolicyRefused
+from controller.i18n import T
 from controller.store.models import AccessGroup, DuressCredential, PinCredential, Schedule, User
 from controller.timefmt import iso_utc, utcnow
 
@@ -39,7 +40,8 @@ class DigitSource(Protocol):
 
 def _check_length(length: int) -> None:
     if not MIN_LENGTH <= length <= MAX_LENGTH:
-        raise InvalidInput(f"PIN length must be {MIN_LENGTH}..{MAX_LENGTH} digits, not {length}")
+        raise InvalidInput(T("PIN length must be {min}..{max} digits, not {length}", min=MIN_LENGTH, max=MAX_LENGTH,
+                             length=length))
 
 
 def is_blocklisted(pin: str) -> bool:
@@ -70,13 +72,13 @@ def generate_pin(length: int, rng: DigitSource | None = None) -> str:
         pin = "".join(str(source.randrange(10)) for _ in range(length))
         if not is_blocklisted(pin):
             return pin
-    raise PolicyRefused("could not draw an acceptable PIN; the random source is not random")
+    raise PolicyRefused(T("could not draw an acceptable PIN; the random source is not random"))
 
 
 def pin_digest(pepper: bytes, pin: str) -> bytes:
     """``HMAC-SHA256(pepper, pin.encode("ascii"))`` (32 bytes). ``pin`` must be decimal digits."""
     if not pin.isascii() or not pin.isdigit():
-        raise InvalidInput("a PIN is made of digits 0-9 only")
+        raise InvalidInput(T("a PIN is made of digits 0-9 only"))
     return hmac.digest(pepper, pin.encode("ascii"), "sha256")  # one-shot: same bytes as hmac.new(...).digest()
 
 
@@ -101,10 +103,10 @@ def issue_pin(
         others = others.where(PinCredential.user_id != user.id)
     enrolled = int(session.scalar(others) or 0)
     if not keyspace_allows(length, enrolled + 1):
-        raise PolicyRefused(
-            f"{length}-digit PINs are too few for {enrolled + 1} people "
-            f"(need {CODES_PER_PIN} possible codes per PIN); increase pin.length_digits"
-        )
+        raise PolicyRefused(T(
+            "{digits}-digit PINs are too few for {count} people (need {per_pin} possible codes "
+            "per PIN); increase pin.length_digits", digits=length, count=enrolled + 1, per_pin=CODES_PER_PIN
+        ))
     pin, digest = _draw_free(session, pepper, length, rng)
     now = iso_utc(utcnow())
     if user.pin is None:
@@ -129,7 +131,7 @@ def _draw_free(session: Session, pepper: bytes, length: int, rng: DigitSource | 
         digest = pin_digest(pepper, pin)
         if not digest_taken(session, digest):
             return pin, digest
-    raise PolicyRefused("could not draw a free PIN; increase pin.length_digits")
+    raise PolicyRefused(T("could not draw a free PIN; increase pin.length_digits"))
 
 
 def issue_duress_pin(session: Session, pepper: bytes, user: User, length: int,

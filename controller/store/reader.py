@@ -29,6 +29,7 @@ from typing import Any
 
 from controller.core.vocabulary import EventType
 from controller.errors import InvalidInput, StoreError
+from controller.i18n import T
 from controller.paths import DataDir
 
 #: ``result`` filter values and the event type each one selects (as :data:`controller.store.eventlog.RESULT_TYPES`).
@@ -98,7 +99,7 @@ def _refuse(datadir: DataDir, store_url: str, busy_timeout_ms: int, exc: BaseExc
 
     engine = db.open_database(datadir, store_url, busy_timeout_ms=busy_timeout_ms)
     engine.dispose()
-    raise StoreError(f"cannot read the database: {exc}") from exc
+    raise StoreError(T("cannot read the database: {reason}", reason=exc)) from exc
 
 
 def _like_escape(term: str) -> str:
@@ -137,7 +138,7 @@ def _event_where(q: EventQuery) -> tuple[list[str], list[Any]]:
         params.append(q.user)
     if q.result is not None:
         if q.result not in RESULT_TYPES:
-            raise InvalidInput("result must be 'granted' or 'denied'")
+            raise InvalidInput(T("result must be 'granted' or 'denied'"))
         where.append("type = ?")
         params.append(RESULT_TYPES[q.result])
     if q.reason is not None:
@@ -150,7 +151,7 @@ def _event_where(q: EventQuery) -> tuple[list[str], list[Any]]:
         if q.type.endswith("*"):
             prefix = q.type[:-1]
             if not prefix:
-                raise InvalidInput("type '*' matches everything; leave the type filter out instead")
+                raise InvalidInput(T("type '*' matches everything; leave the type filter out instead"))
             where.append("type >= ? AND type < ?")
             params += [prefix, prefix[:-1] + chr(ord(prefix[-1]) + 1)]
         else:
@@ -185,7 +186,7 @@ def people(conn: sqlite3.Connection, *, search: str | None = None, status: str |
         params.append(kind)
     if status is not None:
         if statuses and status not in statuses:
-            raise InvalidInput(f"the status must be one of: {', '.join(statuses)}")
+            raise InvalidInput(T("the status must be one of: {statuses}", statuses=", ".join(statuses)))
         where.append("u.status = ?")
         params.append(status)
     if search:

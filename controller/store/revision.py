@@ -8,6 +8,7 @@ import re
 from pathlib import Path
 
 from controller.errors import StoreError
+from controller.i18n import T
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 
@@ -31,5 +32,5 @@ def shipped_head() -> str:
             parents.add(down.group(1))
     heads = revisions - parents
     if len(heads) != 1:
-        raise StoreError(f"the shipped migrations have {len(heads)} heads; expected one")
+        raise StoreError(T("the shipped migrations have {count} heads; expected one", count=len(heads)))
     return heads.pop()

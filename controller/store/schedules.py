@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 from controller.core.policy import DoorMode
 from controller.core.vocabulary import EventType
 from controller.errors import InvalidInput, NotFound, PolicyRefused
+from controller.i18n import T
 from controller.store import audit
 from controller.store.models import AccessGroup, Holiday, Schedule, ScheduleWindow, User
 from controller.store.validation import validate_label
@@ -25,7 +26,7 @@ from controller.store.validation import validate_label
 def find_group(session: Session, name: str) -> AccessGroup:
     group = session.scalars(select(AccessGroup).where(AccessGroup.name == name)).one_or_none()
     if group is None:
-        raise NotFound("no access group with that name (see the group list)")
+        raise NotFound(T("no access group with that name (see the group list)"))
     return group
 
 
@@ -42,7 +43,7 @@ def schedule_view(schedule: Schedule) -> Any:
 def _find_schedule(session: Session, name: str) -> Schedule:
     schedule = session.scalars(select(Schedule).where(Schedule.name == name)).one_or_none()
     if schedule is None:
-        raise NotFound("no schedule with that name (see the schedule list)")
+        raise NotFound(T("no schedule with that name (see the schedule list)"))
     return schedule
 
 
@@ -50,7 +51,7 @@ def add_group(session: Session, name: str, *, schedule: str | None = None, actor
     """Create an access group, optionally bound to an existing schedule. Records ``admin.group_added``."""
     clean = validate_label(name, "group")
     if session.scalar(select(AccessGroup.id).where(AccessGroup.name == clean)) is not None:
-        raise InvalidInput("an access group with that name already exists")
+        raise InvalidInput(T("an access group with that name already exists"))
     sched = _find_schedule(session, validate_label(schedule, "schedule")) if schedule is not None else None
     group = AccessGroup(name=clean, schedule=sched)
     session.add(group)
@@ -87,7 +88,7 @@ def set_group_rules(session: Session, group: str, required_mode: str | None, two
     """Set the factors ``group`` requires (a door mode, or ``None``: the door's mode alone) and whether its
     members need a second person (the two-person rule). Records ``admin.group_updated`` with both."""
     if required_mode is not None and required_mode not in set(DoorMode):
-        raise InvalidInput(f"the required mode must be one of: {', '.join(m.value for m in DoorMode)}")
+        raise InvalidInput(T("the required mode must be one of: {modes}", modes=", ".join(m.value for m in DoorMode)))
     row = find_group(session, validate_label(group, "group"))
     row.required_mode, row.two_person = required_mode, bool(two_person)
     session.flush()
@@ -101,7 +102,7 @@ def delete_group(session: Session, name: str, *, actor: str) -> None:
     row = find_group(session, validate_label(name, "group"))
     members = session.scalar(select(func.count()).select_from(User).where(User.group_id == row.id))
     if members:
-        raise PolicyRefused(f"the group still has {members} member(s); move them to another group first")
+        raise PolicyRefused(T("the group still has {count} member(s); move them to another group first", count=members))
     session.delete(row)
     session.flush()
     audit.record(session, EventType.ADMIN_GROUP_DELETED, actor=actor, detail={"group": row.name})
@@ -114,9 +115,9 @@ def rename_group(session: Session, name: str, new_name: str, *, actor: str) -> A
     row = find_group(session, validate_label(name, "group"))
     clean = validate_label(new_name, "group")
     if clean == row.name:
-        raise InvalidInput("the new group name is the same as the old one")
+        raise InvalidInput(T("the new group name is the same as the old one"))
     if session.scalar(select(AccessGroup.id).where(AccessGroup.name == clean)) is not None:
-        raise InvalidInput("an access group with that name already exists")
+        raise InvalidInput(T("an access group with that name already exists"))
     old = row.name
     row.name = clean
     session.execute(update(User).where(User.escort_group == old).values(escort_group=clean))
@@ -140,12 +141,12 @@ def _window_tuple(window: Any) -> tuple[int, int, int]:
     else:
         values = (getattr(window, "weekday", None), getattr(window, "start_minute", None), getattr(window, "end_minute", None))
     if len(values) != 3 or not all(isinstance(v, int) and not isinstance(v, bool) for v in values):
-        raise InvalidInput("a schedule window is (weekday 0-6, start minute, end minute)")
+        raise InvalidInput(T("a schedule window is (weekday 0-6, start minute, end minute)"))
     weekday, start, end = values
     if not 0 <= weekday <= 6:
-        raise InvalidInput("a window's weekday must be 0 (Monday) to 6 (Sunday)")
+        raise InvalidInput(T("a window's weekday must be 0 (Monday) to 6 (Sunday)"))
     if not (0 <= start <= 1439 and 1 <= end <= 1440 and start < end):
-        raise InvalidInput("a window needs 0 <= start minute < end minute <= 1440")
+        raise InvalidInput(T("a window needs 0 <= start minute < end minute <= 1440"))
     return weekday, start, end
 
 
@@ -165,7 +166,7 @@ def add_schedule(
     clean = validate_label(name, "schedule")
     spans = [_window_tuple(w) for w in windows]
     if session.scalar(select(Schedule.id).where(Schedule.name == clean)) is not None:
-        raise InvalidInput("a schedule with that name already exists")
+        raise InvalidInput(T("a schedule with that name already exists"))
     schedule = Schedule(
         name=clean,
         allow_on_holidays=bool(allow_on_holidays),
@@ -202,12 +203,12 @@ def update_schedule(
     row = _find_schedule(session, validate_label(name, "schedule"))
     clean = validate_label(new_name, "schedule") if new_name is not None else row.name
     if clean != row.name and session.scalar(select(Schedule.id).where(Schedule.name == clean)) is not None:
-        raise InvalidInput("a schedule with that name already exists")
+        raise InvalidInput(T("a schedule with that name already exists"))
     spans = [_window_tuple(w) for w in windows] if windows is not None else None
     if spans is not None and not spans:
-        raise InvalidInput("a schedule needs at least one window; to close a group, bind it to another schedule")
+        raise InvalidInput(T("a schedule needs at least one window; to close a group, bind it to another schedule"))
     if spans is None and allow_on_holidays is None and clean == row.name:
-        raise InvalidInput("nothing to change: give the windows, the holiday rule or a new name")
+        raise InvalidInput(T("nothing to change: give the windows, the holiday rule or a new name"))
     detail: dict[str, Any] = {"schedule": clean}
     if clean != row.name:
         detail["renamed_from"] = row.name
@@ -237,7 +238,7 @@ def delete_schedule(session: Session, name: str, *, actor: str) -> None:
     row = _find_schedule(session, validate_label(name, "schedule"))
     used = session.scalar(select(func.count()).select_from(AccessGroup).where(AccessGroup.schedule_id == row.id))
     if used:
-        raise PolicyRefused(f"{used} group(s) still use this schedule; change them first")
+        raise PolicyRefused(T("{count} group(s) still use this schedule; change them first", count=used))
     session.delete(row)
     session.flush()
     audit.record(session, EventType.ADMIN_SCHEDULE_DELETED, actor=actor, detail={"schedule": row.name})
@@ -246,10 +247,10 @@ def delete_schedule(session: Session, name: str, *, actor: str) -> None:
 def add_holiday(session: Session, day: date, name: str, *, actor: str) -> Holiday:
     """Declare ``day`` a holiday called ``name``. Records ``admin.holiday_added``."""
     if not isinstance(day, date):
-        raise InvalidInput("the holiday must be a date (YYYY-MM-DD)")
+        raise InvalidInput(T("the holiday must be a date (YYYY-MM-DD)"))
     clean = validate_label(name, "holiday")
     if session.scalar(select(Holiday.id).where(Holiday.day == day)) is not None:
-        raise InvalidInput(f"{day.isoformat()} is already a holiday")
+        raise InvalidInput(T("{day} is already a holiday", day=day.isoformat()))
     holiday = Holiday(day=day, name=clean)
     session.add(holiday)
     session.flush()
@@ -270,7 +271,7 @@ def holiday_in_use(session: Session, day: date) -> tuple[Holiday, list[str]]:
     were removed (:class:`NotFound` if ``day`` is no holiday)."""
     row = session.scalars(select(Holiday).where(Holiday.day == day)).one_or_none()
     if row is None:
-        raise NotFound(f"{day.isoformat()} is not a holiday")
+        raise NotFound(T("{day} is not a holiday", day=day.isoformat()))
     closed = session.scalars(select(Schedule.name).where(Schedule.allow_on_holidays.is_(False))
                              .order_by(Schedule.name))
     return row, list(closed)
@@ -280,7 +281,7 @@ def delete_holiday(session: Session, day: date, *, actor: str) -> None:
     """Remove the holiday on ``day`` (:class:`NotFound` if none). Records ``admin.holiday_deleted``."""
     row = session.scalars(select(Holiday).where(Holiday.day == day)).one_or_none()
     if row is None:
-        raise NotFound(f"{day.isoformat()} is not a holiday")
+        raise NotFound(T("{day} is not a holiday", day=day.isoformat()))
     session.delete(row)
     session.flush()
     audit.record(session, EventType.ADMIN_HOLIDAY_DELETED, actor=actor, detail={"day": day.isoformat()})

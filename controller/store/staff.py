@@ -30,6 +30,7 @@ from sqlalchemy.orm import Session
 
 from controller.core.vocabulary import EventType
 from controller.errors import InvalidInput, NotFound
+from controller.i18n import T
 from controller.store import audit
 from controller.store.models import ADMIN_ROLES, AdminAccount
 from controller.store.password_rules import PASSWORD_MAX_LENGTH, check_password, normalise_password
@@ -78,21 +79,21 @@ def validate_username(username: str) -> str:
     """Return ``username`` if it matches :data:`USERNAME_PATTERN`, else raise :class:`InvalidInput`."""
     if not isinstance(username, str) or not USERNAME_PATTERN.fullmatch(username):
         raise InvalidInput(
-            "a username must be 2 to 32 characters of lower-case letters, digits, '_', '.' or '-'"
+            T("a username must be 2 to 32 characters of lower-case letters, digits, '_', '.' or '-'")
         )
     return username
 
 
 def _validate_role(role: str) -> str:
     if role not in ADMIN_ROLES:
-        raise InvalidInput(f"the role must be one of: {', '.join(ADMIN_ROLES)}")
+        raise InvalidInput(T("the role must be one of: {roles}", roles=", ".join(ADMIN_ROLES)))
     return role
 
 
 def _require_good_password(password: str, username: str) -> str:
     problems = check_password(password, username)
     if problems:
-        raise InvalidInput("; ".join(problems))
+        raise InvalidInput("; ".join(problems))  # already in the reader's language
     return normalise_password(password)
 
 
@@ -100,7 +101,7 @@ def get_account(session: Session, username: str) -> AdminAccount:
     """The account called ``username``; :class:`NotFound` if there is none."""
     account = session.scalars(select(AdminAccount).where(AdminAccount.username == username)).one_or_none()
     if account is None:
-        raise NotFound("no such admin account")
+        raise NotFound(T("no such admin account"))
     return account
 
 
@@ -117,7 +118,7 @@ def hash_new_password(password: str, username: str, *, hasher: PasswordHasher | 
 
 def _check_hash(password_hash: str) -> str:
     if not isinstance(password_hash, str) or not password_hash.startswith("$argon2id$") or len(password_hash) > 512:
-        raise InvalidInput("the password must arrive as an argon2id hash")
+        raise InvalidInput(T("the password must arrive as an argon2id hash"))
     return password_hash
 
 
@@ -131,7 +132,7 @@ def store_account(session: Session, username: str, password_hash: str, role: str
     _validate_role(role)
     _check_hash(password_hash)
     if session.scalars(select(AdminAccount.id).where(AdminAccount.username == username)).first() is not None:
-        raise InvalidInput(f"an admin account named {username} already exists")
+        raise InvalidInput(T("an admin account named {username} already exists", username=username))
     account = AdminAccount(
         username=username,
         password_hash=password_hash,

@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session, selectinload
 
 from controller.core.vocabulary import EventType, PersonKind, PersonStatus
 from controller.errors import InvalidInput
+from controller.i18n import T
 from controller.store import audit, people, pins
 from controller.store.models import User
 from controller.store.schedules import find_group
@@ -60,22 +61,23 @@ def _whole(value: Any, key: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
         if isinstance(value, str) and value.strip().isdigit():
             return int(value.strip())
-        raise InvalidInput(f"{key} must be a whole number")
+        raise InvalidInput(T("{key} must be a whole number", key=key))
     return value
 
 
 def parse_length(hours: Any = None, days: Any = None) -> Visit:
     """The visit's length from ``hours`` or ``days`` (exactly one, at least 1, at most 30 days)."""
     if (hours is None) == (days is None):
-        raise InvalidInput("give the length of the visit in hours or in days (one of them)")
+        raise InvalidInput(T("give the length of the visit in hours or in days (one of them)"))
     if hours is not None:
         value = _whole(hours, "hours")
         if not 1 <= value <= MAX_HOURS:
-            raise InvalidInput(f"hours must be 1..{MAX_HOURS} (a visit lasts at most {MAX_DAYS} days)")
+            raise InvalidInput(T("hours must be 1..{max_hours} (a visit lasts at most {max_days} days)",
+                                 max_hours=MAX_HOURS, max_days=MAX_DAYS))
         return Visit(hours=value)
     value = _whole(days, "days")
     if not 1 <= value <= MAX_DAYS:
-        raise InvalidInput(f"days must be 1..{MAX_DAYS}")
+        raise InvalidInput(T("days must be 1..{max_days}", max_days=MAX_DAYS))
     return Visit(days=value)
 
 

@@ -41,7 +41,7 @@ from pathlib import Path
 from urllib.parse import quote
 
 from controller.errors import StoreError
-from controller.i18n import LANGUAGES  # the languages a staff login may choose
+from controller.i18n import LANGUAGES, T  # LANGUAGES: the languages a staff login may choose
 from controller.paths import DataDir
 from controller.timefmt import iso_utc
 
@@ -167,7 +167,8 @@ class WebStore:
         except FileExistsError:
             pass
         except OSError as exc:
-            raise StoreError(f"cannot create the web's database in {web_dir}: {exc.strerror or exc}") from exc
+            raise StoreError(T("cannot create the web's database in {path}: {reason}", path=web_dir,
+                                 reason=exc.strerror or exc)) from exc
         store = cls(datadir.web_db_file, busy_timeout_ms=busy_timeout_ms)
         store.migrate()
         return store
@@ -202,11 +203,12 @@ class WebStore:
                 conn.execute("PRAGMA synchronous = FULL")
                 version = conn.execute("PRAGMA user_version").fetchone()[0]
                 if version > SCHEMA_VERSION:
-                    raise StoreError(f"{self.path} is at schema version {version}, newer than this Kunci knows")
+                    raise StoreError(T("{path} is at schema version {version}, newer than this Kunci knows",
+                                       path=self.path, version=version))
                 conn.executescript(_SCHEMA)
                 conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
         except sqlite3.DatabaseError as exc:
-            raise StoreError(f"cannot use the web's database {self.path}: {exc}") from exc
+            raise StoreError(T("cannot use the web's database {path}: {reason}", path=self.path, reason=exc)) from exc
 
     # -- sessions ----------------------------------------------------------------------------------
 
