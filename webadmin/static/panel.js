@@ -81,7 +81,11 @@
   function keysSent(keys) {
     for (var i = 0; i < keys.length; i += 1) {
       var k = keys.charAt(i);
-      if (k === "#") { typed = 0; outcome.hidden = false; outcome.textContent = say("checking"); outcome.removeAttribute("data-result"); }
+      // "Checking..." only while the decision is still awaited: a poll during this request may have shown it already.
+      if (k === "#") {
+        typed = 0;
+        if (waitingAfter !== null) { outcome.hidden = false; outcome.textContent = say("checking"); outcome.removeAttribute("data-result"); }
+      }
       else if (k === "*") { typed = 0; }
       else if (/[0-9]/.test(k)) { typed += 1; if (typed === 1 && waitingAfter === null) { outcome.hidden = true; } }
     }
