@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from controller.i18n import T
 from controller.ops.archive_format import (
     ARCHIVE_VERSION,
     PUBLIC_FIELDS,
@@ -170,7 +171,7 @@ def verify_all(
     assert start_mac is not None
     live = audit_verify.verify(session, key, anchor=anchor, start=(start_seq, start_mac.hex()), batch=batch,
                                progress=progress)
-    notes = [f"{overlap} archived events are still in the live log (an archive run was interrupted); "
-             "the next 'kunci audit archive' removes them"] if overlap else []
+    notes = [str(T("{count} archived events are still in the live log (an archive run was interrupted); the next "
+                   "'kunci audit archive' removes them", count=overlap))] if overlap else []
     return FullVerifyResult(live.ok, summaries, total, live, live.problem, live.first_bad_seq,
                             overlap=overlap, notes=notes)

@@ -97,7 +97,7 @@ def import_keys(datadir: DataDir, src: Path, passphrase: str, *, force: bool = F
     wanted = {datadir.pepper_file: pepper, datadir.audit_key_file: audit_key}
     present = {p: p.read_bytes() for p in wanted if p.is_file()}
     if present and all(present.get(p) == v for p, v in wanted.items()):
-        return f"the keys in {datadir.secrets_dir} are already these keys; nothing changed"
+        return str(T("the keys in {path} are already these keys; nothing changed", path=datadir.secrets_dir))
     if any(present.get(p) not in (None, v) for p, v in wanted.items()) and not force:
         raise BackupError(
             T("{path} already holds different keys (made by 'kunci init'?); repeat with --force to replace "
@@ -117,5 +117,5 @@ def import_keys(datadir: DataDir, src: Path, passphrase: str, *, force: bool = F
     fsync_dir(datadir.secrets_dir)
     keys.load_pepper(datadir)  # checks permissions and lengths as every loader will
     keys.load_audit_key(datadir)
-    return f"keys installed in {datadir.secrets_dir} (pepper {data['key_ids']['pepper']}, " \
-           f"audit key {data['key_ids']['audit_key']})"
+    return str(T("keys installed in {path} (pepper {pepper}, audit key {audit_key})", path=datadir.secrets_dir,
+                 pepper=data["key_ids"]["pepper"], audit_key=data["key_ids"]["audit_key"]))

@@ -71,7 +71,7 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class InstallReport:
-    """What :func:`install_service` did (or, with ``dry_run``, would do)."""
+    """What :func:`install_service` did (or, with ``dry_run``, would do): lines in the current language."""
 
     changes: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
@@ -82,18 +82,20 @@ def _target(root: Path, path: PurePosixPath) -> Path:
     return root / str(path).lstrip("/")
 
 
-def _write_if_changed(path: Path, text: str, mode: int, report: InstallReport, dry_run: bool) -> None:
+def _write_if_changed(path: Path, text: str, mode: int, report: InstallReport, dry_run: bool) -> bool:
+    """Write ``text`` to ``path`` unless it already holds it; True when it was (or would be) written."""
     try:
         current = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         current = None
     if current == text:
-        return
-    report.changes.append(f"{'would write' if dry_run else 'wrote'} {path}")
+        return False
+    report.changes.append(str(T("would write {path}", path=path) if dry_run else T("wrote {path}", path=path)))
     if dry_run:
-        return
+        return True
     path.parent.mkdir(parents=True, exist_ok=True)
     atomic_write(path, text, mode=mode)
+    return True
 
 
 def _apply(entry: PlannedPath, target: Path, *, set_owner: bool, dry_run: bool, report: InstallReport) -> None:
@@ -107,16 +109,20 @@ def _apply(entry: PlannedPath, target: Path, *, set_owner: bool, dry_run: bool, 
     if (entry.kind == "dir") != stat.S_ISDIR(st.st_mode):
         raise InstallError(T("{target} should be a directory", target=target) if entry.kind == "dir"
                            else T("{target} should be a file", target=target))
-    verb = "would set" if dry_run else "set"
     if set_owner:
         uid, gid = pwd.getpwnam(entry.owner).pw_uid, grp.getgrnam(entry.group).gr_gid
         if (st.st_uid, st.st_gid) != (uid, gid):
-            report.changes.append(f"{verb} owner {entry.owner}:{entry.group} on {target}")
+            owner = f"{entry.owner}:{entry.group}"
+            report.changes.append(str(T("would set owner {owner} on {path}", owner=owner, path=target) if dry_run
+                                      else T("set owner {owner} on {path}", owner=owner, path=target)))
             if not dry_run:
                 os.chown(target, uid, gid, follow_symlinks=False)
     current = stat.S_IMODE(st.st_mode)
     if current != entry.mode:
-        report.changes.append(f"{verb} mode {entry.mode:04o} (was {current:04o}) on {target}")
+        mode, was = format(entry.mode, "04o"), format(current, "04o")
+        report.changes.append(str(T("would set mode {mode} (was {was}) on {path}", mode=mode, was=was, path=target)
+                                  if dry_run else T("set mode {mode} (was {was}) on {path}", mode=mode, was=was,
+                                                    path=target)))
         if not dry_run:
             os.chmod(target, entry.mode)
 
@@ -129,7 +135,7 @@ def install_service(
     dry_run: bool = False,
     units_dir: Path | None = None,
     accounts: Accounts | None = None,
-    initialise: Callable[[DataDir], list[str]] | None = None,
+    initialise: Callable[..., list[str]] | None = None,
     is_root: bool | None = None,
 ) -> InstallReport:
     """Install (or check, with ``dry_run``) the services, accounts and data directory.
@@ -165,45 +171,50 @@ def install_service(
     # 1. accounts
     if real:
         for cmd in account_commands(accounts):
-            report.changes.append(("would run: " if dry_run else "ran: ") + " ".join(cmd))
+            command = " ".join(cmd)
+            report.changes.append(str(T("would run: {command}", command=command) if dry_run
+                                      else T("ran: {command}", command=command)))
             if not dry_run:
                 accounts.run(cmd)
     else:
-        report.notes.append(f"scratch root {root}: no accounts created and no owners changed; intended owners "
-                            f"are in {_target(root, MANIFEST)}")
+        report.notes.append(str(T("scratch root {root}: no accounts created and no owners changed; intended owners "
+                                  "are in {manifest}", root=root, manifest=_target(root, MANIFEST))))
     _write_if_changed(_target(root, USERS_FILE), users_to_create_text(), 0o644, report, dry_run)
 
     # 2. units
+    units_changed = False
     for name in UNIT_NAMES:
         text = render_unit((units / name).read_text(encoding="utf-8"), data, prefix)
-        _write_if_changed(_target(root, UNIT_DIR / name), text, 0o644, report, dry_run)
+        units_changed |= _write_if_changed(_target(root, UNIT_DIR / name), text, 0o644, report, dry_run)
 
     # 3. data directory
     datadir = DataDir(_target(root, data))
     entries = plan_paths(data)
     if not datadir.root.exists():
-        report.changes.append(f"{'would create' if dry_run else 'created'} {datadir.root}")
+        report.changes.append(str(T("would create {path}", path=datadir.root) if dry_run
+                                  else T("created {path}", path=datadir.root)))
         if not dry_run:
             datadir.root.mkdir(parents=True, mode=0o750)
     if dry_run:
         if not datadir.config_file.exists() or not datadir.pepper_file.exists():
-            report.changes.append(f"would initialise {datadir.root} (kunci init)")
+            report.changes.append(str(T("would initialise {path} (kunci init)", path=datadir.root)))
     else:
         init = initialise
         if init is None:
             from controller.ops.initialise import initialise as init
         try:
-            done = init(datadir)
+            done = init(datadir, report_up_to_date=False)
         except (KunciError, OSError) as exc:
             raise InstallError(T("initialising {path} failed: {error}", path=datadir.root, error=exc)) from exc
-        report.changes += [line for line in done if not line.startswith("database: up to date")]
+        report.changes += done
     if not datadir.web_dir.exists():
-        report.changes.append(f"{'would create' if dry_run else 'created'} {datadir.web_dir}")
+        report.changes.append(str(T("would create {path}", path=datadir.web_dir) if dry_run
+                                  else T("created {path}", path=datadir.web_dir)))
         if not dry_run:
             datadir.web_dir.mkdir(mode=0o750)
     set_owner = real and all(accounts.user_exists(u) for u in (DOOR_USER, WEB_USER)) and accounts.group_exists(GROUP)
     if real and not set_owner:
-        report.notes.append("owners not changed: the kunci accounts do not exist yet")
+        report.notes.append(str(T("owners not changed: the kunci accounts do not exist yet")))
     for entry in [*entries, *wal_companions(data)]:
         _apply(entry, _target(root, entry.path), set_owner=set_owner, dry_run=dry_run, report=report)
 
@@ -212,13 +223,13 @@ def install_service(
     _write_if_changed(manifest, manifest_text(entries), 0o644, report, dry_run)
     report.manifest = manifest
 
-    if real and not dry_run and any(c.endswith(".service") for c in report.changes) and _systemd_running():
+    if real and not dry_run and units_changed and _systemd_running():
         accounts.run(["systemctl", "daemon-reload"])
-        report.changes.append("ran: systemctl daemon-reload")
+        report.changes.append(str(T("ran: {command}", command="systemctl daemon-reload")))
     missing_exe = _target(root, prefix / "venv" / "bin" / "kunci")
     if not missing_exe.exists():
-        report.notes.append(f"{missing_exe} does not exist yet: the units start PREFIX/venv/bin/kunci "
-                            "(create the venv there, see docs/install-pi.md)")
+        report.notes.append(str(T("{path} does not exist yet: the units start PREFIX/venv/bin/kunci (create the venv "
+                                  "there, see docs/install-pi.md)", path=missing_exe)))
     return report
 
 

@@ -208,17 +208,18 @@ def _restore_locked(datadir: DataDir, plaintext: bytes, name: str, *, force: boo
         wanted = manifest.get("key_ids", {})
         audit_key: bytes | None = None
         if pepper_id["pepper"] is None:
-            notes.append("no pepper in DATA/secrets: every PIN is refused (fail closed) until "
-                         "'kunci backup import-keys' installs it, or PINs are reissued")
+            notes.append(str(T("no pepper in DATA/secrets: every PIN is refused (fail closed) until "
+                               "'kunci backup import-keys' installs it, or PINs are reissued")))
         elif wanted.get("pepper") and wanted["pepper"] != pepper_id["pepper"]:
-            notes.append("the pepper in DATA/secrets is not the one of this backup: every PIN is refused "
-                         "(fail closed) until 'kunci backup import-keys' installs the right one, or PINs are reissued")
+            notes.append(str(T("the pepper in DATA/secrets is not the one of this backup: every PIN is refused "
+                               "(fail closed) until 'kunci backup import-keys' installs the right one, or PINs are "
+                               "reissued")))
         if pepper_id["audit_key"] is None:
-            notes.append("no audit key in DATA/secrets: the chain cannot be verified or sealed until "
-                         "'kunci backup import-keys'")
+            notes.append(str(T("no audit key in DATA/secrets: the chain cannot be verified or sealed until "
+                               "'kunci backup import-keys'")))
         elif wanted.get("audit_key") and wanted["audit_key"] != pepper_id["audit_key"]:
-            notes.append("the audit key in DATA/secrets is not the one of this backup: the chain cannot be verified "
-                         "until 'kunci backup import-keys' installs the right one")
+            notes.append(str(T("the audit key in DATA/secrets is not the one of this backup: the chain cannot be "
+                               "verified until 'kunci backup import-keys' installs the right one")))
         else:
             audit_key = keys.load_audit_key(datadir)
 
@@ -255,7 +256,7 @@ def _restore_locked(datadir: DataDir, plaintext: bytes, name: str, *, force: boo
                     if not force:
                         raise BackupError(T("the restored audit chain does not verify ({problem}); nothing was "
                                             "changed (use --force to restore anyway)", problem=problem))
-                    notes.append(f"the restored audit chain does NOT verify ({problem})")
+                    notes.append(str(T("the restored audit chain does NOT verify ({problem})", problem=problem)))
         except SQLAlchemyError as exc:
             raise BackupError(T("the database in {name} cannot be used: {error}", name=name,
                                 error=str(exc).splitlines()[0])) from exc

@@ -100,3 +100,15 @@ def test_a_doctor_finding_reads_in_indonesian_and_its_json_stays_english() -> No
     as_json = finding.as_dict()
     assert as_json["check"] == "relay_pin" and as_json["status"] == "FAIL"
     assert as_json["message"].startswith("relay on GPIO4: GPIO 0-8 are pulled up at power-on")
+
+
+def test_what_initialise_did_reads_in_indonesian(tmp_path: Path) -> None:
+    datadir = DataDir(tmp_path / "data")
+    set_language("id")
+    done = initialise(datadir)
+    assert done[0] == f"dibuat {datadir.root}"
+    assert done[-1].startswith("basis data: dibuat (revisi ")
+    set_language("en")
+    again = initialise(datadir)
+    assert again == [again[-1]] and again[-1].startswith("database: up to date (revision ")
+    assert initialise(datadir, report_up_to_date=False) == []
