@@ -47,6 +47,13 @@ class ConfigError(KunciError, ValueError):
             return T("invalid configuration").english()
         return "; ".join(e.english() if isinstance(e, Text) else str(e) for e in self.errors)
 
+    def wire(self) -> dict[str, Any] | None:
+        """One problem crosses the control socket translatable; several cross as their English text."""
+        if not self.errors:
+            return T("invalid configuration").wire()
+        only = self.errors[0] if len(self.errors) == 1 else None
+        return only.wire() if isinstance(only, Text) else None
+
 
 class DataDirError(KunciError, OSError):
     """The data directory is missing, unreadable or has unsafe permissions."""

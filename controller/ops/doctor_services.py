@@ -175,7 +175,7 @@ def check_daemon(socket_path: Path, timeout: float = 3.0) -> tuple[Finding, dict
     try:
         status = ControlClient(socket_path, timeout=timeout).call("status")
     except DaemonUnavailable as exc:
-        if "Permission denied" in str(exc):
+        if "Permission denied" in exc.english():
             return warn("daemon", T("cannot connect to {path}: permission denied", path=socket_path),
                         T("run as {user} or a member of the {group} group", user=DOOR_USER, group=GROUP)), None
         return warn("daemon", T("the door daemon is not reachable: {error}", error=exc), fix), None
