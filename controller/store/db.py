@@ -266,14 +266,15 @@ def _is_empty(path: Path) -> bool:
 
 def _refuse_lost_database(datadir: DataDir, path: Path) -> None:
     """A missing or empty database file: say whether it was lost (restore) or never made (init)."""
-    if datadir.initialised() and not path.exists():
+    initialised = datadir.initialised()
+    if initialised and not path.exists():
         raise DataLost(T(
             "the database {path} is missing, but {root} is an initialised data directory "
             "(its secrets or anchor file exist): the door's people and entry log were lost, this is not a new "
             "installation. Restore the newest backup (docs/backup.md: 'kunci backup restore'); nothing was "
             "created. Only if there is no backup: 'kunci init --new-database' starts an empty database on purpose",
             path=path, root=datadir.root))
-    if datadir.initialised():
+    if initialised:
         raise DataLost(T(
             "the database {path} is empty (0 bytes), but {root} is an initialised data directory "
             "(its secrets or anchor file exist): the door's people and entry log were lost, this is not a new "
