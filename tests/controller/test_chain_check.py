@@ -204,14 +204,14 @@ def test_doctor_checks_the_newest_events_and_says_so(site) -> None:
     _fill(engine, key, 20)
     finding = check_audit(engine, datadir, newest=5)
     assert finding.status == Status.OK
-    assert "newest 5 of 20 events verified; run `kunci audit verify` for the whole chain" in finding.message
+    assert "newest 5 of 20 events verified; run `kunci audit verify` for the whole chain" in str(finding.message)
     whole = check_audit(engine, datadir, newest=50)
-    assert whole.status == Status.OK and "20 events" in whole.message and "newest" not in whole.message
+    assert whole.status == Status.OK and "20 events" in str(whole.message) and "newest" not in str(whole.message)
     _sql(datadir.db_file, "UPDATE events SET door = 'x' WHERE seq = 3")  # outside the tail: doctor's bound
     assert check_audit(engine, datadir, newest=5).status == Status.OK
     _sql(datadir.db_file, "UPDATE events SET door = 'x' WHERE seq = 18")
     broken = check_audit(engine, datadir, newest=5)
-    assert broken.status == Status.FAIL and "BROKEN at seq 18" in broken.message
+    assert broken.status == Status.FAIL and "BROKEN at seq 18" in str(broken.message)
 
 
 def test_doctor_tail_fails_a_truncation_against_the_anchor_file(site) -> None:
@@ -222,7 +222,7 @@ def test_doctor_tail_fails_a_truncation_against_the_anchor_file(site) -> None:
         anchor.record_head(datadir, session)
     _sql(datadir.db_file, "DELETE FROM events WHERE seq > 17")
     finding = check_audit(engine, datadir, newest=5)
-    assert finding.status == Status.FAIL and "truncated/rewritten" in finding.message
+    assert finding.status == Status.FAIL and "truncated/rewritten" in str(finding.message)
 
 
 def test_doctor_on_the_sqlite_file_agrees_without_sqlalchemy(site) -> None:
@@ -236,15 +236,15 @@ def test_doctor_on_the_sqlite_file_agrees_without_sqlalchemy(site) -> None:
     with session_factory(engine)() as session:
         anchor.record_head(datadir, session)
     database, audit_finding = check_sqlite_file(datadir)
-    assert database.status == Status.OK and "integrity ok, schema revision" in database.message
-    assert audit_finding.status == Status.OK and "20 events" in audit_finding.message
+    assert database.status == Status.OK and "integrity ok, schema revision" in str(database.message)
+    assert audit_finding.status == Status.OK and "20 events" in str(audit_finding.message)
     _sql(datadir.db_file, "UPDATE events SET door = 'x' WHERE seq = 18")
     broken = check_sqlite_file(datadir)[1]
-    assert broken.status == Status.FAIL and "BROKEN at seq 18" in broken.message
+    assert broken.status == Status.FAIL and "BROKEN at seq 18" in str(broken.message)
     assert broken.message == check_audit(engine, datadir).message
     _sql(datadir.db_file, "DELETE FROM events WHERE seq > 17")
     truncated = check_sqlite_file(datadir)[1]
-    assert truncated.status == Status.FAIL and "truncated/rewritten" in truncated.message
+    assert truncated.status == Status.FAIL and "truncated/rewritten" in str(truncated.message)
 
 
 def test_kunci_doctor_imports_no_sqlalchemy_on_a_plain_data_directory(site) -> None:
