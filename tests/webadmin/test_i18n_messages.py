@@ -11,13 +11,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from flask_babel import force_locale
+from flask_babel import force_locale, gettext
 from web_support import ADMIN, FakeDaemon, get, post
 
 from controller.control.client import DaemonError
+from controller.core.door_state import DoorState
 from controller.errors import DaemonUnavailable
 from controller.i18n import T, set_language
 from webadmin import daemon as web_daemon
+from webadmin import labels
 from webadmin.enrol import EnrolJobs
 
 
@@ -178,3 +180,25 @@ def test_an_enrolment_reads_in_the_language_of_whoever_polls_it(app: Any) -> Non
         finally:
             set_language("en")
         assert jobs.snapshot(job)["error"] == "no person with code U0042"
+
+
+def test_confirmation_pages_settings_and_explanations_in_indonesian(admin: Any) -> None:
+    assert post(admin, "/holidays/new", {"day": "2026-03-19", "name": "Nyepi"}).status_code == 303
+    _indonesian(admin)
+    confirm = get(admin, "/holidays/delete?day=2026-03-19").get_data(as_text=True)
+    assert "Hapus hari libur pada 2026-03-19?" in confirm and "Tindakan ini menghapus hari libur" in confirm
+    settings = get(admin, "/settings").get_data(as_text=True)
+    assert "Lama buka kunci (detik)" in settings and "Unlock seconds" not in settings
+    for page in (confirm, settings):
+        assert "%(" not in page
+
+
+def test_every_label_has_an_explanation_in_both_languages(app: Any) -> None:
+    with app.test_request_context(), force_locale("id"):
+        for vocabulary, words in labels.LABELS.items():
+            for value in words:
+                assert labels.label(value, vocabulary) and labels.explain(value, vocabulary), value
+                translated = labels.explain(value, vocabulary, gettext=gettext)
+                assert translated and translated != labels.explain(value, vocabulary), value
+        assert labels.label("ok", labels.SensorState, gettext=gettext) == "Daring"
+        assert labels.label("locked", DoorState, gettext=gettext) == "Terkunci"
