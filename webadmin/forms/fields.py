@@ -6,6 +6,9 @@ unless the field is ``required``, which gives "<label> is required.". The value 
 the form validated, and a bad value stops that field with one message naming its label.
 Single-line text refuses control characters (newlines, ANSI escapes, NUL), so a name can
 never forge a log line (T6.11).
+
+Labels are given as ``lazy_gettext("Name")`` (forms are built at import time) and every message is
+formatted when the form validates, with Flask-Babel's ``gettext``, so it reads in the request's language.
 """
 
 from __future__ import annotations
