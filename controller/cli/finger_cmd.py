@@ -7,7 +7,7 @@ import argparse
 from controller.config import load_config
 from controller.control.client import ControlClient
 from controller.core.enrolment import EnrolStep, progress_wait_seconds
-from controller.i18n import T, _
+from controller.i18n import _
 from controller.paths import DataDir
 from controller.store.people import validate_code
 
@@ -45,19 +45,10 @@ def run_delete(args: argparse.Namespace) -> int:
     return 0
 
 
-#: Each enrolment step's sentence (:attr:`EnrolStep.text`, the same English) in the reader's language.
-_STEP_TEXT = {
-    EnrolStep.PLACE_FINGER: T("Place the finger on the sensor."),
-    EnrolStep.LIFT_FINGER: T("Lift the finger."),
-    EnrolStep.PLACE_AGAIN: T("Place the same finger again."),
-    EnrolStep.STORING: T("Storing the fingerprint..."),
-}
-
-
 def _step_text(line: dict) -> str:
     """The sentence for a progress line (the daemon's own message for a step this CLI does not know)."""
     try:
         step = EnrolStep(str(line.get("progress") or ""))
     except ValueError:
         return str(line.get("message") or line.get("progress"))
-    return str(_STEP_TEXT.get(step) or step.text)
+    return step.text  # the step's sentence in the reader's language
