@@ -47,6 +47,21 @@ ENGLISH_WORDS = ["Dashboard", "People", "Groups", "Schedules", "Holidays", "Visi
                  "Access review", "Staff", "Settings", "Door panel", "Password and language", "Log out", "Save",
                  "Add a person", "Cancel", "Delete", "Change password", "Log in", "Show", "Clear filters"]
 ENGLISH_RE = re.compile(r"(?<![\w.])(" + "|".join(re.escape(w) for w in ENGLISH_WORDS) + r")(?![\w])")
+#: States a page shows on their own (a door, a lockout, a person): in Indonesian never left in English.
+ENGLISH_STATES = ["locked", "unlocked", "open", "closed", "held open", "forced open", "unknown", "none", "active",
+                  "suspended", "revoked", "yes", "no", "never", "any", "off", "on"]
+#: The text nodes of the page that are one of ENGLISH_STATES (codes, as in ``<code>``, excepted).
+STATES_JS = """states => {
+  const found = [];
+  const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
+  for (let node = walker.nextNode(); node; node = walker.nextNode()) {
+    const text = node.textContent.trim();
+    if (states.includes(text) && !node.parentElement.closest('code, .codes, script, style, option[value]')) {
+      found.push(text);
+    }
+  }
+  return found;
+}"""
 
 
 def read_catalogue() -> dict[str, str]:
@@ -310,7 +325,7 @@ def visit_every_page(browser, site, viewport: dict[str, int], kind: str) -> dict
     def look(page, key: str) -> None:
         body = page.locator("body").inner_text()
         seen[key] = {"overflow": overflow(page), "lang": page.locator("html").get_attribute("lang"),
-                     "english": sorted(set(ENGLISH_RE.findall(body)))}
+                     "english": sorted(set(ENGLISH_RE.findall(body)) | set(page.evaluate(STATES_JS, ENGLISH_STATES)))}
         shot(page, f"{lang}-{kind}-{key}")
 
     for role, username, password in (("admin", "demo", site.admin_password),
@@ -323,6 +338,10 @@ def visit_every_page(browser, site, viewport: dict[str, int], kind: str) -> dict
             log_in(page, site, words, username, password)
             choose_language(page, site, words, lang)
             menu = page.locator("#site-menu nav a").evaluate_all("links => links.map(a => a.getAttribute('href'))")
+            toggle = words.role(page, "button", "Menu")
+            if toggle.is_visible():  # a phone: the longer Indonesian menu words, opened
+                toggle.click()
+                look(page, f"{role}-menu-open")
             for path in dict.fromkeys([h for h in menu if h.startswith("/")] + EXTRA[role]):
                 page.goto(site.url + path)
                 look(page, f"{role}-{slug(path)}")
