@@ -30,8 +30,9 @@ ROOT = TRANSLATIONS_DIR.parents[1]
 POT = TRANSLATIONS_DIR / "messages.pot"
 PO = TRANSLATIONS_DIR / "id" / "LC_MESSAGES" / "messages.po"
 MO = PO.with_suffix(".mo")
-#: The marking functions besides Babel's defaults (``_``, ``gettext``, ``ngettext``, ``N_`` ...).
-KEYWORDS = ("lazy_gettext", "T")
+#: The marking functions besides Babel's defaults (``_``, ``gettext``, ``ngettext``, ``N_`` ...):
+#: ``setting(default, doc, ...)`` in controller/config/schema.py marks each setting's explanation (argument 2).
+KEYWORDS = ("lazy_gettext", "T", "setting:2")
 
 
 @contextmanager

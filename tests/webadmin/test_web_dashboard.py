@@ -22,7 +22,7 @@ from web_support import PASSWORD, STATUS, events, get, post
 def test_dashboard_shows_door_status_from_the_daemon(admin: Any, daemon: Any) -> None:
     page = get(admin, "/").get_data(as_text=True)
     assert "Records room 2" in page and "Kunci" in page
-    assert ">locked<" in page and "off (locked)" in page
+    assert ">Locked<" in page and "off (locked)" in page
     assert "3 of 200 templates" in page
     assert 'data-refresh-url="/dashboard/live"' in page and "refresh.js" in page
 
