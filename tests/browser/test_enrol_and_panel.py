@@ -28,30 +28,37 @@ def _states(page) -> dict[str, str]:
             for li in page.locator("ol.steps li[data-step]").all()}
 
 
+def _expect_states(page, **wanted: str) -> None:
+    """Wait until each named step shows its state (the page's script sets them after the server's message)."""
+    from playwright.sync_api import expect
+
+    for step, state in wanted.items():
+        expect(page.locator(f"ol.steps li[data-step='{step}']")).to_have_attribute("data-state", state, timeout=30_000)
+
+
 def test_enrol_with_the_pages_touch_and_lift_buttons_then_a_failure_offers_start_again(page, demo):
     login(page, demo)
     code, _pin = _add_person(page, demo, "Enrol Tester")
     page.goto(demo.url + f"/people/{code}/finger")
     page.get_by_role("button", name="Start enrolment").click()
     wait_for_text(page, "#enrol-message", "place the finger")
-    assert _states(page)["place_finger"] == "current" and "done" not in _states(page).values()
+    _expect_states(page, place_finger="current")
+    assert "done" not in _states(page).values()
     shot(page, "enrol-01-place")
 
     page.get_by_role("button", name="Touch the sensor").click()
     wait_for_text(page, "#enrol-message", "lift the finger", timeout_s=30)
-    states = _states(page)
-    assert states["place_finger"] == "done"
-    assert states["lift_finger"] == "current", "'Lift' must not tick before the finger is lifted"
+    _expect_states(page, place_finger="done", lift_finger="current")  # 'Lift' must not tick before the lift
     shot(page, "enrol-02-lift")
 
     page.get_by_role("button", name="Lift your finger").click()
     wait_for_text(page, "#enrol-message", "same finger again", timeout_s=30)
-    states = _states(page)
-    assert states["lift_finger"] == "done" and states["place_again"] == "current" and states["storing"] == ""
+    _expect_states(page, lift_finger="done", place_again="current")
+    assert _states(page)["storing"] == ""
 
     page.get_by_role("button", name="Touch the sensor").click()
     wait_for_text(page, "#enrol-message", "fingerprint stored", timeout_s=30)
-    assert set(_states(page).values()) == {"done"}
+    _expect_states(page, place_finger="done", lift_finger="done", place_again="done", storing="done")
     assert not page.get_by_role("button", name="Start again").is_visible()
     assert not page.get_by_role("button", name="Touch the sensor").is_visible()
     shot(page, "enrol-03-stored")

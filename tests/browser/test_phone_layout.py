@@ -118,6 +118,9 @@ def test_the_menu_folds_into_one_line_and_opens_with_its_button_or_the_keyboard(
         assert page.get_by_role("link", name="Entry log", exact=True).is_visible()
         assert page.get_by_role("button", name="Log out").is_visible()
         assert overflow(page) <= 1
+        links_height = page.locator("#site-menu nav ul").bounding_box()["height"]
+        nav_height = page.locator("#site-menu nav").bounding_box()["height"]
+        assert nav_height <= links_height + 2, f"the open menu has {nav_height - links_height:.0f}px of empty space"
         page.screenshot(path=str(ARTIFACTS / "phone-menu-open.png"))
         toggle.click()
         assert toggle.get_attribute("aria-expanded") == "false" and not menu.is_visible()
