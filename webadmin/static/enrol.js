@@ -10,15 +10,10 @@
   var again = document.getElementById("enrol-again");
   var sim = document.getElementById("enrol-sim");
   // Every word shown comes from the page, in its language (finger.html's "enrol-texts" JSON block).
-  var textsBlock = document.getElementById("enrol-texts");
-  var TEXTS = textsBlock ? JSON.parse(textsBlock.textContent) : {};
+  var pageWords = window.kunciTexts("enrol-texts");  // texts.js
+  var TEXTS = pageWords.texts;
+  var say = pageWords.say;
   var STEPS = TEXTS.steps || {};
-  // TEXTS[key] with each "{name}" replaced by values[name].
-  function say(key, values) {
-    return String(TEXTS[key] || "").replace(/\{([a-z_]+)\}/g, function (all, name) {
-      return values && values[name] !== undefined ? String(values[name]) : all;
-    });
-  }
   // The steps in the page's order (rendered from the one step list, controller/core/enrolment.py).
   var order = Array.prototype.map.call(box.querySelectorAll("li[data-step]"), function (li) {
     return li.getAttribute("data-step");

@@ -12,16 +12,11 @@
   // Every word shown comes from the page, in its language (panel.html's "panel-texts" JSON block):
   // reasons of a refusal (codes: controller/core/policy.py Reason), door states and the outcome lines.
   // The keypad itself reveals nothing to the person at the door; this panel is the admin's simulator, so it says why.
-  var textsBlock = document.getElementById("panel-texts");
-  var TEXTS = textsBlock ? JSON.parse(textsBlock.textContent) : {};
+  var pageWords = window.kunciTexts("panel-texts");  // texts.js
+  var TEXTS = pageWords.texts;
+  var say = pageWords.say;
   var REASONS = TEXTS.reasons || {};
   var DOOR = TEXTS.door || {};
-  // TEXTS[key] with each "{name}" replaced by values[name].
-  function say(key, values) {
-    return String(TEXTS[key] || "").replace(/\{([a-z_]+)\}/g, function (all, name) {
-      return values && values[name] !== undefined ? String(values[name]) : all;
-    });
-  }
   var typed = 0;          // digits typed on this panel since the last "#" or "*"
   var lastSeen = null;    // id of the newest access decision the page knows of (0: none yet)
   var waitingAfter = null;  // "#" was sent: the first decision newer than this id is the PIN's outcome

@@ -11,15 +11,10 @@
   var timer = null;
   var asked = 0;
   // Every word shown comes from the page, in its language (people/list.html's "live-results-texts" JSON block).
-  var textsBlock = document.getElementById("live-results-texts");
-  var TEXTS = textsBlock ? JSON.parse(textsBlock.textContent) : {};
+  var pageWords = window.kunciTexts("live-results-texts");  // texts.js
+  var TEXTS = pageWords.texts;
+  var say = pageWords.say;
   var STATUS = TEXTS.status || {};
-  // TEXTS[key] with each "{name}" replaced by values[name].
-  function say(key, values) {
-    return String(TEXTS[key] || "").replace(/\{([a-z_]+)\}/g, function (all, name) {
-      return values && values[name] !== undefined ? String(values[name]) : all;
-    });
-  }
 
   function show(term, answer) {
     var list = document.createElement("ul");
