@@ -51,8 +51,9 @@ class SiteConfig:
                                "when the kernel reports it synchronised (NTP or RTC); always = trust it (bench, "
                                "simulation, a fitted RTC); never = always treat it as untrusted.",
                                choices=("auto", "always", "never"))
-    language: str = setting("en", "Language of the admin page for staff logins that chose none (en = English, "
-                            "id = Bahasa Indonesia).", choices=("en", "id"))
+    language: str = setting("en", "Language of the admin page for staff logins that chose none, and of the "
+                            "command line unless KUNCI_LANG is set (en = English, id = Bahasa Indonesia).",
+                            choices=("en", "id"))
     max_users: int = setting(1000, "Most people expected to hold a PIN; sets the PIN keyspace rule "
                              "(10 ** pin.length_digits / max_users >= 1000).", unit="people", min=1, max=100_000)
 
