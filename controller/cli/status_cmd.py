@@ -8,7 +8,7 @@ from collections.abc import Callable
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from controller.control.client import ControlClient
-from controller.i18n import _
+from controller.i18n import T, Text, _
 from controller.paths import DataDir
 from controller.timefmt import local_text
 
@@ -17,6 +17,32 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     p = sub.add_parser("status", parents=[common], help="show door, relay, sensor, lockout and alarms")
     p.add_argument("--json", action="store_true", help="print the daemon's status object as JSON")
     p.set_defaults(func=run)
+
+
+#: The daemon's words shown as words (the same msgids as the admin page's labels, webadmin/labels.py).
+_WORDS: dict[str, Text] = {
+    "locked": T("Locked"), "unlocked": T("Unlocked"), "open": T("Open"), "held_open": T("Held open"),
+    "forced_open": T("Forced open"),
+    "pin": T("PIN only"), "finger": T("Fingerprint only"), "pin_or_finger": T("PIN or fingerprint"),
+    "pin_and_finger": T("PIN and fingerprint"),
+    "ok": T("Online"), "lost": T("Offline"), "starting": T("Starting"), "disabled": T("Disabled"),
+    "door_forced": T("Door forced open"), "door_held": T("Door held open"), "tamper": T("Reader enclosure opened"),
+    "keypad_suspended": T("Keypad suspended"), "finger_suspended": T("Finger reader suspended"),
+    "keypad_guessing": T("PIN guessing suspected"), "finger_guessing": T("Finger guessing suspected"),
+    "sensor_lost": T("Fingerprint sensor lost"), "orphan_template": T("Unknown finger on the sensor"),
+    "templates_missing": T("Fingers missing from the sensor"), "log_unavailable": T("Entry log unavailable"),
+    "log_truncated": T("Entry log truncated"), "foreign_events": T("Unsealed entries found"),
+    "duress": T("Duress"), "daemon_error": T("Door controller error"), "outbox_overflow": T("Alerts fell behind"),
+}
+
+
+def _word(code: object, *, with_code: bool = False) -> str:
+    """The word for a daemon's code in the reader's language (``with_code``: followed by the code, which is
+    what a command takes, e.g. ``kunci door mode pin_or_finger``); an unknown code as it is."""
+    word = _WORDS.get(str(code))
+    if word is None:
+        return str(code if code is not None else "?")
+    return f"{word} ({code})" if with_code else str(word)
 
 
 def _labels() -> dict[str, str]:
@@ -31,8 +57,8 @@ def _labels() -> dict[str, str]:
 def format_status(s: dict) -> str:
     """Human-readable lines for a status object (see docs/internals.md); times in the site's time zone
     (``s["timezone"]``, UTC when absent), as the admin page shows them; ``--json`` keeps UTC. Values the
-    daemon names (door state, mode, sensor state, alarm kind) stay as they are; the words around them are
-    in the reader's language."""
+    daemon names are shown as words in the reader's language (the mode and alarm kinds with their code, which
+    is what commands take); ``--json`` keeps the codes."""
     zone = _zone(s.get("timezone"))
     label = _labels()
 
@@ -50,11 +76,11 @@ def format_status(s: dict) -> str:
     leds = _("green {green}, red {red}").format(green=_("on") if ind.get("green") else _("off"),
                                                   red=_("on") if ind.get("red") else _("off"))
     lines = [
-        f"{label['door']}{s.get('door', '?')} {contact}",
+        f"{label['door']}{_word(s.get('door'))} {contact}",
         label["relay"] + (_("ENERGISED (unlocked)") if s.get("relay") else _("off (locked)")),
-        f"{label['mode']}{s.get('mode', '?')}" + (_("; LOCKDOWN: every credential refused") if s.get("lockdown")
+        f"{label['mode']}{_word(s.get('mode'), with_code=True)}" + (_("; LOCKDOWN: every credential refused") if s.get("lockdown")
                                                   else ""),
-        f"{label['sensor']}{sensor.get('state', '?')}"
+        f"{label['sensor']}{_word(sensor.get('state'))}"
         + (_(", {used} of {capacity} slots used").format(used=sensor.get("templates"), capacity=sensor.get("capacity"))
            if sensor.get("capacity") else ""),
         label["keypad"] + keypad,
@@ -67,7 +93,8 @@ def format_status(s: dict) -> str:
     if alarms:
         lines.append(label["alarms"].rstrip())
         since = _("  #{id} {kind} since {time}")
-        lines += [since.format(id=a.get("id"), kind=a.get("kind"), time=local(a.get("raised_at"))) for a in alarms]
+        lines += [since.format(id=a.get("id"), kind=_word(a.get("kind"), with_code=True), time=local(a.get("raised_at")))
+                  for a in alarms]
     else:
         lines.append(label["alarms"] + _("none"))
     lines += alert_lines(s.get("alerts") or {}, local)

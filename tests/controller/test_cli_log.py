@@ -174,6 +174,6 @@ def test_status_lines_show_the_sites_time() -> None:
               "alerts": {"webhook": {"running": True, "depth": 0, "last_success": "2026-03-10T11:30:00.000000Z"}}}
     text = format_status(status)
     assert "LOCKED OUT until 2026-03-10 19:00:00 Asia/Jakarta" in text
-    assert "#3 door_forced since 2026-03-10 18:00:00 Asia/Jakarta" in text
+    assert "#3 Door forced open (door_forced) since 2026-03-10 18:00:00 Asia/Jakarta" in text
     assert "last delivered 2026-03-10 18:30:00 Asia/Jakarta" in text
     assert "until 2026-03-10 12:00:00 UTC" in format_status({**status, "timezone": None})

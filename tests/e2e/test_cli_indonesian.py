@@ -76,7 +76,8 @@ def test_the_cli_speaks_indonesian_and_english_on_the_same_data(tmp_path: Path, 
             assert english.stderr == "kunci: error: no person with code U9999\n", (argv, english.stderr)
 
         status = kunci_in("id", data, "status").stdout
-        lines = (r"pintu:\s+\S+ \(kontak (terbuka|tertutup)\)",
+        lines = (r"pintu:\s+(Terkunci|Tidak terkunci|Terbuka) \(kontak (terbuka|tertutup)\)",
+                 r"mode:\s+PIN atau sidik jari \(pin_or_finger\)",
                  r"relai:\s+(BERENERGI \(tidak terkunci\)|mati \(terkunci\))",
                  r"jam:\s+(tepercaya|TIDAK tepercaya.*)", r"log:\s+ok.*", r"perangkat:\s+SIMULASI")
         for line in lines:
