@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from controller.errors import KunciError
 from controller.i18n import T
 from controller.ops.doctor_findings import Finding, fail, ok, warn
 from controller.ops.install_plan import DOOR_USER, GROUP, MANIFEST, WEB_USER, parse_manifest
@@ -28,9 +27,7 @@ CERT_WARN_DAYS = 30
 
 def check_tls(cert: Path, key: Path, now: datetime) -> Finding:
     """The admin page's certificate exists, is valid now and for 30 more days; prints its fingerprint."""
-    from cryptography import x509
-
-    from controller.ops.tls import cert_fingerprint_sha256
+    from controller.ops.cert_read import read_certificate  # not cryptography: 55 ms of the doctor's budget
 
     fix = T("create a new one: move {cert} and {key} aside and run `kunci init` (as kunci-web: `kunci web` does it)",
             cert=cert, key=key)
@@ -39,11 +36,10 @@ def check_tls(cert: Path, key: Path, now: datetime) -> Finding:
     if not key.exists():
         return fail("tls", T("no private key at {key}", key=key), fix)
     try:
-        certificate = x509.load_pem_x509_certificate(cert.read_bytes())
-        fingerprint = cert_fingerprint_sha256(cert)
-    except (OSError, ValueError, KunciError) as exc:
+        facts = read_certificate(cert)
+    except (OSError, ValueError) as exc:
         return fail("tls", T("cannot read {path}: {error}", path=cert, error=exc), fix)
-    not_before, not_after = certificate.not_valid_before_utc, certificate.not_valid_after_utc
+    not_before, not_after, fingerprint = facts.not_before, facts.not_after, facts.sha256
     if now < not_before:
         return fail("tls",
                     T("certificate not valid before {not_before} UTC (is the clock right?)",
