@@ -103,7 +103,7 @@ def test_event_sentence_in_indonesian() -> None:
 
     event = SimpleNamespace(type="access.granted", reason="granted", method="pin", user_code="U0002", actor=None,
                             detail=None, door="main")
-    assert labels.sentence(event, "Rina Hartono", "main", gettext=gettext) == "Rina Hartono (U0002) membuka main dengan PIN"
+    assert labels.sentence(event, "Rina Hartono", "main", gettext=gettext) == "Rina Hartono (U0002) membuka pintu main dengan PIN"
     assert labels.sentence(event, "Rina Hartono", "main") == "Rina Hartono (U0002) opened main with PIN"
     refused = SimpleNamespace(type="access.denied", reason="outside_schedule", method="pin", user_code="U0002",
                               actor=None, detail=None, door="main")
