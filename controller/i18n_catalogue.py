@@ -13,8 +13,10 @@ Each run holds an exclusive lock on the catalogue, so several people (or process
 
 from __future__ import annotations
 
+import argparse
 import fcntl
 import json
+import logging
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -25,6 +27,8 @@ from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po, write_po
 
 from controller.i18n import TRANSLATIONS_DIR
+
+log = logging.getLogger(__name__)
 
 ROOT = TRANSLATIONS_DIR.parents[1]
 POT = TRANSLATIONS_DIR / "messages.pot"
@@ -85,22 +89,31 @@ def _missing() -> list[str]:
 
 
 def main(argv: list[str]) -> int:
-    if not argv or argv[0] not in {"update", "fill", "missing"}:
-        print(__doc__, file=sys.stderr)
-        return 2
+    """The maintainer's command (``make translations``); its report goes to the log (stderr), as elsewhere
+    outside the ``kunci`` CLI."""
+    parser = argparse.ArgumentParser(prog="python -m controller.i18n_catalogue", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("action", choices=("update", "fill", "missing"))
+    parser.add_argument("translations", nargs="?", type=Path, help="fill: the JSON file of translations")
+    args = parser.parse_args(argv)
+    if args.action == "fill" and args.translations is None:
+        parser.error("fill needs the JSON file of translations")
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
     with _locked():
         _update()
-        if argv[0] == "fill":
-            translations = json.loads(Path(argv[1]).read_text(encoding="utf-8"))
+        if args.action == "fill":
+            translations = json.loads(args.translations.read_text(encoding="utf-8"))
             used = _fill(translations)
+            log.info("filled %d messages", len(used))
             unused = sorted(set(translations) - set(used))
-            print(f"filled {len(used)} messages" + (f"; not in the source (yet): {unused}" if unused else ""))
+            if unused:
+                log.warning("not in the source (yet): %s", unused)
         else:
             _compile()
         missing = _missing()
-    if argv[0] == "missing" or missing:
-        print(f"{len(missing)} messages without a translation" + "".join(f"\n  {m!r}" for m in missing))
-    return 1 if argv[0] == "missing" and missing else 0
+    if args.action == "missing" or missing:
+        log.warning("%d messages without a translation%s", len(missing), "".join(f"\n  {m!r}" for m in missing))
+    return 1 if args.action == "missing" and missing else 0
 
 
 if __name__ == "__main__":

@@ -60,12 +60,18 @@ def _group_delete(session: Session, ctx: OpContext, params: dict[str, Any]) -> d
     return {}
 
 
+def _windows(params: dict[str, Any], *, required: bool) -> list[Any] | None:
+    """The ``windows`` parameter: a list of [weekday, start minute, end minute] (each checked by the store);
+    None when it is absent and not ``required``."""
+    windows = params.get("windows")
+    if (windows is not None or required) and not isinstance(windows, list):
+        raise InvalidInput(T("windows must be a list of [weekday, start minute, end minute]"))
+    return windows
+
+
 @operation("schedule.add")
 def _schedule_add(session: Session, ctx: OpContext, params: dict[str, Any]) -> dict[str, Any]:
-    windows = params.get("windows")
-    if not isinstance(windows, list):
-        raise InvalidInput(T("windows must be a list of [weekday, start minute, end minute]"))
-    schedule = schedules.add_schedule(session, _text(params, "name"), windows,
+    schedule = schedules.add_schedule(session, _text(params, "name"), _windows(params, required=True),
                                    _flag(params, "allow_on_holidays"), actor=ctx.actor)
     return {"schedule": schedule.name}
 
@@ -77,9 +83,7 @@ def _schedule_update(session: Session, ctx: OpContext, params: dict[str, Any]) -
     unknown = set(params) - {"name", "windows", "allow_on_holidays", "new_name"}
     if unknown:
         raise InvalidInput(T("unknown field {field}", field=repr(min(unknown)[:40])))
-    windows = params.get("windows")
-    if windows is not None and not isinstance(windows, list):
-        raise InvalidInput(T("windows must be a list of [weekday, start minute, end minute]"))
+    windows = _windows(params, required=False)
     allow = _flag(params, "allow_on_holidays") if params.get("allow_on_holidays") is not None else None
     schedule = schedules.update_schedule(session, _text(params, "name"), windows=windows, allow_on_holidays=allow,
                                          new_name=_text(params, "new_name", required=False), actor=ctx.actor)
