@@ -14,30 +14,43 @@ from gpiozero import LED, Buzzer
 
 from drivers.door_io import NOT_FITTED
 
-
 #: A part's pattern: None = leave as is, bool = steady, (on_s, off_s, n) = blink n times (None = until replaced).
 Spec = tuple[float, float, "int | None"] | bool | None
 
 
 class _Blink:
-    """One part's blinking schedule from ``start`` (monotonic seconds): gpiozero's ``blink`` semantics
-    (on for ``on_s``, off for ``off_s``, ``n`` times or forever, off at the end), computed, not slept."""
+    """One part's blinking schedule: gpiozero's ``blink`` semantics (on for ``on_s``, off for ``off_s``, ``n``
+    times or forever, off at the end), stepped by the player, not slept.
 
-    __slots__ = ("start", "on_s", "off_s", "n")
+    Each on and each off is a step the player plays in turn; a player that wakes late starts the next step
+    late rather than skipping it, so a finite pattern always shows all its flashes (three red flashes mean
+    "denied" even on a loaded controller; only their timing stretches)."""
+
+    __slots__ = ("n", "off_s", "on_s", "step", "step_start")
 
     def __init__(self, start: float, on_s: float, off_s: float, n: int | None) -> None:
-        self.start, self.on_s, self.off_s, self.n = start, on_s, off_s, n
+        self.step, self.step_start, self.on_s, self.off_s, self.n = 0, start, on_s, off_s, n
 
-    def level_at(self, now: float) -> tuple[bool, float | None]:
-        """The level at ``now`` and when it next changes (``None``: the pattern is over, the part off)."""
-        period = max(self.on_s + self.off_s, 1e-3)
-        elapsed = max(0.0, now - self.start)
-        k = int(elapsed // period)
-        if self.n is not None and k >= self.n:
-            return False, None
-        if elapsed - k * period < self.on_s:
-            return True, self.start + k * period + self.on_s
-        return False, self.start + (k + 1) * period
+    @property
+    def over(self) -> bool:
+        return self.n is not None and self.step >= 2 * self.n
+
+    def level(self) -> bool:
+        """The level of the current step (off once the pattern is over)."""
+        return not self.over and self.step % 2 == 0
+
+    def next_change(self) -> float | None:
+        """When the current step ends (``None``: the pattern is over, the part off)."""
+        if self.over:
+            return None
+        return self.step_start + max(self.on_s if self.step % 2 == 0 else self.off_s, 0.0)
+
+    def advance(self, now: float) -> None:
+        """Move to the next step; it starts when the current one ended, or ``now`` if the player is late."""
+        change = self.next_change()
+        if change is not None:
+            self.step += 1
+            self.step_start = change if now - change < 1e-3 else now
 
 
 class Indicators:
@@ -127,18 +140,22 @@ class Indicators:
                 else:
                     blink = _Blink(now, *spec)
                     self._blinks[device] = blink
-                    self._set(device, blink.level_at(now)[0])
+                    self._set(device, blink.level())
             self._changed.notify()
 
     def _run(self) -> None:
-        """The player: switches every blinking part at its next change, sleeping until the earliest one."""
+        """The player: moves every blinking part one step on at its next change (never skipping one), sleeping
+        until the earliest change."""
         with self._changed:
             while not self._closed:
                 now = time.monotonic()
                 wake: float | None = None
                 for device, blink in list(self._blinks.items()):
-                    level, change = blink.level_at(now)
-                    self._set(device, level)
+                    change = blink.next_change()
+                    if change is not None and change <= now:  # one step at a time: none is skipped
+                        blink.advance(now)
+                        self._set(device, blink.level())
+                        change = blink.next_change()
                     if change is None:
                         del self._blinks[device]
                     else:

@@ -113,3 +113,25 @@ def test_a_pattern_starts_no_thread(indicators) -> None:
         indicators.denied()
         indicators.granted()
     assert threading.active_count() <= before  # none started (a thread of an earlier test may end meanwhile)
+
+
+def test_a_late_player_plays_every_flash_of_a_finite_pattern() -> None:
+    """The player steps a blink one on/off at a time: waking long after the pattern should have ended (a loaded
+    controller), it still shows all three denied flashes, only later; an on-time player keeps the schedule."""
+    from drivers.indicators import _Blink
+
+    late = _Blink(0.0, 0.1, 0.1, 3)
+    levels, now = [late.level()], 10.0  # the first wake comes 10 s late
+    while (change := late.next_change()) is not None:
+        now = max(now, change)
+        late.advance(now)
+        levels.append(late.level())
+        now += 0.05  # each later wake a little late too
+    assert levels == [True, False] * 3 + [False]
+
+    on_time = _Blink(0.0, 0.1, 0.2, 2)
+    changes = []
+    while (change := on_time.next_change()) is not None:
+        changes.append(round(change, 6))
+        on_time.advance(change)
+    assert changes == [0.1, 0.3, 0.4, 0.6] and not on_time.level()
