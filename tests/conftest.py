@@ -10,6 +10,9 @@ import pytest
 # Never let gpiozero probe for real GPIO libraries on a test machine.
 os.environ.setdefault("GPIOZERO_PIN_FACTORY", "mock")
 
+# The real PostgreSQL server of the site tests (pg_server, pg_clean), usable by every test directory.
+pytest_plugins = ["tests.pg_fixture"]
+
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Long tests (marked ``slow`` or ``e2e``) first, each group in its collected order.
