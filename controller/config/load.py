@@ -11,8 +11,10 @@ from pathlib import Path
 from typing import Any
 
 from controller.config import validate as v
+from controller.config.doors import parse_doors
 from controller.config.reference import default_config_text
 from controller.config.schema import SECTIONS, Config
+from controller.config.validate_site_link import check_site_link
 from controller.errors import ConfigError
 from controller.fileio import atomic_write
 from controller.i18n import T, Text
@@ -28,7 +30,7 @@ def parse_config(data: dict[str, Any]) -> Config:
     """
     errors: list[Text] = []
     bad: set[str] = set()
-    top = {k: val for k, val in data.items() if k not in SECTIONS}
+    top = {k: val for k, val in data.items() if k not in SECTIONS and k != "doors"}
     top_values = v.convert_section(Config, "", top, errors, bad)
     values: dict[str, dict[str, Any]] = {}
     for name, cls in SECTIONS.items():
@@ -42,9 +44,11 @@ def parse_config(data: dict[str, Any]) -> Config:
         for name, cls in SECTIONS.items()
     }
     v.check_cross(effective, bad, errors)
+    check_site_link(effective["site_link"], top_values.get("simulated", False), bad, errors)
+    extra_doors = parse_doors(data.get("doors"), effective, SECTIONS, bad, errors)
     if errors:
         raise ConfigError(errors)
-    return Config(**top_values, **{name: cls(**values[name]) for name, cls in SECTIONS.items()})
+    return Config(**top_values, **{name: cls(**values[name]) for name, cls in SECTIONS.items()}, doors=extra_doors)
 
 
 def load_config(path: Path) -> Config:

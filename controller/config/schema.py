@@ -316,6 +316,32 @@ class MetricsConfig:
 
 
 @dataclass(frozen=True)
+class SiteLinkConfig:
+    """`[site_link]`: this controller's link to the site database on PostgreSQL (docs/site.md)."""
+
+    enabled: bool = setting(False, "Follow the site: copy its people, groups, schedules and holidays down and upload "
+                            "the sealed log (kunci site join fills in this section).")
+    controller: str = setting("", "This controller's name at the site (required when enabled).")
+    host: str = setting("", "PostgreSQL server of the site (required when enabled).")
+    port: int = setting(5432, "PostgreSQL TCP port.", min=1, max=65535)
+    dbname: str = setting("kunci", "Site database name.", check=v.non_empty, rule="not empty")
+    user: str = setting("", "This controller's own PostgreSQL role (required when enabled).")
+    password_file: str = setting("secrets/site-password", "File holding the role's password (relative to DATA; "
+                                 "mode 0600 or 0400).", check=v.non_empty, rule="not empty")
+    sslmode: str = setting("verify-full", "TLS to the server: verify-full, verify-ca or require; disable only with "
+                           "simulated = true or a server on this machine (127.0.0.1, ::1, localhost).",
+                           choices=("verify-full", "verify-ca", "require", "disable"))
+    ca_file: str = setting("", "CA certificate file of the server (empty = the system's CAs).")
+    poll_seconds: float = setting(30.0, "Fetch changes at least this often, in case a notification was missed.",
+                                  unit="seconds", min=1.0, max=3600.0)
+    max_stale_seconds: float = setting(86400.0, "Raise the site_stale alarm when no fetch from the site has "
+                                       "succeeded for this long.", unit="seconds", min=60.0, max=31_536_000.0)
+    stale_action: str = setting("alarm", "Past max_stale_seconds: alarm = raise the alarm, doors decide as before; "
+                                "deny_site_people = also refuse people copied from the site (reason site_stale) "
+                                "until a fetch succeeds.", choices=("alarm", "deny_site_people"))
+
+
+@dataclass(frozen=True)
 class Config:
     """The whole configuration; ``Config()`` is the all-defaults configuration."""
 
@@ -335,6 +361,7 @@ class Config:
     webhook: WebhookConfig = field(default_factory=WebhookConfig)
     email: EmailConfig = field(default_factory=EmailConfig)
     metrics: MetricsConfig = field(default_factory=MetricsConfig)
+    site_link: SiteLinkConfig = field(default_factory=SiteLinkConfig)
 
 
 #: TOML section name -> dataclass, in file order.
