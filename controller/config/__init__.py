@@ -15,6 +15,7 @@ page: :mod:`controller.config.reference`). This package's names are the configur
 
 from __future__ import annotations
 
+from controller.config.doors import MAX_DOORS, DoorSetup, door_view
 from controller.config.load import load_config, parse_config, write_default_config
 from controller.config.reference import config_as_toml, config_reference_markdown, default_config_text
 from controller.config.schema import (
@@ -31,7 +32,7 @@ from controller.config.schema import (
 )
 
 __all__ = [
-    "SECTIONS", "Config", "DoorConfig", "GpioConfig", "KeypadConfig", "PinConfig", "SensorConfig", "SiteConfig",
+    "MAX_DOORS", "SECTIONS", "Config", "DoorConfig", "DoorSetup", "door_view", "GpioConfig", "KeypadConfig", "PinConfig", "SensorConfig", "SiteConfig",
     "StoreConfig", "WebConfig", "config_as_toml", "config_reference_markdown", "default_config_text", "load_config",
     "parse_config", "write_default_config",
 ]

@@ -73,7 +73,32 @@ def default_config_text() -> str:
             lines += [line.replace(_NBSP, " ") for line in wrapped]
             lines += [f"{f.name} = {v.toml_value(f.default)}", ""]
         lines.pop()
+    lines += ["", *_EXAMPLE_DOORS.rstrip("\n").split("\n")]
     return "\n".join(lines) + "\n"
+
+
+_EXAMPLE_DOORS = """\
+# More doors (up to 4 in all): [door], [gpio], [keypad] and [sensor] above are the first door; each
+# [[doors]] entry is one more, with its own name, any [door] key (left out = the value of [door]) and the
+# sub-tables gpio (relay_pin required; other lines left out = -1, not fitted), keypad (left out = no keypad)
+# and sensor (left out = no sensor). No GPIO line or sensor serial port may be used twice. Wiring for a
+# second door: docs/install-pi.md.
+#
+# [[doors]]
+# name = "vault"
+# unlock_seconds = 5.0
+# [doors.gpio]
+# relay_pin = 4
+# door_contact_pin = 7
+# exit_pin = 8
+# buzzer_pin = -1
+# [doors.keypad]
+# type = "wiegand"
+# wiegand_d0_pin = 10
+# wiegand_d1_pin = 11
+# [doors.sensor]
+# port = "/dev/ttyAMA1"
+"""
 
 
 _REFERENCE_INTRO = """\
@@ -135,7 +160,48 @@ def config_reference_markdown() -> str:
             unit_range = ", ".join(p for p in (spec.unit, _range_text(spec)) if p)
             row = (f"`{f.name}`", v.type_text(tp), f"`{v.toml_value(f.default)}`", unit_range, spec.doc)
             lines.append("| " + " | ".join(_cell(c) for c in row) + " |")
+    lines += ["", *_REFERENCE_DOORS.rstrip("\n").split("\n")]
     return "\n".join(lines) + "\n"
+
+
+_REFERENCE_DOORS = """\
+## `[[doors]]`: more doors
+
+One controller drives up to four doors, each with its own relay, contact, exit button, tamper switch,
+indicators, keypad, fingerprint sensor and timing. `[door]`, `[gpio]`, `[keypad]` and `[sensor]` describe
+the first door (a file without `[[doors]]` is a one-door controller, as before). Each `[[doors]]` entry adds
+one door:
+
+| key | meaning |
+|---|---|
+| `name` | required; unique; 1-40 of `a-z`, `0-9`, `_`, `-`; the door's name in events, status and commands |
+| any `[door]` key | the door's timing and rules; a key left out takes the value of `[door]` |
+| `[doors.gpio]` | the `[gpio]` keys; `relay_pin` is required, every other line left out is -1 (not fitted) |
+| `[doors.keypad]` | the `[keypad]` keys; the whole table left out = no keypad at this door |
+| `[doors.sensor]` | the `[sensor]` keys; the whole table left out = no fingerprint sensor at this door |
+
+The check adds: at most four doors in all, names unique, no GPIO line used twice across all doors (the
+keypad lines of the keypad type in use included), no serial port used by two enabled sensors, and each
+door's own rules (unlock times ordered, keypad grid). Errors name the door (`doors.vault.gpio.relay_pin`,
+`door vault: ...`). Shared by all doors: `[site]`, `[pin]` (PIN length and the lockout, whose counters are
+shared too), the database, the web and the alert destinations. Wiring for a second door:
+[install-pi.md](install-pi.md).
+
+```toml
+[[doors]]
+name = "vault"
+[doors.gpio]
+relay_pin = 4
+door_contact_pin = 7
+exit_pin = 8
+[doors.keypad]
+type = "wiegand"
+wiegand_d0_pin = 10
+wiegand_d1_pin = 11
+[doors.sensor]
+port = "/dev/ttyAMA1"
+```
+"""
 
 
 def config_as_toml(config: Config) -> str:
@@ -151,6 +217,14 @@ def config_as_toml(config: Config) -> str:
             value = getattr(current, f.name)
             mark = "" if value == getattr(default, f.name) else f"  # default: {v.toml_value(getattr(default, f.name))}"
             lines.append(f"{f.name} = {v.toml_value(value)}{mark}")
+    for setup in config.doors:
+        lines += ["", "[[doors]]", f"name = {v.toml_value(setup.name)}"]
+        lines += [f"{f.name} = {v.toml_value(getattr(setup.door, f.name))}"
+                  for f in dataclasses.fields(setup.door) if f.name != "name"]
+        for sub in ("gpio", "keypad", "sensor"):
+            part = getattr(setup, sub)
+            lines += ["", f"[doors.{sub}]"]
+            lines += [f"{f.name} = {v.toml_value(getattr(part, f.name))}" for f in dataclasses.fields(part)]
     return "\n".join(lines) + "\n"
 
 

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from controller.config import validate as v
+from controller.config.doors import DoorSetup, first_door
 
 #: The sensor library's "any address" default (0xFFFFFFFF).
 _ANY_ADDRESS = 0xFFFFFFFF
@@ -362,10 +363,23 @@ class Config:
     email: EmailConfig = field(default_factory=EmailConfig)
     metrics: MetricsConfig = field(default_factory=MetricsConfig)
     site_link: SiteLinkConfig = field(default_factory=SiteLinkConfig)
+    #: The doors after the first (TOML ``[[doors]]``, :mod:`controller.config.doors`); not a section.
+    doors: tuple[DoorSetup, ...] = field(default=(), metadata={"array": True})
+
+    @property
+    def door_setups(self) -> tuple[DoorSetup, ...]:
+        """Every door of this controller in config order; the first is the top-level sections."""
+        return (first_door(self), *self.doors)
+
+    @property
+    def door_names(self) -> tuple[str, ...]:
+        """The doors' names in config order."""
+        return tuple(setup.name for setup in self.door_setups)
 
 
 #: TOML section name -> dataclass, in file order.
 SECTIONS: dict[str, type] = {
-    f.name: typing.get_type_hints(Config)[f.name] for f in dataclasses.fields(Config) if "spec" not in f.metadata
+    f.name: typing.get_type_hints(Config)[f.name] for f in dataclasses.fields(Config)
+    if "spec" not in f.metadata and not f.metadata.get("array")
 }
 TOP_KEYS = [f.name for f in dataclasses.fields(Config) if "spec" in f.metadata]
