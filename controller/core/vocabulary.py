@@ -24,6 +24,7 @@ __all__ = [
     "FingerState",
     "LockoutChannel",
     "PersonKind",
+    "PersonOrigin",
     "PersonStatus",
     "values",
 ]
@@ -42,6 +43,14 @@ class PersonKind(StrEnum):
 
     STAFF = "staff"
     VISITOR = "visitor"
+
+
+class PersonOrigin(StrEnum):
+    """``users.origin`` (migration 0007): added on this controller, or copied down from the site (issue 16);
+    the local CLI and web refuse to edit a site person."""
+
+    LOCAL = "local"
+    SITE = "site"
 
 
 class AdminRole(StrEnum):
@@ -143,6 +152,7 @@ class EventType(StrEnum):
     ADMIN_USER_SUSPENDED = "admin.user_suspended"
     ADMIN_USER_UPDATED = "admin.user_updated"
     ADMIN_VISITOR_ADDED = "admin.visitor_added"  # detail: hours or days, escort_group
+    ADMIN_SITE_SYNC = "admin.site_sync"  # a batch of the site feed applied (actor site; detail from, to, changes)
 
 
 #: Event types the admin web or a CLI records itself (control command ``admin`` op ``event.record``);
@@ -189,6 +199,8 @@ class AlarmKind(StrEnum):
     DAEMON_ERROR = "daemon_error"  # a handler failed; the relay was forced off
     # what leaves the room (controller/alerts)
     OUTBOX_OVERFLOW = "outbox_overflow"  # a destination fell so far behind that routine events were skipped
+    # the site link (controller/site/link.py): no fetch from the site for longer than site_link.max_stale_seconds
+    SITE_STALE = "site_stale"
 
 
 #: The alarm a lockout channel raises when it is suspended until an admin clears it, and on a burst.

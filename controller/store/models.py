@@ -1,4 +1,5 @@
-"""SQLAlchemy 2.0 typed ORM models: every table of docs/internals.md "Database tables".
+"""SQLAlchemy 2.0 typed ORM models: every table of docs/internals.md "Database tables" (one cohesive module:
+the whole schema in one place, as the migrations must match it, so it runs past 400 lines).
 
 Conventions:
 
@@ -32,6 +33,7 @@ from sqlalchemy import (
     MetaData,
     String,
     Text,
+    UniqueConstraint,
     false,
     text,
     true,
@@ -44,6 +46,7 @@ from controller.core.vocabulary import (
     FingerState,
     LockoutChannel,
     PersonKind,
+    PersonOrigin,
     PersonStatus,
     values,
 )
@@ -72,6 +75,7 @@ FINGER_STATES = values(FingerState)
 ADMIN_ROLES = values(AdminRole)
 LOCKOUT_NAMES = values(LockoutChannel)
 USER_KINDS = values(PersonKind)
+USER_ORIGINS = values(PersonOrigin)
 
 #: Mode of a door row created without one (the baseline migration seeds the door ``main`` with it).
 DEFAULT_DOOR_MODE = DoorMode.PIN_OR_FINGER.value
@@ -189,6 +193,12 @@ class User(Base):
     )
     valid_until_at: Mapped[Optional[str]] = mapped_column(String(TIME_LEN))
     escort_group: Mapped[Optional[str]] = mapped_column(String(80))
+    # Where the person comes from (migration 0007): ``local`` or ``site`` (copied down by the site link; the
+    # local CLI and web refuse to edit them).
+    origin: Mapped[str] = mapped_column(
+        String(8), CheckConstraint(_in("origin", USER_ORIGINS), name="origin"), default=PersonOrigin.LOCAL.value,
+        server_default=text(f"'{PersonOrigin.LOCAL.value}'"),
+    )
 
     group: Mapped[Optional[AccessGroup]] = relationship()
     pin: Mapped[Optional[PinCredential]] = relationship(back_populates="user", cascade="all, delete-orphan")
@@ -232,17 +242,20 @@ class DuressCredential(Base):
 
 
 class FingerCredential(Base):
-    """Maps a sensor template slot to a person; enrolment is ``pending`` until the sensor stored it."""
+    """Maps a template slot of one door's sensor to a person; enrolment is ``pending`` until the sensor stored
+    it. ``door`` (migration 0007) names the door whose sensor holds it, ``''`` = the first door."""
 
     __tablename__ = "finger_credentials"
     __table_args__ = (
         CheckConstraint(_in("state", FINGER_STATES), name="state"),
         CheckConstraint("slot >= 0", name="slot"),
+        UniqueConstraint("door", "slot"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
-    slot: Mapped[int] = mapped_column(Integer, unique=True)
+    slot: Mapped[int] = mapped_column(Integer)
+    door: Mapped[str] = mapped_column(String(40), default="", server_default=text("''"))
     state: Mapped[str] = mapped_column(String(16), default="pending", server_default=text("'pending'"))
     created_at: Mapped[str] = mapped_column(String(TIME_LEN), default=_now_text)
 
@@ -261,6 +274,15 @@ class Door(Base):
         String(16), default=DEFAULT_DOOR_MODE, server_default=text(f"'{DEFAULT_DOOR_MODE}'")
     )
     lockdown: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+
+
+class GroupDoor(Base):
+    """A door a group grants (migration 0007): a group with no rows grants every door of the controller."""
+
+    __tablename__ = "group_doors"
+
+    group_id: Mapped[int] = mapped_column(ForeignKey("access_groups.id", ondelete="CASCADE"), primary_key=True)
+    door: Mapped[str] = mapped_column(String(40), primary_key=True)
 
 
 class Event(Base):
@@ -369,6 +391,20 @@ class OutboxCursor(Base):
     last_error_at: Mapped[Optional[str]] = mapped_column(String(TIME_LEN))
     failures: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
     dropped: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
+
+
+class SiteSync(Base):
+    """The site link's cursors (one row, id 1; migration 0007): the last feed revision applied and the last
+    sealed event uploaded to the site (docs/site.md). Written by the daemon only."""
+
+    __tablename__ = "site_sync"
+    __table_args__ = (CheckConstraint("id = 1", name="singleton"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    revision: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
+    synced_at: Mapped[Optional[str]] = mapped_column(String(TIME_LEN))
+    uploaded_seq: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
+    uploaded_at: Mapped[Optional[str]] = mapped_column(String(TIME_LEN))
 
 
 class Alarm(Base):

@@ -57,7 +57,7 @@ def test_upgrade_from_empty_matches_models_exactly(engine) -> None:
     with engine.connect() as conn:
         ctx = MigrationContext.configure(conn, opts={"compare_type": True, "compare_server_default": True})
         assert compare_metadata(ctx, Base.metadata) == []
-    assert database_revision(engine) == head_revision() == "0006"
+    assert database_revision(engine) == head_revision() == "0007"
 
 
 def _ddl(url: str) -> dict[str, list[str]]:
@@ -86,14 +86,14 @@ def test_baseline_seeds_the_main_door(engine) -> None:
 
 
 def test_upgrade_is_idempotent(engine) -> None:
-    assert upgrade_database(engine) == ("0006", "0006")
+    assert upgrade_database(engine) == ("0007", "0007")
     with engine.connect() as conn:
         assert conn.exec_driver_sql("SELECT count(*) FROM doors").scalar() == 1
 
 
 def test_upgrade_accepts_a_url(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'by_url.db'}"
-    assert upgrade_database(url) == (None, "0006")
+    assert upgrade_database(url) == (None, "0007")
 
 
 @pytest.mark.parametrize(
@@ -320,3 +320,44 @@ def test_the_last_use_index_serves_the_access_review(engine) -> None:
             "EXPLAIN QUERY PLAN SELECT max(time) FROM events "
             "WHERE user_code = 'U0001' AND type = 'access.granted' AND method = 'pin'"))
     assert "ix_events_user_code_type_method_time" in plan
+
+
+def test_a_database_of_0006_upgrades_to_several_doors_keeping_fingers_and_people(tmp_path) -> None:
+    """0006 -> 0007 (issue 16): fingers keep their slots on the first door (''), people become 'local',
+    group_doors and site_sync appear empty; UNIQUE(slot) becomes UNIQUE(door, slot)."""
+    import sqlite3
+
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    assert upgrade_database(url, "0006") == (None, "0006")
+    con = sqlite3.connect(tmp_path / "old.db")
+    con.execute("INSERT INTO users (code, status, extended_unlock, created_at, updated_at) "
+                "VALUES ('U0001', 'active', 0, '2026-01-01T00:00:00Z', '2026-01-01T00:00:00Z')")
+    con.execute("INSERT INTO pin_credentials (user_id, digest, created_at) VALUES (1, ?, '2026-01-01T00:00:00Z')",
+                (b"\x01" * 32,))
+    for slot, state in ((3, "active"), (7, "pending")):
+        con.execute("INSERT INTO finger_credentials (user_id, slot, state, created_at) "
+                    "VALUES (1, ?, ?, '2026-01-01T00:00:00Z')", (slot, state))
+    con.execute("INSERT INTO access_groups (name, two_person) VALUES ('staff', 0)")
+    con.commit()
+    con.close()
+    assert upgrade_database(url, "0007") == ("0006", "0007")
+    con = sqlite3.connect(tmp_path / "old.db")
+    con.execute("PRAGMA foreign_keys = ON")
+    assert con.execute("SELECT user_id, slot, state, door FROM finger_credentials ORDER BY slot").fetchall() == [
+        (1, 3, "active", ""), (1, 7, "pending", "")]
+    assert con.execute("SELECT code, origin FROM users").fetchall() == [("U0001", "local")]
+    assert con.execute("SELECT user_id FROM pin_credentials").fetchall() == [(1,)]
+    assert con.execute("SELECT count(*) FROM group_doors").fetchone() == (0,)
+    assert con.execute("SELECT count(*) FROM site_sync").fetchone() == (0,)
+    con.execute("INSERT INTO finger_credentials (user_id, slot, state, created_at, door) "
+                "VALUES (1, 3, 'active', 't', 'vault')")  # the same slot on another door's sensor
+    with pytest.raises(sqlite3.IntegrityError):
+        con.execute("INSERT INTO finger_credentials (user_id, slot, state, created_at) VALUES (1, 3, 'active', 't')")
+    with pytest.raises(sqlite3.IntegrityError):
+        con.execute("UPDATE users SET origin = 'elsewhere'")
+    with pytest.raises(sqlite3.IntegrityError):
+        con.execute("INSERT INTO site_sync (id) VALUES (2)")
+    con.execute("INSERT INTO group_doors (group_id, door) VALUES (1, 'vault')")
+    con.execute("DELETE FROM access_groups")
+    assert con.execute("SELECT count(*) FROM group_doors").fetchone() == (0,)  # ON DELETE CASCADE
+    con.close()
