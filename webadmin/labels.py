@@ -121,6 +121,7 @@ _EVENTS: dict[str, Label] = {
     _E.ADMIN_USER_SUSPENDED: Label(N_("Person suspended"), N_("A person's credentials stopped working until resumed.")),
     _E.ADMIN_USER_UPDATED: Label(N_("Person changed"), N_("A person's details were changed.")),
     _E.ADMIN_VISITOR_ADDED: Label(N_("Visitor added"), N_("A visitor was added, valid for a limited time.")),
+    _E.ADMIN_SITE_SYNC: Label(N_("Site changes applied"), N_("Changes made at the site (people, groups, schedules) were copied to this controller.")),
 }
 
 _R = Reason
@@ -141,6 +142,7 @@ _REASONS: dict[Reason, Label] = {
     _R.CLOCK_UNTRUSTED: Label(N_("Clock not trusted"), N_("The clock is not synchronised, so schedules cannot be checked.")),
     _R.METHOD_NOT_ALLOWED: Label(N_("Method not allowed"), N_("This door or person does not accept that PIN or finger method.")),
     _R.LOG_UNAVAILABLE: Label(N_("Log unavailable"), N_("The entry could not be logged, and no log means no entry.")),
+    _R.DOOR_NOT_ALLOWED: Label(N_("Not allowed at this door"), N_("The person's group grants other doors, not this one.")),
 }
 
 _MODES: dict[DoorMode, Label] = {
@@ -175,6 +177,7 @@ _ALARMS: dict[AlarmKind, Label] = {
     _A.DURESS: Label(N_("Duress"), N_("Someone entered a duress PIN: they may be forced to open the door.")),
     _A.DAEMON_ERROR: Label(N_("Door controller error"), N_("A handler failed; the strike was forced locked.")),
     _A.OUTBOX_OVERFLOW: Label(N_("Alerts fell behind"), N_("A destination lagged so far that routine events were skipped.")),
+    _A.SITE_STALE: Label(N_("Site out of reach"), N_("No changes could be fetched from the site for too long; the doors decide from their own copy.")),
 }
 
 _DOOR_STATES: dict[DoorState, Label] = {

@@ -81,6 +81,7 @@ class Reason(StrEnum):
     CLOCK_UNTRUSTED = "clock_untrusted"
     METHOD_NOT_ALLOWED = "method_not_allowed"
     LOG_UNAVAILABLE = "log_unavailable"
+    DOOR_NOT_ALLOWED = "door_not_allowed"  # the person's group grants other doors of this controller (issue 16)
 
 
 class Rule(StrEnum):
@@ -162,6 +163,7 @@ class Subject:
     door's mode for this person. ``group``: the name of the person's access group, or None.
     ``valid_until_at``: a visitor's validity ends at this aware instant (``expired`` from it on).
     ``escort_group``: a visitor opens only when a member of this group presented within the window.
+    ``doors``: the names of the doors the person's group grants; None (default) = every door.
     """
 
     code: str
@@ -175,8 +177,11 @@ class Subject:
     escort_group: str | None = None
     group_mode: DoorMode | None = None  # the factors the person's group requires; the stricter mode applies
     group_two_person: bool = False  # the person's group is under the two-person rule at every door
+    doors: frozenset[str] | None = None
 
     def __post_init__(self) -> None:
+        if self.doors is not None:
+            object.__setattr__(self, "doors", frozenset(self.doors))
         if self.mode_override is not None:
             object.__setattr__(self, "mode_override", DoorMode(self.mode_override))
         if self.group_mode is not None:
@@ -311,7 +316,8 @@ def decide(facts: Facts) -> Decision:
     group; for a PIN or finger also the tamper hold, rule ``tamper``), then a remote unlock is granted
     (never during a lockdown); locked_out; unknown_credential (no subject; a
     finger below the minimum score, rule ``below_min_score``; a second factor of another person
-    than the first, rule ``factors_of_different_people``); revoked; suspended; not_yet_valid /
+    than the first, rule ``factors_of_different_people``); revoked; suspended; door_not_allowed (the
+    person's ``doors`` do not include this door); not_yet_valid /
     expired (also a visitor past ``valid_until_at``); clock_untrusted (only for a subject restricted by
     schedule, dates or a visit's end); holiday (a schedule that does not open on holidays, on one) /
     outside_schedule; escort_required (a visitor whose ``escort_group`` is not in
@@ -344,6 +350,8 @@ def decide(facts: Facts) -> Decision:
         return _deny(Reason.REVOKED)
     if subject.status != STATUS_ACTIVE:
         return _deny(Reason.SUSPENDED)
+    if subject.doors is not None and door.name not in subject.doors:
+        return _deny(Reason.DOOR_NOT_ALLOWED)
 
     local = now.astimezone(context.tz)
     today = local.date()

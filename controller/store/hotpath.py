@@ -40,6 +40,7 @@ from controller.store.models import (
     DuressCredential,
     Event,
     FingerCredential,
+    GroupDoor,
     Holiday,
     LockoutState,
     PinCredential,
@@ -84,7 +85,7 @@ class Person:
 @dataclass(frozen=True, slots=True)
 class Site:
     """Cached site facts: the door, every holiday (local dates), each group's schedule (None = any time)
-    and each group's name."""
+    and each group's name; ``group_doors``: the doors each group grants (a group absent = every door)."""
 
     door: policy.DoorView
     holidays: frozenset[date]
@@ -92,6 +93,7 @@ class Site:
     group_names: Mapping[int, str] = dataclasses.field(default_factory=dict)
     #: Each group's rules: (the mode it requires or None, the two-person rule).
     group_rules: Mapping[int, tuple[str | None, bool]] = dataclasses.field(default_factory=dict)
+    group_doors: Mapping[int, frozenset[str]] = dataclasses.field(default_factory=dict)
 
     def subject(self, person: Person | None) -> policy.Subject | None:
         """The pure policy input for ``person`` (its group's schedule, name and rules from this cache)."""
@@ -104,7 +106,8 @@ class Site:
                               policy.DoorMode(person.mode_override) if person.mode_override else None,
                               self.group_names.get(group) if group is not None else None,
                               person.valid_until_at, person.escort_group,
-                              policy.DoorMode(required) if required else None, two_person)
+                              policy.DoorMode(required) if required else None, two_person,
+                              self.group_doors.get(group) if group is not None else None)
 
 
 # Core statements on the tables (not the mapped classes): no ORM compilation or loading at run time.
@@ -121,7 +124,7 @@ _BY_DIGEST = (select(*_PERSON, false().label("duress"))
                          .where(_duress.digest == bindparam("digest"))))
 _BY_SLOT = (select(*_PERSON).select_from(User.__table__.join(FingerCredential.__table__,
                                                              _fingers.user_id == _users.id))
-            .where(_fingers.slot == bindparam("slot"), _fingers.state == "active"))
+            .where(_fingers.door == bindparam("door"), _fingers.slot == bindparam("slot"), _fingers.state == "active"))
 _HEAD = select(_events.seq, _events.mac).where(_events.seq.is_not(None)).order_by(_events.seq.desc()).limit(1)
 _INSERT_EVENT = insert(Event.__table__)
 _LOCKOUT = LockoutState.__table__
@@ -135,7 +138,8 @@ _PERSON_SQL = ("SELECT u.code, u.status, u.valid_from, u.valid_until, u.group_id
 _BY_DIGEST_SQL = (_PERSON_SQL.replace("FROM", ", 0 FROM") + "JOIN pin_credentials p ON p.user_id = u.id WHERE p.digest = ? "
                   "UNION ALL " + _PERSON_SQL.replace("FROM", ", 1 FROM")
                   + "JOIN duress_credentials d ON d.user_id = u.id WHERE d.digest = ?")
-_BY_SLOT_SQL = _PERSON_SQL + "JOIN finger_credentials f ON f.user_id = u.id WHERE f.slot = ? AND f.state = 'active'"
+_BY_SLOT_SQL = (_PERSON_SQL + "JOIN finger_credentials f ON f.user_id = u.id "
+                "WHERE f.door = ? AND f.slot = ? AND f.state = 'active'")
 _HEAD_SQL = "SELECT seq, mac FROM events WHERE seq IS NOT NULL ORDER BY seq DESC LIMIT 1"
 _INSERT_SQL = ("INSERT INTO events (seq, mac, time, type, reason, method, user_code, door, actor, score, detail) "
                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
@@ -181,12 +185,13 @@ def person_by_digest(source: Session | sqlite3.Connection, digest: bytes) -> Per
     return _person(source.execute(_BY_DIGEST, {"digest": digest}).first())
 
 
-def person_by_slot(source: Session | sqlite3.Connection, slot: int) -> Person | None:
-    """The person whose *active* finger is in sensor ``slot``, or None."""
+def person_by_slot(source: Session | sqlite3.Connection, slot: int, door: str = "") -> Person | None:
+    """The person whose *active* finger is in ``slot`` of door ``door``'s sensor (``''`` = the first door's),
+    or None: one probe of the UNIQUE (door, slot) index."""
     raw = _driver(source)
     if raw is not None:
-        return _person(_raw(raw, _BY_SLOT_SQL, (slot,)).fetchone())
-    return _person(source.execute(_BY_SLOT, {"slot": slot}).first())
+        return _person(_raw(raw, _BY_SLOT_SQL, (door, slot)).fetchone())
+    return _person(source.execute(_BY_SLOT, {"door": door, "slot": slot}).first())
 
 
 def load_door(session: Session, name: str) -> policy.DoorView:
@@ -200,7 +205,7 @@ def load_door(session: Session, name: str) -> policy.DoorView:
 
 
 def load_site(session: Session, door_name: str) -> Site:
-    """Read the door, the holidays, the groups, schedules and windows (four small queries)."""
+    """Read the door, the holidays, the groups, their doors, schedules and windows (five small queries)."""
     windows: dict[int, list[policy.Window]] = {}
     for sid, weekday, start, end in session.execute(
             select(ScheduleWindow.schedule_id, ScheduleWindow.weekday, ScheduleWindow.start_minute,
@@ -217,8 +222,12 @@ def load_site(session: Session, door_name: str) -> Site:
         groups[gid] = schedules.get(sid) if sid is not None else None
         names[gid] = name
         rules[gid] = (required, bool(two_person))
+    doors: dict[int, set[str]] = {}
+    for gid, door in session.execute(select(GroupDoor.group_id, GroupDoor.door)):
+        doors.setdefault(gid, set()).add(door)
     holidays = frozenset(session.scalars(select(Holiday.day)).all())
-    return Site(load_door(session, door_name), holidays, groups, names, rules)
+    return Site(load_door(session, door_name), holidays, groups, names, rules,
+                {gid: frozenset(names_) for gid, names_ in doors.items()})
 
 
 def _sealed(key: bytes, head: Any, type: str, time: datetime, reason: str | None, method: str | None,

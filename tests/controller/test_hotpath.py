@@ -16,6 +16,7 @@ from controller.store.models import (
     AccessGroup,
     Event,
     FingerCredential,
+    GroupDoor,
     Holiday,
     LockoutState,
     PinCredential,
@@ -120,3 +121,37 @@ def test_a_refused_insert_is_a_store_error_like_any_other(session) -> None:
         hotpath.append_sealed(session, KEY, "access.granted", time=NOON, method="pin", user="U0001", door="main")
     session.rollback()
     assert session.scalar(select(Event.id).limit(1)) is None
+
+
+# --- Several doors (issue 16)
+
+
+def test_a_slot_is_looked_up_on_that_doors_sensor(session) -> None:
+    ann = session.scalar(select(User).where(User.code == "U0001"))
+    session.add(FingerCredential(user_id=ann.id, slot=4, state="active", door="vault"))  # slot 4 of main is bob's
+    session.commit()
+    assert hotpath.person_by_slot(session, 4, "vault").code == "U0001"
+    assert hotpath.person_by_slot(session, 3, "vault") is None  # ann's slot 3 is on the first door's sensor
+    assert hotpath.person_by_slot(session, 3).code == "U0001"
+    assert hotpath.person_by_slot(session, 4) is None  # bob's finger there is still pending
+
+
+def test_the_slot_lookup_probes_the_unique_door_slot_index(session) -> None:
+    plan = " ".join(str(r[-1]) for r in session.connection().exec_driver_sql(
+        "EXPLAIN QUERY PLAN " + hotpath._BY_SLOT_SQL.replace("?", "0")))  # noqa: SLF001
+    assert "sqlite_autoindex_finger_credentials" in plan or "uq_finger_credentials_door_slot" in plan, plan
+
+
+def test_site_facts_give_each_group_its_doors(session) -> None:
+    day = session.scalar(select(AccessGroup).where(AccessGroup.name == "day"))
+    session.add_all([GroupDoor(group_id=day.id, door="vault"), GroupDoor(group_id=day.id, door="side")])
+    session.commit()
+    site = hotpath.load_site(session, "main")
+    ann = site.subject(hotpath.person_by_digest(session, pin_digest(PEPPER, "482913")))
+    assert ann.doors == frozenset({"vault", "side"})
+    bob = site.subject(hotpath.person_by_digest(session, pin_digest(PEPPER, "771204")))  # no group: every door
+    assert bob.doors is None
+    any_id = session.scalar(select(AccessGroup.id).where(AccessGroup.name == "any"))
+    assert any_id not in site.group_doors  # a group with no rows grants every door
+    decision = policy.decide(policy.Facts(policy.Method.PIN, ann, site.door, NOON, policy.Context(timezone.utc)))
+    assert decision.reason == policy.Reason.DOOR_NOT_ALLOWED

@@ -68,6 +68,7 @@ def test_reason_codes_are_the_public_contract() -> None:
         "granted", "unknown_credential", "suspended", "revoked", "not_yet_valid", "expired",
         "outside_schedule", "locked_out", "second_factor_required", "lockdown", "clock_untrusted",
         "method_not_allowed", "log_unavailable", "holiday", "second_person_required", "escort_required",
+        "door_not_allowed",
     }
 
 
@@ -487,3 +488,38 @@ def test_a_two_person_group_needs_a_second_person_at_any_door() -> None:
     assert decide(Method.PIN, in_group(two_person=True), plain, WED_NOON, ctx()).reason == Reason.SECOND_PERSON_REQUIRED
     assert decide(Method.PIN, in_group(two_person=True), plain, WED_NOON, ctx(), partner="U0002").granted
     assert decide(Method.PIN, in_group(), plain, WED_NOON, ctx()).granted
+
+
+# --- Several doors (issue 16): a group grants some doors of the controller; none listed = every door.
+
+
+def granted_doors(doors: frozenset[str] | set[str] | None, status: str = "active", **kw: object) -> Subject:
+    fields = {"valid_from": None, "valid_until": None, "schedule": None, **kw}
+    return Subject("U0001", status, group="vault_staff", doors=doors, **fields)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(("doors", "door_name", "reason"), [
+    (None, "main", Reason.GRANTED),  # no group rows: every door (the old behaviour)
+    ({"main"}, "main", Reason.GRANTED),
+    ({"main", "vault"}, "vault", Reason.GRANTED),
+    ({"vault"}, "main", Reason.DOOR_NOT_ALLOWED),
+    (frozenset(), "main", Reason.DOOR_NOT_ALLOWED),
+], ids=["every_door", "listed", "one_of_two", "other_door", "empty_set_grants_nothing"])
+def test_a_group_grants_only_its_doors(doors, door_name, reason) -> None:
+    assert decide(Method.PIN, granted_doors(doors), DoorView(door_name, DoorMode.PIN_OR_FINGER), WED_NOON,
+                  ctx()).reason == reason
+
+
+def test_the_door_rule_comes_right_after_revoked_and_suspended() -> None:
+    other = DoorView("main", DoorMode.PIN)
+    assert decide(Method.PIN, granted_doors({"vault"}, "revoked"), other, WED_NOON, ctx()).reason == Reason.REVOKED
+    assert decide(Method.PIN, granted_doors({"vault"}, "suspended"), other, WED_NOON, ctx()).reason == Reason.SUSPENDED
+    expired = granted_doors({"vault"}, valid_until=date(2026, 1, 1))
+    assert decide(Method.PIN, expired, other, WED_NOON, ctx()).reason == Reason.DOOR_NOT_ALLOWED
+    assert decide(Method.FINGER, granted_doors({"vault"}), other, WED_NOON, ctx()).reason == Reason.DOOR_NOT_ALLOWED
+    # a remote unlock is the admin's, not the person's: the door rule does not apply
+    assert decide(Method.REMOTE, None, other, WED_NOON, ctx()).reason == Reason.GRANTED
+
+
+def test_a_subjects_doors_are_a_frozenset() -> None:
+    assert granted_doors(["main", "main"]).doors == frozenset({"main"})
