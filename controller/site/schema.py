@@ -73,7 +73,7 @@ doors = Table(
     Column("controller_id", Integer, ForeignKey("kunci.controllers.id", ondelete="CASCADE"), nullable=False),
     Column("name", Text, nullable=False),
     Column("room_id", Integer, ForeignKey("kunci.rooms.id"), nullable=False),
-    Column("mode", Text, nullable=False, server_default="normal"),
+    Column("mode", Text, nullable=True),  # NULL: the mode of the controller's own configuration
     UniqueConstraint("controller_id", "name"),
 )
 

@@ -51,7 +51,7 @@ CREATE TABLE kunci.doors (
     controller_id integer NOT NULL REFERENCES kunci.controllers(id) ON DELETE CASCADE,
     name text NOT NULL CHECK (name ~ '^[a-z0-9_-]{1,40}$'),
     room_id integer NOT NULL REFERENCES kunci.rooms(id),
-    mode text NOT NULL DEFAULT 'normal',
+    mode text CHECK (mode IN ('pin', 'finger', 'pin_or_finger', 'pin_and_finger')),
     UNIQUE (controller_id, name)
 );
 
@@ -77,7 +77,7 @@ CREATE TABLE kunci.groups (
     id serial PRIMARY KEY,
     name text NOT NULL UNIQUE,
     schedule_id integer REFERENCES kunci.schedules(id),
-    required_mode text,
+    required_mode text CHECK (required_mode IN ('pin', 'finger', 'pin_or_finger', 'pin_and_finger')),
     two_person boolean NOT NULL DEFAULT false
 );
 
