@@ -1,0 +1,280 @@
+"""The controller's link to the site database (docs/site.md "The controller's link"; issue 16, contract C6).
+
+One daemon thread, started by the door daemon when ``[site_link] enabled``. It logs in to PostgreSQL as this
+controller's own role (TLS per ``sslmode``, the password from a 0600 file), ``LISTEN``\\ s on ``kunci_feed``
+and, each time it is woken (a notification, at once; else every ``poll_seconds``):
+
+1. fetches the feed rows after ``site_sync.revision`` in revision order (row-level security shows it only its
+   own) and hands each batch to the daemon's loop as the command ``site.apply``: the loop, the only writer,
+   applies it to the door database in one transaction (:mod:`controller.site.link_loop`);
+2. uploads the sealed events after ``site_sync.uploaded_seq`` in seq order, 500 at a time, with ``INSERT ...
+   ON CONFLICT (controller_id, seq) DO NOTHING`` (an upload repeated after a crash stores nothing twice), then
+   records the cursor with ``site.uploaded``;
+3. reports its contact with ``kunci.controller_checkin(revision, uploaded)``.
+
+A failure (the network, the server, a refused batch) closes the connection and retries with a doubling wait
+(1 s up to :data:`RETRY_MAX_SECONDS`); doors keep deciding from their own database meanwhile. When no fetch
+has succeeded for ``max_stale_seconds`` (measured on the injected monotonic ``clock``; at start from
+``site_sync.synced_at``) the link asks the loop to raise the ``site_stale`` alarm, and to clear it after the
+next successful fetch.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from controller.alerts.secret_file import read_secret
+from controller.errors import KunciError
+from controller.site.link_local import EVENT_COLUMNS, LocalReader
+from controller.site.link_loop import LOOP_COMMANDS, LoopSide
+from controller.timefmt import parse_iso_utc, utcnow
+
+__all__ = ["LOOP_COMMANDS", "LoopSide", "SiteLink", "conninfo"]
+
+log = logging.getLogger(__name__)
+
+#: Feed rows fetched (and applied) per batch; events uploaded per INSERT.
+FETCH_ROWS = 1000
+UPLOAD_ROWS = 500
+#: Longest wait between two attempts to reach a site that is down, seconds.
+RETRY_MAX_SECONDS = 30.0
+#: Longest the thread waits for a notification before it looks for new sealed events to upload, seconds.
+UPLOAD_CHECK_SECONDS = 1.0
+#: A connection attempt that takes longer fails (seconds; libpq ``connect_timeout``).
+CONNECT_TIMEOUT_SECONDS = 10
+FEED_CHANNEL = "kunci_feed"
+
+
+def conninfo(link: Any, password: str) -> str:
+    """The libpq connection string for ``link`` (a :class:`~controller.config.schema.SiteLinkConfig`).
+
+    TLS as ``sslmode`` says; ``ca_file`` (relative = inside DATA, resolved by the caller) or the system's CAs.
+    TCP keep-alives detect a server that vanished without closing the connection.
+    """
+    from psycopg.conninfo import make_conninfo
+
+    params: dict[str, Any] = {
+        "host": link.host, "port": link.port, "dbname": link.dbname, "user": link.user, "password": password,
+        "sslmode": link.sslmode, "connect_timeout": CONNECT_TIMEOUT_SECONDS,
+        "application_name": f"kunci-{link.controller}"[:63],
+        "keepalives": 1, "keepalives_idle": 10, "keepalives_interval": 5, "keepalives_count": 3,
+    }
+    if link.sslmode in ("verify-full", "verify-ca"):
+        params["sslrootcert"] = link.ca_file or "system"
+    return make_conninfo(**params)
+
+
+class SiteLink:
+    """The link's thread and its state (read by ``status`` on the loop thread).
+
+    :param link: the ``[site_link]`` configuration.
+    :param data_root: DATA (the password and CA files are relative to it).
+    :param db_file: the door database, read on a read-only connection.
+    :param submit: runs a loop command and returns its result (``Daemon.submit``); raises a KunciError refusal.
+    :param connect: opens a psycopg connection (default: :func:`psycopg.connect` with :func:`conninfo`).
+    :param clock: monotonic seconds (staleness and backoff); default ``time.monotonic``.
+    :param wall: aware UTC now (``site_sync.synced_at`` is wall time); default :func:`utcnow`.
+    :param sleep: waits up to n seconds unless the link is stopped (tests inject one that moves the clock).
+    """
+
+    def __init__(self, link: Any, data_root: Path, db_file: Path, submit: Callable[[str, dict[str, Any]], Any], *,
+                 connect: Callable[[], Any] | None = None, clock: Callable[[], float] = time.monotonic,
+                 wall: Callable[[], datetime] = utcnow, sleep: Callable[[float], None] | None = None) -> None:
+        self.link = link
+        self._data_root = data_root
+        self._db_file = db_file
+        self._submit = submit
+        self._connect = connect or self._default_connect
+        self.clock = clock
+        self.wall = wall
+        self._stop = threading.Event()
+        self._sleep = sleep or self._stop.wait
+        self._thread: threading.Thread | None = None
+        self._local: LocalReader | None = None
+        self._conn: Any = None
+        self.state = "offline"
+        self.last_error: str | None = None
+        self.revision = 0
+        self.uploaded_seq = 0
+        self.controller_id: int | None = None
+        self._last_ok: float | None = None
+        self._stale_raised = False
+        self._retry = 1.0
+        self._next_poll = 0.0
+
+    # -- life -----------------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Start the thread (the daemon calls this once it is ready for commands)."""
+        self._thread = threading.Thread(target=self._run, name="kunci-site-link", daemon=True)
+        self._thread.start()
+
+    def close(self, timeout: float = 10.0) -> None:
+        """Stop the thread and close its connections (the daemon calls this at shutdown)."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+        self._disconnect()
+        if self._local is not None:
+            self._local.close()
+            self._local = None
+
+    def status(self) -> dict[str, Any]:
+        """The ``status`` answer's ``site`` block."""
+        stale = self.stale_seconds()
+        return {"state": self.state, "revision": self.revision, "uploaded_seq": self.uploaded_seq,
+                "stale_seconds": None if stale is None else round(stale, 1), "last_error": self.last_error,
+                "stale": self._stale_raised}
+
+    def stale_seconds(self) -> float | None:
+        """Seconds since the last successful fetch (None before the link knows of any)."""
+        return None if self._last_ok is None else max(0.0, self.clock() - self._last_ok)
+
+    # -- the thread -----------------------------------------------------------------------------------
+
+    def _run(self) -> None:
+        try:
+            self._local = LocalReader(self._db_file)
+            self._remember_last_sync()
+        except Exception as exc:  # noqa: BLE001 - a thread that dies silently would leave the site stale
+            log.error("site link cannot read the door database: %s", exc)
+            self.last_error = str(exc)[:300]
+            return
+        while not self._stop.is_set():
+            self.step()
+
+    def _remember_last_sync(self) -> None:
+        """Staleness counts from the last applied batch (``site_sync.synced_at``), across restarts."""
+        self.revision, self.uploaded_seq, synced_at = self._local.cursors()
+        age = 0.0
+        if synced_at:
+            age = max(0.0, (self.wall() - parse_iso_utc(synced_at)).total_seconds())
+        self._last_ok = self.clock() - age
+
+    def step(self) -> None:
+        """One turn: connect if need be, sync, wait for a notification (or fail, and wait to retry)."""
+        try:
+            if self._conn is None:
+                self._conn = self._connect()
+                self._conn.execute(f"LISTEN {FEED_CHANNEL}")
+                self.controller_id = self._conn.execute("SELECT kunci.my_controller_id()").fetchone()[0]
+                if self.controller_id is None:
+                    raise KunciError(_not_a_controller(self.link.user))
+                self._next_poll = 0.0
+                log.info("site link connected to %s as %s", self.link.host, self.link.user)
+            self.sync()
+            self.state, self.last_error, self._retry = "connected", None, 1.0
+            self._check_stale()
+            self._wait_for_news()
+        except Exception as exc:  # noqa: BLE001 - any failure: offline, retry later; the doors carry on
+            self._failed(exc)
+
+    def _failed(self, exc: BaseException) -> None:
+        first = self.state != "offline" or self.last_error is None
+        self.state, self.last_error = "offline", (str(exc).splitlines() or [type(exc).__name__])[0][:300]
+        (log.warning if first else log.info)("site link offline (retry in %.0f s): %s", self._retry, self.last_error)
+        self._disconnect()
+        self._check_stale()
+        self._sleep(self._retry)
+        self._retry = min(RETRY_MAX_SECONDS, self._retry * 2)
+
+    def _default_connect(self) -> Any:
+        import psycopg
+
+        password = read_secret("site_link.password_file", self.link.password_file, self._data_root)
+        link = self.link
+        if link.ca_file and not Path(link.ca_file).is_absolute():
+            from dataclasses import replace
+
+            link = replace(link, ca_file=str(self._data_root / link.ca_file))
+        return psycopg.connect(conninfo(link, password), autocommit=True)
+
+    def _disconnect(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            try:
+                conn.close()
+            except Exception:  # noqa: BLE001 - closing a broken connection may fail; it is gone either way
+                pass
+
+    # -- one sync ---------------------------------------------------------------------------------------
+
+    def sync(self) -> None:
+        """Fetch and apply every new feed row, upload every new sealed event, check in."""
+        self.fetch()
+        self._last_ok = self.clock()
+        uploaded = self.upload()
+        if uploaded or self.clock() >= self._next_poll:
+            self._conn.execute("SELECT kunci.controller_checkin(%s, %s)", (self.revision, self.uploaded_seq))
+            self._next_poll = self.clock() + self.link.poll_seconds
+
+    def fetch(self) -> int:
+        """Apply the feed rows after the applied revision, batch by batch; returns how many rows were fetched."""
+        total = 0
+        while True:
+            self.revision = self._local.cursors()[0]
+            rows = self._conn.execute(
+                "SELECT revision, op, key, payload FROM kunci.feed WHERE revision > %s ORDER BY revision LIMIT %s",
+                (self.revision, FETCH_ROWS)).fetchall()
+            if not rows:
+                return total
+            batch = [{"revision": int(r[0]), "op": r[1], "key": r[2], "payload": r[3]} for r in rows]
+            result = self._submit("site.apply", {"rows": batch, "revision": batch[-1]["revision"]})
+            self.revision = int(result["to"])
+            total += len(rows)
+            if len(rows) < FETCH_ROWS:
+                return total
+
+    def upload(self) -> int:
+        """Upload the sealed events after the uploaded cursor, in seq order; returns how many were sent."""
+        sent = 0
+        self.uploaded_seq = self._local.cursors()[1]
+        while not self._stop.is_set():
+            events = self._local.events_after(self.uploaded_seq, UPLOAD_ROWS)
+            if not events:
+                break
+            columns = ", ".join(EVENT_COLUMNS)
+            marks = ", ".join(["%s"] * (len(EVENT_COLUMNS) + 1))
+            with self._conn.transaction():
+                with self._conn.cursor() as cur:
+                    cur.executemany(
+                        f"INSERT INTO kunci.events (controller_id, {columns}) VALUES ({marks}) "
+                        "ON CONFLICT (controller_id, seq) DO NOTHING",
+                        [(self.controller_id, *(e[c] for c in EVENT_COLUMNS)) for e in events])
+            last = int(events[-1]["seq"])
+            self.uploaded_seq = int(self._submit("site.uploaded", {"seq": last})["uploaded_seq"])
+            sent += len(events)
+        return sent
+
+    def _wait_for_news(self) -> None:
+        """Wait for a feed notification (then return at once), at most :data:`UPLOAD_CHECK_SECONDS`."""
+        for _note in self._conn.notifies(timeout=UPLOAD_CHECK_SECONDS, stop_after=1):
+            break
+
+    # -- staleness --------------------------------------------------------------------------------------
+
+    def _check_stale(self) -> None:
+        stale = self.stale_seconds()
+        now_stale = stale is not None and stale >= self.link.max_stale_seconds
+        if now_stale == self._stale_raised:
+            return
+        try:
+            self._submit("site.stale", {"stale": now_stale, "seconds": int(stale or 0)})
+        except KunciError as exc:  # the loop is busy or stopping: try again on the next turn
+            log.info("site link: stale alarm not recorded yet: %s", exc)
+            return
+        self._stale_raised = now_stale
+        log.warning("site link %s", f"stale for {stale:.0f} s: site_stale alarm raised" if now_stale
+                    else "fresh again: site_stale alarm cleared")
+
+
+def _not_a_controller(user: str):
+    from controller.i18n import T
+
+    return T("the site does not know the role {user} as a controller", user=user)
