@@ -3,7 +3,8 @@
 Every change is an admin operation through the one writer (:func:`controller.control.changes.apply`), sealed
 with the caller's account; lists are read from a read-only snapshot. A schedule window is written
 ``DAYS HH:MM-HH:MM`` with DAYS one day (``mon``), a range (``mon-fri``) or ``all``, in the site's time zone;
-``--window`` may be given several times.
+``--window`` may be given several times. ``kunci group doors NAME --door D [--door D...] | --all`` sets the
+doors of this controller a group grants (issue 16; a group with none listed grants every door).
 """
 
 from __future__ import annotations
@@ -51,6 +52,13 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     p.add_argument("--two-person", action="store_true", help="its members need a second person within the window")
     p.set_defaults(func=lambda a: _change(a, "group.set_rules", {
         "group": a.name, "required_mode": None if a.require == "none" else a.require, "two_person": a.two_person}))
+    p = group.add_parser("doors", parents=[common], help="the doors of this controller a group grants "
+                                                         "(--all: every door, as before)")
+    p.add_argument("name")
+    which = p.add_mutually_exclusive_group(required=True)
+    which.add_argument("--door", action="append", metavar="NAME", help="a door the group grants (repeat for more)")
+    which.add_argument("--all", action="store_true", help="every door of the controller")
+    p.set_defaults(func=lambda a: _change(a, "group.doors", {"group": a.name, "doors": [] if a.all else a.door}))
 
     schedule = sub.add_parser("schedule", parents=[common], help="weekly schedules").add_subparsers(
         dest="schedule_command", metavar="ACTION", required=True)
@@ -157,11 +165,14 @@ def run_group_list(args: argparse.Namespace) -> int:
     from controller.store import schedules
 
     with _snapshot(args) as (_config, session):
+        doors = schedules.group_doors(session)
         for g in schedules.list_groups(session):
             rules = [_("requires {mode}").format(mode=g.required_mode)] if g.required_mode else []
             rules += [_("two-person")] if g.two_person else []
             schedule = g.schedule.name if g.schedule else _("any time")
+            granted = ", ".join(doors[g.id]) if g.id in doors else _("every door")
             print(f"{g.name:24s} " + _("schedule: {schedule}").format(schedule=f"{schedule:16s}")
+                  + " " + _("doors: {doors}").format(doors=f"{granted:16s}")
                   + " " + ("; ".join(rules) or _("door mode only")))
     return 0
 

@@ -201,8 +201,11 @@ def _summary_rows(summary: dict[str, object]) -> list[tuple[object, ...]]:
         (_("valid until"), summary["valid_until"]),
         (_("agreement signed"), summary["agreement_signed_on"]),
         ("PIN", yes_no(summary["has_pin"])),
-        (_("fingers"), ", ".join(slot.format(slot=f["slot"], state=f["state"])
+        (_("fingers"), ", ".join(_("slot {slot} ({state}) at door {door}").format(**f) if f.get("door")
+                                 else slot.format(slot=f["slot"], state=f["state"])
                                  for f in fingers) or None),  # type: ignore[attr-defined]
+        *([(_("managed by"), _("the site (change them on the site's admin page)"))]
+          if summary.get("origin") == "site" else []),
         (_("extended unlock"), yes_no(summary["extended_unlock"])),
         (_("mode override"), summary["mode_override"]),
         (_("created"), summary["created_at"]),

@@ -28,7 +28,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy.orm import Session
 
 from controller.config import Config
-from controller.core.vocabulary import RECORDABLE_EVENTS, EventType, PersonStatus
+from controller.core.vocabulary import RECORDABLE_EVENTS, EventType, PersonOrigin, PersonStatus
 from controller.errors import InvalidInput, PolicyRefused
 from controller.i18n import T
 from controller.store import audit, door_settings, people, people_import, pins, staff, validation, visitors
@@ -190,7 +190,7 @@ def _user_duress_pin(session: Session, ctx: OpContext, params: dict[str, Any]) -
     if not ctx.config.pin.duress_pins:
         raise PolicyRefused(T("duress PINs are off: set [pin] duress_pins = true in the configuration first"))
     code = validation.validate_code(_text(params, "user"))
-    user = people.get_user(session, code)
+    user = people.local_user(session, code)
     if user.status == "revoked":
         raise PolicyRefused(T("{code} is revoked: a revoked person gets no new credential", code=code))
     pin = pins.issue_duress_pin(session, _pepper(ctx), user, ctx.config.pin.length_digits)
@@ -244,18 +244,31 @@ def _staff_password(session: Session, ctx: OpContext, params: dict[str, Any]) ->
 # --- the door ---------------------------------------------------------------------------------------
 
 
+def _doors_named(ctx: OpContext, params: dict[str, Any], *, every: bool) -> list[str]:
+    """The doors a door change names (``door``, optional): that one, else the first (``every``: every door)."""
+    names, name = list(ctx.config.door_names), params.get("door")
+    if name is None or name == "":
+        return names if every else names[:1]
+    if name not in names:
+        raise InvalidInput(T("no door named {door} on this controller (doors: {doors})", door=str(name)[:40],
+                             doors=", ".join(names)))
+    return [name]
+
+
 @operation("door.set_mode")
 def _door_mode(session: Session, ctx: OpContext, params: dict[str, Any]) -> dict[str, Any]:
-    change = door_settings.set_mode(session, ctx.config.door.name, _text(params, "mode"), ctx.actor)
+    (name,) = _doors_named(ctx, params, every=False)
+    change = door_settings.set_mode(session, name, _text(params, "mode"), ctx.actor)
     return {"door": change.door, "mode": params["mode"], "changed": change.changed}
 
 
 @operation("door.lockdown")
 def _door_lockdown(session: Session, ctx: OpContext, params: dict[str, Any]) -> dict[str, Any]:
+    """A lockdown of the named door; without ``door``, of every door of the controller."""
     on = _flag(params, "on")
-    change = door_settings.set_lockdown(session, ctx.config.door.name, on, _text(params, "reason", required=False),
-                                        ctx.actor)
-    return {"door": change.door, "lockdown": on, "changed": change.changed}
+    changes = [door_settings.set_lockdown(session, name, on, _text(params, "reason", required=False), ctx.actor)
+               for name in _doors_named(ctx, params, every=True)]
+    return {"door": ", ".join(c.door for c in changes), "lockdown": on, "changed": any(c.changed for c in changes)}
 
 
 # --- the access review (controller/store/review.py) ----------------------------------------------
@@ -302,7 +315,8 @@ def _review_suspend(session: Session, ctx: OpContext, params: dict[str, Any]) ->
     suspended, skipped = [], []
     for code in dict.fromkeys(validation.validate_code(c) for c in codes):
         person = access_review.person_usage(session, code)
-        if person is None or not access_review.all_dormant(person, days, ctx.today, tz):
+        if (person is None or not access_review.all_dormant(person, days, ctx.today, tz)
+                or people.get_user(session, code).origin == PersonOrigin.SITE):  # the site suspends its people
             skipped.append(code)
             continue
         people.set_status(session, code, PersonStatus.SUSPENDED, ctx.actor,

@@ -42,6 +42,15 @@ def _group_rules(session: Session, ctx: OpContext, params: dict[str, Any]) -> di
     return {"group": group.name, "required_mode": group.required_mode, "two_person": group.two_person}
 
 
+@operation("group.doors")
+def _group_doors(session: Session, ctx: OpContext, params: dict[str, Any]) -> dict[str, Any]:
+    """The doors a group grants: ``doors`` a list of door names of this controller (``[]``: every door)."""
+    known = schedules.known_doors(session, getattr(ctx.config, "door_names", ()))
+    doors = schedules.set_group_doors(session, _text(params, "group"), params.get("doors"), known=known,
+                                      actor=ctx.actor)
+    return {"group": params["group"], "doors": doors}
+
+
 @operation("group.rename")
 def _group_rename(session: Session, ctx: OpContext, params: dict[str, Any]) -> dict[str, Any]:
     """Rename a group; refused for the group the configuration names as the lockdown override (the

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import Integer, cast, func, or_, select
 from sqlalchemy.orm import Session, selectinload
 
-from controller.core.vocabulary import EventType, PersonStatus
+from controller.core.vocabulary import EventType, PersonOrigin, PersonStatus
 from controller.errors import InvalidInput, NotFound, PolicyRefused
 from controller.i18n import T, Text
 from controller.store import audit
@@ -155,6 +155,15 @@ def get_user(session: Session, code: str) -> User:
     return user
 
 
+def local_user(session: Session, code: str) -> User:
+    """The person with ``code`` for a local change: :class:`PolicyRefused` for one copied down from the site
+    (``users.origin = 'site'``: the site's admin page is where they change; a local edit would be undone)."""
+    user = get_user(session, code)
+    if user.origin == PersonOrigin.SITE:
+        raise PolicyRefused(T("{code} is managed by the site; change them on the site's admin page", code=user.code))
+    return user
+
+
 def set_status(
     session: Session, code: str, status: str, actor: str, *, require_agreement: bool = True,
     reason: str | None = None,
@@ -169,7 +178,7 @@ def set_status(
     """
     if status not in USER_STATUSES:
         raise InvalidInput(T("the status must be one of: {statuses}", statuses=", ".join(USER_STATUSES)))
-    user = get_user(session, code)
+    user = local_user(session, code)
     if user.status == status:
         raise InvalidInput(Text(_ALREADY[status].msgid, code=user.code))
     if user.status == PersonStatus.REVOKED:
@@ -208,7 +217,7 @@ def update_user(
     the changed fields (and the new group/dates/flags, never the name). Returns the
     person; nothing is recorded when nothing changed.
     """
-    user = get_user(session, code)
+    user = local_user(session, code)
     new: dict[str, Any] = {}
     if name is not UNSET:
         new["display_name"] = validate_name(name)
@@ -266,7 +275,7 @@ def reset_pin(session: Session, pepper: bytes, code: str, length: int, actor: st
     """
     from controller.store import pins
 
-    user = get_user(session, code)
+    user = local_user(session, code)
     if user.status == PersonStatus.REVOKED:
         raise PolicyRefused(T("{code} is revoked; a revoked person cannot get a PIN", code=user.code))
     kind = EventType.ADMIN_PIN_RESET if user.pin is not None else EventType.ADMIN_PIN_ISSUED
@@ -329,10 +338,11 @@ def user_summary(user: User, *, include_name: bool) -> dict[str, Any]:
         "extended_unlock": bool(user.extended_unlock),
         "mode_override": user.mode_override,
         "kind": user.kind,
+        "origin": user.origin,
         "valid_until_at": user.valid_until_at,
         "escort_group": user.escort_group,
         "has_pin": user.pin is not None,
-        "fingers": [{"slot": f.slot, "state": f.state} for f in user.fingers],
+        "fingers": [{"slot": f.slot, "state": f.state, "door": f.door} for f in user.fingers],
         "created_at": user.created_at,
         "updated_at": user.updated_at,
     }

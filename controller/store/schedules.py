@@ -19,7 +19,7 @@ from controller.core.vocabulary import EventType
 from controller.errors import InvalidInput, NotFound, PolicyRefused
 from controller.i18n import T
 from controller.store import audit
-from controller.store.models import AccessGroup, Holiday, Schedule, ScheduleWindow, User
+from controller.store.models import AccessGroup, Door, GroupDoor, Holiday, Schedule, ScheduleWindow, User
 from controller.store.validation import validate_label
 
 
@@ -95,6 +95,50 @@ def set_group_rules(session: Session, group: str, required_mode: str | None, two
     audit.record(session, EventType.ADMIN_GROUP_UPDATED, actor=actor,
                  detail={"group": row.name, "required_mode": required_mode, "two_person": bool(two_person)})
     return row
+
+
+#: Most doors one group may list (a controller drives at most four; the site names doors of one controller).
+MAX_GROUP_DOORS = 16
+
+
+def group_doors(session: Session) -> dict[int, list[str]]:
+    """Each group's doors by group id, sorted (a group absent from the answer grants every door)."""
+    doors: dict[int, list[str]] = {}
+    for gid, door in session.execute(select(GroupDoor.group_id, GroupDoor.door).order_by(GroupDoor.door)):
+        doors.setdefault(gid, []).append(door)
+    return doors
+
+
+def known_doors(session: Session, configured: Iterable[str] = ()) -> list[str]:
+    """The door names a group may list: the configured doors, then any other row of the doors table."""
+    names = list(dict.fromkeys(configured))
+    names += [n for n in session.scalars(select(Door.name).order_by(Door.id)) if n not in names]
+    return names
+
+
+def set_group_doors(session: Session, group: str, doors: Sequence[str], *, known: Iterable[str],
+                    actor: str) -> list[str]:
+    """Grant ``group`` only ``doors`` (an empty list: every door of the controller, as before issue 16).
+
+    Every name must be one of ``known`` (:func:`known_doors`), else :class:`InvalidInput` naming it and
+    nothing changes. Records ``admin.group_updated`` with ``doors`` (``[]`` = every door). Returns the
+    sorted names stored."""
+    if isinstance(doors, str) or not isinstance(doors, Sequence) or not all(isinstance(d, str) for d in doors):
+        raise InvalidInput(T("doors must be a list of door names"))
+    if len(doors) > MAX_GROUP_DOORS:
+        raise InvalidInput(T("a group lists at most {most} doors", most=MAX_GROUP_DOORS))
+    allowed = list(known)
+    for name in doors:
+        if name not in allowed:
+            raise InvalidInput(T("no door named {door} on this controller (doors: {doors})",
+                                 door=repr(name[:40]), doors=", ".join(allowed)))
+    row = find_group(session, validate_label(group, "group"))
+    chosen = sorted(set(doors))
+    session.execute(GroupDoor.__table__.delete().where(GroupDoor.group_id == row.id))
+    session.add_all(GroupDoor(group_id=row.id, door=name) for name in chosen)
+    session.flush()
+    audit.record(session, EventType.ADMIN_GROUP_UPDATED, actor=actor, detail={"group": row.name, "doors": chosen})
+    return chosen
 
 
 def delete_group(session: Session, name: str, *, actor: str) -> None:
