@@ -53,6 +53,7 @@ COMMAND_MODULES = (
     "backup_cmd",
     "doctor_cmd",
     "install_cmd",
+    "site_cmd",
 )
 
 #: Which module registers each top-level command, so that one command imports only its own module
@@ -84,6 +85,7 @@ COMMAND_OWNERS = {
     "backup": "backup_cmd",
     "doctor": "doctor_cmd",
     "install-service": "install_cmd",
+    "site": "site_cmd",
 }
 
 

@@ -88,10 +88,14 @@ class LoopSide:
         return {"uploaded_seq": row.uploaded_seq}
 
     def _stale(self, params: dict[str, Any]) -> dict[str, Any]:
-        if params.get("stale"):
+        stale = bool(params.get("stale"))
+        if stale:
             seconds = int(params.get("seconds") or 0)
             self.d.journal.raise_alarm(AlarmKind.SITE_STALE, f"no fetch from the site for {seconds} s")
         else:
             self.d.journal.clear_alarm(AlarmKind.SITE_STALE)
-        return {}
+        deny = stale and self.d.config.site_link.stale_action == "deny_site_people"
+        for unit in getattr(self.d, "units", None) or [self.d]:  # every door refuses site people (reason site_stale)
+            unit.access.site_stale = deny
+        return {"stale": stale, "deny_site_people": deny}
 
