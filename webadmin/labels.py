@@ -143,6 +143,7 @@ _REASONS: dict[Reason, Label] = {
     _R.METHOD_NOT_ALLOWED: Label(N_("Method not allowed"), N_("This door or person does not accept that PIN or finger method.")),
     _R.LOG_UNAVAILABLE: Label(N_("Log unavailable"), N_("The entry could not be logged, and no log means no entry.")),
     _R.DOOR_NOT_ALLOWED: Label(N_("Not allowed at this door"), N_("The person's group grants other doors, not this one.")),
+    _R.SITE_STALE: Label(N_("Site out of reach"), N_("A person of the site was refused: the controller has not heard from the site for too long.")),
 }
 
 _MODES: dict[DoorMode, Label] = {

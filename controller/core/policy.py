@@ -82,6 +82,7 @@ class Reason(StrEnum):
     METHOD_NOT_ALLOWED = "method_not_allowed"
     LOG_UNAVAILABLE = "log_unavailable"
     DOOR_NOT_ALLOWED = "door_not_allowed"  # the person's group grants other doors of this controller (issue 16)
+    SITE_STALE = "site_stale"  # a person of the site while the site link is stale (site_link.stale_action)
 
 
 class Rule(StrEnum):
@@ -178,6 +179,7 @@ class Subject:
     group_mode: DoorMode | None = None  # the factors the person's group requires; the stricter mode applies
     group_two_person: bool = False  # the person's group is under the two-person rule at every door
     doors: frozenset[str] | None = None
+    site: bool = False  # copied down from the site (users.origin = 'site'; refused while the site link is stale)
 
     def __post_init__(self) -> None:
         if self.doors is not None:
@@ -284,6 +286,7 @@ class Facts:
     no_log_no_entry: bool = True
     partner: str | None = None
     escort_groups_present: frozenset[str] = frozenset()
+    site_stale: bool = False  # the site link is stale and site_link.stale_action = deny_site_people
 
 
 def _deny(reason: Reason, rule: Rule | None = None) -> Decision:
@@ -352,6 +355,8 @@ def decide(facts: Facts) -> Decision:
         return _deny(Reason.SUSPENDED)
     if subject.doors is not None and door.name not in subject.doors:
         return _deny(Reason.DOOR_NOT_ALLOWED)
+    if subject.site and facts.site_stale:
+        return _deny(Reason.SITE_STALE)
 
     local = now.astimezone(context.tz)
     today = local.date()

@@ -80,6 +80,7 @@ class Person:
     visitor: bool = False  # users.kind = 'visitor' (never counts as an escort)
     valid_until_at: datetime | None = None  # a visitor's end of visit (aware UTC)
     escort_group: str | None = None
+    site: bool = False  # users.origin = 'site' (copied down by the site link)
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,14 +108,15 @@ class Site:
                               self.group_names.get(group) if group is not None else None,
                               person.valid_until_at, person.escort_group,
                               policy.DoorMode(required) if required else None, two_person,
-                              self.group_doors.get(group) if group is not None else None)
+                              self.group_doors.get(group) if group is not None else None, person.site)
 
 
 # Core statements on the tables (not the mapped classes): no ORM compilation or loading at run time.
 _users, _pins, _fingers, _events = (User.__table__.c, PinCredential.__table__.c, FingerCredential.__table__.c,
                                     Event.__table__.c)
 _PERSON = (_users.code, _users.status, _users.valid_from, _users.valid_until, _users.group_id,
-           _users.mode_override, _users.extended_unlock, _users.kind, _users.valid_until_at, _users.escort_group)
+           _users.mode_override, _users.extended_unlock, _users.kind, _users.valid_until_at, _users.escort_group,
+           _users.origin)
 _duress = DuressCredential.__table__.c
 _BY_DIGEST = (select(*_PERSON, false().label("duress"))
               .select_from(User.__table__.join(PinCredential.__table__, _pins.user_id == _users.id))
@@ -133,7 +135,7 @@ _LOCKOUT = LockoutState.__table__
 # The same statements as plain SQL for SQLite's own driver (prepared once, cached by sqlite3), run on the
 # session's connection inside its transaction (SQLAlchemy has already sent BEGIN IMMEDIATE, db.py).
 _PERSON_SQL = ("SELECT u.code, u.status, u.valid_from, u.valid_until, u.group_id, u.mode_override, "
-               "u.extended_unlock, u.kind, u.valid_until_at, u.escort_group FROM users u ")
+               "u.extended_unlock, u.kind, u.valid_until_at, u.escort_group, u.origin FROM users u ")
 # One statement, two UNIQUE index probes: a PIN and a duress PIN cost the same (no timing difference).
 _BY_DIGEST_SQL = (_PERSON_SQL.replace("FROM", ", 0 FROM") + "JOIN pin_credentials p ON p.user_id = u.id WHERE p.digest = ? "
                   "UNION ALL " + _PERSON_SQL.replace("FROM", ", 1 FROM")
@@ -167,8 +169,8 @@ def _person(row: Any) -> Person | None:
     if row is None:
         return None
     return Person(row[0], row[1], _day(row[2]), _day(row[3]), row[4], row[5], bool(row[6]),
-                  bool(row[10]) if len(row) > 10 else False, row[7] == "visitor",
-                  parse_iso_utc(row[8]) if row[8] else None, row[9])
+                  bool(row[11]) if len(row) > 11 else False, row[7] == "visitor",
+                  parse_iso_utc(row[8]) if row[8] else None, row[9], row[10] == "site")
 
 
 def _driver(source: Session | sqlite3.Connection) -> Any:

@@ -68,7 +68,7 @@ def test_reason_codes_are_the_public_contract() -> None:
         "granted", "unknown_credential", "suspended", "revoked", "not_yet_valid", "expired",
         "outside_schedule", "locked_out", "second_factor_required", "lockdown", "clock_untrusted",
         "method_not_allowed", "log_unavailable", "holiday", "second_person_required", "escort_required",
-        "door_not_allowed",
+        "door_not_allowed", "site_stale",
     }
 
 
