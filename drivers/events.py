@@ -80,3 +80,28 @@ DriverEvent = KeyPressed | FingerMatched | FingerUnknown | DoorContact | ExitPre
 
 #: What drivers call with each event. Must be cheap and thread-safe (e.g. ``queue.Queue.put``).
 EventSink = Callable[[DriverEvent], None]
+
+
+@dataclass(frozen=True, slots=True)
+class AtDoor:
+    """A driver event of door number ``door`` (1-3: the doors after the first; the first door's drivers hand
+    their events over unwrapped, as with one door)."""
+
+    door: int
+    event: DriverEvent
+
+    @property
+    def t(self) -> float:
+        return self.event.t
+
+
+def door_sink(sink: EventSink, door: int) -> EventSink:
+    """The sink for door number ``door``'s drivers: its events reach ``sink`` tagged with the door (the first
+    door, number 0, hands them over as they are)."""
+    if door == 0:
+        return sink
+
+    def put(event: DriverEvent) -> None:
+        sink(AtDoor(door, event))
+
+    return put

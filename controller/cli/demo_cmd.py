@@ -54,10 +54,44 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
                        help="run daemon + admin web on simulated hardware (default data: ./kunci-demo)")
     p.add_argument("--port", type=int, default=None, help="HTTPS port of the admin web (default: web.port, 8443)")
     p.add_argument("--host", default=None, help="address the admin web listens on (default: web.host, 127.0.0.1)")
+    p.add_argument("--doors", type=int, default=1, choices=range(1, len(DEMO_DOORS) + 2), metavar="N",
+                   help=f"simulated doors (1-{len(DEMO_DOORS) + 1}, default 1): main, then "
+                        + ", ".join(name for name, _text in DEMO_DOORS))
     p.set_defaults(func=run)
 
 
-def _prepare(datadir: DataDir) -> None:
+#: The doors ``kunci demo --doors N`` adds after ``main``, as [[doors]] entries on GPIO lines the first door
+#: leaves free, each with a matrix keypad and a simulated sensor (a pty: the port only has to be unique).
+DEMO_DOORS = (
+    ("vault", """
+[[doors]]
+name = "vault"
+[doors.gpio]
+relay_pin = 4
+door_contact_pin = 7
+exit_pin = 8
+green_led_pin = 2
+red_led_pin = 3
+[doors.keypad]
+type = "matrix"
+row_pins = [9, 10, 11, 14]
+column_pins = [15, 23, 24]
+[doors.sensor]
+port = "/dev/ttyAMA1"
+"""),
+    ("archive", """
+[[doors]]
+name = "archive"
+[doors.gpio]
+relay_pin = 0
+door_contact_pin = 1
+[doors.sensor]
+port = "/dev/ttyAMA2"
+"""),
+)
+
+
+def _prepare(datadir: DataDir, doors: int = 1) -> None:
     from controller.ops.initialise import initialise
 
     fresh = not datadir.config_file.exists()
@@ -67,7 +101,22 @@ def _prepare(datadir: DataDir) -> None:
 
         text = re.sub(r"(?m)^simulated = false$", "simulated = true", default_config_text())
         atomic_write(datadir.config_file, text, mode=0o640)
+    if doors > 1:
+        _add_demo_doors(datadir, doors)
     initialise(datadir)
+
+
+def _add_demo_doors(datadir: DataDir, doors: int) -> None:
+    """Append the demo's [[doors]] entries the configuration does not have yet (only to a simulated one)."""
+    from controller.config import load_config
+
+    config = load_config(datadir.config_file)
+    if not config.simulated:
+        return  # run() refuses it with its own message
+    missing = [text for name, text in DEMO_DOORS[:doors - 1] if name not in config.door_names]
+    if missing:
+        text = datadir.config_file.read_text(encoding="utf-8").rstrip("\n") + "\n" + "".join(missing)
+        atomic_write(datadir.config_file, text, mode=0o640)
 
 
 def _seed(datadir: DataDir, config: Any) -> dict[str, str]:
@@ -113,7 +162,7 @@ def run(args: argparse.Namespace) -> int:
     from controller.config import load_config
 
     datadir = DataDir.resolve(args.data, default=DEMO_DATA_DIR)
-    _prepare(datadir)
+    _prepare(datadir, getattr(args, "doors", 1))
     config = load_config(datadir.config_file)
     if not config.simulated:
         raise InvalidInput(T("{path} is configured for real hardware (simulated = false); the demo needs its own "
@@ -317,6 +366,9 @@ Ctrl-C stops the demo (relay off).""").format(
             fingerprint=cert_fingerprint_sha256(cert), admin=DEMO_ADMIN, admin_password=seeded["admin_password"],
             auditor=DEMO_AUDITOR, auditor_password=seeded["auditor_password"], code=seeded["code"],
             pin=seeded["pin"], prog=prog, data=data), flush=True)
+        for name in self.config.door_names[1:]:
+            print(_("  {prog} sim --door {door} press {pin}# {data}   the same at door {door}").format(
+                prog=prog, door=name, pin=seeded["pin"], data=data), flush=True)
 
 
 def _child(name: str) -> str:

@@ -3,7 +3,8 @@
 ``press KEYS`` types on the simulated matrix keypad key by key with human timing (the real
 keypad driver scans it); ``finger LABEL`` touches the simulated sensor with finger LABEL
 (same label = same finger) and lifts it after ``--hold`` seconds; ``lift`` lifts now;
-``door open|close``, ``exit``, ``tamper on|off`` drive the door inputs.
+``door open|close``, ``exit``, ``tamper on|off`` drive the door inputs. ``--door NAME`` (before the action)
+drives that door's simulated hardware; without it, the first door's.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from drivers.keys import KEYS_TEXT, MAX_TYPED_KEYS, is_key_sequence
 
 def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
     p = sub.add_parser("sim", parents=[common], help="drive simulated hardware (demo / simulated daemon only)")
+    p.add_argument("--door", metavar="NAME", help="the door whose simulated hardware to drive (default: the first)")
     sim = p.add_subparsers(dest="sim_command", metavar="ACTION")
     sim.required = True
     press = sim.add_parser("press", parents=[common], help="type keys on the simulated keypad, e.g. 123456#")
@@ -46,6 +48,9 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
 
 
 def _call(args: argparse.Namespace, cmd: str, timeout: float = 10.0, **params: object) -> int:
+    door = getattr(args, "door", None)
+    if door:
+        params["door"] = door
     result = ControlClient(DataDir.resolve(args.data).socket_path, timeout=timeout).call(cmd, **params)
     message = result.get("message")
     if message:

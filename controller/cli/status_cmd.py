@@ -33,6 +33,7 @@ _WORDS: dict[str, Text] = {
     "templates_missing": T("Fingers missing from the sensor"), "log_unavailable": T("Entry log unavailable"),
     "log_truncated": T("Entry log truncated"), "foreign_events": T("Unsealed entries found"),
     "duress": T("Duress"), "daemon_error": T("Door controller error"), "outbox_overflow": T("Alerts fell behind"),
+    "site_stale": T("Site out of reach"),
 }
 
 
@@ -98,9 +99,34 @@ def format_status(s: dict) -> str:
     else:
         lines.append(label["alarms"] + _("none"))
     lines += alert_lines(s.get("alerts") or {}, local)
+    doors = s.get("doors") or []
+    if len(doors) > 1:
+        for door in doors:
+            lines += door_lines(door)
     if s.get("simulated"):
         lines.append(label["hardware"] + _("SIMULATED"))
     return "\n".join(lines)
+
+
+def door_lines(d: dict) -> list[str]:
+    """A block of lines for one door of a controller with several (``status["doors"]``)."""
+    label = _labels()
+    sensor = d.get("sensor") or {}
+    ind = d.get("indicators") or {}
+    contact = _("(contact open)") if d.get("contact") == "open" else _("(contact shut)")
+    lines = [_("door {name}:").format(name=d.get("name")),
+             f"  {label['door']}{_word(d.get('state'))} {contact}",
+             "  " + label["relay"] + (_("ENERGISED (unlocked)") if d.get("relay") else _("off (locked)")),
+             f"  {label['mode']}{_word(d.get('mode'), with_code=True)}"
+             + (_("; LOCKDOWN: every credential refused") if d.get("lockdown") else ""),
+             f"  {label['sensor']}{_word(sensor.get('state'))}"
+             + (_(", {used} of {capacity} slots used").format(used=sensor.get("templates"),
+                                                              capacity=sensor.get("capacity"))
+                if sensor.get("capacity") else ""),
+             f"  {label['keypad']}{d.get('keypad')}",
+             "  " + label["leds"] + _("green {green}, red {red}").format(
+                 green=_("on") if ind.get("green") else _("off"), red=_("on") if ind.get("red") else _("off"))]
+    return lines
 
 
 def _zone(name: object) -> ZoneInfo:

@@ -92,10 +92,13 @@ class AccessController:
 
     :param journal: the daemon's :class:`Journal` (its session is used for lookups).
     :param pepper: PIN pepper (32 bytes).
-    :param config: the validated configuration.
+    :param config: the validated configuration (for a door after the first: its view, ``config.door_view``).
+    :param shared: the first door's controller, whose keypad and finger lockouts this door shares (the
+        lockout counters belong to the controller, not to one door: docs/security.md). None for the first door.
     """
 
-    def __init__(self, journal: Journal, pepper: bytes, config: Config) -> None:
+    def __init__(self, journal: Journal, pepper: bytes, config: Config,
+                 shared: AccessController | None = None) -> None:
         self.journal = journal
         self.session = journal.session
         self._pepper = pepper
@@ -108,9 +111,18 @@ class AccessController:
         self._escorts: dict[str, float] = {}
         #: Site facts (door, holidays, group schedules), re-read only by :meth:`refresh_site`/:meth:`refresh_door`.
         self.site = self._with_rules(hotpath.load_site(self.session, config.door.name))
+        #: The site link is stale and site_link.stale_action = deny_site_people (set by controller/site/link_loop.py).
+        self.site_stale = False
         #: Lockout rows whose last write was rolled back (the event could not be stored): written next time.
-        self._unsaved: set[str] = set()
+        self._unsaved: set[str] = set() if shared is None else shared._unsaved
         self._iso_cache: dict[datetime, str] = {}  # failure times already formatted (_iso_times)
+        #: This door's key in ``finger_credentials.door`` ('' = the first door).
+        self.finger_door = "" if shared is None else config.door.name
+        #: Only the first door's controller runs the shared lockouts' timers (each expiry is logged once).
+        self._owns_lockouts = shared is None
+        if shared is not None:
+            self.keypad_lockout, self.finger_lockout = shared.keypad_lockout, shared.finger_lockout
+            return
         pin_cfg = config.pin
         self.keypad_lockout = self._load_lockout(
             "keypad",
@@ -232,6 +244,8 @@ class AccessController:
         """Timers: lockout expiry and an unanswered first factor."""
         for name, lockout, method in (("keypad", self.keypad_lockout, Method.PIN),
                                       ("finger", self.finger_lockout, Method.FINGER)):
+            if not self._owns_lockouts:
+                break
             effects = lockout.poll(now, t)
             if effects:
                 self._lockout_effects(name, effects, method, now)
@@ -273,7 +287,7 @@ class AccessController:
         """The sensor matched ``slot`` with ``score`` (a score below the minimum is not looked up)."""
         person, detail = None, None
         if score >= self.config.sensor.min_match_score:
-            person = hotpath.person_by_slot(self.journal.reader(), slot)
+            person = hotpath.person_by_slot(self.journal.reader(), slot, door=self.finger_door)
             if person is None:
                 self.journal.raise_alarm(AlarmKind.ORPHAN_TEMPLATE, f"sensor slot {slot} matched but belongs to nobody")
                 detail = {"orphan_slot": slot}
@@ -318,7 +332,8 @@ class AccessController:
                       tamper_hold=tamper_hold, score=score, min_match_score=self.config.sensor.min_match_score,
                       first_factor=first.code if paired else None, log_available=self.journal.writable(),
                       no_log_no_entry=self.config.site.no_log_no_entry, partner=waiting[0] if waiting else None,
-                      escort_groups_present=frozenset(g for g, until in self._escorts.items() if t <= until))
+                      escort_groups_present=frozenset(g for g, until in self._escorts.items() if t <= until),
+                      site_stale=self.site_stale)
         decision = decide(facts)
         self._note_escort(facts, decision, person, t)
         if decision.reason == Reason.SECOND_PERSON_REQUIRED and person is not None:

@@ -25,6 +25,8 @@ from controller.daemon.params import actor as _actor
 from controller.daemon.params import code as _code
 from controller.daemon.sensor_service import SensorResult
 from controller.errors import InvalidInput, KunciError, NotFound, PolicyRefused
+from controller.site.link import LOOP_COMMANDS as SITE_LOOP_COMMANDS
+from controller.site.link import LoopSide as SiteLoopSide
 from controller.i18n import T, Text
 from controller.store import admin_ops, models
 from controller.store.validation import REASON_MAX_LENGTH, validate_reason
@@ -59,7 +61,10 @@ class CommandHandlers:
 
     def __init__(self, daemon: Daemon) -> None:
         self.d = daemon
-        self.fingers = Fingers(daemon)
+        for unit in daemon.units:
+            unit.fingers = Fingers(daemon, unit)
+        #: The first door's fingers (each door's: ``daemon.units[i].fingers``).
+        self.fingers = daemon.units[0].fingers
 
     # -- entry points --------------------------------------------------------------------------
 
@@ -85,19 +90,33 @@ class CommandHandlers:
         if cmd.startswith("sim."):
             return self._sim(cmd, params)
         if cmd == "finger.enroll":
-            return self.fingers.enroll(params, progress)
+            return self.d.unit(params).fingers.enroll(params, progress)
         if cmd == "finger.delete":
-            return self.fingers.delete(params)
+            return self._each_door(params, lambda fingers: fingers.delete(params), "deleted")
         if cmd == "reload":
-            return self.fingers.reload(params)
+            return self._each_door(params, lambda fingers: fingers.reload(params), "orphans_removed")
         if cmd in PUBLIC_LOOP_COMMANDS:
             return self.d.submit(cmd, params)
         raise InvalidInput(T("unknown command {cmd}", cmd=repr(cmd[:40])))
 
+    def _each_door(self, params: dict[str, Any], run: Callable[[Fingers], dict[str, Any]],
+                   count: str) -> dict[str, Any]:
+        """``run`` on the named door's fingers, or on every door's when the request names none (their counts
+        added up; other keys of the answers merged)."""
+        if params.get("door"):
+            return run(self.d.unit(params).fingers)
+        answer: dict[str, Any] = {count: 0}
+        for unit in self.d.units:
+            one = run(unit.fingers)
+            answer = {**answer, **one, count: answer[count] + one.get(count, 0)}
+        return answer
+
     def run_on_loop(self, name: str, params: dict[str, Any]) -> dict[str, Any]:
         """Run a loop-thread command (called by the daemon loop)."""
         if name in FINGER_LOOP_COMMANDS:
-            return getattr(self.fingers, FINGER_LOOP_COMMANDS[name])(params)
+            return getattr(self.d.unit(params).fingers, FINGER_LOOP_COMMANDS[name])(params)
+        if name in SITE_LOOP_COMMANDS:  # the site link's internal commands (controller/site/link_loop.py)
+            return SiteLoopSide(self.d).run(name, params)
         return getattr(self, LOOP_COMMANDS[name])(params)
 
     # -- loop-thread commands --------------------------------------------------------------------
@@ -137,19 +156,22 @@ class CommandHandlers:
         except (SQLAlchemyError, OSError) as exc:
             raise StoreError(T("the change could not be stored, so it was not made: {reason}",
                                reason=str(exc).splitlines()[0])) from exc
-        self.d.access.refresh_site(wall)  # the one writer refreshes its cached site facts after its own change
+        for unit in self.d.units:  # the one writer refreshes its cached site facts after its own change
+            unit.access.refresh_site(wall)
         self.d.follow_lockdown()  # a lockdown started here relocks the strike before the answer goes back
         return result
 
     def _unlock(self, params: dict[str, Any]) -> dict[str, Any]:
-        decision = self.d.access.remote(_actor(params), self.d.wall())  # decided by policy.decide, logged
+        unit = self.d.unit(params)  # the named door, else the first
+        decision = unit.access.remote(_actor(params), self.d.wall())  # decided by policy.decide, logged
         if decision.reason == Reason.LOCKDOWN:
             raise KunciError(T("the door is in lockdown; remote unlock refused"))
         if not decision.granted:
             raise KunciError(T("the event log is unavailable; remote unlock refused (no log, no entry)"))
-        self.d._apply(self.d.door.remote_unlock(self.d.clock(), self.d.config.door.unlock_seconds))
-        self.d.hw.indicators.granted()
-        return {"unlocked_seconds": self.d.config.door.unlock_seconds}
+        seconds = unit.config.door.unlock_seconds
+        self.d._apply(unit.door.remote_unlock(self.d.clock(), seconds), unit)
+        unit.hw.indicators.granted()
+        return {"unlocked_seconds": seconds, **({"door": unit.name} if len(self.d.units) > 1 else {})}
 
     def _alert_test(self, params: dict[str, Any]) -> dict[str, Any]:
         """Send a test alarm to every running destination (sealed as ``alert.test_sent``, delivered like an alarm)."""
@@ -197,7 +219,8 @@ class CommandHandlers:
         return {"channel": channel.value, "cleared": True}
 
     def _sim(self, cmd: str, params: dict[str, Any]) -> dict[str, Any]:
-        sim = self.d.hw.sim if self.d.hw is not None else None
+        unit = self.d.unit(params)  # the named door, else the first
+        sim = unit.hw.sim if unit.hw is not None else None
         if sim is None:
             raise InvalidInput(T("simulation commands exist only when the hardware is simulated"))
         if cmd == "sim.press":
@@ -221,7 +244,7 @@ class CommandHandlers:
         if cmd == "sim.door":
             opened = bool(params.get("open"))
             sim.panel.door(open=opened)
-            self._until_read("door", lambda inputs: inputs.door_open == opened)
+            self._until_read(unit, "door", lambda inputs: inputs.door_open == opened)
             return {}
         if cmd == "sim.exit":
             times, hold_ms = int(params.get("times", 1)), float(params.get("hold_ms", 300))
@@ -230,23 +253,23 @@ class CommandHandlers:
             for _ in range(times):  # each press held and released until the input driver has read it
                 sim.panel.exit_button(pressed=True)
                 time.sleep(hold_ms / 1000.0)
-                self._until_read("exit", lambda inputs: inputs.exit_pressed)
+                self._until_read(unit, "exit", lambda inputs: inputs.exit_pressed)
                 sim.panel.exit_button(pressed=False)
                 time.sleep(hold_ms / 1000.0)
-                self._until_read("exit", lambda inputs: not inputs.exit_pressed)
+                self._until_read(unit, "exit", lambda inputs: not inputs.exit_pressed)
             return {}
         if cmd == "sim.tamper":
             active = bool(params.get("active"))
             sim.panel.tamper(active=active)
-            self._until_read("tamper", lambda inputs: inputs.tamper_active == active)
+            self._until_read(unit, "tamper", lambda inputs: inputs.tamper_active == active)
             return {}
         raise InvalidInput(T("unknown simulation command {cmd}", cmd=repr(cmd[:40])))
 
-    def _until_read(self, line: str, done: Callable[[Any], bool]) -> None:
+    def _until_read(self, unit: Any, line: str, done: Callable[[Any], bool]) -> None:
         """Wait until the input driver's debounced level of ``line`` (door, exit, tamper) shows a simulated
         change (``done(inputs)``), as ``sim press`` waits for the keypad scanner: a short pulse is never lost
         to a starved poller. Nothing to wait for when the input is not fitted."""
-        inputs = self.d.hw.inputs if self.d.hw is not None else None
+        inputs = unit.hw.inputs if unit.hw is not None else None
         if inputs is None or line not in inputs.fitted:
             return
         deadline = time.monotonic() + SIM_READ_SECONDS
@@ -258,19 +281,19 @@ class CommandHandlers:
     # -- the fingerprint sensor (loop thread; see controller.daemon.fingers) ------------------------
 
     def connect_sensor(self) -> None:
-        """At start-up: ask the sensor service to connect; the answer arrives as an event."""
+        """At start-up: ask the first door's sensor service to connect; the answer arrives as an event."""
         self.fingers.connect()
 
     def reconcile_fingers(self) -> None:
-        """After the sensor is restored: ask for its slots; reconciliation continues on the answer."""
+        """After the first door's sensor is restored: ask for its slots; reconciliation continues on the answer."""
         self.fingers.reconcile()
 
     def sensor_result(self, item: SensorResult) -> None:
-        """A sensor job's answer from the daemon's queue."""
+        """A sensor job's answer from the daemon's queue (the first door's)."""
         self.fingers.on_result(item)
 
     def sensor_summary(self) -> dict[str, Any]:
-        """Capacity and templates for ``status``."""
+        """Capacity and templates of the first door's sensor for ``status``."""
         return self.fingers.summary()
 
 

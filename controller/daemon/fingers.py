@@ -38,6 +38,7 @@ from controller.store import models
 from controller.timefmt import iso_utc
 
 if TYPE_CHECKING:
+    from controller.daemon.doors import DoorUnit
     from controller.daemon.loop import Daemon
     from controller.daemon.sensor_service import SensorService
 
@@ -49,10 +50,14 @@ def _occupied(sensor: Any) -> tuple[frozenset[int], int]:
 
 
 class Fingers:
-    """The fingerprint side of one :class:`~controller.daemon.loop.Daemon`."""
+    """The fingerprint side of one door (``unit``) of a :class:`~controller.daemon.loop.Daemon`: that door's
+    sensor and its rows of ``finger_credentials`` (``door`` = '' for the first door, else the door's name)."""
 
-    def __init__(self, daemon: Daemon) -> None:
+    def __init__(self, daemon: Daemon, unit: DoorUnit) -> None:
         self.d = daemon
+        self.u = unit
+        #: This door's key in ``finger_credentials.door``.
+        self.key = unit.finger_door
         self._capacity: int | None = None
         self._templates: int | None = None
         #: Slots of enrolments in progress (pending rows that reconciliation must leave alone).
@@ -60,8 +65,16 @@ class Fingers:
 
     @property
     def service(self) -> SensorService | None:
-        hw = self.d.hw
+        hw = self.u.hw
         return hw.sensor_service if hw is not None else None
+
+    def _mine(self) -> Any:
+        """The WHERE clause of this door's finger rows."""
+        return models.FingerCredential.door == self.key
+
+    def _where(self) -> str:
+        """How an alarm text names this door ('' for the first door: one door says nothing new)."""
+        return "" if self.u.index == 0 else f"door {self.u.name}: "
 
     # -- loop thread: asking the sensor service ---------------------------------------------------
 
@@ -72,15 +85,15 @@ class Fingers:
 
     def reconcile(self) -> None:
         """Ask for the sensor's slots; reconciliation continues when :class:`SlotsRead` arrives."""
-        if self.service is not None and self.d.sensor_state == "ok":
+        if self.service is not None and self.u.sensor_state == "ok":
             self.service.read_slots()
 
     def on_result(self, item: SensorResult) -> None:
         """A sensor job's answer, taken from the daemon's queue (loop thread)."""
         if isinstance(item, SensorConnected):
-            self.d.sensor_state = "ok"
+            self.u.sensor_state = "ok"
         if isinstance(item, (SensorConnected, SlotsRead)):
-            if self.d.sensor_state != "ok":  # lost again since it was read: the restore reconciles anew
+            if self.u.sensor_state != "ok":  # lost again since it was read: the restore reconciles anew
                 return
             orphans, missing = self.plan_reconciliation(item.slots, item.capacity)
             if orphans:
@@ -102,7 +115,7 @@ class Fingers:
         or a revoked person) and how many are missing. Enrolments in progress are left alone.
         """
         session = self.d.journal.session
-        rows = list(session.scalars(select(models.FingerCredential)))
+        rows = list(session.scalars(select(models.FingerCredential).where(self._mine())))
         keep = {r.slot for r in rows if r.state == "active" and r.user.status != "revoked"}
         for row in rows:
             if row.state == "pending" and row.slot not in self._enrolling:
@@ -111,7 +124,7 @@ class Fingers:
         missing = sorted(keep - on_sensor)
         if missing:
             self.d.journal.raise_alarm(AlarmKind.TEMPLATES_MISSING,
-                                       f"{len(missing)} enrolled fingers are not on the sensor")
+                                       f"{self._where()}{len(missing)} enrolled fingers are not on the sensor")
         self._capacity = capacity
         self._templates = len(on_sensor)
         return sorted(on_sensor - keep - self._enrolling), len(missing)
@@ -119,7 +132,7 @@ class Fingers:
     def finish_reconciliation(self, deleted: tuple[int, ...], missing: int) -> None:
         """Log ``sensor.reconciled`` when templates were removed."""
         if deleted:
-            self.d.journal.write(EventType.SENSOR_RECONCILED, detail={"removed": len(deleted), "missing": missing})
+            self.u.journal.write(EventType.SENSOR_RECONCILED, detail={"removed": len(deleted), "missing": missing})
             self._templates = None
 
     def begin(self, params: dict[str, Any]) -> dict[str, Any]:
@@ -130,11 +143,12 @@ class Fingers:
         if user.status == "revoked":
             raise InvalidInput(T("{code} is revoked; enrol refused", code=code))
         session = self.d.journal.session
-        used = set(session.scalars(select(models.FingerCredential.slot))) | {int(s) for s in params["sensor_slots"]}
+        used = (set(session.scalars(select(models.FingerCredential.slot).where(self._mine())))
+                | {int(s) for s in params["sensor_slots"]})
         free = next((s for s in range(int(params["capacity"])) if s not in used), None)
         if free is None:
             raise KunciError(T("the sensor's template library is full"))
-        session.add(models.FingerCredential(user_id=user.id, slot=free, state="pending"))
+        session.add(models.FingerCredential(user_id=user.id, slot=free, state="pending", door=self.key))
         session.commit()
         self._enrolling.add(free)
         return {"slot": free}
@@ -144,11 +158,11 @@ class Fingers:
         code, actor, slot = p.code(params), p.actor(params), int(params["slot"])
         self._enrolling.discard(slot)
         cred = self.d.journal.session.scalar(select(models.FingerCredential)
-                                             .where(models.FingerCredential.slot == slot))
+                                             .where(models.FingerCredential.slot == slot, self._mine()))
         if cred is None:
             raise KunciError(T("the enrolment record disappeared; enrol again"))
         cred.state = "active"
-        self.d.journal.write(EventType.ADMIN_FINGER_ENROLLED, user=code, actor=actor, detail={"slot": slot})
+        self.u.journal.write(EventType.ADMIN_FINGER_ENROLLED, user=code, actor=actor, detail={"slot": slot})
         self._templates = None
         return {"slot": slot}
 
@@ -157,7 +171,7 @@ class Fingers:
         slot = int(params["slot"])
         self._enrolling.discard(slot)
         session = self.d.journal.session
-        cred = session.scalar(select(models.FingerCredential).where(models.FingerCredential.slot == slot,
+        cred = session.scalar(select(models.FingerCredential).where(models.FingerCredential.slot == slot, self._mine(),
                                                                     models.FingerCredential.state == "pending"))
         if cred is not None:
             session.delete(cred)
@@ -168,10 +182,11 @@ class Fingers:
         """``finger.forget``: remove the person's finger rows and log it; returns the slots to erase."""
         code, actor = p.code(params), p.actor(params)
         user = self.user(code)
-        slots = [f.slot for f in user.fingers]
-        for cred in list(user.fingers):
+        mine = [f for f in user.fingers if f.door == self.key]
+        slots = [f.slot for f in mine]
+        for cred in mine:
             self.d.journal.session.delete(cred)
-        self.d.journal.write(EventType.ADMIN_FINGER_DELETED, user=code, actor=actor, detail={"slots": slots})
+        self.u.journal.write(EventType.ADMIN_FINGER_DELETED, user=code, actor=actor, detail={"slots": slots})
         self._templates = None
         return {"slots": slots}
 
@@ -198,15 +213,15 @@ class Fingers:
             return {}
         if self._templates is None:
             self._templates = self.d.journal.session.scalar(
-                select(func.count()).select_from(models.FingerCredential))
+                select(func.count()).select_from(models.FingerCredential).where(self._mine()))
         return {"capacity": self._capacity, "templates": self._templates or 0, "checked_at": iso_utc(self.d.wall())}
 
     # -- connection threads ----------------------------------------------------------------------
 
     def _ready_service(self) -> SensorService:
         service = self.service
-        if service is None or self.d.sensor_state != "ok":
-            raise KunciError(T("the fingerprint sensor is {state}; enrol later", state=self.d.sensor_state))
+        if service is None or self.u.sensor_state != "ok":
+            raise KunciError(T("the fingerprint sensor is {state}; enrol later", state=self.u.sensor_state))
         return service
 
     def enroll(self, params: dict[str, Any], progress) -> dict[str, Any]:
@@ -219,9 +234,10 @@ class Fingers:
             used, capacity = service.run(_occupied)
         except DriverError as exc:
             raise KunciError(describe(exc)) from exc
+        door = self.u.name
         slot = self.d.submit("finger.begin", {"user": code, "sensor_slots": sorted(used),
-                                              "capacity": capacity})["slot"]
-        timeout = self.d.config.sensor.enroll_step_timeout_seconds
+                                              "capacity": capacity, "door": door})["slot"]
+        timeout = self.u.config.sensor.enroll_step_timeout_seconds
 
         def on_step(name: str) -> None:
             step = EnrolStep(name)
@@ -230,19 +246,20 @@ class Fingers:
         try:
             service.run(lambda sensor: sensor.enroll(on_step, timeout_seconds=timeout, slot=slot), exclusive=True)
         except BaseException as exc:
-            self.d.submit("finger.abort", {"slot": slot})
+            self.d.submit("finger.abort", {"slot": slot, "door": door})
             if isinstance(exc, DriverError):  # a refusal (a duplicate, no finger in time...) or a sensor fault
                 raise KunciError(describe(exc)) from exc
             raise
         try:
-            return self.d.submit("finger.commit", {"user": code, "actor": actor, "slot": slot})
+            return self.d.submit("finger.commit", {"user": code, "actor": actor, "slot": slot, "door": door})
         except BaseException:
             self.delete_slot(slot)
             raise
 
     def delete(self, params: dict[str, Any]) -> dict[str, Any]:
         """``finger.delete``: rows first (on the loop), then the templates (the service)."""
-        result = self.d.submit("finger.forget", {"user": p.code(params), "actor": p.actor(params)})
+        result = self.d.submit("finger.forget", {"user": p.code(params), "actor": p.actor(params),
+                                                 "door": self.u.name})
         pending = [s for s in result["slots"] if not self.delete_slot(s)]
         answer = {"deleted": len(result["slots"])}
         if pending:
@@ -267,14 +284,15 @@ class Fingers:
         from drivers.errors import SensorError
 
         service = self.service
-        if service is None or self.d.sensor_state != "ok":
+        if service is None or self.u.sensor_state != "ok":
             return {"orphans_removed": 0}
         try:
             slots, capacity = service.run(_occupied)
         except SensorError as exc:
             log.warning("reconciliation skipped: %s", exc)
             return {"orphans_removed": 0}
-        plan = self.d.submit("finger.reconcile", {"slots": sorted(slots), "capacity": capacity})
+        plan = self.d.submit("finger.reconcile", {"slots": sorted(slots), "capacity": capacity, "door": self.u.name})
         deleted, _ = service.run(lambda sensor: delete_each(sensor, tuple(plan["orphans"])))
-        self.d.submit("finger.reconciled", {"deleted": list(deleted), "missing": plan["missing"]})
+        self.d.submit("finger.reconciled", {"deleted": list(deleted), "missing": plan["missing"],
+                                            "door": self.u.name})
         return {"orphans_removed": len(deleted)}

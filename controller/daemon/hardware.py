@@ -20,7 +20,7 @@ from contextlib import suppress
 from dataclasses import dataclass, field
 from typing import Any
 
-from controller.config import Config
+from controller.config import Config, door_view
 from controller.i18n import T
 from controller.paths import DataDir
 from drivers.events import EventSink
@@ -131,6 +131,8 @@ class Hardware:
     #: starts the watcher after its first connection attempt.
     sensor_service: Any | None = None
     sim: Simulation | None = None
+    #: The other doors' hardware (built with this, the first door's, by :func:`build_hardware`).
+    others: list[Hardware] = field(default_factory=list)
 
     def start(self) -> None:
         """Start input threads (keypad scanner, door-input poll, sensor service and its watcher)."""
@@ -144,9 +146,13 @@ class Hardware:
             self.watcher.start()
 
     def close(self) -> None:
-        """Relay off, then stop everything; safe to call twice and after a partial build."""
-        with suppress(Exception):
-            self.relay.lock()
+        """Every door's relay off, then stop everything (the other doors first); safe to call twice and after a
+        partial build."""
+        for hw in (self, *self.others):
+            with suppress(Exception):
+                hw.relay.lock()
+        for hw in reversed(self.others):
+            hw.close()
         if self.sensor_service is not None:
             self.sensor_service.close()  # no new sensor job; the one in progress ends when the sensor closes
         for part in (self.watcher, self.keypad, self.inputs, self.indicators):
@@ -171,11 +177,17 @@ class Hardware:
 
 
 def build_hardware(config: Config, datadir: DataDir, sink: EventSink) -> Hardware:
-    """Construct the drivers described by ``config`` (simulated when ``config.simulated``)."""
-    from drivers.door_io import DoorInputs, StrikeRelay
-    from drivers.indicators import Indicators
+    """Construct the drivers of every configured door (simulated when ``config.simulated``); returns the first
+    door's :class:`Hardware`, the others in its ``others`` (one door: none).
 
-    gpio = config.gpio
+    Every door's strike relay is built first (locked), before any other driver of any door. With simulation
+    one ``MockFactory`` carries every door's GPIO; each enabled sensor gets its own pty simulator, with its
+    flash under ``DATA/sim/sensor`` for the first door and ``DATA/sim/<door>/sensor`` for the others. Door
+    number ``i``'s drivers hand their events to ``sink`` tagged with it (:func:`drivers.events.door_sink`).
+    """
+    from drivers.door_io import StrikeRelay
+    from drivers.events import door_sink
+
     factory = None
     if config.simulated:
         from gpiozero.pins.mock import MockFactory
@@ -185,52 +197,72 @@ def build_hardware(config: Config, datadir: DataDir, sink: EventSink) -> Hardwar
         factory = MockFactory(pin_class=SimPin)
     else:
         factory = real_pin_factory()
-    relay = StrikeRelay(gpio.relay_pin, active_high=gpio.relay_active_high, pin_factory=factory)
-    hw = Hardware(relay=relay, indicators=None)
+    setups = config.door_setups
+    doors: list[Hardware] = []
     try:
-        hw.indicators = Indicators(gpio.buzzer_pin, gpio.green_led_pin, gpio.red_led_pin, pin_factory=factory)
-        sim_keypad = panel = None
-        if config.simulated:
-            from drivers.sim_gpio import DoorPanelModel, MatrixKeypadModel, WiegandSender
-
-            # Models first: they install their pin classes before the drivers claim the pins.
-            panel = DoorPanelModel(factory, gpio.door_contact_pin, gpio.exit_pin, gpio.tamper_pin)
-            if config.keypad.type == "matrix":
-                sim_keypad = MatrixKeypadModel(factory, config.keypad.row_pins, config.keypad.column_pins,
-                                               config.keypad.keys)
-            elif config.keypad.type == "wiegand":
-                sender = WiegandSender(factory, config.keypad.wiegand_d0_pin, config.keypad.wiegand_d1_pin)
-                sim_keypad = _WiegandTyping(sender, config.keypad.wiegand_bits)
-        hw.inputs = DoorInputs(sink, gpio.door_contact_pin, gpio.exit_pin, gpio.tamper_pin,
-                               debounce_ms=config.door.door_contact_debounce_ms, pin_factory=factory)
-        hw.keypad = _build_keypad(config, sink, factory)
-        sensor_sim = None
-        if config.sensor.enabled:
-            from drivers.fingerprint import PyFingerprintSensor
-            from drivers.sensor_watcher import SensorWatcher
-
-            port = config.sensor.port
-            if config.simulated:
-                from drivers.sim_sensor import PtySensorSimulator
-
-                sensor_sim = PtySensorSimulator(flash_dir=datadir.sim_dir / "sensor", password=config.sensor.password,
-                                                address=config.sensor.address).start()
-                port = sensor_sim.port
-            hw.sensor = PyFingerprintSensor(port, config.sensor.baud_rate, config.sensor.address,
-                                            config.sensor.password,
-                                            command_timeout_seconds=config.sensor.command_timeout_seconds)
-            hw.watcher = SensorWatcher(hw.sensor, sink, poll_interval_ms=config.sensor.poll_interval_ms,
-                                       reconnect_max_seconds=config.sensor.reconnect_max_seconds)
-            from controller.daemon.sensor_service import SensorService
-
-            hw.sensor_service = SensorService(hw.sensor, hw.watcher, sink)
-        if config.simulated:
-            scanner = hw.keypad if config.keypad.type == "matrix" else None
-            hw.sim = Simulation(factory=factory, keypad=sim_keypad, panel=panel, sensor=sensor_sim, scanner=scanner)
+        for setup in setups:  # every relay first: every door is locked before anything else happens
+            relay = StrikeRelay(setup.gpio.relay_pin, active_high=setup.gpio.relay_active_high, pin_factory=factory)
+            doors.append(Hardware(relay=relay, indicators=None))
+        for i, (setup, hw) in enumerate(zip(setups, doors)):
+            flash = datadir.sim_dir / "sensor" if i == 0 else datadir.sim_dir / setup.name / "sensor"
+            _build_door(door_view(config, setup), hw, flash, door_sink(sink, i), factory)
     except BaseException:
-        hw.close()
+        for hw in doors:
+            with suppress(Exception):
+                hw.relay.lock()
+        for hw in reversed(doors):
+            hw.close()
         raise
-    return hw
+    first = doors[0]
+    first.others = doors[1:]
+    return first
+
+
+def _build_door(config: Config, hw: Hardware, flash_dir: Any, sink: EventSink, factory: Any) -> None:
+    """Every driver of one door but its relay (already in ``hw``); ``config`` is the door's view."""
+    from drivers.door_io import DoorInputs
+    from drivers.indicators import Indicators
+
+    gpio = config.gpio
+    hw.indicators = Indicators(gpio.buzzer_pin, gpio.green_led_pin, gpio.red_led_pin, pin_factory=factory)
+    sim_keypad = panel = None
+    if config.simulated:
+        from drivers.sim_gpio import DoorPanelModel, MatrixKeypadModel, WiegandSender
+
+        # Models first: they install their pin classes before the drivers claim the pins.
+        panel = DoorPanelModel(factory, gpio.door_contact_pin, gpio.exit_pin, gpio.tamper_pin)
+        if config.keypad.type == "matrix":
+            sim_keypad = MatrixKeypadModel(factory, config.keypad.row_pins, config.keypad.column_pins,
+                                           config.keypad.keys)
+        elif config.keypad.type == "wiegand":
+            sender = WiegandSender(factory, config.keypad.wiegand_d0_pin, config.keypad.wiegand_d1_pin)
+            sim_keypad = _WiegandTyping(sender, config.keypad.wiegand_bits)
+    hw.inputs = DoorInputs(sink, gpio.door_contact_pin, gpio.exit_pin, gpio.tamper_pin,
+                           debounce_ms=config.door.door_contact_debounce_ms, pin_factory=factory)
+    hw.keypad = _build_keypad(config, sink, factory)
+    sensor_sim = None
+    if config.sensor.enabled:
+        from drivers.fingerprint import PyFingerprintSensor
+        from drivers.sensor_watcher import SensorWatcher
+
+        port = config.sensor.port
+        if config.simulated:
+            from drivers.sim_sensor import PtySensorSimulator
+
+            sensor_sim = PtySensorSimulator(flash_dir=flash_dir, password=config.sensor.password,
+                                            address=config.sensor.address).start()
+            port = sensor_sim.port
+        hw.sensor = PyFingerprintSensor(port, config.sensor.baud_rate, config.sensor.address,
+                                        config.sensor.password,
+                                        command_timeout_seconds=config.sensor.command_timeout_seconds)
+        hw.watcher = SensorWatcher(hw.sensor, sink, poll_interval_ms=config.sensor.poll_interval_ms,
+                                   reconnect_max_seconds=config.sensor.reconnect_max_seconds)
+        from controller.daemon.sensor_service import SensorService
+
+        hw.sensor_service = SensorService(hw.sensor, hw.watcher, sink)
+    if config.simulated:
+        scanner = hw.keypad if config.keypad.type == "matrix" else None
+        hw.sim = Simulation(factory=factory, keypad=sim_keypad, panel=panel, sensor=sensor_sim, scanner=scanner)
 
 
 def real_pin_factory() -> Any:

@@ -41,6 +41,8 @@ from controller.core.vocabulary import AlarmKind, EventType
 from controller.daemon import startup
 from controller.daemon.access import AccessController, Outcome
 from controller.daemon.alerts import Alerts
+from controller.daemon.doors import DoorJournal, DoorUnit, make_units
+from controller.daemon.doors import pick as pick_unit
 from controller.daemon.checkpointer import Checkpointer, no_autocheckpoint
 from controller.daemon.effects import CappedRelay, apply_effects
 from controller.daemon.hardware import Hardware, build_hardware
@@ -116,28 +118,73 @@ class Daemon:
         self.queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._stop = threading.Event()
         self._signalled = False
-        #: True after the reader enclosure was opened, until it is shut and the alarm acknowledged.
-        self.tamper_hold = False
+        #: One unit per configured door (controller/daemon/doors.py); the first is the daemon's own
+        #: ``door``, ``hw``, ``access``, ``pin_entry``, ``sensor_state`` and ``tamper_hold``.
+        self.units: list[DoorUnit] = make_units(config)
         self.ready = threading.Event()
-        self.hw: Hardware | None = None
         self.journal: Journal | None = None
         self.alerts: Alerts | None = None
-        self.access: AccessController | None = None
-        self.door = startup.door_machine(config)
-        self.pin_entry = PinEntry(config.pin.max_entry_digits, config.pin.inter_digit_timeout_seconds)
-        self.sensor_state = "disabled" if not config.sensor.enabled else "starting"
+        self.site_link: Any = None  # controller.site.link.SiteLink when [site_link] is enabled
         self._engine = None
         self._checkpointer: Checkpointer | None = None
         self._switch_interval: float | None = None
         self._lock: audit.SealerLock | None = None
         self._control = None
-        self._relay: CappedRelay | None = None
         self.clock_watch = ClockWatch("always")  # replaced at start-up by the configured policy
         self._log_watch = LogWatch()
         self._next_seal = 0.0
         from controller.daemon.commands import CommandHandlers
 
         self.commands = CommandHandlers(self)
+
+    # -- the first door's state (one door: the daemon's state, as before) --------------------------
+
+    @property
+    def door(self) -> Any:
+        """The first door's state machine."""
+        return self.units[0].door
+
+    @property
+    def pin_entry(self) -> PinEntry:
+        return self.units[0].pin_entry
+
+    @property
+    def hw(self) -> Hardware | None:
+        """The first door's hardware (its ``others`` hold the other doors')."""
+        return self.units[0].hw
+
+    @hw.setter
+    def hw(self, value: Hardware | None) -> None:
+        self.units[0].hw = value
+
+    @property
+    def access(self) -> AccessController | None:
+        return self.units[0].access
+
+    @property
+    def sensor_state(self) -> str:
+        return self.units[0].sensor_state
+
+    @sensor_state.setter
+    def sensor_state(self, value: str) -> None:
+        self.units[0].sensor_state = value
+
+    @property
+    def tamper_hold(self) -> bool:
+        """True after the first door's reader enclosure was opened, until it is shut and the alarm acknowledged."""
+        return self.units[0].tamper_hold
+
+    @tamper_hold.setter
+    def tamper_hold(self, value: bool) -> None:
+        self.units[0].tamper_hold = value
+
+    @property
+    def _relay(self) -> CappedRelay | None:
+        return self.units[0].relay
+
+    def unit(self, params: dict[str, Any]) -> DoorUnit:
+        """The door a command's optional ``door`` parameter names (default: the first)."""
+        return pick_unit(self.units, params)
 
     # -- public ----------------------------------------------------------------------------
 
@@ -183,8 +230,15 @@ class Daemon:
     # -- start-up and shutdown -------------------------------------------------------------------
 
     def _start(self) -> None:
-        self.hw = self._hardware_factory(self.config, self.datadir, self.queue.put)  # relay is off from here
-        self._relay = CappedRelay(self.hw.relay, self.config.door.max_unlock_seconds)
+        self.hw = self._hardware_factory(self.config, self.datadir, self.queue.put)  # every relay is off from here
+        others = list(getattr(self.hw, "others", ()))
+        if len(others) != len(self.units) - 1:
+            raise KunciError(T("the hardware was built for {built} doors, the configuration has {doors}",
+                               built=len(others) + 1, doors=len(self.units)))
+        for unit, hw in zip(self.units[1:], others):
+            unit.hw = hw
+        for unit in self.units:
+            unit.relay = CappedRelay(unit.hw.relay, unit.config.door.max_unlock_seconds)
         self._lock = audit.SealerLock(self.datadir)
         self.datadir.run_dir.mkdir(parents=True, exist_ok=True)
         if not self._lock.try_acquire():
@@ -206,25 +260,37 @@ class Daemon:
         self.journal.restore_spilled(self.datadir.unstored_events_file)  # events an earlier stop kept
         self._log_watch.foreign_rows(self.journal)
         self.clock_watch = ClockWatch(self.config.site.clock_trust, simulated=self.config.simulated)
-        self.access = AccessController(self.journal, pepper, self.config)
+        startup.ensure_door_rows(session, [u.name for u in self.units[1:]])
+        first = self.units[0]
+        first.journal = self.journal
+        first.access = AccessController(self.journal, pepper, self.config)
+        for unit in self.units[1:]:
+            unit.journal = DoorJournal(self.journal, unit.name)
+            unit.access = AccessController(unit.journal, pepper, unit.config, shared=first.access)
         session.commit()
         self.alerts = Alerts(self)
         self.journal.on_stored = self.alerts.on_stored
         startup.log_unclean_stop(self.journal)
         startup.record_start(self.journal, truncated, self.config.simulated, self.clock_watch.trusted)
-        if self.hw.inputs is not None and self.hw.inputs.door_open:
-            self._apply(self.door.door_opened(self.clock()))
-        if self.hw.inputs is not None and self.hw.inputs.tamper_active:
-            self._apply(self.door.tamper(True, self.clock()))
-            self._hold_for_tamper()
-        if self.hw.sensor is not None:
-            self.commands.connect_sensor()
-        self.hw.start()
+        for unit in self.units:
+            if unit.hw.inputs is not None and unit.hw.inputs.door_open:
+                self._apply(unit.door.door_opened(self.clock()), unit)
+            if unit.hw.inputs is not None and unit.hw.inputs.tamper_active:
+                self._apply(unit.door.tamper(True, self.clock()), unit)
+                self._hold_for_tamper(unit)
+            if unit.hw.sensor is not None:
+                unit.fingers.connect()
+        for unit in self.units:
+            unit.hw.start()
         from controller.control.server import ControlServer
 
         self._control = ControlServer(self.datadir.socket_path, self.commands.handle)
         self._control.start()
         self.alerts.start()  # the delivery workers and the metrics endpoint (off the loop thread)
+        if self.config.site_link.enabled:  # the site link's thread (controller/site/link.py), started once ready
+            from controller.site.link import SiteLink
+
+            self.site_link = SiteLink(self.config.site_link, self.datadir.root, self.datadir.db_file, self.submit)
         gc.collect()
         gc.freeze()  # start-up objects never move to a collected generation: no full-collection pause at the door
         # A thread that wants the GIL waits at most this long for another (a scanner, a sensor poll, an alert
@@ -233,13 +299,18 @@ class Daemon:
         self._switch_interval = sys.getswitchinterval()
         sys.setswitchinterval(SWITCH_INTERVAL_SECONDS)
         self.ready.set()
+        if self.site_link is not None:
+            self.site_link.start()
         self.notifier.ready("door locked; ready")
         log.info("kunci daemon ready (%s hardware)", "simulated" if self.config.simulated else "real")
 
     def _shutdown(self) -> None:
         self._relay_off("shutdown")
-        if self._relay is not None:
-            self._relay.close()
+        if self.site_link is not None:
+            self.site_link.close(timeout=2.0)
+        for unit in self.units:
+            if unit.relay is not None:
+                unit.relay.close()
         gc.unfreeze()  # a process that starts another daemon (tests, benchmarks) may collect this one's objects
         if self._switch_interval is not None:
             sys.setswitchinterval(self._switch_interval)
@@ -321,17 +392,19 @@ class Daemon:
         self._shutdown()
 
     def _wait_seconds(self) -> float:
-        deadline = self.door.next_deadline()
-        if deadline is None:
+        deadlines = [d for d in (u.door.next_deadline() for u in self.units) if d is not None]
+        if not deadlines:
             return LOOP_WAIT_SECONDS
+        deadline = min(deadlines)
         return max(0.0, min(LOOP_WAIT_SECONDS, deadline - self.clock()))
 
     def _handler_failed(self, exc: BaseException) -> None:
         log.exception("handler failed; relay forced off")
         self._relay_off("handler error")
         t = self.clock()
-        self.door.lockdown(True, t)
-        self.door.lockdown(False, t)
+        for unit in self.units:
+            unit.door.lockdown(True, t)
+            unit.door.lockdown(False, t)
         if self.journal is not None:
             self.journal.rollback()
             self.journal.raise_alarm(AlarmKind.DAEMON_ERROR, type(exc).__name__)
@@ -345,39 +418,44 @@ class Daemon:
             self._end_transaction()
             return
         decided = self.journal.sealed_count
+        u = self.units[0]
+        if isinstance(item, ev.AtDoor):  # another door's driver (drivers/events.py)
+            u, item = self.units[item.door], item.event
         t = item.t
         now = self.wall()
         if isinstance(item, ev.KeyPressed):
-            self._key(item.key, t, now)
+            self._key(u, item.key, t, now)
         elif isinstance(item, ev.FingerMatched):
-            self._outcome(self.access.finger(item.slot, item.score, now, t, **self._facts()))
+            self._outcome(u, u.access.finger(item.slot, item.score, now, t, **self._facts(u)))
         elif isinstance(item, ev.FingerUnknown):
             if item.reason == "no_match":
-                self._outcome(self.access.unknown_finger(now, t, **self._facts()))
+                self._outcome(u, u.access.unknown_finger(now, t, **self._facts(u)))
             else:
-                self.hw.indicators.denied()
+                u.hw.indicators.denied()
         elif isinstance(item, ev.DoorContact):
-            self._apply(self.door.door_opened(t) if item.open else self.door.door_closed(t))
+            self._apply(u.door.door_opened(t) if item.open else u.door.door_closed(t), u)
         elif isinstance(item, ev.ExitPressed):
-            self.journal.write(EventType.EXIT_REQUEST, time=now)
-            self._sync_lockdown(t)  # an exit request must not energise the strike during lockdown
-            self._apply(self.door.exit_request(t))
+            u.journal.write(EventType.EXIT_REQUEST, time=now)
+            self._sync_lockdown(t, u)  # an exit request must not energise the strike during lockdown
+            self._apply(u.door.exit_request(t), u)
         elif isinstance(item, ev.TamperChanged):
-            self._apply(self.door.tamper(item.active, t))
+            self._apply(u.door.tamper(item.active, t), u)
             if item.active:
-                self._hold_for_tamper()
+                self._hold_for_tamper(u)
         elif isinstance(item, ev.SensorLost):
-            if self.sensor_state != "lost":  # already logged when the first open at start-up failed
-                self.sensor_state = "lost"
-                self.journal.write(EventType.SENSOR_LOST, time=now, detail={"error": item.reason[:120]})
-                self.journal.raise_alarm(AlarmKind.SENSOR_LOST, item.reason[:200])
+            if u.sensor_state != "lost":  # already logged when the first open at start-up failed
+                u.sensor_state = "lost"
+                u.journal.write(EventType.SENSOR_LOST, time=now, detail={"error": item.reason[:120]})
+                where = "" if u.index == 0 else f"door {u.name}: "
+                u.journal.raise_alarm(AlarmKind.SENSOR_LOST, (where + item.reason)[:200])
         elif isinstance(item, ev.SensorRestored):
-            self.sensor_state = "ok"
-            self.journal.write(EventType.SENSOR_RESTORED, time=now, detail={"capacity": item.capacity})
-            self.journal.clear_alarm(AlarmKind.SENSOR_LOST)
-            self.commands.reconcile_fingers()
+            u.sensor_state = "ok"
+            u.journal.write(EventType.SENSOR_RESTORED, time=now, detail={"capacity": item.capacity})
+            if all(other.sensor_state != "lost" for other in self.units):
+                u.journal.clear_alarm(AlarmKind.SENSOR_LOST)
+            u.fingers.reconcile()
         elif isinstance(item, SENSOR_RESULTS):  # answers of the sensor service (controller/daemon/sensor_service.py)
-            self.commands.sensor_result(item)
+            u.fingers.on_result(item)
         self._end_transaction()  # the decision's journal line and anchor line follow its relay here
         if isinstance(item, DECISION_INPUTS) and self.journal.sealed_count != decided:
             self.alerts.decided(self.clock() - t)
@@ -414,54 +492,59 @@ class Daemon:
             log.warning("ending the transaction failed: %s", str(exc).splitlines()[0])
             self.journal.rollback()
 
-    def _key(self, key: str, t: float, now: datetime) -> None:
-        result = self.pin_entry.feed(key, t)
+    def _key(self, u: DoorUnit, key: str, t: float, now: datetime) -> None:
+        result = u.pin_entry.feed(key, t)
         if isinstance(result, Submitted):
             # Decide first: the granted/denied pattern is the feedback for the submit key, and no
             # beep thread is started in front of the decision.
-            self._outcome(self.access.pin(result.pin, now, t, **self._facts()))
+            self._outcome(u, u.access.pin(result.pin, now, t, **self._facts(u)))
         elif isinstance(result, (Invalid, TimedOut)):
-            self.hw.indicators.denied()
+            u.hw.indicators.denied()
         else:
-            self.hw.indicators.key_ack()
+            u.hw.indicators.key_ack()
 
-    def _hold_for_tamper(self) -> None:
-        """T4.12: the reader's enclosure was opened; refuse credentials until an admin has looked."""
-        if self.config.door.tamper_blocks_entry and not self.tamper_hold:
-            self.tamper_hold = True
-            log.warning("tamper: PINs and fingers refused until the enclosure is shut and the alarm acknowledged")
+    def _hold_for_tamper(self, u: DoorUnit | None = None) -> None:
+        """T4.12: the reader's enclosure was opened; refuse credentials at that door until an admin has looked."""
+        u = u or self.units[0]
+        if u.config.door.tamper_blocks_entry and not u.tamper_hold:
+            u.tamper_hold = True
+            log.warning("tamper at door %s: PINs and fingers refused until the enclosure is shut and the alarm "
+                        "acknowledged", u.name)
 
     def release_tamper_hold(self) -> bool:
-        """Called when an admin acknowledges the tamper alarm; refused while the enclosure is still open."""
-        if self.door.tamper_active:
+        """Called when an admin acknowledges the tamper alarm; refused while an enclosure is still open."""
+        if any(u.door.tamper_active for u in self.units):
             return False
-        if self.tamper_hold:
-            self.tamper_hold = False
-            log.warning("tamper acknowledged: credentials accepted again")
+        for u in self.units:
+            if u.tamper_hold:
+                u.tamper_hold = False
+                log.warning("tamper acknowledged at door %s: credentials accepted again", u.name)
         return True
 
-    def _facts(self) -> dict[str, bool]:
+    def _facts(self, u: DoorUnit | None = None) -> dict[str, bool]:
         """The daemon's own facts of a decision (policy.decide refuses during a tamper hold)."""
-        return {"tamper_hold": self.tamper_hold, "clock_trusted": self.clock_watch.trusted}
+        return {"tamper_hold": (u or self.units[0]).tamper_hold, "clock_trusted": self.clock_watch.trusted}
 
-    def _outcome(self, outcome: Outcome) -> None:
+    def _outcome(self, u: DoorUnit, outcome: Outcome) -> None:
         if outcome.grant is not None:
-            self._apply(self.door.grant(self.clock(), outcome.grant.seconds,  # the relay: DESIGN §3
-                                        override_lockdown=outcome.grant.override_lockdown))
+            self._apply(u.door.grant(self.clock(), outcome.grant.seconds,  # the relay: DESIGN §3
+                                     override_lockdown=outcome.grant.override_lockdown), u)
         if outcome.feedback in FEEDBACK:
-            getattr(self.hw.indicators, FEEDBACK[outcome.feedback])()
+            getattr(u.hw.indicators, FEEDBACK[outcome.feedback])()
 
     def _tick(self) -> None:
         t = self.clock()
         now = self.wall()
-        self._apply(self.door.tick(t))
-        if self.pin_entry.poll(t) is not None:
-            self.hw.indicators.denied()
-        self.access.poll(now, t)
+        for u in self.units:
+            self._apply(u.door.tick(t), u)
+            if u.pin_entry.poll(t) is not None:
+                u.hw.indicators.denied()
+            u.access.poll(now, t)
         self.clock_watch.check(self.journal, now, t)
         if t >= self._next_seal:
             self._next_seal = t + SEAL_INTERVAL_SECONDS
-            self._sync_lockdown(t)
+            for u in self.units:
+                self._sync_lockdown(t, u)
             if self.journal.buffered:
                 self.journal.flush()
             self._log_watch.foreign_rows(self.journal)
@@ -471,23 +554,27 @@ class Daemon:
         self._end_transaction()
 
     def follow_lockdown(self) -> None:
-        """Apply the door row's lockdown flag now (after an admin change on the loop thread)."""
-        self._sync_lockdown(self.clock())
+        """Apply every door row's lockdown flag now (after an admin change on the loop thread)."""
+        for u in self.units:
+            self._sync_lockdown(self.clock(), u)
 
-    def _sync_lockdown(self, t: float) -> None:
+    def _sync_lockdown(self, t: float, u: DoorUnit | None = None) -> None:
         """Follow the door row's ``lockdown`` flag (set by an admin in another process): while it is on
         the door state machine energises the strike for nothing, and entering it cancels any unlock."""
-        wanted = self.access.refresh_door().lockdown
-        if wanted != self.door.lockdown_active:
-            log.warning("door lockdown %s", "on: every unlock refused" if wanted else "off")
-            self._apply(self.door.lockdown(wanted, t))
+        u = u or self.units[0]
+        wanted = u.access.refresh_door().lockdown
+        if wanted != u.door.lockdown_active:
+            log.warning("door %s lockdown %s", u.name, "on: every unlock refused" if wanted else "off")
+            self._apply(u.door.lockdown(wanted, t), u)
 
-    def _apply(self, effects: list) -> None:
-        apply_effects(effects, self._relay, self.journal, self.hw.indicators, self.wall())
+    def _apply(self, effects: list, u: DoorUnit | None = None) -> None:
+        u = u or self.units[0]
+        apply_effects(effects, u.relay, u.journal or self.journal, u.hw.indicators, self.wall())
 
     def _relay_off(self, why: str) -> None:
-        if self._relay is not None:
-            self._relay.lock(why)
+        for u in self.units:
+            if u.relay is not None:
+                u.relay.lock(why)
 
     def status(self) -> dict[str, Any]:
         """The ``status`` command's result (:func:`controller.daemon.status.daemon_status`); loop thread only."""

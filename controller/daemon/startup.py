@@ -41,6 +41,20 @@ def door_machine(config: Config) -> DoorStateMachine:
         forced_open_grace_seconds=door.forced_open_grace_seconds, exit_unlocks=door.exit_unlocks)
 
 
+def ensure_door_rows(session: Session, names: list[str]) -> None:
+    """A ``doors`` row for each door after the first that has none yet (mode: the default, no lockdown), so each
+    door has its own mode and lockdown from its first start; the daemon commits it. The first door keeps the
+    seeded row, as before."""
+    from controller.store.models import Door
+
+    have = set(session.scalars(select(Door.name).where(Door.name.in_(names)))) if names else set()
+    for name in names:
+        if name not in have:
+            session.add(Door(name=name))
+            log.info("door %s: added its row to the database", name)
+    session.flush()
+
+
 def open_checked_database(datadir: DataDir, config: Config) -> Engine:
     """Open the door database (never created here), check its integrity and migrate it.
 

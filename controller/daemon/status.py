@@ -11,6 +11,7 @@ from controller.store import audit
 from controller.timefmt import iso_utc
 
 if TYPE_CHECKING:
+    from controller.daemon.doors import DoorUnit
     from controller.daemon.loop import Daemon
 
 
@@ -50,4 +51,26 @@ def daemon_status(d: Daemon) -> dict[str, Any]:
         "lockdown": bool(d.access.site.door.lockdown),
         "entry_blocked": "tamper" if d.tamper_hold else "lockdown" if d.access.site.door.lockdown else None,
         "alerts": d.alerts.status() if d.alerts is not None else {},
+        "site": d.site_link.status() if d.site_link is not None else {"state": "disabled"},
+        "doors": [door_status(d, u) for u in d.units],
+    }
+
+
+def door_status(d: Daemon, u: DoorUnit) -> dict[str, Any]:
+    """One door's part of ``status["doors"]`` (the top-level fields are the first door's, as before)."""
+    sensor: dict[str, Any] = {"state": u.sensor_state}
+    sensor.update(u.fingers.summary() if u.fingers is not None else {})
+    view = u.access.site.door
+    return {
+        "name": u.name,
+        "state": str(u.door.state),
+        "relay": bool(u.hw.relay.is_unlocked),
+        "contact": "open" if u.door.door_open else "closed",
+        "door_open": bool(u.door.door_open),
+        "mode": str(view.mode),
+        "lockdown": bool(view.lockdown),
+        "sensor": sensor,
+        "keypad": u.config.keypad.type,
+        "indicators": dict(u.hw.indicators.state),
+        "entry_blocked": "tamper" if u.tamper_hold else "lockdown" if view.lockdown else None,
     }

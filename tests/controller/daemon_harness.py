@@ -136,11 +136,11 @@ def events(datadir: DataDir, after_id: int = 0) -> list[dict[str, Any]]:
     conn = sqlite3.connect(f"file:{datadir.db_file}?mode=ro", uri=True, timeout=10)
     try:
         rows = conn.execute(
-            "SELECT id, seq, type, reason, method, user_code, actor, score, detail FROM events WHERE id > ? "
+            "SELECT id, seq, type, reason, method, user_code, actor, score, detail, door FROM events WHERE id > ? "
             "ORDER BY id", (after_id,)).fetchall()
     finally:
         conn.close()
-    keys_ = ("id", "seq", "type", "reason", "method", "user", "actor", "score", "detail")
+    keys_ = ("id", "seq", "type", "reason", "method", "user", "actor", "score", "detail", "door")
     out = []
     for row in rows:
         item = dict(zip(keys_, row))

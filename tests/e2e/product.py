@@ -109,10 +109,11 @@ class Demo:
     web_pid: int = 0
 
     @classmethod
-    def start(cls, data: Path, output: Path) -> Demo:
-        """Start the demo (its output goes to ``output``) and wait for its banner."""
+    def start(cls, data: Path, output: Path, *extra: str) -> Demo:
+        """Start the demo (its output goes to ``output``; ``extra``: more arguments, e.g. ``--doors 2``) and wait
+        for its banner."""
         out = output.open("w")
-        proc = subprocess.Popen([*KUNCI, "demo", "--data", str(data), "--port", "0"], stdout=out,
+        proc = subprocess.Popen([*KUNCI, "demo", "--data", str(data), "--port", "0", *extra], stdout=out,
                                 stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, text=True, cwd=data.parent,
                                 env={**os.environ, "PYTHONUNBUFFERED": "1"})
         out.close()
