@@ -48,7 +48,8 @@ def site_status(service: Any) -> list[dict[str, Any]]:
     rows = []
     for c in service.controllers():
         seen = c.last_seen_at
-        rows.append({"controller": c.name, "doors": ", ".join(c.doors), "last_seen_at": seen.isoformat() if seen else None,
+        rows.append({"controller": c.name, "doors": ", ".join(c.doors),
+                     "last_seen_at": seen.isoformat() if seen else None,
                      "seconds_since_contact": int((now - seen).total_seconds()) if seen else None,
                      "revision_seen": c.revision_seen, "revision_head": c.revision_head,
                      "revision_lag": c.revision_lag, "uploaded_seq": c.uploaded_seq, "events": c.events})

@@ -27,7 +27,7 @@ PASSWORD_BYTES = 32
 def check_name(name: str) -> str:
     """``name`` when it is a valid controller name, else InvalidInput."""
     if not NAME_RE.match(name):
-        raise InvalidInput(T("controller name {name!r} must be 1-40 characters of a-z, 0-9, _ and -", name=name))
+        raise InvalidInput(T("controller or door name {name} must be 1-40 characters of a-z, 0-9, _ and -", name=name))
     return name
 
 

@@ -70,8 +70,8 @@ def verify_controller(conn: Connection, cid: int, name: str) -> ChainReport:
 
 def verify_site(conn: Connection, controller: str | None = None) -> list[ChainReport]:
     """A report per controller (or the one named)."""
-    rows = conn.execute(text("SELECT id, name FROM kunci.controllers WHERE (CAST(:n AS text) IS NULL OR name = :n) ORDER BY name"),
-                        {"n": controller}).all()
+    rows = conn.execute(text("SELECT id, name FROM kunci.controllers "
+                             "WHERE (CAST(:n AS text) IS NULL OR name = :n) ORDER BY name"), {"n": controller}).all()
     if controller is not None and not rows:
         raise NotFound(T("no controller {name} at this site", name=controller))
     return [verify_controller(conn, int(cid), name) for cid, name in rows]

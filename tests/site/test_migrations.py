@@ -22,7 +22,8 @@ def test_every_table_matches_schema_py_and_belongs_to_the_owner_role(site_db: Si
         columns = {c["name"] for c in inspector.get_columns(table.name, schema="kunci")}
         assert columns == {c.name for c in table.columns}, table.name
     with site_db.engine.connect() as conn:
-        owners = set(conn.execute(text("SELECT DISTINCT tableowner FROM pg_tables WHERE schemaname = 'kunci'")).scalars())
+        owners = set(conn.execute(text("SELECT DISTINCT tableowner FROM pg_tables "
+                                       "WHERE schemaname = 'kunci'")).scalars())
         forced = conn.execute(text("SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
                                    "WHERE n.nspname = 'kunci' AND c.relkind = 'r' AND c.relname <> 'alembic_version' "
                                    "AND c.relrowsecurity AND c.relforcerowsecurity")).scalar()

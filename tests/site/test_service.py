@@ -34,8 +34,9 @@ def door_id(svc: SiteService, controller: str, name: str) -> int:
 def feed_rows(site_db: SiteDb, after: int = 0) -> list[tuple[str, str, str, dict]]:
     with site_db.engine.connect() as conn:
         return [tuple(r) for r in conn.execute(text(
-            "SELECT c.name, f.op, f.key, f.payload FROM kunci.feed f JOIN kunci.controllers c ON c.id = f.controller_id "
-            "WHERE f.revision > :a ORDER BY f.revision"), {"a": after})]
+            "SELECT c.name, f.op, f.key, f.payload FROM kunci.feed f "
+            "JOIN kunci.controllers c ON c.id = f.controller_id WHERE f.revision > :a ORDER BY f.revision"),
+            {"a": after})]
 
 
 def newest_revision(site_db: SiteDb) -> int:
