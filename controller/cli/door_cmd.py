@@ -1,4 +1,6 @@
-"""``kunci door mode MODE``, ``kunci lockdown on|off --reason TEXT`` and ``kunci lockout clear --reason TEXT``.
+"""``kunci door mode MODE [--door NAME]``, ``kunci lockdown on|off --reason TEXT [--door NAME]`` and ``kunci lockout
+clear --reason TEXT``. With several doors, ``door mode`` without ``--door`` sets the first door's mode and
+``lockdown`` without ``--door`` locks down (or ends the lockdown of) every door.
 
 The first two are admin changes through the one writer (:func:`controller.control.changes.apply`): the running
 daemon applies them at once (a lockdown relocks the strike before the command returns) and seals
@@ -33,6 +35,7 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     mode = door_sub.add_parser("mode", parents=[common], help="set which credentials open the door",
                                description="; ".join(f"{m}: {MODE_HELP[m].english()}" for m in DoorMode))
     mode.add_argument("mode", choices=values(DoorMode), help="the new mode")
+    mode.add_argument("--door", metavar="NAME", help="the door (default: the first door)")
     mode.set_defaults(func=run_mode)
 
     lockdown = sub.add_parser("lockdown", parents=[common], help="refuse every credential until ended",
@@ -40,6 +43,7 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
                                           "button unlock is refused and logged as 'lockdown'.")
     lockdown.add_argument("state", choices=("on", "off"))
     lockdown.add_argument("--reason", required=True, help="why (logged with your account)")
+    lockdown.add_argument("--door", metavar="NAME", help="only this door (default: every door of the controller)")
     lockdown.set_defaults(func=run_lockdown)
 
     lockout = sub.add_parser("lockout", parents=[common], help="end a keypad or finger lockout early")
@@ -58,7 +62,8 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
 def run_mode(args: argparse.Namespace) -> int:
     from controller.control import changes
 
-    result = changes.apply(DataDir.resolve(args.data), "door.set_mode", {"mode": args.mode})
+    where = {"door": args.door} if args.door else {}
+    result = changes.apply(DataDir.resolve(args.data), "door.set_mode", {"mode": args.mode, **where})
     what = MODE_HELP[DoorMode(args.mode)]
     if result["changed"]:
         print(_("door {door}: mode is now {mode} ({meaning})").format(door=result["door"], mode=args.mode,
@@ -73,7 +78,8 @@ def run_lockdown(args: argparse.Namespace) -> int:
     from controller.control import changes
 
     on = args.state == "on"
-    result = changes.apply(DataDir.resolve(args.data), "door.lockdown", {"on": on, "reason": args.reason})
+    where = {"door": args.door} if args.door else {}
+    result = changes.apply(DataDir.resolve(args.data), "door.lockdown", {"on": on, "reason": args.reason, **where})
     if result["changed"]:
         print((_("door {door}: lockdown ON: every credential is refused") if on
                else _("door {door}: lockdown off")).format(door=result["door"]))
