@@ -129,6 +129,15 @@ def test_no_template_text_outside_the_catalogue(template: str) -> None:
     assert not words, f"{template}: text not marked for translation (wrap it in {{{{ _('...') }}}}): {words}"
 
 
+SITE_TEMPLATES = ROOT / "webadmin" / "site" / "templates"
+
+
+@pytest.mark.parametrize("template", sorted(p.relative_to(SITE_TEMPLATES).as_posix() for p in SITE_TEMPLATES.rglob("*.html")))
+def test_no_site_page_template_text_outside_the_catalogue(template: str) -> None:
+    words = _unmarked((SITE_TEMPLATES / template).read_text(encoding="utf-8"))
+    assert not words, f"site/{template}: text not marked for translation (wrap it in {{{{ _('...') }}}}): {words}"
+
+
 def test_the_template_check_finds_unmarked_text() -> None:
     assert _unmarked('<p>{{ _("Saved") }}</p><p title="{{ _(\'x\') }}">{{ count }}</p>') == []
     assert _unmarked("<p>Saved</p>") == ["Saved"]

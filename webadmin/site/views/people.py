@@ -1,0 +1,136 @@
+"""People of the site (admins only: the page shows names): list and search, add (PIN shown once), and
+suspend, resume, reset PIN and revoke, each after a confirmation page.
+
+Everything is scoped to the login's rooms (:mod:`webadmin.site.scope`): a person outside them is a 404, the
+same answer as for no one. Each change is one site-service call (one transaction that also feeds the
+controllers). A new PIN is shown once through :class:`webadmin.shown_once.ShownOnce` (post/redirect/get).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from flask import Blueprint, abort, flash, g, make_response, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+
+from controller.errors import KunciError
+from webadmin.forms import FormError, sentence
+from webadmin.forms.fields import USER_CODE
+from webadmin.shown_once import PinNotice
+from webadmin.site import scope
+from webadmin.site.forms import PERSON_ACTIONS, ConfirmForm, PeopleSearchForm, PersonAddForm, status_word
+from webadmin.site.state import service, state
+from webadmin.views.confirm import confirm_page, unconfirmed
+
+logger = logging.getLogger(__name__)
+
+bp = Blueprint("people", __name__, url_prefix="/people")
+
+#: Most rows the list shows at once (the search narrows it).
+LIST_LIMIT = 200
+
+
+def _matches(person: Any, term: str) -> bool:
+    term = term.casefold()
+    return any(term in str(v or "").casefold() for v in (person.name, person.code, person.group))
+
+
+@bp.route("/")
+def index() -> Any:
+    """The people of the login's rooms, filtered by a search term (name, code or group) and a status."""
+    form = PeopleSearchForm(request.args)
+    try:
+        form.checked()
+    except FormError as exc:
+        return render_template("people.html", people=[], error=str(exc), form=form, total=0), 400
+    people = scope.visible_people()
+    if form.q.data:
+        people = [p for p in people if _matches(p, form.q.data)]
+    if form.status.data:
+        people = [p for p in people if p.status == form.status.data]
+    return render_template("people.html", people=people[:LIST_LIMIT], total=len(people), form=form,
+                           limit=LIST_LIMIT)
+
+
+def _groups_for_login() -> list[Any]:
+    return scope.assignable_groups(service().list_groups(), scope.visible_doors())
+
+
+@bp.route("/new", methods=["GET", "POST"])
+def new() -> Any:
+    """The add form; POST adds the person and shows their PIN once."""
+    groups = _groups_for_login()
+    names = [gr.name for gr in groups]
+    if request.method == "GET":
+        return render_template("person_new.html", groups=names, form=PersonAddForm(formdata=None, groups=names))
+    form = PersonAddForm(groups=names)
+    try:
+        form.checked()
+        code, pin = service().add_person(form.name.data, form.group.data, form.valid_from.data, form.valid_until.data,
+                                         actor=g.account.username)
+    except (FormError, KunciError) as exc:
+        return render_template("person_new.html", groups=names, form=form, error=sentence(str(exc))), 400
+    logger.info("site staff %s added person %s", g.account.username, code)
+    key = state().shown_once.put(g.account.token_hash, PinNotice(code=code, pin=pin, new=True))
+    return redirect(url_for("people.pin_once", key=key), code=303)
+
+
+@bp.route("/pin-once/<key>")
+def pin_once(key: str) -> Any:
+    """Show a new PIN once; a reload (or another session) gets 410 and nothing changes."""
+    notice = state().shown_once.take(g.account.token_hash, key)
+    if notice is None:
+        return render_template("pin_once.html", shown=True), 410
+    response = make_response(render_template("pin_once.html", code=notice.code, pin=notice.pin, new=notice.new))
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def _action_words(action: str, code: str) -> tuple[str, list[str], str]:
+    """Title, consequences and button of the confirmation page of ``action`` on ``code``."""
+    if action == "suspend":
+        return (_("Suspend %(code)s?", code=code),
+                [_("Their PIN stops working at every door of the site until they are resumed.")], _("Suspend"))
+    if action == "resume":
+        return (_("Resume %(code)s?", code=code), [_("Their PIN works again at the doors their group grants.")],
+                _("Resume"))
+    if action == "reset-pin":
+        return (_("Reset the PIN of %(code)s?", code=code),
+                [_("A new PIN is made and shown once; the old PIN stops working at every door.")], _("Reset PIN"))
+    return (_("Revoke %(code)s for good?", code=code),
+            [_("Their PIN stops working at every door of the site. This cannot be undone: to let them in again, "
+               "add them as a new person.")], _("Revoke for good"))
+
+
+@bp.route("/<code>/<action>", methods=["GET", "POST"])
+def act(code: str, action: str) -> Any:
+    """GET: the confirmation page of ``action``; POST with ``confirm``: do it (one service call)."""
+    if action not in PERSON_ACTIONS or not USER_CODE.fullmatch(code):
+        abort(404)
+    person = scope.person_or_404(code)
+    page = url_for("people.act", code=code, action=action)
+    if request.method == "GET":
+        title, consequences, button = _action_words(action, code)
+        consequences = [_("%(name)s, group %(group)s, now %(status)s.", name=person.name or code,
+                          group=person.group or "-", status=status_word(person.status)), *consequences]
+        blocked = _("%(code)s is revoked: nothing more can be done.", code=code) if person.status == "revoked" else None
+        return confirm_page(title, consequences, action=page, button=button, back=url_for("people.index"),
+                            blocked=blocked)
+    if not ConfirmForm().confirm.data:
+        return unconfirmed(page)
+    actor = g.account.username
+    try:
+        if action == "reset-pin":
+            pin = service().reset_pin(code, actor=actor)
+            key = state().shown_once.put(g.account.token_hash, PinNotice(code=code, pin=pin, new=False))
+            return redirect(url_for("people.pin_once", key=key), code=303)
+        {"suspend": service().suspend, "resume": service().resume, "revoke": service().revoke}[action](code,
+                                                                                                        actor=actor)
+    except KunciError as exc:
+        flash(sentence(str(exc)), "error")
+        return redirect(page, code=303)
+    logger.info("site staff %s: %s %s", actor, action, code)
+    flash(_("Done: %(code)s is now %(status)s.", code=code,
+            status=status_word({"suspend": "suspended", "resume": "active", "revoke": "revoked"}[action])), "ok")
+    return redirect(url_for("people.index"), code=303)
