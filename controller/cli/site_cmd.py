@@ -35,7 +35,8 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     p.add_argument("--port", type=int, default=5432, help="TCP port (default 5432)")
     p.add_argument("--dbname", default="kunci", help="database (default kunci)")
     p.add_argument("--user", required=True, help="login role that owns the database and may create roles")
-    p.add_argument("--password-file", metavar="F", help="read the password from F (else asked on the terminal)")
+    p.add_argument("--password-file", metavar="F", help="read the password from F (else the one stored by an earlier "
+                                                        "init, else asked on the terminal)")
     p.add_argument("--sslmode", default="verify-full", help="verify-full (default), verify-ca, require; "
                                                             "disable only for a server on this machine")
     p.add_argument("--ca-file", metavar="F", help="CA certificate of the server (default: the system's CAs)")
@@ -104,12 +105,17 @@ def run_init(args: argparse.Namespace) -> int:
     from controller.site.setup import init_site
     from controller.site.siteconf import DatabaseSettings
 
+    stored = Path(args.site) / "secrets" / "db-password"
     if args.password_file:
         try:
             password = (Path(args.password_file).read_text().splitlines() or [""])[0].strip()
         except OSError as exc:
             raise InvalidInput(T("cannot read {path}: {reason}", path=args.password_file,
                                  reason=exc.strerror or exc)) from exc
+    elif stored.exists():  # init again: the password it stored the first time
+        from controller.site.siteconf import MAX_SECRET_BYTES, read_private
+
+        password = (read_private(stored, MAX_SECRET_BYTES).decode("utf-8", "replace").splitlines() or [""])[0]
     else:
         password = ask_secret(_("Database password of {user}: ").format(user=args.user), what=_("password"),
                               option="--password-file")

@@ -187,3 +187,33 @@ def test_admin_add_and_people(site: Site, monkeypatch: pytest.MonkeyPatch) -> No
     assert code == 1 and "no room nowhere" in err
     code, _, err = site.run("site", "people", "add", "--site", str(site.dir), "--group", "none")
     assert code == 1 and "no group none" in err
+
+
+def test_join_refuses_to_break_local_pins_unless_told(site: Site) -> None:
+    code, _, err = site.run("user", "add", "--data", str(site.data), "--name", "Local Person",
+                            "--agreement-signed", "today")
+    assert code == 0, err
+    bundle = join_site(site)
+    code, _, err = site.run("site", "join", str(bundle), "--data", str(site.data))
+    assert code == 1 and "1 local people hold PINs" in err and "--replace-pepper" in err
+    assert tomllib.loads((site.data / "kunci.toml").read_text())["site_link"]["enabled"] is False
+    code, out, err = site.run("site", "join", str(bundle), "--data", str(site.data), "--replace-pepper")
+    assert code == 0, err
+    assert "1 local PINs no longer work" in out
+
+
+def test_a_second_join_with_the_same_bundle_is_harmless(site: Site) -> None:
+    bundle = join_site(site)
+    assert site.run("site", "join", str(bundle), "--data", str(site.data))[0] == 0
+    code, out, err = site.run("site", "join", str(bundle), "--data", str(site.data))
+    assert code == 0, err
+    assert "audit key uploaded" not in out
+    assert (site.data / "kunci.toml").read_text().count("[site_link]") == 1
+
+
+def test_init_again_reuses_the_stored_password(site: Site) -> None:
+    args = [a for a in site.init_args()]
+    i = args.index("--password-file")
+    del args[i:i + 2]
+    code, out, err = site.run(*args)
+    assert code == 0 and "already at revision s0001" in out, err
