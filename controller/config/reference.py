@@ -88,16 +88,18 @@ _EXAMPLE_DOORS = """\
 # name = "vault"
 # unlock_seconds = 5.0
 # [doors.gpio]
-# relay_pin = 4
-# door_contact_pin = 7
-# exit_pin = 8
-# buzzer_pin = -1
+# relay_pin = 23
+# door_contact_pin = 24
+# exit_pin = 10
+# tamper_pin = 11
+# green_led_pin = 7
+# red_led_pin = 4
 # [doors.keypad]
 # type = "wiegand"
-# wiegand_d0_pin = 10
-# wiegand_d1_pin = 11
+# wiegand_d0_pin = 2
+# wiegand_d1_pin = 3
 # [doors.sensor]
-# port = "/dev/ttyAMA1"
+# port = "/dev/ttyAMA4"
 """
 
 
@@ -191,15 +193,18 @@ shared too), the database, the web and the alert destinations. Wiring for a seco
 [[doors]]
 name = "vault"
 [doors.gpio]
-relay_pin = 4
-door_contact_pin = 7
-exit_pin = 8
+relay_pin = 23
+door_contact_pin = 24
+exit_pin = 10
+tamper_pin = 11
+green_led_pin = 7
+red_led_pin = 4
 [doors.keypad]
 type = "wiegand"
-wiegand_d0_pin = 10
-wiegand_d1_pin = 11
+wiegand_d0_pin = 2
+wiegand_d1_pin = 3
 [doors.sensor]
-port = "/dev/ttyAMA1"
+port = "/dev/ttyAMA4"
 ```
 """
 

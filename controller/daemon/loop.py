@@ -548,7 +548,8 @@ class Daemon:
             if self.journal.buffered:
                 self.journal.flush()
             self._log_watch.foreign_rows(self.journal)
-            self._log_watch.availability(self.journal, self.hw.indicators, self.door)
+            self._log_watch.availability(self.journal, self.hw.indicators, self.door,
+                                         tuple((u.hw.indicators, u.door) for u in self.units[1:]))
         if self.alerts is not None:
             self.alerts.tick(t)
         self._end_transaction()

@@ -71,21 +71,25 @@ class LogWatch:
                                          "written by the door daemon; run 'kunci audit verify'"):
             log.error("%d rows in the event log were not written by the door daemon (never sealed)", found)
 
-    def availability(self, journal: Journal, indicators, door: DoorStateMachine) -> None:
-        """T5.4: while the log refuses writes, the local alarm sounds (re-asserted after other feedback);
-        once writes work again the outage is recorded as a ``log_unavailable`` alarm (raised and cleared)."""
+    def availability(self, journal: Journal, indicators, door: DoorStateMachine, more: tuple = ()) -> None:
+        """T5.4: while the log refuses writes, the local alarm sounds (re-asserted after other feedback) at every
+        door (``more``: the other doors' ``(indicators, door)``); once writes work again the outage is recorded
+        as a ``log_unavailable`` alarm (raised and cleared)."""
+        doors = ((indicators, door), *more)
         if not journal.available:
             if not self.down:
                 self.down = True
                 log.error("event log unavailable: local alarm on, events kept in RAM (%d)", journal.buffered)
                 journal.raise_alarm(AlarmKind.LOG_UNAVAILABLE, "the event log refused writes")  # may fail too
-            if indicators.pattern != "alarm":
-                indicators.alarm(True)
+            for ind, _door in doors:
+                if ind.pattern != "alarm":
+                    ind.alarm(True)
         elif self.down:
             self.down = False
             log.warning("event log available again; buffered events stored")
             journal.raise_alarm(AlarmKind.LOG_UNAVAILABLE, "the event log refused writes")  # no-op if it got in
             journal.clear_alarm(AlarmKind.LOG_UNAVAILABLE)
-            door_alarm = door.state in (DoorState.HELD_OPEN, DoorState.FORCED_OPEN) or door.tamper_active
-            if indicators.pattern == "alarm" and not door_alarm:
-                indicators.alarm(False)
+            for ind, each in doors:
+                door_alarm = each.state in (DoorState.HELD_OPEN, DoorState.FORCED_OPEN) or each.tamper_active
+                if ind.pattern == "alarm" and not door_alarm:
+                    ind.alarm(False)

@@ -147,6 +147,9 @@ def run_doctor(
             check_sensor_password(sensor.password, sensor.enabled),
             check_clock(config.site.clock_trust, config.simulated, (clock_probe or kernel_clock_synchronised)()),
         ]
+        for door in config.doors:  # every other door's relay too ([[doors]]; their sensors are not checked)
+            findings += [check_relay_pin(door.gpio.relay_pin),
+                         check_relay_boot_state(boot, boot_path, door.gpio.relay_pin, door.gpio.relay_active_high)]
         cert = _under(root, Path(config.web.cert_file)) if config.web.cert_file else datadir.tls_cert_file
         key = _under(root, Path(config.web.key_file)) if config.web.key_file else datadir.tls_key_file
         findings.append(check_tls(cert, key, now()))

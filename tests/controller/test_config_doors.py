@@ -113,3 +113,16 @@ def test_at_most_four_doors_and_two_doors_may_not_share_a_line_or_port() -> None
 def test_not_an_array_is_refused() -> None:
     assert errors_of({"doors": {"name": "x"}}) == ['doors: expected an array of tables [[doors]], got {name = "x"}']
     assert errors_of({"doors": [1]}) == ["doors: expected an array of tables [[doors]], got [1]"]
+
+
+def test_the_documented_examples_load() -> None:
+    """The [[doors]] examples of docs/configuration.md and docs/install-pi.md are valid configurations."""
+    from pathlib import Path
+
+    docs = Path(__file__).resolve().parents[2] / "docs"
+    for page in ("configuration.md", "install-pi.md"):
+        text = (docs / page).read_text()
+        blocks = [b.split("```")[0] for b in text.split("```toml")[1:] if "[[doors]]" in b.split("```")[0]]
+        assert blocks, page
+        for block in blocks:
+            assert parse_config(tomllib.loads(block)).door_names == ("main", "vault")

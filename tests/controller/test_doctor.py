@@ -361,3 +361,14 @@ def test_web_access_checks_the_owners_the_daemon_relies_on(inst: Installation) -
     foreign_web = Owners({DOOR_USER: me, WEB_USER: me + 1, "root": 0}, {GROUP: my_group, "root": 0})
     finding = check_web_access(inst.datadir, foreign_web)
     assert finding.status is Status.FAIL and "web is not owned by kunci-web:kunci" in str(finding.message)
+
+
+def test_every_doors_relay_is_checked(inst: Installation) -> None:
+    """[[doors]] (issue 16): a second door's relay pin and boot line are checked like the first door's."""
+    text = inst.datadir.config_file.read_text()
+    inst.datadir.config_file.write_text(text + '\n[[doors]]\nname = "vault"\n[doors.gpio]\nrelay_pin = 4\n')
+    relays = [f for f in doctor(inst) if f.check in ("relay_pin", "relay_boot_state")]
+    assert [(f.check, f.status) for f in relays] == [
+        ("relay_pin", Status.OK), ("relay_boot_state", Status.OK),
+        ("relay_pin", Status.FAIL), ("relay_boot_state", Status.WARN)]
+    assert "GPIO4" in str(relays[2].message) and "gpio=4=op,dl" in str(relays[3].message)
