@@ -2,19 +2,20 @@
 
 One daemon thread, started by the door daemon when ``[site_link] enabled``. It logs in to PostgreSQL as this
 controller's own role (TLS per ``sslmode``, the password from a 0600 file), ``LISTEN``\\ s on ``kunci_feed``
-and, each time it is woken (a notification, at once; else every ``poll_seconds``):
+and, in each turn (at most :data:`UPLOAD_CHECK_SECONDS` apart; at once after a notification):
 
-1. fetches the feed rows after ``site_sync.revision`` in revision order (row-level security shows it only its
+1. when notified, or every ``poll_seconds`` (a lost notification), fetches the feed rows after ``site_sync.revision`` in revision order (row-level security shows it only its
    own) and hands each batch to the daemon's loop as the command ``site.apply``: the loop, the only writer,
    applies it to the door database in one transaction (:mod:`controller.site.link_loop`);
 2. uploads the sealed events after ``site_sync.uploaded_seq`` in seq order, 500 at a time, with ``INSERT ...
    ON CONFLICT (controller_id, seq) DO NOTHING`` (an upload repeated after a crash stores nothing twice), then
    records the cursor with ``site.uploaded``;
-3. reports its contact with ``kunci.controller_checkin(revision, uploaded)``.
+3. reports its contact with ``kunci.controller_checkin(revision, uploaded)`` (after an upload, and at least
+   every ``poll_seconds``).
 
 A failure (the network, the server, a refused batch) closes the connection and retries with a doubling wait
-(1 s up to :data:`RETRY_MAX_SECONDS`); doors keep deciding from their own database meanwhile. When no fetch
-has succeeded for ``max_stale_seconds`` (measured on the injected monotonic ``clock``; at start from
+(1 s up to :data:`RETRY_MAX_SECONDS`); doors keep deciding from their own database meanwhile. A connected,
+listening link is fresh (a change would wake it). When it has not been for ``max_stale_seconds`` (measured on the injected monotonic ``clock``; at start from
 ``site_sync.synced_at``) the link asks the loop to raise the ``site_stale`` alarm, and to clear it after the
 next successful fetch.
 """
@@ -46,6 +47,9 @@ UPLOAD_ROWS = 500
 RETRY_MAX_SECONDS = 30.0
 #: Longest the thread waits for a notification before it looks for new sealed events to upload, seconds.
 UPLOAD_CHECK_SECONDS = 1.0
+#: How often a successful contact is recorded in ``site_sync.synced_at`` (where staleness counts from after a
+#: restart) when no batch was applied, seconds.
+SEEN_RECORD_SECONDS = 600.0
 #: A connection attempt that takes longer fails (seconds; libpq ``connect_timeout``).
 CONNECT_TIMEOUT_SECONDS = 10
 FEED_CHANNEL = "kunci_feed"
@@ -106,7 +110,9 @@ class SiteLink:
         self._last_ok: float | None = None
         self._stale_raised = False
         self._retry = 1.0
-        self._next_poll = 0.0
+        self._next_poll = 0.0  # next check-in
+        self._next_fetch = 0.0  # next fetch without a notification
+        self._seen_recorded: float | None = None  # when synced_at was last written for a contact
 
     # -- life -----------------------------------------------------------------------------------------
 
@@ -166,7 +172,7 @@ class SiteLink:
                 self.controller_id = self._conn.execute("SELECT kunci.my_controller_id()").fetchone()[0]
                 if self.controller_id is None:
                     raise KunciError(_not_a_controller(self.link.user))
-                self._next_poll = 0.0
+                self._next_poll = self._next_fetch = 0.0
                 log.info("site link connected to %s as %s", self.link.host, self.link.user)
             self.sync()
             self.state, self.last_error, self._retry = "connected", None, 1.0
@@ -206,8 +212,15 @@ class SiteLink:
     # -- one sync ---------------------------------------------------------------------------------------
 
     def sync(self) -> None:
-        """Fetch and apply every new feed row, upload every new sealed event, check in."""
-        self.fetch()
+        """Fetch and apply every new feed row (when notified, or every ``poll_seconds``), upload every new
+        sealed event, check in. A connected, listening link is fresh: a change would have woken it."""
+        if self.clock() >= self._next_fetch:
+            if self.fetch() == 0 and (self._seen_recorded is None
+                                      or self.clock() - self._seen_recorded >= SEEN_RECORD_SECONDS):
+                self._submit("site.seen", {})  # a quiet feed: record the contact, so a restart is not stale
+            if self._seen_recorded is None or self.clock() - self._seen_recorded >= SEEN_RECORD_SECONDS:
+                self._seen_recorded = self.clock()
+            self._next_fetch = self.clock() + self.link.poll_seconds
         self._last_ok = self.clock()
         uploaded = self.upload()
         if uploaded or self.clock() >= self._next_poll:
@@ -255,6 +268,7 @@ class SiteLink:
     def _wait_for_news(self) -> None:
         """Wait for a feed notification (then return at once), at most :data:`UPLOAD_CHECK_SECONDS`."""
         for _note in self._conn.notifies(timeout=UPLOAD_CHECK_SECONDS, stop_after=1):
+            self._next_fetch = 0.0  # a change for this controller: fetch on the next turn
             break
 
     # -- staleness --------------------------------------------------------------------------------------

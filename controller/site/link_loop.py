@@ -9,6 +9,8 @@ only writer; the site is one more source of commands):
   then the cached site facts are re-read, so the next decision sees the change.
 - ``site.uploaded`` ``{"seq": S}``: every sealed event up to ``S`` is at the site (``site_sync.uploaded_seq``;
   no event: an event per upload would itself need uploading, for ever).
+- ``site.seen`` ``{}``: a fetch found nothing new; ``site_sync.synced_at`` = now (staleness after a restart
+  counts from it; the link sends it at most every ten minutes).
 - ``site.stale`` ``{"stale": bool, "seconds": n}``: raise or clear the ``site_stale`` alarm (sealed like
   every alarm).
 
@@ -34,7 +36,7 @@ __all__ = ["LOOP_COMMANDS", "LoopSide", "door_names"]
 log = logging.getLogger(__name__)
 
 #: The internal commands the link sends to the loop (never accepted from a socket client).
-LOOP_COMMANDS = frozenset({"site.apply", "site.uploaded", "site.stale"})
+LOOP_COMMANDS = frozenset({"site.apply", "site.uploaded", "site.seen", "site.stale"})
 
 
 def door_names(config: Any) -> tuple[str, ...]:
@@ -57,6 +59,8 @@ class LoopSide:
             return self._uploaded(params)
         if name == "site.stale":
             return self._stale(params)
+        if name == "site.seen":
+            return self._seen()
         raise InvalidInput(T("unknown command {cmd}", cmd=repr(name[:40])))
 
     def _commit(self) -> None:
@@ -86,6 +90,12 @@ class LoopSide:
             row.uploaded_seq, row.uploaded_at = seq, iso_utc(self.d.wall())
         self._commit()
         return {"uploaded_seq": row.uploaded_seq}
+
+    def _seen(self) -> dict[str, Any]:
+        row = site_apply.cursors(self.d.journal.session)
+        row.synced_at = iso_utc(self.d.wall())
+        self._commit()
+        return {"synced_at": row.synced_at}
 
     def _stale(self, params: dict[str, Any]) -> dict[str, Any]:
         stale = bool(params.get("stale"))

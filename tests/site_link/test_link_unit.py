@@ -241,3 +241,17 @@ def test_conninfo_verifies_the_server_by_default() -> None:
     local = parse_config({"site_link": {"enabled": True, "controller": "a", "host": "127.0.0.1", "user": "u",
                                         "sslmode": "disable"}}).site_link
     assert "sslrootcert" not in conninfo(local, "x")
+
+
+def test_a_quiet_feed_still_records_the_contact_so_a_restart_is_not_stale(door) -> None:
+    door.session.add(SiteSync(id=1, revision=4, synced_at="2026-11-20T09:00:00.000000Z", uploaded_seq=0))
+    door.session.commit()
+    site, clock = FakeSite(), Clock()
+    link = _link(door, site, clock)
+    assert link.stale_seconds() > 86400  # twelve days since the last applied batch
+    link.step()
+    door.session.expire_all()
+    assert door.session.get(SiteSync, 1).synced_at == "2026-12-02T10:00:00.000000Z"
+    assert door.session.get(SiteSync, 1).revision == 4 and door.alarms == []
+    restarted = _link(door, FakeSite(), clock)
+    assert restarted.stale_seconds() == 0.0
