@@ -167,3 +167,25 @@ def test_lists_are_limited_to_rooms(service: SiteService) -> None:
     assert [p.code for p in service.list_people(rooms=[branch_room])] == [b]
     assert [d.name for d in service.list_doors(rooms=[branch_room])] == ["main"]
     assert {p.code for p in service.list_people()} == {v, b}
+
+
+def test_removals_reach_the_controllers_concerned(service: SiteService, site_db: SiteDb) -> None:
+    service.add_schedule("office", [(0, 480, 1020)], actor="test")
+    service.add_holiday(date(2027, 1, 1), "New Year", actor="test")
+    service.add_group("beta-office", [door_id(service, "beta", "main")], "office", actor="test")
+    code, _ = service.add_person(None, "beta-office", actor="test")
+    with pytest.raises(PolicyRefused):
+        service.delete_schedule("office", actor="test")
+    with pytest.raises(PolicyRefused):
+        service.delete_group("beta-office", actor="test")
+    start = newest_revision(site_db)
+    service.revoke(code, actor="test")
+    service.delete_group("beta-office", actor="test")
+    service.delete_schedule("office", actor="test")
+    service.remove_holiday(date(2027, 1, 1), actor="test")
+    assert [(r[0], r[1], r[2]) for r in feed_rows(site_db, start)] == [
+        ("beta", "person", code), ("beta", "group.remove", "beta-office"),
+        ("alpha", "schedule.remove", "office"), ("beta", "schedule.remove", "office"),
+        ("alpha", "holiday.remove", "2027-01-01"), ("beta", "holiday.remove", "2027-01-01")]
+    with pytest.raises(NotFound):
+        service.remove_holiday(date(2027, 1, 1), actor="test")
