@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, insert, select, update
 from sqlalchemy.orm import Session
 
 from controller.core.vocabulary import EventType, PersonOrigin
@@ -54,7 +54,7 @@ from controller.store.models import (
     User,
 )
 from controller.store.site_feed import FeedRow, parse_batch
-from controller.timefmt import iso_utc
+from controller.timefmt import iso_utc, utcnow
 
 __all__ = ["NO_DOOR", "Applied", "apply_batch", "cursors"]
 
@@ -75,6 +75,7 @@ class Applied:
     changes: int = 0
     conflicts: list[str] = field(default_factory=list)
     ignored_doors: list[str] = field(default_factory=list)
+    group_ids: dict[str, int | None] = field(default_factory=dict)  # looked up in this batch (people name theirs)
 
     def detail(self) -> dict[str, Any]:
         """The sealed event's detail: ``{"from", "to", "changes"}`` and, when any, the conflicts (codes only)."""
@@ -131,56 +132,111 @@ def _group_id(session: Session, name: str) -> int | None:
     return session.scalar(select(AccessGroup.id).where(AccessGroup.name == name))
 
 
+# People are the bulk of a feed (a new controller's snapshot holds every person it admits): on SQLite they are
+# written with plain SQL on the session's own connection, inside its transaction (as the hot path reads people),
+# a few statements per row and no ORM objects, so a batch keeps the loop's turn short; core statements elsewhere.
+_users, _pins, _duress = User.__table__, PinCredential.__table__, DuressCredential.__table__
+_SQL = {
+    "find": "SELECT id, origin FROM users WHERE code = ?",
+    "insert": "INSERT INTO users (code, origin, status, kind, group_id, valid_from, valid_until, created_at, "
+              "updated_at) VALUES (?, 'site', ?, ?, ?, ?, ?, ?, ?)",
+    "update": "UPDATE users SET status = ?, kind = ?, group_id = ?, valid_from = ?, valid_until = ?, updated_at = ? "
+              "WHERE id = ?",
+    "pin": "SELECT digest FROM pin_credentials WHERE user_id = ?",
+    "taken": "SELECT user_id FROM pin_credentials WHERE digest = ? AND user_id <> ? "
+             "UNION ALL SELECT user_id FROM duress_credentials WHERE digest = ? LIMIT 1",
+    "unpin": "DELETE FROM pin_credentials WHERE user_id = ?",
+    "pin_insert": "INSERT INTO pin_credentials (user_id, digest, created_at) VALUES (?, ?, ?)",
+}
+
+
+def _driver(session: Session) -> Any:
+    """The session's own sqlite3 connection (in its transaction), or None on another database."""
+    connection = session.connection()
+    return connection.connection.driver_connection if connection.dialect.name == "sqlite" else None
+
+
+def _iso(day: date | None) -> str | None:
+    return day.isoformat() if day is not None else None
+
+
 def _person(session: Session, row: FeedRow, doors: Collection[str], applied: Applied) -> None:
     v = row.value
-    user = session.scalar(select(User).where(User.code == row.key))
-    if user is not None and user.origin != PersonOrigin.SITE:
+    raw = _driver(session)
+    if raw is not None:
+        found = raw.execute(_SQL["find"], (row.key,)).fetchone()
+    else:
+        found = session.execute(select(_users.c.id, _users.c.origin).where(_users.c.code == row.key)).first()
+    if found is not None and found[1] != PersonOrigin.SITE:
         log.warning("site person %s: the code belongs to a local person here; left alone", row.key)
         applied.conflicts.append(row.key)
         return
     group_id = None
     if v["group"] is not None:
-        group_id = _group_id(session, v["group"])
+        if v["group"] not in applied.group_ids:
+            applied.group_ids[v["group"]] = _group_id(session, v["group"])
+        group_id = applied.group_ids[v["group"]]
         if group_id is None:
             raise _unknown(row, "group", v["group"])
-    if user is None:
-        user = User(code=row.key, origin=PersonOrigin.SITE.value)
-        session.add(user)
-    user.status, user.kind, user.group_id = v["status"], v["kind"], group_id
-    user.valid_from, user.valid_until = v["valid_from"], v["valid_until"]
-    session.flush()
-    _set_pin(session, user, v["pin_digest"], applied)
+    now = iso_utc(utcnow())
+    values = (v["status"], v["kind"], group_id, _iso(v["valid_from"]), _iso(v["valid_until"]), now)
+    if raw is not None:
+        if found is None:
+            user_id = raw.execute(_SQL["insert"], (row.key, *values, now)).lastrowid
+        else:
+            user_id = found[0]
+            raw.execute(_SQL["update"], (*values, user_id))
+    else:
+        columns = {"status": v["status"], "kind": v["kind"], "group_id": group_id, "valid_from": v["valid_from"],
+                   "valid_until": v["valid_until"]}
+        if found is None:
+            user_id = session.execute(insert(_users).values(code=row.key, origin=PersonOrigin.SITE.value, **columns)
+                                      .returning(_users.c.id)).scalar_one()
+        else:
+            user_id = found[0]
+            session.execute(update(_users).where(_users.c.id == user_id).values(**columns))
+    _set_pin(session, raw, row.key, user_id, v["pin_digest"], applied)
 
 
-def _set_pin(session: Session, user: User, digest: bytes | None, applied: Applied) -> None:
-    pin = session.scalar(select(PinCredential).where(PinCredential.user_id == user.id))
-    if digest is not None:
-        taken = session.scalar(select(PinCredential.user_id).where(PinCredential.digest == digest,
-                                                                   PinCredential.user_id != user.id))
-        duress = session.scalar(select(DuressCredential.user_id).where(DuressCredential.digest == digest))
-        if taken is not None or duress is not None:
-            log.warning("site person %s: their PIN is already another person's here; no PIN for them", user.code)
-            applied.conflicts.append(user.code)
+def _set_pin(session: Session, raw: Any, code: str, user_id: int, digest: bytes | None, applied: Applied) -> None:
+    if raw is not None:
+        current = raw.execute(_SQL["pin"], (user_id,)).fetchone()
+        current = bytes(current[0]) if current is not None else None
+    else:
+        current = session.scalar(select(_pins.c.digest).where(_pins.c.user_id == user_id))
+    if digest is not None and digest != current:
+        if raw is not None:
+            taken = raw.execute(_SQL["taken"], (digest, user_id, digest)).fetchone()
+        else:
+            taken = session.execute(select(_pins.c.user_id).where(_pins.c.digest == digest,
+                                                                  _pins.c.user_id != user_id)
+                                    .union_all(select(_duress.c.user_id).where(_duress.c.digest == digest))).first()
+        if taken is not None:
+            log.warning("site person %s: their PIN is already another person's here; no PIN for them", code)
+            applied.conflicts.append(code)
             digest = None
-    if digest is None:
-        if pin is not None:
-            session.delete(pin)
-    elif pin is None:
-        session.add(PinCredential(user_id=user.id, digest=digest))
-    elif pin.digest != digest:
-        pin.digest = digest
-    session.flush()
+    if digest == current:
+        return
+    if raw is not None:
+        if current is not None:
+            raw.execute(_SQL["unpin"], (user_id,))
+        if digest is not None:
+            raw.execute(_SQL["pin_insert"], (user_id, digest, iso_utc(utcnow())))
+        return
+    if current is not None:
+        session.execute(delete(_pins).where(_pins.c.user_id == user_id))
+    if digest is not None:
+        session.execute(insert(_pins).values(user_id=user_id, digest=digest))
 
 
 def _person_remove(session: Session, row: FeedRow, doors: Collection[str], applied: Applied) -> None:
-    user = session.scalar(select(User).where(User.code == row.key, User.origin == PersonOrigin.SITE.value))
-    if user is not None:
-        session.delete(user)  # cascades to the PIN and any finger rows
-        session.flush()
+    # ON DELETE CASCADE takes the PIN and any finger rows with the person
+    session.execute(delete(_users).where(_users.c.code == row.key, _users.c.origin == PersonOrigin.SITE.value))
 
 
 def _group(session: Session, row: FeedRow, doors: Collection[str], applied: Applied) -> None:
     v = row.value
+    applied.group_ids.pop(row.key, None)
     schedule_id = None
     if v["schedule"] is not None:
         schedule_id = session.scalar(select(Schedule.id).where(Schedule.name == v["schedule"]))
@@ -207,6 +263,7 @@ def _set_doors(session: Session, group_id: int, names: list[str]) -> None:
 
 
 def _group_remove(session: Session, row: FeedRow, doors: Collection[str], applied: Applied) -> None:
+    applied.group_ids.pop(row.key, None)
     group = session.scalar(select(AccessGroup).where(AccessGroup.name == row.key))
     if group is None:
         return
