@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from controller.errors import ConfigError, InvalidInput
+from controller.errors import ConfigError, InvalidInput, StoreError
 from controller.i18n import T, _
 
 logger = logging.getLogger(__name__)
@@ -47,6 +47,31 @@ def _tls_files(site: Path, cert: str | None, key: str | None) -> tuple[Path, Pat
     return tls / "cert.pem", tls / "key.pem", created
 
 
+def check_database(site: Path) -> None:
+    """Refuse to start when the site database cannot be reached or is not at this Kunci's schema revision.
+
+    :raises StoreError: with what to do (the page would otherwise answer every request with an error).
+    """
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from controller.site.migrate import shipped_head, short_reason, site_revision
+    from controller.site.siteconf import load_site
+
+    engine = load_site(site).engine()
+    try:
+        current = site_revision(engine)
+    except SQLAlchemyError as exc:
+        raise StoreError(T("cannot reach the site database: {reason}; the site page was not started",
+                           reason=short_reason(exc))) from exc
+    finally:
+        engine.dispose()
+    expected = shipped_head()
+    if current != expected:
+        raise StoreError(T("the site database is at revision {current} but this Kunci expects {expected}; run "
+                           "'kunci site init' (it upgrades the schema) and start the site page again",
+                           current=current or "-", expected=expected))
+
+
 def run(args: argparse.Namespace) -> int:
     """Handler of ``kunci site web``."""
     from controller.cli.web_cmd import STOP_POLL_SECONDS, serve_https, write_port_file
@@ -63,6 +88,7 @@ def run(args: argparse.Namespace) -> int:
     previous = {s: signal.signal(s, _on_signal) for s in (signal.SIGTERM, signal.SIGINT)}
     server = None
     try:
+        check_database(site)
         cert, key, created = _tls_files(site, args.cert, args.key)
         app = create_site_app(site)
         try:

@@ -85,3 +85,16 @@ def test_the_page_speaks_the_language_the_login_chooses(login_as: Any) -> None:
     page = boss.get("/doors/").get_data(as_text=True)
     assert 'lang="id"' in page and "Pintu dan pengendali" in page
     assert boss.post("/account/language", {"language": "xx"}, token_from="/people/").status_code == 400
+
+
+def test_a_site_database_outage_is_a_clear_503_and_the_page_recovers(seeded: Any, login_as: Any) -> None:
+    boss = login_as("boss")
+    seeded.db.server.stop()
+    try:
+        seeded.db.engine.dispose()
+        page = boss.get("/people/")
+        assert page.status_code == 503
+        assert "site database cannot be reached" in page.get_data(as_text=True)
+    finally:
+        seeded.db.server.start()
+    assert boss.get("/people/").status_code == 200

@@ -88,10 +88,27 @@ def create_site_app(site_dir: str | os.PathLike[str], *, test_config: dict[str, 
     app.after_request(security.set_headers)
     templating.init_app(app)
     errors.init_app(app)
+    _database_errors(app)
     for blueprint in BLUEPRINTS:
         app.register_blueprint(blueprint)
     logger.info("site admin web app created for %s", root)
     return app
+
+
+def _database_errors(app: Flask) -> None:
+    """A site database that cannot be reached (network, server down) answers 503 with a clear sentence, not 500."""
+    from flask_babel import gettext
+    from sqlalchemy.exc import InterfaceError, OperationalError
+
+    from webadmin.views.errors import render_error
+
+    def unreachable(exc: Exception) -> Any:
+        logger.warning("site database unreachable: %s", getattr(exc, "orig", exc))
+        return render_error(503, gettext("The site database cannot be reached just now. Nothing was changed; "
+                                         "try again in a moment."))
+
+    app.register_error_handler(OperationalError, unreachable)
+    app.register_error_handler(InterfaceError, unreachable)
 
 
 def _site_settings(root: Path) -> dict[str, str]:
