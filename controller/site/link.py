@@ -4,9 +4,10 @@ One daemon thread, started by the door daemon when ``[site_link] enabled``. It l
 controller's own role (TLS per ``sslmode``, the password from a 0600 file), ``LISTEN``\\ s on ``kunci_feed``
 and, in each turn (at most :data:`UPLOAD_CHECK_SECONDS` apart; at once after a notification):
 
-1. when notified, or every ``poll_seconds`` (a lost notification), fetches the feed rows after ``site_sync.revision`` in revision order (row-level security shows it only its
-   own) and hands each batch to the daemon's loop as the command ``site.apply``: the loop, the only writer,
-   applies it to the door database in one transaction (:mod:`controller.site.link_loop`);
+1. when notified, or every ``poll_seconds`` (in case a notification was lost), fetches the feed rows after
+   ``site_sync.revision`` in revision order (row-level security shows it only its own) and hands each batch to
+   the daemon's loop as the command ``site.apply``: the loop, the only writer, applies it to the door database
+   in one transaction (:mod:`controller.site.link_loop`);
 2. uploads the sealed events after ``site_sync.uploaded_seq`` in seq order, 500 at a time, with ``INSERT ...
    ON CONFLICT (controller_id, seq) DO NOTHING`` (an upload repeated after a crash stores nothing twice), then
    records the cursor with ``site.uploaded``;
@@ -15,9 +16,9 @@ and, in each turn (at most :data:`UPLOAD_CHECK_SECONDS` apart; at once after a n
 
 A failure (the network, the server, a refused batch) closes the connection and retries with a doubling wait
 (1 s up to :data:`RETRY_MAX_SECONDS`); doors keep deciding from their own database meanwhile. A connected,
-listening link is fresh (a change would wake it). When it has not been for ``max_stale_seconds`` (measured on the injected monotonic ``clock``; at start from
-``site_sync.synced_at``) the link asks the loop to raise the ``site_stale`` alarm, and to clear it after the
-next successful fetch.
+listening link is fresh (a change would wake it). When it has not been for ``max_stale_seconds`` (measured on
+the injected monotonic ``clock``; at start from ``site_sync.synced_at``) the link asks the loop to raise the
+``site_stale`` alarm, and to clear it when it is fresh again.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from typing import Any
 
 from controller.alerts.secret_file import read_secret
 from controller.errors import KunciError
+from controller.i18n import T, Text
 from controller.site.link_local import EVENT_COLUMNS, LocalReader
 from controller.site.link_loop import LOOP_COMMANDS, LoopSide
 from controller.timefmt import parse_iso_utc, utcnow
@@ -180,6 +182,8 @@ class SiteLink:
             self._check_stale()
             self._wait_for_news()
         except Exception as exc:  # noqa: BLE001 - any failure: offline, retry later; the doors carry on
+            if self._stop.is_set():  # closed under it at shutdown: nothing to report or retry
+                return
             self._failed(exc)
 
     def _failed(self, exc: BaseException) -> None:
@@ -289,7 +293,5 @@ class SiteLink:
                     else "fresh again: site_stale alarm cleared")
 
 
-def _not_a_controller(user: str):
-    from controller.i18n import T
-
+def _not_a_controller(user: str) -> Text:
     return T("the site does not know the role {user} as a controller", user=user)
