@@ -76,6 +76,7 @@ class LoopSide:
                                          door_names(self.d.config), wall)
         self._commit()
         if applied.changes:  # groups, schedules, holidays and modes are cached for decisions: re-read them
+            self.d.journal.session.expire_all()  # people were written without the ORM: no stale object survives
             for unit in getattr(self.d, "units", None) or [self.d]:  # each door's (several doors) or the one
                 unit.access.refresh_site(wall)
             log.info("site feed %d -> %d applied (%d changes)", applied.before, applied.after, applied.changes)
