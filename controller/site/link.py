@@ -110,6 +110,8 @@ class SiteLink:
         self.revision = 0
         self.uploaded_seq = 0
         self.controller_id: int | None = None
+        #: Codes of site people left alone here since the start (a local person holds the code, or the PIN).
+        self.conflicts: list[str] = []
         self._last_ok: float | None = None
         self._stale_raised = False
         self._retry = 1.0
@@ -139,7 +141,7 @@ class SiteLink:
         stale = self.stale_seconds()
         return {"state": self.state, "revision": self.revision, "uploaded_seq": self.uploaded_seq,
                 "stale_seconds": None if stale is None else round(stale, 1), "last_error": self.last_error,
-                "stale": self._stale_raised}
+                "stale": self._stale_raised, "conflicts": self.conflicts[:20]}
 
     def stale_seconds(self) -> float | None:
         """Seconds since the last successful fetch (None before the link knows of any)."""
@@ -245,6 +247,9 @@ class SiteLink:
             batch = [{"revision": int(r[0]), "op": r[1], "key": r[2], "payload": r[3]} for r in rows]
             result = self._submit("site.apply", {"rows": batch, "revision": batch[-1]["revision"]})
             self.revision = int(result["to"])
+            for code in result.get("conflicts") or ():
+                if code not in self.conflicts:
+                    self.conflicts.append(code)
             total += len(rows)
             if len(rows) < FETCH_ROWS:
                 return total

@@ -80,7 +80,8 @@ class LoopSide:
             for unit in getattr(self.d, "units", None) or [self.d]:  # each door's (several doors) or the one
                 unit.access.refresh_site(wall)
             log.info("site feed %d -> %d applied (%d changes)", applied.before, applied.after, applied.changes)
-        return {"from": applied.before, "to": applied.after, "changes": applied.changes}
+        return {"from": applied.before, "to": applied.after, "changes": applied.changes,
+                "conflicts": applied.conflicts}
 
     def _uploaded(self, params: dict[str, Any]) -> dict[str, Any]:
         seq = params.get("seq")

@@ -235,6 +235,17 @@ def test_a_refused_batch_is_retried_and_named_in_the_status(door) -> None:
     assert status["revision"] == 0 and door.session.scalar(select(User)) is None
 
 
+def test_a_code_held_by_a_local_person_is_named_in_the_status(door) -> None:
+    door.session.add(User(code="U0100", status="active"))
+    door.session.commit()
+    site, clock = FakeSite(), Clock()
+    _grant_vault(site)
+    link = _link(door, site, clock)
+    link.step()
+    assert link.status()["conflicts"] == ["U0100"] and link.status()["revision"] == 5
+    assert door.session.scalar(select(User.origin).where(User.code == "U0100")) == "local"
+
+
 def test_conninfo_verifies_the_server_by_default() -> None:
     text = conninfo(CONFIG.site_link, "s3cret")
     assert "sslmode=verify-full" in text and "sslrootcert=system" in text and "password=s3cret" in text
