@@ -3,9 +3,10 @@
 Filters: ``--since``/``--until`` take an ISO date (``2026-03-01``, a whole day in the
 site time zone), an ISO date-time (without an offset it is site time) or a span back
 from now (``90m``, ``24h``, ``7d``, ``2w``); ``--user CODE``, ``--result
-granted|denied``, ``--reason``, ``--method``, ``--type`` (``admin.*`` for a family).
+granted|denied``, ``--reason``, ``--method``, ``--type`` (``admin.*`` for a family), ``--door NAME``.
 
-The table shows the newest events first (``--limit``, default 50). CSV and JSON
+The table shows the newest events first (``--limit``, default 50), with a DOOR column when its events name more
+than one door. CSV and JSON
 stream every matching sealed event in chain order (``--limit`` stops after that many)
 and carry the chain head anchor to keep off the device (CSV: the name of the header row's last column; JSON:
 the first line). Events not sealed yet are left out and counted (in the anchor, and on stderr). They carry
@@ -70,6 +71,7 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
     parser.add_argument("--reason", help="e.g. unknown_credential, outside_schedule")
     parser.add_argument("--method", help="pin, finger, pin+finger, remote")
     parser.add_argument("--type", help="event type, or a family like admin.*")
+    parser.add_argument("--door", metavar="NAME", help="one door's events (e.g. main)")
     parser.add_argument("--limit", type=int, metavar="N",
                         help=f"at most N events (table default {TABLE_LIMIT}; exports default all)")
     parser.add_argument("--format", choices=("table", "csv", "json"), default="table")
@@ -96,7 +98,7 @@ def run_log(args: argparse.Namespace) -> int:
     from controller.store import audit, eventlog
 
     filters = eventlog.EventFilter(since=since, until=until, user=user, result=args.result, reason=args.reason,
-                                   method=args.method, type=args.type)
+                                   method=args.method, type=args.type, door=args.door)
     with read_only(datadir) as (_cfg, session):
         if args.format in ("csv", "json"):
             progress = Progress(f"kunci log --format {args.format}")
@@ -125,7 +127,7 @@ def _table_rows(datadir: DataDir, config: Config, args: argparse.Namespace, sinc
     query = reader.EventQuery(
         since=iso_utc(since) if since is not None else None,
         until=iso_utc(until) if until is not None else None,
-        user=user, result=args.result, reason=args.reason, method=args.method, type=args.type,
+        user=user, result=args.result, reason=args.reason, method=args.method, type=args.type, door=args.door,
     )
     store = config.store
     with reader.connect(datadir, store.url, busy_timeout_ms=store.busy_timeout_ms) as conn:
@@ -139,7 +141,9 @@ def _print_rows(rows: list[tuple[object, ...]], tz: ZoneInfo) -> int:
     if not rows:
         print(_("no events match"))
         return 0
-    shown = [(row[0], local_text(row[1], tz), *row[2:]) for row in rows]
+    # rows: seq, time, type, reason, method, user, door, actor; the door only when the rows name several
+    several = len({row[6] for row in rows if row[6]}) > 1
+    shown = [(row[0], local_text(row[1], tz), *row[2:6], *row[6:7] * several, *row[7:]) for row in rows]
     print_table((_("SEQ"), _("TIME ({zone})").format(zone=tz.key), _("TYPE"), _("REASON"), _("METHOD"), _("USER"),
-                 _("DOOR"), _("ACTOR")), shown)
+                 *(_("DOOR"),) * several, _("ACTOR")), shown)
     return 0

@@ -58,7 +58,7 @@ class EventFilter:
 
     ``since``/``until`` are aware datetimes (``since`` inclusive, ``until`` exclusive);
     ``user`` a person code; ``result`` ``granted``/``denied``; ``type`` an exact
-    type or a family ending in ``.*`` (``admin.*``).
+    type or a family ending in ``.*`` (``admin.*``); ``door`` a door's name (issue 16).
     """
 
     since: datetime | None = None
@@ -68,6 +68,7 @@ class EventFilter:
     reason: str | None = None
     method: str | None = None
     type: str | None = None
+    door: str | None = None
 
     def as_dict(self) -> dict[str, str]:
         """The filters that are set, as text (written into export headers)."""
@@ -122,6 +123,8 @@ def _apply(stmt: Select[Any], f: EventFilter) -> Select[Any]:
             stmt = stmt.where(Event.type >= prefix, Event.type < upper)
         else:
             stmt = stmt.where(Event.type == f.type)
+    if f.door is not None:
+        stmt = stmt.where(Event.door == f.door)
     return stmt
 
 

@@ -117,6 +117,7 @@ class EventQuery:
     reason: str | None = None
     method: str | None = None
     type: str | None = None
+    door: str | None = None
 
 
 def _event_where(q: EventQuery) -> tuple[list[str], list[Any]]:
@@ -157,6 +158,9 @@ def _event_where(q: EventQuery) -> tuple[list[str], list[Any]]:
         else:
             where.append("type = ?")
             params.append(q.type)
+    if q.door is not None:
+        where.append("door = ?")
+        params.append(q.door)
     return where, params
 
 

@@ -11,7 +11,7 @@ from flask_babel import lazy_gettext
 from controller.store.models import ADMIN_ROLES
 from controller.store.web_store import LANGUAGES
 from webadmin.forms import KunciForm
-from webadmin.forms.fields import Choice, Password, Raw, Text
+from webadmin.forms.fields import Choice, Password, Raw, Text, Token
 
 logger = logging.getLogger(__name__)
 
@@ -74,6 +74,7 @@ class StaffRoleForm(KunciForm):
 
 
 class UnlockForm(KunciForm):
-    """The dashboard's remote unlock: the admin's password again."""
+    """The dashboard's remote unlock: the admin's password again (and, with several doors, which door)."""
 
     password = Password(lazy_gettext("Your password"))
+    door = Token(lazy_gettext("Door"))

@@ -13,7 +13,7 @@ from controller.core.policy import DoorMode
 from controller.core.vocabulary import values
 from controller.store.validation import REASON_MAX_LENGTH
 from webadmin.forms import KunciForm
-from webadmin.forms.fields import Choice, Text, Tick
+from webadmin.forms.fields import Choice, Text, Tick, Token
 
 logger = logging.getLogger(__name__)
 
@@ -30,8 +30,14 @@ def _reason() -> Text:
     return Text(lazy_gettext("Reason"), max_length=REASON_MAX_LENGTH, required=True)
 
 
+def _door() -> Token:
+    """Which door a change is for, with several doors (issue 16); the view checks it names a configured one."""
+    return Token(lazy_gettext("Door"))
+
+
 class _Confirmed(KunciForm):
     confirm = Tick(lazy_gettext("Confirm"))
+    door = _door()
 
     def validate(self, extra_validators: Any = None) -> bool:
         ok = super().validate(extra_validators)
@@ -53,6 +59,7 @@ class LockdownStartForm(_Confirmed):
 
 
 class ReasonForm(KunciForm):
-    """End a lockdown or a keypad lockout: a reason."""
+    """End a lockdown or a keypad lockout: a reason (and, with several doors, which door's lockdown)."""
 
     reason = _reason()
+    door = _door()

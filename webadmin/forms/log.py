@@ -17,7 +17,7 @@ logger = logging.getLogger(__name__)
 
 ORDERS = ("newest", "oldest")
 RESULTS = ("granted", "denied")
-FILTER_KEYS = ("since", "until", "user", "result", "reason", "method", "type")
+FILTER_KEYS = ("since", "until", "user", "result", "reason", "method", "type", "door")
 PAGE_KEYS = ("before", "after", "order")
 #: The log page's free-text search over people (names for admins, codes for everyone); not an export filter.
 SEARCH_KEYS = ("q",)
@@ -43,6 +43,7 @@ class LogFilterForm(KunciForm):
     reason = Token(lazy_gettext("Reason"))
     method = Token(lazy_gettext("Method"))
     type = Token(lazy_gettext("Event type"))
+    door = Token(lazy_gettext("Door"))
 
     def __init__(self, *args: Any, tz: ZoneInfo, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -69,6 +70,7 @@ class LogFilterForm(KunciForm):
             reason=self.reason.data,
             method=self.method.data,
             type=None if self.type.data == "*" else self.type.data,
+            door=self.door.data,
         )
 
 

@@ -34,7 +34,7 @@ from controller.store.models import MAX_ROW_ID, Alarm
 from controller.timefmt import parse_iso_utc, utcnow
 from webadmin import charts, daemon
 from webadmin import login as passwords
-from webadmin.forms import KunciForm, sentence
+from webadmin.forms import FormError, KunciForm, sentence
 from webadmin.forms.accounts import UnlockForm
 from webadmin.forms.fields import Text
 from webadmin.names import names_for
@@ -143,8 +143,16 @@ def acknowledge(alarm_id: int) -> Any:
 @allow(ADMIN_ONLY)
 def remote_unlock() -> Any:
     """Remote unlock: admin only, password re-entered (throttled like a login), logged by the daemon."""
+    from webadmin.views.door import chosen_door
+
+    form = UnlockForm()
     try:
-        ok = passwords.recheck_password(UnlockForm().password.data, log_failure=False)
+        door = chosen_door(form.door.text)
+    except FormError as exc:
+        flash(_("Remote unlock refused. %(error)s", error=str(exc)), "error")
+        return redirect(url_for("dashboard.index"), code=303)
+    try:
+        ok = passwords.recheck_password(form.password.data, log_failure=False)
     except passwords.Throttled as exc:
         flash(_("Remote unlock refused. %(error)s", error=exc.message), "error")
         return redirect(url_for("dashboard.index"), code=303)
@@ -153,11 +161,12 @@ def remote_unlock() -> Any:
         flash(_("Remote unlock refused: the password is wrong."), "error")
         return redirect(url_for("dashboard.index"), code=303)
     try:
-        daemon.call("unlock", actor=g.account.username)
+        daemon.call("unlock", actor=g.account.username, **door)
     except daemon.DaemonProblem as exc:
         flash(exc.message, "error")
     else:
-        flash(_("The door was unlocked remotely."), "ok")
+        flash(_("Door %(door)s was unlocked remotely.", door=door["door"]) if door
+              else _("The door was unlocked remotely."), "ok")
     return redirect(url_for("dashboard.index"), code=303)
 
 

@@ -5,6 +5,8 @@ is one daemon request in the staff member's name (``webadmin.daemon``), which ap
 its event with who and why; the page then redirects (post/redirect/get) with a flash saying what happened.
 A missing reason or confirmation, or an unknown mode, is refused here (400) and nothing is sent.
 The lockdown banner of every staff page comes from :func:`door_lockdown` (a read of the doors row).
+With several doors (issue 16) each door has its own forms, which name it (``door``); the daemon applies the
+change to that door only.
 """
 
 from __future__ import annotations
@@ -38,11 +40,37 @@ def door_row() -> Door | None:
     return row if row is not None else db.scalars(select(Door).order_by(Door.id).limit(1)).first()
 
 
+def door_rows() -> list[Door]:
+    """The rows of the configured doors, in the configuration's order (the first as :func:`door_row` reads it;
+    a door whose row the daemon has not made yet is left out)."""
+    names = list(getattr(state().config, "door_names", ()))[1:]
+    first = door_row()
+    rows = {row.name: row for row in read_db().scalars(select(Door).where(Door.name.in_(names)))} if names else {}
+    return [*([first] if first is not None else []), *(rows[n] for n in names if n in rows and n != first.name)]
+
+
+def several_doors() -> bool:
+    """True when the configuration has more than one door (the forms then name theirs)."""
+    return len(getattr(state().config, "door_names", ())) > 1
+
+
+def chosen_door(name: str | None) -> dict[str, str]:
+    """The ``door`` parameter of a daemon request for the door a form names: ``{}`` with one door (or none named),
+    ``{"door": name}`` for a configured door; :class:`FormError` for any other name."""
+    names = list(getattr(state().config, "door_names", ()))
+    if not name or len(names) < 2:
+        return {}
+    if name not in names:
+        raise FormError("door", _("There is no door %(name)s here (doors: %(doors)s).", name=name,
+                                  doors=", ".join(names)))
+    return {"door": name}
+
+
 def door_lockdown() -> dict[str, Any] | None:
     """``{since, actor, reason}`` of the lockdown in force, or None (also when the database cannot be read)."""
     try:
-        row = door_row()
-        if row is None or not row.lockdown:
+        row = next((r for r in door_rows() if r.lockdown), None)  # any door's (issue 16: several doors)
+        if row is None:
             return None
         started = read_db().scalars(select(Event).where(Event.type == EventType.LOCKDOWN_STARTED.value)
                                     .order_by(Event.id.desc()).limit(1)).first()
@@ -61,7 +89,8 @@ def door_lockdown() -> dict[str, Any] | None:
 @bp.app_context_processor
 def _door_values() -> dict[str, Any]:
     """``door_lockdown()`` for base.html and ``door_row()`` for the dashboard (read only when a page calls them), the mode labels."""
-    return {"door_lockdown": door_lockdown, "door_row": door_row, "mode_labels": MODE_LABELS}
+    return {"door_lockdown": door_lockdown, "door_row": door_row, "door_rows": door_rows,
+            "several_doors": several_doors, "mode_labels": MODE_LABELS}
 
 
 def _back() -> Any:
@@ -82,14 +111,18 @@ def set_mode() -> Any:
     """Change the door's mode (confirmed)."""
     try:
         form = DoorModeForm().checked()
+        door = chosen_door(form.door.data)
     except FormError as exc:
         return _refused(_("The door mode was not changed: %(error)s", error=str(exc)), 400)
     mode = form.mode.data
     try:
-        result = daemon.admin("door.set_mode", mode=mode)
+        result = daemon.admin("door.set_mode", mode=mode, **door)
     except daemon.ChangeRefused as exc:
         return _refused(exc.message, exc.status)
-    if result.get("changed"):
+    if result.get("changed") and door:
+        flash(_("The mode of door %(door)s is now %(label)s (%(mode)s).", door=door["door"], label=MODE_LABELS[mode],
+                mode=mode), "ok")
+    elif result.get("changed"):
         flash(_("The door mode is now %(label)s (%(mode)s).", label=MODE_LABELS[mode], mode=mode), "ok")
     else:
         flash(_("The door mode already was %(label)s (%(mode)s); nothing changed.", label=MODE_LABELS[mode], mode=mode),
@@ -103,9 +136,10 @@ def lockdown_start() -> Any:
     """Start a lockdown (reason and confirmation required)."""
     try:
         form = LockdownStartForm().checked()
+        door = chosen_door(form.door.data)
     except FormError as exc:
         return _refused(_("The lockdown was not started: %(error)s", error=str(exc)), 400)
-    return _lockdown(True, form.reason.data)
+    return _lockdown(True, form.reason.data, door)
 
 
 @bp.route("/door/lockdown/end", methods=["POST"])
@@ -114,17 +148,22 @@ def lockdown_end() -> Any:
     """End the lockdown (reason required)."""
     try:
         form = ReasonForm().checked()
+        door = chosen_door(form.door.data)
     except FormError as exc:
         return _refused(_("The lockdown was not ended: %(error)s", error=str(exc)), 400)
-    return _lockdown(False, form.reason.data)
+    return _lockdown(False, form.reason.data, door)
 
 
-def _lockdown(on: bool, reason: str) -> Any:
+def _lockdown(on: bool, reason: str, door: dict[str, str]) -> Any:
     try:
-        result = daemon.admin("door.lockdown", on=on, reason=reason)
+        result = daemon.admin("door.lockdown", on=on, reason=reason, **door)
     except daemon.ChangeRefused as exc:
         return _refused(exc.message, exc.status)
-    if not result.get("changed"):
+    if door and result.get("changed"):
+        flash(_("Lockdown of door %(door)s started: every PIN, fingerprint, remote unlock and exit button unlock "
+                "there is refused until it is ended.", door=door["door"]) if on
+              else _("Lockdown of door %(door)s ended.", door=door["door"]), "ok")
+    elif not result.get("changed"):
         flash(_("The lockdown already was on; nothing changed.") if on
               else _("The lockdown already was off; nothing changed."), "ok")
     elif on:

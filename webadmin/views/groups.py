@@ -73,6 +73,8 @@ def _groups_page(error: str | None = None, values: Any = None, status: int = 200
         render_template(
             "groups/groups.html",
             groups=rules.list_groups(db),
+            group_doors=rules.group_doors(db),
+            doors=rules.known_doors(db, getattr(state().config, "door_names", ())),
             schedules=rules.list_schedules(db),
             mode_labels=MODE_LABELS,
             error=error,
@@ -130,6 +132,16 @@ def group_rules() -> Any:
         daemon.admin("group.set_rules", group=form.name.data, required_mode=form.required_mode.data or None,
                      two_person=bool(form.two_person.data))
     return _group_change(change, _("Group rules saved."))
+
+
+@bp.route("/groups/doors", methods=["POST"])
+@allow(ADMIN_ONLY)
+def group_doors() -> Any:
+    """The doors a group grants (issue 16): the ticked ones; none ticked = every door of the controller."""
+    def change() -> None:
+        form = GroupForm().checked()
+        daemon.admin("group.doors", group=form.name.data, doors=[d[:40] for d in request.form.getlist("door")])
+    return _group_change(change, _("Group doors saved."))
 
 
 @bp.route("/groups/rename", methods=["GET", "POST"])

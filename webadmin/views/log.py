@@ -1,7 +1,7 @@
 """Entry log (admins and auditors): filters, keyset pages on ``events.id``, CSV and JSON-lines export.
 
 Filters: time range (site-local ``datetime-local`` values), person code, result,
-reason, method, event type (exact or a family like ``admin.*``). Pages are keyed on
+reason, method, event type (exact or a family like ``admin.*``), door (issue 16). Pages are keyed on
 the event id (``before``/``after``), so a deep page costs what the first one does.
 Only whitelisted parameters are accepted; anything else is a 400.
 
@@ -19,12 +19,13 @@ from typing import Any
 
 from flask import Blueprint, Response, abort, g, render_template, request, url_for
 from flask_babel import gettext as _
+from sqlalchemy import select
 
 from controller.core.policy import Method, Reason
 from controller.core.vocabulary import EventType, values
 from controller.errors import InvalidInput
 from controller.store import audit, eventlog, people_search
-from controller.store.models import Event
+from controller.store.models import Door, Event
 from controller.timefmt import utcnow
 from webadmin import daemon
 from webadmin.forms import sentence
@@ -120,6 +121,7 @@ def index() -> Any:
             methods=METHODS,
             reasons=REASONS,
             types=TYPES,
+            doors=list(read_db().scalars(select(Door.name).order_by(Door.id))),
             next_url=next_url,
             first_url=first_url,
             export_csv=url_for("log.export", fmt="csv", **exported),
