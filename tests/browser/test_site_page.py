@@ -120,5 +120,11 @@ def test_an_admin_logs_in_adds_a_person_in_a_group_reads_the_pin_and_finds_the_p
         shot(page, f"{lang}-05-doors")
         page.goto(site_page.url + "/events/")
         shot(page, f"{lang}-06-events")
+
+        page.set_viewport_size({"width": 375, "height": 740})  # a phone: no page scrolls sideways
+        for step, path in (("people", "/people/"), ("groups", "/groups/"), ("doors", "/doors/")):
+            page.goto(site_page.url + path)
+            assert page.evaluate("document.documentElement.scrollWidth") <= 375, path
+            shot(page, f"{lang}-07-phone-{step}")
     finally:
         context.close()
