@@ -97,3 +97,40 @@ def test_admins_read_names_in_events_and_auditors_codes_only(seeded: Any, login_
     auditor_page = login_as("aud").get("/events/").get_data(as_text=True)
     assert f"Ani Records ({clerk}) opened main with PIN" in admin_page
     assert clerk in auditor_page and "Ani Records" not in auditor_page
+
+
+def test_a_room_limited_admin_may_only_take_away_access_of_a_person_who_also_enters_other_rooms(
+        seeded: Any, login_as: Any) -> None:
+    boss = login_as("boss")
+    both, _ = add(boss, "Bima Both", "both")
+    ra = login_as("ra")
+    assert both in ra.get("/people/").get_data(as_text=True)  # listed: they enter room records
+    for action in ("resume", "reset-pin"):
+        page = ra.get(f"/people/{both}/{action}").get_data(as_text=True)
+        assert "rooms you do not manage" in page and 'value="yes"' not in page
+    assert "rooms you do not manage" in ra.get(f"/people/{both}/group").get_data(as_text=True)
+    assert ra.post(f"/people/{both}/reset-pin", {"confirm": "yes"}, token_from="/people/").status_code == 403
+    assert ra.post(f"/people/{both}/group", {"group": "clerks"}, token_from="/people/").status_code == 403
+    assert {p.code: p.group for p in seeded.service.list_people()}[both] == "both"
+    assert ra.post(f"/people/{both}/suspend", {"confirm": "yes"}, token_from="/people/").status_code == 303
+    assert ra.post(f"/people/{both}/resume", {"confirm": "yes"}, token_from="/people/").status_code == 403
+    assert {p.code: p.status for p in seeded.service.list_people()}[both] == "suspended"
+
+
+def test_moving_a_person_to_another_group_feeds_both_controllers_and_respects_rooms(seeded: Any,
+                                                                                   login_as: Any) -> None:
+    boss = login_as("boss")
+    code, _ = add(boss, "Gita", "clerks")
+    assert boss.post(f"/people/{code}/group", {"group": "vaulters"}, token_from="/people/").status_code == 303
+    assert {p.code: p.group for p in seeded.service.list_people()}[code] == "vaulters"
+    with seeded.db.engine.begin() as conn:
+        ops = conn.execute(text("SELECT c.name, f.op FROM kunci.feed f JOIN kunci.controllers c "
+                                "ON c.id = f.controller_id WHERE f.key = :k ORDER BY f.revision"), {"k": code}).all()
+    assert sorted(tuple(o) for o in ops) == [("c1", "person"), ("c1", "person.remove"), ("c2", "person")]
+    ra = login_as("ra")
+    assert ra.get(f"/people/{code}/group").status_code == 404  # now in room vault only: not ra's
+    mine, _ = add(ra, "Rudi", "clerks")
+    form = ra.get(f"/people/{mine}/group").get_data(as_text=True)
+    assert 'value="clerks"' in form and 'value="vaulters"' not in form
+    assert ra.post(f"/people/{mine}/group", {"group": "vaulters"}, token_from="/people/").status_code == 400
+    assert {p.code: p.group for p in seeded.service.list_people()}[mine] == "clerks"

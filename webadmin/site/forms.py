@@ -66,6 +66,19 @@ class ConfirmForm(KunciForm):
     confirm = Tick(lazy_gettext("Yes, do it"))
 
 
+class GroupMoveForm(KunciForm):
+    """A person's new group (one this login may assign).
+
+    :param groups: the group names this login may put a person in.
+    """
+
+    group = Choice(lazy_gettext("Group"), required=True)
+
+    def __init__(self, *args: Any, groups: Iterable[str] = (), **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.group.choices = groups
+
+
 class GroupAddForm(KunciForm):
     """A new group; its doors are the ticked ``door`` boxes (read by the view)."""
 

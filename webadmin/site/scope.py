@@ -4,6 +4,8 @@ Every list the site page shows is asked from the site service with the login's r
 never reach a template. Changes are checked here before the service is called:
 
 - a person may be changed only when they are in the login's list (their group reaches a door of its rooms);
+  suspend and revoke are always allowed on them, resume, a new PIN and a group move only when their group's
+  doors are all in the login's rooms (:func:`grants_only_my_rooms`);
 - a login limited to some rooms may put a person only in a group whose doors are all in those rooms (else it
   would grant doors it does not manage), and may tick or untick only doors of its rooms (the group's doors
   elsewhere are kept as they are, and not shown).
@@ -81,3 +83,17 @@ def visible_groups(groups: Iterable[Any], doors: Iterable[Any]) -> list[Any]:
         return groups
     mine = {int(d.id) for d in doors}
     return [g for g in groups if not group_door_ids(g) or group_door_ids(g) & mine]
+
+
+def grants_only_my_rooms(person: Any, groups: Iterable[Any], doors: Iterable[Any]) -> bool:
+    """True when every door ``person``'s group opens is in the login's rooms (always for an all-rooms login).
+
+    A login limited to some rooms may suspend or revoke any person it sees (that only takes access away, and it
+    must be able to stop someone entering its rooms), but may resume a person, reset their PIN or move them to
+    another group only when this holds: those grant or restore access, at every door of the person's group.
+    """
+    if rooms() is None:
+        return True
+    mine = {int(d.id) for d in doors}
+    group = next((g for g in groups if g.name == person.group), None)
+    return group is not None and group_door_ids(group) <= mine

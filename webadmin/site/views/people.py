@@ -13,13 +13,21 @@ from typing import Any
 
 from flask import Blueprint, abort, flash, g, make_response, redirect, render_template, request, url_for
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext
 
 from controller.errors import KunciError
 from webadmin.forms import FormError, sentence
 from webadmin.forms.fields import USER_CODE
 from webadmin.shown_once import PinNotice
 from webadmin.site import scope
-from webadmin.site.forms import PERSON_ACTIONS, ConfirmForm, PeopleSearchForm, PersonAddForm, status_word
+from webadmin.site.forms import (
+    PERSON_ACTIONS,
+    ConfirmForm,
+    GroupMoveForm,
+    PeopleSearchForm,
+    PersonAddForm,
+    status_word,
+)
 from webadmin.site.state import service, state
 from webadmin.views.confirm import confirm_page, unconfirmed
 
@@ -87,6 +95,46 @@ def pin_once(key: str) -> Any:
     return response
 
 
+#: Actions that only take access away: a login limited to some rooms may do them to anyone it sees.
+TAKES_AWAY = ("suspend", "revoke")
+#: Why a login limited to some rooms may not resume, reset or move a person (translated when shown).
+NOT_MINE = lazy_gettext("This person's group also opens doors in rooms you do not manage: only a login for "
+                        "every room may resume them, reset their PIN or move them to another group. You may "
+                        "suspend or revoke them.")
+
+
+def _fully_mine(person: Any) -> bool:
+    return scope.grants_only_my_rooms(person, service().list_groups(), scope.visible_doors())
+
+
+@bp.route("/<code>/group", methods=["GET", "POST"])
+def move(code: str) -> Any:
+    """Move a person to another group this login may assign (the controllers they no longer reach forget them)."""
+    if not USER_CODE.fullmatch(code):
+        abort(404)
+    person = scope.person_or_404(code)
+    names = [gr.name for gr in _groups_for_login()]
+    blocked = None
+    if person.status == "revoked":
+        blocked = _("%(code)s is revoked: nothing more can be done.", code=code)
+    elif not _fully_mine(person):
+        blocked = str(NOT_MINE)
+    if request.method == "GET" or blocked:
+        status = 200 if request.method == "GET" else 403
+        return render_template("person_group.html", person=person, groups=names, blocked=blocked,
+                               form=GroupMoveForm(formdata=None, groups=names)), status
+    form = GroupMoveForm(groups=names)
+    try:
+        form.checked()
+        service().set_group(code, form.group.data, actor=g.account.username)
+    except (FormError, KunciError) as exc:
+        return render_template("person_group.html", person=person, groups=names, form=form,
+                               error=sentence(str(exc))), 400
+    logger.info("site staff %s moved %s to group %s", g.account.username, code, form.group.data)
+    flash(_("%(code)s is now in group %(group)s.", code=code, group=form.group.data), "ok")
+    return redirect(url_for("people.index"), code=303)
+
+
 def _action_words(action: str, code: str) -> tuple[str, list[str], str]:
     """Title, consequences and button of the confirmation page of ``action`` on ``code``."""
     if action == "suspend":
@@ -110,13 +158,18 @@ def act(code: str, action: str) -> Any:
         abort(404)
     person = scope.person_or_404(code)
     page = url_for("people.act", code=code, action=action)
+    mine = action in TAKES_AWAY or _fully_mine(person)
     if request.method == "GET":
         title, consequences, button = _action_words(action, code)
         consequences = [_("%(name)s, group %(group)s, now %(status)s.", name=person.name or code,
                           group=person.group or "-", status=status_word(person.status)), *consequences]
         blocked = _("%(code)s is revoked: nothing more can be done.", code=code) if person.status == "revoked" else None
+        if blocked is None and not mine:
+            blocked = str(NOT_MINE)
         return confirm_page(title, consequences, action=page, button=button, back=url_for("people.index"),
                             blocked=blocked)
+    if not mine:
+        abort(403)
     if not ConfirmForm().confirm.data:
         return unconfirmed(page)
     actor = g.account.username
