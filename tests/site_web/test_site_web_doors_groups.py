@@ -60,6 +60,21 @@ def test_controllers_show_last_contact_revision_lag_uploaded_seq_and_a_stale_war
 def test_a_controller_that_never_checked_in_says_so_and_door_modes_show_in_words(seeded: Any,
                                                                                  login_as: Any) -> None:
     seeded.service.set_door_mode(seeded.doors["vault"], "pin_and_finger", actor="test")
-    page = login_as("boss").get("/doors/").get_data(as_text=True)
+    page = login_as("aud").get("/doors/").get_data(as_text=True)
     assert page.count("has not checked in yet") == 2 and page.count(">never<") == 2
-    assert "as configured on its controller" in page and "pin_and_finger" not in page
+    assert "as configured on its controller" in page and "PIN and fingerprint" in page and "<select" not in page
+
+
+def test_an_admin_sets_a_door_mode_of_its_rooms_which_feeds_that_controller(seeded: Any, login_as: Any) -> None:
+    main, vault = seeded.doors["main"], seeded.doors["vault"]
+    ra = login_as("ra")
+    assert ra.post(f"/doors/{main}/mode", {"mode": "pin_or_finger"}, token_from="/doors/").status_code == 303
+    assert ra.post(f"/doors/{vault}/mode", {"mode": "pin"}, token_from="/doors/").status_code == 404
+    assert ra.post(f"/doors/{main}/mode", {"mode": "open_sesame"}, token_from="/doors/").status_code == 400
+    assert login_as("aud").post(f"/doors/{main}/mode", {"mode": "pin"}, token_from="/doors/").status_code == 403
+    assert {d.name: d.mode for d in seeded.service.list_doors()} == {"main": "pin_or_finger", "vault": None}
+    assert ra.post(f"/doors/{main}/mode", {"mode": ""}, token_from="/doors/").status_code == 303
+    with seeded.db.engine.begin() as conn:
+        rows = conn.execute(text("SELECT c.name, f.payload FROM kunci.feed f JOIN kunci.controllers c "
+                                 "ON c.id = f.controller_id WHERE f.op = 'door' ORDER BY f.revision")).all()
+    assert [(r[0], r[1]["mode"]) for r in rows][-2:] == [("c1", "pin_or_finger"), ("c1", None)]
