@@ -98,3 +98,27 @@ def test_a_site_database_outage_is_a_clear_503_and_the_page_recovers(seeded: Any
     finally:
         seeded.db.server.start()
     assert boss.get("/people/").status_code == 200
+
+
+def test_an_idle_or_too_old_session_ends_with_a_message(app: Any, login_as: Any) -> None:
+    import sqlite3
+
+    db = app.extensions["kunci_site"].web_store.path
+    for column, message in (("idle_until", "without activity"), ("expires_at", "maximum length")):
+        client = login_as("boss")
+        with sqlite3.connect(db) as conn:
+            conn.execute(f"UPDATE sessions SET {column} = '2000-01-01T00:00:00.000000Z' WHERE revoked = 0")
+        response = client.get("/people/")
+        assert response.status_code == 303 and response.location.endswith("/login")
+        assert message in client.get("/login").get_data(as_text=True)
+
+
+def test_a_change_of_rooms_applies_on_the_next_request(seeded: Any, login_as: Any) -> None:
+    ra = login_as("ra")
+    assert ">vault<" not in ra.get("/doors/").get_data(as_text=True)
+    with seeded.db.engine.begin() as conn:
+        conn.execute(text("UPDATE kunci.staff SET rooms = NULL WHERE username = 'ra'"))
+    assert ">vault<" in ra.get("/doors/").get_data(as_text=True)
+    with seeded.db.engine.begin() as conn:
+        conn.execute(text("UPDATE kunci.staff SET role = 'auditor' WHERE username = 'ra'"))
+    assert ra.get("/people/").status_code == 403
