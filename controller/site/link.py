@@ -77,6 +77,10 @@ def conninfo(link: Any, password: str) -> str:
     return make_conninfo(**params)
 
 
+class UploadConflict(KunciError):
+    """The site holds a different event under one of this controller's seqs: nothing of the batch is stored."""
+
+
 class SiteLink:
     """The link's thread and its state (read by ``status`` on the loop thread).
 
@@ -112,6 +116,8 @@ class SiteLink:
         self.controller_id: int | None = None
         #: Codes of site people left alone here since the start (a local person holds the code, or the PIN).
         self.conflicts: list[str] = []
+        #: Why uploads stopped (the site holds other events under this controller's seqs), else None.
+        self.upload_error: str | None = None
         self._last_ok: float | None = None
         self._stale_raised = False
         self._retry = 1.0
@@ -141,7 +147,7 @@ class SiteLink:
         stale = self.stale_seconds()
         return {"state": self.state, "revision": self.revision, "uploaded_seq": self.uploaded_seq,
                 "stale_seconds": None if stale is None else round(stale, 1), "last_error": self.last_error,
-                "stale": self._stale_raised, "conflicts": self.conflicts[:20]}
+                "stale": self._stale_raised, "conflicts": self.conflicts[:20], "upload_error": self.upload_error}
 
     def stale_seconds(self) -> float | None:
         """Seconds since the last successful fetch (None before the link knows of any)."""
@@ -229,7 +235,13 @@ class SiteLink:
                 self._seen_recorded = self.clock()
             self._next_fetch = self.clock() + self.link.poll_seconds
         self._last_ok = self.clock()
-        uploaded = self.upload()
+        try:
+            uploaded = self.upload()
+            self.upload_error = None
+        except UploadConflict as exc:  # fetching (revocations!) goes on; the status and the log say why
+            if self.upload_error is None:
+                log.error("site link: %s", exc.english())
+            self.upload_error, uploaded = str(exc)[:300], 0
         if uploaded or self.clock() >= self._next_poll:
             self._conn.execute("SELECT kunci.controller_checkin(%s, %s)", (self.revision, self.uploaded_seq))
             self._next_poll = self.clock() + self.link.poll_seconds
@@ -264,13 +276,24 @@ class SiteLink:
                 break
             columns = ", ".join(EVENT_COLUMNS)
             marks = ", ".join(["%s"] * (len(EVENT_COLUMNS) + 1))
+            first, last = int(events[0]["seq"]), int(events[-1]["seq"])
             with self._conn.transaction():
                 with self._conn.cursor() as cur:
                     cur.executemany(
                         f"INSERT INTO kunci.events (controller_id, {columns}) VALUES ({marks}) "
                         "ON CONFLICT (controller_id, seq) DO NOTHING",
                         [(self.controller_id, *(e[c] for c in EVENT_COLUMNS)) for e in events])
-            last = int(events[-1]["seq"])
+                # A row already there must be this very event (an upload repeated): a different one means the
+                # site holds another log under these numbers (this one was restored from a backup?). Never
+                # skip an event silently: roll back, say so, keep uploads stopped until an operator looks.
+                stored = dict(self._conn.execute(
+                    "SELECT seq, mac FROM kunci.events WHERE controller_id = %s AND seq BETWEEN %s AND %s",
+                    (self.controller_id, first, last)).fetchall())
+                for e in events:
+                    if bytes(stored.get(e["seq"]) or b"") != bytes(e["mac"]):
+                        raise UploadConflict(T("the site holds another event under seq {seq} of this controller "
+                                               "(was its log restored from a backup?): uploads stop until an "
+                                               "operator looks", seq=e["seq"]))
             self.uploaded_seq = int(self._submit("site.uploaded", {"seq": last})["uploaded_seq"])
             sent += len(events)
         return sent

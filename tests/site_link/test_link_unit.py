@@ -59,6 +59,10 @@ class FakeConn:
         if "controller_checkin" in sql:
             self.site.checkins.append(params)
             return SimpleNamespace(fetchone=lambda: (7,))
+        if "FROM kunci.events" in sql:
+            _cid, first, last = params
+            rows = [(seq, e["mac"]) for seq, e in self.site.events.items() if first <= seq <= last]
+            return SimpleNamespace(fetchall=lambda: rows)
         if "FROM kunci.feed" in sql:
             after, limit = params
             rows = [r for r in sorted(self.site.feed) if r[0] > after][:limit]
@@ -266,3 +270,17 @@ def test_a_quiet_feed_still_records_the_contact_so_a_restart_is_not_stale(door) 
     assert door.session.get(SiteSync, 1).revision == 4 and door.alarms == []
     restarted = _link(door, FakeSite(), clock)
     assert restarted.stale_seconds() == 0.0
+
+
+def test_another_log_under_the_same_seqs_stops_uploads_loudly_but_not_the_feed(door) -> None:
+    audit.record(door.session, EventType.EXIT_REQUEST, door="main", time=NOW)
+    door.session.commit()
+    site, clock = FakeSite(), Clock()
+    site.events[1] = {"type": "exit.request", "mac": b"\x00" * 32}  # uploaded by a log this one replaced
+    _grant_vault(site)
+    link = _link(door, site, clock)
+    link.step()
+    status = link.status()
+    assert "another event under seq 1" in status["upload_error"] and status["uploaded_seq"] == 0
+    assert status["state"] == "connected" and status["revision"] == 5  # revocations still arrive
+    assert site.events[1]["mac"] == b"\x00" * 32
