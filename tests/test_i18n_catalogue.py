@@ -132,7 +132,8 @@ def test_no_template_text_outside_the_catalogue(template: str) -> None:
 SITE_TEMPLATES = ROOT / "webadmin" / "site" / "templates"
 
 
-@pytest.mark.parametrize("template", sorted(p.relative_to(SITE_TEMPLATES).as_posix() for p in SITE_TEMPLATES.rglob("*.html")))
+@pytest.mark.parametrize("template",
+                         sorted(p.relative_to(SITE_TEMPLATES).as_posix() for p in SITE_TEMPLATES.rglob("*.html")))
 def test_no_site_page_template_text_outside_the_catalogue(template: str) -> None:
     words = _unmarked((SITE_TEMPLATES / template).read_text(encoding="utf-8"))
     assert not words, f"site/{template}: text not marked for translation (wrap it in {{{{ _('...') }}}}): {words}"

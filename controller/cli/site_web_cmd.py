@@ -131,7 +131,8 @@ def register(site_subparsers: Any, common: argparse.ArgumentParser) -> None:
                     "HTTPS only (TLS 1.2+), with cheroot.")
     p.add_argument("--site", required=True, metavar="DIR", help="the site directory (kunci site init)")
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
-    p.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"TCP port (default {DEFAULT_PORT}; 0 picks a free one)")
+    p.add_argument("--port", type=int, default=DEFAULT_PORT,
+                   help=f"TCP port (default {DEFAULT_PORT}; 0 picks a free one)")
     p.add_argument("--port-file", default=None, metavar="FILE", help="once listening, write the bound port to FILE")
     p.add_argument("--cert", default=None, help="TLS certificate file (default SITE/tls/cert.pem, made if absent)")
     p.add_argument("--key", default=None, help="TLS private key file (set with --cert)")

@@ -51,7 +51,8 @@ def test_controllers_show_last_contact_revision_lag_uploaded_seq_and_a_stale_war
                           "'2026-12-02T09:00:00.000000Z', 'daemon.started', '\\x00' FROM kunci.controllers "
                           "WHERE name = 'c1'"))
     page = login_as("aud").get("/doors/").get_data(as_text=True)
-    rows = {name: page.split(f"<td data-label=\"Controller\">{name}</td>")[1].split("</tr>")[0] for name in ("c1", "c2")}
+    rows = {name: page.split(f'<td data-label="Controller">{name}</td>')[1].split("</tr>")[0]
+            for name in ("c1", "c2")}
     assert "up to date" in rows["c1"] and ">41<" in rows["c1"] and "out of touch" not in rows["c1"]
     assert "out of touch for more than 5 minutes" in rows["c2"] and "3 <span" in rows["c2"]
     assert "records" in page and "vault" in page  # the doors table names the rooms
