@@ -56,17 +56,21 @@ def site(site_db: SiteDb, tmp_path: Path) -> Iterator[SimpleNamespace]:  # noqa:
     config = dataclasses.replace(fast_config(), site_link=link)
     runners: list[DaemonRunner] = []
 
-    def start() -> DaemonRunner:
-        runner = DaemonRunner(datadir, config).start()
+    def start(**link_changes) -> DaemonRunner:
+        wanted = dataclasses.replace(config, site_link=dataclasses.replace(link, **link_changes))
+        runner = DaemonRunner(datadir, wanted).start()
         runners.append(runner)
         return runner
 
     def door_of(controller: str, name: str) -> int:
         return next(d.id for d in service.list_doors() if d.controller == controller and d.name == name)
 
-    yield SimpleNamespace(service=service, db=site_db, datadir=datadir, start=start, door_of=door_of)
-    for runner in reversed(runners):
-        runner.stop()
+    try:
+        yield SimpleNamespace(service=service, db=site_db, datadir=datadir, start=start, door_of=door_of)
+    finally:
+        for runner in reversed(runners):
+            runner.stop()
+        site_db.server.start()  # a test may have stopped it
 
 
 def _site_events(site_db: SiteDb) -> list[tuple[int, str]]:
@@ -163,3 +167,27 @@ def test_a_controller_away_catches_up_exactly_once_in_order(site) -> None:
     runner = site.start()
     _connected(runner)
     assert not [e for e in events(site.datadir, mark) if e["type"] == "admin.site_sync"]  # nothing applied twice
+
+
+def test_past_the_staleness_bound_site_people_are_refused_until_the_site_is_back(site) -> None:
+    runner = site.start(max_stale_seconds=2.0, stale_action="deny_site_people")
+    _connected(runner)
+    site.service.add_group("main-staff", [site.door_of("alpha", "main")], actor="test")
+    code, pin = site.service.add_person("Ani", "main-staff", actor="test")
+    newest = _newest_revision(site.db)
+    wait_for(lambda: runner.status()["site"]["revision"] == newest, what="the person applied")
+    site.db.engine.dispose()
+    site.db.server.stop()
+    try:
+        wait_for(lambda: "site_stale" in {a["kind"] for a in runner.status()["alarms"]}, what="the stale alarm")
+        assert runner.status()["site"]["stale"]
+        mark = last_event_id(site.datadir)
+        runner.press(pin + "#")
+        assert wait_event(site.datadir, "access.denied", mark, user=code)["reason"] == "site_stale"
+    finally:
+        site.db.server.start()
+    wait_for(lambda: not runner.status()["site"]["stale"], what="fresh again")
+    assert "site_stale" not in {a["kind"] for a in runner.status()["alarms"] if not a["cleared"]}
+    mark = last_event_id(site.datadir)
+    runner.press(pin + "#")
+    assert wait_event(site.datadir, "access.granted", mark, user=code)["method"] == "pin"
