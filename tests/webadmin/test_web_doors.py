@@ -149,3 +149,5 @@ def test_a_site_person_is_shown_as_managed_by_the_site(admin: Any, daemon: Any, 
     assert f"{code} is managed by the site; change them on the site's admin page." in page
     assert re.search(r'id="person-origin"><strong>site</strong>', page)
     assert "Reset PIN" not in page and "Suspend" not in page
+    listed = get(admin, "/people").get_data(as_text=True)
+    assert re.search(rf'>{code}</a> <small class="muted" title="Managed by the site[^"]*">site</small>', listed)
