@@ -15,6 +15,7 @@ import pytest
 from sqlalchemy import text
 
 from controller.config.schema import SiteLinkConfig
+from controller.errors import KunciError
 from controller.paths import DataDir
 from controller.site.service import SiteService
 from tests.controller.daemon_harness import (
@@ -133,6 +134,9 @@ def test_a_person_added_at_the_site_opens_only_their_door_and_a_revocation_arriv
 def test_an_upload_repeated_from_a_lost_cursor_stores_each_event_once(site) -> None:
     runner = site.start()
     _connected(runner)
+    for cmd in ("site.apply", "site.uploaded", "site.stale"):  # the link's commands are internal to the daemon
+        with pytest.raises(KunciError, match="unknown command"):
+            runner.call(cmd, rows=[], revision=10**6, seq=10**6, stale=True)
     wait_for(lambda: len(_site_events(site.db)) == len(_local_seqs(site.datadir)) > 0, what="first upload")
     runner.stop()
     execute(site.datadir, "UPDATE site_sync SET uploaded_seq = 0")  # as if the cursor had never been written
