@@ -100,3 +100,16 @@ def test_the_real_process_serves_https_only_and_stops_cleanly(site_dir: Path, tm
     assert proc.returncode == 0, out
     assert "Kunci site page: https://127.0.0.1:" in out and "Certificate SHA-256 fingerprint" in out
     assert not port_file.exists()
+
+
+def test_the_page_keeps_its_sessions_in_a_private_file_and_says_so_when_it_cannot(tmp_path: Path) -> None:
+    from webadmin.site import create_site_app
+
+    create_site_app(tmp_path, test_config={"KUNCI_SITE_SERVICE": object()})
+    assert (tmp_path / "web").stat().st_mode & 0o777 == 0o700
+    assert (tmp_path / "web" / "web.db").stat().st_mode & 0o777 == 0o600
+    blocked = tmp_path / "other"
+    blocked.mkdir()
+    (blocked / "web").write_text("not a directory")
+    with pytest.raises(StoreError, match="web's database"):
+        create_site_app(blocked, test_config={"KUNCI_SITE_SERVICE": object()})

@@ -37,7 +37,6 @@ def create_site_app(site_dir: str | os.PathLike[str], *, test_config: dict[str, 
     :raises KunciError: when the site directory or its database cannot be used.
     """
     from controller.config.schema import WebConfig
-    from controller.store.web_store import WebStore
     from webadmin import security
     from webadmin.shown_once import ShownOnce
     from webadmin.site import sessions, templating
@@ -71,10 +70,7 @@ def create_site_app(site_dir: str | os.PathLike[str], *, test_config: dict[str, 
         TEMPLATES_AUTO_RELOAD=False,
     )
     app.config.update(overrides)
-    web_dir = root / "web"
-    web_dir.mkdir(mode=0o700, exist_ok=True)
-    store = WebStore(web_dir / "web.db")
-    store.migrate()
+    store = _open_web_store(root / "web")
     app.extensions["kunci_site"] = SiteWebState(
         site_dir=root, service=service, web_store=store, web=web, language=settings.get("language", "en"),
         timezone=settings.get("timezone", "UTC"), login_limiter=security.AddressLimiter(), shown_once=ShownOnce(),
@@ -93,6 +89,27 @@ def create_site_app(site_dir: str | os.PathLike[str], *, test_config: dict[str, 
         app.register_blueprint(blueprint)
     logger.info("site admin web app created for %s", root)
     return app
+
+
+def _open_web_store(web_dir: Path) -> Any:
+    """``SITE/web/web.db`` (made 0700/0600 when missing): the page's sessions, login locks and language choices."""
+    from controller.errors import StoreError
+    from controller.i18n import T
+    from controller.store.web_store import WebStore
+
+    path = web_dir / "web.db"
+    try:
+        web_dir.mkdir(mode=0o700, exist_ok=True)
+        if not path.exists():
+            os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    except FileExistsError:
+        pass
+    except OSError as exc:
+        raise StoreError(T("cannot create the web's database in {path}: {reason}", path=web_dir,
+                           reason=exc.strerror or exc)) from exc
+    store = WebStore(path)
+    store.migrate()
+    return store
 
 
 def _database_errors(app: Flask) -> None:
