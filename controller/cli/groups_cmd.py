@@ -164,15 +164,16 @@ def _snapshot(args: argparse.Namespace):
 def run_group_list(args: argparse.Namespace) -> int:
     from controller.store import schedules
 
-    with _snapshot(args) as (_config, session):
+    with _snapshot(args) as (config, session):
         doors = schedules.group_doors(session)
+        several = len(config.door_names) > 1 or bool(doors)  # one door and no lists: the doors say nothing
         for g in schedules.list_groups(session):
             rules = [_("requires {mode}").format(mode=g.required_mode)] if g.required_mode else []
             rules += [_("two-person")] if g.two_person else []
             schedule = g.schedule.name if g.schedule else _("any time")
             granted = ", ".join(doors[g.id]) if g.id in doors else _("every door")
             print(f"{g.name:24s} " + _("schedule: {schedule}").format(schedule=f"{schedule:16s}")
-                  + " " + _("doors: {doors}").format(doors=f"{granted:16s}")
+                  + (" " + _("doors: {doors}").format(doors=f"{granted:16s}") if several else "")
                   + " " + ("; ".join(rules) or _("door mode only")))
     return 0
 

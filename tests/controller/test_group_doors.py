@@ -131,3 +131,11 @@ def test_the_cli_says_a_site_person_is_managed_by_the_site(capsys, data, site_pe
     code, out, err = _run(capsys, "user", "show", site_person, "--data", str(data))
     assert code == 0, err
     assert "managed by:       the site (change them on the site's admin page)" in out
+
+
+def test_with_one_door_the_group_list_leaves_the_doors_out(tmp_path, capsys) -> None:
+    d = tmp_path / "one"
+    assert _run(capsys, "init", "--data", str(d))[0] == 0
+    assert _run(capsys, "group", "add", "Crew", "--data", str(d))[0] == 0
+    _code, out, _err = _run(capsys, "group", "list", "--data", str(d))
+    assert out.startswith("Crew") and "doors:" not in out
