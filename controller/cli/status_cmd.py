@@ -50,7 +50,7 @@ def _labels() -> dict[str, str]:
     """Each status line's label with its colon, in the reader's language, padded to one column."""
     labels = {"door": _("door:"), "relay": _("relay:"), "mode": _("mode:"), "sensor": _("sensor:"),
               "keypad": _("keypad:"), "clock": _("clock:"), "leds": _("leds:"), "log": _("log:"),
-              "alarms": _("alarms:"), "alerts": _("alerts:"), "hardware": _("hardware:")}
+              "alarms": _("alarms:"), "alerts": _("alerts:"), "hardware": _("hardware:"), "site": _("site:")}
     width = max(len(text) for text in labels.values()) + 1  # 10 in English
     return {key: text.ljust(width) for key, text in labels.items()}
 
@@ -99,6 +99,8 @@ def format_status(s: dict) -> str:
     else:
         lines.append(label["alarms"] + _("none"))
     lines += alert_lines(s.get("alerts") or {}, local)
+    if (s.get("site") or {}).get("state", "disabled") != "disabled":
+        lines.append(site_line(s["site"]))
     doors = s.get("doors") or []
     if len(doors) > 1:
         for door in doors:
@@ -158,6 +160,27 @@ def alert_lines(alerts: dict, local: Callable[[object], str] = str) -> list[str]
             text += _("; {count} routine events skipped (overflow)").format(count=a["dropped"])
         lines.append(text)
     return lines
+
+
+def site_line(site: dict) -> str:
+    """The site link (docs/site.md "The controller's link"): connected or offline, the revision applied, the
+    last event uploaded, and what needs an operator (stale, stopped uploads, codes held by local people)."""
+    text = _labels()["site"]
+    if site.get("state") == "connected":
+        text += _("connected, revision {revision}, uploaded up to seq {seq}")
+    else:
+        text += _("OFFLINE, revision {revision}, uploaded up to seq {seq}")
+    text = text.format(revision=site.get("revision", 0), seq=site.get("uploaded_seq", 0))
+    if site.get("state") != "connected" and site.get("last_error"):
+        text += _("; last error: {error}").format(error=site["last_error"])
+    if site.get("stale"):
+        text += _("; STALE for {seconds} s (alarm site_stale)").format(seconds=int(site.get("stale_seconds") or 0))
+    if site.get("upload_error"):
+        text += _("; UPLOADS STOPPED: {error}").format(error=site["upload_error"])
+    if site.get("conflicts"):
+        text += _("; left alone here (a local person holds the code or PIN): {codes}").format(
+            codes=", ".join(site["conflicts"]))
+    return text
 
 
 def log_line(s: dict) -> str:
