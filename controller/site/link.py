@@ -55,6 +55,8 @@ UPLOAD_CHECK_SECONDS = 1.0
 SEEN_RECORD_SECONDS = 600.0
 #: A connection attempt that takes longer fails (seconds; libpq ``connect_timeout``).
 CONNECT_TIMEOUT_SECONDS = 10
+#: Longest a sent request may stay unacknowledged by the server's TCP stack (milliseconds; libpq option).
+TCP_USER_TIMEOUT_MS = 30_000
 FEED_CHANNEL = "kunci_feed"
 
 
@@ -62,7 +64,7 @@ def conninfo(link: Any, password: str) -> str:
     """The libpq connection string for ``link`` (a :class:`~controller.config.schema.SiteLinkConfig`).
 
     TLS as ``sslmode`` says; ``ca_file`` (relative = inside DATA, resolved by the caller) or the system's CAs.
-    TCP keep-alives detect a server that vanished without closing the connection.
+    TCP keep-alives and a TCP user timeout detect a server that vanished without closing the connection.
     """
     from psycopg.conninfo import make_conninfo
 
@@ -71,6 +73,9 @@ def conninfo(link: Any, password: str) -> str:
         "sslmode": link.sslmode, "connect_timeout": CONNECT_TIMEOUT_SECONDS,
         "application_name": f"kunci-{link.controller}"[:63],
         "keepalives": 1, "keepalives_idle": 10, "keepalives_interval": 5, "keepalives_count": 3,
+        # unacknowledged data (a query sent into a cable that was pulled) fails after this, not the kernel's
+        # quarter of an hour of retransmissions: the link goes offline and retries
+        "tcp_user_timeout": TCP_USER_TIMEOUT_MS,
     }
     if link.sslmode in ("verify-full", "verify-ca"):
         params["sslrootcert"] = link.ca_file or "system"
