@@ -151,3 +151,17 @@ def test_a_site_person_is_shown_as_managed_by_the_site(admin: Any, daemon: Any, 
     assert "Reset PIN" not in page and "Suspend" not in page
     listed = get(admin, "/people").get_data(as_text=True)
     assert re.search(rf'>{code}</a> <small class="muted" title="Managed by the site[^"]*">site</small>', listed)
+
+
+def test_a_site_persons_change_posted_anyway_is_refused_and_changes_nothing(admin: Any, daemon: Any,
+                                                                          engine: Any) -> None:
+    assert post(admin, "/people/new", {"name": "Rina", "agreement_signed_on": "2020-01-02"}).status_code in (200, 303)
+    conn = sqlite3.connect(engine.url.database)
+    (code,) = conn.execute("SELECT code FROM users").fetchone()
+    conn.execute("UPDATE users SET origin = 'site'")
+    conn.commit()
+    assert post(admin, f"/people/{code}/suspend", {}).status_code == 303
+    shown = get(admin, f"/people/{code}").get_data(as_text=True)
+    assert re.search(rf'class="flash error"[^>]*>[^<]*{code} is managed by the site; change them on the site', shown)
+    assert conn.execute("SELECT status FROM users").fetchone() == ("active",)
+    conn.close()
