@@ -31,6 +31,17 @@ STAFF = {"boss": ("admin", None), "ra": ("admin", ["records"]), "aud": ("auditor
 _CSRF_META = re.compile(r'<meta name="csrf-token" content="([^"]+)"')
 
 
+@pytest.fixture(autouse=True)
+def english_messages() -> Iterator[None]:
+    """Each test starts with English messages: a page request in Indonesian leaves that language current in the
+    thread (the page sets it per request), and errors raised outside a request are read in it."""
+    from controller.i18n import set_language
+
+    set_language("en")
+    yield
+    set_language("en")
+
+
 @dataclass
 class Seeded:
     """The seeded site: its database, the service the page uses, and the door ids by name."""
