@@ -171,13 +171,11 @@ def _person(session: Session, row: FeedRow, doors: Collection[str], applied: App
         log.warning("site person %s: the code belongs to a local person here; left alone", row.key)
         applied.conflicts.append(row.key)
         return
-    group_id = None
-    if v["group"] is not None:
-        if v["group"] not in applied.group_ids:
-            applied.group_ids[v["group"]] = _group_id(session, v["group"])
-        group_id = applied.group_ids[v["group"]]
-        if group_id is None:
-            raise _unknown(row, "group", v["group"])
+    if v["group"] not in applied.group_ids:  # always set: site_feed refuses a site person without a group
+        applied.group_ids[v["group"]] = _group_id(session, v["group"])
+    group_id = applied.group_ids[v["group"]]
+    if group_id is None:
+        raise _unknown(row, "group", v["group"])
     now = iso_utc(utcnow())
     values = (v["status"], v["kind"], group_id, _iso(v["valid_from"]), _iso(v["valid_until"]), now)
     if raw is not None:

@@ -87,8 +87,10 @@ def _person(key: str, p: Mapping[str, Any]) -> dict[str, Any]:
     digest = p.get("pin_digest")
     if digest is not None and (not isinstance(digest, str) or not _HEX_DIGEST.match(digest)):
         raise ValueError("pin_digest")
+    # A site person reaches a controller only through a group granting one of its doors; without a group a local
+    # person may use every door, so a site row without one is refused rather than opening everything.
     return {"status": p["status"], "kind": p.get("kind", PersonKind.STAFF.value), "valid_from": valid_from,
-            "valid_until": valid_until, "group": _text(p, "group", optional=True),
+            "valid_until": valid_until, "group": _text(p, "group"),
             "pin_digest": bytes.fromhex(digest) if digest else None}
 
 

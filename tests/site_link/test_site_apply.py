@@ -169,6 +169,7 @@ def test_removing_a_group_removes_its_site_people(session) -> None:
     ([_row(1, "schedule", "s", name="s", windows=[[7, 0, 60]])], "bad windows"),
     ([_row(1, "holiday", "2026-13-01", day="2026-13-01")], "bad key"),
     ([_person(1, "U0100", group="nobody")], "group 'nobody' is not known here"),
+    ([_person(1, "U0100", group=None)], "bad group"),  # without a group a person would open every door
     ([_group(1, "g", ["main"], schedule="never")], "schedule 'never' is not known here"),
 ])
 def test_a_malformed_batch_changes_nothing(session, bad: list[dict], needle: str) -> None:
