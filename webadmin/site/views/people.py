@@ -1,4 +1,4 @@
-"""People of the site (admins only: the page shows names): list and search, add (PIN shown once), and
+"""People of the site (admins only: the page shows names): list and search, add (PIN shown once), change group,
 suspend, resume, reset PIN and revoke, each after a confirmation page.
 
 Everything is scoped to the login's rooms (:mod:`webadmin.site.scope`): a person outside them is a 404, the
