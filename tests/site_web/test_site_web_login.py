@@ -122,3 +122,11 @@ def test_a_change_of_rooms_applies_on_the_next_request(seeded: Any, login_as: An
     with seeded.db.engine.begin() as conn:
         conn.execute(text("UPDATE kunci.staff SET role = 'auditor' WHERE username = 'ra'"))
     assert ra.get("/people/").status_code == 403
+
+
+def test_thirty_failures_from_one_address_stop_it_for_every_login(app: Any, client: SiteClient) -> None:
+    limiter = app.extensions["kunci_site"].login_limiter
+    for _ in range(limiter.max_failures):
+        limiter.failed("127.0.0.1")
+    response = client.login("boss")
+    assert response.status_code == 429 and "Too many failed password attempts" in response.get_data(as_text=True)

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import math
 import secrets
 from dataclasses import dataclass
 from datetime import timedelta
@@ -29,6 +28,7 @@ from flask_babel import gettext as _
 
 from controller.store.staff import USERNAME_PATTERN
 from controller.timefmt import iso_utc, parse_iso_utc, utcnow
+from webadmin.login import Throttled
 from webadmin.security import ADMIN_ONLY, PUBLIC, ROLE_ADMIN, SESSION_ENDED, roles_for, wants_json
 from webadmin.site.state import state
 
@@ -63,16 +63,6 @@ class StaffLogin:
     def manages(self, room_id: int | None) -> bool:
         """True when this login may see and change things of room ``room_id``."""
         return self.rooms is None or room_id in self.rooms
-
-
-class Throttled(Exception):
-    """Too many failed logins from this address; ``message`` says how long to wait."""
-
-    def __init__(self, seconds: float) -> None:
-        minutes = max(1, math.ceil(seconds / 60))
-        self.message = _("Too many failed password attempts from this address. Try again in %(minutes)s minute(s).",
-                         minutes=minutes)
-        super().__init__(self.message)
 
 
 def _token_hash(token: str) -> bytes:
