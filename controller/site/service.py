@@ -30,7 +30,7 @@ from controller.site.rules import RulesOps
 from controller.site.schema import STAFF_ROLES
 from controller.site.staffauth import StaffAuth
 from controller.store.pins import DigitSource, generate_pin, pin_digest
-from controller.store.validation import check_dates, validate_code, validate_label, validate_name
+from controller.store.validation import SITE_CODE_FLOOR, check_dates, validate_code, validate_label, validate_name
 
 logger = logging.getLogger(__name__)
 
@@ -105,7 +105,7 @@ class SiteService(RulesOps):
             conn = feed.conn
             gid = self._group_id(conn, group)
             last = conn.execute(text("SELECT max(substring(code from 2)::bigint) FROM kunci.people")).scalar() or 0
-            code = f"U{int(last) + 1:04d}"
+            code = f"U{max(int(last), SITE_CODE_FLOOR) + 1}"  # a range of its own: never a controller's code
             pid = conn.execute(text(
                 "INSERT INTO kunci.people (code, display_name, valid_from, valid_until, group_id) "
                 "VALUES (:c, :n, :f, :u, :g) RETURNING id"),

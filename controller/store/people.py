@@ -75,9 +75,11 @@ def next_code(session: Session) -> str:
     """The next free person code: one more than the highest ever issued (``U0001`` first).
 
     Codes are never reused: revoked people keep theirs, and the newest
-    ``admin.user_added`` event is consulted too, in case a row was ever removed.
+    ``admin.user_added`` event is consulted too, in case a row was ever removed. People copied down from a
+    site are not counted: their codes start above ``validation.SITE_CODE_FLOOR``, a range of their own.
     """
-    highest_row = session.scalar(select(func.max(cast(func.substr(User.code, 2), Integer))))
+    highest_row = session.scalar(select(func.max(cast(func.substr(User.code, 2), Integer)))
+                                 .where(User.origin == PersonOrigin.LOCAL.value))
     last_added = session.scalar(
         select(Event.user_code).where(Event.type == EventType.ADMIN_USER_ADDED).order_by(Event.id.desc()).limit(1)
     )

@@ -22,6 +22,9 @@ NAME_MAX_LENGTH = 120
 LABEL_MAX_LENGTH = 80
 CODE_PREFIX = "U"
 CODE_DIGITS = 4
+#: Codes a site gives out start above this number (U100001 on), so they never meet a controller's own
+#: people, whose codes count up from U0001 (docs/site.md "Person codes").
+SITE_CODE_FLOOR = 100_000
 CODE_PATTERN = re.compile(r"U[0-9]{4,15}")
 #: Bidirectional formatting characters that can make displayed text lie about its order.
 _BIDI_CONTROLS = frozenset("\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")

@@ -264,3 +264,10 @@ def test_reset_pin_records_event_and_refuses_revoked(session) -> None:
     people.set_status(session, "U0001", "revoked", "alice")
     with pytest.raises(PolicyRefused):
         people.reset_pin(session, pepper, "U0001", 6, "alice")
+
+
+def test_people_copied_from_a_site_do_not_move_the_local_codes(session) -> None:
+    """A site person (origin 'site', code U100001 and up) leaves the next local code at U0001."""
+    session.add(User(code="U100001", status="active", origin="site"))
+    session.flush()
+    assert add(session, "Local Person").code == "U0001"

@@ -189,3 +189,11 @@ def test_removals_reach_the_controllers_concerned(service: SiteService, site_db:
         ("alpha", "holiday.remove", "2027-01-01"), ("beta", "holiday.remove", "2027-01-01")]
     with pytest.raises(NotFound):
         service.remove_holiday(date(2027, 1, 1), actor="test")
+
+
+def test_site_codes_have_a_range_of_their_own(service: SiteService) -> None:
+    """Site people are numbered from U100001, so they never meet a controller's own U0001, U0002, ..."""
+    service.add_group("codes", [door_id(service, "alpha", "vault")], actor="test")
+    first, _ = service.add_person("One", "codes", actor="test")
+    second, _ = service.add_person("Two", "codes", actor="test")
+    assert (first, second) == ("U100001", "U100002")
