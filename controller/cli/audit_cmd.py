@@ -383,7 +383,8 @@ def run_archive(args: argparse.Namespace) -> int:
         if not lock.try_acquire():
             raise StoreError(T("the daemon is running (sealer lock held); stop it before archiving"))
         try:
-            result = archive.archive_events(engine, key, archive_format.archive_dir(datadir.root), cutoff, now=now)
+            result = archive.archive_events(engine, key, archive_format.archive_dir(datadir.root), cutoff, now=now,
+                                             uploaded_only=config.site_link.enabled)
             with session_factory(engine, readonly=True)() as session, session.begin():
                 anchors.record_head(datadir, session)  # the admin.events_archived event is the new head
         finally:

@@ -40,7 +40,7 @@ from controller.ops.archive_mask import mask_detail, mask_text
 from controller.ops.archive_verify import verify_all
 from controller.store import audit, audit_verify
 from controller.store.db import session_factory
-from controller.store.models import Event
+from controller.store.models import Event, SiteSync
 from controller.timefmt import iso_utc, utcnow
 
 logger = logging.getLogger(__name__)
@@ -88,7 +88,7 @@ def _write_line(fh: Any, obj: dict[str, Any]) -> None:
 
 
 def archive_events(engine: Engine, key: bytes, directory: Path, cutoff: datetime, *,
-                   now: datetime | None = None) -> ArchiveResult:
+                   now: datetime | None = None, uploaded_only: bool = False) -> ArchiveResult:
     """Move the sealed events older than ``cutoff`` (a whole prefix of the chain) into a new archive file.
 
     The caller holds :class:`~controller.store.audit.SealerLock`. In one write transaction:
@@ -97,7 +97,9 @@ def archive_events(engine: Engine, key: bytes, directory: Path, cutoff: datetime
     a temporary file while re-checking each MAC, fsync, rename to its final name,
     fsync the directory, delete those rows and append ``admin.events_archived``
     (with the end anchor), commit. If the commit fails the file is removed.
-    ``cutoff`` later than ``now - 120 h`` is refused (use :func:`cutoff_for`).
+    ``cutoff`` later than ``now - 120 h`` is refused (use :func:`cutoff_for`). ``uploaded_only`` (a controller
+    linked to a site): events the site has not received yet (after ``site_sync.uploaded_seq``) stay, so the
+    site's copy of the chain never has a gap (docs/site.md).
     """
     now = now or utcnow()
     if cutoff > now - MIN_AGE:
@@ -127,6 +129,9 @@ def archive_events(engine: Engine, key: bytes, directory: Path, cutoff: datetime
             first = session.scalar(select(func.min(Event.seq)))
             stop = session.scalar(select(func.min(Event.seq)).where(Event.seq.is_not(None), Event.time >= cut_text))
             last = (int(stop) - 1) if stop is not None else session.scalar(select(func.max(Event.seq)))
+            if uploaded_only and last is not None:
+                uploaded = session.scalar(select(SiteSync.uploaded_seq).where(SiteSync.id == 1)) or 0
+                last = min(int(last), int(uploaded))
             if first is None or last is None or int(last) < int(first):
                 if pruned:  # finish the interrupted run: its event carries the anchor the live log starts from
                     audit.append(session, key, audit_verify.ARCHIVED_EVENT, actor="cli", detail={

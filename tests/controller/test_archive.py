@@ -17,6 +17,7 @@ from controller.cli import main
 from controller.store.db import open_database, session_factory
 from controller.errors import InvalidInput
 from controller.paths import DataDir
+from controller.site.join import replace_section
 
 NOW = datetime.now(timezone.utc)
 CARD = "4539 1488 0343 6467"  # 16-digit Luhn-valid test number
@@ -313,3 +314,19 @@ def test_backup_carries_archives_and_restored_site_verifies(capsys, monkeypatch,
     assert [p.name for p in archive_files(tmp_path / "new")] == [p.name for p in archive_files(site)]
     rc, out = verify_cli(capsys, tmp_path / "new")
     assert rc == 0 and "archives OK: 1 files, 20 events" in out, out
+
+
+def test_a_controller_linked_to_a_site_archives_only_what_the_site_received(capsys, site: Path) -> None:
+    """With [site_link] enabled, events after site_sync.uploaded_seq stay in the live log however old they
+    are: the site's copy of the chain must never have a gap (docs/site.md)."""
+    with sqlite3.connect(site / "kunci.db") as conn:
+        conn.execute("INSERT OR REPLACE INTO site_sync (id, revision, uploaded_seq) VALUES (1, 0, 12)")
+    config = site / "kunci.toml"
+    config.write_text(replace_section(config.read_text(), '[site_link]\nenabled = true\ncontroller = "alpha"\n'
+                                      'host = "127.0.0.1"\nuser = "kunci_ctl_alpha"\nsslmode = "disable"\n'))
+    before = (NOW - timedelta(days=5)).date().isoformat()
+    rc, out, err = run(capsys, "audit", "archive", "--before", before, "--data", str(site))
+    assert rc == 0, err
+    assert "archived 12 events (seq 1..12" in out
+    with sqlite3.connect(site / "kunci.db") as conn:
+        assert conn.execute("SELECT min(seq) FROM events").fetchone()[0] == 13  # 13..20 are old, not yet uploaded
