@@ -171,7 +171,9 @@ def run_group_list(args: argparse.Namespace) -> int:
             rules = [_("requires {mode}").format(mode=g.required_mode)] if g.required_mode else []
             rules += [_("two-person")] if g.two_person else []
             schedule = g.schedule.name if g.schedule else _("any time")
-            granted = ", ".join(doors[g.id]) if g.id in doors else _("every door")
+            granted = _("every door")
+            if g.id in doors:  # a site group for other rooms keeps a '' row: no door of this controller
+                granted = ", ".join(d for d in doors[g.id] if d) or _("no door here")
             print(f"{g.name:24s} " + _("schedule: {schedule}").format(schedule=f"{schedule:16s}")
                   + (" " + _("doors: {doors}").format(doors=f"{granted:16s}") if several else "")
                   + " " + ("; ".join(rules) or _("door mode only")))
