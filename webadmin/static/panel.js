@@ -5,6 +5,9 @@
   var panel = document.getElementById("panel");
   if (!panel) { return; }
   var statusUrl = panel.getAttribute("data-status-url");
+  // With several doors the page shows one (data-door): its entry of status.doors, and the decisions at that door
+  // (the status URL names it); the keypad lockout is the controller's, shared by every door.
+  var doorName = panel.getAttribute("data-door");
   var message = document.getElementById("panel-message");
   var errorBox = document.getElementById("panel-error");
   var dots = document.getElementById("panel-dots");
@@ -51,13 +54,23 @@
     outcome.textContent = line;
     outcome.setAttribute("data-result", locked ? "locked_out" : (access ? access.result : ""));
   }
+  function doorOf(s) {
+    if (!doorName || !s.doors) { return s; }
+    for (var i = 0; i < s.doors.length; i += 1) {
+      var d = s.doors[i];
+      if (d.name === doorName) {
+        return { door: d.state, relay: d.relay, indicators: d.indicators, lockout: s.lockout, name: d.name };
+      }
+    }
+    return {};
+  }
   function show(data) {
     var access = data.last_access;
     lastSeen = access ? access.id : 0;
     if (waitingAfter !== null && access && access.id !== waitingAfter) { waitingAfter = null; sayOutcome(data); }
     if (!data.reachable) { errorBox.hidden = false; errorBox.textContent = data.error || say("unreachable"); return; }
     errorBox.hidden = true;
-    var s = data.status || {};
+    var s = doorOf(data.status || {});
     var ind = s.indicators || {};
     text("st-door", DOOR[s.door || "unknown"] || String(s.door).replace(/_/g, " "));
     text("st-relay", say(s.relay ? "relay_on" : "relay_off"));
