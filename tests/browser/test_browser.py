@@ -42,10 +42,10 @@ if CHROMIUM is None:
 class Demo:
     """A running ``kunci demo`` and what its banner told us."""
 
-    def __init__(self, data: Path) -> None:
+    def __init__(self, data: Path, *extra: str) -> None:
         self.data = data
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "controller", "demo", "--data", str(data), "--port", "0"],
+            [sys.executable, "-m", "controller", "demo", "--data", str(data), "--port", "0", *extra],
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
         )
         self.banner = self._read_banner()
