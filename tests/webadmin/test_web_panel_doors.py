@@ -119,3 +119,12 @@ def test_with_one_door_the_panel_names_no_door(app: Any, admin: Any, daemon: Any
     _answer_sim(daemon)
     page = get(admin, "/panel").get_data(as_text=True)
     assert "door-tabs" not in page and 'name="door"' not in page and 'data-status-url="/status.json"' in page
+
+
+def test_a_door_without_a_keypad_offers_no_keys(admin: Any, daemon: Any) -> None:
+    _answer_sim(daemon)
+    daemon.handlers["status"] = lambda req, progress: {**TWO, "doors": [_door("main"), _door("vault", keypad="none")]}
+    page = get(admin, "/panel?door=vault").get_data(as_text=True)
+    assert "Door vault has no keypad." in page and "Key 5" not in page and "panel-dots" not in page and 'name="keys"' not in page
+    assert 'action="/panel/finger"' in page and 'action="/panel/door"' in page
+    assert "Key 5" in get(admin, "/panel?door=main").get_data(as_text=True)
