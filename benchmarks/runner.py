@@ -34,9 +34,11 @@ from benchmarks.stats import REPO, git_commit, machine_info, summarize
 
 #: Workloads in run order for each N; W8 last (it changes lockout state), W3 late (it adds people).
 #: FLOOR (the disk's fsync and durable-commit time) runs first, in the same run as the decisions.
-ORDER = ("FLOOR", "W7", "W1", "W2", "W2L", "W9", "W12", "W5", "W6", "W6X", "W11", "W10", "W3", "W8")
+ORDER = ("FLOOR", "W7", "W1", "W2", "W2L", "W9", "W12", "W5", "W6", "W6X", "W11", "W10", "W3", "W8", "W13")
 #: Workloads run on the largest N only.
-LARGEST_ONLY = frozenset({"W3", "W6X", "W10"})
+LARGEST_ONLY = frozenset({"W3", "W6X", "W10", "W13"})
+#: W13 (benchmarks/w_site.py: PostgreSQL and 50 daemons of its own) may take this long, seconds.
+W13_TIMEOUT = 3600.0
 #: Workload -> the workload name it is reported under (the export is part of W6, the loaded burst of W2).
 REPORTED_AS = {"W6X": "W6", "W2L": "W2"}
 #: Decision figures reported as floor + overhead: workload -> metrics. The floor is FLOOR's ``commit``
@@ -62,13 +64,13 @@ class Mode:
 
 FULL = Mode("full", (10, 1000, 10000), 1_000_000,
             {"FLOOR": 5, "W1": 30, "W2": 5, "W2L": 5, "W3": 20, "W5": 60, "W6": 60, "W6X": 2, "W7": 7, "W8": 2,
-             "W9": 20, "W10": 7, "W11": 10, "W12": 40})
+             "W9": 20, "W10": 7, "W11": 10, "W12": 40, "W13": 20})
 QUICK = Mode("quick", (10, 1000), 100_000,
              {"FLOOR": 3, "W1": 8, "W2": 2, "W2L": 2, "W3": 10, "W5": 20, "W6": 20, "W6X": 1, "W7": 3, "W8": 1,
-              "W9": 6, "W10": 3, "W11": 5, "W12": 20})
+              "W9": 6, "W10": 3, "W11": 5, "W12": 20, "W13": 5})
 SMOKE = Mode("smoke", (10,), 2_000,
              {"FLOOR": 1, "W1": 2, "W2": 1, "W2L": 1, "W3": 2, "W5": 2, "W6": 2, "W6X": 1, "W7": 1, "W8": 1,
-              "W9": 2, "W10": 1, "W11": 1, "W12": 4})
+              "W9": 2, "W10": 1, "W11": 1, "W12": 4, "W13": 2})
 
 #: Rows of the printed table: (workload, metric, label, target as text).
 TABLE: tuple[tuple[str, str, str, str], ...] = (
@@ -115,6 +117,11 @@ TABLE: tuple[tuple[str, str, str, str], ...] = (
     ("W9", "matched_to_relay.overhead", "W9 overhead above the floor: matched -> relay",
      f"median <= {OVERHEAD_MEDIAN_MS} ms, p99 <= {OVERHEAD_P99_MS} ms"),
     ("W9", "place_to_matched", "W9 sensor side: finger placed -> FingerMatched", "(excluded)"),
+    ("W13", "revocation_fanout", "W13 site: revoke -> applied on the LAST controller", "<= 2 s"),
+    ("W13", "revocation_per_controller", "W13 site: revoke -> applied, every controller", "-"),
+    ("W13", "revoke_call", "W13 site: SiteService.revoke call (its commit)", "-"),
+    ("W13", "initial_sync", "W13 site: N people written -> held by all controllers", "-"),
+    ("W13", "upload_throughput", "W13 site: event backlog upload, all controllers", "-"),
 )
 
 
@@ -217,6 +224,14 @@ def format_table(results: list[dict[str, Any]]) -> str:
         if r["workload"] == "W12":
             out.append(f"W12 decision median while a destination hangs / without, N={r['n']}: "
                        f"{r['values'].get('median_ratio_hanging_over_plain')}")
+        if r["workload"] == "W13" and r["values"].get("controllers"):
+            v = r["values"]
+            out.append(f"W13 site of {v.get('controllers')} controllers, {v.get('people')} people: revocation on the "
+                       f"last controller median {v.get('revocation_last_median_s')} s, p90 "
+                       f"{v.get('revocation_last_p90_s')} s, max {v.get('revocation_last_max_s')} s (<= 2 s: "
+                       f"{'met' if v.get('revocation_target_met') else 'MISSED'}); initial sync "
+                       f"{v.get('initial_sync_last_s')} s; upload {v.get('upload_events')} events in "
+                       f"{v.get('upload_s')} s = {v.get('upload_events_per_s')} events/s")
         if r["workload"] == "W11":
             out.append(f"W11 near miss / far miss, medians, N={r['n']}: {r['values'].get('near_over_far_median')}")
         for metric, verdict in (r["values"].get("overhead_targets") or {}).items():
@@ -230,6 +245,13 @@ def format_table(results: list[dict[str, Any]]) -> str:
         if r.get("error"):
             out.append(f"{r['workload']} N={r['n']}: ERROR {r['error'].strip().splitlines()[-1][:150]}")
     return "\n".join(out)
+
+
+def _postgres_installed() -> bool:
+    """Whether W13 can start its PostgreSQL server (``tests/pg_server.py`` finds ``initdb``)."""
+    from tests.pg_server import postgres_bin_dir
+
+    return postgres_bin_dir() is not None
 
 
 def _num(x: float | None) -> str:
@@ -273,9 +295,13 @@ def main(argv: list[str] | None = None) -> int:
             for name in wanted:
                 if name in LARGEST_ONLY and n != max(sizes):
                     continue
+                if name == "W13" and not _postgres_installed():
+                    print("  W13 skipped: PostgreSQL is not installed (initdb not found)", flush=True)
+                    continue
                 runs = args.runs if args.runs is not None else mode.runs[name]
                 t0 = time.perf_counter()
-                result = run_workload(name, root, runs, args.seed, args.timeout)
+                result = run_workload(name, root, runs, args.seed,
+                                      max(args.timeout, W13_TIMEOUT) if name == "W13" else args.timeout)
                 print(f"  {name:4s} N={n:<6d} {time.perf_counter() - t0:6.1f} s"
                       + ("  ERROR" if "error" in result else ""), flush=True)
                 if "error" in result:

@@ -32,6 +32,7 @@ WORKLOADS: dict[str, str] = {
     "W10": "benchmarks.w_cli:w10_cli",
     "W11": "benchmarks.w_store:w11_pin_lookup_timing",  # hit / near miss / far miss: no timing oracle
     "W12": "benchmarks.w_alerts:w12_hanging_destination",  # decisions while an alert destination hangs
+    "W13": "benchmarks.w_site:w13_site",  # a site: PostgreSQL + 50 kunci run daemons (issue 16)
 }
 
 

@@ -16,8 +16,11 @@ from pathlib import Path
 
 import pytest
 
+from tests.pg_server import postgres_bin_dir  # W13 runs only where PostgreSQL is installed
+
 REPO = Path(__file__).resolve().parent.parent
-WORKLOADS = ("FLOOR", "W1", "W2", "W3", "W4", "W5", "W6", "W7", "W8", "W9", "W10", "W11", "W12")
+WORKLOADS = ("FLOOR", "W1", "W2", "W3", "W4", "W5", "W6", "W7", "W8", "W9", "W10", "W11", "W12") + (
+    ("W13",) if postgres_bin_dir() is not None else ())
 
 
 @pytest.mark.slow
@@ -63,6 +66,15 @@ def test_smoke_run_produces_every_workload(tmp_path: Path) -> None:
         for command in ("log", "user_list", "audit_verify", "doctor", "status"):
             assert by_workload["W10"]["metrics"][f"{size}.{command}"]["runs"] >= 1, (size, command)
     assert not by_workload["W10"]["values"].get("failures"), by_workload["W10"]["values"]["failures"]
+    # W13 ran a small site (3 controllers, real kunci run daemons, a real PostgreSQL): every controller held
+    # every person, each revocation reached all of them, every event backlog arrived
+    if "W13" in by_workload:
+        w13 = by_workload["W13"]
+        assert w13["metrics"]["revocation_fanout"]["runs"] >= 1
+        assert w13["metrics"]["revocation_per_controller"]["runs"] == 3 * w13["metrics"]["revocation_fanout"]["runs"]
+        assert w13["values"]["people_held_min"] == w13["values"]["people"] == 10
+        assert w13["values"]["upload_events"] >= 3 * w13["values"]["events_per_controller"]
+        assert w13["values"]["bulk_payload_same_as_service"] is True
     w8 = by_workload["W8"]["values"]
     assert w8["passed"] is True
     for check in w8["checks"]:
