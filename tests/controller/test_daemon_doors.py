@@ -158,3 +158,63 @@ def test_a_finger_enrolled_at_one_door_is_looked_up_on_that_doors_sensor_only(da
     daemon.call("sim.finger", label="V", hold_seconds=0.5, door="vault")
     granted = wait_event(daemon.datadir, "access.granted", after_id=enrolled["id"])
     assert (granted["door"], granted["method"], granted["user"]) == ("vault", "finger", person.code)
+
+
+def test_every_doors_relay_is_built_before_any_other_driver_and_a_failed_build_locks_them_all(
+        tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import drivers.door_io as door_io
+    from controller.daemon import hardware
+
+    datadir = prepare_datadir(tmp_path / "data")
+    built: list[str] = []
+    real_relay, real_inputs = door_io.StrikeRelay, door_io.DoorInputs
+
+    class Relay(real_relay):  # type: ignore[misc, valid-type]
+        def __init__(self, pin: int, *args: Any, **kwargs: Any) -> None:
+            built.append(f"relay {pin}")
+            super().__init__(pin, *args, **kwargs)
+
+    class Inputs(real_inputs):  # type: ignore[misc, valid-type]
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            built.append("inputs")
+            super().__init__(*args, **kwargs)
+
+    monkeypatch.setattr(door_io, "StrikeRelay", Relay)
+    monkeypatch.setattr(door_io, "DoorInputs", Inputs)
+    config = two_doors(sensor={"enabled": False})
+    config = dataclasses.replace(config, doors=(dataclasses.replace(
+        config.doors[0], sensor=dataclasses.replace(config.doors[0].sensor, enabled=False)),))
+    hw = hardware.build_hardware(config, datadir, lambda event: None)
+    try:
+        assert built == ["relay 17", "relay 4", "inputs", "inputs"]
+        assert [h.relay.is_unlocked for h in (hw, *hw.others)] == [False, False]
+    finally:
+        hw.close()
+
+    relays: list[Any] = []
+    real_build = hardware._build_door
+
+    def failing(view: Any, door_hw: Any, *args: Any) -> None:
+        relays.append(door_hw.relay)
+        if len(relays) == 2:
+            door_hw.relay.unlock()  # as if energised: the failed build must lock it again
+            raise RuntimeError("the second door's drivers failed")
+        real_build(view, door_hw, *args)
+
+    monkeypatch.setattr(hardware, "_build_door", failing)
+    with pytest.raises(RuntimeError, match="second door"):
+        hardware.build_hardware(config, datadir, lambda event: None)
+    assert [r.is_unlocked for r in relays] == [False, False]
+
+
+def test_a_remote_unlock_names_its_door(daemon: DaemonRunner) -> None:
+    from controller.errors import KunciError
+
+    answer = daemon.call("unlock", door="vault")
+    assert answer == {"unlocked_seconds": 1.0, "door": "vault"}
+    granted = wait_event(daemon.datadir, "access.granted")
+    assert (granted["door"], granted["method"]) == ("vault", "remote")
+    wait_for(lambda: relay_periods(vault_relay(daemon)), what="the vault unlocked")
+    assert relay_periods(daemon.relay_pin) == []
+    with pytest.raises(KunciError, match="no door named attic"):
+        daemon.call("unlock", door="attic")
