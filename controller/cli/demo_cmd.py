@@ -341,7 +341,7 @@ class DemoSupervisor:
         data = f"--data {_short_path(str(self.datadir.root))}"
         prog = _program()
         d_pid, w_pid = self.children[DAEMON].pid, self.children[WEB].pid
-        print(_("""
+        text = _("""
 Kunci demo is running on SIMULATED hardware (data: {root})
   Processes   door daemon `kunci run` (pid {d_pid}), admin web `kunci web` (pid {w_pid})
 
@@ -365,10 +365,11 @@ Ctrl-C stops the demo (relay off).""").format(
             root=self.datadir.root, d_pid=d_pid, w_pid=w_pid, host=self.host, port=bound,
             fingerprint=cert_fingerprint_sha256(cert), admin=DEMO_ADMIN, admin_password=seeded["admin_password"],
             auditor=DEMO_AUDITOR, auditor_password=seeded["auditor_password"], code=seeded["code"],
-            pin=seeded["pin"], prog=prog, data=data), flush=True)
-        for name in self.config.door_names[1:]:
-            print(_("  {prog} sim --door {door} press {pin}# {data}   the same at door {door}").format(
-                prog=prog, door=name, pin=seeded["pin"], data=data), flush=True)
+            pin=seeded["pin"], prog=prog, data=data)
+        more = "".join("\n" + _("  {prog} sim --door {door} press {pin}# {data}   the same at door {door}").format(
+            prog=prog, door=name, pin=seeded["pin"], data=data) for name in self.config.door_names[1:])
+        head, gap, tail = text.rpartition("\n\n")  # the other doors' lines before the last line (Ctrl-C)
+        print(head + more + gap + tail, flush=True)
 
 
 def _child(name: str) -> str:
