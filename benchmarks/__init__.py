@@ -9,6 +9,7 @@ a decision; the harness only injects inputs and timestamps outputs.
 
 Modules: :mod:`benchmarks.runner` (command line, orchestration), :mod:`benchmarks.seed` (data
 sets), :mod:`benchmarks.harness` (an in-process daemon with timed pins), :mod:`benchmarks.workload`
-(workload dispatch) with ``w_daemon``, ``w_store``, ``w_web`` and ``w_start``, and
+(workload dispatch) with ``w_daemon``, ``w_store``, ``w_web`` and ``w_start``, ``w_site`` (W13: a whole site,
+a real PostgreSQL and 50 ``kunci run`` processes, set up by :mod:`benchmarks.site_setup`), and
 :mod:`benchmarks.stats` (percentiles, machine and commit).
 """
