@@ -362,8 +362,7 @@ def parse_before(text: str, tz: str) -> datetime:
 def run_archive(args: argparse.Namespace) -> int:
     """Archive the sealed prefix older than the cut-off; print what moved."""
     from controller.ops import archive, archive_format
-    from controller.store import anchor as anchors
-    from controller.store.audit import SealerLock
+    from controller.store import anchor as anchors, audit
     from controller.store.db import session_factory
 
     datadir = DataDir.resolve(args.data)
@@ -379,12 +378,12 @@ def run_archive(args: argparse.Namespace) -> int:
         if clamped:
             print(_("the cut-off was moved back to now - 120 hours: recent events always stay on the unit"))
         key = load_audit_key(datadir)
-        lock = SealerLock(datadir)
+        lock = audit.SealerLock(datadir)
         if not lock.try_acquire():
             raise StoreError(T("the daemon is running (sealer lock held); stop it before archiving"))
         try:
-            result = archive.archive_events(engine, key, archive_format.archive_dir(datadir.root), cutoff, now=now,
-                                             uploaded_only=config.site_link.enabled)
+            result = archive.archive_events(engine, key, archive_format.archive_dir(datadir.root), cutoff,
+                                            now=now, uploaded_only=config.site_link.enabled)
             with session_factory(engine, readonly=True)() as session, session.begin():
                 anchors.record_head(datadir, session)  # the admin.events_archived event is the new head
         finally:
