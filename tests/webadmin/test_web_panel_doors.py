@@ -128,3 +128,16 @@ def test_a_door_without_a_keypad_offers_no_keys(admin: Any, daemon: Any) -> None
     assert "Door vault has no keypad." in page and "Key 5" not in page and "panel-dots" not in page and 'name="keys"' not in page
     assert 'action="/panel/finger"' in page and 'action="/panel/door"' in page
     assert "Key 5" in get(admin, "/panel?door=main").get_data(as_text=True)
+
+
+def test_the_two_door_panel_reads_in_indonesian(admin: Any, daemon: Any) -> None:
+    from test_i18n_pages_panel import _english_left, _indonesian, _page
+
+    _answer_sim(daemon)
+    daemon.handlers["status"] = lambda req, progress: {**TWO, "doors": [_door("main"), _door("vault", keypad="none")]}
+    page = _page(_indonesian(admin), "/panel?door=vault")
+    assert _english_left(page) == []
+    for words in ('aria-label="Pintu"', ">Pintu main<", ">Pintu vault<", "Pintu vault: status",
+                  "Setiap tombol di bawah ini bekerja pada pintu vault.", "Pintu vault tidak memiliki keypad.",
+                  "Blokir keypad (berlaku untuk semua pintu)"):
+        assert words in page, words
