@@ -76,7 +76,9 @@ def format_status(s: dict) -> str:
         keypad += _(" ({count} recent failures)").format(count=lockout.get("failures"))
     leds = _("green {green}, red {red}").format(green=_("on") if ind.get("green") else _("off"),
                                                   red=_("on") if ind.get("red") else _("off"))
-    lines = [
+    doors = s.get("doors") or []
+    several = len(doors) > 1  # then each door has its block below, and the top lines are the controller's
+    lines = [] if several else [
         f"{label['door']}{_word(s.get('door'))} {contact}",
         label["relay"] + (_("ENERGISED (unlocked)") if s.get("relay") else _("off (locked)")),
         f"{label['mode']}{_word(s.get('mode'), with_code=True)}" + (_("; LOCKDOWN: every credential refused") if s.get("lockdown")
@@ -84,11 +86,12 @@ def format_status(s: dict) -> str:
         f"{label['sensor']}{_word(sensor.get('state'))}"
         + (_(", {used} of {capacity} slots used").format(used=sensor.get("templates"), capacity=sensor.get("capacity"))
            if sensor.get("capacity") else ""),
-        label["keypad"] + keypad,
-        label["clock"] + (_("trusted") if s.get("clock_trusted")
-                          else _("NOT trusted (schedule-restricted people are refused)")),
-        label["leds"] + leds + (_(", buzzer on") if ind.get("buzzer") else ""),
     ]
+    lines.append(label["keypad"] + keypad)  # the lockout: shared by every door of the controller
+    lines.append(label["clock"] + (_("trusted") if s.get("clock_trusted")
+                                   else _("NOT trusted (schedule-restricted people are refused)")))
+    if not several:
+        lines.append(label["leds"] + leds + (_(", buzzer on") if ind.get("buzzer") else ""))
     lines.append(log_line(s))
     alarms = s.get("alarms") or []
     if alarms:
@@ -101,8 +104,7 @@ def format_status(s: dict) -> str:
     lines += alert_lines(s.get("alerts") or {}, local)
     if (s.get("site") or {}).get("state", "disabled") != "disabled":
         lines.append(site_line(s["site"]))
-    doors = s.get("doors") or []
-    if len(doors) > 1:
+    if several:
         for door in doors:
             lines += door_lines(door)
     if s.get("simulated"):

@@ -227,6 +227,8 @@ class CommandHandlers:
             keys = str(params.get("keys", "")).upper()
             if not is_key_sequence(keys):
                 raise InvalidInput(T("keys must be 1-{most} of {keys}", most=MAX_TYPED_KEYS, keys=KEYS_TEXT))
+            if sim.keypad is None:
+                raise InvalidInput(T("door {door} has no keypad", door=unit.name))
             sim.type_keys(keys)
             return {}
         if cmd == "sim.finger":
@@ -236,6 +238,8 @@ class CommandHandlers:
             hold = float(params.get("hold_seconds", 1.0))
             if not 0.1 <= hold <= 30:
                 raise InvalidInput(T("hold_seconds must be between 0.1 and 30"))
+            if sim.sensor is None:
+                raise InvalidInput(T("door {door} has no fingerprint sensor", door=unit.name))
             sim.touch(label, hold)
             return {}
         if cmd == "sim.lift":

@@ -218,3 +218,25 @@ def test_a_remote_unlock_names_its_door(daemon: DaemonRunner) -> None:
     assert relay_periods(daemon.relay_pin) == []
     with pytest.raises(KunciError, match="no door named attic"):
         daemon.call("unlock", door="attic")
+
+
+def test_a_door_without_keypad_or_sensor_refuses_sim_keys_and_fingers_clearly(tmp_path) -> None:
+    """``kunci sim --door archive press`` on a door with no keypad is a clear refusal naming the door, not an
+    internal error; the same for a finger on a door with no sensor; the relay stays off."""
+    from controller.errors import KunciError
+
+    config = fast_config()
+    archive = DoorSetup("archive", dataclasses.replace(config.door, name="archive"),
+                        GpioConfig(relay_pin=4, door_contact_pin=-1, exit_pin=-1, tamper_pin=-1, buzzer_pin=-1,
+                                   green_led_pin=-1, red_led_pin=-1),
+                        dataclasses.replace(KeypadConfig(), type="none"), dataclasses.replace(SensorConfig(), enabled=False))
+    runner = DaemonRunner(prepare_datadir(tmp_path / "data"), dataclasses.replace(config, doors=(archive,))).start()
+    try:
+        with pytest.raises(KunciError, match="door archive has no keypad"):
+            runner.call("sim.press", keys="1234#", door="archive")
+        with pytest.raises(KunciError, match="door archive has no fingerprint sensor"):
+            runner.call("sim.finger", label="alice", door="archive")
+        assert runner.hw.sim.factory.pin(4).state is False or runner.hw.sim.factory.pin(4).state == 0
+        assert runner.status()["doors"][1]["relay"] is False
+    finally:
+        runner.stop()
