@@ -140,12 +140,13 @@ class SiteLink:
     def close(self, timeout: float = 10.0) -> None:
         """Stop the thread and close its connections (the daemon calls this at shutdown)."""
         self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout)
-        self._disconnect()
-        if self._local is not None:
-            self._local.close()
-            self._local = None
+        if self._thread is None:  # stepped by hand (tests): nothing else uses the connections
+            self._release()
+            return
+        self._thread.join(timeout)
+        if self._thread.is_alive():  # busy in a query on a slow network: never block the daemon's stop on it
+            log.warning("site link: still busy after %.0f s at shutdown; its connection ends with the process",
+                        timeout)
 
     def status(self) -> dict[str, Any]:
         """The ``status`` answer's ``site`` block."""
@@ -168,8 +169,11 @@ class SiteLink:
             log.error("site link cannot read the door database: %s", exc)
             self.last_error = str(exc)[:300]
             return
-        while not self._stop.is_set():
-            self.step()
+        try:
+            while not self._stop.is_set():
+                self.step()
+        finally:  # the thread's own connections are closed by the thread (close() never waits on them)
+            self._release()
 
     def _remember_last_sync(self) -> None:
         """Staleness counts from the last applied batch (``site_sync.synced_at``), across restarts."""
@@ -218,6 +222,13 @@ class SiteLink:
 
             link = replace(link, ca_file=str(self._data_root / link.ca_file))
         return psycopg.connect(conninfo(link, password), autocommit=True)
+
+    def _release(self) -> None:
+        """Close the site connection and the read-only door database connection."""
+        self._disconnect()
+        if self._local is not None:
+            self._local.close()
+            self._local = None
 
     def _disconnect(self) -> None:
         conn, self._conn = self._conn, None
