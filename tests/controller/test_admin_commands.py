@@ -56,10 +56,16 @@ def test_a_person_added_through_the_daemon_is_sealed_with_the_callers_account_an
 )
 def test_a_refused_change_changes_nothing_and_says_why(start_daemon, daemon_datadir, op, params, message):
     daemon = start_daemon()
-    before = events(daemon_datadir)
+    before = admin_events(daemon_datadir)
     with pytest.raises(DaemonError, match=message):
         daemon.call("admin", op=op, params=params)
-    assert events(daemon_datadir) == before
+    # only the admin side is compared: the door's own events (a simulated sensor reported lost on a loaded
+    # machine, its alarm) may be written meanwhile and say nothing about the refused change
+    assert admin_events(daemon_datadir) == before
+
+
+def admin_events(datadir) -> list[dict]:
+    return [e for e in events(datadir) if e["type"].startswith("admin.")]
     assert people_rows(daemon_datadir) == []
     assert daemon.status()["door"] == "locked"
 
