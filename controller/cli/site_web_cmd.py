@@ -13,18 +13,14 @@ fingerprint is printed so staff can check what their browser shows. SIGTERM and 
 from __future__ import annotations
 
 import argparse
-import logging
 import signal
 import socket
-import sys
-import time
 from pathlib import Path
 from typing import Any
 
 from controller.errors import ConfigError, InvalidInput, StoreError
 from controller.i18n import T, _
 
-logger = logging.getLogger(__name__)
 
 #: Default TCP port of the site page (a controller's own page is on 8443).
 DEFAULT_PORT = 8444
@@ -74,8 +70,7 @@ def check_database(site: Path) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Handler of ``kunci site web``."""
-    from controller.cli.web_cmd import STOP_POLL_SECONDS, serve_https, write_port_file
-    from controller.ops.tls import cert_expiry, cert_fingerprint_sha256
+    from controller.cli.web_cmd import serve_https, serve_until_signalled
     from webadmin.site import create_site_app
 
     site = Path(args.site)
@@ -96,21 +91,9 @@ def run(args: argparse.Namespace) -> int:
         except OSError as exc:
             raise InvalidInput(T("the site page cannot listen on {host}:{port} ({reason}); choose another port with "
                                  "--port", host=args.host, port=args.port, reason=exc.strerror or exc)) from exc
-        if port_file is not None:
-            write_port_file(port_file, server.bind_addr[1])
-        if created:
-            print(_("Created a self-signed certificate: {path}").format(path=cert))
-        print(_("Kunci site page: {url}").format(url=f"https://{args.host}:{server.bind_addr[1]}/"))
-        print(_("Certificate SHA-256 fingerprint: {fingerprint}").format(fingerprint=cert_fingerprint_sha256(cert)))
-        print(_("Certificate valid until: {day}").format(day=f"{cert_expiry(cert):%Y-%m-%d}"))
-        sys.stdout.flush()
-        while not signalled:
-            time.sleep(STOP_POLL_SECONDS)
-            if not server.kunci_thread.is_alive():
-                print(_("kunci: error: {problem}").format(problem=_("the web server stopped unexpectedly")),
-                      file=sys.stderr)
-                return 1
-        logger.info("signal %s: stopping the site page", signalled[0])
+        if serve_until_signalled(server, signalled, port_file=port_file, cert=cert, created=created,
+                                 page=_("Kunci site page: {url}"), host=args.host, what="the site page"):
+            return 1
     finally:
         if server is not None:
             server.stop()

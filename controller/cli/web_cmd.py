@@ -125,10 +125,34 @@ def resolve_tls_files(datadir: DataDir, cert_file: str, key_file: str) -> tuple[
     return datadir.tls_cert_file, datadir.tls_key_file, created
 
 
+def serve_until_signalled(server: Any, signalled: list[int], *, port_file: Path | None, cert: Path, created: bool,
+                          page: str, host: str, what: str) -> int:
+    """Announce a started HTTPS page (``page``: its translated line with ``{url}``) and its certificate, then wait
+    for a stop signal; 1 when the server thread died meanwhile, else 0. Shared by ``kunci web`` and
+    ``kunci site web``."""
+    from controller.ops.tls import cert_expiry, cert_fingerprint_sha256
+
+    if port_file is not None:
+        write_port_file(port_file, server.bind_addr[1])
+    if created:
+        print(_("Created a self-signed certificate: {path}").format(path=cert))
+    print(page.format(url=f"https://{host}:{server.bind_addr[1]}/"))
+    print(_("Certificate SHA-256 fingerprint: {fingerprint}").format(fingerprint=cert_fingerprint_sha256(cert)))
+    print(_("Certificate valid until: {day}").format(day=f"{cert_expiry(cert):%Y-%m-%d}"))
+    sys.stdout.flush()
+    while not signalled:
+        time.sleep(STOP_POLL_SECONDS)
+        if not server.kunci_thread.is_alive():
+            print(_("kunci: error: {problem}").format(problem=_("the web server stopped unexpectedly")),
+                  file=sys.stderr)
+            return 1
+    logger.info("signal %s: stopping %s", signalled[0], what)
+    return 0
+
+
 def _run(args: argparse.Namespace) -> int:
     """Handler of ``kunci web``."""
     from controller.config import load_config
-    from controller.ops.tls import cert_expiry, cert_fingerprint_sha256
     from webadmin import create_app
 
     datadir = DataDir.resolve(args.data)
@@ -157,21 +181,9 @@ def _run(args: argparse.Namespace) -> int:
                                  "--port (or web.port)", host=host, port=port, reason=exc.strerror or exc)) from exc
         gc.collect()
         gc.freeze()  # the start-up heap never moves to a collected generation: no full-collection pause per request
-        if port_file is not None:
-            write_port_file(port_file, server.bind_addr[1])
-        if created:
-            print(_("Created a self-signed certificate: {path}").format(path=cert))
-        print(_("Kunci admin page: {url}").format(url=f"https://{host}:{server.bind_addr[1]}/"))
-        print(_("Certificate SHA-256 fingerprint: {fingerprint}").format(fingerprint=cert_fingerprint_sha256(cert)))
-        print(_("Certificate valid until: {day}").format(day=f"{cert_expiry(cert):%Y-%m-%d}"))
-        sys.stdout.flush()
-        while not signalled:
-            time.sleep(STOP_POLL_SECONDS)
-            if not server.kunci_thread.is_alive():
-                print(_("kunci: error: {problem}").format(problem=_("the web server stopped unexpectedly")),
-                      file=sys.stderr)
-                return 1
-        logger.info("signal %s: stopping the admin web", signalled[0])
+        if serve_until_signalled(server, signalled, port_file=port_file, cert=cert, created=created,
+                                 page=_("Kunci admin page: {url}"), host=host, what="the admin web"):
+            return 1
     finally:
         if server is not None:
             server.stop()
