@@ -59,6 +59,7 @@ class EnrolJob:
     user_code: str
     actor: str
     web_session: str = ""
+    door: str = ""  # the door whose sensor enrols ('' = the first door)
     step: str = "starting"
     message: Message = STARTING_TEXT
     steps: list[str] = field(default_factory=list)
@@ -103,12 +104,13 @@ class EnrolJobs:
                     return job.id
         return None
 
-    def start(self, user_code: str, actor: str, web_session: str = "") -> str:
+    def start(self, user_code: str, actor: str, web_session: str = "", door: str = "") -> str:
         """Start enrolling a finger for ``user_code`` on behalf of staff member ``actor``; return the job id.
 
         ``web_session`` (hex SHA-256 of the session token) lets the daemon check that the web
         verified ``actor`` (:func:`controller.store.web_store.session_is_live`).
 
+        ``door``: the door whose fingerprint sensor enrols (a controller with several doors; '' = the first).
         A second start for the same person while one runs returns the running job's id.
         Raises :class:`KunciError` when too many enrolments are in progress.
         """
@@ -119,7 +121,8 @@ class EnrolJobs:
                     return job.id
             if len(self._jobs) >= MAX_JOBS:
                 raise KunciError(T("too many enrolments at once; wait a minute and try again"))
-            job = EnrolJob(id=secrets.token_urlsafe(16), user_code=user_code, actor=actor, web_session=web_session)
+            job = EnrolJob(id=secrets.token_urlsafe(16), user_code=user_code, actor=actor, web_session=web_session,
+                           door=door)
             self._jobs[job.id] = job
         thread = threading.Thread(target=self._run, args=(job,), name="kunci-enrol", daemon=True)
         thread.start()
@@ -140,7 +143,7 @@ class EnrolJobs:
         try:
             result = client.stream(
                 "finger.enroll", lambda line: self._progress(job, line), user=job.user_code, actor=job.actor,
-                web_session=job.web_session,
+                web_session=job.web_session, **({"door": job.door} if job.door else {}),
             )
         except KunciError as exc:
             with self._lock:
@@ -172,6 +175,7 @@ class EnrolJobs:
                 return None
             return {
                 "user": job.user_code,
+                "door": job.door,
                 "step": job.step,
                 "message": _shown(job.message, 300),
                 "steps": list(job.steps),

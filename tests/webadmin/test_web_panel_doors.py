@@ -4,6 +4,7 @@ each simulated input sent with ``door``, and the state and last decision shown b
 from __future__ import annotations
 
 import re
+from datetime import date
 from typing import Any
 
 import pytest
@@ -141,3 +142,29 @@ def test_the_two_door_panel_reads_in_indonesian(admin: Any, daemon: Any) -> None
                   "Setiap tombol di bawah ini bekerja pada pintu vault.", "Pintu vault tidak memiliki keypad.",
                   "Blokir keypad (berlaku untuk semua pintu)"):
         assert words in page, words
+
+
+def test_a_finger_is_enrolled_at_the_sensor_of_the_door_chosen(admin: Any, daemon: Any, engine: Any) -> None:
+    """With several doors the enrolment page asks which door's sensor to use (each sensor keeps its own
+    templates) and sends finger.enroll with that door; an unknown door is refused and nothing is sent."""
+    from controller.store import people
+
+    _answer_sim(daemon)
+    with session_factory(engine)() as db:
+        code = people.add_user(db, name="Finger Person", agreement_signed_on=date(2026, 1, 1), actor="test").code
+        db.commit()
+    daemon.handlers["finger.enroll"] = lambda req, progress: {"slot": 3}
+    page = get(admin, f"/people/{code}/finger").get_data(as_text=True)
+    assert re.search(r'<select id="enrol-door" name="door"><option value="main">main</option>'
+                     r'<option value="vault">vault</option></select>', page)
+    assert post(admin, f"/people/{code}/finger/enroll", {"door": "cellar"}).status_code == 400
+    assert not daemon.sent("finger.enroll")
+    r = post(admin, f"/people/{code}/finger/enroll", {"door": "vault"})
+    assert r.status_code == 303
+    job = re.search(r"job=([\w-]+)", r.headers["Location"]).group(1)
+    for _ in range(500):
+        data = get(admin, f"/people/{code}/finger/status.json?job={job}").get_json()
+        if data["done"]:
+            break
+    assert (data["ok"], data["slot"], data["door"]) == (True, 3, "vault")
+    assert daemon.sent("finger.enroll", user=code, door="vault")

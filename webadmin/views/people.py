@@ -289,7 +289,7 @@ def finger(code: str) -> Any:
     if snapshot is not None and snapshot["user"] != user.code:
         snapshot, job = None, ""
     return render_template("people/finger.html", person=user, job=job if snapshot else "", progress=snapshot,
-                           simulated=state().config.simulated)
+                           simulated=state().config.simulated, doors=state().config.door_names)
 
 
 @bp.route("/<code>/finger/enroll", methods=["POST"])
@@ -300,8 +300,11 @@ def finger_enroll(code: str) -> Any:
     if user.status == PersonStatus.REVOKED:
         flash(_("%(code)s is revoked; a revoked person cannot enrol a finger.", code=user.code), "error")
         return redirect(url_for("people.show", code=user.code), code=303)
+    door = request.form.get("door", "")
+    if door and door not in state().config.door_names:
+        abort(400)
     try:
-        job = state().enrolments.start(user.code, **daemon.staff_identity())
+        job = state().enrolments.start(user.code, **daemon.staff_identity(), door=door)
     except KunciError as exc:
         flash(sentence(str(exc)), "error")
         return redirect(url_for("people.show", code=user.code), code=303)
