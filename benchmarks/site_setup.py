@@ -165,11 +165,12 @@ def bulk_people(site: Site, count: int, rng: random.Random) -> dict[int, int]:
     from controller.site import feed as feeds
     from controller.site.siteconf import load_site
     from controller.store.pins import pin_digest
+    from controller.store.validation import SITE_CODE_FLOOR
 
     loaded = load_site(site.directory)
     pepper = loaded.pepper()
     pins = rng.sample(range(1_000_000), count)
-    codes = [f"U{i:04d}" for i in range(1, count + 1)]
+    codes = [f"U{SITE_CODE_FLOOR + i}" for i in range(1, count + 1)]  # the site's own range, as add_person
     engine = loaded.engine()
     try:
         with engine.begin() as conn:
