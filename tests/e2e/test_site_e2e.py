@@ -23,6 +23,7 @@ from types import SimpleNamespace
 import pytest
 from sqlalchemy import text
 
+from controller.cli.demo_cmd import DEMO_DOORS
 from tests.e2e.product import KUNCI, kunci, log_events, start_daemon, wait_until
 from tests.pg_server import PgServer
 
@@ -73,23 +74,8 @@ def press(data: Path, door: str, keys: str) -> None:
     kunci(data, "sim", "--door", door, "press", keys)
 
 
-#: The second door of controller alpha (as ``kunci demo --doors 2`` configures it: free GPIO lines, its own pty).
-VAULT_DOOR = """
-[[doors]]
-name = "vault"
-[doors.gpio]
-relay_pin = 4
-door_contact_pin = 7
-exit_pin = 8
-green_led_pin = 2
-red_led_pin = 3
-[doors.keypad]
-type = "matrix"
-row_pins = [9, 10, 11, 14]
-column_pins = [15, 23, 24]
-[doors.sensor]
-port = "/dev/ttyAMA1"
-"""
+#: The second door of controller alpha, as ``kunci demo --doors 2`` configures it (free GPIO lines, its own pty).
+VAULT_DOOR = dict(DEMO_DOORS)["vault"]
 
 
 def make_controller(tmp_path: Path, site: Path, name: str, doors: list[str], rooms: list[str]) -> SimpleNamespace:
