@@ -17,13 +17,13 @@ import re
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from tests.polling import wait_for
 from tests.browser.test_browser import ARTIFACTS, browser  # noqa: F401 (the browser fixture; skips without chromium)
 from tests.site.conftest import site_db  # noqa: F401 (the fixture)
 from tests.site_web.conftest import HASHER, PASSWORD, seed
@@ -39,12 +39,13 @@ class SitePage:
         self.proc = subprocess.Popen([sys.executable, "-m", "controller", "site", "web", "--site", str(site),
                                       "--port", "0", "--port-file", str(port_file)],
                                      stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-        deadline = time.monotonic() + 60
-        while not port_file.exists():
-            if self.proc.poll() is not None or time.monotonic() > deadline:
-                self.stop()
-                raise AssertionError("kunci site web did not start:\n" + (self.proc.stdout.read() or ""))
-            time.sleep(0.1)
+        try:
+            wait_for(lambda: self.proc.poll() is not None or port_file.exists(), timeout=60, what="kunci site web")
+        except AssertionError:
+            pass  # said just below, with what the process printed
+        if not port_file.exists():
+            self.stop()
+            raise AssertionError("kunci site web did not start:\n" + (self.proc.stdout.read() or ""))
         self.url = f"https://127.0.0.1:{int(port_file.read_text())}"
 
     def stop(self) -> int:

@@ -7,7 +7,6 @@ import signal
 import ssl
 import subprocess
 import sys
-import time
 import urllib.request
 from pathlib import Path
 from typing import Any
@@ -18,6 +17,7 @@ from sqlalchemy import text
 from controller.cli.site_web_cmd import check_database
 from controller.errors import ConfigError, StoreError
 from controller.site.setup import init_site
+from tests.polling import wait_for
 from tests.site_web.conftest import HASHER, seed
 
 
@@ -81,10 +81,8 @@ def test_the_real_process_serves_https_only_and_stops_cleanly(site_dir: Path, tm
                              "--port-file", str(port_file)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                             text=True)
     try:
-        deadline = time.monotonic() + 60
-        while not port_file.exists():
-            assert proc.poll() is None and time.monotonic() < deadline, proc.stdout.read()
-            time.sleep(0.1)
+        wait_for(lambda: proc.poll() is not None or port_file.exists(), timeout=60, what="the port file")
+        assert port_file.exists(), proc.stdout.read()
         port = int(port_file.read_text())
         context = ssl.create_default_context(cafile=str(site_dir / "tls" / "cert.pem"))
         context.check_hostname = False
