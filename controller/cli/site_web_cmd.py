@@ -70,7 +70,7 @@ def check_database(site: Path) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Handler of ``kunci site web``."""
-    from controller.cli.web_cmd import serve_https, serve_until_signalled
+    from controller.cli.web_cmd import serve_https, serve_until_signalled, stop_serving
     from webadmin.site import create_site_app
 
     site = Path(args.site)
@@ -95,13 +95,7 @@ def run(args: argparse.Namespace) -> int:
                                  page=_("Kunci site page: {url}"), host=args.host, what="the site page"):
             return 1
     finally:
-        if server is not None:
-            server.stop()
-            server.kunci_thread.join(timeout=10)
-        for s, handler in previous.items():
-            signal.signal(s, handler)
-        if port_file is not None:
-            port_file.unlink(missing_ok=True)
+        stop_serving(server, previous, port_file)
     print(_("Kunci site page stopped."))
     return 0
 

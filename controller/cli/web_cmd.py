@@ -150,6 +150,17 @@ def serve_until_signalled(server: Any, signalled: list[int], *, port_file: Path 
     return 0
 
 
+def stop_serving(server: Any, previous: dict[int, Any], port_file: Path | None) -> None:
+    """Stop a page's server (if it started), put back the signal handlers ``previous``, remove the port file."""
+    if server is not None:
+        server.stop()
+        server.kunci_thread.join(timeout=10)
+    for s, handler in previous.items():
+        signal.signal(s, handler)
+    if port_file is not None:
+        port_file.unlink(missing_ok=True)
+
+
 def _run(args: argparse.Namespace) -> int:
     """Handler of ``kunci web``."""
     from controller.config import load_config
@@ -185,13 +196,7 @@ def _run(args: argparse.Namespace) -> int:
                                  page=_("Kunci admin page: {url}"), host=host, what="the admin web"):
             return 1
     finally:
-        if server is not None:
-            server.stop()
-            server.kunci_thread.join(timeout=10)
-        for s, handler in previous.items():
-            signal.signal(s, handler)
-        if port_file is not None:
-            port_file.unlink(missing_ok=True)
+        stop_serving(server, previous, port_file)
     print(_("Kunci admin page stopped."))
     return 0
 
