@@ -24,6 +24,7 @@ from controller.config import load_config
 from controller.errors import DataLost
 from controller.i18n import _
 from controller.paths import DataDir
+from controller.slow_stop import enable_stack_dumps
 from drivers.errors import GpioUnavailable
 
 #: Exit status of ``kunci run`` for an invalid configuration (the CLI's status for every ConfigError).
@@ -85,6 +86,7 @@ def run(args: argparse.Namespace) -> int:
     logging.getLogger().setLevel(logging.INFO)
     logging.getLogger("alembic").setLevel(logging.WARNING)  # migration chatter is not an event of interest
     configure_journal_logging()
+    enable_stack_dumps()
     datadir = DataDir.resolve(args.data)
     config = load_config(datadir.config_file)
     try:

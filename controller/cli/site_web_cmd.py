@@ -1,7 +1,7 @@
 """``kunci site web``: serve the site admin page over HTTPS only, with cheroot (as ``kunci web`` does).
 
 The page (:mod:`webadmin.site`) manages the whole site's people, groups and doors in the site's PostgreSQL
-database, as the site directory's database role. TLS is the controller page's (:func:`controller.cli.web_cmd.
+database, as the site directory's database role. TLS is the controller page's (:func:`controller.cli.https_server.
 serve_https`: TLS 1.2 or newer, AEAD suites only); the certificate is ``--cert``/``--key`` when given, else
 ``SITE/tls/cert.pem`` and ``SITE/tls/key.pem``, a self-signed pair created there when absent. Its SHA-256
 fingerprint is printed so staff can check what their browser shows. SIGTERM and SIGINT stop it cleanly.
@@ -70,7 +70,8 @@ def check_database(site: Path) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Handler of ``kunci site web``."""
-    from controller.cli.web_cmd import serve_https, serve_until_signalled, stop_serving
+    from controller.cli.https_server import serve_https
+    from controller.cli.web_cmd import serve_until_signalled, stop_serving
     from webadmin.site import create_site_app
 
     site = Path(args.site)

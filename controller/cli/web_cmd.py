@@ -5,7 +5,7 @@ The certificate is ``web.cert_file``/``web.key_file`` from the configuration whe
 pair is created there when absent. Its SHA-256 fingerprint is printed so staff can check
 what their browser shows. TLS 1.2 is the oldest protocol accepted, and with it only ECDHE
 key exchange with AES-GCM or ChaCha20-Poly1305 (AEAD, no CBC); a plain-HTTP request
-to the port gets cheroot's "this server only speaks HTTPS" refusal. SIGTERM and SIGINT
+to the port gets the "this server only speaks HTTPS" refusal (the server: controller/cli/https_server.py). SIGTERM and SIGINT
 stop the server cleanly.
 
 ``--port 0`` picks a free port; ``--port-file FILE`` writes the bound port to FILE once the socket
@@ -19,83 +19,22 @@ import gc
 import logging
 import signal
 import socket
-import ssl
 import sys
-import threading
 import time
 from pathlib import Path
 from typing import Any
 
-from controller.errors import ConfigError, DataDirError, InvalidInput
+from controller.cli.https_server import serve_https
+from controller.errors import ConfigError, InvalidInput
 from controller.fileio import atomic_write
 from controller.i18n import T, _
 from controller.paths import DataDir
+from controller.slow_stop import enable_stack_dumps, reporting_slow_stop
 
 logger = logging.getLogger(__name__)
 
-#: OpenSSL cipher list for TLS 1.2: ECDHE with AES-GCM or ChaCha20-Poly1305.
-TLS12_CIPHERS = "ECDHE+AESGCM:ECDHE+CHACHA20:!aNULL"
-
-#: Worker threads of the WSGI server (the login limiter and enrolment jobs live in this one process).
-SERVER_THREADS = 8
 #: How often ``kunci web`` looks for a stop signal or a dead server thread (seconds).
 STOP_POLL_SECONDS = 0.2
-
-
-def make_ssl_adapter(cert: str | Path, key: str | Path) -> Any:
-    """A cheroot ``BuiltinSSLAdapter`` for ``cert``/``key``: TLS 1.2 or newer, TLS 1.2 with :data:`TLS12_CIPHERS` only."""
-    from cheroot.ssl.builtin import BuiltinSSLAdapter
-
-    class Adapter(BuiltinSSLAdapter):
-        """Builds the per-connection TLS environ without reading ``SSLSocket.session``.
-
-        cheroot reads ``sock.session`` for ``SSL_SESSION_ID``; on CPython 3.11 with TLS 1.3 each
-        read leaks about 2 KB of native memory (measured: a server taking connections grew without
-        bound; Python's object count stayed flat). Kunci uses none of these variables.
-        """
-
-        def get_environ(self, sock: Any) -> dict[str, Any]:
-            cipher = sock.cipher() or ("", "", 0)
-            return {"wsgi.url_scheme": "https", "HTTPS": "on", "SSL_PROTOCOL": cipher[1], "SSL_CIPHER": cipher[0]}
-
-    try:
-        adapter = Adapter(str(cert), str(key))
-    except (OSError, ssl.SSLError) as exc:
-        raise DataDirError(T("cannot load the TLS certificate {cert} / key {key}: {reason}", cert=cert, key=key,
-                             reason=exc)) from exc
-    adapter.context.minimum_version = ssl.TLSVersion.TLSv1_2
-    # TLS 1.2 suites: forward-secret key exchange and AEAD only (no CBC, no static RSA). TLS 1.3 has
-    # only AEAD suites and is not affected by this list.
-    adapter.context.set_ciphers(TLS12_CIPHERS)
-    return adapter
-
-
-def _error_log(msg: str = "", level: int = logging.INFO, traceback: bool = False) -> None:
-    """cheroot's error hook: dropped handshakes (plain HTTP, old TLS, scanners) are routine, so INFO."""
-    logger.log(level, "web server: %s", msg, exc_info=traceback)
-
-
-def serve_https(app: Any, host: str, port: int, cert: str | Path, key: str | Path) -> Any:
-    """Start serving the WSGI ``app`` over HTTPS on ``host``:``port`` in a background thread.
-
-    :param app: a WSGI application (``webadmin.create_app(...)``).
-    :param host: address to listen on (``127.0.0.1`` by default in the configuration).
-    :param port: TCP port; 0 picks a free one (read it back from ``server.bind_addr[1]``).
-    :param cert: PEM certificate file; ``key``: its PEM private key.
-    :returns: the started ``cheroot.wsgi.Server``; the socket is bound when this returns, so a
-        port in use raises here (``OSError``). Call ``server.stop()`` to stop it.
-    """
-    from cheroot import wsgi
-
-    server = wsgi.Server((host, port), app, numthreads=SERVER_THREADS, server_name="kunci")
-    server.error_log = _error_log  # cheroot writes to stderr by default; use logging instead
-    server.ssl_adapter = make_ssl_adapter(cert, key)
-    server.prepare()
-    thread = threading.Thread(target=server.serve, name="kunci-web", daemon=True)
-    thread.start()
-    server.kunci_thread = thread  # lets callers join after stop()
-    logger.info("admin web listening on https://%s:%s/", host, server.bind_addr[1])
-    return server
 
 
 def write_port_file(path: Path, port: int) -> None:
@@ -132,6 +71,7 @@ def serve_until_signalled(server: Any, signalled: list[int], *, port_file: Path 
     ``kunci site web``."""
     from controller.ops.tls import cert_expiry, cert_fingerprint_sha256
 
+    enable_stack_dumps()
     if port_file is not None:
         write_port_file(port_file, server.bind_addr[1])
     if created:
@@ -153,8 +93,9 @@ def serve_until_signalled(server: Any, signalled: list[int], *, port_file: Path 
 def stop_serving(server: Any, previous: dict[int, Any], port_file: Path | None) -> None:
     """Stop a page's server (if it started), put back the signal handlers ``previous``, remove the port file."""
     if server is not None:
-        server.stop()
-        server.kunci_thread.join(timeout=10)
+        with reporting_slow_stop():
+            server.stop()
+            server.kunci_thread.join(timeout=10)
     for s, handler in previous.items():
         signal.signal(s, handler)
     if port_file is not None:

@@ -54,6 +54,7 @@ from controller.daemon.watch import ClockWatch, LogWatch
 from controller.errors import KunciError, StoreError
 from controller.i18n import T
 from controller.paths import DataDir
+from controller.slow_stop import reporting_slow_stop
 from controller.store import audit, db, keys
 from controller.store.anchor import AnchorWriter
 from controller.timefmt import utcnow
@@ -224,7 +225,8 @@ class Daemon:
             self._start()
             self._loop()
         finally:
-            self._shutdown()
+            with reporting_slow_stop():
+                self._shutdown()
         return 0
 
     # -- start-up and shutdown -------------------------------------------------------------------

@@ -26,6 +26,8 @@ from pathlib import Path
 
 import pytest
 
+from controller.cli.demo_cmd import ABORT_SECONDS, STOP_TIMEOUT_SECONDS
+
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "browser"
@@ -52,7 +54,8 @@ class Demo:
         # Keep reading what the demo prints (its daemon's and web's log lines): a pipe nobody drains fills
         # up and then blocks the daemon's next log line, and with it the door loop.
         self.output: list[str] = []
-        threading.Thread(target=self._drain, name="demo-output", daemon=True).start()
+        self._drainer = threading.Thread(target=self._drain, name="demo-output", daemon=True)
+        self._drainer.start()
         self.url = re.search(r"Admin web\s+(https://\S+)", self.banner).group(1).rstrip("/")
         self.admin_password = re.search(r"demo / (\S+)", self.banner).group(1)
         self.auditor_password = re.search(r"auditor / (\S+)", self.banner).group(1)
@@ -83,21 +86,30 @@ class Demo:
         return out.stdout
 
     def stop(self) -> int:
+        """Ctrl-C and wait: longer than the demo waits for its children (and their stacks after SIGABRT), so a
+        stuck child's stacks are in :attr:`output` when this returns."""
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGINT)
             try:
-                self.proc.wait(timeout=20)
+                self.proc.wait(timeout=STOP_TIMEOUT_SECONDS + ABORT_SECONDS + 15)
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
         return self.proc.returncode
+
+    def assert_stops_cleanly(self) -> None:
+        """Ctrl-C; the demo must exit 0 (else the failure shows its last output, with any stuck child's stacks)."""
+        code = self.stop()
+        self._drainer.join(timeout=10)  # the demo has ended: its output ends too
+        assert code == 0, (f"kunci demo did not stop cleanly on Ctrl-C (exit {code}); its last output:\n"
+                           + "".join(self.output[-120:]))
 
 
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory: pytest.TempPathFactory):
     running = Demo(tmp_path_factory.mktemp("browser") / "kunci-demo")
     yield running
-    assert running.stop() == 0, "kunci demo did not stop cleanly on Ctrl-C"
+    running.assert_stops_cleanly()
 
 
 @pytest.fixture(scope="module")

@@ -157,7 +157,7 @@ def site(request, tmp_path_factory):
     running.lang = lang
     running.catalogue = catalogue
     yield running
-    assert running.stop() == 0, "kunci demo did not stop cleanly on Ctrl-C"
+    running.assert_stops_cleanly()
 
 
 def new_page(browser, viewport: dict[str, int]):

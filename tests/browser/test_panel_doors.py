@@ -35,7 +35,7 @@ def demo2(tmp_path_factory: pytest.TempPathFactory):
     (data / "kunci.toml").chmod(0o640)
     running = Demo(data, "--doors", "2")
     yield running
-    assert running.stop() == 0, "kunci demo did not stop cleanly on Ctrl-C"
+    running.assert_stops_cleanly()
 
 
 @pytest.fixture

@@ -9,13 +9,15 @@ import socket
 import ssl
 import subprocess
 import sys
+import threading
 import urllib.request
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from controller.cli.web_cmd import make_ssl_adapter, resolve_tls_files, serve_https
+from controller.cli.https_server import make_ssl_adapter, serve_https
+from controller.cli.web_cmd import resolve_tls_files
 from controller.store.db import upgrade_database
 from controller.errors import ConfigError
 from controller.paths import DataDir
@@ -128,6 +130,52 @@ def test_plain_http_gets_no_page(server: Any) -> None:
             pass
     assert b"200 OK" not in data
     assert b"Log in" not in data
+    assert data.startswith(b"HTTP/1.1 400 Bad Request") and b"only speaks HTTPS on this port" in data
+
+
+def _silent(port: int, count: int) -> list[socket.socket]:
+    """``count`` TCP connections that never start TLS: a port scanner, a half-open probe, a browser's spare socket."""
+    return [socket.create_connection(("127.0.0.1", port), timeout=10) for _ in range(count)]
+
+
+def test_silent_connections_do_not_hold_other_visitors(app: Any, tls_pair: tuple[Path, Path], monkeypatch) -> None:
+    """The handshake is a worker's job, not the accept loop's (cheroot issue 748: there each silent connection held
+    every visitor for the socket timeout). Both bounds are an hour here, so the page answers only if no silent
+    connection stands in its way."""
+    import controller.cli.https_server as https_server
+
+    monkeypatch.setattr(https_server, "HANDSHAKE_SECONDS", 3600.0)
+    srv = serve_https(app, "127.0.0.1", 0, *tls_pair)
+    srv.timeout = 3600
+    port = srv.bind_addr[1]
+    silent = _silent(port, https_server.SERVER_THREADS - 2)
+    try:
+        ctx = _client_context(tls_pair[0])
+        with urllib.request.urlopen(f"https://127.0.0.1:{port}/login", context=ctx, timeout=60) as resp:
+            assert resp.status == 200 and b"Log in" in resp.read()
+    finally:
+        for s in silent:
+            s.close()
+        srv.stop()
+        srv.kunci_thread.join(timeout=10)
+
+
+def test_a_stop_is_not_held_by_silent_connections(app: Any, tls_pair: tuple[Path, Path]) -> None:
+    """Twelve silent connections (more than the workers): the accept loop is free, each worker gives up at
+    HANDSHAKE_SECONDS, so the stop ends in seconds (held in the accept loop, it took 10 s per connection: two
+    minutes, past this test's minute)."""
+    srv = serve_https(app, "127.0.0.1", 0, *tls_pair)
+    silent = _silent(srv.bind_addr[1], 12)
+    try:
+        stopper = threading.Thread(target=srv.stop, daemon=True)
+        stopper.start()
+        stopper.join(timeout=60)
+        assert not stopper.is_alive(), "the server's stop was held by connections that never started TLS"
+        srv.kunci_thread.join(timeout=10)
+        assert not srv.kunci_thread.is_alive()
+    finally:
+        for s in silent:
+            s.close()
 
 
 def test_site_certificate_must_be_a_pair(tmp_path: Path, tls_pair: tuple[Path, Path]) -> None:
@@ -226,7 +274,7 @@ assert not [name for name in vars(drivers) if not name.startswith("__") and name
 
 def test_the_tls_environ_never_reads_the_session(tmp_path) -> None:
     """Reading SSLSocket.session leaks native memory per connection on CPython 3.11 (TLS 1.3)."""
-    from controller.cli.web_cmd import make_ssl_adapter
+    from controller.cli.https_server import make_ssl_adapter
     from controller.ops.tls import ensure_self_signed_cert
 
     cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
