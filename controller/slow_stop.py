@@ -10,6 +10,8 @@ function names and line numbers only, never a variable's value, so no PIN or nam
 from __future__ import annotations
 
 import faulthandler
+import signal
+import subprocess
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -17,6 +19,8 @@ from contextlib import contextmanager
 #: A shutdown slower than this, seconds, gets its threads' stacks written to stderr. The daemon's stop
 #: takes well under a second; ``kunci demo`` and systemd give up (kill) at 30 s and 90 s.
 SLOW_STOP_SECONDS = 10.0
+#: Longest wait for a child to end after SIGABRT (it writes its threads' stacks first), seconds (then SIGKILL).
+ABORT_SECONDS = 5.0
 
 
 @contextmanager
@@ -47,3 +51,14 @@ def enable_stack_dumps() -> None:
         faulthandler.enable(file=sys.stderr)
     except (AttributeError, OSError, ValueError):  # stderr is not a real file: nothing to write to
         pass
+
+
+def abort_for_stacks(child: subprocess.Popen, seconds: float = ABORT_SECONDS) -> int:
+    """End a stuck child process with SIGABRT, which makes it write every thread's stack to its stderr first (when
+    it called :func:`enable_stack_dumps`), then SIGKILL if even that does not end it; its exit code."""
+    child.send_signal(signal.SIGABRT)
+    try:
+        return child.wait(timeout=seconds)
+    except subprocess.TimeoutExpired:
+        child.kill()
+        return child.wait()

@@ -30,6 +30,7 @@ from controller.errors import InvalidInput, KunciError
 from controller.fileio import atomic_write
 from controller.i18n import T, _
 from controller.paths import DEMO_DATA_DIR, DataDir
+from controller.slow_stop import abort_for_stacks
 
 log = logging.getLogger(__name__)
 
@@ -45,8 +46,6 @@ WEB = "admin web"
 START_TIMEOUT_SECONDS = 60.0
 #: Longest wait for both children to stop after the stop was forwarded, seconds (then SIGKILL).
 STOP_TIMEOUT_SECONDS = 30.0
-#: Longest wait for a child to end after SIGABRT (it writes its threads' stacks first), seconds (then SIGKILL).
-ABORT_SECONDS = 5.0
 #: How often the demo looks at its children and for a stop request, seconds.
 POLL_SECONDS = 0.1
 
@@ -326,7 +325,7 @@ class DemoSupervisor:
                 print(_("kunci demo: the {child} did not stop within {seconds} s; killed (its threads' stacks "
                         "follow)").format(child=_child(name), seconds=f"{STOP_TIMEOUT_SECONDS:.0f}"),
                       file=sys.stderr, flush=True)
-                code = _abort(child)
+                code = abort_for_stacks(child)
             if code != 0:
                 clean = False
                 if name not in self._reported:
@@ -372,17 +371,6 @@ Ctrl-C stops the demo (relay off).""").format(
             prog=prog, door=name, pin=seeded["pin"], data=data) for name in self.config.door_names[1:])
         head, gap, tail = text.rpartition("\n\n")  # the other doors' lines before the last line (Ctrl-C)
         print(head + more + gap + tail, flush=True)
-
-
-def _abort(child: subprocess.Popen) -> int:
-    """End a stuck child with SIGABRT, which makes it write every thread's stack to stderr first
-    (controller/slow_stop.py), then SIGKILL if even that does not end it; its exit code."""
-    child.send_signal(signal.SIGABRT)
-    try:
-        return child.wait(timeout=ABORT_SECONDS)
-    except subprocess.TimeoutExpired:
-        child.kill()
-        return child.wait()
 
 
 def _child(name: str) -> str:

@@ -26,7 +26,8 @@ from pathlib import Path
 
 import pytest
 
-from controller.cli.demo_cmd import ABORT_SECONDS, STOP_TIMEOUT_SECONDS
+from controller.cli.demo_cmd import STOP_TIMEOUT_SECONDS
+from controller.slow_stop import ABORT_SECONDS
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 

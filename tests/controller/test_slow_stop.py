@@ -65,9 +65,9 @@ def test_sigabrt_from_a_supervisor_writes_the_stacks_before_the_process_ends():
 
 def test_kunci_demo_aborts_a_stuck_child_so_its_stacks_are_written():
     """What ``kunci demo`` does to a child that did not stop in time: SIGABRT (stacks), not a silent SIGKILL."""
-    from controller.cli.demo_cmd import _abort
+    from controller.slow_stop import abort_for_stacks
 
     proc = _start(SCRIPT_ABORT)
     assert proc.stdout.readline() == "ready\n"
-    assert _abort(proc) == -signal.SIGABRT
+    assert abort_for_stacks(proc) == -signal.SIGABRT
     assert "waiting_for_the_door" in proc.stderr.read()
