@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.stats import REPO
+from controller.slow_stop import abort_for_stacks
 
 #: Groups the people are spread over; each grants the door of every controller.
 GROUPS = ("staff", "ops", "visitors-desk", "night")
@@ -243,9 +244,10 @@ def stop_daemons(site: Site) -> None:
         if ctl.proc is not None:
             try:
                 ctl.proc.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                ctl.proc.kill()
-                ctl.proc.wait()
+            except subprocess.TimeoutExpired:  # SIGABRT first: the daemon writes its threads' stacks to its log
+                print(f"W13: {ctl.name} did not stop within 60 s of SIGTERM; aborted (stacks in its log)",
+                      file=sys.stderr, flush=True)
+                abort_for_stacks(ctl.proc)
             ctl.proc = None
 
 
