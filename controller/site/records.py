@@ -36,6 +36,27 @@ class GroupRow:
 
 
 @dataclass(frozen=True)
+class WindowRow:
+    weekday: int  # 0 = Monday
+    start_minute: int
+    end_minute: int  # exclusive; 1440 = midnight
+
+
+@dataclass(frozen=True)
+class ScheduleRow:
+    name: str
+    allow_on_holidays: bool
+    windows: tuple[WindowRow, ...]  # by weekday, then start
+    groups: tuple[str, ...]  # the groups following it, by name
+
+
+@dataclass(frozen=True)
+class HolidayRow:
+    day: date
+    name: str
+
+
+@dataclass(frozen=True)
 class DoorRow:
     id: int
     name: str
@@ -116,6 +137,22 @@ def list_groups(conn: Connection) -> list[GroupRow]:
         "FROM kunci.groups g LEFT JOIN kunci.schedules s ON s.id = g.schedule_id "
         "LEFT JOIN kunci.group_doors gd ON gd.group_id = g.id GROUP BY g.id, s.name ORDER BY g.name")).all()
     return [GroupRow(r[0], r[1], r[2], r[3], bool(r[4]), tuple(r[5])) for r in rows]
+
+
+def list_schedules(conn: Connection) -> list[ScheduleRow]:
+    rows = conn.execute(text(
+        "SELECT s.name, s.allow_on_holidays, "
+        "COALESCE((SELECT array_agg(ARRAY[w.weekday, w.start_minute, w.end_minute] "
+        "ORDER BY w.weekday, w.start_minute, w.end_minute) FROM kunci.schedule_windows w "
+        "WHERE w.schedule_id = s.id), '{}'), "
+        "COALESCE((SELECT array_agg(g.name ORDER BY g.name) FROM kunci.groups g WHERE g.schedule_id = s.id), '{}') "
+        "FROM kunci.schedules s ORDER BY s.name")).all()
+    return [ScheduleRow(r[0], bool(r[1]), tuple(WindowRow(*map(int, w)) for w in r[2]), tuple(r[3])) for r in rows]
+
+
+def list_holidays(conn: Connection) -> list[HolidayRow]:
+    rows = conn.execute(text("SELECT day, name FROM kunci.holidays ORDER BY day")).all()
+    return [HolidayRow(r[0], r[1]) for r in rows]
 
 
 def list_doors(conn: Connection, rooms: Any = None) -> list[DoorRow]:

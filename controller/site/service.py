@@ -25,7 +25,16 @@ from controller.errors import InvalidInput, NotFound, PolicyRefused
 from controller.i18n import T
 from controller.site import feed as feeds
 from controller.site import records
-from controller.site.records import ControllerRow, DoorRow, EventRow, GroupRow, PersonRow, StaffRow
+from controller.site.records import (
+    ControllerRow,
+    DoorRow,
+    EventRow,
+    GroupRow,
+    HolidayRow,
+    PersonRow,
+    ScheduleRow,
+    StaffRow,
+)
 from controller.site.rules import RulesOps
 from controller.site.schema import STAFF_ROLES
 from controller.site.staffauth import StaffAuth
@@ -241,6 +250,15 @@ class SiteService(RulesOps):
     def list_groups(self) -> list[GroupRow]:
         with self._begin() as conn:
             return records.list_groups(conn)
+
+    def list_schedules(self) -> list[ScheduleRow]:
+        """Every schedule with its windows ``(weekday 0=Monday, start_minute, end_minute)`` and the groups using it."""
+        with self._begin() as conn:
+            return records.list_schedules(conn)
+
+    def list_holidays(self) -> list[HolidayRow]:
+        with self._begin() as conn:
+            return records.list_holidays(conn)
 
     def list_doors(self, rooms: Iterable[int] | None = None) -> list[DoorRow]:
         with self._begin() as conn:
