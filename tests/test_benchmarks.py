@@ -23,7 +23,7 @@ WORKLOADS = ("FLOOR", "W1", "W2", "W3", "W4", "W5", "W6", "W7", "W8", "W9", "W10
     ("W13",) if postgres_bin_dir() is not None else ())
 
 
-@pytest.mark.slow
+@pytest.mark.slow(seconds=70)
 @pytest.mark.timeout(900)  # the smoke run's own deadline is 400 s; seeding and 12 workloads on a loaded box
 def test_smoke_run_produces_every_workload(tmp_path: Path) -> None:
     out = tmp_path / "smoke.jsonl"

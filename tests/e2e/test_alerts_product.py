@@ -248,6 +248,7 @@ def test_a_forced_door_reaches_mqtt_the_webhook_and_the_mailbox(tmp_path: Path, 
     assert "published heads OK" in verified.stdout
 
 
+@pytest.mark.slow(seconds=130)
 def test_with_the_broker_down_for_two_minutes_every_event_arrives_after_in_order_once(
         tmp_path: Path, broker: Broker, webhook, mailbox) -> None:
     hooks, hook_url, hook_ca = webhook

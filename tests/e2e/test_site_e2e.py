@@ -140,6 +140,7 @@ def site_events(service, controller: str) -> list[int]:
             "WHERE c.name = :n ORDER BY e.seq"), {"n": controller}).scalars()]
 
 
+@pytest.mark.slow(seconds=OUTAGE_SECONDS + 60)  # started first (tests/conftest.py): the run's longest test
 @pytest.mark.timeout(int(OUTAGE_SECONDS) + 900)  # the outage itself, plus setting up a site and two controllers
 def test_a_site_person_opens_only_their_door_revocation_reaches_at_once_and_an_outage_loses_nothing(site) -> None:
     alpha, beta, service = site.alpha, site.beta, site.service
