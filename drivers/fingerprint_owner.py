@@ -33,7 +33,8 @@ class Job:
         self.fn = fn
         self.result: Any = None
         self.error: BaseException | None = None
-        self.events: queue.SimpleQueue[tuple[str, str]] = queue.SimpleQueue()
+        # Read with a timeout: a queue.Queue, as CPython 3.11's SimpleQueue.get(timeout) can block for good.
+        self.events: queue.Queue[tuple[str, str]] = queue.Queue()
         self.cancelled = threading.Event()
 
     def step(self, name: str) -> None:

@@ -82,7 +82,7 @@ class Command:
 
     name: str
     params: dict[str, Any]
-    reply: queue.SimpleQueue = field(default_factory=queue.SimpleQueue)
+    reply: queue.Queue = field(default_factory=queue.Queue)  # waited on with a timeout: never a SimpleQueue
 
 
 class Daemon:
@@ -116,7 +116,10 @@ class Daemon:
         self.clock = clock
         self.wall = wall
         self.notifier = notifier or Notifier()
-        self.queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        # A queue.Queue, not a SimpleQueue: on CPython 3.11 SimpleQueue.get(timeout=t) can block for good once t has
+        # passed before it first waits (measured: a thread of tiny-timeout gets hung after 2,750 of them; the loop's
+        # wait shrinks to microseconds before a timer). The loop then froze until the next input, its timers with it.
+        self.queue: queue.Queue[Any] = queue.Queue()
         self._stop = threading.Event()
         self._signalled = False
         #: One unit per configured door (controller/daemon/doors.py); the first is the daemon's own

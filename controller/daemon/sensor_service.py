@@ -86,7 +86,8 @@ class _Job:
     def __init__(self, fn: Callable[[Any], Any], waited: bool, exclusive: bool = False) -> None:
         self.fn = fn
         self.exclusive = exclusive
-        self.done: queue.SimpleQueue[tuple[bool, Any]] | None = queue.SimpleQueue() if waited else None
+        # Waited on with a timeout, so a queue.Queue (controller/daemon/loop.py says why not a SimpleQueue).
+        self.done: queue.Queue[tuple[bool, Any]] | None = queue.Queue() if waited else None
 
 
 class SensorService:
