@@ -99,6 +99,7 @@
     }
     showDots();
   }
+  var keyChain = Promise.resolve();  // the key presses not yet answered, in click order
   panel.querySelectorAll("form[data-panel]").forEach(function (form) {
     form.addEventListener("submit", function (ev) {
       ev.preventDefault();
@@ -109,17 +110,22 @@
       // Before sending: the decision this "#" causes may be polled before the request returns.
       if (isKeys && keys.indexOf("#") >= 0 && lastSeen !== null) { waitingAfter = lastSeen; }
       if (isKeys && keyInput && keyInput.type === "text") { keyInput.value = ""; }  // never left on screen
-      fetch(form.action, {
-        method: "POST", credentials: "same-origin", body: body,
-        headers: { "X-Requested-With": "fetch", "Accept": "application/json" }
-      })
-        .then(function (r) { return r.json(); })
-        .then(function (d) {
-          if (isKeys && d.ok) { message.textContent = ""; keysSent(String(keys).toUpperCase()); }
-          else { message.textContent = d.message || d.error || ""; }
-          poll();
+      function send() {
+        return fetch(form.action, {
+          method: "POST", credentials: "same-origin", body: body,
+          headers: { "X-Requested-With": "fetch", "Accept": "application/json" }
         })
-        .catch(function () { message.textContent = say("request_failed"); });
+          .then(function (r) { return r.json(); })
+          .then(function (d) {
+            if (isKeys && d.ok) { message.textContent = ""; keysSent(String(keys).toUpperCase()); }
+            else { message.textContent = d.message || d.error || ""; }
+            poll();
+          })
+          .catch(function () { message.textContent = say("request_failed"); });
+      }
+      // Keys go one request after another: sent at once, quick clicks travel on parallel connections and
+      // may reach the door in another order (a PIN typed right read as a wrong one).
+      if (isKeys) { keyChain = keyChain.then(send); } else { send(); }
     });
   });
   window.setInterval(poll, 1000);
