@@ -127,6 +127,26 @@ def hh_mm(minutes: int) -> str:
     return f"{minutes // 60:02d}:{minutes % 60:02d}"
 
 
+def windows_text(schedule: Any) -> str:
+    """A schedule's windows in words, ``Monday 08:00–17:00, ...`` (day names in the page's language); the
+    controller page's and the site page's schedules alike (``windows`` of ``weekday``/``start_minute``/``end_minute``)."""
+    return ", ".join(f"{WEEKDAYS[w.weekday]} {hh_mm(w.start_minute)}–{hh_mm(w.end_minute)}"
+                     for w in sorted(schedule.windows, key=lambda w: (w.weekday, w.start_minute))) or _("no windows")
+
+
+def schedule_deletion_texts(schedule: Any, groups: Any) -> tuple[str, str | None]:
+    """The confirmation page's sentence for deleting ``schedule``, and why it cannot be (the ``groups`` using it),
+    or None."""
+    words = windows_text(schedule)
+    consequence = (_("This deletes the schedule '%(name)s': %(windows)s; holidays allowed.", name=schedule.name,
+                     windows=words) if schedule.allow_on_holidays else
+                   _("This deletes the schedule '%(name)s': %(windows)s; holidays denied.", name=schedule.name,
+                     windows=words))
+    blocked = _("%(n)s group(s) use it (%(groups)s): bind them to another schedule first. "
+                "Nothing can be deleted until then.", n=len(groups), groups=", ".join(groups)) if groups else None
+    return consequence, blocked
+
+
 class ScheduleDeleteForm(KunciForm):
     """The schedule to delete; nothing is deleted unless ``confirm`` is set."""
 

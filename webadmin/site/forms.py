@@ -79,20 +79,6 @@ class GroupMoveForm(KunciForm):
         self.group.choices = groups
 
 
-class GroupAddForm(KunciForm):
-    """A new group and its schedule (empty: any time); its doors are the ticked ``door`` boxes (read by the view).
-
-    :param schedules: the schedule names there are.
-    """
-
-    name = Text(lazy_gettext("Group name"), max_length=GROUP_NAME_MAX_LENGTH, required=True)
-    schedule = Choice(lazy_gettext("Schedule"))
-
-    def __init__(self, *args: Any, schedules: Iterable[str] = (), **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.schedule.choices = schedules
-
-
 class GroupScheduleForm(KunciForm):
     """A group's schedule (empty: any time).
 
@@ -104,6 +90,12 @@ class GroupScheduleForm(KunciForm):
     def __init__(self, *args: Any, schedules: Iterable[str] = (), **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.schedule.choices = schedules
+
+
+class GroupAddForm(GroupScheduleForm):
+    """A new group and its schedule (empty: any time); its doors are the ticked ``door`` boxes (read by the view)."""
+
+    name = Text(lazy_gettext("Group name"), max_length=GROUP_NAME_MAX_LENGTH, required=True)
 
 
 def status_word(status: str) -> str:

@@ -37,6 +37,7 @@ from webadmin.forms.access import (
     ScheduleEditForm,
     ScheduleForm,
     hh_mm,
+    schedule_deletion_texts,
     schedule_values,
 )
 from webadmin.forms.door import MODE_LABELS
@@ -57,11 +58,6 @@ def _refusal(exc: Exception) -> tuple[str, int]:
     if isinstance(exc, daemon.ChangeRefused):
         return exc.message, exc.status
     return sentence(str(exc)), 400
-
-
-def _windows_text(schedule: Any) -> str:
-    return ", ".join(f"{WEEKDAYS[w.weekday]} {hh_mm(w.start_minute)}–{hh_mm(w.end_minute)}"
-                     for w in sorted(schedule.windows, key=lambda w: (w.weekday, w.start_minute))) or _("no windows")
 
 
 # --- groups ----------------------------------------------------------------------------------------
@@ -287,12 +283,7 @@ def schedule_delete() -> Any:
                                                      .checked().name.data)
         except _ERRORS as exc:
             return _schedules_page(sentence(str(exc)), None, 404)
-        blocked = _("%(n)s group(s) use it (%(groups)s): bind them to another schedule first. "
-                    "Nothing can be deleted until then.", n=len(groups), groups=", ".join(groups)) if groups else None
-        consequence = (_("This deletes the schedule '%(name)s': %(windows)s; holidays allowed.", name=schedule.name,
-                         windows=_windows_text(schedule)) if schedule.allow_on_holidays else
-                       _("This deletes the schedule '%(name)s': %(windows)s; holidays denied.", name=schedule.name,
-                         windows=_windows_text(schedule)))
+        consequence, blocked = schedule_deletion_texts(schedule, groups)
         return confirm_page(_("Delete schedule '%(name)s'?", name=schedule.name), [consequence],
                         action=url_for("groups.schedule_delete"), fields={"name": schedule.name},
                         button=_("Delete schedule '%(name)s'", name=schedule.name), back=url_for("groups.schedules"),

@@ -25,7 +25,8 @@ from webadmin.forms.access import (
     HolidayForm,
     ScheduleDeleteForm,
     ScheduleForm,
-    hh_mm,
+    schedule_deletion_texts,
+    windows_text,
 )
 from webadmin.site import scope
 from webadmin.site.state import service
@@ -50,12 +51,6 @@ def _must_be_everywhere() -> None:
     if not everywhere():
         logger.warning("site staff %s (some rooms) refused a schedule or holiday change", g.account.username)
         abort(403)
-
-
-def windows_text(schedule: Any) -> str:
-    """A schedule's windows in words: ``Monday 08:00–17:00, ...`` (the day names in the page's language)."""
-    return ", ".join(f"{WEEKDAYS[w.weekday]} {hh_mm(w.start_minute)}–{hh_mm(w.end_minute)}"
-                     for w in schedule.windows) or _("no windows")
 
 
 def _page(status: int = 200, error: str | None = None, values: Any = None, holiday: Any = None) -> Any:
@@ -101,17 +96,8 @@ def schedule_delete() -> Any:
             schedule = _schedule_or_404(ScheduleDeleteForm(formdata=request.args).checked().name.data)
         except FormError:
             abort(404)
-        blocked = None
-        if not everywhere():
-            blocked = str(SITE_WIDE)
-        elif schedule.groups:
-            blocked = _("%(n)s group(s) use it (%(groups)s): bind them to another schedule first. "
-                        "Nothing can be deleted until then.", n=len(schedule.groups), groups=", ".join(schedule.groups))
-        words = windows_text(schedule)
-        consequence = (_("This deletes the schedule '%(name)s': %(windows)s; holidays allowed.", name=schedule.name,
-                         windows=words) if schedule.allow_on_holidays else
-                       _("This deletes the schedule '%(name)s': %(windows)s; holidays denied.", name=schedule.name,
-                         windows=words))
+        consequence, in_use = schedule_deletion_texts(schedule, schedule.groups)
+        blocked = in_use if everywhere() else str(SITE_WIDE)
         return confirm_page(
             _("Delete schedule '%(name)s'?", name=schedule.name),
             [consequence, _("Every controller of the site is told to forget it.")],
